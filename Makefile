@@ -1,0 +1,102 @@
+# drctl: build, test, demo, bench, install.
+# `make` builds bin/drctl; `make test` runs every test; `make asan` runs them
+# under AddressSanitizer + UBSan; `make deps` installs the Debian packages.
+
+PREFIX    ?= /usr/local
+SHAREDIR  ?= $(PREFIX)/share/drctl
+VERSION   := 0.1.0
+CC        ?= cc
+BUILD     ?= build
+BIN       ?= bin
+
+# Every library the project links, one list per binary. pkg-config supplies
+# the flags so Debian's include layout (lua5.4/, cjson/) stays out of the code.
+DRCTL_PKGS      := lua5.4 libcjson libgit2
+NEON_LOCAL_PKGS := libcjson libmicrohttpd libpq
+ALL_PKGS        := lua5.4 libcjson libcurl libpq libgit2 libmicrohttpd
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wformat=2 -Wvla -Wno-format-nonliteral
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARNINGS) -MMD -MP \
+            -DDRCTL_VERSION='"$(VERSION)"' -DDRCTL_SHAREDIR='"$(SHAREDIR)"' \
+            $(shell pkg-config --cflags $(DRCTL_PKGS))
+LDLIBS   += $(shell pkg-config --libs $(DRCTL_PKGS)) -lm -lutil
+
+ifdef SANITIZER
+CFLAGS  += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=$(SANITIZER)
+endif
+
+ifeq ($(V),)
+Q := @
+endif
+
+ENGINE_SRC := $(filter-out engine/main.c,$(wildcard engine/*.c))
+ENGINE_OBJ := $(ENGINE_SRC:engine/%.c=$(BUILD)/engine/%.o)
+UNIT_SRC   := $(wildcard tests/unit/*.c)
+UNIT_OBJ   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.o)
+TOOLS      := $(BIN)/ptydrive $(BIN)/fsync-floor
+
+.PHONY: all test unit asan valgrind bench demo deps install clean
+all: $(BIN)/drctl
+
+$(BIN)/drctl: $(BUILD)/engine/main.o $(ENGINE_OBJ)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/unit-tests: $(UNIT_OBJ) $(ENGINE_OBJ)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/ptydrive: tests/tools/ptydrive.c
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lutil
+
+$(BIN)/fsync-floor: bench/fsync_floor.c
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -Iengine -c -o $@ $<
+
+test: $(BIN)/drctl $(BIN)/unit-tests $(TOOLS)
+	@bash tests/run.sh
+
+unit: $(BIN)/unit-tests
+	@$(BIN)/unit-tests
+
+# The sanitizer build lives in its own folders so it never mixes objects
+# with the normal build.
+asan:
+	$(MAKE) BUILD=build-asan BIN=bin-asan SANITIZER=address,undefined CFLAGS="-O1 -g" \
+	  bin-asan/drctl bin-asan/unit-tests bin-asan/ptydrive bin-asan/fsync-floor
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  DRCTL_BIN_DIR=$(CURDIR)/bin-asan bash tests/run.sh
+
+valgrind: $(BIN)/unit-tests
+	valgrind --error-exitcode=1 --leak-check=full $(BIN)/unit-tests
+
+bench: $(BIN)/drctl $(BIN)/fsync-floor
+	@bash bench/run.sh
+
+demo: deps $(BIN)/drctl
+	@bash tests/demo.sh
+
+deps:
+	@bash .ci/deps.sh
+
+install: $(BIN)/drctl
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SHAREDIR)/runbooks $(DESTDIR)$(SHAREDIR)/lua
+	install -m 0755 $(BIN)/drctl $(DESTDIR)$(PREFIX)/bin/drctl
+	cp -R runbooks/. $(DESTDIR)$(SHAREDIR)/runbooks/
+	cp -R lua/. $(DESTDIR)$(SHAREDIR)/lua/
+
+clean:
+	rm -rf build build-asan bin bin-asan
+
+-include $(wildcard $(BUILD)/engine/*.d $(BUILD)/tests/unit/*.d)

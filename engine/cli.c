@@ -1,0 +1,813 @@
+#include "cli.h"
+
+#include "buf.h"
+#include "checkpoint.h"
+#include "drmod.h"
+#include "err.h"
+#include "fsio.h"
+#include "journal.h"
+#include "lock.h"
+#include "params.h"
+#include "runbook.h"
+#include "runner.h"
+#include "sandbox.h"
+#include "term.h"
+#include "timefmt.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MEMORY_LIMIT (512u << 20)
+
+typedef struct cli {
+    const char *command;
+    char **runbook_dirs;
+    size_t runbook_dir_count;
+    const char *audit_dir;
+    int json;
+    char **params;
+    size_t param_count;
+    char **approvals;
+    size_t approval_count;
+    const char *run_id;
+    int allow_runbook_change;
+    char **args;
+    size_t arg_count;
+    int help;
+    int reported;     /* the error was already shown with the run's outcome */
+} cli;
+
+/* ---- help ------------------------------------------------------------------ */
+
+static const char usage_text[] =
+    "drctl: disaster-recovery runbooks for PostgreSQL on Neon\n"
+    "\n"
+    "usage: drctl [global options] COMMAND [args]\n"
+    "\n"
+    "commands:\n"
+    "  list                      runbooks on the search path: name, version, summary, blob id\n"
+    "  plan RUNBOOK [-p k=v]...  dry run: the steps, what each would do, which need confirmation\n"
+    "  run RUNBOOK [-p k=v]... [--approve STEP]... [--run-id ID]\n"
+    "                            run a runbook, checkpointing every step\n"
+    "  resume RUN_ID [--approve STEP]... [--allow-runbook-change] [-p secret=v]...\n"
+    "                            go on with a paused, failed or interrupted run\n"
+    "  status [RUN_ID]           all runs, or the steps of one run\n"
+    "  abort RUN_ID              close a paused or failed run for good (cleanup steps run)\n"
+    "\n"
+    "global options:\n"
+    "  --runbooks DIR   where runbooks are found (repeatable; default ./runbooks, then\n"
+    "                   " DRCTL_SHAREDIR "/runbooks)\n"
+    "  --audit DIR      the audit directory (default $DRCTL_AUDIT_DIR, else ./drctl-audit)\n"
+    "  --json           machine-readable output on stdout\n"
+    "  -v, -q           more or less output\n"
+    "  -h, --help       help (also: drctl COMMAND --help)\n"
+    "  --version        the version\n"
+    "\n"
+    "exit codes: 0 done; 1 a step failed (resumable); 2 usage error or bad input (nothing\n"
+    "was done); 3 a confirmation was refused or is missing (paused, resumable); 4 locked by\n"
+    "another run; 130 interrupted (checkpoint saved, resumable).\n";
+
+static const struct {
+    const char *command;
+    const char *text;
+} command_help[] = {
+    { "list",
+      "usage: drctl list [--runbooks DIR]... [--json]\n"
+      "\n"
+      "Lists the runbooks on the search path with their version, summary and git blob id.\n"
+      "A runbook that does not load is listed with its error, and the exit code is 2.\n" },
+    { "plan",
+      "usage: drctl plan RUNBOOK [-p key=value]... [--json]\n"
+      "\n"
+      "Shows what a run would do, step by step, without doing it: each step's plan, which\n"
+      "steps are destructive and what their confirmation will say. Params are validated as\n"
+      "for run. RUNBOOK is a name on the search path or a path to a .lua file.\n" },
+    { "run",
+      "usage: drctl run RUNBOOK [-p key=value]... [--approve STEP]... [--run-id ID] [--json]\n"
+      "\n"
+      "Runs RUNBOOK. Every step's state is made durable before the next action, so a run\n"
+      "that dies can be resumed. Destructive steps ask for a typed confirmation on the\n"
+      "terminal; without one, only --approve STEP lets such a step go.\n"
+      "\n"
+      "  -p key=value     a param (see drctl plan); also DRCTL_PARAM_<KEY> in the environment,\n"
+      "                   which keeps secret values off the command line\n"
+      "  --approve STEP   pre-approve the confirmation of STEP (recorded with your identity)\n"
+      "  --run-id ID      name the run (default: <UTC time>-<runbook>-<random>)\n" },
+    { "resume",
+      "usage: drctl resume RUN_ID [--approve STEP]... [--allow-runbook-change] [-p secret=v]...\n"
+      "\n"
+      "Goes on with a run: done steps are skipped and their outputs restored. A step that\n"
+      "began and did not finish runs again only if it is idempotent; otherwise it needs a\n"
+      "confirmation (terminal or --approve STEP). If the runbook file changed since the run\n"
+      "started, resume refuses unless --allow-runbook-change is given (recorded).\n"
+      "Params are those of the run; secret params, never stored, are given again with -p\n"
+      "or DRCTL_PARAM_<KEY>.\n" },
+    { "status",
+      "usage: drctl status [RUN_ID] [--json]\n"
+      "\n"
+      "Without RUN_ID: every run, newest first, with its runbook, status and operator.\n"
+      "With RUN_ID: the run's params and each step's state, attempts, outputs and errors.\n" },
+    { "abort",
+      "usage: drctl abort RUN_ID [--approve STEP]... [-p secret=v]...\n"
+      "\n"
+      "Closes a paused, failed or interrupted run for good. Its cleanup steps (always = true)\n"
+      "that have not run yet run first, so nothing is left behind; then the run is recorded\n"
+      "as aborted by you and can no longer be resumed.\n" },
+};
+
+static const char *help_for(const char *command)
+{
+    for (size_t i = 0; i < sizeof command_help / sizeof *command_help; i++)
+        if (strcmp(command_help[i].command, command) == 0)
+            return command_help[i].text;
+    return NULL;
+}
+
+/* ---- argument parsing -------------------------------------------------------- */
+
+static void push_arg(char ***list, size_t *count, char *value)
+{
+    *list = xrealloc(*list, (*count + 1) * sizeof **list);
+    (*list)[(*count)++] = value;
+}
+
+/* The value of an option given as "--opt VALUE" or "--opt=VALUE". */
+static const char *option_value(int argc, char **argv, int *i, const char *name)
+{
+    size_t len = strlen(name);
+    if (argv[*i][len] == '=')
+        return argv[*i] + len + 1;
+    if (*i + 1 >= argc) {
+        err_set(DR_EUSAGE, "%s needs a value", name);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static int matches(const char *arg, const char *name)
+{
+    size_t len = strlen(name);
+    return strncmp(arg, name, len) == 0 && (arg[len] == '\0' || arg[len] == '=');
+}
+
+static int parse_args(cli *c, int argc, char **argv)
+{
+    int only_positional = 0;
+    for (int i = 1; i < argc; i++) {
+        char *arg = argv[i];
+        const char *value;
+        if (only_positional || arg[0] != '-' || strcmp(arg, "-") == 0) {
+            if (!c->command)
+                c->command = arg;
+            else
+                push_arg(&c->args, &c->arg_count, arg);
+        } else if (strcmp(arg, "--") == 0) {
+            only_positional = 1;
+        } else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            c->help = 1;
+        } else if (strcmp(arg, "--json") == 0) {
+            c->json = 1;
+        } else if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0) {
+            term_set_verbosity(TERM_VERBOSE);
+        } else if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0) {
+            term_set_verbosity(TERM_QUIET);
+        } else if (strcmp(arg, "--allow-runbook-change") == 0) {
+            c->allow_runbook_change = 1;
+        } else if (strcmp(arg, "--version") == 0) {
+            c->command = "version";
+        } else if (matches(arg, "--runbooks")) {
+            if (!(value = option_value(argc, argv, &i, "--runbooks")))
+                return DR_EUSAGE;
+            push_arg(&c->runbook_dirs, &c->runbook_dir_count, (char *)value);
+        } else if (matches(arg, "--audit")) {
+            if (!(value = option_value(argc, argv, &i, "--audit")))
+                return DR_EUSAGE;
+            c->audit_dir = value;
+        } else if (strcmp(arg, "-p") == 0 || matches(arg, "--param")) {
+            if (!(value = option_value(argc, argv, &i, arg[1] == 'p' ? "-p" : "--param")))
+                return DR_EUSAGE;
+            push_arg(&c->params, &c->param_count, (char *)value);
+        } else if (strncmp(arg, "-p", 2) == 0 && strchr(arg, '=')) {
+            push_arg(&c->params, &c->param_count, arg + 2);
+        } else if (matches(arg, "--approve")) {
+            if (!(value = option_value(argc, argv, &i, "--approve")))
+                return DR_EUSAGE;
+            push_arg(&c->approvals, &c->approval_count, (char *)value);
+        } else if (matches(arg, "--run-id")) {
+            if (!(value = option_value(argc, argv, &i, "--run-id")))
+                return DR_EUSAGE;
+            c->run_id = value;
+        } else {
+            return err_set(DR_EUSAGE, "unknown option '%s' (drctl --help lists them)", arg);
+        }
+    }
+    return 0;
+}
+
+/* Options that only make sense for some commands are refused elsewhere, so
+ * that a typo never silently does nothing. */
+static int check_options_apply(const cli *c)
+{
+    const char *cmd = c->command;
+    int acts = !strcmp(cmd, "run") || !strcmp(cmd, "resume") || !strcmp(cmd, "abort");
+    if (c->param_count && !acts && strcmp(cmd, "plan") != 0)
+        return err_set(DR_EUSAGE, "-p does not apply to '%s'", cmd);
+    if (c->approval_count && !acts)
+        return err_set(DR_EUSAGE, "--approve does not apply to '%s'", cmd);
+    if (c->run_id && strcmp(cmd, "run") != 0)
+        return err_set(DR_EUSAGE, "--run-id does not apply to '%s'", cmd);
+    if (c->allow_runbook_change && strcmp(cmd, "resume") != 0 && strcmp(cmd, "abort") != 0)
+        return err_set(DR_EUSAGE, "--allow-runbook-change does not apply to '%s'", cmd);
+    return 0;
+}
+
+static int expect_args(const cli *c, size_t min, size_t max, const char *what)
+{
+    if (c->arg_count < min || c->arg_count > max)
+        return err_set(DR_EUSAGE, "usage: drctl %s %s (drctl %s --help)", c->command, what, c->command);
+    return 0;
+}
+
+/* ---- runbooks ------------------------------------------------------------------ */
+
+static void search_dirs(const cli *c, char ***dirs, size_t *count)
+{
+    *dirs = NULL;
+    *count = 0;
+    for (size_t i = 0; i < c->runbook_dir_count; i++)
+        push_arg(dirs, count, xstrdup(c->runbook_dirs[i]));
+    if (c->runbook_dir_count == 0) {
+        push_arg(dirs, count, xstrdup("runbooks"));
+        push_arg(dirs, count, xstrdup(DRCTL_SHAREDIR "/runbooks"));
+    }
+}
+
+static void free_list(char **list, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free(list[i]);
+    free(list);
+}
+
+static int looks_like_path(const char *arg)
+{
+    size_t len = strlen(arg);
+    return strchr(arg, '/') || (len > 4 && strcmp(arg + len - 4, ".lua") == 0);
+}
+
+/* The file of a runbook given by name or path; NULL with DR_EUSAGE. */
+static char *resolve_runbook(const cli *c, const char *name_or_path, const char *fallback_path)
+{
+    if (looks_like_path(name_or_path)) {
+        if (fsio_exists(name_or_path))
+            return xstrdup(name_or_path);
+        err_set(DR_EUSAGE, "runbook file %s does not exist", name_or_path);
+        return NULL;
+    }
+    if (!runbook_valid_name(name_or_path)) {
+        err_set(DR_EUSAGE, "'%s' is not a runbook name (lower-case letters, digits and '-'); "
+                "drctl list shows the runbooks", name_or_path);
+        return NULL;
+    }
+    char **dirs;
+    size_t count;
+    search_dirs(c, &dirs, &count);
+    buf looked = BUF_INIT;
+    char *found = NULL;
+    for (size_t i = 0; i < count && !found; i++) {
+        char *candidate = xasprintf("%s/%s.lua", dirs[i], name_or_path);
+        if (fsio_exists(candidate))
+            found = candidate;
+        else {
+            buf_printf(&looked, "%s%s", looked.len ? ", " : "", candidate);
+            free(candidate);
+        }
+    }
+    free_list(dirs, count);
+    if (!found && fallback_path && fsio_exists(fallback_path))
+        found = xstrdup(fallback_path);
+    if (!found)
+        err_set(DR_EUSAGE, "no runbook named '%s' (looked for %s); drctl list shows the runbooks, "
+                "--runbooks DIR adds a folder", name_or_path, buf_cstr(&looked));
+    buf_free(&looked);
+    return found;
+}
+
+/* A sandbox with the engine modules and the lua/ folders beside the
+ * runbook, in the current directory and in the installed share folder. */
+static sandbox *new_sandbox(const char *runbook_path, dr_host *host)
+{
+    sandbox *sb;
+    if (sandbox_new(&sb, MEMORY_LIMIT) != 0)
+        return NULL;
+    char *dir = fsio_dirname(runbook_path);
+    char *beside = xasprintf("%s/../lua", dir);
+    sandbox_add_lib_dir(sb, beside);
+    sandbox_add_lib_dir(sb, "lua");
+    sandbox_add_lib_dir(sb, DRCTL_SHAREDIR "/lua");
+    free(beside);
+    free(dir);
+    drmod_register(sb, host);
+    return sb;
+}
+
+static int validate_approvals(const cli *c, const runbook *rb)
+{
+    for (size_t i = 0; i < c->approval_count; i++)
+        if (runbook_step_index(rb, c->approvals[i]) < 0)
+            return err_set(DR_EUSAGE, "--approve %s: runbook %s has no step named '%s'",
+                           c->approvals[i], rb->name, c->approvals[i]);
+    return 0;
+}
+
+/* ---- output helpers --------------------------------------------------------------- */
+
+static void print_json(const cJSON *value)
+{
+    char *text = cJSON_Print(value);
+    term_out("%s", text);
+    free(text);
+}
+
+static const char *json_string(const cJSON *object, const char *name, const char *fallback)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(object, name);
+    return cJSON_IsString(v) ? v->valuestring : fallback;
+}
+
+static const char *audit_dir_of(const cli *c)
+{
+    if (c->audit_dir)
+        return c->audit_dir;
+    const char *env = getenv("DRCTL_AUDIT_DIR");
+    return env && *env ? env : "drctl-audit";
+}
+
+/* ---- list ---------------------------------------------------------------------------- */
+
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void list_dir(const char *dir, cJSON *out, int *bad)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    char **files = NULL;
+    size_t count = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len > 4 && strcmp(e->d_name + len - 4, ".lua") == 0 && e->d_name[0] != '.')
+            push_arg(&files, &count, xasprintf("%s/%s", dir, e->d_name));
+    }
+    closedir(d);
+    qsort(files, count, sizeof *files, compare_strings);
+    for (size_t i = 0; i < count; i++) {
+        dr_host host = { 0 };
+        sandbox *sb = new_sandbox(files[i], &host);
+        runbook *rb = NULL;
+        cJSON *entry = cJSON_CreateObject();
+        if (sb && runbook_load(&rb, sb, files[i]) == 0) {
+            int shadowed = 0;
+            const cJSON *seen;
+            cJSON_ArrayForEach(seen, out)
+                if (strcmp(json_string(seen, "name", ""), rb->name) == 0)
+                    shadowed = 1;
+            if (shadowed) {
+                cJSON_Delete(entry);
+                entry = NULL;
+            } else {
+                cJSON_AddStringToObject(entry, "name", rb->name);
+                cJSON_AddStringToObject(entry, "version", rb->version);
+                cJSON_AddStringToObject(entry, "summary", rb->summary);
+                cJSON_AddStringToObject(entry, "blob_id", rb->blob_id);
+            }
+        } else {
+            *bad = 1;
+            cJSON_AddStringToObject(entry, "error", err_last());
+        }
+        if (entry) {
+            cJSON_AddStringToObject(entry, "path", files[i]);
+            cJSON_AddItemToArray(out, entry);
+        }
+        runbook_free(rb);
+        sandbox_free(sb);
+        free(files[i]);
+    }
+    free(files);
+}
+
+static int cmd_list(cli *c)
+{
+    int rc = expect_args(c, 0, 0, "");
+    if (rc)
+        return rc;
+    char **dirs;
+    size_t count;
+    search_dirs(c, &dirs, &count);
+    cJSON *out = cJSON_CreateArray();
+    int bad = 0;
+    for (size_t i = 0; i < count; i++)
+        list_dir(dirs[i], out, &bad);
+    if (c->json) {
+        print_json(out);
+    } else if (cJSON_GetArraySize(out) == 0) {
+        term_info("no runbooks found (searched %s%s)", dirs[0], count > 1 ? " and the others given" : "");
+    } else {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, out) {
+            if (cJSON_GetObjectItemCaseSensitive(e, "error"))
+                term_out("%-22s %-8s %s", "(invalid)", "", json_string(e, "error", ""));
+            else
+                term_out("%-22s %-8s %.12s  %s", json_string(e, "name", ""), json_string(e, "version", ""),
+                         json_string(e, "blob_id", ""), json_string(e, "summary", ""));
+        }
+    }
+    cJSON_Delete(out);
+    free_list(dirs, count);
+    return bad ? err_set(DR_EUSAGE, "some runbooks do not load (shown above)") : 0;
+}
+
+/* ---- plan ------------------------------------------------------------------------------- */
+
+static void print_plan_text(const cJSON *plan)
+{
+    term_out("plan: %s %s (blob %.12s)", json_string(plan, "runbook", ""), json_string(plan, "version", ""),
+             json_string(plan, "blob_id", ""));
+    term_out("  %s", json_string(plan, "summary", ""));
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(plan, "params");
+    const cJSON *p;
+    cJSON_ArrayForEach(p, params) {
+        char *value = cJSON_IsString(p) ? xstrdup(p->valuestring) : cJSON_PrintUnformatted(p);
+        term_out("  param %s = %s", p->string, value);
+        free(value);
+    }
+    int n = 0;
+    const cJSON *s;
+    cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(plan, "steps")) {
+        buf flags = BUF_INIT;
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "destructive")))
+            buf_puts(&flags, " [DESTRUCTIVE: asks for a typed confirmation]");
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "idempotent")))
+            buf_puts(&flags, " [idempotent]");
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "always")))
+            buf_puts(&flags, " [always: runs even after a failure]");
+        term_out("%d. %s%s", ++n, json_string(s, "name", ""), buf_cstr(&flags));
+        buf_free(&flags);
+        term_out("     %s", json_string(s, "plan", ""));
+        const cJSON *confirm = cJSON_GetObjectItemCaseSensitive(s, "confirm");
+        if (confirm)
+            term_out("     confirmation: %s (challenge: type '%s')", json_string(confirm, "summary", ""),
+                     json_string(confirm, "challenge", ""));
+    }
+}
+
+typedef struct loaded {
+    dr_host host;
+    sandbox *sb;
+    runbook *rb;
+} loaded;
+
+static void loaded_free(loaded *l)
+{
+    runbook_free(l->rb);
+    sandbox_free(l->sb);
+    l->rb = NULL;
+    l->sb = NULL;
+}
+
+static int load_runbook(const cli *c, const char *name_or_path, const char *fallback, loaded *l)
+{
+    memset(l, 0, sizeof *l);
+    char *path = resolve_runbook(c, name_or_path, fallback);
+    if (!path)
+        return DR_EUSAGE;
+    l->sb = new_sandbox(path, &l->host);
+    int rc = l->sb ? runbook_load(&l->rb, l->sb, path) : DR_EFAIL;
+    free(path);
+    if (rc == 0)
+        rc = validate_approvals(c, l->rb);
+    if (rc)
+        loaded_free(l);
+    return rc;
+}
+
+static int cmd_plan(cli *c)
+{
+    int rc = expect_args(c, 1, 1, "RUNBOOK [-p key=value]...");
+    loaded l;
+    if (rc || (rc = load_runbook(c, c->args[0], NULL, &l)) != 0)
+        return rc;
+    cJSON *params = NULL, *plan = NULL;
+    rc = params_resolve(l.rb->params, l.rb->param_count, c->params, c->param_count, NULL, &params);
+    if (rc == 0) {
+        params_register_secrets(l.rb->params, l.rb->param_count, params);
+        rc = runner_plan(l.rb, params, &l.host, &plan);
+        if (c->json)
+            print_json(plan);
+        else
+            print_plan_text(plan);
+    }
+    cJSON_Delete(plan);
+    cJSON_Delete(params);
+    loaded_free(&l);
+    return rc;
+}
+
+/* ---- status ------------------------------------------------------------------------------ */
+
+/* The run's state, replayed from its journal (state.json may lag it by the
+ * one event a crash interrupted). */
+static cJSON *run_state(const char *audit_dir, const char *run_id, int *live)
+{
+    char *journal_path = xasprintf("%s/runs/%s/journal.jsonl", audit_dir, run_id);
+    char *lock_path = runner_run_lock_path(audit_dir, run_id);
+    *live = lock_is_held(lock_path);
+    cJSON *events = NULL, *state = NULL;
+    checkpoint *cp = NULL;
+    if (journal_read(journal_path, &events, NULL) == 0 && checkpoint_replay(&cp, run_id, events) == 0)
+        state = checkpoint_to_json(cp);
+    else {
+        state = cJSON_CreateObject();
+        cJSON_AddStringToObject(state, "status", "corrupt");
+        cJSON_AddStringToObject(state, "detail", err_last());
+    }
+    checkpoint_free(cp);
+    cJSON_Delete(events);
+    free(journal_path);
+    free(lock_path);
+    return state;
+}
+
+static const char *shown_status(const cJSON *state, int live)
+{
+    const char *status = json_string(state, "status", "?");
+    if (strcmp(status, "running") == 0 && !live)
+        return "dead (the process stopped mid-run; resume it)";
+    return status;
+}
+
+static int cmd_status_all(cli *c)
+{
+    const char *audit = audit_dir_of(c);
+    char *runs_dir = xasprintf("%s/runs", audit);
+    DIR *d = opendir(runs_dir);
+    char **ids = NULL;
+    size_t count = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.')
+            push_arg(&ids, &count, xstrdup(e->d_name));
+    if (d)
+        closedir(d);
+    free(runs_dir);
+    qsort(ids, count, sizeof *ids, compare_strings);
+    cJSON *out = cJSON_CreateArray();
+    for (size_t i = count; i-- > 0;) {
+        cJSON *info = NULL;
+        if (runner_read_run_info(audit, ids[i], &info) != 0)
+            continue;
+        int live;
+        cJSON *state = run_state(audit, ids[i], &live);
+        const cJSON *rb = cJSON_GetObjectItemCaseSensitive(info, "runbook");
+        cJSON *row = cJSON_CreateObject();
+        cJSON_AddStringToObject(row, "run_id", ids[i]);
+        cJSON_AddStringToObject(row, "runbook", json_string(rb, "name", "?"));
+        cJSON_AddStringToObject(row, "version", json_string(rb, "version", "?"));
+        cJSON_AddStringToObject(row, "status", json_string(state, "status", "?"));
+        cJSON_AddBoolToObject(row, "live", live);
+        cJSON_AddStringToObject(row, "started_at", json_string(info, "started_at", "?"));
+        cJSON_AddStringToObject(row, "operator", json_string(info, "operator", "?"));
+        if (!c->json) {
+            char *rbv = xasprintf("%s@%s", json_string(rb, "name", "?"), json_string(rb, "version", "?"));
+            term_out("%-44s %-24s %-12s %-22s %s", ids[i], rbv, shown_status(state, live),
+                     json_string(info, "started_at", "?"), json_string(info, "operator", "?"));
+            free(rbv);
+        }
+        cJSON_AddItemToArray(out, row);
+        cJSON_Delete(state);
+        cJSON_Delete(info);
+    }
+    if (c->json)
+        print_json(out);
+    else if (count == 0)
+        term_info("no runs in %s", audit);
+    cJSON_Delete(out);
+    free_list(ids, count);
+    return 0;
+}
+
+static void print_step_lines(const cJSON *state)
+{
+    int n = 0;
+    const cJSON *s;
+    cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(state, "steps")) {
+        const cJSON *attempts = cJSON_GetObjectItemCaseSensitive(s, "attempts");
+        term_out("  %d. %-28s %-12s attempts %d", ++n, json_string(s, "name", "?"),
+                 json_string(s, "state", "?"), cJSON_IsNumber(attempts) ? attempts->valueint : 0);
+        const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(s, "outputs");
+        if (outputs && !cJSON_IsNull(outputs)) {
+            char *text = cJSON_PrintUnformatted(outputs);
+            term_out("       outputs: %s", text);
+            free(text);
+        }
+        if (cJSON_GetObjectItemCaseSensitive(s, "error"))
+            term_out("       error: %s", json_string(s, "error", ""));
+    }
+}
+
+static int cmd_status_one(cli *c, const char *run_id)
+{
+    const char *audit = audit_dir_of(c);
+    cJSON *info = NULL;
+    int rc = runner_read_run_info(audit, run_id, &info);
+    if (rc)
+        return rc;
+    int live;
+    cJSON *state = run_state(audit, run_id, &live);
+    if (c->json) {
+        cJSON *out = cJSON_CreateObject();
+        cJSON_AddItemToObject(out, "run", info);
+        cJSON_AddItemToObject(out, "state", state);
+        cJSON_AddBoolToObject(out, "live", live);
+        print_json(out);
+        cJSON_Delete(out);
+        return 0;
+    }
+    const cJSON *rb = cJSON_GetObjectItemCaseSensitive(info, "runbook");
+    term_out("run:      %s", run_id);
+    term_out("runbook:  %s %s (blob %.12s)", json_string(rb, "name", "?"), json_string(rb, "version", "?"),
+             json_string(rb, "blob_id", "?"));
+    term_out("status:   %s%s%s", shown_status(state, live), cJSON_GetObjectItemCaseSensitive(state, "detail") ? ": " : "",
+             json_string(state, "detail", ""));
+    term_out("operator: %s on %s, started %s", json_string(info, "operator", "?"), json_string(info, "host", "?"),
+             json_string(info, "started_at", "?"));
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(info, "params")) {
+        char *value = cJSON_IsString(p) ? xstrdup(p->valuestring) : cJSON_PrintUnformatted(p);
+        term_out("param:    %s = %s", p->string, value);
+        free(value);
+    }
+    term_out("steps:");
+    print_step_lines(state);
+    cJSON_Delete(state);
+    cJSON_Delete(info);
+    return 0;
+}
+
+static int cmd_status(cli *c)
+{
+    int rc = expect_args(c, 0, 1, "[RUN_ID]");
+    if (rc)
+        return rc;
+    return c->arg_count ? cmd_status_one(c, c->args[0]) : cmd_status_all(c);
+}
+
+/* ---- run, resume, abort ------------------------------------------------------------------ */
+
+/* What a command that ran steps says at the end: one line (or JSON) on
+ * stdout with the run's outcome, and the error on stderr. */
+static int report_outcome(cli *c, const char *run_id, int rc)
+{
+    if (!run_id)
+        return rc;
+    if (rc)
+        term_error("%s", err_last());
+    c->reported = 1;
+    int live;
+    cJSON *state = run_state(audit_dir_of(c), run_id, &live);
+    if (c->json) {
+        cJSON *out = cJSON_CreateObject();
+        cJSON_AddStringToObject(out, "run_id", run_id);
+        cJSON_AddStringToObject(out, "status", json_string(state, "status", "?"));
+        cJSON_AddNumberToObject(out, "exit_code", err_exit_status(rc));
+        if (rc)
+            cJSON_AddStringToObject(out, "message", err_last());
+        cJSON_AddItemToObject(out, "steps", cJSON_DetachItemFromObjectCaseSensitive(state, "steps"));
+        print_json(out);
+        cJSON_Delete(out);
+    } else {
+        term_out("run %s: %s", run_id, json_string(state, "status", "?"));
+    }
+    cJSON_Delete(state);
+    return rc;
+}
+
+static runner_options options_for(const cli *c, dr_host *host)
+{
+    return (runner_options){ .audit_dir = audit_dir_of(c), .approvals = c->approvals,
+                             .approval_count = c->approval_count,
+                             .allow_runbook_change = c->allow_runbook_change, .run_id = c->run_id,
+                             .host = host };
+}
+
+static int cmd_run(cli *c)
+{
+    int rc = expect_args(c, 1, 1, "RUNBOOK [-p key=value]... [--approve STEP]...");
+    loaded l;
+    if (rc || (rc = load_runbook(c, c->args[0], NULL, &l)) != 0)
+        return rc;
+    cJSON *params = NULL;
+    char *run_id = NULL;
+    rc = params_resolve(l.rb->params, l.rb->param_count, c->params, c->param_count, NULL, &params);
+    if (rc == 0) {
+        params_register_secrets(l.rb->params, l.rb->param_count, params);
+        runner_options opts = options_for(c, &l.host);
+        rc = runner_start(l.rb, params, &opts, &run_id);
+        report_outcome(c, run_id, rc);
+    }
+    cJSON_Delete(params);
+    free(run_id);
+    loaded_free(&l);
+    return rc;
+}
+
+/* resume and abort find the runbook by the name the run recorded. */
+static int with_existing_run(cli *c, int aborting)
+{
+    int rc = expect_args(c, 1, 1, "RUN_ID");
+    if (rc)
+        return rc;
+    const char *run_id = c->args[0];
+    cJSON *info = NULL;
+    if ((rc = runner_read_run_info(audit_dir_of(c), run_id, &info)) != 0)
+        return rc;
+    const cJSON *rb = cJSON_GetObjectItemCaseSensitive(info, "runbook");
+    loaded l;
+    rc = load_runbook(c, json_string(rb, "name", "?"), json_string(rb, "path", NULL), &l);
+    cJSON_Delete(info);
+    if (rc)
+        return rc;
+    runner_options opts = options_for(c, &l.host);
+    if (aborting)
+        rc = runner_abort(l.rb, run_id, c->params, c->param_count, &opts);
+    else
+        rc = runner_resume(l.rb, run_id, c->params, c->param_count, &opts);
+    report_outcome(c, run_id, rc);
+    loaded_free(&l);
+    return rc;
+}
+
+static int cmd_resume(cli *c)
+{
+    return with_existing_run(c, 0);
+}
+
+static int cmd_abort(cli *c)
+{
+    return with_existing_run(c, 1);
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    int (*fn)(cli *c);
+} commands[] = {
+    { "list", cmd_list }, { "plan", cmd_plan },     { "run", cmd_run },
+    { "resume", cmd_resume }, { "status", cmd_status }, { "abort", cmd_abort },
+};
+
+static int dispatch(cli *c)
+{
+    if (c->command && strcmp(c->command, "version") == 0) {
+        term_out("drctl %s", DRCTL_VERSION);
+        return 0;
+    }
+    if (!c->command || strcmp(c->command, "help") == 0) {
+        const char *topic = c->command && c->arg_count ? help_for(c->args[0]) : NULL;
+        fputs(topic ? topic : usage_text, stdout);
+        return c->command || c->help ? 0 : err_set(DR_EUSAGE, "a command is needed (drctl --help)");
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+        if (strcmp(commands[i].name, c->command) != 0)
+            continue;
+        if (c->help) {
+            fputs(help_for(c->command), stdout);
+            return 0;
+        }
+        int rc = check_options_apply(c);
+        return rc ? rc : commands[i].fn(c);
+    }
+    return err_set(DR_EUSAGE, "unknown command '%s' (drctl --help lists them)", c->command);
+}
+
+int cli_main(int argc, char **argv)
+{
+    cli c = { 0 };
+    int rc = parse_args(&c, argc, argv);
+    if (rc == 0)
+        rc = dispatch(&c);
+    if (rc && !c.reported)
+        term_error("%s", err_last());
+    free(c.runbook_dirs);
+    free(c.params);
+    free(c.approvals);
+    free(c.args);
+    return err_exit_status(rc);
+}

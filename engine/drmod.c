@@ -1,0 +1,325 @@
+#include "drmod.h"
+
+#include "buf.h"
+#include "err.h"
+#include "jsonlua.h"
+#include "proc.h"
+#include "signals.h"
+#include "term.h"
+#include "timefmt.h"
+
+#include <lauxlib.h>
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static dr_host *host_of(lua_State *L)
+{
+    return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+static void host_event(lua_State *L, const char *kind, cJSON *data)
+{
+    dr_host *host = host_of(L);
+    if (host->event(host->ud, kind, data) != 0)
+        luaL_error(L, "cannot record the %s event: %s", kind, err_last());
+}
+
+static int dr_log(lua_State *L)
+{
+    int n = lua_gettop(L);
+    buf line = BUF_INIT;
+    for (int i = 1; i <= n; i++) {
+        if (i > 1)
+            buf_putc(&line, ' ');
+        buf_puts(&line, luaL_tolstring(L, i, NULL));
+        lua_pop(L, 1);
+    }
+    char *text = buf_detach(&line);
+    lua_pushstring(L, text); /* so a raise below cannot leak it */
+    free(text);
+    term_info("    %s", lua_tostring(L, -1));
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "message", lua_tostring(L, -1));
+    host_event(L, "log", data);
+    return 0;
+}
+
+/* A duration argument: a number of seconds or a string like "2s". */
+static double check_duration(lua_State *L, int idx, const char *what)
+{
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        double v = lua_tonumber(L, idx);
+        if (!(v >= 0) || !isfinite(v))
+            luaL_error(L, "%s must be a positive number of seconds", what);
+        return v;
+    }
+    const char *text = luaL_checkstring(L, idx);
+    double seconds;
+    if (timefmt_parse_duration(text, &seconds) != 0)
+        luaL_error(L, "%s: %s", what, err_last());
+    return seconds;
+}
+
+static int dr_sleep(lua_State *L)
+{
+    sandbox *sb = sandbox_from_state(L);
+    double seconds = check_duration(L, 1, "dr.sleep");
+    double end = timefmt_monotonic() + seconds;
+    for (;;) {
+        sandbox_check_abort(L);
+        double left = end - timefmt_monotonic();
+        if (left <= 0)
+            return 0;
+        double slice = left < 0.05 ? left : 0.05;
+        double deadline_left = sandbox_time_left(sb);
+        if (deadline_left >= 0 && deadline_left < slice)
+            slice = deadline_left;
+        struct timespec ts = { (time_t)slice, (long)((slice - floor(slice)) * 1e9) };
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int dr_now(lua_State *L)
+{
+    char text[48];
+    timefmt_format_utc(floor(timefmt_now()), text, sizeof text);
+    lua_pushstring(L, text);
+    return 1;
+}
+
+static int dr_time(lua_State *L)
+{
+    if (lua_isnoneornil(L, 1)) {
+        lua_pushnumber(L, timefmt_now());
+        return 1;
+    }
+    double epoch;
+    if (timefmt_parse_timestamp(luaL_checkstring(L, 1), &epoch) != 0)
+        return luaL_error(L, "dr.time: %s", err_last());
+    if (epoch == floor(epoch))
+        lua_pushinteger(L, (lua_Integer)epoch);
+    else
+        lua_pushnumber(L, epoch);
+    return 1;
+}
+
+static int dr_format_time(lua_State *L)
+{
+    char text[48];
+    timefmt_format_utc(luaL_checknumber(L, 1), text, sizeof text);
+    lua_pushstring(L, text);
+    return 1;
+}
+
+static int dr_duration(lua_State *L)
+{
+    double seconds = check_duration(L, 1, "dr.duration");
+    if (seconds == floor(seconds))
+        lua_pushinteger(L, (lua_Integer)seconds);
+    else
+        lua_pushnumber(L, seconds);
+    return 1;
+}
+
+static int dr_fail(lua_State *L)
+{
+    if (lua_type(L, 1) == LUA_TTABLE) {
+        lua_settop(L, 1);
+        return lua_error(L);
+    }
+    lua_pushstring(L, luaL_optstring(L, 1, "the step failed"));
+    return lua_error(L);
+}
+
+static int dr_confirm(lua_State *L)
+{
+    dr_host *host = host_of(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "summary");
+    lua_getfield(L, 1, "challenge");
+    const char *summary = lua_tostring(L, -2);
+    const char *challenge = lua_tostring(L, -1);
+    if (!summary || !*summary || !challenge || !*challenge)
+        return luaL_error(L, "dr.confirm needs { summary = \"what happens and what is lost\", "
+                          "challenge = \"the name the operator types\" }");
+    if (host->plan_mode)
+        return luaL_error(L, "dr.confirm cannot be used in plan mode");
+    int rc = host->confirm(host->ud, summary, challenge);
+    if (rc == DR_EREFUSED)
+        return sandbox_raise_abort(L, SANDBOX_ABORT_REFUSED);
+    if (rc == DR_EINTR)
+        return sandbox_raise_abort(L, SANDBOX_ABORT_INTERRUPT);
+    if (rc != 0)
+        return luaL_error(L, "dr.confirm: %s", err_last());
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* ---- dr.exec ----------------------------------------------------------- */
+
+typedef struct exec_args {
+    char **argv;
+    size_t argc;
+    char **env;
+    size_t envc;
+} exec_args;
+
+static void exec_args_free(exec_args *a)
+{
+    for (size_t i = 0; i < a->argc; i++)
+        free(a->argv[i]);
+    free(a->argv);
+    for (size_t i = 0; i < a->envc; i++)
+        free(a->env[i]);
+    free(a->env);
+}
+
+static int valid_env_name(const char *name)
+{
+    if (!*name || isdigit((unsigned char)*name))
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_')
+            return 0;
+    return 1;
+}
+
+/* Reads argv and opts.env into C strings. Returns NULL or an error text
+ * (static), so that the caller frees before raising. */
+static const char *read_exec_args(lua_State *L, exec_args *a)
+{
+    lua_Integer n = luaL_len(L, 1);
+    if (n < 1)
+        return "dr.exec needs argv: a non-empty list of strings like {\"pg_dump\", \"--version\"}";
+    a->argv = xcalloc((size_t)n + 1, sizeof *a->argv);
+    for (lua_Integer i = 1; i <= n; i++) {
+        if (lua_rawgeti(L, 1, i) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER) {
+            lua_pop(L, 1);
+            return "dr.exec: every argv element must be a string";
+        }
+        a->argv[a->argc++] = xstrdup(lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    if (lua_type(L, 2) == LUA_TTABLE && lua_getfield(L, 2, "env") == LUA_TTABLE) {
+        lua_pushnil(L);
+        while (lua_next(L, -2) != 0) {
+            if (lua_type(L, -2) != LUA_TSTRING || !valid_env_name(lua_tostring(L, -2)) ||
+                (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)) {
+                lua_pop(L, 3);
+                return "dr.exec: env must map NAMES to string values";
+            }
+            a->env = xrealloc(a->env, (a->envc + 2) * sizeof *a->env);
+            a->env[a->envc++] = xasprintf("%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
+            a->env[a->envc] = NULL;
+            lua_pop(L, 1);
+        }
+    }
+    if (lua_type(L, 2) == LUA_TTABLE)
+        lua_pop(L, 1);
+    return NULL;
+}
+
+static int stop_requested(void)
+{
+    return signals_pending() != 0;
+}
+
+static void journal_exec(lua_State *L, const exec_args *a, const proc_result *r)
+{
+    cJSON *data = cJSON_CreateObject();
+    cJSON *argv = cJSON_AddArrayToObject(data, "argv");
+    for (size_t i = 0; i < a->argc; i++)
+        cJSON_AddItemToArray(argv, cJSON_CreateString(a->argv[i]));
+    cJSON_AddNumberToObject(data, "code", r->exit_code);
+    cJSON_AddNumberToObject(data, "duration_ms", round(r->duration * 1000));
+    cJSON_AddNumberToObject(data, "stdout_bytes", (double)r->out_len);
+    cJSON_AddNumberToObject(data, "stderr_bytes", (double)r->err_len);
+    if (r->timed_out)
+        cJSON_AddTrueToObject(data, "timed_out");
+    host_event(L, "exec", data);
+}
+
+static int dr_exec(lua_State *L)
+{
+    dr_host *host = host_of(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (!lua_isnoneornil(L, 2))
+        luaL_checktype(L, 2, LUA_TTABLE);
+    if (host->plan_mode)
+        return luaL_error(L, "dr.exec is refused in plan mode (a plan must not act)");
+    sandbox_check_abort(L);
+    double timeout = 0;
+    const char *stdin_data = NULL;
+    size_t stdin_len = 0;
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        if (lua_getfield(L, 2, "timeout") != LUA_TNIL)
+            timeout = check_duration(L, -1, "dr.exec timeout");
+        lua_pop(L, 1);
+        if (lua_getfield(L, 2, "stdin") != LUA_TNIL)
+            stdin_data = luaL_checklstring(L, -1, &stdin_len); /* kept on the stack */
+    }
+    double step_left = sandbox_time_left(sandbox_from_state(L));
+    if (step_left >= 0 && (timeout <= 0 || step_left < timeout))
+        timeout = step_left > 0 ? step_left : 0.001;
+    exec_args a = { 0 };
+    const char *bad = read_exec_args(L, &a);
+    if (bad) {
+        exec_args_free(&a);
+        return luaL_error(L, "%s", bad);
+    }
+    term_debug("exec %s", a.argv[0]);
+    proc_request req = {
+        .argv = a.argv, .env = a.env, .stdin_data = stdin_data, .stdin_len = stdin_len,
+        .timeout = timeout, .output_limit = 64u << 20, .should_stop = stop_requested,
+    };
+    proc_result r;
+    if (proc_run(&req, &r) != 0) {
+        exec_args_free(&a);
+        return luaL_error(L, "dr.exec: %s", err_last());
+    }
+    journal_exec(L, &a, &r);
+    exec_args_free(&a);
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, r.exit_code);
+    lua_setfield(L, -2, "code");
+    lua_pushlstring(L, r.out, r.out_len);
+    lua_setfield(L, -2, "stdout");
+    lua_pushlstring(L, r.err, r.err_len);
+    lua_setfield(L, -2, "stderr");
+    lua_pushboolean(L, r.timed_out);
+    lua_setfield(L, -2, "timed_out");
+    proc_result_free(&r);
+    /* A stop by signal or by the step's own deadline ends the step. */
+    sandbox_check_abort(L);
+    return 1;
+}
+
+static int open_dr(lua_State *L)
+{
+    static const luaL_Reg functions[] = {
+        { "log", dr_log },         { "exec", dr_exec },
+        { "sleep", dr_sleep },     { "now", dr_now },
+        { "time", dr_time },       { "format_time", dr_format_time },
+        { "duration", dr_duration }, { "confirm", dr_confirm },
+        { "fail", dr_fail },       { NULL, NULL },
+    };
+    luaL_newlibtable(L, functions);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    luaL_setfuncs(L, functions, 1);
+    return 1;
+}
+
+static int open_json(lua_State *L)
+{
+    return jsonlua_open_module(L);
+}
+
+void drmod_register(sandbox *sb, dr_host *host)
+{
+    sandbox_add_module(sb, "dr", open_dr, host);
+    sandbox_add_module(sb, "json", open_json, host);
+    sandbox_set_print(sb, dr_log, host);
+}

@@ -1,0 +1,36 @@
+/* drmod: the engine's `dr` module for runbooks (DESIGN.md section 4), plus
+ * `json` and `print`.
+ *
+ *   dr.log(...)                      a line in the journal and on the terminal
+ *   dr.exec(argv [, {env=, stdin=, timeout=}])  -> {code=, stdout=, stderr=, timed_out=}
+ *   dr.sleep(seconds | "2s")         interruptible, bounded by the step timeout
+ *   dr.now()                         RFC 3339 UTC, to the second
+ *   dr.time([text])                  epoch seconds of a timestamp (now without text)
+ *   dr.format_time(epoch)            RFC 3339 UTC
+ *   dr.duration(text)                seconds of "90s", "15m", ...
+ *   dr.confirm{summary=, challenge=} an extra typed confirmation inside a step
+ *   dr.fail(message | {message=,...}) fails the step with that error
+ *
+ * Everything with an effect goes through the host, which journals it, and
+ * dr.exec is refused in plan mode. */
+#ifndef DRCTL_DRMOD_H
+#define DRCTL_DRMOD_H
+
+#include "sandbox.h"
+
+#include <cjson/cJSON.h>
+
+typedef struct dr_host {
+    int plan_mode;
+    /* A journal event for the current step (data taken). */
+    int (*event)(void *ud, const char *kind, cJSON *data);
+    /* The confirmation gate: 0, DR_EREFUSED or DR_EINTR. */
+    int (*confirm)(void *ud, const char *summary, const char *challenge);
+    void *ud;
+} dr_host;
+
+/* Makes `dr` and `json` requirable and routes `print` to dr.log. host must
+ * outlive the sandbox's use. */
+void drmod_register(sandbox *sb, dr_host *host);
+
+#endif

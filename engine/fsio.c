@@ -1,0 +1,164 @@
+#include "fsio.h"
+
+#include "buf.h"
+#include "err.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+char *fsio_dirname(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return xstrdup(".");
+    if (slash == path)
+        return xstrdup("/");
+    return xstrndup(path, (size_t)(slash - path));
+}
+
+int fsio_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return err_set(DR_EFAIL, "cannot open directory %s: %s", dir, strerror(errno));
+    int rc = 0;
+    if (fsync(fd) != 0 && errno != EINVAL)
+        rc = err_set(DR_EFAIL, "cannot fsync directory %s: %s", dir, strerror(errno));
+    close(fd);
+    return rc;
+}
+
+int fsio_write_durable(const char *path, const void *data, size_t len)
+{
+    char *dir = fsio_dirname(path);
+    char *tmp = xasprintf("%s.tmp-%ld", path, (long)getpid());
+    int rc = 0;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = err_set(DR_EFAIL, "cannot write %s: %s", path, strerror(errno));
+        goto cleanup;
+    }
+    if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+        rc = err_set(DR_EFAIL, "cannot write %s: %s", path, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        goto cleanup;
+    }
+    if (close(fd) != 0) {
+        rc = err_set(DR_EFAIL, "cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+        goto cleanup;
+    }
+    if (rename(tmp, path) != 0) {
+        rc = err_set(DR_EFAIL, "cannot replace %s: %s", path, strerror(errno));
+        unlink(tmp);
+        goto cleanup;
+    }
+    rc = fsio_fsync_dir(dir);
+cleanup:
+    free(tmp);
+    free(dir);
+    return rc;
+}
+
+int fsio_append_durable(int fd, const char *path, const void *data, size_t len)
+{
+    /* A failed append may have written part of the record: cut it off so
+     * the file never ends with a torn line that a later append would glue
+     * onto. */
+    off_t before = lseek(fd, 0, SEEK_END);
+    if (write_all(fd, data, len) != 0 || fdatasync(fd) != 0) {
+        int saved = errno;
+        if (before >= 0 && ftruncate(fd, before) == 0)
+            (void)fdatasync(fd);
+        return err_set(DR_EFAIL, "cannot append to %s: %s", path, strerror(saved));
+    }
+    return 0;
+}
+
+int fsio_read_file(const char *path, char **out, size_t *len)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return err_set(DR_EFAIL, "cannot read %s: %s", path, strerror(errno));
+    buf b = BUF_INIT;
+    char chunk[65536];
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int saved = errno;
+            close(fd);
+            buf_free(&b);
+            return err_set(DR_EFAIL, "cannot read %s: %s", path, strerror(saved));
+        }
+        if (n == 0)
+            break;
+        buf_append(&b, chunk, (size_t)n);
+    }
+    close(fd);
+    if (len)
+        *len = b.len;
+    *out = buf_detach(&b);
+    return 0;
+}
+
+int fsio_mkdirs(const char *path, mode_t mode)
+{
+    if (!path[0])
+        return err_set(DR_EUSAGE, "an empty directory name was given");
+    char *copy = xstrdup(path);
+    int rc = 0;
+    for (char *p = copy + 1; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            char saved = *p;
+            *p = '\0';
+            if (mkdir(copy, mode) != 0 && errno != EEXIST) {
+                rc = err_set(DR_EFAIL, "cannot create directory %s: %s", copy, strerror(errno));
+                break;
+            }
+            *p = saved;
+            if (saved == '\0')
+                break;
+        }
+    }
+    if (rc == 0 && !fsio_is_dir(path))
+        rc = err_set(DR_EFAIL, "%s exists and is not a directory", path);
+    free(copy);
+    return rc;
+}
+
+int fsio_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int fsio_is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}

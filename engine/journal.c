@@ -1,0 +1,184 @@
+#include "journal.h"
+
+#include "buf.h"
+#include "err.h"
+#include "fsio.h"
+#include "redact.h"
+#include "timefmt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct journal {
+    int fd;
+    char *path;
+    long seq;
+    journal_listener listener;
+    void *listener_ud;
+};
+
+static journal *journal_new(int fd, char *path, long seq)
+{
+    journal *j = xcalloc(1, sizeof *j);
+    j->fd = fd;
+    j->path = path;
+    j->seq = seq;
+    return j;
+}
+
+int journal_create(journal **out, const char *run_dir)
+{
+    *out = NULL;
+    char *path = xasprintf("%s/journal.jsonl", run_dir);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int rc = err_set(DR_EFAIL, "cannot create %s: %s", path, strerror(errno));
+        free(path);
+        return rc;
+    }
+    *out = journal_new(fd, path, 0);
+    return fsio_fsync_dir(run_dir);
+}
+
+/* Parses every complete line; checks seq is gapless. */
+static int parse_events(const char *path, const char *text, size_t len, cJSON **events, long *torn)
+{
+    cJSON *list = cJSON_CreateArray();
+    size_t pos = 0;
+    long line_number = 0;
+    *torn = 0;
+    while (pos < len) {
+        const char *line = text + pos;
+        const char *nl = memchr(line, '\n', len - pos);
+        line_number++;
+        if (!nl) {
+            *torn = (long)(len - pos);
+            break;
+        }
+        size_t line_len = (size_t)(nl - line);
+        cJSON *event = cJSON_ParseWithLength(line, line_len);
+        const cJSON *seq = cJSON_GetObjectItemCaseSensitive(event, "seq");
+        const cJSON *kind = cJSON_GetObjectItemCaseSensitive(event, "kind");
+        if (!cJSON_IsObject(event) || !cJSON_IsNumber(seq) || !cJSON_IsString(kind)) {
+            cJSON_Delete(event);
+            cJSON_Delete(list);
+            return err_set(DR_EUSAGE, "%s line %ld is not a journal event (corrupt checkpoint); "
+                           "nothing was changed", path, line_number);
+        }
+        if (seq->valuedouble != (double)line_number) {
+            long found = (long)seq->valuedouble;
+            cJSON_Delete(event);
+            cJSON_Delete(list);
+            return err_set(DR_EUSAGE, "%s line %ld has seq %ld where %ld was expected (a gap or an "
+                           "edit: corrupt checkpoint); nothing was changed", path, line_number, found,
+                           line_number);
+        }
+        cJSON_AddItemToArray(list, event);
+        pos += line_len + 1;
+    }
+    *events = list;
+    return 0;
+}
+
+int journal_read(const char *path, cJSON **events, long *torn_bytes)
+{
+    *events = NULL;
+    char *text;
+    size_t len;
+    if (fsio_read_file(path, &text, &len) != 0)
+        return DR_EUSAGE;
+    long torn;
+    int rc = parse_events(path, text, len, events, &torn);
+    free(text);
+    if (torn_bytes)
+        *torn_bytes = torn;
+    return rc;
+}
+
+int journal_open(journal **out, const char *run_dir, cJSON **events, long *repaired_bytes)
+{
+    *out = NULL;
+    *events = NULL;
+    *repaired_bytes = 0;
+    char *path = xasprintf("%s/journal.jsonl", run_dir);
+    long torn = 0;
+    int rc = journal_read(path, events, &torn);
+    if (rc) {
+        free(path);
+        return rc;
+    }
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0) {
+        rc = err_set(DR_EFAIL, "cannot open %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (torn > 0) {
+        off_t size = lseek(fd, 0, SEEK_END);
+        if (ftruncate(fd, size - torn) != 0 || fsync(fd) != 0) {
+            rc = err_set(DR_EFAIL, "cannot repair %s: %s", path, strerror(errno));
+            close(fd);
+            goto fail;
+        }
+        *repaired_bytes = torn;
+    }
+    *out = journal_new(fd, path, (long)cJSON_GetArraySize(*events));
+    return 0;
+fail:
+    cJSON_Delete(*events);
+    *events = NULL;
+    free(path);
+    return rc;
+}
+
+int journal_append(journal *j, const char *kind, const char *step, cJSON *data)
+{
+    char now[48];
+    timefmt_format_utc(timefmt_now(), now, sizeof now);
+    cJSON *event = cJSON_CreateObject();
+    cJSON_AddNumberToObject(event, "seq", (double)(j->seq + 1));
+    cJSON_AddStringToObject(event, "time", now);
+    cJSON_AddStringToObject(event, "kind", kind);
+    if (step)
+        cJSON_AddStringToObject(event, "step", step);
+    else
+        cJSON_AddNullToObject(event, "step");
+    cJSON_AddItemToObject(event, "data", data ? data : cJSON_CreateObject());
+    redact_json(event);
+    char *line = cJSON_PrintUnformatted(event);
+    size_t len = strlen(line);
+    line = xrealloc(line, len + 2);
+    line[len] = '\n';
+    line[len + 1] = '\0';
+    int rc = fsio_append_durable(j->fd, j->path, line, len + 1);
+    free(line);
+    if (rc == 0) {
+        j->seq++;
+        if (j->listener)
+            rc = j->listener(j->listener_ud, event);
+    }
+    cJSON_Delete(event);
+    return rc;
+}
+
+void journal_set_listener(journal *j, journal_listener fn, void *ud)
+{
+    j->listener = fn;
+    j->listener_ud = ud;
+}
+
+long journal_last_seq(const journal *j)
+{
+    return j->seq;
+}
+
+void journal_free(journal *j)
+{
+    if (!j)
+        return;
+    close(j->fd);
+    free(j->path);
+    free(j);
+}

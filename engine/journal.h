@@ -1,0 +1,38 @@
+/* journal: a run's append-only event log, runs/<id>/journal.jsonl.
+ *
+ * One JSON object a line: {"seq":N,"time":"...","kind":"...","step":...,
+ * "data":{...}}, seq gapless from 1. Each append is fsynced before the
+ * engine takes its next action. The journal is the truth the checkpoint is
+ * derived from: state.json is what replaying it gives. */
+#ifndef DRCTL_JOURNAL_H
+#define DRCTL_JOURNAL_H
+
+#include <cjson/cJSON.h>
+
+typedef struct journal journal;
+
+/* Called after each durable append, with the event (borrowed): the hook
+ * where the audit store commits. */
+typedef int (*journal_listener)(void *ud, const cJSON *event);
+
+/* Creates a new journal file in run_dir (it must not exist). */
+int journal_create(journal **out, const char *run_dir);
+
+/* Opens an existing journal for appending; *events gets every event. A
+ * torn last line (a crash in the middle of an append, never acknowledged)
+ * is cut off and *repaired_bytes says how much; any other damage is
+ * DR_EUSAGE naming the line, and nothing is changed. */
+int journal_open(journal **out, const char *run_dir, cJSON **events, long *repaired_bytes);
+
+/* Reads and checks a journal file without opening it for writing. */
+int journal_read(const char *path, cJSON **events, long *torn_bytes);
+
+/* Appends an event; data is taken (may be NULL), step may be NULL. Data is
+ * redacted before it is written. */
+int journal_append(journal *j, const char *kind, const char *step, cJSON *data);
+
+void journal_set_listener(journal *j, journal_listener fn, void *ud);
+long journal_last_seq(const journal *j);
+void journal_free(journal *j);
+
+#endif

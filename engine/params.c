@@ -1,0 +1,286 @@
+#include "params.h"
+
+#include "buf.h"
+#include "err.h"
+#include "redact.h"
+#include "timefmt.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const type_names[] = { "string", "int", "bool", "enum", "timestamp", "duration" };
+
+const char *params_type_name(param_type type)
+{
+    return type_names[type];
+}
+
+int params_type_from_name(const char *name, param_type *out)
+{
+    for (size_t i = 0; i < sizeof type_names / sizeof *type_names; i++) {
+        if (strcmp(type_names[i], name) == 0) {
+            *out = (param_type)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+char *params_expected_form(const param_spec *spec)
+{
+    switch (spec->type) {
+    case PARAM_INT:
+        return xstrdup("a whole number, like 30");
+    case PARAM_BOOL:
+        return xstrdup("true or false");
+    case PARAM_TIMESTAMP:
+        return xstrdup("a time like 2026-01-11T14:30:00Z or 2026-01-11 14:30:00+01:00");
+    case PARAM_DURATION:
+        return xstrdup("a duration like 90s, 15m, 2h or 7d");
+    case PARAM_ENUM: {
+        buf b = BUF_INIT;
+        buf_puts(&b, "one of ");
+        for (size_t i = 0; i < spec->value_count; i++)
+            buf_printf(&b, "%s%s", i ? ", " : "", spec->values[i]);
+        return buf_detach(&b);
+    }
+    case PARAM_STRING:
+    default:
+        return xstrdup("text");
+    }
+}
+
+static int bad_value(const param_spec *spec, const char *text, const char *detail)
+{
+    char *form = params_expected_form(spec);
+    const char *shown = spec->secret ? REDACTED : text;
+    if (detail)
+        err_set(DR_EUSAGE, "param '%s': '%s' is not valid: %s", spec->name, shown, detail);
+    else
+        err_set(DR_EUSAGE, "param '%s': '%s' is not valid: expected %s", spec->name, shown, form);
+    free(form);
+    return DR_EUSAGE;
+}
+
+static int parse_int(const param_spec *spec, const char *text, cJSON **out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (!*text || *end || errno || isspace((unsigned char)*text) || v > 9007199254740992LL ||
+        v < -9007199254740992LL)
+        return bad_value(spec, text, NULL);
+    *out = cJSON_CreateNumber((double)v);
+    return 0;
+}
+
+static int parse_bool(const param_spec *spec, const char *text, cJSON **out)
+{
+    static const char *const yes[] = { "true", "yes", "on", "1" };
+    static const char *const no[] = { "false", "no", "off", "0" };
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(text, yes[i]) == 0) {
+            *out = cJSON_CreateTrue();
+            return 0;
+        }
+        if (strcasecmp(text, no[i]) == 0) {
+            *out = cJSON_CreateFalse();
+            return 0;
+        }
+    }
+    return bad_value(spec, text, NULL);
+}
+
+/* Puts the param's name in front of a parser's message. A secret's value
+ * never reaches a message: the parser quoted it, so it is replaced. */
+static int prefix_param_error(const param_spec *spec)
+{
+    char *why = spec->secret ? xstrdup("the value is not of the expected form") : xstrdup(err_last());
+    err_set(DR_EUSAGE, "param '%s': %s", spec->name, why);
+    free(why);
+    return DR_EUSAGE;
+}
+
+int params_parse_value(const param_spec *spec, const char *text, cJSON **out)
+{
+    *out = NULL;
+    switch (spec->type) {
+    case PARAM_STRING:
+        *out = cJSON_CreateString(text);
+        return 0;
+    case PARAM_INT:
+        return parse_int(spec, text, out);
+    case PARAM_BOOL:
+        return parse_bool(spec, text, out);
+    case PARAM_ENUM:
+        for (size_t i = 0; i < spec->value_count; i++) {
+            if (strcmp(spec->values[i], text) == 0) {
+                *out = cJSON_CreateString(text);
+                return 0;
+            }
+        }
+        return bad_value(spec, text, NULL);
+    case PARAM_TIMESTAMP: {
+        double epoch;
+        if (timefmt_parse_timestamp(text, &epoch) != 0)
+            return prefix_param_error(spec);
+        char normal[48];
+        timefmt_format_utc(epoch, normal, sizeof normal);
+        *out = cJSON_CreateString(normal);
+        return 0;
+    }
+    case PARAM_DURATION: {
+        double seconds;
+        if (timefmt_parse_duration(text, &seconds) != 0)
+            return prefix_param_error(spec);
+        *out = cJSON_CreateNumber(seconds);
+        return 0;
+    }
+    }
+    return err_set(DR_EUSAGE, "param '%s': unknown type", spec->name);
+}
+
+static const param_spec *find_spec(const param_spec *specs, size_t count, const char *name, size_t len)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strlen(specs[i].name) == len && strncmp(specs[i].name, name, len) == 0)
+            return &specs[i];
+    return NULL;
+}
+
+static int unknown_param(const param_spec *specs, size_t count, const char *name, size_t len)
+{
+    buf known = BUF_INIT;
+    for (size_t i = 0; i < count; i++)
+        buf_printf(&known, "%s%s", i ? ", " : "", specs[i].name);
+    err_set(DR_EUSAGE, "unknown param '%.*s'; this runbook takes: %s", (int)len, name,
+            count ? buf_cstr(&known) : "no params");
+    buf_free(&known);
+    return DR_EUSAGE;
+}
+
+/* DRCTL_PARAM_<NAME>, with the name upper-cased and '-' as '_'. */
+static const char *env_value(const char *name)
+{
+    char key[160] = "DRCTL_PARAM_";
+    size_t n = strlen(key);
+    for (const char *p = name; *p && n + 1 < sizeof key; p++)
+        key[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+    key[n] = '\0';
+    return getenv(key);
+}
+
+static int is_redacted_secret(const param_spec *spec, const cJSON *fixed)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(fixed, spec->name);
+    return spec->secret && cJSON_IsString(v) && strcmp(v->valuestring, REDACTED) == 0;
+}
+
+static int apply_assignments(const param_spec *specs, size_t count, char *const *assignments,
+                             size_t assignment_count, const cJSON *fixed, cJSON *values)
+{
+    for (size_t i = 0; i < assignment_count; i++) {
+        const char *a = assignments[i];
+        const char *eq = strchr(a, '=');
+        if (!eq || eq == a)
+            return err_set(DR_EUSAGE, "'-p %s' must be written -p key=value", a);
+        const param_spec *spec = find_spec(specs, count, a, (size_t)(eq - a));
+        if (!spec)
+            return unknown_param(specs, count, a, (size_t)(eq - a));
+        if (fixed && !is_redacted_secret(spec, fixed))
+            return err_set(DR_EUSAGE, "param '%s' was fixed when the run started; a resumed run "
+                           "keeps its params (only secret params are given again)", spec->name);
+        if (cJSON_GetObjectItemCaseSensitive(values, spec->name))
+            return err_set(DR_EUSAGE, "param '%s' is given twice", spec->name);
+        cJSON *value;
+        int rc = params_parse_value(spec, eq + 1, &value);
+        if (rc)
+            return rc;
+        cJSON_AddItemToObject(values, spec->name, value);
+    }
+    return 0;
+}
+
+static int fill_missing(const param_spec *spec, const cJSON *fixed, cJSON *values)
+{
+    const char *from_env = env_value(spec->name);
+    const char *text = from_env && (!fixed || is_redacted_secret(spec, fixed)) ? from_env : NULL;
+    if (!text && fixed) {
+        const cJSON *kept = cJSON_GetObjectItemCaseSensitive(fixed, spec->name);
+        if (kept && !is_redacted_secret(spec, fixed)) {
+            cJSON_AddItemToObject(values, spec->name, cJSON_Duplicate(kept, 1));
+            return 0;
+        }
+        if (kept && spec->secret)
+            return err_set(DR_EUSAGE, "param '%s' is secret and was not stored; give it again "
+                           "with -p %s=... or DRCTL_PARAM_%s", spec->name, spec->name, spec->name);
+    }
+    if (!text)
+        text = spec->default_text;
+    if (!text) {
+        if (!spec->required)
+            return 0;
+        char *form = params_expected_form(spec);
+        char *doc = spec->doc ? xasprintf(" (%s)", spec->doc) : xstrdup("");
+        err_set(DR_EUSAGE, "param '%s' is required%s: give -p %s=<%s>", spec->name, doc,
+                spec->name, form);
+        free(doc);
+        free(form);
+        return DR_EUSAGE;
+    }
+    cJSON *value;
+    int rc = params_parse_value(spec, text, &value);
+    if (rc)
+        return rc;
+    cJSON_AddItemToObject(values, spec->name, value);
+    return 0;
+}
+
+int params_resolve(const param_spec *specs, size_t count, char *const *assignments,
+                   size_t assignment_count, const cJSON *fixed, cJSON **out)
+{
+    cJSON *values = cJSON_CreateObject();
+    int rc = apply_assignments(specs, count, assignments, assignment_count, fixed, values);
+    for (size_t i = 0; rc == 0 && i < count; i++)
+        if (!cJSON_GetObjectItemCaseSensitive(values, specs[i].name))
+            rc = fill_missing(&specs[i], fixed, values);
+    if (rc) {
+        cJSON_Delete(values);
+        *out = NULL;
+        return rc;
+    }
+    *out = values;
+    return 0;
+}
+
+void params_register_secrets(const param_spec *specs, size_t count, const cJSON *values)
+{
+    for (size_t i = 0; i < count; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(values, specs[i].name);
+        if (specs[i].secret && cJSON_IsString(v))
+            redact_add_secret(v->valuestring);
+    }
+}
+
+cJSON *params_redacted_copy(const param_spec *specs, size_t count, const cJSON *values)
+{
+    cJSON *copy = cJSON_Duplicate(values, 1);
+    for (size_t i = 0; i < count; i++)
+        if (specs[i].secret && cJSON_GetObjectItemCaseSensitive(copy, specs[i].name))
+            cJSON_ReplaceItemInObjectCaseSensitive(copy, specs[i].name, cJSON_CreateString(REDACTED));
+    return copy;
+}
+
+void params_spec_free(param_spec *spec)
+{
+    if (!spec)
+        return;
+    free(spec->name);
+    free(spec->doc);
+    free(spec->default_text);
+    for (size_t i = 0; i < spec->value_count; i++)
+        free(spec->values[i]);
+    free(spec->values);
+}

@@ -1,0 +1,59 @@
+/* params: a runbook's typed parameters, from `-p key=value` to values.
+ *
+ * Everything is validated before anything runs: an unknown key, a missing
+ * required param or a value of the wrong form is DR_EUSAGE with a message
+ * naming the param and the form it expects. Values come out as a cJSON
+ * object: string/enum as strings, int as numbers, bool as booleans,
+ * timestamps normalised to RFC 3339 UTC strings, durations as seconds. */
+#ifndef DRCTL_PARAMS_H
+#define DRCTL_PARAMS_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+typedef enum {
+    PARAM_STRING,
+    PARAM_INT,
+    PARAM_BOOL,
+    PARAM_ENUM,
+    PARAM_TIMESTAMP,
+    PARAM_DURATION
+} param_type;
+
+typedef struct param_spec {
+    char *name;
+    param_type type;
+    int required;
+    int secret;
+    char *doc;            /* may be NULL */
+    char *default_text;   /* the default in -p form, or NULL */
+    char **values;        /* enum values */
+    size_t value_count;
+} param_spec;
+
+/* "string", "int", ... ; NULL for an unknown name. */
+const char *params_type_name(param_type type);
+int params_type_from_name(const char *name, param_type *out);
+
+/* What a value of this param must look like, for messages and --help. */
+char *params_expected_form(const param_spec *spec);
+
+/* Parses one textual value. */
+int params_parse_value(const param_spec *spec, const char *text, cJSON **out);
+
+/* Builds the params object from `key=value` assignments, the environment
+ * (DRCTL_PARAM_<KEY>, for values better kept off the command line) and the
+ * defaults. `fixed` (may be NULL) holds values recorded by an earlier run:
+ * they are kept, and assignments may only supply its redacted secrets. */
+int params_resolve(const param_spec *specs, size_t count, char *const *assignments,
+                   size_t assignment_count, const cJSON *fixed, cJSON **out);
+
+/* Registers every secret value with the redaction layer. */
+void params_register_secrets(const param_spec *specs, size_t count, const cJSON *values);
+
+/* A copy of values with secrets replaced by "<redacted>". */
+cJSON *params_redacted_copy(const param_spec *specs, size_t count, const cJSON *values);
+
+void params_spec_free(param_spec *spec);
+
+#endif

@@ -1,0 +1,57 @@
+/* runbook: loading and validating a runbook file (DESIGN.md section 4).
+ *
+ * A runbook is a Lua file returning `runbook { ... }`. The `runbook` global
+ * checks the description as it is built and raises with the file and line
+ * of the mistake (unknown field, step without run, destructive step without
+ * confirm, duplicate or malformed step name, bad param type or default), so
+ * authors learn of a mistake when they write it, not at 3 a.m. */
+#ifndef DRCTL_RUNBOOK_H
+#define DRCTL_RUNBOOK_H
+
+#include "params.h"
+#include "sandbox.h"
+
+#include <stddef.h>
+
+typedef struct step_spec {
+    char *name;
+    int run_ref;            /* registry references; LUA_NOREF when absent */
+    int plan_ref;
+    int confirm_ref;
+    int destructive;
+    int idempotent;
+    int always;
+    double timeout;         /* seconds; 0: none */
+    int retry_attempts;     /* attempts in all, at least 1 */
+    double retry_backoff;   /* seconds before the second attempt; doubles after */
+} step_spec;
+
+typedef struct runbook {
+    sandbox *sb;            /* borrowed: the state holding the functions */
+    char *path;
+    char *name;
+    char *version;
+    char *summary;
+    char *description;      /* may be NULL */
+    char blob_id[41];       /* git blob id of the file, as `git hash-object` */
+    param_spec *params;
+    size_t param_count;
+    step_spec *steps;
+    size_t step_count;
+    int lock_ref;           /* LUA_NOREF when the runbook declares no lock */
+} runbook;
+
+/* Loads and validates path in sb. Errors are DR_EUSAGE with file:line. */
+int runbook_load(runbook **out, sandbox *sb, const char *path);
+void runbook_free(runbook *rb);
+
+/* The step's index, or -1. */
+int runbook_step_index(const runbook *rb, const char *name);
+
+/* The git blob id (SHA-1 of "blob <len>\0<content>") of a file. */
+int runbook_blob_id(const char *path, char out[41]);
+
+/* [a-z0-9-]+, the form of runbook and step names. */
+int runbook_valid_name(const char *name);
+
+#endif

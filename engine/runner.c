@@ -1,0 +1,978 @@
+#include "runner.h"
+
+#include "buf.h"
+#include "checkpoint.h"
+#include "err.h"
+#include "fsio.h"
+#include "gate.h"
+#include "identity.h"
+#include "journal.h"
+#include "jsonlua.h"
+#include "lock.h"
+#include "params.h"
+#include "redact.h"
+#include "signals.h"
+#include "term.h"
+#include "timefmt.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_RETRY_DELAY 300.0
+
+typedef struct run {
+    runbook *rb;
+    sandbox *sb;
+    const runner_options *opts;
+    char *run_id;
+    char *run_dir;
+    char *state_path;
+    char *operator;
+    char *host_name;
+    journal *journal;
+    checkpoint *cp;
+    cJSON *params;            /* full values, secrets included: memory only */
+    int ctx_ref;
+    lock *run_lock;
+    lock *key_lock;
+    gate gate;
+    char *resume_hint;
+    const char *current_step;
+    double started;
+} run;
+
+/* ---- paths and ids ----------------------------------------------------- */
+
+int runner_valid_run_id(const char *run_id)
+{
+    size_t len = strlen(run_id);
+    if (len == 0 || len > 128 || run_id[0] == '.')
+        return 0;
+    for (const char *p = run_id; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_' || *p == '.'))
+            return 0;
+    return 1;
+}
+
+char *runner_new_run_id(const char *runbook_name)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    unsigned random_part = 0;
+    FILE *urandom = fopen("/dev/urandom", "rb");
+    if (!urandom || fread(&random_part, sizeof random_part, 1, urandom) != 1)
+        random_part = (unsigned)getpid() ^ (unsigned)now;
+    if (urandom)
+        fclose(urandom);
+    return xasprintf("%s-%s-%04x", stamp, runbook_name, random_part & 0xffff);
+}
+
+static char *run_dir_path(const char *audit_dir, const char *run_id)
+{
+    return xasprintf("%s/runs/%s", audit_dir, run_id);
+}
+
+char *runner_run_lock_path(const char *audit_dir, const char *run_id)
+{
+    return xasprintf("%s/.locks/run-%s.lock", audit_dir, run_id);
+}
+
+int runner_read_run_info(const char *audit_dir, const char *run_id, cJSON **info)
+{
+    *info = NULL;
+    if (!runner_valid_run_id(run_id))
+        return err_set(DR_EUSAGE, "'%s' is not a run id (drctl status lists the runs)", run_id);
+    char *path = xasprintf("%s/runs/%s/run.json", audit_dir, run_id);
+    if (!fsio_exists(path)) {
+        err_set(DR_EUSAGE, "there is no run %s in %s (drctl status lists the runs)", run_id, audit_dir);
+        free(path);
+        return DR_EUSAGE;
+    }
+    char *text;
+    int rc = fsio_read_file(path, &text, NULL);
+    if (rc == 0) {
+        *info = cJSON_Parse(text);
+        free(text);
+        if (!cJSON_IsObject(*info)) {
+            cJSON_Delete(*info);
+            *info = NULL;
+            rc = err_set(DR_EUSAGE, "%s is not valid JSON (corrupt run record); nothing was changed", path);
+        }
+    } else {
+        rc = DR_EUSAGE;
+    }
+    free(path);
+    return rc;
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+/* Journal listener: each durable event updates the checkpoint, and when the
+ * state changed, state.json is rewritten durably before we go on. */
+static int on_journal_event(void *ud, const cJSON *event)
+{
+    run *r = ud;
+    int changed = checkpoint_apply(r->cp, event);
+    if (changed < 0)
+        return changed;
+    return changed ? checkpoint_write(r->cp, r->state_path) : 0;
+}
+
+static int record(run *r, const char *kind, const char *step, cJSON *data)
+{
+    int rc = journal_append(r->journal, kind, step, data);
+    if (rc)
+        term_error("the checkpoint could not be saved: %s", err_last());
+    return rc;
+}
+
+static int host_event(void *ud, const char *kind, cJSON *data)
+{
+    run *r = ud;
+    if (!r->journal) { /* plan mode: nothing is recorded */
+        cJSON_Delete(data);
+        return 0;
+    }
+    return record(r, kind, r->current_step, data);
+}
+
+static int gate_event(void *ud, const char *kind, cJSON *data)
+{
+    run *r = ud;
+    return record(r, kind, r->current_step, data);
+}
+
+static int host_confirm(void *ud, const char *summary, const char *challenge)
+{
+    run *r = ud;
+    return gate_confirm(&r->gate, r->current_step, "in-step", summary, challenge);
+}
+
+/* ---- the ctx table ------------------------------------------------------ */
+
+static int plan_outputs_index(lua_State *L)
+{
+    lua_newtable(L);
+    return 1;
+}
+
+static void push_outputs(run *r, int plan_mode)
+{
+    lua_State *L = sandbox_state(r->sb);
+    lua_newtable(L);
+    if (plan_mode) {
+        /* In a plan nothing has run: ctx.outputs.step is an empty table, so
+         * a plan function can write ctx.outputs.x.branch or "<new branch>". */
+        lua_createtable(L, 0, 1);
+        lua_pushcfunction(L, plan_outputs_index);
+        lua_setfield(L, -2, "__index");
+        lua_setmetatable(L, -2);
+        return;
+    }
+    for (size_t i = 0; r->cp && i < r->cp->step_count; i++) {
+        if (r->cp->steps[i].state != STEP_DONE)
+            continue;
+        jsonlua_push(L, r->cp->steps[i].outputs);
+        lua_setfield(L, -2, r->cp->steps[i].name);
+    }
+}
+
+static void build_ctx(run *r, int plan_mode)
+{
+    lua_State *L = sandbox_state(r->sb);
+    lua_createtable(L, 0, 8);
+    jsonlua_push(L, r->params);
+    lua_setfield(L, -2, "params");
+    push_outputs(r, plan_mode);
+    lua_setfield(L, -2, "outputs");
+    lua_pushstring(L, r->run_id);
+    lua_setfield(L, -2, "run_id");
+    lua_pushboolean(L, plan_mode);
+    lua_setfield(L, -2, "plan");
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, r->rb->name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, r->rb->version);
+    lua_setfield(L, -2, "version");
+    lua_setfield(L, -2, "runbook");
+    r->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+static void ctx_set(run *r, const char *field, const char *value, int attempt)
+{
+    lua_State *L = sandbox_state(r->sb);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, r->ctx_ref);
+    lua_pushstring(L, value);
+    lua_setfield(L, -2, field);
+    lua_pushinteger(L, attempt);
+    lua_setfield(L, -2, "attempt");
+    lua_pop(L, 1);
+}
+
+static void ctx_set_output(run *r, const char *step, const cJSON *outputs)
+{
+    lua_State *L = sandbox_state(r->sb);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, r->ctx_ref);
+    lua_getfield(L, -1, "outputs");
+    jsonlua_push(L, outputs);
+    lua_setfield(L, -2, step);
+    lua_pop(L, 2);
+}
+
+/* Calls fn_ref(ctx) in the sandbox; leaves one result on the stack on
+ * success. */
+static int call_with_ctx(run *r, int fn_ref, double timeout, char **error, char **traceback)
+{
+    lua_State *L = sandbox_state(r->sb);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, fn_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, r->ctx_ref);
+    return sandbox_call(r->sb, 1, 1, timeout, error, traceback);
+}
+
+/* ---- setting up and tearing down a run ------------------------------------ */
+
+static run *run_new(runbook *rb, const runner_options *opts, const char *run_id)
+{
+    run *r = xcalloc(1, sizeof *r);
+    r->rb = rb;
+    r->sb = rb->sb;
+    r->opts = opts;
+    r->run_id = xstrdup(run_id);
+    r->run_dir = run_dir_path(opts->audit_dir, run_id);
+    r->state_path = xasprintf("%s/state.json", r->run_dir);
+    r->operator = identity_operator();
+    r->host_name = identity_host();
+    r->ctx_ref = LUA_NOREF;
+    r->resume_hint = xasprintf("drctl resume %s", run_id);
+    r->gate = (gate){ .approved = opts->approvals, .approved_count = opts->approval_count,
+                      .operator = r->operator, .resume_hint = r->resume_hint,
+                      .on_event = gate_event, .ud = r };
+    r->started = timefmt_monotonic();
+    if (opts->host) {
+        opts->host->plan_mode = 0;
+        opts->host->event = host_event;
+        opts->host->confirm = host_confirm;
+        opts->host->ud = r;
+    }
+    return r;
+}
+
+static void run_free(run *r)
+{
+    if (!r)
+        return;
+    if (r->ctx_ref != LUA_NOREF)
+        luaL_unref(sandbox_state(r->sb), LUA_REGISTRYINDEX, r->ctx_ref);
+    journal_free(r->journal);
+    checkpoint_free(r->cp);
+    cJSON_Delete(r->params);
+    lock_release(r->key_lock);
+    lock_release(r->run_lock);
+    free(r->run_id);
+    free(r->run_dir);
+    free(r->state_path);
+    free(r->operator);
+    free(r->host_name);
+    free(r->resume_hint);
+    free(r);
+}
+
+static int ensure_audit_dirs(const char *audit_dir)
+{
+    char *runs = xasprintf("%s/runs", audit_dir);
+    char *locks = xasprintf("%s/.locks", audit_dir);
+    int rc = fsio_mkdirs(runs, 0755);
+    if (rc == 0)
+        rc = fsio_mkdirs(locks, 0755);
+    free(runs);
+    free(locks);
+    return rc;
+}
+
+static int take_run_lock(run *r, cJSON **stale)
+{
+    char *path = runner_run_lock_path(r->opts->audit_dir, r->run_id);
+    char *what = xasprintf("run %s", r->run_id);
+    int rc = lock_acquire(&r->run_lock, path, what, r->run_id, stale);
+    free(what);
+    free(path);
+    return rc;
+}
+
+/* The runbook's `lock` function names what the run changes; two runs with
+ * the same key are never active at once. */
+static int take_key_lock(run *r, cJSON **stale)
+{
+    if (r->rb->lock_ref == LUA_NOREF)
+        return 0;
+    char *error = NULL;
+    int rc = call_with_ctx(r, r->rb->lock_ref, 10, &error, NULL);
+    lua_State *L = sandbox_state(r->sb);
+    if (rc) {
+        err_set(rc == DR_EINTR ? DR_EINTR : DR_EUSAGE, "runbook %s: the lock function failed: %s",
+                r->rb->name, error);
+        free(error);
+        return rc == DR_EINTR ? DR_EINTR : DR_EUSAGE;
+    }
+    if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0) {
+        lua_pop(L, 1);
+        return err_set(DR_EUSAGE, "runbook %s: the lock function must return a non-empty string",
+                       r->rb->name);
+    }
+    char *key = xstrdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+    /* The file name is a hash (FNV-1a) so it never depends on what the
+     * key contains; the key itself is written in the refusal message. */
+    char id[17];
+    unsigned long long h = 1469598103934665603ULL;
+    for (const char *p = key; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    snprintf(id, sizeof id, "%016llx", h);
+    char *path = xasprintf("%s/.locks/key-%s.lock", r->opts->audit_dir, id);
+    char *what = xasprintf("the target '%s'", key);
+    rc = lock_acquire(&r->key_lock, path, what, r->run_id, stale);
+    free(what);
+    free(path);
+    free(key);
+    return rc;
+}
+
+static void record_takeover(run *r, cJSON *stale, const char *which)
+{
+    if (!stale)
+        return;
+    term_warn("took over the %s lock of a process that died (%s)", which,
+              cJSON_GetObjectItemCaseSensitive(stale, "run_id") ?
+              cJSON_GetObjectItemCaseSensitive(stale, "run_id")->valuestring : "?");
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "lock", which);
+    cJSON_AddItemToObject(data, "previous_holder", stale);
+    record(r, "lock-takeover", NULL, data);
+}
+
+static cJSON *step_names(const runbook *rb)
+{
+    cJSON *names = cJSON_CreateArray();
+    for (size_t i = 0; i < rb->step_count; i++)
+        cJSON_AddItemToArray(names, cJSON_CreateString(rb->steps[i].name));
+    return names;
+}
+
+static cJSON *run_info_json(run *r)
+{
+    char now[48];
+    timefmt_format_utc(timefmt_now(), now, sizeof now);
+    cJSON *info = cJSON_CreateObject();
+    cJSON_AddStringToObject(info, "run_id", r->run_id);
+    cJSON *rb = cJSON_AddObjectToObject(info, "runbook");
+    cJSON_AddStringToObject(rb, "name", r->rb->name);
+    cJSON_AddStringToObject(rb, "version", r->rb->version);
+    cJSON_AddStringToObject(rb, "blob_id", r->rb->blob_id);
+    char *absolute = realpath(r->rb->path, NULL);
+    cJSON_AddStringToObject(rb, "path", absolute ? absolute : r->rb->path);
+    free(absolute);
+    cJSON_AddItemToObject(info, "params", params_redacted_copy(r->rb->params, r->rb->param_count, r->params));
+    cJSON_AddStringToObject(info, "operator", r->operator);
+    cJSON_AddStringToObject(info, "host", r->host_name);
+    cJSON_AddStringToObject(info, "drctl_version", DRCTL_VERSION);
+    cJSON_AddNullToObject(info, "target");
+    cJSON_AddStringToObject(info, "started_at", now);
+    cJSON_AddItemToObject(info, "steps", step_names(r->rb));
+    redact_json(info);
+    return info;
+}
+
+static int write_run_info(run *r)
+{
+    cJSON *info = run_info_json(r);
+    char *text = cJSON_Print(info);
+    cJSON_Delete(info);
+    char *path = xasprintf("%s/run.json", r->run_dir);
+    size_t len = strlen(text);
+    text = xrealloc(text, len + 2);
+    text[len] = '\n';
+    int rc = fsio_write_durable(path, text, len + 1);
+    free(text);
+    free(path);
+    return rc;
+}
+
+/* ---- gates before a step -------------------------------------------------- */
+
+static int unfinished(const step_record *rec)
+{
+    return rec->state == STEP_STARTED || rec->state == STEP_FAILED || rec->state == STEP_INTERRUPTED;
+}
+
+static char *rerun_summary(const step_record *rec)
+{
+    const char *how = rec->state == STEP_FAILED        ? "failed"
+                      : rec->state == STEP_INTERRUPTED ? "was interrupted"
+                                                       : "never finished (the process died inside it)";
+    return xasprintf("Step '%s' is not idempotent and attempt %d, started at %s, %s%s%s.\n"
+                     "Part of it may already have happened. Check its effects before running it again.",
+                     rec->name, rec->attempts, rec->started_at ? rec->started_at : "?", how,
+                     rec->error ? ": " : "", rec->error ? rec->error : "");
+}
+
+/* Reads {summary=, challenge=} left by a confirm function. */
+static int read_confirmation(lua_State *L, char **summary, char **challenge)
+{
+    *summary = *challenge = NULL;
+    if (lua_type(L, -1) == LUA_TTABLE) {
+        lua_getfield(L, -1, "summary");
+        lua_getfield(L, -2, "challenge");
+        if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING && lua_rawlen(L, -2) &&
+            lua_rawlen(L, -1)) {
+            *summary = xstrdup(lua_tostring(L, -2));
+            *challenge = xstrdup(lua_tostring(L, -1));
+        }
+        lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
+    return *summary ? 0 : -1;
+}
+
+static int fail_before_start(run *r, const step_spec *spec, const char *error)
+{
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "error", error);
+    record(r, "step-failed", spec->name, data);
+    return err_set(DR_EFAIL, "step '%s' failed: %s", spec->name, error);
+}
+
+static int gate_before_step(run *r, const step_spec *spec, const step_record *rec)
+{
+    if (!spec->idempotent && unfinished(rec)) {
+        char *summary = rerun_summary(rec);
+        int rc = gate_confirm(&r->gate, spec->name, "rerun", summary, spec->name);
+        free(summary);
+        if (rc)
+            return rc;
+    }
+    if (!spec->destructive)
+        return 0;
+    char *error = NULL;
+    int rc = call_with_ctx(r, spec->confirm_ref, 60, &error, NULL);
+    if (rc) {
+        char *message = xasprintf("its confirm function failed: %s", error);
+        free(error);
+        rc = rc == DR_EINTR ? DR_EINTR : fail_before_start(r, spec, message);
+        free(message);
+        return rc;
+    }
+    char *summary, *challenge;
+    if (read_confirmation(sandbox_state(r->sb), &summary, &challenge) != 0)
+        return fail_before_start(r, spec, "its confirm function must return { summary = \"...\", "
+                                          "challenge = \"...\" } with both non-empty");
+    rc = gate_confirm(&r->gate, spec->name, "destructive", summary, challenge);
+    free(summary);
+    free(challenge);
+    return rc;
+}
+
+/* ---- executing a step ----------------------------------------------------- */
+
+static int sleep_interruptibly(double seconds)
+{
+    double end = timefmt_monotonic() + seconds;
+    while (timefmt_monotonic() < end) {
+        if (signals_pending())
+            return DR_EINTR;
+        struct timespec ts = { 0, 50 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+static void progress(run *r, size_t index, const char *text)
+{
+    term_info("[%zu/%zu] %s %s", index + 1, r->rb->step_count, r->rb->steps[index].name, text);
+}
+
+static int step_succeeded(run *r, size_t index, double t0)
+{
+    const step_spec *spec = &r->rb->steps[index];
+    lua_State *L = sandbox_state(r->sb);
+    cJSON *outputs = jsonlua_from_lua(L, -1, "outputs");
+    lua_pop(L, 1);
+    if (!outputs)
+        return DR_EFAIL;
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddItemToObject(data, "outputs", outputs);
+    cJSON_AddNumberToObject(data, "duration_ms", round((timefmt_monotonic() - t0) * 1000));
+    int rc = record(r, "step-done", spec->name, data);
+    if (rc)
+        return rc;
+    /* The next steps see the outputs as saved (redacted), exactly as they
+     * would after a resume. */
+    const step_record *rec = &r->cp->steps[checkpoint_step_index(r->cp, spec->name)];
+    ctx_set_output(r, spec->name, rec->outputs);
+    char took[32];
+    timefmt_format_duration(timefmt_monotonic() - t0, took, sizeof took);
+    char *text = xasprintf("done (%s)", took);
+    progress(r, index, text);
+    free(text);
+    return 0;
+}
+
+static int record_step_end(run *r, const char *kind, const step_spec *spec, const char *error, double t0)
+{
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "error", error);
+    cJSON_AddNumberToObject(data, "duration_ms", round((timefmt_monotonic() - t0) * 1000));
+    return record(r, kind, spec->name, data);
+}
+
+static int execute_step(run *r, size_t index)
+{
+    const step_spec *spec = &r->rb->steps[index];
+    for (int attempt_here = 1;; attempt_here++) {
+        step_record *rec = &r->cp->steps[checkpoint_step_index(r->cp, spec->name)];
+        int attempt = rec->attempts + 1;
+        cJSON *data = cJSON_CreateObject();
+        cJSON_AddNumberToObject(data, "attempt", attempt);
+        /* Nothing is done until "started" is durable. */
+        if (record(r, "step-started", spec->name, data) != 0)
+            return DR_EFAIL;
+        progress(r, index, attempt > 1 ? "started again" : "started");
+        ctx_set(r, "step", spec->name, attempt);
+        double t0 = timefmt_monotonic();
+        char *error = NULL, *traceback = NULL;
+        int rc = call_with_ctx(r, spec->run_ref, spec->timeout, &error, &traceback);
+        if (rc == 0) {
+            rc = step_succeeded(r, index, t0);
+            if (rc == 0)
+                return 0;
+            error = xasprintf("the step's result cannot be saved: %s", err_last());
+            rc = DR_EFAIL;
+            attempt_here = spec->retry_attempts; /* the same code would return it again */
+        }
+        if (traceback)
+            term_debug("%s", traceback);
+        free(traceback);
+        if (rc == DR_EINTR) {
+            record_step_end(r, "step-interrupted", spec, error, t0);
+            free(error);
+            return DR_EINTR;
+        }
+        if (rc == DR_EREFUSED) {
+            record_step_end(r, "step-paused", spec, error, t0);
+            free(error);
+            return err_set(DR_EREFUSED, "step '%s' was refused at a confirmation; the run is paused. "
+                           "To go on later: %s", spec->name, r->resume_hint);
+        }
+        if (attempt_here < spec->retry_attempts) {
+            double delay = fmin(spec->retry_backoff * pow(2, attempt_here - 1), MAX_RETRY_DELAY);
+            cJSON *retry = cJSON_CreateObject();
+            cJSON_AddNumberToObject(retry, "attempt", attempt);
+            cJSON_AddStringToObject(retry, "error", error);
+            cJSON_AddNumberToObject(retry, "delay_seconds", delay);
+            record(r, "step-retry", spec->name, retry);
+            char *text = xasprintf("failed (%s); retrying in %.1fs", error, delay);
+            progress(r, index, text);
+            free(text);
+            free(error);
+            if (sleep_interruptibly(delay) == DR_EINTR) {
+                record_step_end(r, "step-interrupted", spec, "interrupted while waiting to retry", t0);
+                return DR_EINTR;
+            }
+            continue;
+        }
+        record_step_end(r, "step-failed", spec, error, t0);
+        char *text = xasprintf("failed: %s", error);
+        progress(r, index, text);
+        free(text);
+        err_set(DR_EFAIL, "step '%s' failed: %s", spec->name, error);
+        free(error);
+        return DR_EFAIL;
+    }
+}
+
+/* ---- the run loop -------------------------------------------------------- */
+
+static int finish(run *r, const char *kind, const char *reason, int rc)
+{
+    char *message = xstrdup(err_last());
+    cJSON *data = cJSON_CreateObject();
+    if (reason)
+        cJSON_AddStringToObject(data, "reason", reason);
+    cJSON_AddNumberToObject(data, "duration_ms", round((timefmt_monotonic() - r->started) * 1000));
+    record(r, kind, NULL, data);
+    err_set(rc, "%s", message);
+    free(message);
+    return rc;
+}
+
+/* Steps that ran as cleanup after a failure run again, at their place, once
+ * the failed step is retried by a resume. */
+static void reset_cleanup_steps(run *r)
+{
+    size_t first_open = r->rb->step_count;
+    for (size_t i = 0; i < r->rb->step_count; i++) {
+        int k = checkpoint_step_index(r->cp, r->rb->steps[i].name);
+        if (k < 0 || r->cp->steps[k].state != STEP_DONE) {
+            first_open = i;
+            break;
+        }
+    }
+    for (size_t i = first_open + 1; i < r->rb->step_count; i++) {
+        int k = checkpoint_step_index(r->cp, r->rb->steps[i].name);
+        if (r->rb->steps[i].always && k >= 0 && r->cp->steps[k].state == STEP_DONE) {
+            cJSON *data = cJSON_CreateObject();
+            cJSON_AddStringToObject(data, "reason", "cleanup ran after a failure; it runs again in order");
+            record(r, "step-reset", r->rb->steps[i].name, data);
+        }
+    }
+}
+
+/* cleanup_only: after a failure or for abort, only `always` steps run. */
+static int run_steps(run *r, int cleanup_only)
+{
+    int failed = cleanup_only;
+    char *first_error = NULL;
+    int result = 0;
+    for (size_t i = 0; i < r->rb->step_count; i++) {
+        const step_spec *spec = &r->rb->steps[i];
+        const step_record *rec = &r->cp->steps[checkpoint_step_index(r->cp, spec->name)];
+        if (rec->state == STEP_DONE || (failed && !spec->always))
+            continue;
+        if (signals_pending()) {
+            result = DR_EINTR;
+            break;
+        }
+        r->current_step = spec->name;
+        int rc = gate_before_step(r, spec, rec);
+        if (rc == 0)
+            rc = execute_step(r, i);
+        r->current_step = NULL;
+        if (rc == 0)
+            continue;
+        if (rc == DR_EINTR) {
+            result = DR_EINTR;
+            break;
+        }
+        if (failed) {
+            term_warn("cleanup step '%s' did not complete: %s", spec->name, err_last());
+            continue;
+        }
+        if (rc == DR_EREFUSED) {
+            char *reason = xasprintf("confirmation refused or missing at step %s", spec->name);
+            rc = finish(r, "run-paused", reason, DR_EREFUSED);
+            free(reason);
+            return rc;
+        }
+        failed = 1;
+        result = DR_EFAIL;
+        first_error = xstrdup(err_last());
+    }
+    if (result == DR_EINTR) {
+        free(first_error);
+        err_set(DR_EINTR, "interrupted; the checkpoint is saved. To go on: %s", r->resume_hint);
+        return finish(r, "run-interrupted", "interrupted by a signal", DR_EINTR);
+    }
+    if (cleanup_only) {
+        free(first_error);
+        return 0;
+    }
+    if (result == DR_EFAIL) {
+        err_set(DR_EFAIL, "%s. The run can be resumed once the cause is fixed: %s", first_error,
+                r->resume_hint);
+        char *reason = xstrdup(first_error);
+        free(first_error);
+        int rc = finish(r, "run-failed", reason, DR_EFAIL);
+        free(reason);
+        return rc;
+    }
+    free(first_error);
+    err_clear();
+    return finish(r, "run-done", NULL, 0);
+}
+
+/* ---- public entry points --------------------------------------------------- */
+
+static void announce(run *r, const char *verb)
+{
+    term_info("%s run %s: %s %s, %zu steps, operator %s", verb, r->run_id, r->rb->name, r->rb->version,
+              r->rb->step_count, r->operator);
+}
+
+int runner_start(runbook *rb, const cJSON *params, const runner_options *opts, char **run_id_out)
+{
+    *run_id_out = NULL;
+    char *id = opts->run_id ? xstrdup(opts->run_id) : runner_new_run_id(rb->name);
+    if (!runner_valid_run_id(id)) {
+        int rc = err_set(DR_EUSAGE, "--run-id '%s' must be 1 to 128 letters, digits, '.', '_' or '-'", id);
+        free(id);
+        return rc;
+    }
+    int rc = ensure_audit_dirs(opts->audit_dir);
+    if (rc) {
+        free(id);
+        return rc;
+    }
+    run *r = run_new(rb, opts, id);
+    free(id);
+    r->params = cJSON_Duplicate(params, 1);
+    build_ctx(r, 0);
+    cJSON *stale_key = NULL, *stale_run = NULL;
+    rc = take_key_lock(r, &stale_key);
+    if (rc == 0)
+        rc = take_run_lock(r, &stale_run);
+    if (rc)
+        goto done;
+    if (mkdir(r->run_dir, 0755) != 0) {
+        rc = errno == EEXIST ? err_set(DR_EUSAGE, "run %s already exists; choose another --run-id, "
+                                       "or resume it: %s", r->run_id, r->resume_hint)
+                             : err_set(DR_EFAIL, "cannot create %s: %s", r->run_dir, strerror(errno));
+        goto done;
+    }
+    *run_id_out = xstrdup(r->run_id);
+    r->cp = xcalloc(1, sizeof *r->cp);
+    r->cp->run_id = xstrdup(r->run_id);
+    r->cp->status = RUN_RUNNING;
+    r->cp->step_count = rb->step_count;
+    r->cp->steps = xcalloc(rb->step_count, sizeof *r->cp->steps);
+    for (size_t i = 0; i < rb->step_count; i++)
+        r->cp->steps[i].name = xstrdup(rb->steps[i].name);
+    if ((rc = write_run_info(r)) != 0 || (rc = journal_create(&r->journal, r->run_dir)) != 0)
+        goto done;
+    journal_set_listener(r->journal, on_journal_event, r);
+    cJSON *started = cJSON_CreateObject();
+    cJSON_AddStringToObject(started, "runbook", rb->name);
+    cJSON_AddStringToObject(started, "version", rb->version);
+    cJSON_AddStringToObject(started, "blob_id", rb->blob_id);
+    cJSON_AddStringToObject(started, "operator", r->operator);
+    cJSON_AddStringToObject(started, "host", r->host_name);
+    cJSON_AddItemToObject(started, "params", params_redacted_copy(rb->params, rb->param_count, params));
+    cJSON_AddItemToObject(started, "steps", step_names(rb));
+    if ((rc = record(r, "run-started", NULL, started)) != 0)
+        goto done;
+    if ((rc = checkpoint_write(r->cp, r->state_path)) != 0)
+        goto done;
+    record_takeover(r, stale_key, "target");
+    stale_key = NULL;
+    record_takeover(r, stale_run, "run");
+    stale_run = NULL;
+    announce(r, "starting");
+    rc = run_steps(r, 0);
+done:
+    cJSON_Delete(stale_key);
+    cJSON_Delete(stale_run);
+    run_free(r);
+    return rc;
+}
+
+/* Everything resume and abort check before they change anything. */
+static int open_existing(run *r, char *const *assignments, size_t assignment_count, int *runbook_changed)
+{
+    cJSON *info = NULL, *events = NULL;
+    int rc = runner_read_run_info(r->opts->audit_dir, r->run_id, &info);
+    if (rc)
+        return rc;
+    char *journal_path = xasprintf("%s/journal.jsonl", r->run_dir);
+    rc = journal_read(journal_path, &events, NULL);
+    free(journal_path);
+    if (rc == 0)
+        rc = checkpoint_replay(&r->cp, r->run_id, events);
+    cJSON_Delete(events);
+    if (rc)
+        goto done;
+    if (r->cp->status == RUN_DONE || r->cp->status == RUN_ABORTED) {
+        rc = err_set(DR_EUSAGE, "run %s is already %s; there is nothing left to do (start a new run "
+                     "with drctl run)", r->run_id, checkpoint_run_status_name(r->cp->status));
+        goto done;
+    }
+    const cJSON *rb_info = cJSON_GetObjectItemCaseSensitive(info, "runbook");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(rb_info, "name");
+    const cJSON *blob = cJSON_GetObjectItemCaseSensitive(rb_info, "blob_id");
+    if (!cJSON_IsString(name) || strcmp(name->valuestring, r->rb->name) != 0) {
+        rc = err_set(DR_EUSAGE, "run %s was made by runbook '%s', not '%s'", r->run_id,
+                     cJSON_IsString(name) ? name->valuestring : "?", r->rb->name);
+        goto done;
+    }
+    *runbook_changed = !cJSON_IsString(blob) || strcmp(blob->valuestring, r->rb->blob_id) != 0;
+    if (*runbook_changed && !r->opts->allow_runbook_change) {
+        rc = err_set(DR_EUSAGE, "runbook %s changed since run %s started (blob %.12s, now %.12s); "
+                     "nothing was done. Review the change, then resume with --allow-runbook-change "
+                     "(recorded in the journal)", r->rb->path, r->run_id,
+                     cJSON_IsString(blob) ? blob->valuestring : "?", r->rb->blob_id);
+        goto done;
+    }
+    rc = params_resolve(r->rb->params, r->rb->param_count, assignments, assignment_count,
+                        cJSON_GetObjectItemCaseSensitive(info, "params"), &r->params);
+    if (rc == 0)
+        params_register_secrets(r->rb->params, r->rb->param_count, r->params);
+done:
+    cJSON_Delete(info);
+    return rc;
+}
+
+/* Locks, validates, then opens the journal for appending. */
+static int reopen_run(run *r, char *const *assignments, size_t assignment_count, const char *verb)
+{
+    if (!runner_valid_run_id(r->run_id) || !fsio_is_dir(r->run_dir))
+        return err_set(DR_EUSAGE, "there is no run %s in %s (drctl status lists the runs)", r->run_id,
+                       r->opts->audit_dir);
+    cJSON *stale_run = NULL, *stale_key = NULL;
+    int changed = 0;
+    int rc = take_run_lock(r, &stale_run);
+    if (rc == 0)
+        rc = open_existing(r, assignments, assignment_count, &changed);
+    if (rc == 0) {
+        build_ctx(r, 0);
+        rc = take_key_lock(r, &stale_key);
+    }
+    cJSON *events = NULL;
+    long repaired = 0;
+    if (rc == 0)
+        rc = journal_open(&r->journal, r->run_dir, &events, &repaired);
+    cJSON_Delete(events);
+    if (rc) {
+        cJSON_Delete(stale_run);
+        cJSON_Delete(stale_key);
+        return rc;
+    }
+    journal_set_listener(r->journal, on_journal_event, r);
+    if (repaired) {
+        cJSON *data = cJSON_CreateObject();
+        cJSON_AddNumberToObject(data, "dropped_bytes", (double)repaired);
+        cJSON_AddStringToObject(data, "reason", "a torn last line from a crash during an append");
+        record(r, "journal-repaired", NULL, data);
+    }
+    record_takeover(r, stale_run, "run");
+    record_takeover(r, stale_key, "target");
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "operator", r->operator);
+    cJSON_AddStringToObject(data, "host", r->host_name);
+    cJSON *approvals = cJSON_AddArrayToObject(data, "approvals");
+    for (size_t i = 0; i < r->opts->approval_count; i++)
+        cJSON_AddItemToArray(approvals, cJSON_CreateString(r->opts->approvals[i]));
+    if ((rc = record(r, strcmp(verb, "abort") == 0 ? "abort-requested" : "run-resumed", NULL, data)) != 0)
+        return rc;
+    if (changed) {
+        cJSON *change = cJSON_CreateObject();
+        cJSON_AddStringToObject(change, "blob_id", r->rb->blob_id);
+        cJSON_AddStringToObject(change, "version", r->rb->version);
+        cJSON_AddStringToObject(change, "allowed_by", r->operator);
+        cJSON_AddItemToObject(change, "steps", step_names(r->rb));
+        if ((rc = record(r, "runbook-changed", NULL, change)) != 0)
+            return rc;
+        term_warn("runbook %s changed since the run started; going on as allowed (recorded)", r->rb->name);
+    }
+    /* Outputs of done steps are part of the checkpoint; rebuild ctx with them. */
+    luaL_unref(sandbox_state(r->sb), LUA_REGISTRYINDEX, r->ctx_ref);
+    build_ctx(r, 0);
+    return 0;
+}
+
+int runner_resume(runbook *rb, const char *run_id, char *const *assignments, size_t assignment_count,
+                  const runner_options *opts)
+{
+    run *r = run_new(rb, opts, run_id);
+    int rc = reopen_run(r, assignments, assignment_count, "resume");
+    if (rc == 0) {
+        announce(r, "resuming");
+        reset_cleanup_steps(r);
+        rc = run_steps(r, 0);
+    }
+    run_free(r);
+    return rc;
+}
+
+int runner_abort(runbook *rb, const char *run_id, char *const *assignments, size_t assignment_count,
+                 const runner_options *opts)
+{
+    run *r = run_new(rb, opts, run_id);
+    int rc = reopen_run(r, assignments, assignment_count, "abort");
+    if (rc == 0) {
+        term_info("aborting run %s: running its cleanup steps", r->run_id);
+        reset_cleanup_steps(r);
+        rc = run_steps(r, 1);
+        if (rc == 0) {
+            char *reason = xasprintf("aborted by %s", r->operator);
+            rc = finish(r, "run-aborted", reason, 0);
+            free(reason);
+        }
+    }
+    run_free(r);
+    return rc;
+}
+
+/* ---- plan ----------------------------------------------------------------- */
+
+static cJSON *plan_step(run *r, const step_spec *spec, int *failed)
+{
+    lua_State *L = sandbox_state(r->sb);
+    cJSON *s = cJSON_CreateObject();
+    cJSON_AddStringToObject(s, "name", spec->name);
+    cJSON_AddBoolToObject(s, "destructive", spec->destructive);
+    cJSON_AddBoolToObject(s, "idempotent", spec->idempotent);
+    cJSON_AddBoolToObject(s, "always", spec->always);
+    if (spec->timeout > 0)
+        cJSON_AddNumberToObject(s, "timeout_seconds", spec->timeout);
+    if (spec->retry_attempts > 1)
+        cJSON_AddNumberToObject(s, "retry_attempts", spec->retry_attempts);
+    char *error = NULL;
+    if (spec->plan_ref == LUA_NOREF) {
+        cJSON_AddStringToObject(s, "plan", "(this step describes no plan)");
+    } else if (call_with_ctx(r, spec->plan_ref, 30, &error, NULL) == 0) {
+        const char *text = lua_tostring(L, -1);
+        cJSON_AddStringToObject(s, "plan", text ? text : "(the plan function returned no text)");
+        lua_pop(L, 1);
+    } else {
+        char *text = xasprintf("(plan failed: %s)", error);
+        cJSON_AddStringToObject(s, "plan", text);
+        cJSON_AddStringToObject(s, "plan_error", error);
+        free(text);
+        free(error);
+        *failed = 1;
+    }
+    if (spec->destructive && call_with_ctx(r, spec->confirm_ref, 30, &error, NULL) == 0) {
+        char *summary, *challenge;
+        if (read_confirmation(L, &summary, &challenge) == 0) {
+            cJSON *confirm = cJSON_AddObjectToObject(s, "confirm");
+            cJSON_AddStringToObject(confirm, "summary", summary);
+            cJSON_AddStringToObject(confirm, "challenge", challenge);
+            free(summary);
+            free(challenge);
+        }
+    } else {
+        free(error);
+    }
+    return s;
+}
+
+int runner_plan(runbook *rb, const cJSON *params, dr_host *host, cJSON **plan)
+{
+    runner_options opts = { .audit_dir = ".", .host = host };
+    run *r = run_new(rb, &opts, "<run-id>");
+    host->plan_mode = 1;
+    r->params = cJSON_Duplicate(params, 1);
+    build_ctx(r, 1);
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "runbook", rb->name);
+    cJSON_AddStringToObject(out, "version", rb->version);
+    cJSON_AddStringToObject(out, "summary", rb->summary);
+    cJSON_AddStringToObject(out, "blob_id", rb->blob_id);
+    cJSON_AddItemToObject(out, "params", params_redacted_copy(rb->params, rb->param_count, params));
+    cJSON *steps = cJSON_AddArrayToObject(out, "steps");
+    int failed = 0;
+    for (size_t i = 0; i < rb->step_count; i++)
+        cJSON_AddItemToArray(steps, plan_step(r, &rb->steps[i], &failed));
+    redact_json(out);
+    host->plan_mode = 0;
+    run_free(r);
+    *plan = out;
+    return failed ? err_set(DR_EFAIL, "the plan of at least one step failed (shown in the plan)") : 0;
+}

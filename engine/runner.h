@@ -1,0 +1,57 @@
+/* runner: executing a runbook's steps with a durable checkpoint around each
+ * (DESIGN.md sections 5 and 6).
+ *
+ * Each state change is an event appended to the journal and fsynced, then
+ * state.json is rewritten durably, before the next action. On resume, done
+ * steps are skipped with their outputs restored; a step that began and did
+ * not finish is re-run only if idempotent, otherwise only after the same
+ * confirmation as a destructive step. `always` steps run after a failure.
+ * A signal saves the step as interrupted and returns DR_EINTR. */
+#ifndef DRCTL_RUNNER_H
+#define DRCTL_RUNNER_H
+
+#include "drmod.h"
+#include "runbook.h"
+
+#include <cjson/cJSON.h>
+
+typedef struct runner_options {
+    const char *audit_dir;
+    char *const *approvals;       /* --approve STEP, validated by the caller */
+    size_t approval_count;
+    int allow_runbook_change;
+    const char *run_id;           /* --run-id for a new run, or NULL */
+    dr_host *host;                /* the host the sandbox's dr module uses */
+} runner_options;
+
+/* Computes the plan: {"runbook","version","blob_id","params","steps":[...]}.
+ * A plan function that fails is shown in the plan and makes this DR_EFAIL. */
+int runner_plan(runbook *rb, const cJSON *params, dr_host *host, cJSON **plan);
+
+/* Starts a new run with validated params (not taken). *run_id_out gets the
+ * run's id as soon as it exists, even when the run then fails. */
+int runner_start(runbook *rb, const cJSON *params, const runner_options *opts, char **run_id_out);
+
+/* Resumes run_id; assignments may only give secret params again. */
+int runner_resume(runbook *rb, const char *run_id, char *const *assignments, size_t assignment_count,
+                  const runner_options *opts);
+
+/* Closes a paused, failed or interrupted run for good: runs its pending
+ * `always` steps (cleanup) when rb is given and unchanged, then records it
+ * aborted. */
+int runner_abort(runbook *rb, const char *run_id, char *const *assignments, size_t assignment_count,
+                 const runner_options *opts);
+
+/* Reads runs/<run_id>/run.json. */
+int runner_read_run_info(const char *audit_dir, const char *run_id, cJSON **info);
+
+/* A new run id: 20260111T143000Z-<runbook>-<4 hex>. */
+char *runner_new_run_id(const char *runbook_name);
+
+/* Run ids are [A-Za-z0-9._-], 1 to 128 characters, not starting with '.'. */
+int runner_valid_run_id(const char *run_id);
+
+/* The path of a run's lock file, so status can tell a live run. */
+char *runner_run_lock_path(const char *audit_dir, const char *run_id);
+
+#endif

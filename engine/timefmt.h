@@ -1,0 +1,34 @@
+/* timefmt: the time forms a runbook and an operator use.
+ *
+ * Timestamps: RFC 3339 (2026-01-11T14:30:00Z, 2026-01-11T14:30:00.250+01:00)
+ * and the form operators type at 3 a.m., 2026-01-11 14:30:00[Z|+hh:mm]; a
+ * time without an offset is UTC, and every time is shown back normalised to
+ * UTC so there is no doubt which instant was meant.
+ * Durations: one or more number+unit pairs, units ms s m h d w (90s, 15m,
+ * 1h30m, 7d). */
+#ifndef DRCTL_TIMEFMT_H
+#define DRCTL_TIMEFMT_H
+
+#include <stddef.h>
+
+/* Parses text to seconds since the epoch (fractions kept). Rejects dates
+ * that do not exist (2026-02-30) with DR_EUSAGE and a message. */
+int timefmt_parse_timestamp(const char *text, double *epoch_out);
+
+/* Formats epoch as RFC 3339 UTC; fractional digits only when present
+ * (up to microseconds). out must hold 40 bytes. */
+void timefmt_format_utc(double epoch, char *out, size_t size);
+
+/* Parses a duration to seconds; a bare number without unit is refused. */
+int timefmt_parse_duration(const char *text, double *seconds_out);
+
+/* Formats seconds as a short duration for people: 12 ms, 3.4s, 2m05s. */
+void timefmt_format_duration(double seconds, char *out, size_t size);
+
+/* Wall clock, seconds since the epoch with microseconds. */
+double timefmt_now(void);
+
+/* Monotonic clock in seconds, for deadlines and durations. */
+double timefmt_monotonic(void);
+
+#endif
