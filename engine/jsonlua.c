@@ -104,6 +104,11 @@ static lua_Integer table_shape(lua_State *L, int idx)
     return count;
 }
 
+static int compare_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static cJSON *convert_table(lua_State *L, int idx, path *where, int depth)
 {
     if (depth > MAX_DEPTH)
@@ -130,22 +135,34 @@ static cJSON *convert_table(lua_State *L, int idx, path *where, int depth)
         }
         return array;
     }
-    cJSON *object = cJSON_CreateObject();
+    /* Keys in sorted order: the same outputs always give the same bytes in
+     * the journal and state.json, whatever Lua's table order. */
+    size_t count = 0, cap = 8;
+    const char **keys = xmalloc(cap * sizeof *keys);
     lua_pushnil(L);
     while (lua_next(L, idx) != 0) {
-        const char *key = lua_tostring(L, -2);
-        buf_printf(&where->text, ".%s", key);
+        lua_pop(L, 1);
+        if (count == cap)
+            keys = xrealloc(keys, (cap *= 2) * sizeof *keys);
+        keys[count++] = lua_tostring(L, -1); /* kept alive by the table */
+    }
+    qsort(keys, count, sizeof *keys, compare_keys);
+    cJSON *object = cJSON_CreateObject();
+    for (size_t i = 0; i < count; i++) {
+        lua_getfield(L, idx, keys[i]);
+        buf_printf(&where->text, ".%s", keys[i]);
         cJSON *item = convert(L, lua_gettop(L), where, depth + 1);
         where->text.len = mark;
         where->text.data[mark] = '\0';
+        lua_pop(L, 1);
         if (!item) {
-            lua_pop(L, 2);
+            free(keys);
             cJSON_Delete(object);
             return NULL;
         }
-        cJSON_AddItemToObject(object, key, item);
-        lua_pop(L, 1);
+        cJSON_AddItemToObject(object, keys[i], item);
     }
+    free(keys);
     return object;
 }
 

@@ -251,7 +251,15 @@ int params_resolve(const param_spec *specs, size_t count, char *const *assignmen
         *out = NULL;
         return rc;
     }
-    *out = values;
+    /* In the runbook's (sorted) order, whatever order -p came in. */
+    cJSON *ordered = cJSON_CreateObject();
+    for (size_t i = 0; i < count; i++) {
+        cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(values, specs[i].name);
+        if (v)
+            cJSON_AddItemToObject(ordered, specs[i].name, v);
+    }
+    cJSON_Delete(values);
+    *out = ordered;
     return 0;
 }
 

@@ -1,0 +1,160 @@
+#include "test.h"
+
+#include "buf.h"
+#include "checkpoint.h"
+#include "err.h"
+#include "fsio.h"
+#include "journal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static cJSON *events_of(const char *json)
+{
+    return cJSON_Parse(json);
+}
+
+#define START "{\"seq\":1,\"time\":\"t1\",\"kind\":\"run-started\",\"step\":null,\"data\":{\"steps\":[\"a\",\"b\"]}}"
+
+static void replay_gives_each_steps_state_and_outputs(void)
+{
+    cJSON *events = events_of("[" START ","
+        "{\"seq\":2,\"time\":\"t2\",\"kind\":\"step-started\",\"step\":\"a\",\"data\":{\"attempt\":1}},"
+        "{\"seq\":3,\"time\":\"t3\",\"kind\":\"log\",\"step\":\"a\",\"data\":{\"message\":\"x\"}},"
+        "{\"seq\":4,\"time\":\"t4\",\"kind\":\"step-done\",\"step\":\"a\",\"data\":{\"outputs\":{\"id\":7}}},"
+        "{\"seq\":5,\"time\":\"t5\",\"kind\":\"step-started\",\"step\":\"b\",\"data\":{\"attempt\":1}}]");
+    checkpoint *cp = NULL;
+    CHECK(checkpoint_replay(&cp, "r1", events) == 0);
+    CHECK(cp->steps[0].state == STEP_DONE);
+    CHECK(cJSON_GetObjectItem(cp->steps[0].outputs, "id")->valueint == 7);
+    CHECK(cp->steps[1].state == STEP_STARTED && cp->steps[1].attempts == 1);
+    CHECK(cp->status == RUN_RUNNING && cp->seq == 5);
+    checkpoint_free(cp);
+    cJSON_Delete(events);
+}
+
+static void run_events_set_the_status(void)
+{
+    cJSON *events = events_of("[" START ","
+        "{\"seq\":2,\"time\":\"t2\",\"kind\":\"run-paused\",\"step\":null,\"data\":{\"reason\":\"refused\"}}]");
+    checkpoint *cp = NULL;
+    CHECK(checkpoint_replay(&cp, "r1", events) == 0);
+    CHECK(cp->status == RUN_PAUSED);
+    CHECK_STR(cp->status_detail, "refused");
+    checkpoint_free(cp);
+    cJSON_Delete(events);
+}
+
+static void an_event_for_an_unknown_step_is_corruption(void)
+{
+    cJSON *events = events_of("[" START ","
+        "{\"seq\":2,\"time\":\"t2\",\"kind\":\"step-done\",\"step\":\"zzz\",\"data\":{}}]");
+    checkpoint *cp = NULL;
+    CHECK(checkpoint_replay(&cp, "r1", events) == DR_EUSAGE);
+    CHECK_CONTAINS(err_last(), "names step 'zzz'");
+    cJSON_Delete(events);
+}
+
+static void a_journal_must_begin_with_run_started(void)
+{
+    cJSON *events = events_of("[{\"seq\":1,\"time\":\"t\",\"kind\":\"log\",\"step\":null,\"data\":{}}]");
+    checkpoint *cp = NULL;
+    CHECK(checkpoint_replay(&cp, "r1", events) == DR_EUSAGE);
+    CHECK_CONTAINS(err_last(), "does not begin with run-started");
+    cJSON_Delete(events);
+}
+
+static void journal_appends_are_gapless_and_read_back(void)
+{
+    journal *j;
+    CHECK(journal_create(&j, test_tmpdir()) == 0);
+    CHECK(journal_append(j, "run-started", NULL, NULL) == 0);
+    CHECK(journal_append(j, "log", "a", NULL) == 0);
+    journal_free(j);
+    char *path = xasprintf("%s/journal.jsonl", test_tmpdir());
+    cJSON *events = NULL;
+    CHECK(journal_read(path, &events, NULL) == 0);
+    CHECK(cJSON_GetArraySize(events) == 2);
+    CHECK(cJSON_GetObjectItem(cJSON_GetArrayItem(events, 1), "seq")->valueint == 2);
+    cJSON_Delete(events);
+    free(path);
+}
+
+static void a_torn_last_line_is_cut_off_on_open(void)
+{
+    const char *path = test_write_file("journal.jsonl",
+        "{\"seq\":1,\"time\":\"t\",\"kind\":\"run-started\",\"step\":null,\"data\":{}}\n{\"seq\":2,\"ti");
+    journal *j;
+    cJSON *events = NULL;
+    long repaired = 0;
+    CHECK(journal_open(&j, test_tmpdir(), &events, &repaired) == 0);
+    CHECK(repaired == 12);
+    CHECK(cJSON_GetArraySize(events) == 1);
+    CHECK(journal_append(j, "log", NULL, NULL) == 0);
+    journal_free(j);
+    cJSON_Delete(events);
+    CHECK(journal_read(path, &events, NULL) == 0);
+    CHECK(cJSON_GetArraySize(events) == 2);
+    cJSON_Delete(events);
+}
+
+static void a_gap_in_seq_is_reported_with_its_line(void)
+{
+    const char *path = test_write_file("journal.jsonl",
+        "{\"seq\":1,\"kind\":\"run-started\"}\n{\"seq\":3,\"kind\":\"log\"}\n");
+    cJSON *events = NULL;
+    CHECK(journal_read(path, &events, NULL) == DR_EUSAGE);
+    CHECK_CONTAINS(err_last(), "line 2 has seq 3 where 2 was expected");
+}
+
+static void a_garbage_line_is_reported_and_nothing_changes(void)
+{
+    const char *path = test_write_file("journal.jsonl", "{\"seq\":1,\"kind\":\"run-started\"}\nnot json\n{\"seq\":3}\n");
+    char *before;
+    fsio_read_file(path, &before, NULL);
+    journal *j;
+    cJSON *events = NULL;
+    long repaired;
+    CHECK(journal_open(&j, test_tmpdir(), &events, &repaired) == DR_EUSAGE);
+    CHECK_CONTAINS(err_last(), "line 2 is not a journal event");
+    char *after;
+    fsio_read_file(path, &after, NULL);
+    CHECK_STR(after, before);
+    free(before);
+    free(after);
+}
+
+static void state_json_is_the_replay(void)
+{
+    cJSON *events = events_of("[" START ","
+        "{\"seq\":2,\"time\":\"t2\",\"kind\":\"step-failed\",\"step\":\"a\",\"data\":{\"error\":\"boom\"}}]");
+    checkpoint *cp = NULL;
+    CHECK(checkpoint_replay(&cp, "r1", events) == 0);
+    char *path = xasprintf("%s/state.json", test_tmpdir());
+    CHECK(checkpoint_write(cp, path) == 0);
+    char *text;
+    CHECK(fsio_read_file(path, &text, NULL) == 0);
+    cJSON *state = cJSON_Parse(text);
+    cJSON *a = cJSON_GetArrayItem(cJSON_GetObjectItem(state, "steps"), 0);
+    CHECK_STR(cJSON_GetObjectItem(a, "state")->valuestring, "failed");
+    CHECK_STR(cJSON_GetObjectItem(a, "error")->valuestring, "boom");
+    cJSON_Delete(state);
+    free(text);
+    free(path);
+    checkpoint_free(cp);
+    cJSON_Delete(events);
+}
+
+void register_checkpoint_tests(void)
+{
+    REGISTER(replay_gives_each_steps_state_and_outputs);
+    REGISTER(run_events_set_the_status);
+    REGISTER(an_event_for_an_unknown_step_is_corruption);
+    REGISTER(a_journal_must_begin_with_run_started);
+    REGISTER(journal_appends_are_gapless_and_read_back);
+    REGISTER(a_torn_last_line_is_cut_off_on_open);
+    REGISTER(a_gap_in_seq_is_reported_with_its_line);
+    REGISTER(a_garbage_line_is_reported_and_nothing_changes);
+    REGISTER(state_json_is_the_replay);
+}

@@ -1,0 +1,94 @@
+#include "test.h"
+
+#include "err.h"
+#include "timefmt.h"
+
+static void a_utc_timestamp_parses_to_its_epoch(void)
+{
+    double t;
+    CHECK(timefmt_parse_timestamp("2026-01-11T14:30:00Z", &t) == 0);
+    CHECK(t == 1768141800.0);
+}
+
+static void an_offset_is_applied_and_shown_back_in_utc(void)
+{
+    double t;
+    char out[48];
+    CHECK(timefmt_parse_timestamp("2026-01-11 14:30:00+01:00", &t) == 0);
+    timefmt_format_utc(t, out, sizeof out);
+    CHECK_STR(out, "2026-01-11T13:30:00Z");
+    CHECK(timefmt_parse_timestamp("2026-01-11T14:30:00-05:30", &t) == 0);
+    timefmt_format_utc(t, out, sizeof out);
+    CHECK_STR(out, "2026-01-11T20:00:00Z");
+}
+
+static void a_time_without_offset_is_utc(void)
+{
+    double a, b;
+    CHECK(timefmt_parse_timestamp("2026-01-11 14:30:00", &a) == 0);
+    CHECK(timefmt_parse_timestamp("2026-01-11T14:30:00Z", &b) == 0);
+    CHECK(a == b);
+}
+
+static void fractions_of_a_second_are_kept(void)
+{
+    double t;
+    char out[48];
+    CHECK(timefmt_parse_timestamp("2026-01-11T14:30:00.25Z", &t) == 0);
+    timefmt_format_utc(t, out, sizeof out);
+    CHECK_STR(out, "2026-01-11T14:30:00.25Z");
+}
+
+static void dates_that_do_not_exist_are_refused(void)
+{
+    double t;
+    CHECK(timefmt_parse_timestamp("2026-02-30T00:00:00Z", &t) == DR_EUSAGE);
+    CHECK_CONTAINS(err_last(), "no such day");
+    CHECK(timefmt_parse_timestamp("2026-13-01T00:00:00Z", &t) == DR_EUSAGE);
+    CHECK(timefmt_parse_timestamp("2026-01-01T24:00:00Z", &t) == DR_EUSAGE);
+    CHECK(timefmt_parse_timestamp("2024-02-29T00:00:00Z", &t) == 0); /* leap year */
+    CHECK(timefmt_parse_timestamp("2026-02-29T00:00:00Z", &t) == DR_EUSAGE);
+}
+
+static void malformed_timestamps_say_the_expected_form(void)
+{
+    double t;
+    CHECK(timefmt_parse_timestamp("yesterday", &t) == DR_EUSAGE);
+    CHECK_CONTAINS(err_last(), "2026-01-11T14:30:00Z");
+    CHECK(timefmt_parse_timestamp("2026-01-11", &t) == DR_EUSAGE);
+    CHECK(timefmt_parse_timestamp("2026-01-11T14:30:00Zjunk", &t) == DR_EUSAGE);
+    CHECK(timefmt_parse_timestamp("2026-01-11T14:30:00+1", &t) == DR_EUSAGE);
+}
+
+static void durations_take_units_and_combinations(void)
+{
+    double s;
+    CHECK(timefmt_parse_duration("90s", &s) == 0 && s == 90);
+    CHECK(timefmt_parse_duration("15m", &s) == 0 && s == 900);
+    CHECK(timefmt_parse_duration("7d", &s) == 0 && s == 604800);
+    CHECK(timefmt_parse_duration("1h30m", &s) == 0 && s == 5400);
+    CHECK(timefmt_parse_duration("250ms", &s) == 0 && s == 0.25);
+    CHECK(timefmt_parse_duration("2w", &s) == 0 && s == 1209600);
+}
+
+static void durations_without_unit_or_with_junk_are_refused(void)
+{
+    double s;
+    CHECK(timefmt_parse_duration("90", &s) == DR_EUSAGE);
+    CHECK_CONTAINS(err_last(), "unit is missing");
+    CHECK(timefmt_parse_duration("5y", &s) == DR_EUSAGE);
+    CHECK(timefmt_parse_duration("", &s) == DR_EUSAGE);
+    CHECK(timefmt_parse_duration("-5s", &s) == DR_EUSAGE);
+}
+
+void register_timefmt_tests(void)
+{
+    REGISTER(a_utc_timestamp_parses_to_its_epoch);
+    REGISTER(an_offset_is_applied_and_shown_back_in_utc);
+    REGISTER(a_time_without_offset_is_utc);
+    REGISTER(fractions_of_a_second_are_kept);
+    REGISTER(dates_that_do_not_exist_are_refused);
+    REGISTER(malformed_timestamps_say_the_expected_form);
+    REGISTER(durations_take_units_and_combinations);
+    REGISTER(durations_without_unit_or_with_junk_are_refused);
+}
