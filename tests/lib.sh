@@ -1,0 +1,106 @@
+# Helpers for drctl's end-to-end tests. Each test is a function run in its
+# own temporary directory (its cwd), in a subshell, with `set -e`; it passes
+# when it returns 0. Assertions print what they expected and what they got.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN_DIR=${DRCTL_BIN_DIR:-$ROOT/bin}
+DRCTL=$BIN_DIR/drctl
+PTYDRIVE=$BIN_DIR/ptydrive
+TEST_RUNBOOKS=$ROOT/tests/runbooks
+export DRCTL_OPERATOR="Test Operator <test@example.org>"
+
+# drctl with the test runbooks; stdout to out, stderr to err, exit code in rc.
+dr() {
+    set +e
+    "$DRCTL" --runbooks "$TEST_RUNBOOKS" "$@" >out 2>err </dev/null
+    rc=$?
+    set -e
+}
+
+# The same without any controlling terminal (setsid), as under cron or CI.
+dr_notty() {
+    set +e
+    setsid -w "$DRCTL" --runbooks "$TEST_RUNBOOKS" "$@" >out 2>err </dev/null
+    rc=$?
+    set -e
+}
+
+fail() {
+    echo "    FAILED: $*" >&2
+    echo "    --- stdout:" >&2; sed 's/^/    | /' out 2>/dev/null | tail -20 >&2
+    echo "    --- stderr:" >&2; sed 's/^/    | /' err 2>/dev/null | tail -20 >&2
+    return 1
+}
+
+expect_rc() {
+    [ "$rc" = "$1" ] || fail "exit code $rc, expected $1"
+}
+
+expect_in() { # FILE TEXT
+    grep -qF -- "$2" "$1" || fail "$1 does not contain: $2"
+}
+
+expect_not_in() { # FILE TEXT
+    ! grep -qF -- "$2" "$1" || fail "$1 contains: $2"
+}
+
+expect_eq() { # ACTUAL EXPECTED [WHAT]
+    [ "$1" = "$2" ] || fail "${3:-value}: got '$1', expected '$2'"
+}
+
+# The only run's id in ./drctl-audit.
+run_id() {
+    ls drctl-audit/runs | head -1
+}
+
+journal() {
+    cat "drctl-audit/runs/$1/journal.jsonl"
+}
+
+# Number of journal events of a kind (for a step, when given).
+count_events() { # RUN KIND [STEP]
+    if [ -n "${3:-}" ]; then
+        jq -c "select(.kind == \"$2\" and .step == \"$3\")" "drctl-audit/runs/$1/journal.jsonl" | wc -l
+    else
+        jq -c "select(.kind == \"$2\")" "drctl-audit/runs/$1/journal.jsonl" | wc -l
+    fi
+}
+
+step_state() { # RUN STEP
+    jq -r ".steps[] | select(.name == \"$2\") | .state" "drctl-audit/runs/$1/state.json"
+}
+
+run_status() { # RUN
+    jq -r .status "drctl-audit/runs/$1/state.json"
+}
+
+# Waits (up to 20 s) for a file to exist.
+wait_for() {
+    for _ in $(seq 1 400); do
+        [ -e "$1" ] && return 0
+        sleep 0.05
+    done
+    fail "timed out waiting for $1"
+}
+
+TESTS_PASSED=0
+TESTS_FAILED=0
+FAILED_NAMES=()
+
+# run_test NAME: runs the function NAME in a fresh directory.
+run_test() {
+    local name=$1 dir
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/drctl-e2e-XXXXXX")
+    if (cd "$dir" && set -e && "$name") >"$dir/.log" 2>&1; then
+        TESTS_PASSED=$((TESTS_PASSED + 1))
+        echo "ok   $name"
+    else
+        TESTS_FAILED=$((TESTS_FAILED + 1))
+        FAILED_NAMES+=("$name")
+        echo "FAIL $name"
+        sed 's/^/  /' "$dir/.log"
+    fi
+    # Stop anything a test left running in its directory.
+    pkill -9 -f "$dir" 2>/dev/null || true
+    rm -rf "$dir"
+}
