@@ -17,8 +17,8 @@ ALL_PKGS        := lua5.4 libcjson libcurl libpq libgit2 libmicrohttpd
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2 -Wvla -Wno-format-nonliteral
-CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARNINGS) -MMD -MP \
+OPT      ?= -O2 -g
+CFLAGS   += $(OPT) -std=c11 -D_GNU_SOURCE $(WARNINGS) -MMD -MP \
             -DDRCTL_VERSION='"$(VERSION)"' -DDRCTL_SHAREDIR='"$(SHAREDIR)"' \
             $(shell pkg-config --cflags $(DRCTL_PKGS))
 LDLIBS   += $(shell pkg-config --libs $(DRCTL_PKGS)) -lm -lutil
@@ -73,7 +73,7 @@ unit: $(BIN)/unit-tests
 # The sanitizer build lives in its own folders so it never mixes objects
 # with the normal build.
 asan:
-	$(MAKE) BUILD=build-asan BIN=bin-asan SANITIZER=address,undefined CFLAGS="-O1 -g" \
+	$(MAKE) BUILD=build-asan BIN=bin-asan SANITIZER=address,undefined OPT="-O1 -g" \
 	  bin-asan/drctl bin-asan/unit-tests bin-asan/ptydrive bin-asan/fsync-floor
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  DRCTL_BIN_DIR=$(CURDIR)/bin-asan bash tests/run.sh

@@ -45,8 +45,9 @@ int checkpoint_step_index(const checkpoint *cp, const char *name)
 
 static void set_text(char **slot, const char *value)
 {
+    char *copy = value ? xstrdup(value) : NULL; /* value may be *slot itself */
     free(*slot);
-    *slot = value ? xstrdup(value) : NULL;
+    *slot = copy;
 }
 
 static const char *data_string(const cJSON *data, const char *name)
@@ -206,7 +207,8 @@ int checkpoint_replay(checkpoint **out, const char *run_id, const cJSON *events)
             return rc;
         }
     }
-    set_text(&cp->updated_at, cp->updated_at ? cp->updated_at : data_string(first, "time"));
+    if (!cp->updated_at)
+        set_text(&cp->updated_at, data_string(first, "time"));
     *out = cp;
     return 0;
 }
