@@ -38,7 +38,7 @@ UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNIT_OBJ   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.o)
 TOOLS      := $(BIN)/ptydrive $(BIN)/fsync-floor
 
-.PHONY: all test unit asan valgrind bench demo deps install clean
+.PHONY: all test test-suite unit asan valgrind bench demo demo-run deps install clean
 all: $(BIN)/drctl
 
 $(BIN)/drctl: $(BUILD)/engine/main.o $(ENGINE_OBJ)
@@ -64,7 +64,12 @@ $(BUILD)/%.o: %.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) -Iengine -c -o $@ $<
 
-test: $(BIN)/drctl $(BIN)/unit-tests $(TOOLS)
+# Dependencies first, then a second make that parses this file again, so
+# pkg-config sees the libraries deps just installed on a fresh machine.
+test: deps
+	@$(MAKE) --no-print-directory test-suite
+
+test-suite: $(BIN)/drctl $(BIN)/unit-tests $(TOOLS)
 	@bash tests/run.sh
 
 unit: $(BIN)/unit-tests
@@ -72,7 +77,7 @@ unit: $(BIN)/unit-tests
 
 # The sanitizer build lives in its own folders so it never mixes objects
 # with the normal build.
-asan:
+asan: deps
 	$(MAKE) BUILD=build-asan BIN=bin-asan SANITIZER=address,undefined OPT="-O1 -g" \
 	  bin-asan/drctl bin-asan/unit-tests bin-asan/ptydrive bin-asan/fsync-floor
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -81,11 +86,15 @@ asan:
 valgrind: $(BIN)/unit-tests
 	valgrind --error-exitcode=1 --leak-check=full $(BIN)/unit-tests
 
-bench: $(BIN)/drctl $(BIN)/fsync-floor
+bench: deps
+	@$(MAKE) --no-print-directory $(BIN)/drctl $(BIN)/fsync-floor
 	@bash bench/run.sh
 
-demo: deps $(BIN)/drctl
-	@bash tests/demo.sh
+demo: deps
+	@$(MAKE) --no-print-directory demo-run
+
+demo-run: $(BIN)/drctl $(BIN)/ptydrive
+	@bash demo/run.sh
 
 deps:
 	@bash .ci/deps.sh
