@@ -2,15 +2,20 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static char last_message[2048];
 
 int err_set(int code, const char *fmt, ...)
 {
+    /* Formatted aside first: the arguments may include err_last() itself,
+     * as when a caller wraps a lower level's message. */
+    char message[sizeof last_message];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_message, sizeof last_message, fmt, ap);
+    vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    memcpy(last_message, message, sizeof message);
     return code;
 }
 

@@ -168,9 +168,22 @@ int proc_run(const proc_request *req, proc_result *result)
     }
     if (in_open)
         close(in[1]);
+    /* The outputs are closed, but the child may live on (it closed them,
+     * or handed them to a daemon): the timeout and signals still apply. */
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    for (;;) {
+        pid_t done = waitpid(pid, &status, WNOHANG);
+        if (done == pid || (done < 0 && errno != EINTR))
+            break;
+        if (req->timeout > 0 && timefmt_monotonic() - start > req->timeout && !result->timed_out) {
+            result->timed_out = 1;
+            stop_group(pid);
+        } else if (req->should_stop && req->should_stop() && !result->stopped) {
+            result->stopped = 1;
+            stop_group(pid);
+        }
+        usleep(10000);
+    }
     result->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     result->duration = timefmt_monotonic() - start;
     result->out_len = bout.len;

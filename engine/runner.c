@@ -296,6 +296,9 @@ static int ensure_audit_dirs(const char *audit_dir)
         rc = fsio_mkdirs(locks, 0755);
     free(runs);
     free(locks);
+    if (rc) /* nothing has run: bad input, not a failed step */
+        rc = err_set(DR_EUSAGE, "the audit directory %s cannot be used: %s (choose another with "
+                     "--audit DIR)", audit_dir, err_last());
     return rc;
 }
 

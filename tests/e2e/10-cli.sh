@@ -137,7 +137,16 @@ t_a_run_id_cannot_be_reused() {
     expect_rc 2
 }
 
-for t in t_help_is_true_for_every_command t_list_shows_name_version_summary_and_blob \
+t_an_unusable_audit_directory_is_bad_input() {
+    echo "not a directory" > audit-file
+    dr --audit audit-file run hold -p dir="$PWD" --approve promote
+    expect_rc 2
+    expect_in err "the audit directory audit-file cannot be used"
+    expect_in err "--audit DIR"
+    [ ! -e log ] || fail "a step ran"
+}
+
+for t in t_an_unusable_audit_directory_is_bad_input t_help_is_true_for_every_command t_list_shows_name_version_summary_and_blob \
          t_list_reports_a_broken_runbook_and_exits_2 t_plan_json_has_the_documented_shape \
          t_plan_changes_nothing t_bad_params_exit_2_and_record_nothing \
          t_bad_runbook_exits_2_with_file_and_line t_an_unknown_runbook_says_where_it_looked \

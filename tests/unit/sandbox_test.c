@@ -207,6 +207,12 @@ static void dr_exec_timeout_kills_the_child(void)
                "ok: true");
 }
 
+static void dr_exec_timeout_applies_after_the_child_closes_its_outputs(void)
+{
+    CHECK_EVAL("local dr = require 'dr'; local r = dr.exec({'sh', '-c', 'exec >&- 2>&-; sleep 10'}, { timeout = 0.3 }); "
+               "return tostring(r.timed_out)", "ok: true");
+}
+
 static void dr_confirm_refused_cannot_be_caught(void)
 {
     CHECK_EVAL("local dr = require 'dr'; pcall(dr.confirm, { summary = 's', challenge = 'c' }); return 'escaped'",
@@ -249,6 +255,7 @@ void register_sandbox_tests(void)
     REGISTER(dr_exec_runs_argv_without_a_shell);
     REGISTER(dr_exec_does_not_pass_drctl_secrets_to_children);
     REGISTER(dr_exec_timeout_kills_the_child);
+    REGISTER(dr_exec_timeout_applies_after_the_child_closes_its_outputs);
     REGISTER(dr_confirm_refused_cannot_be_caught);
     REGISTER(dr_time_functions_agree);
     REGISTER(json_module_round_trips);
