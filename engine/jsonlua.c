@@ -5,6 +5,7 @@
 
 #include <lauxlib.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,6 +105,19 @@ static lua_Integer table_shape(lua_State *L, int idx)
     return count;
 }
 
+/* Converts the value on the stack top (and pops it), with its path grown
+ * by step ("[3]" or ".name") while inside it. */
+static cJSON *convert_child(lua_State *L, path *where, const char *step, int depth)
+{
+    size_t mark = where->text.len;
+    buf_puts(&where->text, step);
+    cJSON *item = convert(L, lua_gettop(L), where, depth + 1);
+    where->text.len = mark;
+    where->text.data[mark] = '\0';
+    lua_pop(L, 1);
+    return item;
+}
+
 static int compare_keys(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -117,16 +131,13 @@ static cJSON *convert_table(lua_State *L, int idx, path *where, int depth)
     if (shape == -2)
         return fail(where, "a table mixing string keys with numbers, or with holes, cannot be saved "
                            "as JSON (use a list 1..n or string keys only)");
-    size_t mark = where->text.len;
-    if (shape >= 0 && !(shape == 0)) {
+    if (shape > 0) {
         cJSON *array = cJSON_CreateArray();
         for (lua_Integer i = 1; i <= shape; i++) {
             lua_rawgeti(L, idx, i);
-            buf_printf(&where->text, "[%lld]", (long long)i);
-            cJSON *item = convert(L, lua_gettop(L), where, depth + 1);
-            where->text.len = mark;
-            where->text.data[mark] = '\0';
-            lua_pop(L, 1);
+            char step[32];
+            snprintf(step, sizeof step, "[%lld]", (long long)i);
+            cJSON *item = convert_child(L, where, step, depth);
             if (!item) {
                 cJSON_Delete(array);
                 return NULL;
@@ -150,11 +161,9 @@ static cJSON *convert_table(lua_State *L, int idx, path *where, int depth)
     cJSON *object = cJSON_CreateObject();
     for (size_t i = 0; i < count; i++) {
         lua_getfield(L, idx, keys[i]);
-        buf_printf(&where->text, ".%s", keys[i]);
-        cJSON *item = convert(L, lua_gettop(L), where, depth + 1);
-        where->text.len = mark;
-        where->text.data[mark] = '\0';
-        lua_pop(L, 1);
+        char *step = xasprintf(".%s", keys[i]);
+        cJSON *item = convert_child(L, where, step, depth);
+        free(step);
         if (!item) {
             free(keys);
             cJSON_Delete(object);

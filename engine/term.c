@@ -30,46 +30,20 @@ static void emit(FILE *stream, const char *prefix, const char *fmt, va_list ap)
     free(text);
 }
 
-void term_info(const char *fmt, ...)
-{
-    if (verbosity < TERM_NORMAL)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    emit(stderr, "", fmt, ap);
-    va_end(ap);
-}
+/* Each entry point: the least verbosity it shows at, its stream, its prefix. */
+#define TERM_FUNCTION(name, min_level, stream, prefix)  \
+    void name(const char *fmt, ...)                     \
+    {                                                   \
+        if (verbosity < (min_level))                    \
+            return;                                     \
+        va_list ap;                                     \
+        va_start(ap, fmt);                              \
+        emit(stream, prefix, fmt, ap);                  \
+        va_end(ap);                                     \
+    }
 
-void term_debug(const char *fmt, ...)
-{
-    if (verbosity < TERM_VERBOSE)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    emit(stderr, "  . ", fmt, ap);
-    va_end(ap);
-}
-
-void term_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    emit(stderr, "drctl: ", fmt, ap);
-    va_end(ap);
-}
-
-void term_warn(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    emit(stderr, "drctl: warning: ", fmt, ap);
-    va_end(ap);
-}
-
-void term_out(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    emit(stdout, "", fmt, ap);
-    va_end(ap);
-}
+TERM_FUNCTION(term_info, TERM_NORMAL, stderr, "")
+TERM_FUNCTION(term_debug, TERM_VERBOSE, stderr, "  . ")
+TERM_FUNCTION(term_error, TERM_QUIET, stderr, "drctl: ")
+TERM_FUNCTION(term_warn, TERM_QUIET, stderr, "drctl: warning: ")
+TERM_FUNCTION(term_out, TERM_QUIET, stdout, "")
