@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include "audit.h"
 #include "buf.h"
 #include "checkpoint.h"
 #include "drmod.h"
@@ -554,8 +555,8 @@ static const char *shown_status(const cJSON *state, int live)
 
 static int cmd_status_all(cli *c)
 {
-    const char *audit = audit_dir_of(c);
-    char *runs_dir = xasprintf("%s/runs", audit);
+    const char *audit_path = audit_dir_of(c);
+    char *runs_dir = xasprintf("%s/runs", audit_path);
     DIR *d = opendir(runs_dir);
     char **ids = NULL;
     size_t count = 0;
@@ -570,10 +571,10 @@ static int cmd_status_all(cli *c)
     cJSON *out = cJSON_CreateArray();
     for (size_t i = count; i-- > 0;) {
         cJSON *info = NULL;
-        if (runner_read_run_info(audit, ids[i], &info) != 0)
+        if (runner_read_run_info(audit_path, ids[i], &info) != 0)
             continue;
         int live;
-        cJSON *state = run_state(audit, ids[i], &live);
+        cJSON *state = run_state(audit_path, ids[i], &live);
         const cJSON *rb = cJSON_GetObjectItemCaseSensitive(info, "runbook");
         cJSON *row = cJSON_CreateObject();
         cJSON_AddStringToObject(row, "run_id", ids[i]);
@@ -596,7 +597,7 @@ static int cmd_status_all(cli *c)
     if (c->json)
         print_json(out);
     else if (count == 0)
-        term_info("no runs in %s", audit);
+        term_info("no runs in %s", audit_path);
     cJSON_Delete(out);
     free_list(ids, count);
     return 0;
@@ -623,13 +624,13 @@ static void print_step_lines(const cJSON *state)
 
 static int cmd_status_one(cli *c, const char *run_id)
 {
-    const char *audit = audit_dir_of(c);
+    const char *audit_path = audit_dir_of(c);
     cJSON *info = NULL;
-    int rc = runner_read_run_info(audit, run_id, &info);
+    int rc = runner_read_run_info(audit_path, run_id, &info);
     if (rc)
         return rc;
     int live;
-    cJSON *state = run_state(audit, run_id, &live);
+    cJSON *state = run_state(audit_path, run_id, &live);
     if (c->json) {
         cJSON *out = cJSON_CreateObject();
         cJSON_AddItemToObject(out, "run", info);
@@ -715,12 +716,17 @@ static int cmd_run(cli *c)
     cJSON *params = NULL;
     char *run_id = NULL;
     rc = params_resolve(l.rb->params, l.rb->param_count, c->params, c->param_count, NULL, &params);
+    audit *trail = NULL;
+    if (rc == 0 && (rc = audit_open(&trail, audit_dir_of(c), 1)) == 0)
+        rc = audit_check_clean(trail);
     if (rc == 0) {
         params_register_secrets(l.rb->params, l.rb->param_count, params);
         runner_options opts = options_for(c, &l.host);
+        opts.audit = trail;
         rc = runner_start(l.rb, params, &opts, &run_id);
         report_outcome(c, run_id, rc);
     }
+    audit_free(trail);
     cJSON_Delete(params);
     free(run_id);
     loaded_free(&l);
@@ -735,21 +741,34 @@ static int with_existing_run(cli *c, int aborting)
         return rc;
     const char *run_id = c->args[0];
     cJSON *info = NULL;
-    if ((rc = runner_read_run_info(audit_dir_of(c), run_id, &info)) != 0)
+    audit *trail = NULL;
+    /* A run paused on another machine arrives with the fetch. */
+    if ((rc = audit_open(&trail, audit_dir_of(c), 0)) != 0)
         return rc;
+    audit_sync(trail);
+    if ((rc = runner_read_run_info(audit_dir_of(c), run_id, &info)) != 0) {
+        audit_free(trail);
+        return rc;
+    }
     const cJSON *rb = cJSON_GetObjectItemCaseSensitive(info, "runbook");
     loaded l;
     rc = load_runbook(c, json_string(rb, "name", "?"), json_string(rb, "path", NULL), &l);
     cJSON_Delete(info);
-    if (rc)
+    if (rc == 0 && (rc = audit_check_clean(trail)) != 0)
+        loaded_free(&l);
+    if (rc) {
+        audit_free(trail);
         return rc;
+    }
     runner_options opts = options_for(c, &l.host);
+    opts.audit = trail;
     if (aborting)
         rc = runner_abort(l.rb, run_id, c->params, c->param_count, &opts);
     else
         rc = runner_resume(l.rb, run_id, c->params, c->param_count, &opts);
     report_outcome(c, run_id, rc);
     loaded_free(&l);
+    audit_free(trail);
     return rc;
 }
 

@@ -124,6 +124,22 @@ static int dr_duration(lua_State *L)
     return 1;
 }
 
+/* dr.figure(label, value): a figure for the run's report (rows restored,
+ * the instant restored to, ...). value must be JSON. */
+static int dr_figure(lua_State *L)
+{
+    const char *label = luaL_checkstring(L, 1);
+    luaL_checkany(L, 2);
+    cJSON *value = jsonlua_from_lua(L, 2, "figure");
+    if (!value)
+        return luaL_error(L, "dr.figure: %s", err_last());
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "label", label);
+    cJSON_AddItemToObject(data, "value", value);
+    host_event(L, "figure", data);
+    return 0;
+}
+
 static int dr_fail(lua_State *L)
 {
     if (lua_type(L, 1) == LUA_TTABLE) {
@@ -304,7 +320,8 @@ static int open_dr(lua_State *L)
         { "sleep", dr_sleep },     { "now", dr_now },
         { "time", dr_time },       { "format_time", dr_format_time },
         { "duration", dr_duration }, { "confirm", dr_confirm },
-        { "fail", dr_fail },       { NULL, NULL },
+        { "fail", dr_fail },       { "figure", dr_figure },
+        { NULL, NULL },
     };
     luaL_newlibtable(L, functions);
     lua_pushvalue(L, lua_upvalueindex(1));

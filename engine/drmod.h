@@ -10,6 +10,7 @@
  *   dr.duration(text)                seconds of "90s", "15m", ...
  *   dr.confirm{summary=, challenge=} an extra typed confirmation inside a step
  *   dr.fail(message | {message=,...}) fails the step with that error
+ *   dr.figure(label, value)          a figure for the run's report.md
  *
  * Everything with an effect goes through the host, which journals it, and
  * dr.exec is refused in plan mode. */

@@ -1,5 +1,6 @@
 #include "runner.h"
 
+#include "audit.h"
 #include "buf.h"
 #include "checkpoint.h"
 #include "err.h"
@@ -11,6 +12,7 @@
 #include "lock.h"
 #include "params.h"
 #include "redact.h"
+#include "report.h"
 #include "signals.h"
 #include "term.h"
 #include "timefmt.h"
@@ -84,7 +86,7 @@ static char *run_dir_path(const char *audit_dir, const char *run_id)
 
 char *runner_run_lock_path(const char *audit_dir, const char *run_id)
 {
-    return xasprintf("%s/.locks/run-%s.lock", audit_dir, run_id);
+    return xasprintf("%s/.git/drctl/locks/run-%s.lock", audit_dir, run_id);
 }
 
 int runner_read_run_info(const char *audit_dir, const char *run_id, cJSON **info)
@@ -117,15 +119,51 @@ int runner_read_run_info(const char *audit_dir, const char *run_id, cJSON **info
 
 /* ---- events ------------------------------------------------------------ */
 
-/* Journal listener: each durable event updates the checkpoint, and when the
- * state changed, state.json is rewritten durably before we go on. */
+/* Events that are transitions, each committed to the audit trail; the
+ * others (log lines, commands run, figures) ride along with the next. */
+static int is_transition(const char *kind)
+{
+    return strcmp(kind, "log") != 0 && strcmp(kind, "exec") != 0 && strcmp(kind, "figure") != 0;
+}
+
+static int is_run_end(const char *kind)
+{
+    return !strcmp(kind, "run-done") || !strcmp(kind, "run-failed") || !strcmp(kind, "run-paused") ||
+           !strcmp(kind, "run-interrupted") || !strcmp(kind, "run-aborted");
+}
+
+/* "<run-id>: <step> <state>", e.g. "...: promote confirmation-given",
+ * "...: copy done", "...: run failed". */
+static char *commit_message(const run *r, const char *kind, const char *step)
+{
+    if (strncmp(kind, "step-", 5) == 0)
+        return xasprintf("%s: %s %s", r->run_id, step, kind + 5);
+    if (step)
+        return xasprintf("%s: %s %s", r->run_id, step, kind);
+    return xasprintf("%s: run %s", r->run_id, strncmp(kind, "run-", 4) == 0 ? kind + 4 : kind);
+}
+
+/* Journal listener: each durable event updates the checkpoint; when the
+ * state changed, state.json is rewritten durably; a transition becomes a
+ * commit (with report.md first when the run ends), all before we go on. */
 static int on_journal_event(void *ud, const cJSON *event)
 {
     run *r = ud;
     int changed = checkpoint_apply(r->cp, event);
     if (changed < 0)
         return changed;
-    return changed ? checkpoint_write(r->cp, r->state_path) : 0;
+    if (changed && checkpoint_write(r->cp, r->state_path) != 0)
+        return DR_EFAIL;
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(event, "kind");
+    const cJSON *step = cJSON_GetObjectItemCaseSensitive(event, "step");
+    if (!r->opts->audit || !cJSON_IsString(kind) || !is_transition(kind->valuestring))
+        return 0;
+    if (is_run_end(kind->valuestring) && report_write(r->run_dir) != 0)
+        return DR_EFAIL;
+    char *message = commit_message(r, kind->valuestring, cJSON_IsString(step) ? step->valuestring : NULL);
+    int rc = audit_commit_run(r->opts->audit, r->run_id, message, r->operator);
+    free(message);
+    return rc;
 }
 
 static int record(run *r, const char *kind, const char *step, cJSON *data)
@@ -271,6 +309,10 @@ static void run_free(run *r)
 {
     if (!r)
         return;
+    /* The run's files go into the index and pending commits are pushed
+     * once per command, whatever happened. */
+    if (r->opts->audit && r->journal)
+        audit_settle(r->opts->audit, r->run_id);
     if (r->ctx_ref != LUA_NOREF)
         luaL_unref(sandbox_state(r->sb), LUA_REGISTRYINDEX, r->ctx_ref);
     journal_free(r->journal);
@@ -290,7 +332,7 @@ static void run_free(run *r)
 static int ensure_audit_dirs(const char *audit_dir)
 {
     char *runs = xasprintf("%s/runs", audit_dir);
-    char *locks = xasprintf("%s/.locks", audit_dir);
+    char *locks = xasprintf("%s/.git/drctl/locks", audit_dir);
     int rc = fsio_mkdirs(runs, 0755);
     if (rc == 0)
         rc = fsio_mkdirs(locks, 0755);
@@ -341,7 +383,7 @@ static int take_key_lock(run *r, cJSON **stale)
     for (const char *p = key; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ULL;
     snprintf(id, sizeof id, "%016llx", h);
-    char *path = xasprintf("%s/.locks/key-%s.lock", r->opts->audit_dir, id);
+    char *path = xasprintf("%s/.git/drctl/locks/key-%s.lock", r->opts->audit_dir, id);
     char *what = xasprintf("the target '%s'", key);
     rc = lock_acquire(&r->key_lock, path, what, r->run_id, stale);
     free(what);

@@ -22,6 +22,7 @@ typedef struct runner_options {
     int allow_runbook_change;
     const char *run_id;           /* --run-id for a new run, or NULL */
     dr_host *host;                /* the host the sandbox's dr module uses */
+    struct audit *audit;          /* the audit trail, or NULL (plan) */
 } runner_options;
 
 /* Computes the plan: {"runbook","version","blob_id","params","steps":[...]}.

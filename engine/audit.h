@@ -1,0 +1,50 @@
+/* audit: the audit trail, a git repository written with libgit2
+ * (DESIGN.md section 7).
+ *
+ * Each run lives in runs/<run-id>/ and every transition is one commit that
+ * touches only that folder, authored by the operator, with the message
+ * "<run-id>: <step> <state>". Commits are built from trees directly (no
+ * index rewrite per commit, which would cost O(all runs)); the index is
+ * brought up to date once per command so `git status` stays clean. With a
+ * remote named origin, each commit is pushed; when the remote moved, drctl
+ * fetches, replays its own commits on top (runs never share a folder) and
+ * pushes again. A push that fails never loses the local commit and never
+ * blocks a recovery: it is reported and retried by the next command. */
+#ifndef DRCTL_AUDIT_H
+#define DRCTL_AUDIT_H
+
+typedef struct audit audit;
+
+/* Opens the repository at dir; with create, makes it (git init, branch main)
+ * when dir is missing or empty. A non-empty folder that is not a repository
+ * is DR_EUSAGE. */
+int audit_open(audit **out, const char *dir, int create);
+void audit_free(audit *a);
+
+const char *audit_dir(const audit *a);
+/* Where lock files live: inside .git, so they are never committed. */
+const char *audit_locks_dir(const audit *a);
+int audit_has_remote(const audit *a);
+
+/* Refuses (DR_EUSAGE, naming the file) when runs/ holds changes that drctl
+ * did not make. What a crash leaves (a journal that grew past the last
+ * commit, with the files drctl writes after it) is drctl's and allowed. */
+int audit_check_clean(audit *a);
+
+/* Commits the current files of runs/<run_id>/ as operator. */
+int audit_commit_run(audit *a, const char *run_id, const char *message, const char *operator);
+
+/* End of a command: the index gets the run's files, pending commits are
+ * pushed (best effort, reported). */
+int audit_settle(audit *a, const char *run_id);
+
+/* Fetches origin and integrates it (fast-forward, or replay of the local
+ * commits on top). A missing or unreachable remote is a warning, not an
+ * error. */
+int audit_sync(audit *a);
+
+/* Pushes the branch to origin, integrating the remote when it moved; a few
+ * tries with backoff. Failure is reported as a warning and returns 0. */
+int audit_push(audit *a);
+
+#endif

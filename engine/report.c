@@ -1,0 +1,238 @@
+#include "report.h"
+
+#include "buf.h"
+#include "checkpoint.h"
+#include "err.h"
+#include "fsio.h"
+#include "journal.h"
+#include "redact.h"
+#include "timefmt.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *text_of(const cJSON *object, const char *name, const char *fallback)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(object, name);
+    return cJSON_IsString(v) ? v->valuestring : fallback;
+}
+
+static double number_of(const cJSON *object, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(object, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+/* Table cells must stay on one line and not break the table. */
+static void put_cell(buf *b, const char *text)
+{
+    for (const char *p = text; *p; p++) {
+        if (*p == '\n')
+            buf_puts(b, "<br>");
+        else if (*p == '|')
+            buf_puts(b, "\\|");
+        else
+            buf_putc(b, *p);
+    }
+}
+
+static void put_value(buf *b, const cJSON *value)
+{
+    char *text = cJSON_IsString(value) ? xstrdup(value->valuestring) : cJSON_PrintUnformatted(value);
+    put_cell(b, text);
+    free(text);
+}
+
+static double event_epoch(const cJSON *event)
+{
+    double t = 0;
+    timefmt_parse_timestamp(text_of(event, "time", ""), &t);
+    return t;
+}
+
+static void header(buf *b, const cJSON *info, const cJSON *events, const checkpoint *cp)
+{
+    const cJSON *rb = cJSON_GetObjectItemCaseSensitive(info, "runbook");
+    const cJSON *first = cJSON_GetArrayItem(events, 0);
+    const cJSON *last = cJSON_GetArrayItem(events, cJSON_GetArraySize(events) - 1);
+    buf_printf(b, "# Run %s\n\n", text_of(info, "run_id", "?"));
+    buf_puts(b, "| | |\n|---|---|\n");
+    buf_printf(b, "| runbook | %s %s (blob %s) |\n", text_of(rb, "name", "?"), text_of(rb, "version", "?"),
+               text_of(rb, "blob_id", "?"));
+    buf_printf(b, "| status | **%s**", checkpoint_run_status_name(cp->status));
+    if (cp->status_detail) {
+        buf_puts(b, ": ");
+        put_cell(b, cp->status_detail);
+    }
+    buf_puts(b, " |\n");
+    /* Every operator who acted on the run, in order of appearance. */
+    buf operators = BUF_INIT;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, events) {
+        const char *op = text_of(cJSON_GetObjectItemCaseSensitive(e, "data"), "operator", NULL);
+        if (op && !strstr(buf_cstr(&operators), op))
+            buf_printf(&operators, "%s%s", operators.len ? ", " : "", op);
+    }
+    buf_puts(b, "| operators | ");
+    put_cell(b, buf_cstr(&operators));
+    buf_puts(b, " |\n");
+    buf_free(&operators);
+    buf_printf(b, "| host | %s |\n", text_of(info, "host", "?"));
+    buf_printf(b, "| drctl | %s |\n", text_of(info, "drctl_version", "?"));
+    buf_printf(b, "| started | %s |\n", text_of(first, "time", "?"));
+    buf_printf(b, "| last event | %s |\n", text_of(last, "time", "?"));
+    char took[32];
+    timefmt_format_duration(event_epoch(last) - event_epoch(first), took, sizeof took);
+    buf_printf(b, "| elapsed | %s |\n\n", took);
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(info, "params");
+    if (cJSON_GetArraySize(params) > 0) {
+        buf_puts(b, "## Params\n\n| param | value |\n|---|---|\n");
+        const cJSON *p;
+        cJSON_ArrayForEach(p, params) {
+            buf_printf(b, "| %s | ", p->string);
+            put_value(b, p);
+            buf_puts(b, " |\n");
+        }
+        buf_puts(b, "\n");
+    }
+}
+
+static void timeline(buf *b, const cJSON *events)
+{
+    buf_puts(b, "## Timeline\n\n| time | step | event | detail |\n|---|---|---|---|\n");
+    const cJSON *e;
+    cJSON_ArrayForEach(e, events) {
+        const char *kind = text_of(e, "kind", "");
+        if (strncmp(kind, "step-", 5) != 0 && strncmp(kind, "run-", 4) != 0 && strcmp(kind, "abort-requested") != 0 &&
+            strcmp(kind, "runbook-changed") != 0 && strcmp(kind, "lock-takeover") != 0)
+            continue;
+        const cJSON *data = cJSON_GetObjectItemCaseSensitive(e, "data");
+        buf_printf(b, "| %s | %s | %s | ", text_of(e, "time", ""), text_of(e, "step", ""), kind);
+        buf detail = BUF_INIT;
+        double ms = number_of(data, "duration_ms");
+        if (ms >= 0 && strncmp(kind, "step-", 5) == 0) {
+            char took[32];
+            timefmt_format_duration(ms / 1000, took, sizeof took);
+            buf_printf(&detail, "took %s", took);
+        }
+        if (number_of(data, "attempt") > 0)
+            buf_printf(&detail, "%sattempt %.0f", detail.len ? ", " : "", number_of(data, "attempt"));
+        const char *why = text_of(data, "error", text_of(data, "reason", text_of(data, "operator", NULL)));
+        if (why)
+            buf_printf(&detail, "%s%s", detail.len ? ": " : "", why);
+        put_cell(b, buf_cstr(&detail));
+        buf_free(&detail);
+        buf_puts(b, " |\n");
+    }
+    buf_puts(b, "\n");
+}
+
+static void confirmations(buf *b, const cJSON *events)
+{
+    buf section = BUF_INIT;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, events) {
+        const char *kind = text_of(e, "kind", "");
+        if (strncmp(kind, "confirmation-", 13) != 0)
+            continue;
+        const cJSON *data = cJSON_GetObjectItemCaseSensitive(e, "data");
+        buf_printf(&section, "| %s | %s | %s | ", text_of(e, "time", ""), text_of(e, "step", ""), kind + 13);
+        put_cell(&section, text_of(data, "operator", ""));
+        buf_puts(&section, " | ");
+        if (strcmp(kind, "confirmation-asked") == 0) {
+            put_cell(&section, text_of(data, "summary", ""));
+            buf_printf(&section, " (challenge: `%s`)", text_of(data, "challenge", ""));
+        } else if (text_of(data, "answer", NULL)) {
+            buf_puts(&section, "typed: ");
+            put_cell(&section, text_of(data, "answer", ""));
+        }
+        buf_puts(&section, " |\n");
+    }
+    if (section.len)
+        buf_printf(b, "## Confirmations\n\n| time | step | what | who | detail |\n|---|---|---|---|---|\n%s\n",
+                   buf_cstr(&section));
+    buf_free(&section);
+}
+
+static void figures(buf *b, const cJSON *events)
+{
+    buf section = BUF_INIT;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, events) {
+        if (strcmp(text_of(e, "kind", ""), "figure") != 0)
+            continue;
+        const cJSON *data = cJSON_GetObjectItemCaseSensitive(e, "data");
+        buf_printf(&section, "| %s | ", text_of(e, "step", ""));
+        put_cell(&section, text_of(data, "label", ""));
+        buf_puts(&section, " | ");
+        put_value(&section, cJSON_GetObjectItemCaseSensitive(data, "value"));
+        buf_puts(&section, " |\n");
+    }
+    if (section.len)
+        buf_printf(b, "## Figures\n\n| step | figure | value |\n|---|---|---|\n%s\n", buf_cstr(&section));
+    buf_free(&section);
+}
+
+static void outputs_and_errors(buf *b, const checkpoint *cp)
+{
+    buf_puts(b, "## Steps\n\n| step | state | attempts | outputs or error |\n|---|---|---|---|\n");
+    for (size_t i = 0; i < cp->step_count; i++) {
+        const step_record *r = &cp->steps[i];
+        buf_printf(b, "| %s | %s | %d | ", r->name, checkpoint_step_state_name(r->state), r->attempts);
+        if (r->error) {
+            buf_puts(b, "error: ");
+            put_cell(b, r->error);
+        } else if (r->outputs && !cJSON_IsNull(r->outputs)) {
+            buf_puts(b, "`");
+            put_value(b, r->outputs);
+            buf_puts(b, "`");
+        }
+        buf_puts(b, " |\n");
+    }
+    buf_puts(b, "\n");
+}
+
+char *report_render(const cJSON *info, const cJSON *events)
+{
+    checkpoint *cp = NULL;
+    if (checkpoint_replay(&cp, text_of(info, "run_id", "?"), events) != 0)
+        return xasprintf("# Run %s\n\nThe journal cannot be replayed: %s\n", text_of(info, "run_id", "?"), err_last());
+    buf b = BUF_INIT;
+    header(&b, info, events, cp);
+    timeline(&b, events);
+    confirmations(&b, events);
+    figures(&b, events);
+    outputs_and_errors(&b, cp);
+    checkpoint_free(cp);
+    char *text = buf_detach(&b);
+    char *clean = redact_text(text);
+    free(text);
+    return clean;
+}
+
+int report_write(const char *run_dir)
+{
+    char *info_path = xasprintf("%s/run.json", run_dir);
+    char *journal_path = xasprintf("%s/journal.jsonl", run_dir);
+    char *report_path = xasprintf("%s/report.md", run_dir);
+    char *info_text = NULL;
+    cJSON *info = NULL, *events = NULL;
+    int rc = fsio_read_file(info_path, &info_text, NULL);
+    if (rc == 0 && !(info = cJSON_Parse(info_text)))
+        rc = err_set(DR_EFAIL, "%s is not valid JSON", info_path);
+    if (rc == 0)
+        rc = journal_read(journal_path, &events, NULL);
+    if (rc == 0) {
+        char *text = report_render(info, events);
+        rc = fsio_write_durable(report_path, text, strlen(text));
+        free(text);
+    }
+    cJSON_Delete(events);
+    cJSON_Delete(info);
+    free(info_text);
+    free(info_path);
+    free(journal_path);
+    free(report_path);
+    return rc;
+}
