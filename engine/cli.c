@@ -10,12 +10,15 @@
 #include "lock.h"
 #include "params.h"
 #include "runbook.h"
+#include "report.h"
 #include "runner.h"
 #include "sandbox.h"
 #include "term.h"
 #include "timefmt.h"
+#include "verify.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +59,8 @@ static const char usage_text[] =
     "                            go on with a paused, failed or interrupted run\n"
     "  status [RUN_ID]           all runs, or the steps of one run\n"
     "  abort RUN_ID              close a paused or failed run for good (cleanup steps run)\n"
+    "  audit log | show RUN_ID | verify\n"
+    "                            read and check the audit trail (a git repository)\n"
     "\n"
     "global options:\n"
     "  --runbooks DIR   where runbooks are found (repeatable; default ./runbooks, then\n"
@@ -116,6 +121,15 @@ static const struct {
       "Closes a paused, failed or interrupted run for good. Its cleanup steps (always = true)\n"
       "that have not run yet run first, so nothing is left behind; then the run is recorded\n"
       "as aborted by you and can no longer be resumed.\n" },
+    { "audit",
+      "usage: drctl audit log | show RUN_ID | verify [--json]\n"
+      "\n"
+      "  log            every run, newest first: id, runbook@version, operator, state, start, duration\n"
+      "  show RUN_ID    the run's timeline, confirmations with who and when, figures, outputs, errors\n"
+      "  verify         checks the trail: gapless journals ordered in time, state.json agreeing with\n"
+      "                 the journal, linear history, one run folder per commit, journals only ever\n"
+      "                 appended to, one commit per transition, nothing edited outside drctl.\n"
+      "                 Exit 0 when all holds; otherwise 1, with each problem's run, file and cause.\n" },
 };
 
 static const char *help_for(const char *command)
@@ -531,9 +545,15 @@ static cJSON *run_state(const char *audit_dir, const char *run_id, int *live)
     *live = lock_is_held(lock_path);
     cJSON *events = NULL, *state = NULL;
     checkpoint *cp = NULL;
-    if (journal_read(journal_path, &events, NULL) == 0 && checkpoint_replay(&cp, run_id, events) == 0)
+    if (journal_read(journal_path, &events, NULL) == 0 && checkpoint_replay(&cp, run_id, events) == 0) {
         state = checkpoint_to_json(cp);
-    else {
+        double first = 0, last = 0;
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(events, 0), "time");
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(events, cJSON_GetArraySize(events) - 1), "time");
+        if (cJSON_IsString(a) && cJSON_IsString(b) && timefmt_parse_timestamp(a->valuestring, &first) == 0 &&
+            timefmt_parse_timestamp(b->valuestring, &last) == 0)
+            cJSON_AddNumberToObject(state, "elapsed_seconds", round((last - first) * 1000) / 1000);
+    } else {
         state = cJSON_CreateObject();
         cJSON_AddStringToObject(state, "status", "corrupt");
         cJSON_AddStringToObject(state, "detail", err_last());
@@ -553,9 +573,9 @@ static const char *shown_status(const cJSON *state, int live)
     return status;
 }
 
-static int cmd_status_all(cli *c)
+/* Every run in the audit folder, newest first, one JSON row each. */
+static cJSON *collect_runs(const char *audit_path)
 {
-    const char *audit_path = audit_dir_of(c);
     char *runs_dir = xasprintf("%s/runs", audit_path);
     DIR *d = opendir(runs_dir);
     char **ids = NULL;
@@ -568,7 +588,7 @@ static int cmd_status_all(cli *c)
         closedir(d);
     free(runs_dir);
     qsort(ids, count, sizeof *ids, compare_strings);
-    cJSON *out = cJSON_CreateArray();
+    cJSON *rows = cJSON_CreateArray();
     for (size_t i = count; i-- > 0;) {
         cJSON *info = NULL;
         if (runner_read_run_info(audit_path, ids[i], &info) != 0)
@@ -581,26 +601,52 @@ static int cmd_status_all(cli *c)
         cJSON_AddStringToObject(row, "runbook", json_string(rb, "name", "?"));
         cJSON_AddStringToObject(row, "version", json_string(rb, "version", "?"));
         cJSON_AddStringToObject(row, "status", json_string(state, "status", "?"));
+        cJSON_AddStringToObject(row, "shown_status", shown_status(state, live));
         cJSON_AddBoolToObject(row, "live", live);
         cJSON_AddStringToObject(row, "started_at", json_string(info, "started_at", "?"));
         cJSON_AddStringToObject(row, "operator", json_string(info, "operator", "?"));
-        if (!c->json) {
-            char *rbv = xasprintf("%s@%s", json_string(rb, "name", "?"), json_string(rb, "version", "?"));
-            term_out("%-44s %-24s %-12s %-22s %s", ids[i], rbv, shown_status(state, live),
-                     json_string(info, "started_at", "?"), json_string(info, "operator", "?"));
-            free(rbv);
-        }
-        cJSON_AddItemToArray(out, row);
+        const cJSON *elapsed = cJSON_GetObjectItemCaseSensitive(state, "elapsed_seconds");
+        cJSON_AddNumberToObject(row, "duration_seconds", cJSON_IsNumber(elapsed) ? elapsed->valuedouble : 0);
+        cJSON_AddItemToArray(rows, row);
         cJSON_Delete(state);
         cJSON_Delete(info);
     }
-    if (c->json)
-        print_json(out);
-    else if (count == 0)
-        term_info("no runs in %s", audit_path);
-    cJSON_Delete(out);
     free_list(ids, count);
+    return rows;
+}
+
+/* status and audit log: the same rows, the latter with durations. */
+static int print_runs(cli *c, int with_duration)
+{
+    const char *audit_path = audit_dir_of(c);
+    cJSON *rows = collect_runs(audit_path);
+    const cJSON *row;
+    if (c->json) {
+        cJSON_ArrayForEach(row, rows)
+            cJSON_DeleteItemFromObjectCaseSensitive((cJSON *)row, "shown_status");
+        print_json(rows);
+    } else if (cJSON_GetArraySize(rows) == 0) {
+        term_info("no runs in %s", audit_path);
+    }
+    if (!c->json)
+        cJSON_ArrayForEach(row, rows) {
+        char *rbv = xasprintf("%s@%s", json_string(row, "runbook", "?"), json_string(row, "version", "?"));
+        char took[32] = "";
+        if (with_duration)
+            timefmt_format_duration(cJSON_GetObjectItemCaseSensitive(row, "duration_seconds")->valuedouble, took,
+                                    sizeof took);
+        term_out("%-44s %-24s %-12s %-28s %s%s%s", json_string(row, "run_id", "?"), rbv,
+                 json_string(row, "shown_status", "?"), json_string(row, "started_at", "?"), took,
+                 with_duration ? "  " : "", json_string(row, "operator", "?"));
+        free(rbv);
+    }
+    cJSON_Delete(rows);
     return 0;
+}
+
+static int cmd_status_all(cli *c)
+{
+    return print_runs(c, 0);
 }
 
 static void print_step_lines(const cJSON *state)
@@ -782,6 +828,90 @@ static int cmd_abort(cli *c)
     return with_existing_run(c, 1);
 }
 
+/* ---- audit ---------------------------------------------------------------------------------- */
+
+static int audit_show(cli *c, const char *run_id)
+{
+    const char *audit_path = audit_dir_of(c);
+    cJSON *info = NULL, *events = NULL;
+    int rc = runner_read_run_info(audit_path, run_id, &info);
+    if (rc)
+        return rc;
+    char *journal_path = xasprintf("%s/runs/%s/journal.jsonl", audit_path, run_id);
+    rc = journal_read(journal_path, &events, NULL);
+    free(journal_path);
+    if (rc == 0 && c->json) {
+        int live;
+        cJSON *out = cJSON_CreateObject();
+        cJSON_AddItemToObject(out, "run", info);
+        cJSON_AddItemToObject(out, "state", run_state(audit_path, run_id, &live));
+        cJSON_AddItemToObject(out, "events", events);
+        print_json(out);
+        cJSON_Delete(out);
+        return 0;
+    }
+    if (rc == 0) {
+        char *text = report_render(info, events);
+        fputs(text, stdout);
+        free(text);
+    }
+    cJSON_Delete(events);
+    cJSON_Delete(info);
+    return rc;
+}
+
+static int audit_verify(cli *c)
+{
+    verify_result result;
+    int rc = verify_audit(audit_dir_of(c), &result);
+    if (rc) {
+        cJSON_Delete(result.problems);
+        return rc;
+    }
+    int problems = cJSON_GetArraySize(result.problems);
+    if (c->json) {
+        cJSON *out = cJSON_CreateObject();
+        cJSON_AddBoolToObject(out, "ok", problems == 0);
+        cJSON_AddNumberToObject(out, "runs", (double)result.runs);
+        cJSON_AddNumberToObject(out, "commits", (double)result.commits);
+        cJSON_AddItemToObject(out, "problems", result.problems);
+        print_json(out);
+        cJSON_Delete(out);
+    } else {
+        const cJSON *p;
+        cJSON_ArrayForEach(p, result.problems) {
+            buf line = BUF_INIT;
+            if (*json_string(p, "run", ""))
+                buf_printf(&line, "run %s: ", json_string(p, "run", ""));
+            if (*json_string(p, "file", ""))
+                buf_printf(&line, "%s: ", json_string(p, "file", ""));
+            buf_puts(&line, json_string(p, "problem", ""));
+            if (json_string(p, "commit", NULL))
+                buf_printf(&line, " (commit %.12s)", json_string(p, "commit", ""));
+            term_out("%s", buf_cstr(&line));
+            buf_free(&line);
+        }
+        term_out("verified %ld runs and %ld commits: %s", result.runs, result.commits,
+                 problems ? "PROBLEMS FOUND" : "ok");
+        cJSON_Delete(result.problems);
+    }
+    return problems ? err_set(DR_EFAIL, "the audit trail has %d problem%s (listed above)", problems,
+                              problems > 1 ? "s" : "")
+                    : 0;
+}
+
+static int cmd_audit(cli *c)
+{
+    const char *sub = c->arg_count ? c->args[0] : "";
+    if (strcmp(sub, "log") == 0 && c->arg_count == 1)
+        return print_runs(c, 1);
+    if (strcmp(sub, "show") == 0 && c->arg_count == 2)
+        return audit_show(c, c->args[1]);
+    if (strcmp(sub, "verify") == 0 && c->arg_count == 1)
+        return audit_verify(c);
+    return err_set(DR_EUSAGE, "usage: drctl audit log | show RUN_ID | verify (drctl audit --help)");
+}
+
 /* ---- dispatch ------------------------------------------------------------------------------- */
 
 static const struct {
@@ -790,6 +920,7 @@ static const struct {
 } commands[] = {
     { "list", cmd_list }, { "plan", cmd_plan },     { "run", cmd_run },
     { "resume", cmd_resume }, { "status", cmd_status }, { "abort", cmd_abort },
+    { "audit", cmd_audit },
 };
 
 static int dispatch(cli *c)

@@ -43,8 +43,7 @@ int journal_create(journal **out, const char *run_dir)
     return fsio_fsync_dir(run_dir);
 }
 
-/* Parses every complete line; checks seq is gapless. */
-static int parse_events(const char *path, const char *text, size_t len, cJSON **events, long *torn)
+int journal_parse(const char *path, const char *text, size_t len, cJSON **events, long *torn)
 {
     cJSON *list = cJSON_CreateArray();
     size_t pos = 0;
@@ -91,7 +90,7 @@ int journal_read(const char *path, cJSON **events, long *torn_bytes)
     if (fsio_read_file(path, &text, &len) != 0)
         return DR_EUSAGE;
     long torn;
-    int rc = parse_events(path, text, len, events, &torn);
+    int rc = journal_parse(path, text, len, events, &torn);
     free(text);
     if (torn_bytes)
         *torn_bytes = torn;
@@ -161,6 +160,20 @@ int journal_append(journal *j, const char *kind, const char *step, cJSON *data)
     }
     cJSON_Delete(event);
     return rc;
+}
+
+int journal_is_transition(const char *kind)
+{
+    return strcmp(kind, "log") != 0 && strcmp(kind, "exec") != 0 && strcmp(kind, "figure") != 0;
+}
+
+char *journal_transition_message(const char *run_id, const char *kind, const char *step)
+{
+    if (strncmp(kind, "step-", 5) == 0)
+        return xasprintf("%s: %s %s", run_id, step ? step : "?", kind + 5);
+    if (step)
+        return xasprintf("%s: %s %s", run_id, step, kind);
+    return xasprintf("%s: run %s", run_id, strncmp(kind, "run-", 4) == 0 ? kind + 4 : kind);
 }
 
 void journal_set_listener(journal *j, journal_listener fn, void *ud)

@@ -24,12 +24,26 @@ int journal_create(journal **out, const char *run_dir);
  * DR_EUSAGE naming the line, and nothing is changed. */
 int journal_open(journal **out, const char *run_dir, cJSON **events, long *repaired_bytes);
 
+/* Parses journal text (named path in messages): every complete line must be
+ * an event and seq gapless from 1; *torn gets the length of an incomplete
+ * last line. */
+int journal_parse(const char *path, const char *text, size_t len, cJSON **events, long *torn);
+
 /* Reads and checks a journal file without opening it for writing. */
 int journal_read(const char *path, cJSON **events, long *torn_bytes);
 
 /* Appends an event; data is taken (may be NULL), step may be NULL. Data is
  * redacted before it is written. */
 int journal_append(journal *j, const char *kind, const char *step, cJSON *data);
+
+/* Transitions are the events committed one by one to the audit trail;
+ * log lines, commands run and figures are not. */
+int journal_is_transition(const char *kind);
+
+/* The audit commit message of a transition: "<run-id>: <step> <state>"
+ * ("...: copy done", "...: promote confirmation-given", "...: run failed").
+ * Caller frees. */
+char *journal_transition_message(const char *run_id, const char *kind, const char *step);
 
 void journal_set_listener(journal *j, journal_listener fn, void *ud);
 long journal_last_seq(const journal *j);

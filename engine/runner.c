@@ -119,28 +119,10 @@ int runner_read_run_info(const char *audit_dir, const char *run_id, cJSON **info
 
 /* ---- events ------------------------------------------------------------ */
 
-/* Events that are transitions, each committed to the audit trail; the
- * others (log lines, commands run, figures) ride along with the next. */
-static int is_transition(const char *kind)
-{
-    return strcmp(kind, "log") != 0 && strcmp(kind, "exec") != 0 && strcmp(kind, "figure") != 0;
-}
-
 static int is_run_end(const char *kind)
 {
     return !strcmp(kind, "run-done") || !strcmp(kind, "run-failed") || !strcmp(kind, "run-paused") ||
            !strcmp(kind, "run-interrupted") || !strcmp(kind, "run-aborted");
-}
-
-/* "<run-id>: <step> <state>", e.g. "...: promote confirmation-given",
- * "...: copy done", "...: run failed". */
-static char *commit_message(const run *r, const char *kind, const char *step)
-{
-    if (strncmp(kind, "step-", 5) == 0)
-        return xasprintf("%s: %s %s", r->run_id, step, kind + 5);
-    if (step)
-        return xasprintf("%s: %s %s", r->run_id, step, kind);
-    return xasprintf("%s: run %s", r->run_id, strncmp(kind, "run-", 4) == 0 ? kind + 4 : kind);
 }
 
 /* Journal listener: each durable event updates the checkpoint; when the
@@ -156,11 +138,12 @@ static int on_journal_event(void *ud, const cJSON *event)
         return DR_EFAIL;
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(event, "kind");
     const cJSON *step = cJSON_GetObjectItemCaseSensitive(event, "step");
-    if (!r->opts->audit || !cJSON_IsString(kind) || !is_transition(kind->valuestring))
+    if (!r->opts->audit || !cJSON_IsString(kind) || !journal_is_transition(kind->valuestring))
         return 0;
     if (is_run_end(kind->valuestring) && report_write(r->run_dir) != 0)
         return DR_EFAIL;
-    char *message = commit_message(r, kind->valuestring, cJSON_IsString(step) ? step->valuestring : NULL);
+    char *message = journal_transition_message(r->run_id, kind->valuestring,
+                                               cJSON_IsString(step) ? step->valuestring : NULL);
     int rc = audit_commit_run(r->opts->audit, r->run_id, message, r->operator);
     free(message);
     return rc;

@@ -1,0 +1,26 @@
+/* verify: `drctl audit verify`, the auditor's check of the trail.
+ *
+ * At HEAD, for every run: the journal parses, its seq is gapless and its
+ * times strictly increase, state.json is what replaying the journal gives,
+ * run.json names the run. Through history: it is linear; each commit
+ * touches one run's folder, the one its message names; journals are only
+ * ever appended to; each commit adds one transition, the one its message
+ * says (several only when a resume commits what a crash left). And the
+ * working tree holds nothing drctl did not write. Every problem is listed
+ * with the run, the file and what is wrong. */
+#ifndef DRCTL_VERIFY_H
+#define DRCTL_VERIFY_H
+
+#include <cjson/cJSON.h>
+
+typedef struct verify_result {
+    cJSON *problems;   /* [{"run":..., "file":..., "commit":..., "problem":...}] */
+    long runs;
+    long commits;
+} verify_result;
+
+/* Fills result (caller frees problems). Returns 0 when the check could be
+ * made (problems or not), an error when the repository cannot be read. */
+int verify_audit(const char *dir, verify_result *result);
+
+#endif
