@@ -9,6 +9,7 @@ int main(int argc, char **argv)
 {
     git_libgit2_init();
     signals_install();
+    redact_add_environment_secrets();
     int status = cli_main(argc, argv);
     redact_clear();
     git_libgit2_shutdown();

@@ -19,6 +19,16 @@ void redact_add_secret(const char *secret)
     secrets[secret_count++] = xstrdup(secret);
 }
 
+void redact_add_environment_secrets(void)
+{
+    static const char *const names[] = {
+        "NEON_API_KEY", "NEON_LOCAL_API_KEY", "DRCTL_GIT_TOKEN", "PGPASSWORD",
+        "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", NULL,
+    };
+    for (const char *const *name = names; *name; name++)
+        redact_add_secret(getenv(*name));
+}
+
 void redact_clear(void)
 {
     for (size_t i = 0; i < secret_count; i++)

@@ -15,6 +15,11 @@
  * values are ignored. */
 void redact_add_secret(const char *secret);
 
+/* Registers the secrets drctl may read from its environment: NEON_API_KEY,
+ * NEON_LOCAL_API_KEY, DRCTL_GIT_TOKEN, PGPASSWORD, AWS_SECRET_ACCESS_KEY,
+ * AWS_SESSION_TOKEN. */
+void redact_add_environment_secrets(void);
+
 /* Forgets every registered secret (tests). */
 void redact_clear(void);
 
