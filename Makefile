@@ -18,10 +18,10 @@ ALL_PKGS        := lua5.4 libcjson libcurl libpq libgit2 libmicrohttpd
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2 -Wvla -Wno-format-nonliteral
 OPT      ?= -O2 -g
-CFLAGS   += $(OPT) -std=c11 -D_GNU_SOURCE $(WARNINGS) -MMD -MP \
+CFLAGS   += $(OPT) -std=c11 -D_GNU_SOURCE -pthread $(WARNINGS) -MMD -MP \
             -DDRCTL_VERSION='"$(VERSION)"' -DDRCTL_SHAREDIR='"$(SHAREDIR)"' \
             $(shell pkg-config --cflags $(DRCTL_PKGS))
-LDLIBS   += $(shell pkg-config --libs $(DRCTL_PKGS)) -lm -lutil
+LDLIBS   += $(shell pkg-config --libs $(DRCTL_PKGS)) -lm -lutil -pthread
 
 ifdef SANITIZER
 CFLAGS  += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=undefined

@@ -5,13 +5,16 @@
 #include "checkpoint.h"
 #include "err.h"
 #include "journal.h"
+#include "term.h"
 #include "timefmt.h"
 
 #include <git2.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void problem(verify_result *r, const char *run, const char *file, const git_oid *commit,
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -34,22 +37,6 @@ static void problem(verify_result *r, const char *run, const char *file, const g
     }
     cJSON_AddStringToObject(p, "problem", text);
     cJSON_AddItemToArray(r->problems, p);
-}
-
-/* The content of path in tree, or NULL. */
-static char *blob_text(git_repository *repo, git_tree *tree, const char *path, size_t *len)
-{
-    git_tree_entry *entry = NULL;
-    git_blob *blob = NULL;
-    char *text = NULL;
-    if (tree && git_tree_entry_bypath(&entry, tree, path) == 0 &&
-        git_blob_lookup(&blob, repo, git_tree_entry_id(entry)) == 0) {
-        *len = (size_t)git_blob_rawsize(blob);
-        text = xstrndup(git_blob_rawcontent(blob), *len);
-    }
-    git_blob_free(blob);
-    git_tree_entry_free(entry);
-    return text;
 }
 
 /* ---- each run at HEAD -------------------------------------------------- */
@@ -113,15 +100,31 @@ static void check_state(verify_result *r, const char *run_id, const char *file, 
     free(state_file);
 }
 
-static void check_run(git_repository *repo, git_tree *head, const char *run_id, verify_result *r)
+/* The content of a file of a run folder, or NULL. */
+static char *file_text(git_repository *repo, git_tree *folder, const char *name, size_t *len)
 {
+    const git_tree_entry *entry = folder ? git_tree_entry_byname(folder, name) : NULL;
+    git_blob *blob = NULL;
+    char *text = NULL;
+    if (entry && git_blob_lookup(&blob, repo, git_tree_entry_id(entry)) == 0) {
+        *len = (size_t)git_blob_rawsize(blob);
+        text = xstrndup(git_blob_rawcontent(blob), *len);
+    }
+    git_blob_free(blob);
+    return text;
+}
+
+static void check_run(git_repository *repo, const git_tree_entry *run_entry, verify_result *r)
+{
+    const char *run_id = git_tree_entry_name(run_entry);
+    git_tree *folder = NULL;
+    git_tree_lookup(&folder, repo, git_tree_entry_id(run_entry));
     char *journal_file = xasprintf("runs/%s/journal.jsonl", run_id);
-    char *state_path = xasprintf("runs/%s/state.json", run_id);
     char *info_path = xasprintf("runs/%s/run.json", run_id);
     size_t len = 0, state_len, info_len;
-    char *journal_text = blob_text(repo, head, journal_file, &len);
-    char *state_text = blob_text(repo, head, state_path, &state_len);
-    char *info_text = blob_text(repo, head, info_path, &info_len);
+    char *journal_text = file_text(repo, folder, "journal.jsonl", &len);
+    char *state_text = file_text(repo, folder, "state.json", &state_len);
+    char *info_text = file_text(repo, folder, "run.json", &info_len);
     cJSON *events = NULL, *info = info_text ? cJSON_Parse(info_text) : NULL;
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(info, "run_id");
     long torn = 0;
@@ -143,8 +146,8 @@ static void check_run(git_repository *repo, git_tree *head, const char *run_id, 
     free(state_text);
     free(info_text);
     free(journal_file);
-    free(state_path);
     free(info_path);
+    git_tree_free(folder);
     r->runs++;
 }
 
@@ -197,7 +200,141 @@ static void check_added_events(verify_result *r, const char *run_id, const char 
     cJSON_Delete(last);
 }
 
-static void check_commit(git_repository *repo, git_commit *commit, verify_result *r)
+/* A raw tree object is a list of "<mode> <name>\0<20-byte id>" entries.
+ * Finds the entry called name: its offset and length, and its id. */
+typedef struct raw_entry {
+    size_t offset;
+    size_t length;
+    git_oid id;
+} raw_entry;
+
+/* Git orders tree entries by name, a directory's name compared as if it
+ * ended with '/'; run folders are directories. */
+static int compare_as_directories(const unsigned char *a, size_t alen, const char *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = memcmp(a, b, n);
+    if (c)
+        return c;
+    unsigned char ca = n < alen ? a[n] : '/', cb = n < blen ? (unsigned char)b[n] : '/';
+    return (int)ca - (int)cb;
+}
+
+static int raw_tree_find(const unsigned char *data, size_t size, const char *name, raw_entry *out)
+{
+    size_t name_len = strlen(name), off = 0;
+    while (off < size) {
+        const unsigned char *p = data + off;
+        while (p < data + size && *p != ' ')
+            p++;
+        const unsigned char *entry_name = p + 1;
+        const unsigned char *nul = entry_name < data + size ? memchr(entry_name, '\0', size - (size_t)(entry_name - data))
+                                                            : NULL;
+        if (!nul || (size_t)(nul - data) + 1 + GIT_OID_RAWSZ > size)
+            return -1;
+        size_t length = (size_t)(nul - (data + off)) + 1 + GIT_OID_RAWSZ;
+        int order = compare_as_directories(entry_name, (size_t)(nul - entry_name), name, name_len);
+        if (order == 0) {
+            out->offset = off;
+            out->length = length;
+            git_oid_fromraw(&out->id, nul + 1);
+            return 1;
+        }
+        if (order > 0)
+            break; /* sorted: it is not there */
+        off += length;
+    }
+    out->offset = off;
+    out->length = 0;
+    return 0;
+}
+
+/* True when `after` is `before` with at most the entry `name` added or
+ * changed (before NULL: after holds that entry alone). Compares bytes, so
+ * it costs a memcmp however many runs the tree lists. */
+static int only_entry_changed(git_odb_object *before, git_odb_object *after, const char *name,
+                              raw_entry *entry_after, raw_entry *entry_before, int *found_before)
+{
+    const unsigned char *a = git_odb_object_data(after);
+    size_t asize = git_odb_object_size(after);
+    *found_before = 0;
+    if (raw_tree_find(a, asize, name, entry_after) != 1)
+        return 0;
+    if (!before)
+        return entry_after->offset == 0 && entry_after->length == asize;
+    const unsigned char *b = git_odb_object_data(before);
+    size_t bsize = git_odb_object_size(before);
+    int found = raw_tree_find(b, bsize, name, entry_before);
+    if (found < 0)
+        return 0;
+    *found_before = found;
+    size_t skip = found ? entry_before->length : 0;
+    size_t off = entry_after->offset;
+    if (entry_before->offset != off)
+        return 0;
+    return bsize - skip == asize - entry_after->length && memcmp(a, b, off) == 0 &&
+           memcmp(a + off + entry_after->length, b + off + skip, bsize - off - skip) == 0;
+}
+
+/* The raw "runs" tree of a commit's root tree, or NULL. */
+static git_odb_object *runs_tree_raw(git_odb *odb, const git_oid *root, git_odb_object **root_raw)
+{
+    git_odb_object *runs = NULL;
+    raw_entry e;
+    if (git_odb_read(root_raw, odb, root) == 0 &&
+        raw_tree_find(git_odb_object_data(*root_raw), git_odb_object_size(*root_raw), "runs", &e) == 1)
+        git_odb_read(&runs, odb, &e.id);
+    return runs;
+}
+
+/* The slow path, for naming what a bad commit changed outside its run. */
+static void name_foreign_change(git_repository *repo, git_commit *commit, const char *run_id, verify_result *r)
+{
+    git_commit *parent = NULL;
+    git_tree *tree = NULL, *parent_tree = NULL;
+    git_diff *diff = NULL;
+    char *prefix = xasprintf("runs/%s/", run_id);
+    if (git_commit_parentcount(commit) > 0 && git_commit_parent(&parent, commit, 0) == 0)
+        git_commit_tree(&parent_tree, parent);
+    if (git_commit_tree(&tree, commit) == 0 && git_diff_tree_to_tree(&diff, repo, parent_tree, tree, NULL) == 0) {
+        for (size_t i = 0; i < git_diff_num_deltas(diff); i++) {
+            const git_diff_delta *d = git_diff_get_delta(diff, i);
+            const char *path = d->new_file.path ? d->new_file.path : d->old_file.path;
+            if (strncmp(path, prefix, strlen(prefix)) != 0) {
+                problem(r, run_id, path, git_commit_id(commit), "the commit of run %s also changes %s, outside "
+                        "its folder", run_id, path);
+                break;
+            }
+        }
+    }
+    git_diff_free(diff);
+    git_tree_free(tree);
+    git_tree_free(parent_tree);
+    git_commit_free(parent);
+    free(prefix);
+}
+
+/* The state carried from one commit to the next while walking history:
+ * the raw trees of the previous commit, read once. */
+typedef struct walk_state {
+    git_odb *odb;
+    git_oid root;
+    git_odb_object *root_raw;
+    git_odb_object *runs_raw;
+} walk_state;
+
+static char *journal_of_folder(git_repository *repo, const git_oid *folder_id, size_t *len)
+{
+    git_tree *folder = NULL;
+    char *text = NULL;
+    *len = 0;
+    if (git_tree_lookup(&folder, repo, folder_id) == 0)
+        text = file_text(repo, folder, "journal.jsonl", len);
+    git_tree_free(folder);
+    return text;
+}
+
+static void check_commit(git_repository *repo, git_commit *commit, walk_state *w, verify_result *r)
 {
     const git_oid *oid = git_commit_id(commit);
     r->commits++;
@@ -205,57 +342,99 @@ static void check_commit(git_repository *repo, git_commit *commit, verify_result
         problem(r, NULL, NULL, oid, "history is not linear: this is a merge commit");
     const char *message = git_commit_message(commit);
     const char *colon = strchr(message, ':');
+    git_odb_object *root_raw = NULL;
+    git_odb_object *runs_raw = runs_tree_raw(w->odb, git_commit_tree_id(commit), &root_raw);
+    /* The parent is the previous commit of the walk, unless history forks. */
+    int parent_known = git_commit_parentcount(commit) == 0 ||
+                       (w->root_raw && git_oid_equal(git_commit_parent_id(commit, 0), &w->root));
     if (!colon) {
         problem(r, NULL, NULL, oid, "not a drctl commit (its message does not start with a run id)");
-        return;
+    } else if (parent_known) {
+        char *run_id = xstrndup(message, (size_t)(colon - message));
+        char *journal_file = xasprintf("runs/%s/journal.jsonl", run_id);
+        raw_entry runs_entry, runs_before, run_entry, run_before;
+        int had_runs = 0, had_run = 0;
+        int has_parent = git_commit_parentcount(commit) > 0;
+        int ok = runs_raw &&
+                 only_entry_changed(has_parent ? w->root_raw : NULL, root_raw, "runs", &runs_entry, &runs_before,
+                                    &had_runs) &&
+                 only_entry_changed(has_parent ? w->runs_raw : NULL, runs_raw, run_id, &run_entry, &run_before, &had_run);
+        if (!ok)
+            name_foreign_change(repo, commit, run_id, r);
+        size_t old_len = 0, new_len = 0;
+        char *old_journal = ok && had_run ? journal_of_folder(repo, &run_before.id, &old_len) : NULL;
+        char *new_journal = ok ? journal_of_folder(repo, &run_entry.id, &new_len) : NULL;
+        if (!ok)
+            ; /* named above */
+        else if (!new_journal)
+            problem(r, run_id, journal_file, oid, "the commit has no journal for run %s", run_id);
+        else if (old_journal && (new_len < old_len || memcmp(old_journal, new_journal, old_len) != 0))
+            problem(r, run_id, journal_file, oid, "events were removed or edited: the journal is not append-only");
+        else
+            check_added_events(r, run_id, journal_file, oid, message, new_journal + old_len, new_len - old_len);
+        free(old_journal);
+        free(new_journal);
+        free(journal_file);
+        free(run_id);
     }
-    char *run_id = xstrndup(message, (size_t)(colon - message));
-    char *prefix = xasprintf("runs/%s/", run_id);
-    char *journal_file = xasprintf("runs/%s/journal.jsonl", run_id);
-    git_commit *parent = NULL;
-    git_tree *tree = NULL, *parent_tree = NULL;
-    git_diff *diff = NULL;
-    if (git_commit_parentcount(commit) > 0 && (git_commit_parent(&parent, commit, 0) != 0 ||
-                                               git_commit_tree(&parent_tree, parent) != 0))
-        problem(r, run_id, NULL, oid, "the parent commit cannot be read");
-    if (git_commit_tree(&tree, commit) != 0 || git_diff_tree_to_tree(&diff, repo, parent_tree, tree, NULL) != 0) {
-        problem(r, run_id, NULL, oid, "the commit cannot be read");
-        goto cleanup;
-    }
-    for (size_t i = 0; i < git_diff_num_deltas(diff); i++) {
-        const git_diff_delta *d = git_diff_get_delta(diff, i);
-        const char *path = d->new_file.path ? d->new_file.path : d->old_file.path;
-        if (strncmp(path, prefix, strlen(prefix)) != 0) {
-            problem(r, run_id, path, oid, "the commit of run %s also changes %s, outside its folder", run_id, path);
-            break;
-        }
-        if (d->status == GIT_DELTA_DELETED)
-            problem(r, run_id, path, oid, "the commit deletes %s", path);
-    }
-    size_t old_len = 0, new_len = 0;
-    char *old_journal = blob_text(repo, parent_tree, journal_file, &old_len);
-    char *new_journal = blob_text(repo, tree, journal_file, &new_len);
-    if (!new_journal)
-        problem(r, run_id, journal_file, oid, "the commit has no journal for run %s", run_id);
-    else if (old_journal && (new_len < old_len || memcmp(old_journal, new_journal, old_len) != 0))
-        problem(r, run_id, journal_file, oid, "events were removed or edited: the journal is not append-only");
-    else
-        check_added_events(r, run_id, journal_file, oid, message, new_journal + old_len, new_len - old_len);
-    free(old_journal);
-    free(new_journal);
-cleanup:
-    git_diff_free(diff);
-    git_tree_free(tree);
-    git_tree_free(parent_tree);
-    git_commit_free(parent);
-    free(journal_file);
-    free(prefix);
-    free(run_id);
+    /* This commit is the next one's parent. */
+    git_odb_object_free(w->root_raw);
+    git_odb_object_free(w->runs_raw);
+    w->root_raw = root_raw;
+    w->runs_raw = runs_raw;
+    git_oid_cpy(&w->root, oid);
 }
 
+/* One share of the history, checked by one thread with its own
+ * repository handle (libgit2 objects are not shared between threads). */
+typedef struct history_chunk {
+    const char *gitdir;
+    const git_oid *commits;
+    size_t first;         /* index of the chunk's first commit */
+    size_t count;
+    verify_result result;
+} history_chunk;
+
+static void *check_chunk(void *arg)
+{
+    history_chunk *chunk = arg;
+    git_repository *repo = NULL;
+    walk_state w = { 0 };
+    chunk->result.problems = cJSON_CreateArray();
+    if (git_repository_open_ext(&repo, chunk->gitdir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) != 0 ||
+        git_repository_odb(&w.odb, repo) != 0)
+        goto cleanup;
+    if (chunk->first > 0) {
+        /* Start from the raw trees of the commit before the chunk. */
+        git_commit *before = NULL;
+        const git_oid *oid = &chunk->commits[chunk->first - 1];
+        if (git_commit_lookup(&before, repo, oid) == 0) {
+            w.runs_raw = runs_tree_raw(w.odb, git_commit_tree_id(before), &w.root_raw);
+            git_oid_cpy(&w.root, oid);
+        }
+        git_commit_free(before);
+    }
+    for (size_t i = chunk->first; i < chunk->first + chunk->count; i++) {
+        git_commit *commit = NULL;
+        if (git_commit_lookup(&commit, repo, &chunk->commits[i]) == 0)
+            check_commit(repo, commit, &w, &chunk->result);
+        git_commit_free(commit);
+    }
+cleanup:
+    git_odb_object_free(w.root_raw);
+    git_odb_object_free(w.runs_raw);
+    git_odb_free(w.odb);
+    git_repository_free(repo);
+    return NULL;
+}
+
+/* Every commit, oldest first, then checked in as many shares as there are
+ * processors: each check needs only its commit and the one before. */
 static void check_history(git_repository *repo, verify_result *r)
 {
     git_revwalk *walk = NULL;
+    git_oid *commits = NULL;
+    size_t count = 0, cap = 0;
     if (git_revwalk_new(&walk, repo) != 0 || git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) ||
         git_revwalk_push_head(walk) != 0) {
         git_revwalk_free(walk);
@@ -263,12 +442,37 @@ static void check_history(git_repository *repo, verify_result *r)
     }
     git_oid oid;
     while (git_revwalk_next(&oid, walk) == 0) {
-        git_commit *commit = NULL;
-        if (git_commit_lookup(&commit, repo, &oid) == 0)
-            check_commit(repo, commit, r);
-        git_commit_free(commit);
+        if (count == cap)
+            commits = xrealloc(commits, (cap = cap ? cap * 2 : 1024) * sizeof *commits);
+        git_oid_cpy(&commits[count++], &oid);
     }
     git_revwalk_free(walk);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t shares = count < 256 ? 1 : (size_t)(cpus < 1 ? 1 : cpus > 8 ? 8 : cpus);
+    history_chunk chunks[8];
+    pthread_t threads[8];
+    /* Each version of the runs tree is read once and kept by the walk
+     * itself; libgit2's cache would only churn on them. */
+    git_libgit2_opts(GIT_OPT_ENABLE_CACHING, 0);
+    for (size_t i = 0; i < shares; i++) {
+        size_t first = count * i / shares, last = count * (i + 1) / shares;
+        chunks[i] = (history_chunk){ git_repository_path(repo), commits, first, last - first, { 0 } };
+        if (shares == 1 || pthread_create(&threads[i], NULL, check_chunk, &chunks[i]) != 0) {
+            check_chunk(&chunks[i]);
+            threads[i] = 0;
+        }
+    }
+    for (size_t i = 0; i < shares; i++) {
+        if (threads[i])
+            pthread_join(threads[i], NULL);
+        r->commits += chunks[i].result.commits;
+        cJSON *p;
+        while ((p = cJSON_DetachItemFromArray(chunks[i].result.problems, 0)))
+            cJSON_AddItemToArray(r->problems, p);
+        cJSON_Delete(chunks[i].result.problems);
+    }
+    git_libgit2_opts(GIT_OPT_ENABLE_CACHING, 1);
+    free(commits);
 }
 
 int verify_audit(const char *dir, verify_result *result)
@@ -287,8 +491,11 @@ int verify_audit(const char *dir, verify_result *result)
         rc = err_set(DR_EUSAGE, "cannot open the audit repository %s", dir);
         goto cleanup;
     }
+    double t0 = timefmt_monotonic();
     if (audit_check_clean(a) != 0)
         problem(result, NULL, NULL, NULL, "%s", err_last());
+    term_debug("working tree checked in %.2fs", timefmt_monotonic() - t0);
+    t0 = timefmt_monotonic();
     if (git_revparse_single(&head, repo, "HEAD^{tree}") != 0)
         goto cleanup; /* no commit yet: nothing to check */
     tree = (git_tree *)head;
@@ -296,9 +503,12 @@ int verify_audit(const char *dir, verify_result *result)
     if (git_tree_entry_bypath(&runs_entry, tree, "runs") == 0 &&
         git_tree_lookup(&runs, repo, git_tree_entry_id(runs_entry)) == 0) {
         for (size_t i = 0; i < git_tree_entrycount(runs); i++)
-            check_run(repo, tree, git_tree_entry_name(git_tree_entry_byindex(runs, i)), result);
+            check_run(repo, git_tree_entry_byindex(runs, i), result);
     }
+    term_debug("%ld runs checked at HEAD in %.2fs", result->runs, timefmt_monotonic() - t0);
+    t0 = timefmt_monotonic();
     check_history(repo, result);
+    term_debug("%ld commits checked in %.2fs", result->commits, timefmt_monotonic() - t0);
 cleanup:
     git_tree_free(runs);
     git_tree_entry_free(runs_entry);

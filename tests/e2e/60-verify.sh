@@ -125,7 +125,24 @@ t_verify_catches_an_uncommitted_edit() {
     expect_in out "drctl-audit/runs/r1/state.json was changed outside drctl"
 }
 
-for t in t_verify_passes_on_an_untouched_trail t_audit_log_and_show t_verify_catches_a_deleted_event \
+t_verify_checks_long_histories_in_shares() {
+    bash "$ROOT/bench/make_audit_repo.sh" drctl-audit 600
+    dr audit verify --json
+    expect_rc 0
+    expect_eq "$(jq -r .commits out)" 600
+    expect_eq "$(jq -r .runs out)" 600
+    # A bad commit at the end, in the last share.
+    first=$(ls drctl-audit/runs | head -1)
+    last=$(ls drctl-audit/runs | tail -1)
+    echo '{}' > "drctl-audit/runs/$first/extra.json"
+    gitc add "runs/$first/extra.json"
+    gitc commit -qm "$last: run started"
+    dr audit verify
+    expect_rc 1
+    expect_in out "the commit of run $last also changes runs/$first/extra.json, outside its folder"
+}
+
+for t in t_verify_checks_long_histories_in_shares t_verify_passes_on_an_untouched_trail t_audit_log_and_show t_verify_catches_a_deleted_event \
          t_verify_catches_an_edited_output_in_state t_verify_catches_an_edited_output_in_the_journal \
          t_verify_catches_rewritten_history t_verify_catches_a_merge t_verify_catches_a_commit_outside_its_run \
          t_verify_names_a_corrupt_journal_line t_verify_catches_an_uncommitted_edit; do
