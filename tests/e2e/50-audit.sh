@@ -122,7 +122,39 @@ t_a_crash_tail_is_drctls_own_and_is_committed_on_resume() {
               "journal lines committed"
 }
 
-for t in t_every_transition_is_one_commit_by_the_operator t_the_tree_is_clean_after_every_kind_of_ending \
+# A disk that fills up in the middle of a step: drctl fails before the next
+# action, never after it, and the half-done step is not re-run silently.
+t_a_full_disk_fails_before_the_next_action() {
+    mkdir fs
+    mount -t tmpfs -o size=4m tmpfs fs
+    trap 'umount -l "$PWD/fs" 2>/dev/null || true' RETURN
+    touch hold-copy
+    setsid "$DRCTL" --runbooks "$TEST_RUNBOOKS" --audit fs/audit run hold -p dir="$PWD" --approve promote \
+        --run-id full >bg.out 2>bg.err </dev/null &
+    pid=$!
+    wait_for copy.started
+    dd if=/dev/zero of=fs/filler bs=4k >/dev/null 2>&1 || true
+    rm -f hold-copy
+    set +e; wait $pid; code=$?; set -e
+    expect_eq "$code" 1 "exit code"
+    expect_in bg.err "No space left on device"
+    [ ! -e promote.started ] || fail "the next step ran although nothing could be recorded"
+    rm -f fs/filler
+    dr_notty --audit fs/audit resume full --approve copy --approve promote
+    expect_rc 0
+    expect_eq "$(grep -c copy log)" 2 "copy re-ran, after approval"
+    expect_eq "$(grep -c promote log)" 1 "promote ran once"
+    dr --audit fs/audit audit verify
+    expect_rc 0
+}
+
+full_disk_test=t_a_full_disk_fails_before_the_next_action
+if [ "$(id -u)" -ne 0 ]; then
+    echo "skipped t_a_full_disk_fails_before_the_next_action: it mounts a small tmpfs, which needs root"
+    full_disk_test=
+fi
+
+for t in $full_disk_test t_every_transition_is_one_commit_by_the_operator t_the_tree_is_clean_after_every_kind_of_ending \
          t_a_second_operator_shows_in_the_history t_report_md_tells_the_run t_a_failed_run_report_shows_the_error \
          t_a_non_repository_folder_that_is_not_empty_is_refused t_edits_outside_drctl_are_refused \
          t_a_crash_tail_is_drctls_own_and_is_committed_on_resume; do
