@@ -51,6 +51,13 @@ fi
 echo; echo "== drctl status demo"
 "${D[@]}" status demo
 
-echo; echo "== the journal (what an auditor reads)"
-jq -r '"\(.seq)\t\(.time)\t\(.kind)\t\(.step // "")"' "$WORK/audit/runs/demo/journal.jsonl"
+echo; echo "== the audit trail: one git commit per transition (git log --oneline)"
+git -C "$WORK/audit" log --format='%h %an: %s' | head -12
+echo "   ... $(git -C "$WORK/audit" rev-list --count HEAD) commits in all"
+
+echo; echo "== drctl audit verify"
+"${D[@]}" audit verify
+
+echo; echo "== the report an auditor reads (runs/demo/report.md, first lines)"
+sed -n '1,40p' "$WORK/audit/runs/demo/report.md"
 [ "$(jq -r .status "$WORK/audit/runs/demo/state.json")" = done ]

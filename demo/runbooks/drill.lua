@@ -44,6 +44,7 @@ return runbook {
       run = function(ctx)
         local deleted = psql(ctx, 'WITH d AS (DELETE FROM booking WHERE "salonId" = 1 RETURNING 1) SELECT count(*) FROM d')
         dr.log("incident: " .. deleted:gsub("%s+$", "") .. " bookings deleted")
+        dr.figure("bookings deleted by the incident", tonumber(deleted))
         return { deleted = tonumber(deleted) }
       end },
     { name = "restore", destructive = true,
@@ -75,6 +76,8 @@ return runbook {
           end
           dr.log(string.format("%-8s %6d rows, as exported", table, n))
         end
+        dr.figure("rows per table after the restore", now)
+        dr.figure("restored to the export taken at", ctx.outputs.export.at)
         return { counts = now }
       end },
   },
