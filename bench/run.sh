@@ -24,17 +24,20 @@ mkdir -p "$work/runbooks"
     echo '} }'
 } > "$work/runbooks/noop.lua"
 
+# transition_gaps JOURNAL: milliseconds between consecutive step events.
+transition_gaps() {
+    jq -r 'select(.kind | test("^step-")) | .time' "$1" |
+        while read -r t; do date -d "$t" +%s.%N; done |
+        awk 'NR > 1 { printf "%.4f\n", ($1 - prev) * 1000 } { prev = $1 }'
+}
+
 # percentile FILE P: the P-th percentile of the numbers in FILE (one a line).
 percentile() {
     sort -n "$1" | awk -v p="$2" '{ v[NR] = $1 } END { i = int((NR - 1) * p / 100) + 1; printf "%.3f", v[i] }'
 }
 
 "$BIN_DIR/drctl" --runbooks "$work/runbooks" --audit "$work/audit" -q run noop --run-id bench >/dev/null
-journal="$work/audit/runs/bench/journal.jsonl"
-# Gaps between consecutive step events, in milliseconds.
-jq -r 'select(.kind | test("^step-")) | .time' "$journal" |
-    while read -r t; do date -d "$t" +%s.%N; done |
-    awk 'NR > 1 { printf "%.4f\n", ($1 - prev) * 1000 } { prev = $1 }' > "$work/engine.ms"
+transition_gaps "$work/audit/runs/bench/journal.jsonl" > "$work/engine.ms"
 
 size=$(stat -c %s "$work/audit/runs/bench/state.json")
 "$BIN_DIR/fsync-floor" "$work/audit/runs/bench" "$size" "$((STEPS * 2))" > "$work/floor.ms"
@@ -66,9 +69,7 @@ bash bench/make_audit_repo.sh "$work/big" "$RUNS"
     echo '} }'
 } > "$work/runbooks/noop50.lua"
 "$BIN_DIR/drctl" --runbooks "$work/runbooks" --audit "$work/big" -q run noop50 --run-id audit-bench >/dev/null
-jq -r 'select(.kind | test("^step-")) | .time' "$work/big/runs/audit-bench/journal.jsonl" |
-    while read -r t; do date -d "$t" +%s.%N; done |
-    awk 'NR > 1 { printf "%.4f\n", ($1 - prev) * 1000 } { prev = $1 }' > "$work/audit.ms"
+transition_gaps "$work/big/runs/audit-bench/journal.jsonl" > "$work/audit.ms"
 # The git CLI doing the same job: add the changed file, commit.
 target=$(ls "$work/big/runs" | sed -n 1p)
 for i in $(seq 1 $((AUDIT_STEPS * 2))); do
