@@ -800,6 +800,18 @@ static int with_existing_run(cli *c, int aborting)
     loaded l;
     rc = load_runbook(c, json_string(rb, "name", "?"), json_string(rb, "path", NULL), &l);
     cJSON_Delete(info);
+    if (rc == DR_EUSAGE && aborting && (rc = audit_check_clean(trail)) == 0) {
+        /* A run must be closable even when its runbook is gone. */
+        char *why = xasprintf("its runbook cannot be loaded: %s", err_last());
+        term_warn("%s; closing run %s WITHOUT its cleanup steps: check what it left behind", why, run_id);
+        runner_options opts = options_for(c, NULL);
+        opts.audit = trail;
+        rc = runner_close_without_runbook(run_id, &opts, why);
+        free(why);
+        report_outcome(c, run_id, rc);
+        audit_free(trail);
+        return rc;
+    }
     if (rc == 0 && (rc = audit_check_clean(trail)) != 0)
         loaded_free(&l);
     if (rc) {

@@ -266,7 +266,7 @@ static run *run_new(runbook *rb, const runner_options *opts, const char *run_id)
 {
     run *r = xcalloc(1, sizeof *r);
     r->rb = rb;
-    r->sb = rb->sb;
+    r->sb = rb ? rb->sb : NULL;
     r->opts = opts;
     r->run_id = xstrdup(run_id);
     r->run_dir = run_dir_path(opts->audit_dir, run_id);
@@ -933,6 +933,51 @@ int runner_abort(runbook *rb, const char *run_id, char *const *assignments, size
             free(reason);
         }
     }
+    run_free(r);
+    return rc;
+}
+
+int runner_close_without_runbook(const char *run_id, const runner_options *opts, const char *why)
+{
+    run *r = run_new(NULL, opts, run_id);
+    cJSON *stale = NULL, *events = NULL;
+    int rc = 0;
+    if (!runner_valid_run_id(run_id) || !fsio_is_dir(r->run_dir))
+        rc = err_set(DR_EUSAGE, "there is no run %s in %s (drctl status lists the runs)", run_id, opts->audit_dir);
+    if (rc == 0)
+        rc = take_run_lock(r, &stale);
+    if (rc == 0) {
+        char *journal_path = xasprintf("%s/journal.jsonl", r->run_dir);
+        rc = journal_read(journal_path, &events, NULL);
+        free(journal_path);
+    }
+    if (rc == 0)
+        rc = checkpoint_replay(&r->cp, run_id, events);
+    if (rc == 0 && (r->cp->status == RUN_DONE || r->cp->status == RUN_ABORTED))
+        rc = err_set(DR_EUSAGE, "run %s is already %s; there is nothing to abort", run_id,
+                     checkpoint_run_status_name(r->cp->status));
+    cJSON_Delete(events);
+    events = NULL;
+    long repaired = 0;
+    if (rc == 0)
+        rc = journal_open(&r->journal, r->run_dir, &events, &repaired);
+    cJSON_Delete(events);
+    if (rc == 0) {
+        journal_set_listener(r->journal, on_journal_event, r);
+        record_takeover(r, stale, "run");
+        stale = NULL;
+        cJSON *data = cJSON_CreateObject();
+        cJSON_AddStringToObject(data, "operator", r->operator);
+        cJSON_AddStringToObject(data, "host", r->host_name);
+        cJSON_AddStringToObject(data, "cleanup", why);
+        rc = record(r, "abort-requested", NULL, data);
+    }
+    if (rc == 0) {
+        char *reason = xasprintf("aborted by %s; its cleanup steps did not run (%s)", r->operator, why);
+        rc = finish(r, "run-aborted", reason, 0);
+        free(reason);
+    }
+    cJSON_Delete(stale);
     run_free(r);
     return rc;
 }

@@ -43,6 +43,10 @@ int runner_resume(runbook *rb, const char *run_id, char *const *assignments, siz
 int runner_abort(runbook *rb, const char *run_id, char *const *assignments, size_t assignment_count,
                  const runner_options *opts);
 
+/* Closes a run whose runbook cannot be loaded (deleted, broken): records
+ * it aborted, saying why its cleanup steps did not run. */
+int runner_close_without_runbook(const char *run_id, const runner_options *opts, const char *why);
+
 /* Reads runs/<run_id>/run.json. */
 int runner_read_run_info(const char *audit_dir, const char *run_id, cJSON **info);
 

@@ -136,7 +136,21 @@ t_abort_runs_cleanup_and_closes_the_run() {
     expect_in err "already aborted"
 }
 
-for t in t_kill_9_inside_an_idempotent_step_reruns_it t_kill_9_inside_a_non_idempotent_step_asks_first \
+t_a_run_whose_runbook_is_gone_can_still_be_aborted() {
+    mkdir rb
+    cp "$TEST_RUNBOOKS/hold.lua" rb/
+    set +e; setsid -w "$DRCTL" --runbooks rb run hold -p dir="$PWD" --run-id orphan >out 2>err </dev/null; rc=$?; set -e
+    expect_rc 3
+    rm rb/hold.lua
+    set +e; setsid -w "$DRCTL" --runbooks rb abort orphan >out 2>err </dev/null; rc=$?; set -e
+    expect_rc 0
+    expect_in err "WITHOUT its cleanup steps"
+    expect_eq "$(run_status orphan)" aborted
+    expect_in drctl-audit/runs/orphan/report.md "its cleanup steps did not run"
+    expect_eq "$(git -C drctl-audit status --porcelain)" "" "git status"
+}
+
+for t in t_a_run_whose_runbook_is_gone_can_still_be_aborted t_kill_9_inside_an_idempotent_step_reruns_it t_kill_9_inside_a_non_idempotent_step_asks_first \
          t_kill_9_inside_a_destructive_step_asks_first t_kill_9_inside_the_cleanup_step_reruns_it \
          t_sigint_saves_the_step_as_interrupted_exit_130 t_a_second_process_on_the_same_run_gets_exit_4 \
          t_two_runs_on_the_same_target_cannot_be_active_at_once t_a_torn_journal_line_is_repaired_on_resume \
