@@ -20,7 +20,8 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 OPT      ?= -O2 -g
 CFLAGS   += $(OPT) -std=c11 -D_GNU_SOURCE -pthread $(WARNINGS) -MMD -MP \
             -DDRCTL_VERSION='"$(VERSION)"' -DDRCTL_SHAREDIR='"$(SHAREDIR)"' \
-            $(shell pkg-config --cflags $(DRCTL_PKGS))
+            $(shell pkg-config --cflags $(DRCTL_PKGS) $(NEON_LOCAL_PKGS))
+NL_LDLIBS := $(shell pkg-config --libs $(NEON_LOCAL_PKGS)) -lm -pthread
 LDLIBS   += $(shell pkg-config --libs $(DRCTL_PKGS)) -lm -lutil -pthread
 
 ifdef SANITIZER
@@ -32,19 +33,29 @@ ifeq ($(V),)
 Q := @
 endif
 
-ENGINE_SRC := $(filter-out engine/main.c,$(wildcard engine/*.c))
+# neon-local's own sources are engine/nl_*.c; it shares the small common
+# modules with drctl, and drctl never links libmicrohttpd.
+NL_SRC     := $(wildcard engine/nl_*.c)
+NL_COMMON  := buf err fsio timefmt
+ENGINE_SRC := $(filter-out engine/main.c $(NL_SRC),$(wildcard engine/*.c))
 ENGINE_OBJ := $(ENGINE_SRC:engine/%.c=$(BUILD)/engine/%.o)
+NL_OBJ     := $(NL_SRC:engine/%.c=$(BUILD)/engine/%.o) $(NL_COMMON:%=$(BUILD)/engine/%.o)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNIT_OBJ   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.o)
 TOOLS      := $(BIN)/ptydrive $(BIN)/fsync-floor
 
 .PHONY: all test test-suite unit asan valgrind bench demo demo-run deps install clean
-all: $(BIN)/drctl
+all: $(BIN)/drctl $(BIN)/neon-local
 
 $(BIN)/drctl: $(BUILD)/engine/main.o $(ENGINE_OBJ)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/neon-local: $(NL_OBJ)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(NL_LDLIBS)
 
 $(BIN)/unit-tests: $(UNIT_OBJ) $(ENGINE_OBJ)
 	@mkdir -p $(@D)
@@ -69,7 +80,7 @@ $(BUILD)/%.o: %.c
 test: deps
 	@$(MAKE) --no-print-directory test-suite
 
-test-suite: $(BIN)/drctl $(BIN)/unit-tests $(TOOLS)
+test-suite: $(BIN)/drctl $(BIN)/neon-local $(BIN)/unit-tests $(TOOLS)
 	@bash tests/run.sh
 
 unit: $(BIN)/unit-tests
@@ -79,7 +90,7 @@ unit: $(BIN)/unit-tests
 # with the normal build.
 asan: deps
 	$(MAKE) BUILD=build-asan BIN=bin-asan SANITIZER=address,undefined OPT="-O1 -g" \
-	  bin-asan/drctl bin-asan/unit-tests bin-asan/ptydrive bin-asan/fsync-floor
+	  bin-asan/drctl bin-asan/neon-local bin-asan/unit-tests bin-asan/ptydrive bin-asan/fsync-floor
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  DRCTL_BIN_DIR=$(CURDIR)/bin-asan bash tests/run.sh
 
@@ -99,9 +110,10 @@ demo-run: $(BIN)/drctl $(BIN)/ptydrive
 deps:
 	@bash .ci/deps.sh
 
-install: $(BIN)/drctl
+install: $(BIN)/drctl $(BIN)/neon-local $(BIN)/neon-local
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SHAREDIR)/runbooks $(DESTDIR)$(SHAREDIR)/lua
 	install -m 0755 $(BIN)/drctl $(DESTDIR)$(PREFIX)/bin/drctl
+	install -m 0755 $(BIN)/neon-local $(DESTDIR)$(PREFIX)/bin/neon-local
 	cp -R runbooks/. $(DESTDIR)$(SHAREDIR)/runbooks/
 	cp -R lua/. $(DESTDIR)$(SHAREDIR)/lua/
 

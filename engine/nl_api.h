@@ -1,0 +1,17 @@
+/* nl_api: the Neon API v2 resources neon-local serves. Routes a request to
+ * its resource; anything it does not serve is 404 in Neon's shape. */
+#ifndef DRCTL_NL_API_H
+#define DRCTL_NL_API_H
+
+#include "nl_server.h"
+
+typedef struct nl_api nl_api;
+
+/* The API over the state kept in data_dir. */
+int nl_api_open(nl_api **out, const char *data_dir);
+void nl_api_free(nl_api *api);
+
+/* The nl_handler for nl_server_start (ud: the nl_api). */
+nl_response nl_api_handle(void *ud, const nl_request *req);
+
+#endif

@@ -1,0 +1,131 @@
+/* neon-local: a Neon-compatible control plane on this machine (DESIGN.md
+ * section 9). Runs in the foreground, prints one ready line, serves the
+ * Neon API v2 on a loopback address until SIGTERM or SIGINT. */
+#include "buf.h"
+#include "err.h"
+#include "fsio.h"
+#include "nl_api.h"
+#include "nl_server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "usage: neon-local --data DIR [--listen 127.0.0.1:PORT] [--api-key KEY]\n"
+    "\n"
+    "A local, Neon-compatible control plane: serves the Neon API v2 on a loopback address,\n"
+    "for rehearsing recoveries offline and for drctl's tests.\n"
+    "\n"
+    "  --data DIR        where all of its state lives; started again on DIR, it brings it back\n"
+    "  --listen ADDR     127.0.0.1:PORT (default 127.0.0.1:4444; port 0 picks a free one)\n"
+    "  --api-key KEY     the key clients must send as 'Authorization: Bearer KEY'; default\n"
+    "                    $NEON_LOCAL_API_KEY, else DIR/api-key (generated, mode 0600)\n"
+    "\n"
+    "When ready it prints 'neon-local: http://127.0.0.1:PORT/api/v2'. SIGTERM or SIGINT stop it.\n";
+
+/* DIR/api-key, generated on first use and readable by its owner only. */
+static int stored_api_key(const char *dir, char **key)
+{
+    char *path = xasprintf("%s/api-key", dir);
+    char *text = NULL;
+    int rc = 0;
+    if (fsio_exists(path)) {
+        rc = fsio_read_file(path, &text, NULL);
+        if (rc == 0) {
+            text[strcspn(text, "\r\n")] = '\0';
+            *key = text;
+        }
+    } else {
+        unsigned char raw[24];
+        FILE *f = fopen("/dev/urandom", "rb");
+        if (!f || fread(raw, 1, sizeof raw, f) != sizeof raw)
+            rc = err_set(DR_EFAIL, "cannot read /dev/urandom to make an API key");
+        if (f)
+            fclose(f);
+        if (rc == 0) {
+            buf b = BUF_INIT;
+            buf_puts(&b, "nlk_");
+            for (size_t i = 0; i < sizeof raw; i++)
+                buf_printf(&b, "%02x", raw[i]);
+            buf_putc(&b, '\n');
+            int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+            if (fd < 0 || write(fd, b.data, b.len) != (ssize_t)b.len || fsync(fd) != 0)
+                rc = err_set(DR_EFAIL, "cannot write %s: %s", path, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            b.data[b.len - 1] = '\0';
+            *key = buf_detach(&b);
+        }
+    }
+    free(path);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *data = NULL, *listen = "127.0.0.1:4444", *given_key = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) {
+            data = argv[++i];
+        } else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
+            listen = argv[++i];
+        } else if (strcmp(argv[i], "--api-key") == 0 && i + 1 < argc) {
+            given_key = argv[++i];
+        } else {
+            fprintf(stderr, "neon-local: unknown or incomplete option '%s'\n%s", argv[i], usage);
+            return 2;
+        }
+    }
+    if (!data) {
+        fprintf(stderr, "neon-local: --data DIR is required\n%s", usage);
+        return 2;
+    }
+    char host[64];
+    unsigned short port;
+    if (nl_parse_listen(listen, host, &port) != 0 || fsio_mkdirs(data, 0700) != 0) {
+        fprintf(stderr, "neon-local: %s\n", err_last());
+        return 2;
+    }
+    if (!given_key)
+        given_key = getenv("NEON_LOCAL_API_KEY");
+    char *key = NULL;
+    if (given_key && *given_key)
+        key = xstrdup(given_key);
+    else if (stored_api_key(data, &key) != 0) {
+        fprintf(stderr, "neon-local: %s\n", err_last());
+        return 1;
+    }
+    /* The server's threads must not take the signals: main waits for them. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    nl_api *api = NULL;
+    nl_server *server = NULL;
+    if (nl_api_open(&api, data) != 0 || nl_server_start(&server, host, port, key, nl_api_handle, api) != 0) {
+        fprintf(stderr, "neon-local: %s\n", err_last());
+        nl_api_free(api);
+        free(key);
+        return 1;
+    }
+    printf("neon-local: http://%s:%u/api/v2\n", host, nl_server_port(server));
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&stop, &sig);
+    nl_server_stop(server);
+    nl_api_free(api);
+    free(key);
+    fprintf(stderr, "neon-local: stopped (%s)\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    return 0;
+}

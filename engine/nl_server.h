@@ -1,0 +1,44 @@
+/* nl_server: neon-local's HTTP layer (libmicrohttpd), as the Neon API
+ * behaves: JSON in and out, Bearer authentication, errors in Neon's shape
+ * {"code": ..., "message": ..., "request_id": ...}, and only ever on a
+ * loopback address. */
+#ifndef DRCTL_NL_SERVER_H
+#define DRCTL_NL_SERVER_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+typedef struct nl_request {
+    const char *method;
+    const char *path;          /* below /api/v2, e.g. "/projects" */
+    const cJSON *query;        /* query arguments: {"name": "value", ...} */
+    cJSON *body;               /* parsed JSON body, or NULL */
+    const char *request_id;
+} nl_request;
+
+typedef struct nl_response {
+    unsigned status;
+    cJSON *body;               /* owned by the response */
+    unsigned retry_after;      /* seconds; 0: no Retry-After header */
+} nl_response;
+
+/* Answers a request; the server frees the response's body. */
+typedef nl_response (*nl_handler)(void *ud, const nl_request *req);
+
+/* A Neon-shaped error response. */
+nl_response nl_error(unsigned status, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+nl_response nl_json(unsigned status, cJSON *body);
+
+typedef struct nl_server nl_server;
+
+/* Parses "127.0.0.1:PORT" (or "localhost:PORT", "[::1]:PORT"); anything
+ * but a loopback address is refused with DR_EUSAGE. */
+int nl_parse_listen(const char *text, char *host, unsigned short *port);
+
+/* Starts serving /api/v2 on host:port (port 0 picks a free one). */
+int nl_server_start(nl_server **out, const char *host, unsigned short port, const char *api_key,
+                    nl_handler handler, void *ud);
+unsigned short nl_server_port(const nl_server *s);
+void nl_server_stop(nl_server *s);
+
+#endif
