@@ -51,10 +51,15 @@ int fsio_fsync_dir(const char *dir)
 
 int fsio_write_durable(const char *path, const void *data, size_t len)
 {
+    return fsio_write_durable_mode(path, data, len, 0644);
+}
+
+int fsio_write_durable_mode(const char *path, const void *data, size_t len, mode_t mode)
+{
     char *dir = fsio_dirname(path);
     char *tmp = xasprintf("%s.tmp-%ld", path, (long)getpid());
     int rc = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0) {
         rc = err_set(DR_EFAIL, "cannot write %s: %s", path, strerror(errno));
         goto cleanup;

@@ -14,6 +14,9 @@
  * read-only) the previous content of path is untouched. */
 int fsio_write_durable(const char *path, const void *data, size_t len);
 
+/* The same, creating the file with mode (0600 for files holding secrets). */
+int fsio_write_durable_mode(const char *path, const void *data, size_t len, mode_t mode);
+
 /* Appends one record to an open O_APPEND descriptor and fsyncs it. */
 int fsio_append_durable(int fd, const char *path, const void *data, size_t len);
 

@@ -3,23 +3,608 @@
 #include "buf.h"
 #include "err.h"
 #include "fsio.h"
+#include "nl_pg.h"
+#include "timefmt.h"
 
+#include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+/* The whole state is one JSON document, DIR/state.json, written durably
+ * after every change: {"projects": [ {project fields..., "_branches": [...],
+ * "_endpoints": [...], "_roles": [...], "_databases": [...],
+ * "_operations": [...]} ]}. Fields starting with '_' are never shown. */
 struct nl_api {
     char *data_dir;
-    cJSON *projects;          /* the projects, as the API shows them */
-    pthread_mutex_t lock;     /* requests arrive on the server's thread(s) */
+    char *state_path;
+    cJSON *state;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t worker;
+    int stopping;
 };
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+static char *now_text(void)
+{
+    char t[48];
+    timefmt_format_utc(floor(timefmt_now()), t, sizeof t);
+    return xstrdup(t);
+}
+
+static void random_bytes(unsigned char *out, size_t n)
+{
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(out, 1, n, f) != n)
+        for (size_t i = 0; i < n; i++)
+            out[i] = (unsigned char)rand();
+    if (f)
+        fclose(f);
+}
+
+/* Neon-style ids: "spring-example-302709", "br-wispy-meadow-a1b2c3d4". */
+static char *new_id(const char *prefix)
+{
+    static const char *const adjectives[] = { "spring", "wispy", "silent", "autumn", "bold", "calm",
+                                              "dry", "lucky", "misty", "quiet", "rapid", "young" };
+    static const char *const nouns[] = { "meadow", "smoke", "river", "forest", "field", "cloud",
+                                         "frost", "leaf", "moon", "rain", "sea", "sun" };
+    unsigned char r[6];
+    random_bytes(r, sizeof r);
+    unsigned number = (unsigned)(r[2] << 16 | r[3] << 8 | r[4]) % 900000u + 100000u;
+    return xasprintf("%s%s%s-%s-%u", prefix, *prefix ? "-" : "", adjectives[r[0] % 12], nouns[r[1] % 12], number);
+}
+
+static char *new_uuid(void)
+{
+    unsigned char r[16];
+    random_bytes(r, sizeof r);
+    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
+    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
+    return xasprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3],
+                     r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
+}
+
+static char *new_password(void)
+{
+    unsigned char r[12];
+    random_bytes(r, sizeof r);
+    buf b = BUF_INIT;
+    buf_puts(&b, "npg_");
+    for (size_t i = 0; i < sizeof r; i++)
+        buf_printf(&b, "%02x", r[i]);
+    return buf_detach(&b);
+}
+
+static const char *text_of(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static cJSON *find_by_id(cJSON *list, const char *id)
+{
+    cJSON *item;
+    cJSON_ArrayForEach(item, list)
+        if (text_of(item, "id") && strcmp(text_of(item, "id"), id) == 0)
+            return item;
+    return NULL;
+}
+
+/* A copy without the internal '_' fields. */
+static cJSON *public_copy(const cJSON *o)
+{
+    cJSON *copy = cJSON_CreateObject();
+    const cJSON *field;
+    cJSON_ArrayForEach(field, o)
+        if (field->string[0] != '_')
+            cJSON_AddItemToObject(copy, field->string, cJSON_Duplicate(field, 1));
+    return copy;
+}
+
+static int save_state(nl_api *api)
+{
+    char *text = cJSON_Print(api->state);
+    /* It holds the roles' passwords: readable by its owner only. */
+    int rc = fsio_write_durable_mode(api->state_path, text, strlen(text), 0600);
+    free(text);
+    return rc;
+}
+
+static char *branch_datadir(nl_api *api, const char *branch_id)
+{
+    return xasprintf("%s/pg/%s/data", api->data_dir, branch_id);
+}
+
+static char *branch_archive(nl_api *api, const char *branch_id)
+{
+    return xasprintf("%s/pg/%s/wal", api->data_dir, branch_id);
+}
+
+static char *connection_uri(const cJSON *role, const cJSON *endpoint, const char *database)
+{
+    const cJSON *port = cJSON_GetObjectItemCaseSensitive(endpoint, "_port");
+    return xasprintf("postgresql://%s:%s@127.0.0.1:%d/%s?sslmode=disable", text_of(role, "name"),
+                     text_of(role, "_password"), cJSON_IsNumber(port) ? port->valueint : 0, database);
+}
+
+/* ---- operations ------------------------------------------------------------- */
+
+static cJSON *new_operation(cJSON *project, const char *action, const char *branch_id, const char *endpoint_id)
+{
+    char *id = new_uuid(), *now = now_text();
+    cJSON *op = cJSON_CreateObject();
+    cJSON_AddStringToObject(op, "id", id);
+    cJSON_AddStringToObject(op, "project_id", text_of(project, "id"));
+    if (branch_id)
+        cJSON_AddStringToObject(op, "branch_id", branch_id);
+    if (endpoint_id)
+        cJSON_AddStringToObject(op, "endpoint_id", endpoint_id);
+    cJSON_AddStringToObject(op, "action", action);
+    cJSON_AddStringToObject(op, "status", "running");
+    cJSON_AddNumberToObject(op, "failures_count", 0);
+    cJSON_AddStringToObject(op, "created_at", now);
+    cJSON_AddStringToObject(op, "updated_at", now);
+    cJSON_AddNumberToObject(op, "total_duration_ms", 0);
+    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(project, "_operations"), op);
+    free(id);
+    free(now);
+    return op;
+}
+
+static void finish_operations(cJSON *project, const char *branch_id, const char *error)
+{
+    cJSON *op;
+    char *now = now_text();
+    cJSON_ArrayForEach(op, cJSON_GetObjectItemCaseSensitive(project, "_operations")) {
+        if (strcmp(text_of(op, "status"), "running") != 0 || !text_of(op, "branch_id") ||
+            strcmp(text_of(op, "branch_id"), branch_id) != 0)
+            continue;
+        double started = 0, ended = 0;
+        timefmt_parse_timestamp(text_of(op, "created_at"), &started);
+        timefmt_parse_timestamp(now, &ended);
+        cJSON_ReplaceItemInObjectCaseSensitive(op, "status", cJSON_CreateString(error ? "failed" : "finished"));
+        cJSON_ReplaceItemInObjectCaseSensitive(op, "updated_at", cJSON_CreateString(now));
+        cJSON_ReplaceItemInObjectCaseSensitive(op, "total_duration_ms", cJSON_CreateNumber((ended - started) * 1000));
+        if (error)
+            cJSON_AddStringToObject(op, "error", error);
+    }
+    free(now);
+}
+
+/* ---- the worker: real PostgreSQL work, off the request path ------------------ */
+
+/* Provisions a new project's default branch: initdb, archiving, start, the
+ * owner role and its database. Called without the lock held. */
+static int provision_branch(nl_api *api, const char *branch_id, int port, const char *role, const char *password,
+                            const char *database)
+{
+    char *datadir = branch_datadir(api, branch_id), *archive = branch_archive(api, branch_id);
+    int rc = nl_pg_initdb(datadir);
+    if (rc == 0)
+        rc = nl_pg_configure(datadir, port, archive);
+    if (rc == 0)
+        rc = nl_pg_start(datadir);
+    if (rc == 0) {
+        char *sql = xasprintf("CREATE ROLE \"%s\" LOGIN PASSWORD '%s' CREATEDB CREATEROLE; "
+                              "CREATE DATABASE \"%s\" OWNER \"%s\"", role, password, database, role);
+        /* CREATE DATABASE cannot run in a transaction block: two calls. */
+        char *semi = strstr(sql, "; ");
+        *semi = '\0';
+        rc = nl_pg_sql(port, "postgres", sql);
+        if (rc == 0)
+            rc = nl_pg_sql(port, "postgres", semi + 2);
+        free(sql);
+    }
+    free(datadir);
+    free(archive);
+    return rc;
+}
+
+/* The next branch waiting for provisioning, with what the work needs. */
+static cJSON *next_job(nl_api *api, cJSON **project_out)
+{
+    cJSON *project;
+    cJSON_ArrayForEach(project, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
+        cJSON *branch;
+        cJSON_ArrayForEach(branch, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
+            if (strcmp(text_of(branch, "current_state"), "init") == 0) {
+                *project_out = project;
+                return branch;
+            }
+        }
+    }
+    return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    nl_api *api = arg;
+    pthread_mutex_lock(&api->lock);
+    while (!api->stopping) {
+        cJSON *project = NULL, *branch = next_job(api, &project);
+        if (!branch) {
+            pthread_cond_wait(&api->wake, &api->lock);
+            continue;
+        }
+        char *branch_id = xstrdup(text_of(branch, "id"));
+        cJSON *endpoint = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(project, "_endpoints"), 0);
+        cJSON *role = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(project, "_roles"), 0);
+        cJSON *database = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(project, "_databases"), 0);
+        int port = cJSON_GetObjectItemCaseSensitive(endpoint, "_port")->valueint;
+        char *role_name = xstrdup(text_of(role, "name")), *password = xstrdup(text_of(role, "_password"));
+        char *db = xstrdup(text_of(database, "name"));
+        pthread_mutex_unlock(&api->lock);
+        int rc = provision_branch(api, branch_id, port, role_name, password, db);
+        pthread_mutex_lock(&api->lock);
+        /* The project may have been deleted meanwhile: look it up again. */
+        cJSON *p;
+        cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
+            cJSON *b = find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"), branch_id);
+            if (!b)
+                continue;
+            char *now = now_text();
+            cJSON_ReplaceItemInObjectCaseSensitive(b, "current_state", cJSON_CreateString(rc ? "error" : "ready"));
+            cJSON_ReplaceItemInObjectCaseSensitive(b, "state_changed_at", cJSON_CreateString(now));
+            cJSON *e;
+            cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(p, "_endpoints"))
+                if (strcmp(text_of(e, "branch_id"), branch_id) == 0)
+                    cJSON_ReplaceItemInObjectCaseSensitive(e, "current_state", cJSON_CreateString(rc ? "idle" : "active"));
+            finish_operations(p, branch_id, rc ? err_last() : NULL);
+            free(now);
+        }
+        if (rc)
+            fprintf(stderr, "neon-local: branch %s: %s\n", branch_id, err_last());
+        save_state(api);
+        free(branch_id);
+        free(role_name);
+        free(password);
+        free(db);
+    }
+    pthread_mutex_unlock(&api->lock);
+    return NULL;
+}
+
+/* ---- projects -------------------------------------------------------------- */
+
+static cJSON *project_json(const cJSON *project)
+{
+    return public_copy(project);
+}
+
+static nl_response list_projects(nl_api *api, const nl_request *req)
+{
+    (void)req;
+    cJSON *list = cJSON_CreateArray();
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(api->state, "projects"))
+        cJSON_AddItemToArray(list, project_json(p));
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "projects", list);
+    return nl_json(200, body);
+}
+
+static cJSON *make_project(const char *name, double retention)
+{
+    char *id = new_id(""), *now = now_text();
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "id", id);
+    cJSON_AddStringToObject(p, "platform_id", "neon-local");
+    cJSON_AddStringToObject(p, "region_id", "local");
+    cJSON_AddStringToObject(p, "name", name ? name : id);
+    cJSON_AddNumberToObject(p, "pg_version", 15);
+    cJSON_AddStringToObject(p, "proxy_host", "127.0.0.1");
+    cJSON_AddNumberToObject(p, "branch_logical_size_limit", 0);
+    cJSON_AddNumberToObject(p, "branch_logical_size_limit_bytes", 0);
+    cJSON_AddTrueToObject(p, "store_passwords");
+    cJSON_AddNumberToObject(p, "cpu_used_sec", 0);
+    cJSON_AddStringToObject(p, "provisioner", "k8s-neonvm");
+    cJSON_AddStringToObject(p, "creation_source", "neon-local");
+    cJSON_AddNumberToObject(p, "history_retention_seconds", retention);
+    cJSON_AddStringToObject(p, "created_at", now);
+    cJSON_AddStringToObject(p, "updated_at", now);
+    cJSON_AddStringToObject(p, "owner_id", "neon-local");
+    cJSON_AddStringToObject(p, "consumption_period_start", now);
+    cJSON_AddStringToObject(p, "consumption_period_end", now);
+    cJSON_AddNumberToObject(p, "active_time_seconds", 0);
+    cJSON_AddNumberToObject(p, "compute_time_seconds", 0);
+    cJSON_AddNumberToObject(p, "written_data_bytes", 0);
+    cJSON_AddNumberToObject(p, "data_transfer_bytes", 0);
+    cJSON_AddNumberToObject(p, "data_storage_bytes_hour", 0);
+    cJSON_AddObjectToObject(p, "settings");
+    cJSON_AddObjectToObject(p, "default_endpoint_settings");
+    cJSON_AddArrayToObject(p, "_branches");
+    cJSON_AddArrayToObject(p, "_endpoints");
+    cJSON_AddArrayToObject(p, "_roles");
+    cJSON_AddArrayToObject(p, "_databases");
+    cJSON_AddArrayToObject(p, "_operations");
+    free(id);
+    free(now);
+    return p;
+}
+
+static cJSON *add_branch(cJSON *project, const char *name, int is_default)
+{
+    char *id = new_id("br"), *now = now_text();
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "id", id);
+    cJSON_AddStringToObject(b, "project_id", text_of(project, "id"));
+    cJSON_AddStringToObject(b, "name", name);
+    cJSON_AddStringToObject(b, "current_state", "init");
+    cJSON_AddStringToObject(b, "state_changed_at", now);
+    cJSON_AddStringToObject(b, "creation_source", "neon-local");
+    cJSON_AddBoolToObject(b, "primary", is_default);
+    cJSON_AddBoolToObject(b, "default", is_default);
+    cJSON_AddFalseToObject(b, "protected");
+    cJSON_AddNumberToObject(b, "cpu_used_sec", 0);
+    cJSON_AddNumberToObject(b, "compute_time_seconds", 0);
+    cJSON_AddNumberToObject(b, "active_time_seconds", 0);
+    cJSON_AddNumberToObject(b, "written_data_bytes", 0);
+    cJSON_AddNumberToObject(b, "data_transfer_bytes", 0);
+    cJSON_AddStringToObject(b, "created_at", now);
+    cJSON_AddStringToObject(b, "updated_at", now);
+    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(project, "_branches"), b);
+    free(id);
+    free(now);
+    return b;
+}
+
+static cJSON *add_endpoint(cJSON *project, const cJSON *branch, int port)
+{
+    char *id = new_id("ep"), *now = now_text();
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "id", id);
+    cJSON_AddStringToObject(e, "host", "127.0.0.1");
+    cJSON_AddStringToObject(e, "project_id", text_of(project, "id"));
+    cJSON_AddStringToObject(e, "branch_id", text_of(branch, "id"));
+    cJSON_AddNumberToObject(e, "autoscaling_limit_min_cu", 0.25);
+    cJSON_AddNumberToObject(e, "autoscaling_limit_max_cu", 0.25);
+    cJSON_AddStringToObject(e, "region_id", "local");
+    cJSON_AddStringToObject(e, "type", "read_write");
+    cJSON_AddStringToObject(e, "current_state", "init");
+    cJSON_AddObjectToObject(e, "settings");
+    cJSON_AddFalseToObject(e, "pooler_enabled");
+    cJSON_AddStringToObject(e, "pooler_mode", "transaction");
+    cJSON_AddFalseToObject(e, "disabled");
+    cJSON_AddFalseToObject(e, "passwordless_access");
+    cJSON_AddStringToObject(e, "creation_source", "neon-local");
+    cJSON_AddStringToObject(e, "created_at", now);
+    cJSON_AddStringToObject(e, "updated_at", now);
+    cJSON_AddStringToObject(e, "proxy_host", "127.0.0.1");
+    cJSON_AddNumberToObject(e, "suspend_timeout_seconds", 0);
+    cJSON_AddStringToObject(e, "provisioner", "k8s-neonvm");
+    cJSON_AddNumberToObject(e, "_port", port);
+    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(project, "_endpoints"), e);
+    free(id);
+    free(now);
+    return e;
+}
+
+static nl_response create_project(nl_api *api, const nl_request *req)
+{
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->body, "project");
+    if (!cJSON_IsObject(spec))
+        return nl_error(400, "", "the body must be {\"project\": {...}}");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(spec, "name");
+    const cJSON *version = cJSON_GetObjectItemCaseSensitive(spec, "pg_version");
+    const cJSON *retention = cJSON_GetObjectItemCaseSensitive(spec, "history_retention_seconds");
+    if (name && !cJSON_IsString(name))
+        return nl_error(400, "", "project.name must be a string");
+    if (version && (!cJSON_IsNumber(version) || version->valueint != 15))
+        return nl_error(400, "", "neon-local runs PostgreSQL 15 only: pg_version must be 15");
+    if (retention && (!cJSON_IsNumber(retention) || retention->valuedouble < 0 || retention->valuedouble > 2592000))
+        return nl_error(400, "", "history_retention_seconds must be between 0 and 2592000 (30 days)");
+    int port = nl_free_port();
+    if (port < 0)
+        return nl_error(500, "", "no free port for the project's endpoint");
+    cJSON *project = make_project(name ? name->valuestring : NULL, retention ? retention->valuedouble : 604800);
+    cJSON *branch = add_branch(project, "main", 1);
+    cJSON *endpoint = add_endpoint(project, branch, port);
+    char *password = new_password(), *now = now_text();
+    cJSON *role = cJSON_CreateObject();
+    cJSON_AddStringToObject(role, "branch_id", text_of(branch, "id"));
+    cJSON_AddStringToObject(role, "name", "neondb_owner");
+    cJSON_AddFalseToObject(role, "protected");
+    cJSON_AddStringToObject(role, "_password", password);
+    cJSON_AddStringToObject(role, "created_at", now);
+    cJSON_AddStringToObject(role, "updated_at", now);
+    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(project, "_roles"), role);
+    cJSON *database = cJSON_CreateObject();
+    cJSON_AddNumberToObject(database, "id", 1);
+    cJSON_AddStringToObject(database, "branch_id", text_of(branch, "id"));
+    cJSON_AddStringToObject(database, "name", "neondb");
+    cJSON_AddStringToObject(database, "owner_name", "neondb_owner");
+    cJSON_AddStringToObject(database, "created_at", now);
+    cJSON_AddStringToObject(database, "updated_at", now);
+    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(project, "_databases"), database);
+    cJSON *ops = cJSON_CreateArray();
+    cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "create_timeline", text_of(branch, "id"), NULL), 1));
+    cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "start_compute", text_of(branch, "id"),
+                                                            text_of(endpoint, "id")), 1));
+    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project);
+    if (save_state(api) != 0) {
+        cJSON_DetachItemViaPointer(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project);
+        cJSON_Delete(project);
+        cJSON_Delete(ops);
+        free(password);
+        free(now);
+        return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "project", project_json(project));
+    cJSON *uris = cJSON_AddArrayToObject(body, "connection_uris");
+    cJSON *uri = cJSON_CreateObject();
+    char *text = connection_uri(role, endpoint, "neondb");
+    cJSON_AddStringToObject(uri, "connection_uri", text);
+    cJSON *parameters = cJSON_AddObjectToObject(uri, "connection_parameters");
+    cJSON_AddStringToObject(parameters, "database", "neondb");
+    cJSON_AddStringToObject(parameters, "password", password);
+    cJSON_AddStringToObject(parameters, "role", "neondb_owner");
+    cJSON_AddStringToObject(parameters, "host", "127.0.0.1");
+    cJSON_AddStringToObject(parameters, "pooler_host", "127.0.0.1");
+    cJSON_AddItemToArray(uris, uri);
+    cJSON *roles = cJSON_AddArrayToObject(body, "roles");
+    cJSON *shown_role = public_copy(role);
+    cJSON_AddStringToObject(shown_role, "password", password);
+    cJSON_AddItemToArray(roles, shown_role);
+    cJSON *databases = cJSON_AddArrayToObject(body, "databases");
+    cJSON_AddItemToArray(databases, public_copy(database));
+    cJSON_AddItemToObject(body, "operations", ops);
+    cJSON_AddItemToObject(body, "branch", public_copy(branch));
+    cJSON *endpoints = cJSON_AddArrayToObject(body, "endpoints");
+    cJSON_AddItemToArray(endpoints, public_copy(endpoint));
+    free(text);
+    free(password);
+    free(now);
+    pthread_cond_signal(&api->wake);
+    return nl_json(201, body);
+}
+
+static nl_response get_project(nl_api *api, const char *project_id)
+{
+    cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    if (!p)
+        return nl_error(404, "", "project %s not found", project_id);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "project", project_json(p));
+    return nl_json(200, body);
+}
+
+static nl_response get_operation(nl_api *api, const char *project_id, const char *operation_id)
+{
+    cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    if (!p)
+        return nl_error(404, "", "project %s not found", project_id);
+    cJSON *op = find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_operations"), operation_id);
+    if (!op)
+        return nl_error(404, "", "operation %s not found in project %s", operation_id, project_id);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "operation", cJSON_Duplicate(op, 1));
+    return nl_json(200, body);
+}
+
+static nl_response list_operations(nl_api *api, const char *project_id)
+{
+    cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    if (!p)
+        return nl_error(404, "", "project %s not found", project_id);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "operations", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(p, "_operations"), 1));
+    return nl_json(200, body);
+}
+
+/* ---- routing, lifetime -------------------------------------------------------- */
+
+/* Splits "/projects/abc/operations/xyz" into at most 6 segments. */
+static size_t split_path(const char *path, char segments[6][128])
+{
+    size_t n = 0;
+    const char *p = path;
+    while (*p == '/')
+        p++;
+    while (*p && n < 6) {
+        size_t len = strcspn(p, "/");
+        if (len >= 128)
+            len = 127;
+        memcpy(segments[n], p, len);
+        segments[n][len] = '\0';
+        n++;
+        p += strcspn(p, "/");
+        while (*p == '/')
+            p++;
+    }
+    return *p ? 7 : n; /* 7: deeper than any route */
+}
+
+nl_response nl_api_handle(void *ud, const nl_request *req)
+{
+    nl_api *api = ud;
+    char s[6][128];
+    size_t n = split_path(req->path, s);
+    int get = strcmp(req->method, "GET") == 0, post = strcmp(req->method, "POST") == 0;
+    nl_response r;
+    pthread_mutex_lock(&api->lock);
+    if (n == 1 && !strcmp(s[0], "projects") && get)
+        r = list_projects(api, req);
+    else if (n == 1 && !strcmp(s[0], "projects") && post)
+        r = create_project(api, req);
+    else if (n == 2 && !strcmp(s[0], "projects") && get)
+        r = get_project(api, s[1]);
+    else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "operations") && get)
+        r = list_operations(api, s[1]);
+    else if (n == 4 && !strcmp(s[0], "projects") && !strcmp(s[2], "operations") && get)
+        r = get_operation(api, s[1], s[3]);
+    else
+        r = nl_error(404, "", "neon-local does not serve %s %s", req->method, req->path);
+    pthread_mutex_unlock(&api->lock);
+    return r;
+}
+
+/* On a restart on the same folder, every branch that was ready gets its
+ * server back. */
+static void restart_servers(nl_api *api)
+{
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
+        const cJSON *b;
+        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(p, "_branches")) {
+            if (strcmp(text_of(b, "current_state"), "ready") != 0)
+                continue;
+            char *datadir = branch_datadir(api, text_of(b, "id"));
+            if (nl_pg_start(datadir) != 0)
+                fprintf(stderr, "neon-local: cannot restart branch %s: %s\n", text_of(b, "id"), err_last());
+            free(datadir);
+        }
+    }
+}
+
+static void stop_servers(nl_api *api)
+{
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
+        const cJSON *b;
+        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(p, "_branches")) {
+            char *datadir = branch_datadir(api, text_of(b, "id"));
+            char *pid = xasprintf("%s/postmaster.pid", datadir);
+            if (fsio_exists(pid))
+                nl_pg_stop(datadir);
+            free(pid);
+            free(datadir);
+        }
+    }
+}
 
 int nl_api_open(nl_api **out, const char *data_dir)
 {
+    *out = NULL;
     nl_api *api = xcalloc(1, sizeof *api);
     api->data_dir = xstrdup(data_dir);
-    api->projects = cJSON_CreateArray();
+    api->state_path = xasprintf("%s/state.json", data_dir);
+    if (fsio_exists(api->state_path)) {
+        char *text = NULL;
+        if (fsio_read_file(api->state_path, &text, NULL) == 0)
+            api->state = cJSON_Parse(text);
+        free(text);
+        if (!cJSON_IsObject(api->state)) {
+            cJSON_Delete(api->state);
+            free(api->state_path);
+            free(api->data_dir);
+            free(api);
+            return err_set(DR_EUSAGE, "%s/state.json is not valid JSON; neon-local will not guess", data_dir);
+        }
+    } else {
+        api->state = cJSON_CreateObject();
+        cJSON_AddArrayToObject(api->state, "projects");
+    }
     pthread_mutex_init(&api->lock, NULL);
+    pthread_cond_init(&api->wake, NULL);
+    restart_servers(api);
+    pthread_create(&api->worker, NULL, worker_main, api);
     *out = api;
     return 0;
 }
@@ -28,29 +613,16 @@ void nl_api_free(nl_api *api)
 {
     if (!api)
         return;
-    cJSON_Delete(api->projects);
+    pthread_mutex_lock(&api->lock);
+    api->stopping = 1;
+    pthread_cond_signal(&api->wake);
+    pthread_mutex_unlock(&api->lock);
+    pthread_join(api->worker, NULL);
+    stop_servers(api);
+    cJSON_Delete(api->state);
     pthread_mutex_destroy(&api->lock);
+    pthread_cond_destroy(&api->wake);
+    free(api->state_path);
     free(api->data_dir);
     free(api);
-}
-
-static nl_response list_projects(nl_api *api, const nl_request *req)
-{
-    (void)req;
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddItemToObject(body, "projects", cJSON_Duplicate(api->projects, 1));
-    return nl_json(200, body);
-}
-
-nl_response nl_api_handle(void *ud, const nl_request *req)
-{
-    nl_api *api = ud;
-    nl_response r;
-    pthread_mutex_lock(&api->lock);
-    if (strcmp(req->path, "/projects") == 0 && strcmp(req->method, "GET") == 0)
-        r = list_projects(api, req);
-    else
-        r = nl_error(404, "", "neon-local does not serve %s %s", req->method, req->path);
-    pthread_mutex_unlock(&api->lock);
-    return r;
 }

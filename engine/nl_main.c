@@ -91,7 +91,8 @@ int main(int argc, char **argv)
     }
     char host[64];
     unsigned short port;
-    if (nl_parse_listen(listen, host, &port) != 0 || fsio_mkdirs(data, 0700) != 0) {
+    /* 0711: the PostgreSQL user must reach DIR/pg, nobody may list DIR. */
+    if (nl_parse_listen(listen, host, &port) != 0 || fsio_mkdirs(data, 0711) != 0) {
         fprintf(stderr, "neon-local: %s\n", err_last());
         return 2;
     }

@@ -70,7 +70,73 @@ t_neon_local_refuses_anything_but_loopback() {
     expect_in err "loopback address only"
 }
 
-for t in t_neon_local_generates_a_private_key_and_checks_it t_neon_local_takes_the_key_given \
+# Polls an operation until it leaves `running` (or 30 s pass).
+wait_operation() { # PROJECT OPERATION KEY
+    for _ in $(seq 1 120); do
+        api GET "/projects/$1/operations/$2" "$3"
+        [ "$(jq -r .operation.status body.json)" != running ] && return 0
+        sleep 0.25
+    done
+    fail "operation $2 is still running"
+}
+
+t_a_project_is_a_real_postgresql_that_survives_a_restart() {
+    chmod 755 .
+    start_neon_local
+    key=$(cat nl/api-key)
+    status=$(curl -s -o created.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
+             -d '{"project":{"name":"salons","history_retention_seconds":86400}}' "$URL/projects")
+    expect_eq "$status" 201 "create"
+    for field in project connection_uris roles databases operations branch endpoints; do
+        expect_eq "$(jq "has(\"$field\")" created.json)" true "response has $field"
+    done
+    expect_eq "$(jq -r '[.operations[].status] | unique | join(",")' created.json)" running "operations at first"
+    expect_eq "$(jq -r .branch.current_state created.json)" init
+    expect_eq "$(jq -r .project.history_retention_seconds created.json)" 86400
+    expect_eq "$(stat -c %a nl/state.json)" 600 "state.json mode"
+    project=$(jq -r .project.id created.json)
+    for op in $(jq -r '.operations[].id' created.json); do
+        wait_operation "$project" "$op" "$key"
+        expect_eq "$(jq -r .operation.status body.json)" finished "operation $op"
+    done
+    uri=$(jq -r '.connection_uris[0].connection_uri' created.json)
+    expect_eq "$(psql "$uri" -XAtc 'select current_user || 1')" neondb_owner1 "connected as the owner"
+    psql "$uri" -Xqc "create table salon (id int primary key); insert into salon select generate_series(1, 20)"
+    api GET "/projects/$project" "$key"
+    expect_eq "$status" 200
+    expect_eq "$(jq -r .project.name body.json)" salons
+    ! jq -e '.project | has("_branches")' body.json >/dev/null || fail "internal fields are shown"
+    kill -TERM $PID
+    wait $PID
+    ! psql "$uri" -XAtc 'select 1' >/dev/null 2>&1 || fail "PostgreSQL still runs after neon-local stopped"
+    start_neon_local
+    expect_eq "$(psql "$uri" -XAtc 'select count(*) from salon')" 20 "rows after a restart"
+    api GET /projects "$key"
+    expect_eq "$(jq -r '.projects | length' body.json)" 1
+    kill -TERM $PID
+    wait $PID
+}
+
+t_bad_project_requests_change_nothing() {
+    start_neon_local
+    key=$(cat nl/api-key)
+    for body in '{"project":{"pg_version":14}}' '{"project":{"name":7}}' '{"nope":1}' '{not json' \
+                '{"project":{"history_retention_seconds":99999999}}'; do
+        status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" -d "$body" "$URL/projects")
+        expect_eq "$status" 400 "status for $body"
+        expect_eq "$(jq -r 'has("message")' body.json)" true "error shape for $body"
+    done
+    api GET /projects "$key"
+    expect_eq "$(jq -r '.projects | length' body.json)" 0 "projects after bad requests"
+    api GET /projects/no-such-project "$key"
+    expect_eq "$status" 404
+    expect_eq "$(jq -r .message body.json)" "project no-such-project not found"
+    kill $PID
+    wait $PID
+}
+
+for t in t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
+         t_neon_local_generates_a_private_key_and_checks_it t_neon_local_takes_the_key_given \
          t_neon_local_refuses_anything_but_loopback; do
     run_test "$t"
 done

@@ -1,0 +1,204 @@
+#include "nl_pg.h"
+
+#include "buf.h"
+#include "err.h"
+#include "fsio.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+const char *nl_pg_bindir(void)
+{
+    static const char *const candidates[] = { "/usr/lib/postgresql/15/bin", "/usr/local/pgsql/bin", NULL };
+    for (const char *const *c = candidates; *c; c++) {
+        char *initdb = xasprintf("%s/initdb", *c);
+        int found = access(initdb, X_OK) == 0;
+        free(initdb);
+        if (found)
+            return *c;
+    }
+    return "";
+}
+
+/* The user the servers run as: postgres when we are root, else ourselves. */
+static int server_user(uid_t *uid, gid_t *gid)
+{
+    if (geteuid() != 0) {
+        *uid = geteuid();
+        *gid = getegid();
+        return 0;
+    }
+    struct passwd *pw = getpwnam("postgres");
+    if (!pw)
+        return err_set(DR_EFAIL, "neon-local runs as root, and PostgreSQL refuses root, but there is no "
+                       "'postgres' user to run it as (apt-get install postgresql-15 creates it)");
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+    return 0;
+}
+
+int nl_pg_own(const char *path)
+{
+    uid_t uid;
+    gid_t gid;
+    int rc = server_user(&uid, &gid);
+    if (rc)
+        return rc;
+    if (chown(path, uid, gid) != 0)
+        return err_set(DR_EFAIL, "cannot give %s to the PostgreSQL user: %s", path, strerror(errno));
+    return 0;
+}
+
+/* Runs argv as the server user; its output goes to log (appended). */
+static int run_as_server(char *const argv[], const char *log)
+{
+    uid_t uid;
+    gid_t gid;
+    int rc = server_user(&uid, &gid);
+    if (rc)
+        return rc;
+    pid_t pid = fork();
+    if (pid < 0)
+        return err_set(DR_EFAIL, "cannot start %s: %s", argv[0], strerror(errno));
+    if (pid == 0) {
+        /* Privileges first, so that the log belongs to the server's user
+         * (pg_ctl appends to it later as that user). */
+        if (geteuid() == 0 && (setgid(gid) != 0 || setuid(uid) != 0))
+            _exit(126);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        int null = open("/dev/null", O_RDONLY);
+        dup2(null, 0);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return err_set(DR_EFAIL, "%s failed (exit %d); see %s", argv[0],
+                       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), log);
+    return 0;
+}
+
+static char *log_path(const char *datadir)
+{
+    return xasprintf("%s.log", datadir);
+}
+
+int nl_pg_initdb(const char *datadir)
+{
+    char *parent = fsio_dirname(datadir);
+    int rc = fsio_mkdirs(parent, 0755);
+    if (rc == 0)
+        rc = nl_pg_own(parent);
+    char *initdb = xasprintf("%s/initdb", nl_pg_bindir());
+    char *log = log_path(datadir);
+    char *argv[] = { initdb, "-D", (char *)datadir, "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                     "--no-instructions", NULL };
+    if (rc == 0)
+        rc = run_as_server(argv, log);
+    free(initdb);
+    free(log);
+    free(parent);
+    return rc;
+}
+
+int nl_pg_configure(const char *datadir, int port, const char *archive_dir)
+{
+    int rc = fsio_mkdirs(archive_dir, 0755);
+    if (rc == 0)
+        rc = nl_pg_own(archive_dir);
+    if (rc)
+        return rc;
+    char *conf = xasprintf("%s/postgresql.auto.conf", datadir);
+    /* test -f keeps an existing segment: archiving must never overwrite. */
+    char *text = xasprintf("port = %d\n"
+                           "listen_addresses = '127.0.0.1'\n"
+                           "unix_socket_directories = '%s'\n"
+                           "wal_level = replica\n"
+                           "archive_mode = on\n"
+                           "archive_command = 'test ! -f %s/%%f && cp %%p %s/%%f'\n"
+                           "archive_timeout = 60\n"
+                           "max_wal_senders = 4\n",
+                           port, datadir, archive_dir, archive_dir);
+    rc = fsio_write_durable(conf, text, strlen(text));
+    if (rc == 0)
+        rc = nl_pg_own(conf);
+    free(conf);
+    free(text);
+    return rc;
+}
+
+static int pg_ctl(const char *datadir, const char *action)
+{
+    char *program = xasprintf("%s/pg_ctl", nl_pg_bindir());
+    char *log = log_path(datadir);
+    char *argv[] = { program, (char *)action, "-D", (char *)datadir, "-w", "-l", log, "-m", "fast", NULL };
+    if (strcmp(action, "start") == 0)
+        argv[7] = NULL; /* -m applies to stop only */
+    int rc = run_as_server(argv, log);
+    free(program);
+    free(log);
+    return rc;
+}
+
+int nl_pg_start(const char *datadir)
+{
+    return pg_ctl(datadir, "start");
+}
+
+int nl_pg_stop(const char *datadir)
+{
+    return pg_ctl(datadir, "stop");
+}
+
+int nl_pg_sql(int port, const char *dbname, const char *sql)
+{
+    char *conninfo = xasprintf("host=127.0.0.1 port=%d user=postgres dbname=%s connect_timeout=10", port, dbname);
+    PGconn *conn = PQconnectdb(conninfo);
+    free(conninfo);
+    int rc = 0;
+    if (PQstatus(conn) != CONNECTION_OK) {
+        rc = err_set(DR_EFAIL, "cannot connect to the server on port %d: %s", port, PQerrorMessage(conn));
+    } else {
+        PGresult *res = PQexec(conn, sql);
+        ExecStatusType st = PQresultStatus(res);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+            rc = err_set(DR_EFAIL, "SQL failed on port %d: %s", port, PQresultErrorMessage(res));
+        PQclear(res);
+    }
+    PQfinish(conn);
+    return rc;
+}
+
+int nl_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
+        getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
+        port = ntohs(addr.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}

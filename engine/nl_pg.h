@@ -1,0 +1,33 @@
+/* nl_pg: the PostgreSQL servers behind neon-local's branches.
+ *
+ * Every program is started by argv, never through a shell, and as the
+ * `postgres` system user when neon-local runs as root (PostgreSQL refuses
+ * root). Each server listens on 127.0.0.1 only, on its own port, with WAL
+ * archiving on, so that any instant since it started can be replayed. */
+#ifndef DRCTL_NL_PG_H
+#define DRCTL_NL_PG_H
+
+/* The folder of PostgreSQL 15's programs (initdb, pg_ctl, ...). */
+const char *nl_pg_bindir(void);
+
+/* Makes path (and its parents under the data folder) owned by the user
+ * the servers run as. */
+int nl_pg_own(const char *path);
+
+/* initdb DATADIR with superuser postgres (trust on 127.0.0.1 only). */
+int nl_pg_initdb(const char *datadir);
+
+/* Writes the server's settings: port, loopback, socket folder, WAL
+ * archiving into archive_dir. */
+int nl_pg_configure(const char *datadir, int port, const char *archive_dir);
+
+int nl_pg_start(const char *datadir);
+int nl_pg_stop(const char *datadir);
+
+/* Runs SQL as the superuser on the server at port. */
+int nl_pg_sql(int port, const char *dbname, const char *sql);
+
+/* A free TCP port on 127.0.0.1. */
+int nl_free_port(void);
+
+#endif
