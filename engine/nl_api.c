@@ -179,47 +179,89 @@ static void finish_operations(cJSON *project, const char *branch_id, const char 
 
 /* ---- the worker: real PostgreSQL work, off the request path ------------------ */
 
-/* Provisions a new project's default branch: initdb, archiving, start, the
- * owner role and its database. Called without the lock held. */
-static int provision_branch(nl_api *api, const char *branch_id, int port, const char *role, const char *password,
-                            const char *database)
+/* What the worker needs to make one branch, copied out of the state so the
+ * work runs without the lock held. */
+typedef struct branch_job {
+    char *branch_id;
+    int parent_port;          /* 0: a root branch, made with initdb */
+    int port;                 /* 0: no endpoint, the data only */
+    char *role, *password, *database;  /* root branch only */
+} branch_job;
+
+static void branch_job_free(branch_job *job)
 {
-    char *datadir = branch_datadir(api, branch_id), *archive = branch_archive(api, branch_id);
-    int rc = nl_pg_initdb(datadir);
-    if (rc == 0)
-        rc = nl_pg_configure(datadir, port, archive);
-    if (rc == 0)
-        rc = nl_pg_start(datadir);
-    if (rc == 0) {
-        char *sql = xasprintf("CREATE ROLE \"%s\" LOGIN PASSWORD '%s' CREATEDB CREATEROLE; "
-                              "CREATE DATABASE \"%s\" OWNER \"%s\"", role, password, database, role);
-        /* CREATE DATABASE cannot run in a transaction block: two calls. */
-        char *semi = strstr(sql, "; ");
-        *semi = '\0';
-        rc = nl_pg_sql(port, "postgres", sql);
+    free(job->branch_id);
+    free(job->role);
+    free(job->password);
+    free(job->database);
+}
+
+static cJSON *endpoint_of(cJSON *project, const char *branch_id)
+{
+    cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(project, "_endpoints"))
+        if (strcmp(text_of(e, "branch_id"), branch_id) == 0)
+            return e;
+    return NULL;
+}
+
+static int port_of(const cJSON *endpoint)
+{
+    const cJSON *port = cJSON_GetObjectItemCaseSensitive(endpoint, "_port");
+    return cJSON_IsNumber(port) ? port->valueint : 0;
+}
+
+/* Makes a branch's data (initdb, or a base backup of its parent), then
+ * starts its server when it has an endpoint. */
+static int provision_branch(nl_api *api, const branch_job *job)
+{
+    char *datadir = branch_datadir(api, job->branch_id), *archive = branch_archive(api, job->branch_id);
+    int rc = job->parent_port ? nl_pg_basebackup(job->parent_port, datadir) : nl_pg_initdb(datadir);
+    if (rc == 0 && job->port) {
+        rc = nl_pg_configure(datadir, job->port, archive);
         if (rc == 0)
-            rc = nl_pg_sql(port, "postgres", semi + 2);
-        free(sql);
+            rc = nl_pg_start(datadir);
+    }
+    if (rc == 0 && !job->parent_port) {
+        char *role = xasprintf("CREATE ROLE \"%s\" LOGIN PASSWORD '%s' CREATEDB CREATEROLE", job->role, job->password);
+        char *db = xasprintf("CREATE DATABASE \"%s\" OWNER \"%s\"", job->database, job->role);
+        rc = nl_pg_sql(job->port, "postgres", role);
+        if (rc == 0)
+            rc = nl_pg_sql(job->port, "postgres", db);
+        free(role);
+        free(db);
     }
     free(datadir);
     free(archive);
     return rc;
 }
 
-/* The next branch waiting for provisioning, with what the work needs. */
-static cJSON *next_job(nl_api *api, cJSON **project_out)
+/* The next branch waiting to be made. */
+static int next_job(nl_api *api, branch_job *job)
 {
     cJSON *project;
     cJSON_ArrayForEach(project, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
         cJSON *branch;
         cJSON_ArrayForEach(branch, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
-            if (strcmp(text_of(branch, "current_state"), "init") == 0) {
-                *project_out = project;
-                return branch;
+            if (strcmp(text_of(branch, "current_state"), "init") != 0)
+                continue;
+            const char *parent_id = text_of(branch, "parent_id");
+            memset(job, 0, sizeof *job);
+            job->branch_id = xstrdup(text_of(branch, "id"));
+            job->port = port_of(endpoint_of(project, job->branch_id));
+            if (parent_id) {
+                job->parent_port = port_of(endpoint_of(project, parent_id));
+            } else {
+                cJSON *role = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(project, "_roles"), 0);
+                cJSON *database = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(project, "_databases"), 0);
+                job->role = xstrdup(text_of(role, "name"));
+                job->password = xstrdup(text_of(role, "_password"));
+                job->database = xstrdup(text_of(database, "name"));
             }
+            return 1;
         }
     }
-    return NULL;
+    return 0;
 }
 
 static void *worker_main(void *arg)
@@ -227,44 +269,33 @@ static void *worker_main(void *arg)
     nl_api *api = arg;
     pthread_mutex_lock(&api->lock);
     while (!api->stopping) {
-        cJSON *project = NULL, *branch = next_job(api, &project);
-        if (!branch) {
+        branch_job job;
+        if (!next_job(api, &job)) {
             pthread_cond_wait(&api->wake, &api->lock);
             continue;
         }
-        char *branch_id = xstrdup(text_of(branch, "id"));
-        cJSON *endpoint = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(project, "_endpoints"), 0);
-        cJSON *role = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(project, "_roles"), 0);
-        cJSON *database = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(project, "_databases"), 0);
-        int port = cJSON_GetObjectItemCaseSensitive(endpoint, "_port")->valueint;
-        char *role_name = xstrdup(text_of(role, "name")), *password = xstrdup(text_of(role, "_password"));
-        char *db = xstrdup(text_of(database, "name"));
         pthread_mutex_unlock(&api->lock);
-        int rc = provision_branch(api, branch_id, port, role_name, password, db);
+        int rc = provision_branch(api, &job);
         pthread_mutex_lock(&api->lock);
         /* The project may have been deleted meanwhile: look it up again. */
         cJSON *p;
         cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
-            cJSON *b = find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"), branch_id);
+            cJSON *b = find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"), job.branch_id);
             if (!b)
                 continue;
             char *now = now_text();
             cJSON_ReplaceItemInObjectCaseSensitive(b, "current_state", cJSON_CreateString(rc ? "error" : "ready"));
             cJSON_ReplaceItemInObjectCaseSensitive(b, "state_changed_at", cJSON_CreateString(now));
-            cJSON *e;
-            cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(p, "_endpoints"))
-                if (strcmp(text_of(e, "branch_id"), branch_id) == 0)
-                    cJSON_ReplaceItemInObjectCaseSensitive(e, "current_state", cJSON_CreateString(rc ? "idle" : "active"));
-            finish_operations(p, branch_id, rc ? err_last() : NULL);
+            cJSON *e = endpoint_of(p, job.branch_id);
+            if (e)
+                cJSON_ReplaceItemInObjectCaseSensitive(e, "current_state", cJSON_CreateString(rc ? "idle" : "active"));
+            finish_operations(p, job.branch_id, rc ? err_last() : NULL);
             free(now);
         }
         if (rc)
-            fprintf(stderr, "neon-local: branch %s: %s\n", branch_id, err_last());
+            fprintf(stderr, "neon-local: branch %s: %s\n", job.branch_id, err_last());
         save_state(api);
-        free(branch_id);
-        free(role_name);
-        free(password);
-        free(db);
+        branch_job_free(&job);
     }
     pthread_mutex_unlock(&api->lock);
     return NULL;

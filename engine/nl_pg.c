@@ -118,6 +118,26 @@ int nl_pg_initdb(const char *datadir)
     return rc;
 }
 
+int nl_pg_basebackup(int source_port, const char *datadir)
+{
+    char *parent = fsio_dirname(datadir);
+    int rc = fsio_mkdirs(parent, 0755);
+    if (rc == 0)
+        rc = nl_pg_own(parent);
+    char *program = xasprintf("%s/pg_basebackup", nl_pg_bindir());
+    char *port = xasprintf("%d", source_port);
+    char *log = log_path(datadir);
+    char *argv[] = { program, "-h", "127.0.0.1", "-p", port, "-U", "postgres", "-D", (char *)datadir,
+                     "-X", "stream", "-c", "fast", "--no-password", NULL };
+    if (rc == 0)
+        rc = run_as_server(argv, log);
+    free(program);
+    free(port);
+    free(log);
+    free(parent);
+    return rc;
+}
+
 int nl_pg_configure(const char *datadir, int port, const char *archive_dir)
 {
     int rc = fsio_mkdirs(archive_dir, 0755);

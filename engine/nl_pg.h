@@ -17,6 +17,10 @@ int nl_pg_own(const char *path);
 /* initdb DATADIR with superuser postgres (trust on 127.0.0.1 only). */
 int nl_pg_initdb(const char *datadir);
 
+/* A copy of the running server at source_port into datadir (pg_basebackup,
+ * WAL streamed), to become a new branch. */
+int nl_pg_basebackup(int source_port, const char *datadir);
+
 /* Writes the server's settings: port, loopback, socket folder, WAL
  * archiving into archive_dir. */
 int nl_pg_configure(const char *datadir, int port, const char *archive_dir);
