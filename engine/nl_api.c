@@ -303,6 +303,8 @@ static void *worker_main(void *arg)
 
 /* ---- projects -------------------------------------------------------------- */
 
+static void add_access(cJSON *body, cJSON *project, const char *branch_id, const cJSON *endpoint);
+
 static cJSON *project_json(const cJSON *project)
 {
     return public_copy(project);
@@ -468,28 +470,11 @@ static nl_response create_project(nl_api *api, const nl_request *req)
     }
     cJSON *body = cJSON_CreateObject();
     cJSON_AddItemToObject(body, "project", project_json(project));
-    cJSON *uris = cJSON_AddArrayToObject(body, "connection_uris");
-    cJSON *uri = cJSON_CreateObject();
-    char *text = connection_uri(role, endpoint, "neondb");
-    cJSON_AddStringToObject(uri, "connection_uri", text);
-    cJSON *parameters = cJSON_AddObjectToObject(uri, "connection_parameters");
-    cJSON_AddStringToObject(parameters, "database", "neondb");
-    cJSON_AddStringToObject(parameters, "password", password);
-    cJSON_AddStringToObject(parameters, "role", "neondb_owner");
-    cJSON_AddStringToObject(parameters, "host", "127.0.0.1");
-    cJSON_AddStringToObject(parameters, "pooler_host", "127.0.0.1");
-    cJSON_AddItemToArray(uris, uri);
-    cJSON *roles = cJSON_AddArrayToObject(body, "roles");
-    cJSON *shown_role = public_copy(role);
-    cJSON_AddStringToObject(shown_role, "password", password);
-    cJSON_AddItemToArray(roles, shown_role);
-    cJSON *databases = cJSON_AddArrayToObject(body, "databases");
-    cJSON_AddItemToArray(databases, public_copy(database));
+    add_access(body, project, text_of(branch, "id"), endpoint);
     cJSON_AddItemToObject(body, "operations", ops);
     cJSON_AddItemToObject(body, "branch", public_copy(branch));
     cJSON *endpoints = cJSON_AddArrayToObject(body, "endpoints");
     cJSON_AddItemToArray(endpoints, public_copy(endpoint));
-    free(text);
     free(password);
     free(now);
     pthread_cond_signal(&api->wake);
@@ -526,6 +511,191 @@ static nl_response list_operations(nl_api *api, const char *project_id)
         return nl_error(404, "", "project %s not found", project_id);
     cJSON *body = cJSON_CreateObject();
     cJSON_AddItemToObject(body, "operations", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(p, "_operations"), 1));
+    return nl_json(200, body);
+}
+
+/* ---- branches --------------------------------------------------------------- */
+
+static cJSON *default_branch(cJSON *project)
+{
+    cJSON *b;
+    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches"))
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "default")))
+            return b;
+    return NULL;
+}
+
+static cJSON *branch_by_name(cJSON *project, const char *name)
+{
+    cJSON *b;
+    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches"))
+        if (strcmp(text_of(b, "name"), name) == 0)
+            return b;
+    return NULL;
+}
+
+/* The roles and databases of a branch's parent, which a branch inherits
+ * with its data. */
+static void inherit_roles_and_databases(cJSON *project, const char *parent_id, const char *branch_id)
+{
+    static const char *const lists[] = { "_roles", "_databases" };
+    for (size_t i = 0; i < 2; i++) {
+        cJSON *list = cJSON_GetObjectItemCaseSensitive(project, lists[i]);
+        int count = cJSON_GetArraySize(list);
+        for (int k = 0; k < count; k++) {
+            cJSON *item = cJSON_GetArrayItem(list, k);
+            if (strcmp(text_of(item, "branch_id"), parent_id) != 0)
+                continue;
+            cJSON *copy = cJSON_Duplicate(item, 1);
+            cJSON_ReplaceItemInObjectCaseSensitive(copy, "branch_id", cJSON_CreateString(branch_id));
+            cJSON_AddItemToArray(list, copy);
+        }
+    }
+}
+
+/* roles (with passwords), databases and connection_uris of a branch, as the
+ * create responses show them. */
+static void add_access(cJSON *body, cJSON *project, const char *branch_id, const cJSON *endpoint)
+{
+    cJSON *roles = cJSON_AddArrayToObject(body, "roles");
+    cJSON *databases = cJSON_AddArrayToObject(body, "databases");
+    cJSON *uris = cJSON_AddArrayToObject(body, "connection_uris");
+    const cJSON *role, *db;
+    cJSON_ArrayForEach(role, cJSON_GetObjectItemCaseSensitive(project, "_roles")) {
+        if (strcmp(text_of(role, "branch_id"), branch_id) != 0)
+            continue;
+        cJSON *shown = public_copy(role);
+        cJSON_AddStringToObject(shown, "password", text_of(role, "_password"));
+        cJSON_AddItemToArray(roles, shown);
+    }
+    cJSON_ArrayForEach(db, cJSON_GetObjectItemCaseSensitive(project, "_databases")) {
+        if (strcmp(text_of(db, "branch_id"), branch_id) != 0)
+            continue;
+        cJSON_AddItemToArray(databases, public_copy(db));
+        const cJSON *owner = NULL;
+        cJSON_ArrayForEach(role, cJSON_GetObjectItemCaseSensitive(project, "_roles"))
+            if (!strcmp(text_of(role, "branch_id"), branch_id) && !strcmp(text_of(role, "name"), text_of(db, "owner_name")))
+                owner = role;
+        if (!endpoint || !owner)
+            continue;
+        cJSON *uri = cJSON_CreateObject();
+        char *text = connection_uri(owner, endpoint, text_of(db, "name"));
+        cJSON_AddStringToObject(uri, "connection_uri", text);
+        cJSON *parameters = cJSON_AddObjectToObject(uri, "connection_parameters");
+        cJSON_AddStringToObject(parameters, "database", text_of(db, "name"));
+        cJSON_AddStringToObject(parameters, "password", text_of(owner, "_password"));
+        cJSON_AddStringToObject(parameters, "role", text_of(owner, "name"));
+        cJSON_AddStringToObject(parameters, "host", "127.0.0.1");
+        cJSON_AddStringToObject(parameters, "pooler_host", "127.0.0.1");
+        cJSON_AddItemToArray(uris, uri);
+        free(text);
+    }
+}
+
+static int wants_endpoint(const cJSON *endpoints, nl_response *bad)
+{
+    if (!endpoints)
+        return 0;
+    if (!cJSON_IsArray(endpoints) || cJSON_GetArraySize(endpoints) > 1) {
+        *bad = nl_error(400, "", "endpoints must be a list of at most one {\"type\": \"read_write\"}");
+        return -1;
+    }
+    const cJSON *e = cJSON_GetArrayItem(endpoints, 0);
+    if (!e)
+        return 0;
+    const char *type = text_of(e, "type");
+    if (!type || strcmp(type, "read_write") != 0) {
+        *bad = nl_error(400, "", "neon-local makes read_write endpoints only");
+        return -1;
+    }
+    return 1;
+}
+
+static nl_response create_branch(nl_api *api, const char *project_id, const nl_request *req)
+{
+    cJSON *project = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    if (!project)
+        return nl_error(404, "", "project %s not found", project_id);
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->body, "branch");
+    if (spec && !cJSON_IsObject(spec))
+        return nl_error(400, "", "branch must be an object");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(spec, "name");
+    const cJSON *parent_id = cJSON_GetObjectItemCaseSensitive(spec, "parent_id");
+    if ((name && !cJSON_IsString(name)) || (parent_id && !cJSON_IsString(parent_id)))
+        return nl_error(400, "", "branch.name and branch.parent_id must be strings");
+    if (cJSON_GetObjectItemCaseSensitive(spec, "parent_timestamp") || cJSON_GetObjectItemCaseSensitive(spec, "parent_lsn"))
+        return nl_error(400, "", "neon-local does not make point-in-time branches yet (parent_timestamp, parent_lsn)");
+    nl_response bad;
+    int endpoint_wanted = wants_endpoint(cJSON_GetObjectItemCaseSensitive(req->body, "endpoints"), &bad);
+    if (endpoint_wanted < 0)
+        return bad;
+    cJSON *parent = parent_id ? find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), parent_id->valuestring)
+                              : default_branch(project);
+    if (!parent)
+        return nl_error(404, "", "branch %s not found in project %s", parent_id ? parent_id->valuestring : "(default)",
+                        project_id);
+    if (strcmp(text_of(parent, "current_state"), "ready") != 0)
+        return nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", text_of(parent, "id"));
+    if (!port_of(endpoint_of(project, text_of(parent, "id"))))
+        return nl_error(400, "", "neon-local branches from a branch with a running endpoint only, for now");
+    if (name && branch_by_name(project, name->valuestring))
+        return nl_error(409, "", "a branch named %s already exists in project %s", name->valuestring, project_id);
+    int port = endpoint_wanted ? nl_free_port() : 0;
+    char *generated = NULL;
+    if (!name)
+        generated = new_id("br");
+    cJSON *branch = add_branch(project, name ? name->valuestring : generated, 0);
+    free(generated);
+    char *now = now_text();
+    cJSON_AddStringToObject(branch, "parent_id", text_of(parent, "id"));
+    cJSON_AddStringToObject(branch, "parent_timestamp", now);
+    free(now);
+    cJSON *endpoint = endpoint_wanted ? add_endpoint(project, branch, port) : NULL;
+    inherit_roles_and_databases(project, text_of(parent, "id"), text_of(branch, "id"));
+    cJSON *ops = cJSON_CreateArray();
+    cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "create_branch", text_of(branch, "id"), NULL), 1));
+    if (endpoint)
+        cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "start_compute", text_of(branch, "id"),
+                                                                text_of(endpoint, "id")), 1));
+    if (save_state(api) != 0) {
+        cJSON_Delete(ops);
+        return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "branch", public_copy(branch));
+    cJSON *endpoints = cJSON_AddArrayToObject(body, "endpoints");
+    if (endpoint)
+        cJSON_AddItemToArray(endpoints, public_copy(endpoint));
+    cJSON_AddItemToObject(body, "operations", ops);
+    add_access(body, project, text_of(branch, "id"), endpoint);
+    pthread_cond_signal(&api->wake);
+    return nl_json(201, body);
+}
+
+static nl_response list_branches(nl_api *api, const char *project_id)
+{
+    cJSON *project = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    if (!project)
+        return nl_error(404, "", "project %s not found", project_id);
+    cJSON *list = cJSON_CreateArray();
+    const cJSON *b;
+    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches"))
+        cJSON_AddItemToArray(list, public_copy(b));
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "branches", list);
+    return nl_json(200, body);
+}
+
+static nl_response get_branch(nl_api *api, const char *project_id, const char *branch_id)
+{
+    cJSON *project = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    if (!project)
+        return nl_error(404, "", "project %s not found", project_id);
+    cJSON *b = find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), branch_id);
+    if (!b)
+        return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "branch", public_copy(b));
     return nl_json(200, body);
 }
 
@@ -566,6 +736,12 @@ nl_response nl_api_handle(void *ud, const nl_request *req)
         r = create_project(api, req);
     else if (n == 2 && !strcmp(s[0], "projects") && get)
         r = get_project(api, s[1]);
+    else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && get)
+        r = list_branches(api, s[1]);
+    else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && post)
+        r = create_branch(api, s[1], req);
+    else if (n == 4 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && get)
+        r = get_branch(api, s[1], s[3]);
     else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "operations") && get)
         r = list_operations(api, s[1]);
     else if (n == 4 && !strcmp(s[0], "projects") && !strcmp(s[2], "operations") && get)

@@ -117,6 +117,50 @@ t_a_project_is_a_real_postgresql_that_survives_a_restart() {
     wait $PID
 }
 
+# Creates a project and waits for it; sets project, key, uri.
+ready_project() {
+    key=$(cat nl/api-key)
+    curl -s -o created.json -X POST -H "Authorization: Bearer $key" -d '{"project":{"name":"p"}}' "$URL/projects"
+    project=$(jq -r .project.id created.json)
+    for op in $(jq -r '.operations[].id' created.json); do wait_operation "$project" "$op" "$key"; done
+    uri=$(jq -r '.connection_uris[0].connection_uri' created.json)
+}
+
+t_a_branch_at_head_is_a_real_copy() {
+    chmod 755 .
+    start_neon_local
+    ready_project
+    psql "$uri" -Xqc "create table booking (id int primary key); insert into booking select generate_series(1, 100)"
+    status=$(curl -s -o branch.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
+             -d '{"branch":{"name":"backup-2026-01-11-143000"},"endpoints":[{"type":"read_write"}]}' \
+             "$URL/projects/$project/branches")
+    expect_eq "$status" 201 "create branch"
+    expect_eq "$(jq -r .branch.current_state branch.json)" init
+    expect_eq "$(jq -r .branch.parent_id branch.json)" "$(jq -r .branch.id created.json)" "parent"
+    for op in $(jq -r '.operations[].id' branch.json); do
+        wait_operation "$project" "$op" "$key"
+        expect_eq "$(jq -r .operation.status body.json)" finished
+    done
+    branch_uri=$(jq -r '.connection_uris[0].connection_uri' branch.json)
+    [ "$branch_uri" != "$uri" ] || fail "the branch has the parent's connection string"
+    expect_eq "$(psql "$branch_uri" -XAtc 'select count(*) from booking')" 100 "rows on the branch"
+    psql "$branch_uri" -Xqc "delete from booking"
+    expect_eq "$(psql "$uri" -XAtc 'select count(*) from booking')" 100 "rows on main after deleting on the branch"
+    api GET "/projects/$project/branches" "$key"
+    expect_eq "$(jq -r '[.branches[].name] | sort | join(",")' body.json)" "backup-2026-01-11-143000,main"
+    api GET "/projects/$project/branches/$(jq -r .branch.id branch.json)" "$key"
+    expect_eq "$(jq -r .branch.current_state body.json)" ready
+    # The same name twice, an unknown parent, a point in time: refused.
+    status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
+             -d '{"branch":{"name":"main"}}' "$URL/projects/$project/branches")
+    expect_eq "$status" 409 "duplicate name"
+    status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
+             -d '{"branch":{"parent_id":"br-nope"}}' "$URL/projects/$project/branches")
+    expect_eq "$status" 404 "unknown parent"
+    kill -TERM $PID
+    wait $PID
+}
+
 t_bad_project_requests_change_nothing() {
     start_neon_local
     key=$(cat nl/api-key)
@@ -135,7 +179,7 @@ t_bad_project_requests_change_nothing() {
     wait $PID
 }
 
-for t in t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
+for t in t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
          t_neon_local_generates_a_private_key_and_checks_it t_neon_local_takes_the_key_given \
          t_neon_local_refuses_anything_but_loopback; do
     run_test "$t"
