@@ -184,13 +184,17 @@ static void finish_operations(cJSON *project, const char *branch_id, const char 
 typedef struct branch_job {
     char *branch_id;
     int parent_port;          /* 0: a root branch, made with initdb */
+    char *parent_id;
     int port;                 /* 0: no endpoint, the data only */
     char *role, *password, *database;  /* root branch only */
+    char *target;             /* a recovery_target_* setting, for a branch in the past */
 } branch_job;
 
 static void branch_job_free(branch_job *job)
 {
     free(job->branch_id);
+    free(job->parent_id);
+    free(job->target);
     free(job->role);
     free(job->password);
     free(job->database);
@@ -211,16 +215,46 @@ static int port_of(const cJSON *endpoint)
     return cJSON_IsNumber(port) ? port->valueint : 0;
 }
 
-/* Makes a branch's data (initdb, or a base backup of its parent), then
- * starts its server when it has an endpoint. */
+static char *branch_base(nl_api *api, const char *branch_id)
+{
+    return xasprintf("%s/pg/%s/base", api->data_dir, branch_id);
+}
+
+/* A branch in the past: the parent's base backup, replayed from the
+ * parent's WAL archive to the target, promoted. Without an endpoint the
+ * server is stopped once the data is there. */
+static int provision_in_the_past(nl_api *api, const branch_job *job, const char *datadir, const char *archive)
+{
+    char *base = branch_base(api, job->parent_id), *source_archive = branch_archive(api, job->parent_id);
+    int port = job->port ? job->port : nl_free_port();
+    int rc = nl_pg_archive_now(job->parent_port);
+    if (rc == 0)
+        rc = nl_pg_copy_backup(base, datadir);
+    if (rc == 0)
+        rc = nl_pg_recover_to(datadir, port, archive, source_archive, job->target);
+    if (rc == 0 && !job->port)
+        rc = nl_pg_stop(datadir);
+    free(base);
+    free(source_archive);
+    return rc;
+}
+
+/* Makes a branch's data (initdb, a base backup of its parent, or a point in
+ * its parent's past), starts its server when it has an endpoint, and keeps
+ * a base backup of it: the start of its own history. */
 static int provision_branch(nl_api *api, const branch_job *job)
 {
     char *datadir = branch_datadir(api, job->branch_id), *archive = branch_archive(api, job->branch_id);
-    int rc = job->parent_port ? nl_pg_basebackup(job->parent_port, datadir) : nl_pg_initdb(datadir);
-    if (rc == 0 && job->port) {
-        rc = nl_pg_configure(datadir, job->port, archive);
-        if (rc == 0)
-            rc = nl_pg_start(datadir);
+    int rc;
+    if (job->target) {
+        rc = provision_in_the_past(api, job, datadir, archive);
+    } else {
+        rc = job->parent_port ? nl_pg_basebackup(job->parent_port, datadir) : nl_pg_initdb(datadir);
+        if (rc == 0 && job->port) {
+            rc = nl_pg_configure(datadir, job->port, archive, NULL);
+            if (rc == 0)
+                rc = nl_pg_start(datadir);
+        }
     }
     if (rc == 0 && !job->parent_port) {
         char *role = xasprintf("CREATE ROLE \"%s\" LOGIN PASSWORD '%s' CREATEDB CREATEROLE", job->role, job->password);
@@ -230,6 +264,11 @@ static int provision_branch(nl_api *api, const branch_job *job)
             rc = nl_pg_sql(job->port, "postgres", db);
         free(role);
         free(db);
+    }
+    if (rc == 0 && job->port) {
+        char *base = branch_base(api, job->branch_id);
+        rc = nl_pg_basebackup(job->port, base);
+        free(base);
     }
     free(datadir);
     free(archive);
@@ -249,7 +288,10 @@ static int next_job(nl_api *api, branch_job *job)
             memset(job, 0, sizeof *job);
             job->branch_id = xstrdup(text_of(branch, "id"));
             job->port = port_of(endpoint_of(project, job->branch_id));
+            if (text_of(branch, "_target"))
+                job->target = xstrdup(text_of(branch, "_target"));
             if (parent_id) {
+                job->parent_id = xstrdup(parent_id);
                 job->parent_port = port_of(endpoint_of(project, parent_id));
             } else {
                 cJSON *role = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(project, "_roles"), 0);
@@ -286,6 +328,8 @@ static void *worker_main(void *arg)
             char *now = now_text();
             cJSON_ReplaceItemInObjectCaseSensitive(b, "current_state", cJSON_CreateString(rc ? "error" : "ready"));
             cJSON_ReplaceItemInObjectCaseSensitive(b, "state_changed_at", cJSON_CreateString(now));
+            if (rc == 0 && job.port) /* its history starts with the base backup just taken */
+                cJSON_AddNumberToObject(b, "_history_from", timefmt_now());
             cJSON *e = endpoint_of(p, job.branch_id);
             if (e)
                 cJSON_ReplaceItemInObjectCaseSensitive(e, "current_state", cJSON_CreateString(rc ? "idle" : "active"));
@@ -611,6 +655,69 @@ static int wants_endpoint(const cJSON *endpoints, nl_response *bad)
     return 1;
 }
 
+static int valid_lsn(const char *text)
+{
+    const char *slash = strchr(text, '/');
+    if (!slash || slash == text || !slash[1] || strlen(text) > 17)
+        return 0;
+    for (const char *p = text; *p; p++)
+        if (p != slash && !strchr("0123456789ABCDEFabcdef", *p))
+            return 0;
+    return 1;
+}
+
+/* parent_timestamp / parent_lsn: the recovery target of a branch in the
+ * past, checked against the future, the project's history retention window
+ * and the start of the parent's own history. */
+static int point_in_time(cJSON *project, cJSON *parent, const cJSON *spec, char **target, nl_response *bad)
+{
+    const cJSON *when = cJSON_GetObjectItemCaseSensitive(spec, "parent_timestamp");
+    const cJSON *lsn = cJSON_GetObjectItemCaseSensitive(spec, "parent_lsn");
+    *target = NULL;
+    if (!when && !lsn)
+        return 0;
+    if (when && lsn) {
+        *bad = nl_error(400, "", "give parent_timestamp or parent_lsn, not both");
+        return -1;
+    }
+    if (lsn) {
+        if (!cJSON_IsString(lsn) || !valid_lsn(lsn->valuestring)) {
+            *bad = nl_error(400, "", "parent_lsn must be an LSN like 0/1A2B3C4");
+            return -1;
+        }
+        *target = xasprintf("recovery_target_lsn = '%s'", lsn->valuestring);
+        return 0;
+    }
+    double t, now = timefmt_now();
+    if (!cJSON_IsString(when) || timefmt_parse_timestamp(when->valuestring, &t) != 0) {
+        *bad = nl_error(400, "", "parent_timestamp must be an RFC 3339 time like 2026-01-11T14:29:59Z");
+        return -1;
+    }
+    const cJSON *retention = cJSON_GetObjectItemCaseSensitive(project, "history_retention_seconds");
+    const cJSON *history = cJSON_GetObjectItemCaseSensitive(parent, "_history_from");
+    if (t > now) {
+        *bad = nl_error(400, "", "parent_timestamp %s is in the future", when->valuestring);
+        return -1;
+    }
+    if (cJSON_IsNumber(retention) && t < now - retention->valuedouble) {
+        *bad = nl_error(400, "", "parent_timestamp %s is outside the project's history retention window (%.0f "
+                        "seconds)", when->valuestring, retention->valuedouble);
+        return -1;
+    }
+    if (!cJSON_IsNumber(history) || t < history->valuedouble) {
+        char from[48] = "?";
+        if (cJSON_IsNumber(history))
+            timefmt_format_utc(history->valuedouble, from, sizeof from);
+        *bad = nl_error(400, "", "parent_timestamp %s is before the history of branch %s starts (%s)",
+                        when->valuestring, text_of(parent, "id"), from);
+        return -1;
+    }
+    char normal[48];
+    timefmt_format_utc(t, normal, sizeof normal);
+    *target = xasprintf("recovery_target_time = '%s'", normal);
+    return 0;
+}
+
 static nl_response create_branch(nl_api *api, const char *project_id, const nl_request *req)
 {
     cJSON *project = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
@@ -623,8 +730,6 @@ static nl_response create_branch(nl_api *api, const char *project_id, const nl_r
     const cJSON *parent_id = cJSON_GetObjectItemCaseSensitive(spec, "parent_id");
     if ((name && !cJSON_IsString(name)) || (parent_id && !cJSON_IsString(parent_id)))
         return nl_error(400, "", "branch.name and branch.parent_id must be strings");
-    if (cJSON_GetObjectItemCaseSensitive(spec, "parent_timestamp") || cJSON_GetObjectItemCaseSensitive(spec, "parent_lsn"))
-        return nl_error(400, "", "neon-local does not make point-in-time branches yet (parent_timestamp, parent_lsn)");
     nl_response bad;
     int endpoint_wanted = wants_endpoint(cJSON_GetObjectItemCaseSensitive(req->body, "endpoints"), &bad);
     if (endpoint_wanted < 0)
@@ -640,6 +745,9 @@ static nl_response create_branch(nl_api *api, const char *project_id, const nl_r
         return nl_error(400, "", "neon-local branches from a branch with a running endpoint only, for now");
     if (name && branch_by_name(project, name->valuestring))
         return nl_error(409, "", "a branch named %s already exists in project %s", name->valuestring, project_id);
+    char *target = NULL;
+    if (point_in_time(project, parent, spec, &target, &bad) != 0)
+        return bad;
     int port = endpoint_wanted ? nl_free_port() : 0;
     char *generated = NULL;
     if (!name)
@@ -648,7 +756,14 @@ static nl_response create_branch(nl_api *api, const char *project_id, const nl_r
     free(generated);
     char *now = now_text();
     cJSON_AddStringToObject(branch, "parent_id", text_of(parent, "id"));
-    cJSON_AddStringToObject(branch, "parent_timestamp", now);
+    const cJSON *asked_time = cJSON_GetObjectItemCaseSensitive(spec, "parent_timestamp");
+    const cJSON *asked_lsn = cJSON_GetObjectItemCaseSensitive(spec, "parent_lsn");
+    cJSON_AddStringToObject(branch, "parent_timestamp", asked_time ? asked_time->valuestring : now);
+    if (asked_lsn)
+        cJSON_AddStringToObject(branch, "parent_lsn", asked_lsn->valuestring);
+    if (target)
+        cJSON_AddStringToObject(branch, "_target", target);
+    free(target);
     free(now);
     cJSON *endpoint = endpoint_wanted ? add_endpoint(project, branch, port) : NULL;
     inherit_roles_and_databases(project, text_of(parent, "id"), text_of(branch, "id"));

@@ -138,7 +138,7 @@ int nl_pg_basebackup(int source_port, const char *datadir)
     return rc;
 }
 
-int nl_pg_configure(const char *datadir, int port, const char *archive_dir)
+int nl_pg_configure(const char *datadir, int port, const char *archive_dir, const char *extra)
 {
     int rc = fsio_mkdirs(archive_dir, 0755);
     if (rc == 0)
@@ -154,8 +154,8 @@ int nl_pg_configure(const char *datadir, int port, const char *archive_dir)
                            "archive_mode = on\n"
                            "archive_command = 'test ! -f %s/%%f && cp %%p %s/%%f'\n"
                            "archive_timeout = 60\n"
-                           "max_wal_senders = 4\n",
-                           port, datadir, archive_dir, archive_dir);
+                           "max_wal_senders = 4\n%s",
+                           port, datadir, archive_dir, archive_dir, extra ? extra : "");
     rc = fsio_write_durable(conf, text, strlen(text));
     if (rc == 0)
         rc = nl_pg_own(conf);
@@ -204,6 +204,104 @@ int nl_pg_sql(int port, const char *dbname, const char *sql)
     }
     PQfinish(conn);
     return rc;
+}
+
+/* The first value of a query, as text (caller frees), or NULL. */
+static char *sql_value(int port, const char *sql)
+{
+    char *conninfo = xasprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres connect_timeout=10", port);
+    PGconn *conn = PQconnectdb(conninfo);
+    free(conninfo);
+    char *value = NULL;
+    if (PQstatus(conn) == CONNECTION_OK) {
+        PGresult *res = PQexec(conn, sql);
+        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+            value = xstrdup(PQgetvalue(res, 0, 0));
+        else
+            err_set(DR_EFAIL, "SQL failed on port %d: %s", port, PQresultErrorMessage(res));
+        PQclear(res);
+    } else {
+        err_set(DR_EFAIL, "cannot connect to the server on port %d: %s", port, PQerrorMessage(conn));
+    }
+    PQfinish(conn);
+    return value;
+}
+
+int nl_pg_is_up(int port)
+{
+    char *v = sql_value(port, "SELECT 1");
+    int up = v != NULL;
+    free(v);
+    return up;
+}
+
+int nl_pg_archive_now(int port)
+{
+    char *xid = sql_value(port, "SELECT pg_current_xact_id()::text");
+    if (!xid)
+        return DR_EFAIL;
+    free(xid);
+    char *segment = sql_value(port, "SELECT pg_walfile_name(pg_switch_wal())");
+    if (!segment)
+        return DR_EFAIL;
+    int rc = err_set(DR_EFAIL, "WAL segment %s was not archived within 30 s", segment);
+    for (int i = 0; i < 600; i++) {
+        char *last = sql_value(port, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver");
+        int done = last && strcmp(last, segment) >= 0;
+        free(last);
+        if (done) {
+            rc = 0;
+            break;
+        }
+        usleep(50000);
+    }
+    free(segment);
+    return rc;
+}
+
+int nl_pg_copy_backup(const char *backup, const char *datadir)
+{
+    char *parent = fsio_dirname(datadir);
+    int rc = fsio_mkdirs(parent, 0755);
+    if (rc == 0)
+        rc = nl_pg_own(parent);
+    char *log = log_path(datadir);
+    char *argv[] = { "/bin/cp", "-a", (char *)backup, (char *)datadir, NULL };
+    if (rc == 0)
+        rc = run_as_server(argv, log);
+    free(log);
+    free(parent);
+    return rc;
+}
+
+int nl_pg_recover_to(const char *datadir, int port, const char *archive_dir, const char *source_archive,
+                     const char *target_setting)
+{
+    char *extra = xasprintf("restore_command = 'cp %s/%%f %%p'\n%s\nrecovery_target_action = 'promote'\n",
+                            source_archive, target_setting);
+    int rc = nl_pg_configure(datadir, port, archive_dir, extra);
+    free(extra);
+    char *signal_file = xasprintf("%s/recovery.signal", datadir);
+    if (rc == 0)
+        rc = fsio_write_durable(signal_file, "", 0);
+    if (rc == 0)
+        rc = nl_pg_own(signal_file);
+    free(signal_file);
+    if (rc == 0)
+        rc = nl_pg_start(datadir);
+    if (rc)
+        return rc;
+    /* pg_ctl -w returns once connections are accepted, which a hot standby
+     * does before recovery ends: wait for the promotion. */
+    for (int i = 0; i < 1200; i++) {
+        char *in_recovery = sql_value(port, "SELECT pg_is_in_recovery()::text");
+        int promoted = in_recovery && strcmp(in_recovery, "false") == 0;
+        free(in_recovery);
+        if (promoted)
+            return 0;
+        usleep(50000);
+    }
+    return err_set(DR_EFAIL, "the server on port %d did not finish recovery within 60 s; see %s.log", port, datadir);
 }
 
 int nl_free_port(void)

@@ -22,8 +22,27 @@ int nl_pg_initdb(const char *datadir);
 int nl_pg_basebackup(int source_port, const char *datadir);
 
 /* Writes the server's settings: port, loopback, socket folder, WAL
- * archiving into archive_dir. */
-int nl_pg_configure(const char *datadir, int port, const char *archive_dir);
+ * archiving into archive_dir, then `extra` (may be NULL) verbatim. */
+int nl_pg_configure(const char *datadir, int port, const char *archive_dir, const char *extra);
+
+/* Makes sure the WAL of everything committed so far on the server at port
+ * is in its archive: commits a marker transaction (so that a commit record
+ * later than any past instant exists), switches WAL, and waits until the
+ * archiver has copied that segment. */
+int nl_pg_archive_now(int port);
+
+/* Copies a base backup folder to datadir (as the server's user). */
+int nl_pg_copy_backup(const char *backup, const char *datadir);
+
+/* Replays a copied base backup to `target_setting` (for example
+ * "recovery_target_time = '2026-01-11 14:29:59+00'") with WAL from
+ * source_archive, then promotes it: starts the server and waits until it
+ * is out of recovery. */
+int nl_pg_recover_to(const char *datadir, int port, const char *archive_dir, const char *source_archive,
+                     const char *target_setting);
+
+/* 1 when the server at port answers `SELECT 1`. */
+int nl_pg_is_up(int port);
 
 int nl_pg_start(const char *datadir);
 int nl_pg_stop(const char *datadir);

@@ -161,6 +161,43 @@ t_a_branch_at_head_is_a_real_copy() {
     wait $PID
 }
 
+t_a_branch_at_a_past_instant_is_real_pitr() {
+    chmod 755 .
+    start_neon_local
+    ready_project
+    psql "$uri" -Xqc "create table booking (id int primary key); insert into booking select generate_series(1, 100)"
+    sleep 1
+    before_incident=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
+    sleep 1
+    psql "$uri" -Xqc "delete from booking where id <= 40"      # the incident
+    psql "$uri" -Xqc "insert into booking values (1000)"       # a write after it
+    status=$(curl -s -o branch.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
+             -d "{\"branch\":{\"name\":\"restore\",\"parent_timestamp\":\"$before_incident\"},\"endpoints\":[{\"type\":\"read_write\"}]}" \
+             "$URL/projects/$project/branches")
+    expect_eq "$status" 201 "create a branch in the past"
+    for op in $(jq -r '.operations[].id' branch.json); do
+        wait_operation "$project" "$op" "$key"
+        expect_eq "$(jq -r .operation.status body.json)" finished "operation (error: $(jq -r .operation.error body.json))"
+    done
+    branch_uri=$(jq -r '.connection_uris[0].connection_uri' branch.json)
+    expect_eq "$(psql "$branch_uri" -XAtc 'select count(*) from booking')" 100 "rows at the instant"
+    expect_eq "$(psql "$branch_uri" -XAtc 'select count(*) from booking where id = 1000')" 0 "the later write"
+    expect_eq "$(psql "$uri" -XAtc 'select count(*) from booking')" 61 "main is untouched"
+    psql "$branch_uri" -Xqc "insert into booking values (2000)" || fail "the branch is not writable (not promoted)"
+    # Instants that cannot be reached are refused with a message.
+    for body in '{"branch":{"parent_timestamp":"2999-01-01T00:00:00Z"}}' \
+                '{"branch":{"parent_timestamp":"2001-01-01T00:00:00Z"}}' \
+                '{"branch":{"parent_timestamp":"yesterday"}}' \
+                '{"branch":{"parent_lsn":"nope"}}'; do
+        status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" -d "$body" \
+                 "$URL/projects/$project/branches")
+        expect_eq "$status" 400 "status for $body"
+    done
+    expect_eq "$(jq -r .message body.json)" "parent_lsn must be an LSN like 0/1A2B3C4"
+    kill -TERM $PID
+    wait $PID
+}
+
 t_bad_project_requests_change_nothing() {
     start_neon_local
     key=$(cat nl/api-key)
@@ -179,7 +216,7 @@ t_bad_project_requests_change_nothing() {
     wait $PID
 }
 
-for t in t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
+for t in t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
          t_neon_local_generates_a_private_key_and_checks_it t_neon_local_takes_the_key_given \
          t_neon_local_refuses_anything_but_loopback; do
     run_test "$t"
