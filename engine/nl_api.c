@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* The whole state is one JSON document, DIR/state.json, written durably
@@ -275,6 +276,80 @@ static int provision_branch(nl_api *api, const branch_job *job)
     return rc;
 }
 
+/* Stops a branch's server and removes its data. */
+static int remove_branch_files(nl_api *api, const char *branch_id)
+{
+    char *datadir = branch_datadir(api, branch_id);
+    char *pid = xasprintf("%s/postmaster.pid", datadir);
+    int rc = fsio_exists(pid) ? nl_pg_stop(datadir) : 0;
+    char *folder = xasprintf("%s/pg/%s", api->data_dir, branch_id);
+    if (rc == 0 && fsio_exists(folder)) {
+        char *argv[] = { "/bin/rm", "-rf", "--", folder, NULL };
+        pid_t child = fork();
+        if (child == 0) {
+            execv(argv[0], argv);
+            _exit(127);
+        }
+        int status = 1;
+        if (child > 0)
+            waitpid(child, &status, 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            rc = err_set(DR_EFAIL, "cannot remove %s", folder);
+    }
+    free(folder);
+    free(pid);
+    free(datadir);
+    return rc;
+}
+
+/* Takes a deleted branch out of the state with everything that was its. */
+static void forget_branch(cJSON *project, const char *branch_id)
+{
+    static const char *const lists[] = { "_branches", "_endpoints", "_roles", "_databases" };
+    for (size_t i = 0; i < 4; i++) {
+        cJSON *list = cJSON_GetObjectItemCaseSensitive(project, lists[i]);
+        for (int k = cJSON_GetArraySize(list) - 1; k >= 0; k--) {
+            cJSON *item = cJSON_GetArrayItem(list, k);
+            const char *owner = i == 0 ? text_of(item, "id") : text_of(item, "branch_id");
+            if (owner && strcmp(owner, branch_id) == 0)
+                cJSON_DeleteItemFromArray(list, k);
+        }
+    }
+}
+
+/* A branch waiting to be deleted: done here, lock released meanwhile. */
+static int run_deletion(nl_api *api)
+{
+    cJSON *project;
+    cJSON_ArrayForEach(project, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
+        cJSON *branch;
+        cJSON_ArrayForEach(branch, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
+            if (strcmp(text_of(branch, "current_state"), "deleting") != 0)
+                continue;
+            char *branch_id = xstrdup(text_of(branch, "id"));
+            char *project_id = xstrdup(text_of(project, "id"));
+            pthread_mutex_unlock(&api->lock);
+            int rc = remove_branch_files(api, branch_id);
+            pthread_mutex_lock(&api->lock);
+            cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+            if (p) {
+                finish_operations(p, branch_id, rc ? err_last() : NULL);
+                if (rc == 0)
+                    forget_branch(p, branch_id);
+                else
+                    cJSON_ReplaceItemInObjectCaseSensitive(find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"),
+                                                                      branch_id),
+                                                           "current_state", cJSON_CreateString("error"));
+            }
+            save_state(api);
+            free(branch_id);
+            free(project_id);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* The next branch waiting to be made. */
 static int next_job(nl_api *api, branch_job *job)
 {
@@ -311,6 +386,8 @@ static void *worker_main(void *arg)
     nl_api *api = arg;
     pthread_mutex_lock(&api->lock);
     while (!api->stopping) {
+        if (run_deletion(api))
+            continue;
         branch_job job;
         if (!next_job(api, &job)) {
             pthread_cond_wait(&api->wake, &api->lock);
@@ -814,6 +891,80 @@ static nl_response get_branch(nl_api *api, const char *project_id, const char *b
     return nl_json(200, body);
 }
 
+static int has_children(cJSON *project, const char *branch_id)
+{
+    cJSON *b;
+    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches"))
+        if (text_of(b, "parent_id") && strcmp(text_of(b, "parent_id"), branch_id) == 0)
+            return 1;
+    return 0;
+}
+
+/* The project and branch a request names, or the error response. */
+static int lookup_branch(nl_api *api, const char *project_id, const char *branch_id, cJSON **project, cJSON **branch,
+                         nl_response *error)
+{
+    *project = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    *branch = *project ? find_by_id(cJSON_GetObjectItemCaseSensitive(*project, "_branches"), branch_id) : NULL;
+    if (!*project)
+        *error = nl_error(404, "", "project %s not found", project_id);
+    else if (!*branch)
+        *error = nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
+    else if (strcmp(text_of(*branch, "current_state"), "ready") != 0)
+        *error = nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", branch_id);
+    else
+        return 0;
+    return -1;
+}
+
+static nl_response delete_branch(nl_api *api, const char *project_id, const char *branch_id)
+{
+    cJSON *project, *branch;
+    nl_response error;
+    if (lookup_branch(api, project_id, branch_id, &project, &branch, &error) != 0)
+        return error;
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(branch, "default")))
+        return nl_error(400, "", "branch %s is the project's default branch and cannot be deleted; make another "
+                        "branch the default first", branch_id);
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(branch, "protected")))
+        return nl_error(400, "", "branch %s is protected and cannot be deleted", branch_id);
+    if (has_children(project, branch_id))
+        return nl_error(400, "", "branch %s has child branches; delete them first", branch_id);
+    cJSON_ReplaceItemInObjectCaseSensitive(branch, "current_state", cJSON_CreateString("deleting"));
+    cJSON *ops = cJSON_CreateArray();
+    cJSON *endpoint = endpoint_of(project, branch_id);
+    if (endpoint)
+        cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "suspend_compute", branch_id,
+                                                                text_of(endpoint, "id")), 1));
+    cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "delete_timeline", branch_id, NULL), 1));
+    save_state(api);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "branch", public_copy(branch));
+    cJSON_AddItemToObject(body, "operations", ops);
+    pthread_cond_signal(&api->wake);
+    return nl_json(200, body);
+}
+
+static nl_response set_as_default(nl_api *api, const char *project_id, const char *branch_id)
+{
+    cJSON *project, *branch;
+    nl_response error;
+    if (lookup_branch(api, project_id, branch_id, &project, &branch, &error) != 0)
+        return error;
+    cJSON *b;
+    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
+        int is_it = b == branch;
+        cJSON_ReplaceItemInObjectCaseSensitive(b, "default", cJSON_CreateBool(is_it));
+        cJSON_ReplaceItemInObjectCaseSensitive(b, "primary", cJSON_CreateBool(is_it));
+    }
+    if (save_state(api) != 0)
+        return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "branch", public_copy(branch));
+    cJSON_AddArrayToObject(body, "operations");
+    return nl_json(200, body);
+}
+
 /* ---- routing, lifetime -------------------------------------------------------- */
 
 /* Splits "/projects/abc/operations/xyz" into at most 6 segments. */
@@ -857,6 +1008,10 @@ nl_response nl_api_handle(void *ud, const nl_request *req)
         r = create_branch(api, s[1], req);
     else if (n == 4 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && get)
         r = get_branch(api, s[1], s[3]);
+    else if (n == 4 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(req->method, "DELETE"))
+        r = delete_branch(api, s[1], s[3]);
+    else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "set_as_default") && post)
+        r = set_as_default(api, s[1], s[3]);
     else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "operations") && get)
         r = list_operations(api, s[1]);
     else if (n == 4 && !strcmp(s[0], "projects") && !strcmp(s[2], "operations") && get)

@@ -198,6 +198,55 @@ t_a_branch_at_a_past_instant_is_real_pitr() {
     wait $PID
 }
 
+# Creates a branch and waits for it; sets branch_id and branch_uri.
+ready_branch() { # JSON body
+    curl -s -o branch.json -X POST -H "Authorization: Bearer $key" -d "$1" "$URL/projects/$project/branches"
+    for op in $(jq -r '.operations[].id' branch.json); do wait_operation "$project" "$op" "$key"; done
+    branch_id=$(jq -r .branch.id branch.json)
+    branch_uri=$(jq -r '.connection_uris[0].connection_uri // empty' branch.json)
+}
+
+call() { # METHOD PATH: status and body.json
+    status=$(curl -s -o body.json -w '%{http_code}' -X "$1" -H "Authorization: Bearer $key" "$URL$2")
+}
+
+t_branch_deletion_rules_and_set_as_default() {
+    chmod 755 .
+    start_neon_local
+    ready_project
+    main_id=$(jq -r .branch.id created.json)
+    ready_branch '{"branch":{"name":"b1"},"endpoints":[{"type":"read_write"}]}'
+    b1=$branch_id
+    ready_branch "{\"branch\":{\"name\":\"b2\",\"parent_id\":\"$b1\"},\"endpoints\":[{\"type\":\"read_write\"}]}"
+    b2=$branch_id
+    b2_uri=$branch_uri
+    call DELETE "/projects/$project/branches/$main_id"
+    expect_eq "$status" 400 "delete the default branch"
+    expect_in body.json "default branch and cannot be deleted"
+    call DELETE "/projects/$project/branches/$b1"
+    expect_eq "$status" 400 "delete a branch with children"
+    expect_in body.json "has child branches"
+    call DELETE "/projects/$project/branches/$b2"
+    expect_eq "$status" 200 "delete a leaf"
+    expect_eq "$(jq -r '[.operations[].status] | unique | join(",")' body.json)" running
+    for op in $(jq -r '.operations[].id' body.json); do
+        wait_operation "$project" "$op" "$key"
+        expect_eq "$(jq -r .operation.status body.json)" finished
+    done
+    call GET "/projects/$project/branches/$b2"
+    expect_eq "$status" 404 "the deleted branch"
+    [ ! -e "nl/pg/$b2" ] || fail "the deleted branch's files are still there"
+    ! psql "$b2_uri" -XAtc 'select 1' >/dev/null 2>&1 || fail "the deleted branch's server still answers"
+    call POST "/projects/$project/branches/$b1/set_as_default"
+    expect_eq "$status" 200 "set as default"
+    call GET "/projects/$project/branches"
+    expect_eq "$(jq -r '[.branches[] | select(.default) | .name] | join(",")' body.json)" b1 "the default now"
+    call DELETE "/projects/$project/branches/nope"
+    expect_eq "$status" 404
+    kill -TERM $PID
+    wait $PID
+}
+
 t_bad_project_requests_change_nothing() {
     start_neon_local
     key=$(cat nl/api-key)
@@ -216,7 +265,7 @@ t_bad_project_requests_change_nothing() {
     wait $PID
 }
 
-for t in t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
+for t in t_branch_deletion_rules_and_set_as_default t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
          t_neon_local_generates_a_private_key_and_checks_it t_neon_local_takes_the_key_given \
          t_neon_local_refuses_anything_but_loopback; do
     run_test "$t"
