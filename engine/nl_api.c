@@ -6,6 +6,7 @@
 #include "nl_pg.h"
 #include "timefmt.h"
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -317,6 +318,141 @@ static void forget_branch(cJSON *project, const char *branch_id)
     }
 }
 
+/* ---- restore in place ----------------------------------------------------------- */
+
+/* What a restore needs, copied out of the state. */
+typedef struct restore_job {
+    char *project_id, *branch_id, *source_id, *target, *preserved_id;
+    int port, source_port;
+} restore_job;
+
+static void restore_job_free(restore_job *j)
+{
+    free(j->project_id);
+    free(j->branch_id);
+    free(j->source_id);
+    free(j->target);
+    free(j->preserved_id);
+}
+
+static int move_path(const char *from, const char *to)
+{
+    if (rename(from, to) != 0)
+        return err_set(DR_EFAIL, "cannot move %s to %s: %s", from, to, strerror(errno));
+    return 0;
+}
+
+/* Builds the new state beside the branch, then swaps it in: the branch keeps
+ * its id and its port, so its connection string does not change. */
+static int run_restore(nl_api *api, const restore_job *j)
+{
+    char *folder = xasprintf("%s/pg/%s", api->data_dir, j->branch_id);
+    char *staging = xasprintf("%s/pg/%s.restore", api->data_dir, j->branch_id);
+    char *staged_data = xasprintf("%s/data", staging), *staged_wal = xasprintf("%s/wal", staging);
+    char *datadir = branch_datadir(api, j->branch_id);
+    int rc = fsio_mkdirs(staging, 0755);
+    if (rc == 0)
+        rc = nl_pg_own(staging);
+    if (rc == 0 && j->target) {
+        char *base = branch_base(api, j->source_id), *archive = branch_archive(api, j->source_id);
+        int scratch_port = nl_free_port();
+        rc = nl_pg_archive_now(j->source_port);
+        if (rc == 0)
+            rc = nl_pg_copy_backup(base, staged_data);
+        if (rc == 0)
+            rc = nl_pg_recover_to(staged_data, scratch_port, staged_wal, archive, j->target);
+        if (rc == 0)
+            rc = nl_pg_stop(staged_data);
+        free(base);
+        free(archive);
+    } else if (rc == 0) {
+        rc = nl_pg_basebackup(j->source_port, staged_data);
+    }
+    if (rc == 0)
+        rc = nl_pg_stop(datadir);
+    if (rc == 0 && j->preserved_id) {
+        char *kept = xasprintf("%s/pg/%s", api->data_dir, j->preserved_id);
+        rc = move_path(folder, kept);
+        free(kept);
+    } else if (rc == 0) {
+        rc = remove_branch_files(api, j->branch_id);
+    }
+    if (rc == 0)
+        rc = move_path(staging, folder);
+    if (rc == 0) {
+        char *archive = branch_archive(api, j->branch_id);
+        rc = fsio_mkdirs(archive, 0755);
+        if (rc == 0)
+            rc = nl_pg_own(archive);
+        if (rc == 0)
+            rc = nl_pg_configure(datadir, j->port, archive, NULL);
+        if (rc == 0)
+            rc = nl_pg_start(datadir);
+        free(archive);
+    }
+    if (rc == 0) {
+        char *base = branch_base(api, j->branch_id);
+        rc = nl_pg_basebackup(j->port, base);
+        free(base);
+    }
+    free(folder);
+    free(staging);
+    free(staged_data);
+    free(staged_wal);
+    free(datadir);
+    return rc;
+}
+
+/* A branch waiting for its restore: done here, lock released meanwhile. */
+static int run_next_restore(nl_api *api)
+{
+    cJSON *project;
+    cJSON_ArrayForEach(project, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
+        cJSON *branch;
+        cJSON_ArrayForEach(branch, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
+            const cJSON *spec = cJSON_GetObjectItemCaseSensitive(branch, "_restore");
+            if (!spec || strcmp(text_of(branch, "current_state"), "init") != 0)
+                continue;
+            restore_job j = { 0 };
+            j.project_id = xstrdup(text_of(project, "id"));
+            j.branch_id = xstrdup(text_of(branch, "id"));
+            j.source_id = xstrdup(text_of(spec, "source_branch_id"));
+            j.target = text_of(spec, "target") ? xstrdup(text_of(spec, "target")) : NULL;
+            j.preserved_id = text_of(spec, "preserved_id") ? xstrdup(text_of(spec, "preserved_id")) : NULL;
+            j.port = port_of(endpoint_of(project, j.branch_id));
+            j.source_port = port_of(endpoint_of(project, j.source_id));
+            pthread_mutex_unlock(&api->lock);
+            int rc = run_restore(api, &j);
+            pthread_mutex_lock(&api->lock);
+            cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), j.project_id);
+            cJSON *b = p ? find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"), j.branch_id) : NULL;
+            if (b) {
+                char *now = now_text();
+                cJSON_DeleteItemFromObjectCaseSensitive(b, "_restore");
+                cJSON_ReplaceItemInObjectCaseSensitive(b, "current_state", cJSON_CreateString(rc ? "error" : "ready"));
+                cJSON_ReplaceItemInObjectCaseSensitive(b, "state_changed_at", cJSON_CreateString(now));
+                cJSON_ReplaceItemInObjectCaseSensitive(b, "updated_at", cJSON_CreateString(now));
+                if (rc == 0)
+                    cJSON_ReplaceItemInObjectCaseSensitive(b, "_history_from", cJSON_CreateNumber(timefmt_now()));
+                cJSON *kept = j.preserved_id ? find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"),
+                                                          j.preserved_id) : NULL;
+                if (kept) {
+                    cJSON_DeleteItemFromObjectCaseSensitive(kept, "_preserving");
+                    cJSON_ReplaceItemInObjectCaseSensitive(kept, "current_state", cJSON_CreateString(rc ? "error" : "ready"));
+                }
+                finish_operations(p, j.branch_id, rc ? err_last() : NULL);
+                free(now);
+            }
+            if (rc)
+                fprintf(stderr, "neon-local: restore of branch %s: %s\n", j.branch_id, err_last());
+            save_state(api);
+            restore_job_free(&j);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* A branch waiting to be deleted: done here, lock released meanwhile. */
 static int run_deletion(nl_api *api)
 {
@@ -357,7 +493,10 @@ static int next_job(nl_api *api, branch_job *job)
     cJSON_ArrayForEach(project, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
         cJSON *branch;
         cJSON_ArrayForEach(branch, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
-            if (strcmp(text_of(branch, "current_state"), "init") != 0)
+            /* Restores, and the branches they preserve, are run_next_restore's. */
+            if (strcmp(text_of(branch, "current_state"), "init") != 0 ||
+                cJSON_GetObjectItemCaseSensitive(branch, "_restore") ||
+                cJSON_GetObjectItemCaseSensitive(branch, "_preserving"))
                 continue;
             const char *parent_id = text_of(branch, "parent_id");
             memset(job, 0, sizeof *job);
@@ -386,7 +525,7 @@ static void *worker_main(void *arg)
     nl_api *api = arg;
     pthread_mutex_lock(&api->lock);
     while (!api->stopping) {
-        if (run_deletion(api))
+        if (run_deletion(api) || run_next_restore(api))
             continue;
         branch_job job;
         if (!next_job(api, &job)) {
@@ -965,6 +1104,91 @@ static nl_response set_as_default(nl_api *api, const char *project_id, const cha
     return nl_json(200, body);
 }
 
+/* POST .../branches/{id}/restore: the branch gets the state of
+ * source_branch_id (at its head, or at source_timestamp / source_lsn),
+ * keeping its id and its endpoint; its previous state is kept as a new
+ * branch named preserve_under_name when asked (required when the branch
+ * restores from itself or has children, whose parent it becomes). */
+static nl_response restore_branch(nl_api *api, const char *project_id, const char *branch_id, const nl_request *req)
+{
+    cJSON *project, *branch;
+    nl_response error;
+    if (lookup_branch(api, project_id, branch_id, &project, &branch, &error) != 0)
+        return error;
+    const char *source_id = text_of(req->body, "source_branch_id");
+    const cJSON *preserve = cJSON_GetObjectItemCaseSensitive(req->body, "preserve_under_name");
+    if (!source_id)
+        return nl_error(400, "", "source_branch_id is required");
+    if (preserve && (!cJSON_IsString(preserve) || !preserve->valuestring[0]))
+        return nl_error(400, "", "preserve_under_name must be a non-empty string");
+    cJSON *source = find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), source_id);
+    if (!source)
+        return nl_error(404, "", "branch %s not found in project %s", source_id, project_id);
+    int from_itself = source == branch;
+    int in_the_past = cJSON_GetObjectItemCaseSensitive(req->body, "source_timestamp") ||
+                      cJSON_GetObjectItemCaseSensitive(req->body, "source_lsn");
+    if (from_itself && !in_the_past)
+        return nl_error(400, "", "restoring a branch from itself needs source_timestamp or source_lsn");
+    if ((from_itself || has_children(project, branch_id)) && !preserve)
+        return nl_error(400, "", "preserve_under_name is required when a branch is restored from itself or has "
+                        "child branches");
+    if (!port_of(endpoint_of(project, branch_id)) || !port_of(endpoint_of(project, source_id)))
+        return nl_error(400, "", "neon-local restores branches that have a running endpoint, from such branches");
+    if (!from_itself && strcmp(text_of(source, "current_state"), "ready") != 0)
+        return nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", source_id);
+    if (preserve && branch_by_name(project, preserve->valuestring))
+        return nl_error(409, "", "a branch named %s already exists in project %s", preserve->valuestring, project_id);
+    /* The same checks as a branch in the past, with the restore's names. */
+    cJSON *as_branch = cJSON_CreateObject();
+    const cJSON *when = cJSON_GetObjectItemCaseSensitive(req->body, "source_timestamp");
+    const cJSON *lsn = cJSON_GetObjectItemCaseSensitive(req->body, "source_lsn");
+    if (when)
+        cJSON_AddItemToObject(as_branch, "parent_timestamp", cJSON_Duplicate(when, 1));
+    if (lsn)
+        cJSON_AddItemToObject(as_branch, "parent_lsn", cJSON_Duplicate(lsn, 1));
+    char *target = NULL;
+    int checked = point_in_time(project, source, as_branch, &target, &error);
+    cJSON_Delete(as_branch);
+    if (checked != 0)
+        return error;
+    cJSON *spec = cJSON_CreateObject();
+    cJSON_AddStringToObject(spec, "source_branch_id", source_id);
+    if (target)
+        cJSON_AddStringToObject(spec, "target", target);
+    free(target);
+    cJSON *ops = cJSON_CreateArray();
+    if (preserve) {
+        /* The previous state becomes a branch of its own, data only; the
+         * children follow it. */
+        cJSON *kept = add_branch(project, preserve->valuestring, 0);
+        cJSON_ReplaceItemInObjectCaseSensitive(kept, "current_state", cJSON_CreateString("init"));
+        cJSON_AddStringToObject(kept, "_preserving", branch_id);
+        if (text_of(branch, "parent_id"))
+            cJSON_AddStringToObject(kept, "parent_id", text_of(branch, "parent_id"));
+        cJSON_AddStringToObject(spec, "preserved_id", text_of(kept, "id"));
+        inherit_roles_and_databases(project, branch_id, text_of(kept, "id"));
+        cJSON *child;
+        cJSON_ArrayForEach(child, cJSON_GetObjectItemCaseSensitive(project, "_branches"))
+            if (child != kept && text_of(child, "parent_id") && !strcmp(text_of(child, "parent_id"), branch_id))
+                cJSON_ReplaceItemInObjectCaseSensitive(child, "parent_id", cJSON_CreateString(text_of(kept, "id")));
+    }
+    cJSON_AddItemToObject(branch, "_restore", spec);
+    cJSON_ReplaceItemInObjectCaseSensitive(branch, "current_state", cJSON_CreateString("init"));
+    cJSON *endpoint = endpoint_of(project, branch_id);
+    cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "create_timeline", branch_id, NULL), 1));
+    cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "start_compute", branch_id,
+                                                            text_of(endpoint, "id")), 1));
+    if (save_state(api) != 0) {
+        cJSON_Delete(ops);
+        return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "branch", public_copy(branch));
+    cJSON_AddItemToObject(body, "operations", ops);
+    pthread_cond_signal(&api->wake);
+    return nl_json(200, body);
+}
+
 /* ---- routing, lifetime -------------------------------------------------------- */
 
 /* Splits "/projects/abc/operations/xyz" into at most 6 segments. */
@@ -1010,6 +1234,8 @@ nl_response nl_api_handle(void *ud, const nl_request *req)
         r = get_branch(api, s[1], s[3]);
     else if (n == 4 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(req->method, "DELETE"))
         r = delete_branch(api, s[1], s[3]);
+    else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "restore") && post)
+        r = restore_branch(api, s[1], s[3], req);
     else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "set_as_default") && post)
         r = set_as_default(api, s[1], s[3]);
     else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "operations") && get)

@@ -247,6 +247,41 @@ t_branch_deletion_rules_and_set_as_default() {
     wait $PID
 }
 
+t_restore_in_place_keeps_the_connection_string_and_preserves() {
+    chmod 755 .
+    start_neon_local
+    ready_project
+    main_id=$(jq -r .branch.id created.json)
+    psql "$uri" -Xqc "create table booking (id int primary key); insert into booking select generate_series(1, 50)"
+    sleep 1
+    before=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
+    sleep 1
+    psql "$uri" -Xqc "delete from booking"
+    status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
+             -d "{\"source_branch_id\":\"$main_id\",\"source_timestamp\":\"$before\",\"preserve_under_name\":\"main-before-restore\"}" \
+             "$URL/projects/$project/branches/$main_id/restore")
+    expect_eq "$status" 200 "restore (error: $(jq -r .message body.json))"
+    for op in $(jq -r '.operations[].id' body.json); do
+        wait_operation "$project" "$op" "$key"
+        expect_eq "$(jq -r .operation.status body.json)" finished "restore operation ($(jq -r .operation.error body.json))"
+    done
+    expect_eq "$(psql "$uri" -XAtc 'select count(*) from booking')" 50 "rows back, same connection string"
+    call GET "/projects/$project/branches"
+    expect_eq "$(jq -r '[.branches[].name] | sort | join(",")' body.json)" "main,main-before-restore"
+    expect_eq "$(jq -r '.branches[] | select(.name == "main") | .id' body.json)" "$main_id" "main keeps its id"
+    kept=$(jq -r '.branches[] | select(.name == "main-before-restore") | .id' body.json)
+    expect_eq "$(jq -r '.branches[] | select(.name == "main-before-restore") | .current_state' body.json)" ready
+    [ -d "nl/pg/$kept/data" ] || fail "the preserved state's data is not kept"
+    psql "$uri" -Xqc "insert into booking values (51)" || fail "the restored branch is not writable"
+    # Restoring from itself without preserving is refused.
+    status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
+             -d "{\"source_branch_id\":\"$main_id\",\"source_timestamp\":\"$before\"}" \
+             "$URL/projects/$project/branches/$main_id/restore")
+    expect_eq "$status" 400 "restore from itself without preserve_under_name"
+    kill -TERM $PID
+    wait $PID
+}
+
 t_bad_project_requests_change_nothing() {
     start_neon_local
     key=$(cat nl/api-key)
@@ -265,7 +300,7 @@ t_bad_project_requests_change_nothing() {
     wait $PID
 }
 
-for t in t_branch_deletion_rules_and_set_as_default t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
+for t in t_restore_in_place_keeps_the_connection_string_and_preserves t_branch_deletion_rules_and_set_as_default t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
          t_neon_local_generates_a_private_key_and_checks_it t_neon_local_takes_the_key_given \
          t_neon_local_refuses_anything_but_loopback; do
     run_test "$t"
