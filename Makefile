@@ -78,6 +78,7 @@ $(BUILD)/%.o: %.c
 # Dependencies first, then a second make that parses this file again, so
 # pkg-config sees the libraries deps just installed on a fresh machine.
 test: deps
+	@bash tests/contract/install.sh
 	@$(MAKE) --no-print-directory test-suite
 
 test-suite: $(BIN)/drctl $(BIN)/neon-local $(BIN)/unit-tests $(TOOLS)
@@ -89,6 +90,7 @@ unit: $(BIN)/unit-tests
 # The sanitizer build lives in its own folders so it never mixes objects
 # with the normal build.
 asan: deps
+	@bash tests/contract/install.sh
 	$(MAKE) BUILD=build-asan BIN=bin-asan SANITIZER=address,undefined OPT="-O1 -g" \
 	  bin-asan/drctl bin-asan/neon-local bin-asan/unit-tests bin-asan/ptydrive bin-asan/fsync-floor
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

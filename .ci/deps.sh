@@ -9,6 +9,9 @@ packages=(
     postgresql-15 postgresql-client-15
 )
 
+# The contract tests run the official Neon CLI, from the npm registry.
+command -v npm >/dev/null || packages+=(nodejs npm)
+
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1189,16 +1189,91 @@ static nl_response restore_branch(nl_api *api, const char *project_id, const cha
     return nl_json(200, body);
 }
 
+/* ---- endpoints, roles, databases, connection_uri ------------------------------------ */
+
+/* The items of one of a project's lists that belong to a branch (all of
+ * them when branch_id is NULL), public fields only. */
+static cJSON *items_of(cJSON *project, const char *list, const char *branch_id)
+{
+    cJSON *out = cJSON_CreateArray();
+    const cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(project, list))
+        if (!branch_id || (text_of(item, "branch_id") && !strcmp(text_of(item, "branch_id"), branch_id)))
+            cJSON_AddItemToArray(out, public_copy(item));
+    return out;
+}
+
+static nl_response list_of_branch(nl_api *api, const char *project_id, const char *branch_id, const char *list,
+                                  const char *key)
+{
+    cJSON *project = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    if (!project)
+        return nl_error(404, "", "project %s not found", project_id);
+    if (branch_id && !find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), branch_id))
+        return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, key, items_of(project, list, branch_id));
+    return nl_json(200, body);
+}
+
+static cJSON *role_named(cJSON *project, const char *branch_id, const char *name)
+{
+    cJSON *role;
+    cJSON_ArrayForEach(role, cJSON_GetObjectItemCaseSensitive(project, "_roles"))
+        if (!strcmp(text_of(role, "branch_id"), branch_id) && !strcmp(text_of(role, "name"), name))
+            return role;
+    return NULL;
+}
+
+static nl_response reveal_password(nl_api *api, const char *project_id, const char *branch_id, const char *name)
+{
+    cJSON *project = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    cJSON *role = project ? role_named(project, branch_id, name) : NULL;
+    if (!role)
+        return nl_error(404, "", "role %s not found on branch %s of project %s", name, branch_id, project_id);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "password", text_of(role, "_password"));
+    return nl_json(200, body);
+}
+
+/* GET /projects/{id}/connection_uri?branch_id=&database_name=&role_name= */
+static nl_response get_connection_uri(nl_api *api, const char *project_id, const nl_request *req)
+{
+    cJSON *project = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    if (!project)
+        return nl_error(404, "", "project %s not found", project_id);
+    const char *branch_id = text_of(req->query, "branch_id");
+    const char *database = text_of(req->query, "database_name");
+    const char *role_name = text_of(req->query, "role_name");
+    if (!database || !role_name)
+        return nl_error(400, "", "database_name and role_name are required");
+    cJSON *branch = branch_id ? find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), branch_id)
+                              : default_branch(project);
+    if (!branch)
+        return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
+    cJSON *role = role_named(project, text_of(branch, "id"), role_name);
+    cJSON *endpoint = endpoint_of(project, text_of(branch, "id"));
+    if (!role)
+        return nl_error(404, "", "role %s not found on branch %s", role_name, text_of(branch, "id"));
+    if (!endpoint)
+        return nl_error(404, "", "branch %s has no endpoint", text_of(branch, "id"));
+    char *uri = connection_uri(role, endpoint, database);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "uri", uri);
+    free(uri);
+    return nl_json(200, body);
+}
+
 /* ---- routing, lifetime -------------------------------------------------------- */
 
-/* Splits "/projects/abc/operations/xyz" into at most 6 segments. */
-static size_t split_path(const char *path, char segments[6][128])
+/* Splits "/projects/abc/operations/xyz" into at most 7 segments. */
+static size_t split_path(const char *path, char segments[7][128])
 {
     size_t n = 0;
     const char *p = path;
     while (*p == '/')
         p++;
-    while (*p && n < 6) {
+    while (*p && n < 7) {
         size_t len = strcspn(p, "/");
         if (len >= 128)
             len = 127;
@@ -1209,13 +1284,13 @@ static size_t split_path(const char *path, char segments[6][128])
         while (*p == '/')
             p++;
     }
-    return *p ? 7 : n; /* 7: deeper than any route */
+    return *p ? 8 : n; /* 8: deeper than any route */
 }
 
 nl_response nl_api_handle(void *ud, const nl_request *req)
 {
     nl_api *api = ud;
-    char s[6][128];
+    char s[7][128];
     size_t n = split_path(req->path, s);
     int get = strcmp(req->method, "GET") == 0, post = strcmp(req->method, "POST") == 0;
     nl_response r;
@@ -1224,6 +1299,8 @@ nl_response nl_api_handle(void *ud, const nl_request *req)
         r = list_projects(api, req);
     else if (n == 1 && !strcmp(s[0], "projects") && post)
         r = create_project(api, req);
+    else if (n == 2 && !strcmp(s[0], "projects") && !strcmp(s[1], "shared") && get)
+        r = nl_json(200, cJSON_Parse("{\"projects\":[]}")); /* nobody shares projects with a local key */
     else if (n == 2 && !strcmp(s[0], "projects") && get)
         r = get_project(api, s[1]);
     else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && get)
@@ -1238,6 +1315,18 @@ nl_response nl_api_handle(void *ud, const nl_request *req)
         r = restore_branch(api, s[1], s[3], req);
     else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "set_as_default") && post)
         r = set_as_default(api, s[1], s[3]);
+    else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "endpoints") && get)
+        r = list_of_branch(api, s[1], s[3], "_endpoints", "endpoints");
+    else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "roles") && get)
+        r = list_of_branch(api, s[1], s[3], "_roles", "roles");
+    else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "databases") && get)
+        r = list_of_branch(api, s[1], s[3], "_databases", "databases");
+    else if (n == 7 && !strcmp(s[0], "projects") && !strcmp(s[4], "roles") && !strcmp(s[6], "reveal_password") && get)
+        r = reveal_password(api, s[1], s[3], s[5]);
+    else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "endpoints") && get)
+        r = list_of_branch(api, s[1], NULL, "_endpoints", "endpoints");
+    else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "connection_uri") && get)
+        r = get_connection_uri(api, s[1], req);
     else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "operations") && get)
         r = list_operations(api, s[1]);
     else if (n == 4 && !strcmp(s[0], "projects") && !strcmp(s[2], "operations") && get)

@@ -142,6 +142,7 @@ static enum MHD_Result dispatch(nl_server *s, struct MHD_Connection *conn, const
         cJSON_Delete(query);
     }
     cJSON_Delete(body);
+    fprintf(stderr, "neon-local: %s %s -> %u\n", method, url, r.status);
     enum MHD_Result rc = send_response(conn, r, request_id);
     free(request_id);
     return rc;
