@@ -251,14 +251,22 @@ static int provision_branch(nl_api *api, const branch_job *job)
     if (job->target) {
         rc = provision_in_the_past(api, job, datadir, archive);
     } else {
-        rc = job->parent_port ? nl_pg_basebackup(job->parent_port, datadir) : nl_pg_initdb(datadir);
+        if (job->parent_port) {
+            rc = nl_pg_basebackup(job->parent_port, datadir);
+        } else if (job->parent_id) { /* a data-only parent: its files are at rest */
+            char *parent_data = branch_datadir(api, job->parent_id);
+            rc = nl_pg_copy_backup(parent_data, datadir);
+            free(parent_data);
+        } else {
+            rc = nl_pg_initdb(datadir);
+        }
         if (rc == 0 && job->port) {
             rc = nl_pg_configure(datadir, job->port, archive, NULL);
             if (rc == 0)
                 rc = nl_pg_start(datadir);
         }
     }
-    if (rc == 0 && !job->parent_port) {
+    if (rc == 0 && !job->parent_id) {
         char *role = xasprintf("CREATE ROLE \"%s\" LOGIN PASSWORD '%s' CREATEDB CREATEROLE", job->role, job->password);
         char *db = xasprintf("CREATE DATABASE \"%s\" OWNER \"%s\"", job->database, job->role);
         rc = nl_pg_sql(job->port, "postgres", role);
@@ -365,8 +373,12 @@ static int run_restore(nl_api *api, const restore_job *j)
             rc = nl_pg_stop(staged_data);
         free(base);
         free(archive);
-    } else if (rc == 0) {
+    } else if (rc == 0 && j->source_port) {
         rc = nl_pg_basebackup(j->source_port, staged_data);
+    } else if (rc == 0) { /* a data-only source: its files are at rest */
+        char *source_data = branch_datadir(api, j->source_id);
+        rc = nl_pg_copy_backup(source_data, staged_data);
+        free(source_data);
     }
     if (rc == 0)
         rc = nl_pg_stop(datadir);
@@ -957,8 +969,6 @@ static nl_response create_branch(nl_api *api, const char *project_id, const nl_r
                         project_id);
     if (strcmp(text_of(parent, "current_state"), "ready") != 0)
         return nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", text_of(parent, "id"));
-    if (!port_of(endpoint_of(project, text_of(parent, "id"))))
-        return nl_error(400, "", "neon-local branches from a branch with a running endpoint only, for now");
     if (name && branch_by_name(project, name->valuestring))
         return nl_error(409, "", "a branch named %s already exists in project %s", name->valuestring, project_id);
     char *target = NULL;
@@ -1132,8 +1142,8 @@ static nl_response restore_branch(nl_api *api, const char *project_id, const cha
     if ((from_itself || has_children(project, branch_id)) && !preserve)
         return nl_error(400, "", "preserve_under_name is required when a branch is restored from itself or has "
                         "child branches");
-    if (!port_of(endpoint_of(project, branch_id)) || !port_of(endpoint_of(project, source_id)))
-        return nl_error(400, "", "neon-local restores branches that have a running endpoint, from such branches");
+    if (!port_of(endpoint_of(project, branch_id)))
+        return nl_error(400, "", "neon-local restores branches that have an endpoint");
     if (!from_itself && strcmp(text_of(source, "current_state"), "ready") != 0)
         return nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", source_id);
     if (preserve && branch_by_name(project, preserve->valuestring))

@@ -282,6 +282,30 @@ t_restore_in_place_keeps_the_connection_string_and_preserves() {
     wait $PID
 }
 
+t_a_data_only_backup_branch_can_be_branched_and_restored_from() {
+    chmod 755 .
+    start_neon_local
+    ready_project
+    main_id=$(jq -r .branch.id created.json)
+    psql "$uri" -Xqc "create table salon (id int primary key); insert into salon select generate_series(1, 12)"
+    ready_branch '{"branch":{"name":"backup-2026-01-11-143000"}}'
+    backup=$branch_id
+    expect_eq "$(jq -r '.endpoints | length' branch.json)" 0 "a backup has no compute"
+    psql "$uri" -Xqc "delete from salon"
+    ready_branch "{\"branch\":{\"name\":\"verify\",\"parent_id\":\"$backup\"},\"endpoints\":[{\"type\":\"read_write\"}]}"
+    expect_eq "$(psql "$branch_uri" -XAtc 'select count(*) from salon')" 12 "rows on a branch of the backup"
+    status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
+             -d "{\"source_branch_id\":\"$backup\"}" "$URL/projects/$project/branches/$main_id/restore")
+    expect_eq "$status" 200 "restore main from the backup ($(jq -r .message body.json))"
+    for op in $(jq -r '.operations[].id' body.json); do
+        wait_operation "$project" "$op" "$key"
+        expect_eq "$(jq -r .operation.status body.json)" finished "restore ($(jq -r .operation.error body.json))"
+    done
+    expect_eq "$(psql "$uri" -XAtc 'select count(*) from salon')" 12 "rows on main after the restore"
+    kill -TERM $PID
+    wait $PID
+}
+
 t_bad_project_requests_change_nothing() {
     start_neon_local
     key=$(cat nl/api-key)
@@ -300,7 +324,7 @@ t_bad_project_requests_change_nothing() {
     wait $PID
 }
 
-for t in t_restore_in_place_keeps_the_connection_string_and_preserves t_branch_deletion_rules_and_set_as_default t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
+for t in t_a_data_only_backup_branch_can_be_branched_and_restored_from t_restore_in_place_keeps_the_connection_string_and_preserves t_branch_deletion_rules_and_set_as_default t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
          t_neon_local_generates_a_private_key_and_checks_it t_neon_local_takes_the_key_given \
          t_neon_local_refuses_anything_but_loopback; do
     run_test "$t"
