@@ -26,6 +26,8 @@ static const char usage[] =
     "  --listen ADDR     127.0.0.1:PORT (default 127.0.0.1:4444; port 0 picks a free one)\n"
     "  --api-key KEY     the key clients must send as 'Authorization: Bearer KEY'; default\n"
     "                    $NEON_LOCAL_API_KEY, else DIR/api-key (generated, mode 0600)\n"
+    "  --faults SPEC     fail a seeded share of requests, to test clients; also $NEON_LOCAL_FAULTS.\n"
+    "                    e.g. rate=0.3,kinds=429+500+503+reset+slow,seed=7\n"
     "\n"
     "When ready it prints 'neon-local: http://127.0.0.1:PORT/api/v2'. SIGTERM or SIGINT stop it.\n";
 
@@ -69,7 +71,7 @@ static int stored_api_key(const char *dir, char **key)
 
 int main(int argc, char **argv)
 {
-    const char *data = NULL, *listen = "127.0.0.1:4444", *given_key = NULL;
+    const char *data = NULL, *listen = "127.0.0.1:4444", *given_key = NULL, *faults = getenv("NEON_LOCAL_FAULTS");
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(usage, stdout);
@@ -80,6 +82,8 @@ int main(int argc, char **argv)
             listen = argv[++i];
         } else if (strcmp(argv[i], "--api-key") == 0 && i + 1 < argc) {
             given_key = argv[++i];
+        } else if (strcmp(argv[i], "--faults") == 0 && i + 1 < argc) {
+            faults = argv[++i];
         } else {
             fprintf(stderr, "neon-local: unknown or incomplete option '%s'\n%s", argv[i], usage);
             return 2;
@@ -119,6 +123,13 @@ int main(int argc, char **argv)
         nl_api_free(api);
         free(key);
         return 1;
+    }
+    if (faults && *faults && nl_server_set_faults(server, faults) != 0) {
+        fprintf(stderr, "neon-local: %s\n", err_last());
+        nl_server_stop(server);
+        nl_api_free(api);
+        free(key);
+        return 2;
     }
     printf("neon-local: http://%s:%u/api/v2\n", host, nl_server_port(server));
     fflush(stdout);

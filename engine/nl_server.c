@@ -6,6 +6,8 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,13 +16,87 @@
 #define MAX_BODY (4u << 20)
 #define API_PREFIX "/api/v2"
 
+enum { FAULT_429 = 1, FAULT_500 = 2, FAULT_503 = 4, FAULT_RESET = 8, FAULT_SLOW = 16 };
+
 struct nl_server {
     struct MHD_Daemon *daemon;
     char *api_key;
     nl_handler handler;
     void *ud;
     unsigned short port;
+    double fault_rate;
+    unsigned fault_kinds;
+    unsigned long long fault_state;   /* xorshift64, seeded: the same faults on every run */
+    pthread_mutex_t fault_lock;
 };
+
+static double fault_draw(nl_server *s)
+{
+    pthread_mutex_lock(&s->fault_lock);
+    unsigned long long x = s->fault_state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    s->fault_state = x;
+    pthread_mutex_unlock(&s->fault_lock);
+    return (double)(x >> 11) / 9007199254740992.0;
+}
+
+int nl_server_set_faults(nl_server *s, const char *spec)
+{
+    char *copy = xstrdup(spec);
+    int rc = 0;
+    unsigned long long seed = 1;
+    s->fault_rate = 0;
+    s->fault_kinds = 0;
+    for (char *save = NULL, *part = strtok_r(copy, ",", &save); part && rc == 0; part = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(part, '=');
+        if (!eq) {
+            rc = err_set(DR_EUSAGE, "--faults: '%s' must be key=value", part);
+            break;
+        }
+        *eq = '\0';
+        const char *value = eq + 1;
+        if (strcmp(part, "rate") == 0) {
+            char *end;
+            s->fault_rate = strtod(value, &end);
+            if (*end || s->fault_rate < 0 || s->fault_rate > 1)
+                rc = err_set(DR_EUSAGE, "--faults: rate must be a number from 0 to 1");
+        } else if (strcmp(part, "seed") == 0) {
+            seed = strtoull(value, NULL, 10);
+        } else if (strcmp(part, "kinds") == 0) {
+            char *kinds = xstrdup(value);
+            for (char *s2 = NULL, *k = strtok_r(kinds, "+", &s2); k; k = strtok_r(NULL, "+", &s2)) {
+                if (!strcmp(k, "429")) s->fault_kinds |= FAULT_429;
+                else if (!strcmp(k, "500")) s->fault_kinds |= FAULT_500;
+                else if (!strcmp(k, "503")) s->fault_kinds |= FAULT_503;
+                else if (!strcmp(k, "reset")) s->fault_kinds |= FAULT_RESET;
+                else if (!strcmp(k, "slow")) s->fault_kinds |= FAULT_SLOW;
+                else rc = err_set(DR_EUSAGE, "--faults: unknown kind '%s' (429, 500, 503, reset, slow)", k);
+            }
+            free(kinds);
+        } else {
+            rc = err_set(DR_EUSAGE, "--faults: unknown key '%s' (rate, kinds, seed)", part);
+        }
+    }
+    free(copy);
+    if (rc == 0 && s->fault_rate > 0 && !s->fault_kinds)
+        s->fault_kinds = FAULT_429 | FAULT_503 | FAULT_RESET | FAULT_SLOW;
+    s->fault_state = seed ? seed * 2654435761ULL + 1 : 88172645463325252ULL;
+    return rc;
+}
+
+/* Picks this request's fault (one kind bit), or 0. */
+static unsigned pick_fault(nl_server *s)
+{
+    if (s->fault_rate <= 0 || fault_draw(s) >= s->fault_rate)
+        return 0;
+    unsigned kinds[5], n = 0;
+    for (unsigned bit = 1; bit <= FAULT_SLOW; bit <<= 1)
+        if (s->fault_kinds & bit)
+            kinds[n++] = bit;
+    return kinds[(unsigned)(fault_draw(s) * n) % n];
+}
 
 /* What a connection accumulates while its body arrives. */
 typedef struct pending {
@@ -134,12 +210,36 @@ static enum MHD_Result dispatch(nl_server *s, struct MHD_Connection *conn, const
     } else if (p->body.len && !(body = cJSON_ParseWithLength(p->body.data, p->body.len))) {
         r = nl_error(400, "", "the request body is not valid JSON");
     } else {
-        const char *path = url + strlen(API_PREFIX);
-        cJSON *query = cJSON_CreateObject();
-        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, query);
-        nl_request req = { method, *path ? path : "/", query, body, request_id };
-        r = s->handler(s->ud, &req);
-        cJSON_Delete(query);
+        unsigned fault = pick_fault(s);
+        int reset_after = fault == FAULT_RESET && fault_draw(s) < 0.5;
+        if (fault == FAULT_RESET && !reset_after) {
+            fprintf(stderr, "neon-local: %s %s -> fault: connection dropped before handling\n", method, url);
+            cJSON_Delete(body);
+            free(request_id);
+            return MHD_NO;
+        }
+        if (fault == FAULT_429 || fault == FAULT_500 || fault == FAULT_503) {
+            unsigned status = fault == FAULT_429 ? 429 : fault == FAULT_500 ? 500 : 503;
+            r = nl_error(status, "", "fault injected by neon-local (--faults): try again");
+            if (status == 429)
+                r.retry_after = 1;
+        } else {
+            if (fault == FAULT_SLOW)
+                usleep(1500000);
+            const char *path = url + strlen(API_PREFIX);
+            cJSON *query = cJSON_CreateObject();
+            MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, query);
+            nl_request req = { method, *path ? path : "/", query, body, request_id };
+            r = s->handler(s->ud, &req);
+            cJSON_Delete(query);
+        }
+        if (reset_after) { /* it happened; the client will not know */
+            fprintf(stderr, "neon-local: %s %s -> %u, then fault: connection dropped\n", method, url, r.status);
+            cJSON_Delete(r.body);
+            cJSON_Delete(body);
+            free(request_id);
+            return MHD_NO;
+        }
     }
     cJSON_Delete(body);
     fprintf(stderr, "neon-local: %s %s -> %u\n", method, url, r.status);
@@ -194,9 +294,11 @@ int nl_server_start(nl_server **out, const char *host, unsigned short port, cons
         return err_set(DR_EUSAGE, "cannot listen on %s", host);
     nl_server *s = xcalloc(1, sizeof *s);
     s->api_key = xstrdup(api_key);
+    pthread_mutex_init(&s->fault_lock, NULL);
     s->handler = handler;
     s->ud = ud;
-    s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, port, NULL, NULL,
+    s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
+                                 port, NULL, NULL,
                                  on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     if (!s->daemon) {

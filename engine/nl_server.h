@@ -35,6 +35,14 @@ typedef struct nl_server nl_server;
  * but a loopback address is refused with DR_EUSAGE. */
 int nl_parse_listen(const char *text, char *host, unsigned short *port);
 
+/* Faults on demand, for testing clients: "rate=0.3,kinds=429+503+reset+slow,
+ * seed=7" (kinds: 429 500 503 reset slow). A seeded, reproducible share of
+ * authenticated requests fails: 429 (with Retry-After), 500 and 503 before
+ * the request is handled; reset drops the connection, before the request is
+ * handled or after it (its answer lost); slow answers late. State is never
+ * half changed. */
+int nl_server_set_faults(nl_server *s, const char *spec);
+
 /* Starts serving /api/v2 on host:port (port 0 picks a free one). */
 int nl_server_start(nl_server **out, const char *host, unsigned short port, const char *api_key,
                     nl_handler handler, void *ud);

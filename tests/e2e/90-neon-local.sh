@@ -59,6 +59,34 @@ t_neon_local_takes_the_key_given() {
     wait $PID || true
 }
 
+t_faults_are_injected_by_kind_and_reproducibly_by_seed() {
+    start_neon_local --faults rate=1,kinds=503
+    key=$(cat nl/api-key)
+    api GET /projects "$key"
+    expect_eq "$status" 503 "503 fault"
+    expect_in body.json "fault injected"
+    kill $PID; wait $PID || true
+    start_neon_local --faults rate=1,kinds=429
+    headers=$(curl -s -D - -o /dev/null -H "Authorization: Bearer $key" "$URL/projects")
+    echo "$headers" | grep -qi '^retry-after: 1' || fail "no Retry-After on 429: $headers"
+    kill $PID; wait $PID || true
+    start_neon_local --faults rate=1,kinds=reset
+    set +e; curl -s -o /dev/null -H "Authorization: Bearer $key" "$URL/projects"; code=$?; set -e
+    expect_eq "$code" 52 "curl: empty reply (connection dropped)"
+    kill $PID; wait $PID || true
+    # The same seed gives the same faults, request after request.
+    for run in 1 2; do
+        start_neon_local --faults rate=0.5,kinds=500+503,seed=7
+        for i in $(seq 1 20); do api GET /projects "$key"; echo "$status"; done > "statuses.$run"
+        kill $PID; wait $PID || true
+    done
+    expect_eq "$(cat statuses.1 | tr '\n' ' ')" "$(cat statuses.2 | tr '\n' ' ')" "sequences"
+    grep -q 200 statuses.1 && grep -qE '50[03]' statuses.1 || fail "rate 0.5 gave no mix: $(cat statuses.1 | tr '\n' ' ')"
+    set +e; "$NEON_LOCAL" --data nl --listen 127.0.0.1:0 --faults rate=2 >out 2>err; rc=$?; set -e
+    expect_rc 2
+    expect_in err "rate must be a number from 0 to 1"
+}
+
 t_neon_local_refuses_anything_but_loopback() {
     for addr in 0.0.0.0:4444 192.168.1.10:4444 example.org:80 4444; do
         set +e; "$NEON_LOCAL" --data nl --listen "$addr" >out 2>err; rc=$?; set -e
@@ -324,7 +352,7 @@ t_bad_project_requests_change_nothing() {
     wait $PID
 }
 
-for t in t_a_data_only_backup_branch_can_be_branched_and_restored_from t_restore_in_place_keeps_the_connection_string_and_preserves t_branch_deletion_rules_and_set_as_default t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
+for t in t_faults_are_injected_by_kind_and_reproducibly_by_seed t_a_data_only_backup_branch_can_be_branched_and_restored_from t_restore_in_place_keeps_the_connection_string_and_preserves t_branch_deletion_rules_and_set_as_default t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
          t_neon_local_generates_a_private_key_and_checks_it t_neon_local_takes_the_key_given \
          t_neon_local_refuses_anything_but_loopback; do
     run_test "$t"
