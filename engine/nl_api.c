@@ -1013,17 +1013,185 @@ static nl_response create_branch(nl_api *api, const char *project_id, const nl_r
     return nl_json(201, body);
 }
 
-static nl_response list_branches(nl_api *api, const char *project_id)
+/* ---- listing branches: search, sort, keyset pagination ------------------------ */
+
+typedef struct branch_order {
+    const char *sort_by;   /* name, created_at, updated_at */
+    int descending;
+} branch_order;
+
+static int compare_branches(const void *x, const void *y, void *arg)
+{
+    const branch_order *o = arg;
+    const cJSON *a = *(const cJSON *const *)x, *b = *(const cJSON *const *)y;
+    int c = strcmp(text_of(a, o->sort_by), text_of(b, o->sort_by));
+    if (c == 0)
+        c = strcmp(text_of(a, "id"), text_of(b, "id"));
+    return o->descending ? -c : c;
+}
+
+static int matches_search(const cJSON *branch, const char *search)
+{
+    return !search || !*search || strcasestr(text_of(branch, "name"), search) || strcasestr(text_of(branch, "id"), search);
+}
+
+/* The cursor is the last item's sort key and id, hex-encoded: opaque to
+ * clients, and stable when branches come and go between pages. */
+static char *encode_cursor(const cJSON *branch, const char *sort_by)
+{
+    char *raw = xasprintf("%s\x1f%s", text_of(branch, sort_by), text_of(branch, "id"));
+    buf b = BUF_INIT;
+    for (const char *p = raw; *p; p++)
+        buf_printf(&b, "%02x", (unsigned char)*p);
+    free(raw);
+    return buf_detach(&b);
+}
+
+static char *decode_cursor(const char *cursor)
+{
+    size_t len = strlen(cursor);
+    if (len % 2)
+        return NULL;
+    char *out = xmalloc(len / 2 + 1);
+    for (size_t i = 0; i < len / 2; i++) {
+        unsigned v;
+        if (sscanf(cursor + 2 * i, "%2x", &v) != 1) {
+            free(out);
+            return NULL;
+        }
+        out[i] = (char)v;
+    }
+    out[len / 2] = '\0';
+    return strchr(out, '\x1f') ? out : (free(out), NULL);
+}
+
+/* The branches a list or a count request selects, sorted; *error set when
+ * a parameter is bad. */
+static cJSON **select_branches(cJSON *project, const nl_request *req, branch_order *order, size_t *count,
+                               nl_response *error)
+{
+    const char *sort_by = text_of(req->query, "sort_by"), *sort_order = text_of(req->query, "sort_order");
+    order->sort_by = sort_by ? sort_by : "updated_at";
+    if (strcmp(order->sort_by, "name") && strcmp(order->sort_by, "created_at") && strcmp(order->sort_by, "updated_at")) {
+        *error = nl_error(400, "", "sort_by must be name, created_at or updated_at");
+        return NULL;
+    }
+    if (sort_order && strcmp(sort_order, "asc") && strcmp(sort_order, "desc")) {
+        *error = nl_error(400, "", "sort_order must be asc or desc");
+        return NULL;
+    }
+    order->descending = !sort_order || !strcmp(sort_order, "desc");
+    cJSON *all = cJSON_GetObjectItemCaseSensitive(project, "_branches");
+    cJSON **list = xcalloc((size_t)cJSON_GetArraySize(all) + 1, sizeof *list);
+    size_t n = 0;
+    cJSON *b;
+    cJSON_ArrayForEach(b, all)
+        if (matches_search(b, text_of(req->query, "search")) && strcmp(text_of(b, "current_state"), "deleting") != 0)
+            list[n++] = b;
+    qsort_r(list, n, sizeof *list, compare_branches, order);
+    *count = n;
+    return list;
+}
+
+static nl_response list_branches(nl_api *api, const char *project_id, const nl_request *req)
 {
     cJSON *project = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
     if (!project)
         return nl_error(404, "", "project %s not found", project_id);
-    cJSON *list = cJSON_CreateArray();
-    const cJSON *b;
-    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches"))
-        cJSON_AddItemToArray(list, public_copy(b));
+    branch_order order;
+    size_t n;
+    nl_response error;
+    cJSON **list = select_branches(project, req, &order, &n, &error);
+    if (!list)
+        return error;
+    const char *limit_text = text_of(req->query, "limit"), *cursor = text_of(req->query, "cursor");
+    long limit = limit_text ? strtol(limit_text, NULL, 10) : 10000;
+    if (limit < 1 || limit > 10000) {
+        free(list);
+        return nl_error(400, "", "limit must be from 1 to 10000");
+    }
+    size_t start = 0;
+    if (cursor && *cursor) {
+        char *after = decode_cursor(cursor);
+        if (!after) {
+            free(list);
+            return nl_error(400, "", "the cursor is not one this server gave");
+        }
+        /* Skip everything up to and including the cursor's item, by key. */
+        char *sep = strchr(after, '\x1f');
+        *sep = '\0';
+        cJSON *probe = cJSON_CreateObject();
+        cJSON_AddStringToObject(probe, order.sort_by, after);
+        cJSON_AddStringToObject(probe, "id", sep + 1);
+        while (start < n && compare_branches(&list[start], &probe, &order) <= 0)
+            start++;
+        cJSON_Delete(probe);
+        free(after);
+    }
     cJSON *body = cJSON_CreateObject();
-    cJSON_AddItemToObject(body, "branches", list);
+    cJSON *branches = cJSON_AddArrayToObject(body, "branches");
+    size_t end = start + (size_t)limit < n ? start + (size_t)limit : n;
+    for (size_t i = start; i < end; i++)
+        cJSON_AddItemToArray(branches, public_copy(list[i]));
+    cJSON_AddObjectToObject(body, "annotations");
+    cJSON *pagination = cJSON_AddObjectToObject(body, "pagination");
+    if (end < n && end > start) {
+        char *next = encode_cursor(list[end - 1], order.sort_by);
+        cJSON_AddStringToObject(pagination, "next", next);
+        free(next);
+    }
+    cJSON_AddStringToObject(pagination, "sort_by", order.sort_by);
+    cJSON_AddStringToObject(pagination, "sort_order", order.descending ? "DESC" : "ASC");
+    free(list);
+    return nl_json(200, body);
+}
+
+static nl_response count_branches(nl_api *api, const char *project_id, const nl_request *req)
+{
+    cJSON *project = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    if (!project)
+        return nl_error(404, "", "project %s not found", project_id);
+    branch_order order;
+    size_t n;
+    nl_response error;
+    cJSON **list = select_branches(project, req, &order, &n, &error);
+    if (!list)
+        return error;
+    free(list);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddNumberToObject(body, "count", (double)n);
+    return nl_json(200, body);
+}
+
+/* PATCH .../branches/{id}: name and protected. */
+static nl_response update_branch(nl_api *api, const char *project_id, const char *branch_id, const nl_request *req)
+{
+    cJSON *project = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    cJSON *branch = project ? find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), branch_id) : NULL;
+    if (!branch)
+        return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->body, "branch");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(spec, "name");
+    const cJSON *protect = cJSON_GetObjectItemCaseSensitive(spec, "protected");
+    if (!cJSON_IsObject(spec) || (name && (!cJSON_IsString(name) || !name->valuestring[0])) ||
+        (protect && !cJSON_IsBool(protect)))
+        return nl_error(400, "", "the body must be {\"branch\": {\"name\": \"...\", \"protected\": true|false}}");
+    if (name) {
+        cJSON *other = branch_by_name(project, name->valuestring);
+        if (other && other != branch)
+            return nl_error(409, "", "a branch named %s already exists in project %s", name->valuestring, project_id);
+        cJSON_ReplaceItemInObjectCaseSensitive(branch, "name", cJSON_CreateString(name->valuestring));
+    }
+    if (protect)
+        cJSON_ReplaceItemInObjectCaseSensitive(branch, "protected", cJSON_CreateBool(cJSON_IsTrue(protect)));
+    char *now = now_text();
+    cJSON_ReplaceItemInObjectCaseSensitive(branch, "updated_at", cJSON_CreateString(now));
+    free(now);
+    if (save_state(api) != 0)
+        return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "branch", public_copy(branch));
+    cJSON_AddArrayToObject(body, "operations");
     return nl_json(200, body);
 }
 
@@ -1314,7 +1482,11 @@ nl_response nl_api_handle(void *ud, const nl_request *req)
     else if (n == 2 && !strcmp(s[0], "projects") && get)
         r = get_project(api, s[1]);
     else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && get)
-        r = list_branches(api, s[1]);
+        r = list_branches(api, s[1], req);
+    else if (n == 4 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[3], "count") && get)
+        r = count_branches(api, s[1], req);
+    else if (n == 4 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(req->method, "PATCH"))
+        r = update_branch(api, s[1], s[3], req);
     else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && post)
         r = create_branch(api, s[1], req);
     else if (n == 4 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && get)

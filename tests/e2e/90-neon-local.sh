@@ -334,6 +334,46 @@ t_a_data_only_backup_branch_can_be_branched_and_restored_from() {
     wait $PID
 }
 
+t_branch_lists_search_sort_page_count_and_update() {
+    chmod 755 .
+    start_neon_local
+    ready_project
+    for name in backup-3 backup-1 other backup-4 backup-2; do
+        ready_branch "{\"branch\":{\"name\":\"$name\"}}"
+    done
+    call GET "/projects/$project/branches?search=backup-&sort_by=name&sort_order=asc"
+    expect_eq "$(jq -r '[.branches[].name] | join(",")' body.json)" "backup-1,backup-2,backup-3,backup-4" "search, sorted"
+    # Two at a time, following the cursor to the end.
+    names="" cursor=""
+    for page in 1 2 3 4; do
+        call GET "/projects/$project/branches?search=backup-&sort_by=name&sort_order=desc&limit=2${cursor:+&cursor=$cursor}"
+        names="$names$(jq -r '[.branches[].name] | join(",")' body.json),"
+        cursor=$(jq -r '.pagination.next // empty' body.json)
+        [ -n "$cursor" ] || break
+    done
+    expect_eq "$names" "backup-4,backup-3,backup-2,backup-1," "pages"
+    expect_eq "$page" 2 "pages needed"
+    call GET "/projects/$project/branches/count?search=backup-"
+    expect_eq "$(jq -r .count body.json)" 4 "count"
+    call GET "/projects/$project/branches?sort_by=size"
+    expect_eq "$status" 400 "bad sort_by"
+    b1=$(curl -s -H "Authorization: Bearer $key" "$URL/projects/$project/branches?search=backup-1" | jq -r '.branches[0].id')
+    status=$(curl -s -o body.json -w '%{http_code}' -X PATCH -H "Authorization: Bearer $key" \
+             -d '{"branch":{"protected":true}}' "$URL/projects/$project/branches/$b1")
+    expect_eq "$status" 200 "protect"
+    call DELETE "/projects/$project/branches/$b1"
+    expect_eq "$status" 400 "delete a protected branch"
+    expect_in body.json "is protected"
+    status=$(curl -s -o body.json -w '%{http_code}' -X PATCH -H "Authorization: Bearer $key" \
+             -d '{"branch":{"name":"other"}}' "$URL/projects/$project/branches/$b1")
+    expect_eq "$status" 409 "rename to a taken name"
+    status=$(curl -s -o body.json -w '%{http_code}' -X PATCH -H "Authorization: Bearer $key" \
+             -d '{"branch":{"name":"kept-forever"}}' "$URL/projects/$project/branches/$b1")
+    expect_eq "$(jq -r .branch.name body.json)" kept-forever "renamed"
+    kill -TERM $PID
+    wait $PID
+}
+
 t_bad_project_requests_change_nothing() {
     start_neon_local
     key=$(cat nl/api-key)
@@ -352,7 +392,7 @@ t_bad_project_requests_change_nothing() {
     wait $PID
 }
 
-for t in t_faults_are_injected_by_kind_and_reproducibly_by_seed t_a_data_only_backup_branch_can_be_branched_and_restored_from t_restore_in_place_keeps_the_connection_string_and_preserves t_branch_deletion_rules_and_set_as_default t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
+for t in t_branch_lists_search_sort_page_count_and_update t_faults_are_injected_by_kind_and_reproducibly_by_seed t_a_data_only_backup_branch_can_be_branched_and_restored_from t_restore_in_place_keeps_the_connection_string_and_preserves t_branch_deletion_rules_and_set_as_default t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
          t_neon_local_generates_a_private_key_and_checks_it t_neon_local_takes_the_key_given \
          t_neon_local_refuses_anything_but_loopback; do
     run_test "$t"
