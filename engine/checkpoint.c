@@ -38,7 +38,7 @@ int checkpoint_run_status_from_name(const char *name, run_status *out)
 int checkpoint_step_index(const checkpoint *cp, const char *name)
 {
     for (size_t i = 0; i < cp->step_count; i++)
-        if (strcmp(cp->steps[i].name, name) == 0)
+        if (cp->steps[i].name && strcmp(cp->steps[i].name, name) == 0) /* NULL: moved by set_steps */
             return (int)i;
     return -1;
 }

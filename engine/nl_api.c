@@ -98,6 +98,24 @@ static cJSON *find_by_id(cJSON *list, const char *id)
     return NULL;
 }
 
+/* Sets object.key to value (taken), whether or not the key is there yet:
+ * cJSON's replace leaks the value when the key is missing. */
+static void set_field(cJSON *object, const char *key, cJSON *value)
+{
+    if (cJSON_GetObjectItemCaseSensitive(object, key))
+        cJSON_ReplaceItemInObjectCaseSensitive(object, key, value);
+    else
+        cJSON_AddItemToObject(object, key, value);
+}
+
+/* A project the API still shows (a deleted one is cleaned up in the
+ * background, and is 404 from the moment it is deleted). */
+static cJSON *live_project(nl_api *api, const char *project_id)
+{
+    cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    return p && !cJSON_GetObjectItemCaseSensitive(p, "_deleted") ? p : NULL;
+}
+
 /* A copy without the internal '_' fields. */
 static cJSON *public_copy(const cJSON *o)
 {
@@ -170,9 +188,9 @@ static void finish_operations(cJSON *project, const char *branch_id, const char 
         double started = 0, ended = 0;
         timefmt_parse_timestamp(text_of(op, "created_at"), &started);
         timefmt_parse_timestamp(now, &ended);
-        cJSON_ReplaceItemInObjectCaseSensitive(op, "status", cJSON_CreateString(error ? "failed" : "finished"));
-        cJSON_ReplaceItemInObjectCaseSensitive(op, "updated_at", cJSON_CreateString(now));
-        cJSON_ReplaceItemInObjectCaseSensitive(op, "total_duration_ms", cJSON_CreateNumber((ended - started) * 1000));
+        set_field(op, "status", cJSON_CreateString(error ? "failed" : "finished"));
+        set_field(op, "updated_at", cJSON_CreateString(now));
+        set_field(op, "total_duration_ms", cJSON_CreateNumber((ended - started) * 1000));
         if (error)
             cJSON_AddStringToObject(op, "error", error);
     }
@@ -441,16 +459,16 @@ static int run_next_restore(nl_api *api)
             if (b) {
                 char *now = now_text();
                 cJSON_DeleteItemFromObjectCaseSensitive(b, "_restore");
-                cJSON_ReplaceItemInObjectCaseSensitive(b, "current_state", cJSON_CreateString(rc ? "error" : "ready"));
-                cJSON_ReplaceItemInObjectCaseSensitive(b, "state_changed_at", cJSON_CreateString(now));
-                cJSON_ReplaceItemInObjectCaseSensitive(b, "updated_at", cJSON_CreateString(now));
+                set_field(b, "current_state", cJSON_CreateString(rc ? "error" : "ready"));
+                set_field(b, "state_changed_at", cJSON_CreateString(now));
+                set_field(b, "updated_at", cJSON_CreateString(now));
                 if (rc == 0)
-                    cJSON_ReplaceItemInObjectCaseSensitive(b, "_history_from", cJSON_CreateNumber(timefmt_now()));
+                    set_field(b, "_history_from", cJSON_CreateNumber(timefmt_now()));
                 cJSON *kept = j.preserved_id ? find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"),
                                                           j.preserved_id) : NULL;
                 if (kept) {
                     cJSON_DeleteItemFromObjectCaseSensitive(kept, "_preserving");
-                    cJSON_ReplaceItemInObjectCaseSensitive(kept, "current_state", cJSON_CreateString(rc ? "error" : "ready"));
+                    set_field(kept, "current_state", cJSON_CreateString(rc ? "error" : "ready"));
                 }
                 finish_operations(p, j.branch_id, rc ? err_last() : NULL);
                 free(now);
@@ -479,15 +497,22 @@ static int run_deletion(nl_api *api)
             pthread_mutex_unlock(&api->lock);
             int rc = remove_branch_files(api, branch_id);
             pthread_mutex_lock(&api->lock);
+            /* The raw lookup: a deleted project is exactly what this cleans up. */
             cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
             if (p) {
                 finish_operations(p, branch_id, rc ? err_last() : NULL);
-                if (rc == 0)
+                if (rc != 0) {
+                    set_field(find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"), branch_id),
+                              "current_state", cJSON_CreateString("error"));
+                } else {
                     forget_branch(p, branch_id);
-                else
-                    cJSON_ReplaceItemInObjectCaseSensitive(find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"),
-                                                                      branch_id),
-                                                           "current_state", cJSON_CreateString("error"));
+                    /* A deleted project goes once its last branch is gone. */
+                    if (cJSON_GetObjectItemCaseSensitive(p, "_deleted") &&
+                        cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(p, "_branches")) == 0) {
+                        cJSON_DetachItemViaPointer(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), p);
+                        cJSON_Delete(p);
+                    }
+                }
             }
             save_state(api);
             free(branch_id);
@@ -554,13 +579,13 @@ static void *worker_main(void *arg)
             if (!b)
                 continue;
             char *now = now_text();
-            cJSON_ReplaceItemInObjectCaseSensitive(b, "current_state", cJSON_CreateString(rc ? "error" : "ready"));
-            cJSON_ReplaceItemInObjectCaseSensitive(b, "state_changed_at", cJSON_CreateString(now));
+            set_field(b, "current_state", cJSON_CreateString(rc ? "error" : "ready"));
+            set_field(b, "state_changed_at", cJSON_CreateString(now));
             if (rc == 0 && job.port) /* its history starts with the base backup just taken */
                 cJSON_AddNumberToObject(b, "_history_from", timefmt_now());
             cJSON *e = endpoint_of(p, job.branch_id);
             if (e)
-                cJSON_ReplaceItemInObjectCaseSensitive(e, "current_state", cJSON_CreateString(rc ? "idle" : "active"));
+                set_field(e, "current_state", cJSON_CreateString(rc ? "idle" : "active"));
             finish_operations(p, job.branch_id, rc ? err_last() : NULL);
             free(now);
         }
@@ -588,7 +613,8 @@ static nl_response list_projects(nl_api *api, const nl_request *req)
     cJSON *list = cJSON_CreateArray();
     const cJSON *p;
     cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(api->state, "projects"))
-        cJSON_AddItemToArray(list, project_json(p));
+        if (!cJSON_GetObjectItemCaseSensitive(p, "_deleted"))
+            cJSON_AddItemToArray(list, project_json(p));
     cJSON *body = cJSON_CreateObject();
     cJSON_AddItemToObject(body, "projects", list);
     return nl_json(200, body);
@@ -690,6 +716,22 @@ static cJSON *add_endpoint(cJSON *project, const cJSON *branch, int port)
     return e;
 }
 
+/* Checks a project's name and history_retention_seconds (create, update). */
+static int valid_project_fields(const cJSON *spec, nl_response *bad)
+{
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(spec, "name");
+    const cJSON *retention = cJSON_GetObjectItemCaseSensitive(spec, "history_retention_seconds");
+    if (name && (!cJSON_IsString(name) || !name->valuestring[0])) {
+        *bad = nl_error(400, "", "project.name must be a non-empty string");
+        return -1;
+    }
+    if (retention && (!cJSON_IsNumber(retention) || retention->valuedouble < 0 || retention->valuedouble > 2592000)) {
+        *bad = nl_error(400, "", "history_retention_seconds must be between 0 and 2592000 (30 days)");
+        return -1;
+    }
+    return 0;
+}
+
 static nl_response create_project(nl_api *api, const nl_request *req)
 {
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->body, "project");
@@ -698,12 +740,11 @@ static nl_response create_project(nl_api *api, const nl_request *req)
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(spec, "name");
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(spec, "pg_version");
     const cJSON *retention = cJSON_GetObjectItemCaseSensitive(spec, "history_retention_seconds");
-    if (name && !cJSON_IsString(name))
-        return nl_error(400, "", "project.name must be a string");
+    nl_response bad;
+    if (valid_project_fields(spec, &bad) != 0)
+        return bad;
     if (version && (!cJSON_IsNumber(version) || version->valueint != 15))
         return nl_error(400, "", "neon-local runs PostgreSQL 15 only: pg_version must be 15");
-    if (retention && (!cJSON_IsNumber(retention) || retention->valuedouble < 0 || retention->valuedouble > 2592000))
-        return nl_error(400, "", "history_retention_seconds must be between 0 and 2592000 (30 days)");
     int port = nl_free_port();
     if (port < 0)
         return nl_error(500, "", "no free port for the project's endpoint");
@@ -755,7 +796,7 @@ static nl_response create_project(nl_api *api, const nl_request *req)
 
 static nl_response get_project(nl_api *api, const char *project_id)
 {
-    cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    cJSON *p = live_project(api, project_id);
     if (!p)
         return nl_error(404, "", "project %s not found", project_id);
     cJSON *body = cJSON_CreateObject();
@@ -763,9 +804,67 @@ static nl_response get_project(nl_api *api, const char *project_id)
     return nl_json(200, body);
 }
 
+static nl_response update_project(nl_api *api, const char *project_id, const nl_request *req)
+{
+    cJSON *p = live_project(api, project_id);
+    if (!p)
+        return nl_error(404, "", "project %s not found", project_id);
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->body, "project");
+    nl_response bad;
+    if (!cJSON_IsObject(spec))
+        return nl_error(400, "", "the body must be {\"project\": {...}}");
+    if (valid_project_fields(spec, &bad) != 0)
+        return bad;
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(spec, "name");
+    const cJSON *retention = cJSON_GetObjectItemCaseSensitive(spec, "history_retention_seconds");
+    if (name)
+        set_field(p, "name", cJSON_CreateString(name->valuestring));
+    if (retention)
+        set_field(p, "history_retention_seconds", cJSON_CreateNumber(retention->valuedouble));
+    char *now = now_text();
+    set_field(p, "updated_at", cJSON_CreateString(now));
+    free(now);
+    if (save_state(api) != 0)
+        return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "project", project_json(p));
+    cJSON_AddArrayToObject(body, "operations");
+    return nl_json(200, body);
+}
+
+/* DELETE /projects/{id}: gone for the API at once; its servers are stopped
+ * and its data removed in the background. */
+static nl_response delete_project(nl_api *api, const char *project_id)
+{
+    cJSON *p = live_project(api, project_id);
+    if (!p)
+        return nl_error(404, "", "project %s not found", project_id);
+    cJSON *b;
+    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(p, "_branches"))
+        if (strcmp(text_of(b, "current_state"), "ready") != 0 && strcmp(text_of(b, "current_state"), "error") != 0)
+            return nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", text_of(b, "id"));
+    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(p, "_branches"))
+        set_field(b, "current_state", cJSON_CreateString("deleting"));
+    cJSON_AddTrueToObject(p, "_deleted");
+    if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(p, "_branches")) == 0) {
+        cJSON_DetachItemViaPointer(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), p);
+        cJSON *body = cJSON_CreateObject();
+        cJSON_AddItemToObject(body, "project", project_json(p));
+        cJSON_Delete(p);
+        save_state(api);
+        return nl_json(200, body);
+    }
+    if (save_state(api) != 0)
+        return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "project", project_json(p));
+    pthread_cond_signal(&api->wake);
+    return nl_json(200, body);
+}
+
 static nl_response get_operation(nl_api *api, const char *project_id, const char *operation_id)
 {
-    cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    cJSON *p = live_project(api, project_id);
     if (!p)
         return nl_error(404, "", "project %s not found", project_id);
     cJSON *op = find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_operations"), operation_id);
@@ -778,7 +877,7 @@ static nl_response get_operation(nl_api *api, const char *project_id, const char
 
 static nl_response list_operations(nl_api *api, const char *project_id)
 {
-    cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    cJSON *p = live_project(api, project_id);
     if (!p)
         return nl_error(404, "", "project %s not found", project_id);
     cJSON *body = cJSON_CreateObject();
@@ -819,7 +918,7 @@ static void inherit_roles_and_databases(cJSON *project, const char *parent_id, c
             if (strcmp(text_of(item, "branch_id"), parent_id) != 0)
                 continue;
             cJSON *copy = cJSON_Duplicate(item, 1);
-            cJSON_ReplaceItemInObjectCaseSensitive(copy, "branch_id", cJSON_CreateString(branch_id));
+            set_field(copy, "branch_id", cJSON_CreateString(branch_id));
             cJSON_AddItemToArray(list, copy);
         }
     }
@@ -940,15 +1039,19 @@ static int point_in_time(cJSON *project, cJSON *parent, const cJSON *spec, char 
                         when->valuestring, text_of(parent, "id"), from);
         return -1;
     }
+    /* PostgreSQL reads recovery_target_time before it knows timezone
+     * abbreviations: "Z" is refused at startup, so the offset is numeric. */
     char normal[48];
     timefmt_format_utc(t, normal, sizeof normal);
-    *target = xasprintf("recovery_target_time = '%s'", normal);
+    normal[10] = ' ';
+    normal[strlen(normal) - 1] = '\0';
+    *target = xasprintf("recovery_target_time = '%s+00'", normal);
     return 0;
 }
 
 static nl_response create_branch(nl_api *api, const char *project_id, const nl_request *req)
 {
-    cJSON *project = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    cJSON *project = live_project(api, project_id);
     if (!project)
         return nl_error(404, "", "project %s not found", project_id);
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->body, "branch");
@@ -1095,7 +1198,7 @@ static cJSON **select_branches(cJSON *project, const nl_request *req, branch_ord
 
 static nl_response list_branches(nl_api *api, const char *project_id, const nl_request *req)
 {
-    cJSON *project = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    cJSON *project = live_project(api, project_id);
     if (!project)
         return nl_error(404, "", "project %s not found", project_id);
     branch_order order;
@@ -1148,7 +1251,7 @@ static nl_response list_branches(nl_api *api, const char *project_id, const nl_r
 
 static nl_response count_branches(nl_api *api, const char *project_id, const nl_request *req)
 {
-    cJSON *project = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    cJSON *project = live_project(api, project_id);
     if (!project)
         return nl_error(404, "", "project %s not found", project_id);
     branch_order order;
@@ -1166,7 +1269,7 @@ static nl_response count_branches(nl_api *api, const char *project_id, const nl_
 /* PATCH .../branches/{id}: name and protected. */
 static nl_response update_branch(nl_api *api, const char *project_id, const char *branch_id, const nl_request *req)
 {
-    cJSON *project = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    cJSON *project = live_project(api, project_id);
     cJSON *branch = project ? find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), branch_id) : NULL;
     if (!branch)
         return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
@@ -1180,12 +1283,12 @@ static nl_response update_branch(nl_api *api, const char *project_id, const char
         cJSON *other = branch_by_name(project, name->valuestring);
         if (other && other != branch)
             return nl_error(409, "", "a branch named %s already exists in project %s", name->valuestring, project_id);
-        cJSON_ReplaceItemInObjectCaseSensitive(branch, "name", cJSON_CreateString(name->valuestring));
+        set_field(branch, "name", cJSON_CreateString(name->valuestring));
     }
     if (protect)
-        cJSON_ReplaceItemInObjectCaseSensitive(branch, "protected", cJSON_CreateBool(cJSON_IsTrue(protect)));
+        set_field(branch, "protected", cJSON_CreateBool(cJSON_IsTrue(protect)));
     char *now = now_text();
-    cJSON_ReplaceItemInObjectCaseSensitive(branch, "updated_at", cJSON_CreateString(now));
+    set_field(branch, "updated_at", cJSON_CreateString(now));
     free(now);
     if (save_state(api) != 0)
         return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
@@ -1197,7 +1300,7 @@ static nl_response update_branch(nl_api *api, const char *project_id, const char
 
 static nl_response get_branch(nl_api *api, const char *project_id, const char *branch_id)
 {
-    cJSON *project = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    cJSON *project = live_project(api, project_id);
     if (!project)
         return nl_error(404, "", "project %s not found", project_id);
     cJSON *b = find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), branch_id);
@@ -1221,7 +1324,7 @@ static int has_children(cJSON *project, const char *branch_id)
 static int lookup_branch(nl_api *api, const char *project_id, const char *branch_id, cJSON **project, cJSON **branch,
                          nl_response *error)
 {
-    *project = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    *project = live_project(api, project_id);
     *branch = *project ? find_by_id(cJSON_GetObjectItemCaseSensitive(*project, "_branches"), branch_id) : NULL;
     if (!*project)
         *error = nl_error(404, "", "project %s not found", project_id);
@@ -1247,7 +1350,7 @@ static nl_response delete_branch(nl_api *api, const char *project_id, const char
         return nl_error(400, "", "branch %s is protected and cannot be deleted", branch_id);
     if (has_children(project, branch_id))
         return nl_error(400, "", "branch %s has child branches; delete them first", branch_id);
-    cJSON_ReplaceItemInObjectCaseSensitive(branch, "current_state", cJSON_CreateString("deleting"));
+    set_field(branch, "current_state", cJSON_CreateString("deleting"));
     cJSON *ops = cJSON_CreateArray();
     cJSON *endpoint = endpoint_of(project, branch_id);
     if (endpoint)
@@ -1271,8 +1374,8 @@ static nl_response set_as_default(nl_api *api, const char *project_id, const cha
     cJSON *b;
     cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
         int is_it = b == branch;
-        cJSON_ReplaceItemInObjectCaseSensitive(b, "default", cJSON_CreateBool(is_it));
-        cJSON_ReplaceItemInObjectCaseSensitive(b, "primary", cJSON_CreateBool(is_it));
+        set_field(b, "default", cJSON_CreateBool(is_it));
+        set_field(b, "primary", cJSON_CreateBool(is_it));
     }
     if (save_state(api) != 0)
         return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
@@ -1339,7 +1442,7 @@ static nl_response restore_branch(nl_api *api, const char *project_id, const cha
         /* The previous state becomes a branch of its own, data only; the
          * children follow it. */
         cJSON *kept = add_branch(project, preserve->valuestring, 0);
-        cJSON_ReplaceItemInObjectCaseSensitive(kept, "current_state", cJSON_CreateString("init"));
+        set_field(kept, "current_state", cJSON_CreateString("init"));
         cJSON_AddStringToObject(kept, "_preserving", branch_id);
         if (text_of(branch, "parent_id"))
             cJSON_AddStringToObject(kept, "parent_id", text_of(branch, "parent_id"));
@@ -1348,10 +1451,10 @@ static nl_response restore_branch(nl_api *api, const char *project_id, const cha
         cJSON *child;
         cJSON_ArrayForEach(child, cJSON_GetObjectItemCaseSensitive(project, "_branches"))
             if (child != kept && text_of(child, "parent_id") && !strcmp(text_of(child, "parent_id"), branch_id))
-                cJSON_ReplaceItemInObjectCaseSensitive(child, "parent_id", cJSON_CreateString(text_of(kept, "id")));
+                set_field(child, "parent_id", cJSON_CreateString(text_of(kept, "id")));
     }
     cJSON_AddItemToObject(branch, "_restore", spec);
-    cJSON_ReplaceItemInObjectCaseSensitive(branch, "current_state", cJSON_CreateString("init"));
+    set_field(branch, "current_state", cJSON_CreateString("init"));
     cJSON *endpoint = endpoint_of(project, branch_id);
     cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "create_timeline", branch_id, NULL), 1));
     cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "start_compute", branch_id,
@@ -1384,7 +1487,7 @@ static cJSON *items_of(cJSON *project, const char *list, const char *branch_id)
 static nl_response list_of_branch(nl_api *api, const char *project_id, const char *branch_id, const char *list,
                                   const char *key)
 {
-    cJSON *project = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    cJSON *project = live_project(api, project_id);
     if (!project)
         return nl_error(404, "", "project %s not found", project_id);
     if (branch_id && !find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), branch_id))
@@ -1405,7 +1508,7 @@ static cJSON *role_named(cJSON *project, const char *branch_id, const char *name
 
 static nl_response reveal_password(nl_api *api, const char *project_id, const char *branch_id, const char *name)
 {
-    cJSON *project = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    cJSON *project = live_project(api, project_id);
     cJSON *role = project ? role_named(project, branch_id, name) : NULL;
     if (!role)
         return nl_error(404, "", "role %s not found on branch %s of project %s", name, branch_id, project_id);
@@ -1417,7 +1520,7 @@ static nl_response reveal_password(nl_api *api, const char *project_id, const ch
 /* GET /projects/{id}/connection_uri?branch_id=&database_name=&role_name= */
 static nl_response get_connection_uri(nl_api *api, const char *project_id, const nl_request *req)
 {
-    cJSON *project = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    cJSON *project = live_project(api, project_id);
     if (!project)
         return nl_error(404, "", "project %s not found", project_id);
     const char *branch_id = text_of(req->query, "branch_id");
@@ -1481,6 +1584,10 @@ nl_response nl_api_handle(void *ud, const nl_request *req)
         r = nl_json(200, cJSON_Parse("{\"projects\":[]}")); /* nobody shares projects with a local key */
     else if (n == 2 && !strcmp(s[0], "projects") && get)
         r = get_project(api, s[1]);
+    else if (n == 2 && !strcmp(s[0], "projects") && !strcmp(req->method, "PATCH"))
+        r = update_project(api, s[1], req);
+    else if (n == 2 && !strcmp(s[0], "projects") && !strcmp(req->method, "DELETE"))
+        r = delete_project(api, s[1]);
     else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && get)
         r = list_branches(api, s[1], req);
     else if (n == 4 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[3], "count") && get)

@@ -147,15 +147,17 @@ int nl_pg_configure(const char *datadir, int port, const char *archive_dir, cons
         return rc;
     char *conf = xasprintf("%s/postgresql.auto.conf", datadir);
     /* test -f keeps an existing segment: archiving must never overwrite. */
+    /* No Unix sockets: their lock files would sit in the data folder and
+     * travel with every base backup, stopping the copies from starting. */
     char *text = xasprintf("port = %d\n"
                            "listen_addresses = '127.0.0.1'\n"
-                           "unix_socket_directories = '%s'\n"
+                           "unix_socket_directories = ''\n"
                            "wal_level = replica\n"
                            "archive_mode = on\n"
                            "archive_command = 'test ! -f %s/%%f && cp %%p %s/%%f'\n"
                            "archive_timeout = 60\n"
                            "max_wal_senders = 4\n%s",
-                           port, datadir, archive_dir, archive_dir, extra ? extra : "");
+                           port, archive_dir, archive_dir, extra ? extra : "");
     rc = fsio_write_durable(conf, text, strlen(text));
     if (rc == 0)
         rc = nl_pg_own(conf);

@@ -26,6 +26,8 @@ dr_notty() {
 }
 
 fail() {
+    # The marker makes the test fail even if a caller swallowed the status.
+    [ -n "${TEST_DIR:-}" ] && touch "$TEST_DIR/.failed"
     echo "    FAILED: $*" >&2
     echo "    --- stdout:" >&2; sed 's/^/    | /' out 2>/dev/null | tail -20 >&2
     echo "    --- stderr:" >&2; sed 's/^/    | /' err 2>/dev/null | tail -20 >&2
@@ -87,11 +89,16 @@ TESTS_PASSED=0
 TESTS_FAILED=0
 FAILED_NAMES=()
 
-# run_test NAME: runs the function NAME in a fresh directory.
+# run_test NAME: runs the function NAME in a fresh directory. The test runs
+# outside any `if`, so that `set -e` really stops it at the first failed
+# assertion (bash ignores set -e in a condition, subshells included), and a
+# failed assertion also leaves a marker that is checked afterwards.
 run_test() {
-    local name=$1 dir
+    local name=$1 dir status
     dir=$(mktemp -d "${TMPDIR:-/tmp}/drctl-e2e-XXXXXX")
-    if (cd "$dir" && set -e && "$name") >"$dir/.log" 2>&1; then
+    (export TEST_DIR="$dir"; cd "$dir" && set -e && "$name") >"$dir/.log" 2>&1
+    status=$?
+    if [ "$status" -eq 0 ] && [ ! -e "$dir/.failed" ]; then
         TESTS_PASSED=$((TESTS_PASSED + 1))
         echo "ok   $name"
     else

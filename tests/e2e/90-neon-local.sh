@@ -14,6 +14,17 @@ start_neon_local() { # extra args...
     [ -n "$URL" ] || fail "neon-local did not print its ready line"
 }
 
+# Stops it and checks it exited cleanly; its stderr is shown when not.
+stop_neon_local() { # [signal]
+    kill -"${1:-TERM}" "$PID"
+    local code=0
+    wait "$PID" || code=$?
+    if [ "$code" -ne 0 ]; then
+        sed 's/^/    nl.err| /' nl.err | tail -40 >&2
+        fail "neon-local exited with $code"
+    fi
+}
+
 api() { # METHOD PATH [KEY]: body in body.json, status in status
     status=$(curl -s -o body.json -w '%{http_code}' -X "$1" ${3:+-H "Authorization: Bearer $3"} "$URL$2")
 }
@@ -134,15 +145,13 @@ t_a_project_is_a_real_postgresql_that_survives_a_restart() {
     expect_eq "$status" 200
     expect_eq "$(jq -r .project.name body.json)" salons
     ! jq -e '.project | has("_branches")' body.json >/dev/null || fail "internal fields are shown"
-    kill -TERM $PID
-    wait $PID
+    stop_neon_local
     ! psql "$uri" -XAtc 'select 1' >/dev/null 2>&1 || fail "PostgreSQL still runs after neon-local stopped"
     start_neon_local
     expect_eq "$(psql "$uri" -XAtc 'select count(*) from salon')" 20 "rows after a restart"
     api GET /projects "$key"
     expect_eq "$(jq -r '.projects | length' body.json)" 1
-    kill -TERM $PID
-    wait $PID
+    stop_neon_local
 }
 
 # Creates a project and waits for it; sets project, key, uri.
@@ -185,8 +194,7 @@ t_a_branch_at_head_is_a_real_copy() {
     status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
              -d '{"branch":{"parent_id":"br-nope"}}' "$URL/projects/$project/branches")
     expect_eq "$status" 404 "unknown parent"
-    kill -TERM $PID
-    wait $PID
+    stop_neon_local
 }
 
 t_a_branch_at_a_past_instant_is_real_pitr() {
@@ -222,8 +230,7 @@ t_a_branch_at_a_past_instant_is_real_pitr() {
         expect_eq "$status" 400 "status for $body"
     done
     expect_eq "$(jq -r .message body.json)" "parent_lsn must be an LSN like 0/1A2B3C4"
-    kill -TERM $PID
-    wait $PID
+    stop_neon_local
 }
 
 # Creates a branch and waits for it; sets branch_id and branch_uri.
@@ -271,8 +278,7 @@ t_branch_deletion_rules_and_set_as_default() {
     expect_eq "$(jq -r '[.branches[] | select(.default) | .name] | join(",")' body.json)" b1 "the default now"
     call DELETE "/projects/$project/branches/nope"
     expect_eq "$status" 404
-    kill -TERM $PID
-    wait $PID
+    stop_neon_local
 }
 
 t_restore_in_place_keeps_the_connection_string_and_preserves() {
@@ -306,8 +312,7 @@ t_restore_in_place_keeps_the_connection_string_and_preserves() {
              -d "{\"source_branch_id\":\"$main_id\",\"source_timestamp\":\"$before\"}" \
              "$URL/projects/$project/branches/$main_id/restore")
     expect_eq "$status" 400 "restore from itself without preserve_under_name"
-    kill -TERM $PID
-    wait $PID
+    stop_neon_local
 }
 
 t_a_data_only_backup_branch_can_be_branched_and_restored_from() {
@@ -323,15 +328,15 @@ t_a_data_only_backup_branch_can_be_branched_and_restored_from() {
     ready_branch "{\"branch\":{\"name\":\"verify\",\"parent_id\":\"$backup\"},\"endpoints\":[{\"type\":\"read_write\"}]}"
     expect_eq "$(psql "$branch_uri" -XAtc 'select count(*) from salon')" 12 "rows on a branch of the backup"
     status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
-             -d "{\"source_branch_id\":\"$backup\"}" "$URL/projects/$project/branches/$main_id/restore")
+             -d "{\"source_branch_id\":\"$backup\",\"preserve_under_name\":\"main-old\"}" \
+             "$URL/projects/$project/branches/$main_id/restore")
     expect_eq "$status" 200 "restore main from the backup ($(jq -r .message body.json))"
     for op in $(jq -r '.operations[].id' body.json); do
         wait_operation "$project" "$op" "$key"
         expect_eq "$(jq -r .operation.status body.json)" finished "restore ($(jq -r .operation.error body.json))"
     done
     expect_eq "$(psql "$uri" -XAtc 'select count(*) from salon')" 12 "rows on main after the restore"
-    kill -TERM $PID
-    wait $PID
+    stop_neon_local
 }
 
 t_branch_lists_search_sort_page_count_and_update() {
@@ -370,8 +375,34 @@ t_branch_lists_search_sort_page_count_and_update() {
     status=$(curl -s -o body.json -w '%{http_code}' -X PATCH -H "Authorization: Bearer $key" \
              -d '{"branch":{"name":"kept-forever"}}' "$URL/projects/$project/branches/$b1")
     expect_eq "$(jq -r .branch.name body.json)" kept-forever "renamed"
-    kill -TERM $PID
-    wait $PID
+    stop_neon_local
+}
+
+t_projects_update_and_delete() {
+    chmod 755 .
+    start_neon_local
+    ready_project
+    ready_branch '{"branch":{"name":"b1"},"endpoints":[{"type":"read_write"}]}'
+    status=$(curl -s -o body.json -w '%{http_code}' -X PATCH -H "Authorization: Bearer $key" \
+             -d '{"project":{"name":"renamed","history_retention_seconds":2592000}}' "$URL/projects/$project")
+    expect_eq "$status" 200 "update"
+    expect_eq "$(jq -r '.project.name + " " + (.project.history_retention_seconds|tostring)' body.json)" "renamed 2592000"
+    status=$(curl -s -o body.json -w '%{http_code}' -X PATCH -H "Authorization: Bearer $key" \
+             -d '{"project":{"history_retention_seconds":-1}}' "$URL/projects/$project")
+    expect_eq "$status" 400 "bad retention"
+    call DELETE "/projects/$project"
+    expect_eq "$status" 200 "delete"
+    call GET "/projects/$project"
+    expect_eq "$status" 404 "gone at once"
+    for _ in $(seq 1 100); do
+        [ -z "$(ls nl/pg 2>/dev/null)" ] && break
+        sleep 0.1
+    done
+    expect_eq "$(ls nl/pg)" "" "data removed"
+    ! psql "$uri" -XAtc 'select 1' >/dev/null 2>&1 || fail "the project's server still answers"
+    ! psql "$branch_uri" -XAtc 'select 1' >/dev/null 2>&1 || fail "a branch's server still answers"
+    expect_eq "$(jq -r '.projects | length' nl/state.json)" 0 "the project's record is gone"
+    stop_neon_local
 }
 
 t_bad_project_requests_change_nothing() {
@@ -388,11 +419,10 @@ t_bad_project_requests_change_nothing() {
     api GET /projects/no-such-project "$key"
     expect_eq "$status" 404
     expect_eq "$(jq -r .message body.json)" "project no-such-project not found"
-    kill $PID
-    wait $PID
+    stop_neon_local
 }
 
-for t in t_branch_lists_search_sort_page_count_and_update t_faults_are_injected_by_kind_and_reproducibly_by_seed t_a_data_only_backup_branch_can_be_branched_and_restored_from t_restore_in_place_keeps_the_connection_string_and_preserves t_branch_deletion_rules_and_set_as_default t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
+for t in t_projects_update_and_delete t_branch_lists_search_sort_page_count_and_update t_faults_are_injected_by_kind_and_reproducibly_by_seed t_a_data_only_backup_branch_can_be_branched_and_restored_from t_restore_in_place_keeps_the_connection_string_and_preserves t_branch_deletion_rules_and_set_as_default t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
          t_neon_local_generates_a_private_key_and_checks_it t_neon_local_takes_the_key_given \
          t_neon_local_refuses_anything_but_loopback; do
     run_test "$t"

@@ -146,8 +146,27 @@ static void state_json_is_the_replay(void)
     cJSON_Delete(events);
 }
 
+static void a_changed_step_list_keeps_the_records_of_kept_steps(void)
+{
+    cJSON *events = events_of("[" START ","
+        "{\"seq\":2,\"time\":\"t2\",\"kind\":\"step-done\",\"step\":\"a\",\"data\":{\"outputs\":1}},"
+        "{\"seq\":3,\"time\":\"t3\",\"kind\":\"step-failed\",\"step\":\"b\",\"data\":{\"error\":\"x\"}},"
+        "{\"seq\":4,\"time\":\"t4\",\"kind\":\"runbook-changed\",\"step\":null,\"data\":{\"steps\":[\"a\",\"new\",\"b\"]}}]");
+    checkpoint *cp = NULL;
+    CHECK(checkpoint_replay(&cp, "r1", events) == 0);
+    CHECK(cp->step_count == 3);
+    CHECK_STR(cp->steps[0].name, "a");
+    CHECK(cp->steps[0].state == STEP_DONE);
+    CHECK(cp->steps[1].state == STEP_PENDING);
+    CHECK_STR(cp->steps[2].name, "b");
+    CHECK(cp->steps[2].state == STEP_FAILED);
+    checkpoint_free(cp);
+    cJSON_Delete(events);
+}
+
 void register_checkpoint_tests(void)
 {
+    REGISTER(a_changed_step_list_keeps_the_records_of_kept_steps);
     REGISTER(replay_gives_each_steps_state_and_outputs);
     REGISTER(run_events_set_the_status);
     REGISTER(an_event_for_an_unknown_step_is_corruption);
