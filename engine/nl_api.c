@@ -602,6 +602,20 @@ static void *worker_main(void *arg)
 
 static void add_access(cJSON *body, cJSON *project, const char *branch_id, const cJSON *endpoint);
 
+/* A synchronous change: the state saved, then {key: item, operations: []}
+ * (or 500 when the state cannot be saved). */
+static nl_response saved_answer(nl_api *api, const char *key, cJSON *item)
+{
+    if (save_state(api) != 0) {
+        cJSON_Delete(item);
+        return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, key, item);
+    cJSON_AddArrayToObject(body, "operations");
+    return nl_json(200, body);
+}
+
 static cJSON *project_json(const cJSON *project)
 {
     return public_copy(project);
@@ -824,12 +838,7 @@ static nl_response update_project(nl_api *api, const char *project_id, const nl_
     char *now = now_text();
     set_field(p, "updated_at", cJSON_CreateString(now));
     free(now);
-    if (save_state(api) != 0)
-        return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddItemToObject(body, "project", project_json(p));
-    cJSON_AddArrayToObject(body, "operations");
-    return nl_json(200, body);
+    return saved_answer(api, "project", project_json(p));
 }
 
 /* DELETE /projects/{id}: gone for the API at once; its servers are stopped
@@ -1170,9 +1179,14 @@ static char *decode_cursor(const char *cursor)
 
 /* The branches a list or a count request selects, sorted; *error set when
  * a parameter is bad. */
-static cJSON **select_branches(cJSON *project, const nl_request *req, branch_order *order, size_t *count,
-                               nl_response *error)
+static cJSON **select_branches(nl_api *api, const char *project_id, const nl_request *req, branch_order *order,
+                               size_t *count, nl_response *error)
 {
+    cJSON *project = live_project(api, project_id);
+    if (!project) {
+        *error = nl_error(404, "", "project %s not found", project_id);
+        return NULL;
+    }
     const char *sort_by = text_of(req->query, "sort_by"), *sort_order = text_of(req->query, "sort_order");
     order->sort_by = sort_by ? sort_by : "updated_at";
     if (strcmp(order->sort_by, "name") && strcmp(order->sort_by, "created_at") && strcmp(order->sort_by, "updated_at")) {
@@ -1198,13 +1212,10 @@ static cJSON **select_branches(cJSON *project, const nl_request *req, branch_ord
 
 static nl_response list_branches(nl_api *api, const char *project_id, const nl_request *req)
 {
-    cJSON *project = live_project(api, project_id);
-    if (!project)
-        return nl_error(404, "", "project %s not found", project_id);
     branch_order order;
     size_t n;
     nl_response error;
-    cJSON **list = select_branches(project, req, &order, &n, &error);
+    cJSON **list = select_branches(api, project_id, req, &order, &n, &error);
     if (!list)
         return error;
     const char *limit_text = text_of(req->query, "limit"), *cursor = text_of(req->query, "cursor");
@@ -1251,13 +1262,10 @@ static nl_response list_branches(nl_api *api, const char *project_id, const nl_r
 
 static nl_response count_branches(nl_api *api, const char *project_id, const nl_request *req)
 {
-    cJSON *project = live_project(api, project_id);
-    if (!project)
-        return nl_error(404, "", "project %s not found", project_id);
     branch_order order;
     size_t n;
     nl_response error;
-    cJSON **list = select_branches(project, req, &order, &n, &error);
+    cJSON **list = select_branches(api, project_id, req, &order, &n, &error);
     if (!list)
         return error;
     free(list);
@@ -1290,12 +1298,7 @@ static nl_response update_branch(nl_api *api, const char *project_id, const char
     char *now = now_text();
     set_field(branch, "updated_at", cJSON_CreateString(now));
     free(now);
-    if (save_state(api) != 0)
-        return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddItemToObject(body, "branch", public_copy(branch));
-    cJSON_AddArrayToObject(body, "operations");
-    return nl_json(200, body);
+    return saved_answer(api, "branch", public_copy(branch));
 }
 
 static nl_response get_branch(nl_api *api, const char *project_id, const char *branch_id)
@@ -1377,12 +1380,7 @@ static nl_response set_as_default(nl_api *api, const char *project_id, const cha
         set_field(b, "default", cJSON_CreateBool(is_it));
         set_field(b, "primary", cJSON_CreateBool(is_it));
     }
-    if (save_state(api) != 0)
-        return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddItemToObject(body, "branch", public_copy(branch));
-    cJSON_AddArrayToObject(body, "operations");
-    return nl_json(200, body);
+    return saved_answer(api, "branch", public_copy(branch));
 }
 
 /* POST .../branches/{id}/restore: the branch gets the state of
