@@ -483,6 +483,43 @@ static int run_next_restore(nl_api *api)
     return 0;
 }
 
+/* An endpoint waiting to be suspended or started: its branch's server
+ * stopped or started, lock released meanwhile. */
+static int run_endpoint_change(nl_api *api)
+{
+    cJSON *project;
+    cJSON_ArrayForEach(project, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
+        cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(project, "_endpoints")) {
+            const char *change = text_of(e, "_pending");
+            if (!change)
+                continue;
+            int starting = strcmp(change, "start") == 0;
+            char *branch_id = xstrdup(text_of(e, "branch_id")), *endpoint_id = xstrdup(text_of(e, "id"));
+            char *project_id = xstrdup(text_of(project, "id"));
+            char *datadir = branch_datadir(api, branch_id);
+            pthread_mutex_unlock(&api->lock);
+            int rc = starting ? nl_pg_start(datadir) : nl_pg_stop(datadir);
+            pthread_mutex_lock(&api->lock);
+            cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+            cJSON *endpoint = p ? find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_endpoints"), endpoint_id) : NULL;
+            if (endpoint) {
+                cJSON_DeleteItemFromObjectCaseSensitive(endpoint, "_pending");
+                if (rc == 0)
+                    set_field(endpoint, "current_state", cJSON_CreateString(starting ? "active" : "idle"));
+                finish_operations(p, branch_id, rc ? err_last() : NULL);
+            }
+            save_state(api);
+            free(datadir);
+            free(branch_id);
+            free(endpoint_id);
+            free(project_id);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* A branch waiting to be deleted: done here, lock released meanwhile. */
 static int run_deletion(nl_api *api)
 {
@@ -562,7 +599,7 @@ static void *worker_main(void *arg)
     nl_api *api = arg;
     pthread_mutex_lock(&api->lock);
     while (!api->stopping) {
-        if (run_deletion(api) || run_next_restore(api))
+        if (run_deletion(api) || run_next_restore(api) || run_endpoint_change(api))
             continue;
         branch_job job;
         if (!next_job(api, &job)) {
@@ -1543,6 +1580,36 @@ static nl_response get_connection_uri(nl_api *api, const char *project_id, const
     return nl_json(200, body);
 }
 
+/* POST /projects/{id}/endpoints/{endpoint}/start | suspend */
+static nl_response change_endpoint(nl_api *api, const char *project_id, const char *endpoint_id, const char *action)
+{
+    cJSON *project = live_project(api, project_id);
+    cJSON *e = project ? find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_endpoints"), endpoint_id) : NULL;
+    if (!e)
+        return nl_error(404, "", "endpoint %s not found in project %s", endpoint_id, project_id);
+    cJSON *branch = find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), text_of(e, "branch_id"));
+    if (cJSON_GetObjectItemCaseSensitive(e, "_pending") || !branch ||
+        strcmp(text_of(branch, "current_state"), "ready") != 0)
+        return nl_error(423, "", "endpoint %s has an operation in progress; wait for it to finish", endpoint_id);
+    int starting = strcmp(action, "start") == 0;
+    cJSON *ops = cJSON_CreateArray();
+    const char *state = text_of(e, "current_state");
+    if (strcmp(state, starting ? "active" : "idle") != 0) { /* already there: nothing to do */
+        cJSON_AddStringToObject(e, "_pending", action);
+        cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, starting ? "start_compute" : "suspend_compute",
+                                                                text_of(e, "branch_id"), endpoint_id), 1));
+        if (save_state(api) != 0) {
+            cJSON_Delete(ops);
+            return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
+        }
+        pthread_cond_signal(&api->wake);
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "endpoint", public_copy(e));
+    cJSON_AddItemToObject(body, "operations", ops);
+    return nl_json(200, body);
+}
+
 /* ---- routing, lifetime -------------------------------------------------------- */
 
 /* Splits "/projects/abc/operations/xyz" into at most 7 segments. */
@@ -1610,6 +1677,17 @@ nl_response nl_api_handle(void *ud, const nl_request *req)
         r = list_of_branch(api, s[1], s[3], "_databases", "databases");
     else if (n == 7 && !strcmp(s[0], "projects") && !strcmp(s[4], "roles") && !strcmp(s[6], "reveal_password") && get)
         r = reveal_password(api, s[1], s[3], s[5]);
+    else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "endpoints") && post &&
+             (!strcmp(s[4], "start") || !strcmp(s[4], "suspend")))
+        r = change_endpoint(api, s[1], s[3], s[4]);
+    else if (n == 4 && !strcmp(s[0], "projects") && !strcmp(s[2], "endpoints") && get) {
+        cJSON *project = live_project(api, s[1]);
+        cJSON *e = project ? find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_endpoints"), s[3]) : NULL;
+        cJSON *body = cJSON_CreateObject();
+        if (e)
+            cJSON_AddItemToObject(body, "endpoint", public_copy(e));
+        r = e ? nl_json(200, body) : (cJSON_Delete(body), nl_error(404, "", "endpoint %s not found", s[3]));
+    }
     else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "endpoints") && get)
         r = list_of_branch(api, s[1], NULL, "_endpoints", "endpoints");
     else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "connection_uri") && get)
@@ -1632,8 +1710,9 @@ static void restart_servers(nl_api *api)
     cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
         const cJSON *b;
         cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(p, "_branches")) {
-            if (strcmp(text_of(b, "current_state"), "ready") != 0)
-                continue;
+            const cJSON *e = endpoint_of((cJSON *)p, text_of(b, "id"));
+            if (strcmp(text_of(b, "current_state"), "ready") != 0 || !e || strcmp(text_of(e, "current_state"), "active") != 0)
+                continue; /* data-only branches and suspended endpoints stay down */
             char *datadir = branch_datadir(api, text_of(b, "id"));
             if (nl_pg_start(datadir) != 0)
                 fprintf(stderr, "neon-local: cannot restart branch %s: %s\n", text_of(b, "id"), err_last());

@@ -405,6 +405,32 @@ t_projects_update_and_delete() {
     stop_neon_local
 }
 
+t_endpoints_suspend_and_start_for_real() {
+    chmod 755 .
+    start_neon_local
+    ready_project
+    endpoint=$(jq -r '.endpoints[0].id' created.json)
+    psql "$uri" -Xqc "create table t (x int); insert into t values (7)"
+    call POST "/projects/$project/endpoints/$endpoint/suspend"
+    expect_eq "$status" 200 "suspend"
+    for op in $(jq -r '.operations[].id' body.json); do wait_operation "$project" "$op" "$key"; done
+    call GET "/projects/$project/endpoints/$endpoint"
+    expect_eq "$(jq -r .endpoint.current_state body.json)" idle
+    ! psql "$uri" -XAtc 'select 1' >/dev/null 2>&1 || fail "a suspended endpoint still answers"
+    # Suspended stays suspended across a restart of neon-local.
+    stop_neon_local
+    start_neon_local
+    ! psql "$uri" -XAtc 'select 1' >/dev/null 2>&1 || fail "the restart woke a suspended endpoint"
+    call POST "/projects/$project/endpoints/$endpoint/start"
+    for op in $(jq -r '.operations[].id' body.json); do wait_operation "$project" "$op" "$key"; done
+    call GET "/projects/$project/endpoints/$endpoint"
+    expect_eq "$(jq -r .endpoint.current_state body.json)" active
+    expect_eq "$(psql "$uri" -XAtc 'select x from t')" 7 "data after start"
+    call POST "/projects/$project/endpoints/ep-nope/start"
+    expect_eq "$status" 404
+    stop_neon_local
+}
+
 t_bad_project_requests_change_nothing() {
     start_neon_local
     key=$(cat nl/api-key)
@@ -422,7 +448,7 @@ t_bad_project_requests_change_nothing() {
     stop_neon_local
 }
 
-for t in t_projects_update_and_delete t_branch_lists_search_sort_page_count_and_update t_faults_are_injected_by_kind_and_reproducibly_by_seed t_a_data_only_backup_branch_can_be_branched_and_restored_from t_restore_in_place_keeps_the_connection_string_and_preserves t_branch_deletion_rules_and_set_as_default t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
+for t in t_endpoints_suspend_and_start_for_real t_projects_update_and_delete t_branch_lists_search_sort_page_count_and_update t_faults_are_injected_by_kind_and_reproducibly_by_seed t_a_data_only_backup_branch_can_be_branched_and_restored_from t_restore_in_place_keeps_the_connection_string_and_preserves t_branch_deletion_rules_and_set_as_default t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
          t_neon_local_generates_a_private_key_and_checks_it t_neon_local_takes_the_key_given \
          t_neon_local_refuses_anything_but_loopback; do
     run_test "$t"
