@@ -101,8 +101,9 @@ valgrind: $(BIN)/unit-tests
 	valgrind --error-exitcode=1 --leak-check=full $(BIN)/unit-tests
 
 bench: deps
-	@$(MAKE) --no-print-directory $(BIN)/drctl $(BIN)/fsync-floor
+	@$(MAKE) --no-print-directory $(BIN)/drctl $(BIN)/neon-local $(BIN)/fsync-floor
 	@bash bench/run.sh
+	@bash bench/neon_local.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory demo-run

@@ -247,11 +247,19 @@ static int provision_in_the_past(nl_api *api, const branch_job *job, const char 
 {
     char *base = branch_base(api, job->parent_id), *source_archive = branch_archive(api, job->parent_id);
     int port = job->port ? job->port : nl_free_port();
+    double t0 = timefmt_monotonic(), t1 = 0, t2 = 0;
     int rc = nl_pg_archive_now(job->parent_port);
-    if (rc == 0)
+    if (rc == 0) {
+        t1 = timefmt_monotonic();
         rc = nl_pg_copy_backup(base, datadir);
-    if (rc == 0)
+    }
+    if (rc == 0) {
+        t2 = timefmt_monotonic();
         rc = nl_pg_recover_to(datadir, port, archive, source_archive, job->target);
+    }
+    if (rc == 0)
+        fprintf(stderr, "neon-local: branch %s: WAL archived in %.2fs, base copied in %.2fs, replayed and promoted "
+                "in %.2fs\n", job->branch_id, t1 - t0, t2 - t1, timefmt_monotonic() - t2);
     if (rc == 0 && !job->port)
         rc = nl_pg_stop(datadir);
     free(base);
@@ -285,6 +293,13 @@ static int provision_branch(nl_api *api, const branch_job *job)
         }
     }
     if (rc == 0 && !job->parent_id) {
+        /* A project's first branch: its history is there when it is ready,
+         * so a point in time on it works at once. */
+        char *base = branch_base(api, job->branch_id);
+        rc = nl_pg_basebackup(job->port, base);
+        free(base);
+    }
+    if (rc == 0 && !job->parent_id) {
         char *role = xasprintf("CREATE ROLE \"%s\" LOGIN PASSWORD '%s' CREATEDB CREATEROLE", job->role, job->password);
         char *db = xasprintf("CREATE DATABASE \"%s\" OWNER \"%s\"", job->database, job->role);
         rc = nl_pg_sql(job->port, "postgres", role);
@@ -293,14 +308,29 @@ static int provision_branch(nl_api *api, const branch_job *job)
         free(role);
         free(db);
     }
-    if (rc == 0 && job->port) {
-        char *base = branch_base(api, job->branch_id);
-        rc = nl_pg_basebackup(job->port, base);
-        free(base);
-    }
     free(datadir);
     free(archive);
     return rc;
+}
+
+/* After a branch is ready (and its client told so): the base backup its
+ * own history starts from. Until it is there, a point in time on the
+ * branch answers 423. Called with the lock held; releases it meanwhile. */
+static void record_history_start(nl_api *api, const char *project_id, const char *branch_id, int port)
+{
+    char *base = branch_base(api, branch_id);
+    pthread_mutex_unlock(&api->lock);
+    int rc = nl_pg_basebackup(port, base);
+    pthread_mutex_lock(&api->lock);
+    cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    cJSON *b = p ? find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"), branch_id) : NULL;
+    if (b && rc == 0) {
+        set_field(b, "_history_from", cJSON_CreateNumber(timefmt_now()));
+        save_state(api);
+    } else if (rc) {
+        fprintf(stderr, "neon-local: branch %s: no base backup, so no point in time: %s\n", branch_id, err_last());
+    }
+    free(base);
 }
 
 /* Stops a branch's server and removes its data. */
@@ -420,11 +450,6 @@ static int run_restore(nl_api *api, const restore_job *j)
             rc = nl_pg_start(datadir);
         free(archive);
     }
-    if (rc == 0) {
-        char *base = branch_base(api, j->branch_id);
-        rc = nl_pg_basebackup(j->port, base);
-        free(base);
-    }
     free(folder);
     free(staging);
     free(staged_data);
@@ -462,8 +487,8 @@ static int run_next_restore(nl_api *api)
                 set_field(b, "current_state", cJSON_CreateString(rc ? "error" : "ready"));
                 set_field(b, "state_changed_at", cJSON_CreateString(now));
                 set_field(b, "updated_at", cJSON_CreateString(now));
-                if (rc == 0)
-                    set_field(b, "_history_from", cJSON_CreateNumber(timefmt_now()));
+                /* Its old history went with the old state. */
+                cJSON_DeleteItemFromObjectCaseSensitive(b, "_history_from");
                 cJSON *kept = j.preserved_id ? find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"),
                                                           j.preserved_id) : NULL;
                 if (kept) {
@@ -476,6 +501,8 @@ static int run_next_restore(nl_api *api)
             if (rc)
                 fprintf(stderr, "neon-local: restore of branch %s: %s\n", j.branch_id, err_last());
             save_state(api);
+            if (rc == 0 && b)
+                record_history_start(api, j.project_id, j.branch_id, j.port);
             restore_job_free(&j);
             return 1;
         }
@@ -618,8 +645,6 @@ static void *worker_main(void *arg)
             char *now = now_text();
             set_field(b, "current_state", cJSON_CreateString(rc ? "error" : "ready"));
             set_field(b, "state_changed_at", cJSON_CreateString(now));
-            if (rc == 0 && job.port) /* its history starts with the base backup just taken */
-                cJSON_AddNumberToObject(b, "_history_from", timefmt_now());
             cJSON *e = endpoint_of(p, job.branch_id);
             if (e)
                 set_field(e, "current_state", cJSON_CreateString(rc ? "idle" : "active"));
@@ -629,6 +654,21 @@ static void *worker_main(void *arg)
         if (rc)
             fprintf(stderr, "neon-local: branch %s: %s\n", job.branch_id, err_last());
         save_state(api);
+        char *project_id = NULL;
+        cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(api->state, "projects"))
+            if (find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"), job.branch_id))
+                project_id = xstrdup(text_of(p, "id"));
+        if (rc == 0 && job.port && job.parent_id && project_id)
+            record_history_start(api, project_id, job.branch_id, job.port);
+        else if (rc == 0 && job.port && project_id) {
+            cJSON *pr = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+            cJSON *b = pr ? find_by_id(cJSON_GetObjectItemCaseSensitive(pr, "_branches"), job.branch_id) : NULL;
+            if (b) {
+                set_field(b, "_history_from", cJSON_CreateNumber(timefmt_now()));
+                save_state(api);
+            }
+        }
+        free(project_id);
         branch_job_free(&job);
     }
     pthread_mutex_unlock(&api->lock);
@@ -1075,6 +1115,11 @@ static int point_in_time(cJSON *project, cJSON *parent, const cJSON *spec, char 
     if (cJSON_IsNumber(retention) && t < now - retention->valuedouble) {
         *bad = nl_error(400, "", "parent_timestamp %s is outside the project's history retention window (%.0f "
                         "seconds)", when->valuestring, retention->valuedouble);
+        return -1;
+    }
+    if (!cJSON_IsNumber(history) && endpoint_of(project, text_of(parent, "id"))) {
+        *bad = nl_error(423, "", "the history of branch %s is still being recorded; try again in a moment",
+                        text_of(parent, "id"));
         return -1;
     }
     if (!cJSON_IsNumber(history) || t < history->valuedouble) {
