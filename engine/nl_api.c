@@ -982,11 +982,18 @@ static cJSON *default_branch(cJSON *project)
     return NULL;
 }
 
+/* Snapshots are kept as hidden data-only branches: the branch views never
+ * show them, and they never block their source. */
+static int is_snapshot(const cJSON *branch)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(branch, "_snapshot"));
+}
+
 static cJSON *branch_by_name(cJSON *project, const char *name)
 {
     cJSON *b;
     cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches"))
-        if (strcmp(text_of(b, "name"), name) == 0)
+        if (!is_snapshot(b) && strcmp(text_of(b, "name"), name) == 0)
             return b;
     return NULL;
 }
@@ -1285,7 +1292,8 @@ static cJSON **select_branches(nl_api *api, const char *project_id, const nl_req
     size_t n = 0;
     cJSON *b;
     cJSON_ArrayForEach(b, all)
-        if (matches_search(b, text_of(req->query, "search")) && strcmp(text_of(b, "current_state"), "deleting") != 0)
+        if (!is_snapshot(b) && matches_search(b, text_of(req->query, "search")) &&
+            strcmp(text_of(b, "current_state"), "deleting") != 0)
             list[n++] = b;
     qsort_r(list, n, sizeof *list, compare_branches, order);
     *count = n;
@@ -1389,7 +1397,7 @@ static nl_response get_branch(nl_api *api, const char *project_id, const char *b
     if (!project)
         return nl_error(404, "", "project %s not found", project_id);
     cJSON *b = find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), branch_id);
-    if (!b)
+    if (!b || is_snapshot(b))
         return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
     cJSON *body = cJSON_CreateObject();
     cJSON_AddItemToObject(body, "branch", public_copy(b));
@@ -1400,7 +1408,7 @@ static int has_children(cJSON *project, const char *branch_id)
 {
     cJSON *b;
     cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches"))
-        if (text_of(b, "parent_id") && strcmp(text_of(b, "parent_id"), branch_id) == 0)
+        if (!is_snapshot(b) && text_of(b, "parent_id") && strcmp(text_of(b, "parent_id"), branch_id) == 0)
             return 1;
     return 0;
 }
@@ -1655,6 +1663,173 @@ static nl_response change_endpoint(nl_api *api, const char *project_id, const ch
     return nl_json(200, body);
 }
 
+/* ---- snapshots ------------------------------------------------------------------ */
+
+static cJSON *snapshot_json(const cJSON *hidden)
+{
+    cJSON *s = cJSON_CreateObject();
+    cJSON_AddStringToObject(s, "id", text_of(hidden, "id"));
+    cJSON_AddStringToObject(s, "name", text_of(hidden, "name"));
+    cJSON_AddStringToObject(s, "source_branch_id", text_of(hidden, "parent_id"));
+    cJSON_AddStringToObject(s, "timestamp", text_of(hidden, "parent_timestamp"));
+    if (text_of(hidden, "parent_lsn"))
+        cJSON_AddStringToObject(s, "lsn", text_of(hidden, "parent_lsn"));
+    cJSON_AddStringToObject(s, "created_at", text_of(hidden, "created_at"));
+    if (text_of(hidden, "_expires_at"))
+        cJSON_AddStringToObject(s, "expires_at", text_of(hidden, "_expires_at"));
+    cJSON_AddBoolToObject(s, "manual", !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(hidden, "_scheduled")));
+    return s;
+}
+
+static cJSON *snapshot_by_id(cJSON *project, const char *id)
+{
+    cJSON *b = find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), id);
+    return b && is_snapshot(b) && strcmp(text_of(b, "current_state"), "deleting") != 0 ? b : NULL;
+}
+
+/* POST .../branches/{id}/snapshot?name=&timestamp=&lsn=&expires_at= : a
+ * data-only copy of the branch, now or at an instant of its history. */
+static nl_response create_snapshot(nl_api *api, const char *project_id, const char *branch_id, const nl_request *req)
+{
+    cJSON *project = live_project(api, project_id);
+    cJSON *source = project ? find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), branch_id) : NULL;
+    if (!source || is_snapshot(source))
+        return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
+    if (strcmp(text_of(source, "current_state"), "ready") != 0)
+        return nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", branch_id);
+    const char *expires = text_of(req->query, "expires_at");
+    double expires_at = 0;
+    if (expires && (timefmt_parse_timestamp(expires, &expires_at) != 0 || expires_at <= timefmt_now()))
+        return nl_error(400, "", "expires_at must be a time in the future, like 2026-02-01T00:00:00Z");
+    cJSON *spec = cJSON_CreateObject();
+    if (text_of(req->query, "timestamp"))
+        cJSON_AddStringToObject(spec, "parent_timestamp", text_of(req->query, "timestamp"));
+    if (text_of(req->query, "lsn"))
+        cJSON_AddStringToObject(spec, "parent_lsn", text_of(req->query, "lsn"));
+    char *target = NULL;
+    nl_response bad;
+    int checked = point_in_time(project, source, spec, &target, &bad);
+    cJSON_Delete(spec);
+    if (checked != 0)
+        return bad;
+    char *generated = new_id("snap");
+    const char *name = text_of(req->query, "name") ? text_of(req->query, "name") : generated;
+    cJSON *snap = add_branch(project, name, 0);
+    free(generated);
+    char *now = now_text();
+    cJSON_AddTrueToObject(snap, "_snapshot");
+    cJSON_AddStringToObject(snap, "parent_id", branch_id);
+    inherit_roles_and_databases(project, branch_id, text_of(snap, "id"));
+    cJSON_AddStringToObject(snap, "parent_timestamp", text_of(req->query, "timestamp") ? text_of(req->query, "timestamp") : now);
+    if (text_of(req->query, "lsn"))
+        cJSON_AddStringToObject(snap, "parent_lsn", text_of(req->query, "lsn"));
+    if (target)
+        cJSON_AddStringToObject(snap, "_target", target);
+    if (expires) {
+        char normal[48];
+        timefmt_format_utc(expires_at, normal, sizeof normal);
+        cJSON_AddStringToObject(snap, "_expires_at", normal);
+    }
+    free(target);
+    free(now);
+    cJSON *ops = cJSON_CreateArray();
+    cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "create_branch", text_of(snap, "id"), NULL), 1));
+    if (save_state(api) != 0) {
+        cJSON_Delete(ops);
+        return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "snapshot", snapshot_json(snap));
+    cJSON_AddItemToObject(body, "operations", ops);
+    pthread_cond_signal(&api->wake);
+    return nl_json(201, body);
+}
+
+static nl_response list_snapshots(nl_api *api, const char *project_id)
+{
+    cJSON *project = live_project(api, project_id);
+    if (!project)
+        return nl_error(404, "", "project %s not found", project_id);
+    cJSON *body = cJSON_CreateObject();
+    cJSON *list = cJSON_AddArrayToObject(body, "snapshots");
+    const cJSON *b;
+    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches"))
+        if (is_snapshot(b) && strcmp(text_of(b, "current_state"), "deleting") != 0)
+            cJSON_AddItemToArray(list, snapshot_json(b));
+    return nl_json(200, body);
+}
+
+static nl_response change_snapshot(nl_api *api, const char *project_id, const char *snapshot_id, const nl_request *req)
+{
+    cJSON *project = live_project(api, project_id);
+    cJSON *snap = project ? snapshot_by_id(project, snapshot_id) : NULL;
+    if (!snap)
+        return nl_error(404, "", "snapshot %s not found in project %s", snapshot_id, project_id);
+    if (!strcmp(req->method, "DELETE")) {
+        if (strcmp(text_of(snap, "current_state"), "ready") != 0)
+            return nl_error(423, "", "snapshot %s is still being taken", snapshot_id);
+        set_field(snap, "current_state", cJSON_CreateString("deleting"));
+        cJSON *ops = cJSON_CreateArray();
+        cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "delete_timeline", snapshot_id, NULL), 1));
+        save_state(api);
+        pthread_cond_signal(&api->wake);
+        cJSON *body = cJSON_CreateObject();
+        cJSON_AddItemToObject(body, "snapshot", snapshot_json(snap));
+        cJSON_AddItemToObject(body, "operations", ops);
+        return nl_json(200, body);
+    }
+    const char *name = text_of(cJSON_GetObjectItemCaseSensitive(req->body, "snapshot"), "name");
+    if (!name || !*name)
+        return nl_error(400, "", "the body must be {\"snapshot\": {\"name\": \"...\"}}");
+    set_field(snap, "name", cJSON_CreateString(name));
+    return saved_answer(api, "snapshot", snapshot_json(snap));
+}
+
+/* POST .../snapshots/{id}/restore {name, target_branch_id, finalize_restore}:
+ * a new branch made from the snapshot, or, finalized into a target branch,
+ * that branch restored in place from it (its id and connection string
+ * kept, its previous state preserved under `name` or "<target>-old"). */
+static nl_response restore_snapshot(nl_api *api, const char *project_id, const char *snapshot_id, const nl_request *req)
+{
+    cJSON *project = live_project(api, project_id);
+    cJSON *snap = project ? snapshot_by_id(project, snapshot_id) : NULL;
+    if (!snap)
+        return nl_error(404, "", "snapshot %s not found in project %s", snapshot_id, project_id);
+    if (strcmp(text_of(snap, "current_state"), "ready") != 0)
+        return nl_error(423, "", "snapshot %s is still being taken", snapshot_id);
+    const char *name = text_of(req->body, "name") ? text_of(req->body, "name") : text_of(req->query, "name");
+    const char *target_id = text_of(req->body, "target_branch_id");
+    if (target_id && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req->body, "finalize_restore"))) {
+        cJSON *target = find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), target_id);
+        if (!target || is_snapshot(target))
+            return nl_error(404, "", "branch %s not found in project %s", target_id, project_id);
+        char *kept = name ? xstrdup(name) : xasprintf("%s-old", text_of(target, "name"));
+        cJSON *body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "source_branch_id", snapshot_id);
+        cJSON_AddStringToObject(body, "preserve_under_name", kept);
+        free(kept);
+        nl_request as_restore = *req;
+        as_restore.body = body;
+        nl_response r = restore_branch(api, project_id, target_id, &as_restore);
+        cJSON_Delete(body);
+        return r;
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON *branch = cJSON_AddObjectToObject(body, "branch");
+    cJSON_AddStringToObject(branch, "parent_id", snapshot_id);
+    if (name)
+        cJSON_AddStringToObject(branch, "name", name);
+    cJSON *endpoints = cJSON_AddArrayToObject(body, "endpoints");
+    cJSON *rw = cJSON_CreateObject();
+    cJSON_AddStringToObject(rw, "type", "read_write");
+    cJSON_AddItemToArray(endpoints, rw);
+    nl_request as_branch = *req;
+    as_branch.body = body;
+    nl_response r = create_branch(api, project_id, &as_branch);
+    cJSON_Delete(body);
+    return r;
+}
+
 /* ---- routing, lifetime -------------------------------------------------------- */
 
 /* Splits "/projects/abc/operations/xyz" into at most 7 segments. */
@@ -1735,6 +1910,15 @@ nl_response nl_api_handle(void *ud, const nl_request *req)
     }
     else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "endpoints") && get)
         r = list_of_branch(api, s[1], NULL, "_endpoints", "endpoints");
+    else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "snapshot") && post)
+        r = create_snapshot(api, s[1], s[3], req);
+    else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "snapshots") && get)
+        r = list_snapshots(api, s[1]);
+    else if (n == 4 && !strcmp(s[0], "projects") && !strcmp(s[2], "snapshots") &&
+             (!strcmp(req->method, "PATCH") || !strcmp(req->method, "DELETE")))
+        r = change_snapshot(api, s[1], s[3], req);
+    else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "snapshots") && !strcmp(s[4], "restore") && post)
+        r = restore_snapshot(api, s[1], s[3], req);
     else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "connection_uri") && get)
         r = get_connection_uri(api, s[1], req);
     else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "operations") && get)

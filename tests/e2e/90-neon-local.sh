@@ -431,6 +431,62 @@ t_endpoints_suspend_and_start_for_real() {
     stop_neon_local
 }
 
+t_snapshots_are_taken_listed_restored_and_deleted() {
+    chmod 755 .
+    start_neon_local
+    ready_project
+    main_id=$(jq -r .branch.id created.json)
+    psql "$uri" -Xqc "create table client (id int primary key); insert into client select generate_series(1, 25)"
+    sleep 1
+    instant=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
+    sleep 1
+    psql "$uri" -Xqc "insert into client select generate_series(26, 30)"
+    call POST "/projects/$project/branches/$main_id/snapshot?name=nightly&expires_at=2999-01-01T00:00:00Z"
+    expect_eq "$status" 201 "snapshot now ($(jq -r .message body.json))"
+    snap=$(jq -r .snapshot.id body.json)
+    for op in $(jq -r '.operations[].id' body.json); do wait_operation "$project" "$op" "$key"; done
+    call POST "/projects/$project/branches/$main_id/snapshot?name=before&timestamp=$instant"
+    expect_eq "$status" 201 "snapshot at an instant"
+    before=$(jq -r .snapshot.id body.json)
+    for op in $(jq -r '.operations[].id' body.json); do
+        wait_operation "$project" "$op" "$key"
+        expect_eq "$(jq -r .operation.status body.json)" finished "snapshot at an instant ($(jq -r .operation.error body.json))"
+    done
+    call GET "/projects/$project/snapshots"
+    expect_eq "$(jq -r '[.snapshots[].name] | sort | join(",")' body.json)" "before,nightly" "snapshots"
+    expect_eq "$(jq -r '.snapshots[] | select(.name == "nightly") | .expires_at' body.json)" 2999-01-01T00:00:00Z
+    call GET "/projects/$project/branches"
+    expect_eq "$(jq -r '[.branches[].name] | join(",")' body.json)" main "snapshots are not branches"
+    psql "$uri" -Xqc "delete from client"
+    # To a new branch.
+    status=$(curl -s -o restored.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
+             -d '{"name":"from-nightly"}' "$URL/projects/$project/snapshots/$snap/restore")
+    expect_eq "$status" 201 "restore to a new branch"
+    for op in $(jq -r '.operations[].id' restored.json); do wait_operation "$project" "$op" "$key"; done
+    expect_eq "$(psql "$(jq -r '.connection_uris[0].connection_uri' restored.json)" -XAtc 'select count(*) from client')" 30
+    # Into main, finalized: same connection string, the instant's 25 rows.
+    status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
+             -d "{\"target_branch_id\":\"$main_id\",\"finalize_restore\":true}" "$URL/projects/$project/snapshots/$before/restore")
+    expect_eq "$status" 200 "restore into main ($(jq -r .message body.json))"
+    for op in $(jq -r '.operations[].id' body.json); do
+        wait_operation "$project" "$op" "$key"
+        expect_eq "$(jq -r .operation.status body.json)" finished "restore into main ($(jq -r .operation.error body.json))"
+    done
+    expect_eq "$(psql "$uri" -XAtc 'select count(*) from client')" 25 "main after the restore"
+    status=$(curl -s -o body.json -w '%{http_code}' -X PATCH -H "Authorization: Bearer $key" \
+             -d '{"snapshot":{"name":"renamed"}}' "$URL/projects/$project/snapshots/$snap")
+    expect_eq "$(jq -r .snapshot.name body.json)" renamed
+    call DELETE "/projects/$project/snapshots/$snap"
+    expect_eq "$status" 200 "delete"
+    for op in $(jq -r '.operations[].id' body.json); do wait_operation "$project" "$op" "$key"; done
+    call GET "/projects/$project/snapshots"
+    expect_eq "$(jq -r '[.snapshots[].name] | join(",")' body.json)" before "after delete"
+    [ ! -e "nl/pg/$snap" ] || fail "the deleted snapshot's data is still there"
+    call POST "/projects/$project/branches/$main_id/snapshot?expires_at=2001-01-01T00:00:00Z"
+    expect_eq "$status" 400 "expires_at in the past"
+    stop_neon_local
+}
+
 t_bad_project_requests_change_nothing() {
     start_neon_local
     key=$(cat nl/api-key)
@@ -448,7 +504,7 @@ t_bad_project_requests_change_nothing() {
     stop_neon_local
 }
 
-for t in t_endpoints_suspend_and_start_for_real t_projects_update_and_delete t_branch_lists_search_sort_page_count_and_update t_faults_are_injected_by_kind_and_reproducibly_by_seed t_a_data_only_backup_branch_can_be_branched_and_restored_from t_restore_in_place_keeps_the_connection_string_and_preserves t_branch_deletion_rules_and_set_as_default t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
+for t in t_snapshots_are_taken_listed_restored_and_deleted t_endpoints_suspend_and_start_for_real t_projects_update_and_delete t_branch_lists_search_sort_page_count_and_update t_faults_are_injected_by_kind_and_reproducibly_by_seed t_a_data_only_backup_branch_can_be_branched_and_restored_from t_restore_in_place_keeps_the_connection_string_and_preserves t_branch_deletion_rules_and_set_as_default t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
          t_neon_local_generates_a_private_key_and_checks_it t_neon_local_takes_the_key_given \
          t_neon_local_refuses_anything_but_loopback; do
     run_test "$t"
