@@ -28,7 +28,16 @@ struct nl_api {
     pthread_cond_t wake;
     pthread_t worker;
     int stopping;
+    double clock_speed;       /* schedules and expiry run this much faster */
+    double clock_origin;      /* real time when the schedule clock started */
 };
+
+/* The schedule clock: real time, or faster for rehearsals (--clock-speed). */
+static double schedule_now(const nl_api *api)
+{
+    double real = timefmt_now();
+    return api->clock_origin + (real - api->clock_origin) * api->clock_speed;
+}
 
 /* ---- small helpers ---------------------------------------------------------- */
 
@@ -621,6 +630,123 @@ static int next_job(nl_api *api, branch_job *job)
     return 0;
 }
 
+/* Defined with the resources below; the scheduler makes snapshots too. */
+static int is_snapshot(const cJSON *branch);
+static cJSON *add_branch(cJSON *project, const char *name, int is_default);
+static void inherit_roles_and_databases(cJSON *project, const char *parent_id, const char *branch_id);
+
+/* Snapshots whose expires_at has passed (on the schedule clock) go. */
+static int expire_snapshots(nl_api *api)
+{
+    int any = 0;
+    cJSON *project;
+    cJSON_ArrayForEach(project, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
+        cJSON *b;
+        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
+            double due;
+            const char *expires = text_of(b, "_expires_at");
+            if (!is_snapshot(b) || !expires || strcmp(text_of(b, "current_state"), "ready") != 0 ||
+                timefmt_parse_timestamp(expires, &due) != 0 || due > schedule_now(api))
+                continue;
+            set_field(b, "current_state", cJSON_CreateString("deleting"));
+            new_operation(project, "delete_timeline", text_of(b, "id"), NULL);
+            any = 1;
+        }
+    }
+    if (any)
+        save_state(api);
+    return any;
+}
+
+/* The latest instant a schedule item fires at, at or before t (UTC). */
+static double latest_slot(const cJSON *item, double t)
+{
+    const char *frequency = text_of(item, "frequency");
+    const cJSON *hour = cJSON_GetObjectItemCaseSensitive(item, "hour");
+    const cJSON *day = cJSON_GetObjectItemCaseSensitive(item, "day");
+    const cJSON *month = cJSON_GetObjectItemCaseSensitive(item, "month");
+    time_t now = (time_t)t;
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    tm.tm_min = tm.tm_sec = 0;
+    if (strcmp(frequency, "hourly") != 0)
+        tm.tm_hour = cJSON_IsNumber(hour) ? hour->valueint : 0;
+    if (!strcmp(frequency, "monthly") || !strcmp(frequency, "yearly"))
+        tm.tm_mday = cJSON_IsNumber(day) ? day->valueint : 1;
+    if (!strcmp(frequency, "yearly"))
+        tm.tm_mon = (cJSON_IsNumber(month) ? month->valueint : 1) - 1;
+    double slot = (double)timegm(&tm);
+    if (!strcmp(frequency, "weekly")) { /* day 1..7 = Monday..Sunday */
+        int want = cJSON_IsNumber(day) ? day->valueint % 7 : 1, have = tm.tm_wday;
+        slot -= ((have - want + 7) % 7) * 86400.0;
+    }
+    /* Not reached yet in this period: the previous period's instant. */
+    if (slot > t) {
+        if (!strcmp(frequency, "hourly"))
+            slot -= 3600;
+        else if (!strcmp(frequency, "daily"))
+            slot -= 86400;
+        else if (!strcmp(frequency, "weekly"))
+            slot -= 7 * 86400;
+        else if (!strcmp(frequency, "monthly")) {
+            tm.tm_mon -= 1;
+            slot = (double)timegm(&tm);
+        } else {
+            tm.tm_year -= 1;
+            slot = (double)timegm(&tm);
+        }
+    }
+    return slot;
+}
+
+/* Takes the scheduled snapshots that are due (one per item and slot, never
+ * for slots before the schedule was set). */
+static int take_scheduled_snapshots(nl_api *api)
+{
+    int any = 0;
+    double now = schedule_now(api);
+    cJSON *project;
+    cJSON_ArrayForEach(project, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
+        cJSON *b;
+        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
+            cJSON *schedule = cJSON_GetObjectItemCaseSensitive(b, "_backup_schedule");
+            cJSON *last = cJSON_GetObjectItemCaseSensitive(b, "_schedule_last");
+            if (!schedule || !last || strcmp(text_of(b, "current_state"), "ready") != 0 || is_snapshot(b))
+                continue;
+            for (int i = 0; i < cJSON_GetArraySize(schedule); i++) {
+                cJSON *item = cJSON_GetArrayItem(schedule, i);
+                cJSON *done = cJSON_GetArrayItem(last, i);
+                double slot = latest_slot(item, now);
+                if (!done || slot <= done->valuedouble)
+                    continue;
+                cJSON_SetNumberValue(done, slot);
+                char when[48];
+                timefmt_format_utc(slot, when, sizeof when);
+                char *name = xasprintf("%s-%s-%.10s-%.2s%.2s", text_of(b, "name"), text_of(item, "frequency"), when,
+                                       when + 11, when + 14);
+                cJSON *snap = add_branch(project, name, 0);
+                free(name);
+                cJSON_AddTrueToObject(snap, "_snapshot");
+                cJSON_AddTrueToObject(snap, "_scheduled");
+                cJSON_AddStringToObject(snap, "parent_id", text_of(b, "id"));
+                cJSON_AddStringToObject(snap, "parent_timestamp", text_of(snap, "created_at"));
+                inherit_roles_and_databases(project, text_of(b, "id"), text_of(snap, "id"));
+                const cJSON *keep = cJSON_GetObjectItemCaseSensitive(item, "retention_seconds");
+                if (cJSON_IsNumber(keep)) {
+                    char expires[48];
+                    timefmt_format_utc(now + keep->valuedouble, expires, sizeof expires);
+                    cJSON_AddStringToObject(snap, "_expires_at", expires);
+                }
+                new_operation(project, "create_branch", text_of(snap, "id"), NULL);
+                any = 1;
+            }
+        }
+    }
+    if (any)
+        save_state(api);
+    return any;
+}
+
 static void *worker_main(void *arg)
 {
     nl_api *api = arg;
@@ -628,9 +754,15 @@ static void *worker_main(void *arg)
     while (!api->stopping) {
         if (run_deletion(api) || run_next_restore(api) || run_endpoint_change(api))
             continue;
+        if (expire_snapshots(api) || take_scheduled_snapshots(api))
+            continue;
         branch_job job;
         if (!next_job(api, &job)) {
-            pthread_cond_wait(&api->wake, &api->lock);
+            /* Woken by requests, or each second for schedules and expiry. */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            pthread_cond_timedwait(&api->wake, &api->lock, &until);
             continue;
         }
         pthread_mutex_unlock(&api->lock);
@@ -1830,6 +1962,59 @@ static nl_response restore_snapshot(nl_api *api, const char *project_id, const c
     return r;
 }
 
+/* GET/PUT .../branches/{id}/backup_schedule */
+static nl_response backup_schedule(nl_api *api, const char *project_id, const char *branch_id, const nl_request *req)
+{
+    cJSON *project = live_project(api, project_id);
+    cJSON *branch = project ? find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), branch_id) : NULL;
+    if (!branch || is_snapshot(branch))
+        return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
+    if (!strcmp(req->method, "PUT")) {
+        const cJSON *schedule = cJSON_GetObjectItemCaseSensitive(req->body, "schedule");
+        if (!cJSON_IsArray(schedule))
+            return nl_error(400, "", "the body must be {\"schedule\": [{\"frequency\": \"daily\", ...}]}");
+        static const char *const frequencies[] = { "hourly", "daily", "weekly", "monthly", "yearly" };
+        const cJSON *item;
+        cJSON_ArrayForEach(item, schedule) {
+            const char *f = text_of(item, "frequency");
+            int known = 0;
+            for (size_t i = 0; f && i < 5; i++)
+                known |= !strcmp(f, frequencies[i]);
+            const cJSON *hour = cJSON_GetObjectItemCaseSensitive(item, "hour");
+            const cJSON *day = cJSON_GetObjectItemCaseSensitive(item, "day");
+            const cJSON *month = cJSON_GetObjectItemCaseSensitive(item, "month");
+            const cJSON *keep = cJSON_GetObjectItemCaseSensitive(item, "retention_seconds");
+            if (!known)
+                return nl_error(400, "", "frequency must be hourly, daily, weekly, monthly or yearly");
+            if ((hour && (!cJSON_IsNumber(hour) || hour->valueint < 0 || hour->valueint > 23)) ||
+                (day && (!cJSON_IsNumber(day) || day->valueint < 1 || day->valueint > 31)) ||
+                (month && (!cJSON_IsNumber(month) || month->valueint < 1 || month->valueint > 12)) ||
+                (keep && (!cJSON_IsNumber(keep) || keep->valuedouble < 3600)))
+                return nl_error(400, "", "hour 0-23, day 1-31, month 1-12, retention_seconds at least 3600");
+        }
+        set_field(branch, "_backup_schedule", cJSON_Duplicate(schedule, 1));
+        /* Slots before now are not backfilled. */
+        cJSON *last = cJSON_CreateArray();
+        cJSON_ArrayForEach(item, schedule)
+            cJSON_AddItemToArray(last, cJSON_CreateNumber(latest_slot(item, schedule_now(api))));
+        set_field(branch, "_schedule_last", last);
+        if (save_state(api) != 0)
+            return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
+    }
+    const cJSON *stored = cJSON_GetObjectItemCaseSensitive(branch, "_backup_schedule");
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "schedule", stored ? cJSON_Duplicate(stored, 1) : cJSON_CreateArray());
+    return nl_json(200, body);
+}
+
+void nl_api_set_clock_speed(nl_api *api, double speed)
+{
+    pthread_mutex_lock(&api->lock);
+    api->clock_origin = timefmt_now();
+    api->clock_speed = speed > 0 ? speed : 1;
+    pthread_mutex_unlock(&api->lock);
+}
+
 /* ---- routing, lifetime -------------------------------------------------------- */
 
 /* Splits "/projects/abc/operations/xyz" into at most 7 segments. */
@@ -1912,6 +2097,9 @@ nl_response nl_api_handle(void *ud, const nl_request *req)
         r = list_of_branch(api, s[1], NULL, "_endpoints", "endpoints");
     else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "snapshot") && post)
         r = create_snapshot(api, s[1], s[3], req);
+    else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "backup_schedule") &&
+             (get || !strcmp(req->method, "PUT")))
+        r = backup_schedule(api, s[1], s[3], req);
     else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "snapshots") && get)
         r = list_snapshots(api, s[1]);
     else if (n == 4 && !strcmp(s[0], "projects") && !strcmp(s[2], "snapshots") &&
@@ -1990,6 +2178,8 @@ int nl_api_open(nl_api **out, const char *data_dir)
     }
     pthread_mutex_init(&api->lock, NULL);
     pthread_cond_init(&api->wake, NULL);
+    api->clock_speed = 1;
+    api->clock_origin = timefmt_now();
     restart_servers(api);
     pthread_create(&api->worker, NULL, worker_main, api);
     *out = api;

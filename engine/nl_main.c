@@ -28,6 +28,7 @@ static const char usage[] =
     "                    $NEON_LOCAL_API_KEY, else DIR/api-key (generated, mode 0600)\n"
     "  --faults SPEC     fail a seeded share of requests, to test clients; also $NEON_LOCAL_FAULTS.\n"
     "                    e.g. rate=0.3,kinds=429+500+503+reset+slow,seed=7\n"
+    "  --clock-speed N   run backup schedules and snapshot expiry N times faster (rehearsals)\n"
     "\n"
     "When ready it prints 'neon-local: http://127.0.0.1:PORT/api/v2'. SIGTERM or SIGINT stop it.\n";
 
@@ -72,6 +73,7 @@ static int stored_api_key(const char *dir, char **key)
 int main(int argc, char **argv)
 {
     const char *data = NULL, *listen = "127.0.0.1:4444", *given_key = NULL, *faults = getenv("NEON_LOCAL_FAULTS");
+    double clock_speed = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(usage, stdout);
@@ -84,6 +86,12 @@ int main(int argc, char **argv)
             given_key = argv[++i];
         } else if (strcmp(argv[i], "--faults") == 0 && i + 1 < argc) {
             faults = argv[++i];
+        } else if (strcmp(argv[i], "--clock-speed") == 0 && i + 1 < argc) {
+            clock_speed = atof(argv[++i]);
+            if (clock_speed <= 0) {
+                fprintf(stderr, "neon-local: --clock-speed must be a positive number\n");
+                return 2;
+            }
         } else {
             fprintf(stderr, "neon-local: unknown or incomplete option '%s'\n%s", argv[i], usage);
             return 2;
@@ -131,6 +139,7 @@ int main(int argc, char **argv)
         free(key);
         return 2;
     }
+    nl_api_set_clock_speed(api, clock_speed);
     printf("neon-local: http://%s:%u/api/v2\n", host, nl_server_port(server));
     fflush(stdout);
     int sig = 0;

@@ -487,6 +487,34 @@ t_snapshots_are_taken_listed_restored_and_deleted() {
     stop_neon_local
 }
 
+t_scheduled_snapshots_are_taken_and_expire() {
+    chmod 755 .
+    # An hour of the schedule clock every second: hourly snapshots kept 2 h.
+    start_neon_local --clock-speed 3600
+    ready_project
+    main_id=$(jq -r .branch.id created.json)
+    status=$(curl -s -o body.json -w '%{http_code}' -X PUT -H "Authorization: Bearer $key" \
+             -d '{"schedule":[{"frequency":"hourly","retention_seconds":7200}]}' \
+             "$URL/projects/$project/branches/$main_id/backup_schedule")
+    expect_eq "$status" 200 "put schedule"
+    call GET "/projects/$project/branches/$main_id/backup_schedule"
+    expect_eq "$(jq -c '.schedule' body.json)" '[{"frequency":"hourly","retention_seconds":7200}]' "schedule"
+    most=0
+    for _ in $(seq 1 16); do
+        sleep 0.5
+        call GET "/projects/$project/snapshots"
+        count=$(jq '[.snapshots[] | select(.manual == false)] | length' body.json)
+        [ "$count" -gt "$most" ] && most=$count
+    done
+    [ "$most" -ge 2 ] || fail "scheduled snapshots taken: $most"
+    # Older ones expire: never more than retention / period (+1 being deleted).
+    [ "$(jq '[.snapshots[] | select(.manual == false)] | length' body.json)" -le 3 ] || fail "snapshots do not expire"
+    status=$(curl -s -o body.json -w '%{http_code}' -X PUT -H "Authorization: Bearer $key" \
+             -d '{"schedule":[{"frequency":"every-minute"}]}' "$URL/projects/$project/branches/$main_id/backup_schedule")
+    expect_eq "$status" 400 "bad frequency"
+    stop_neon_local
+}
+
 t_bad_project_requests_change_nothing() {
     start_neon_local
     key=$(cat nl/api-key)
@@ -504,7 +532,7 @@ t_bad_project_requests_change_nothing() {
     stop_neon_local
 }
 
-for t in t_snapshots_are_taken_listed_restored_and_deleted t_endpoints_suspend_and_start_for_real t_projects_update_and_delete t_branch_lists_search_sort_page_count_and_update t_faults_are_injected_by_kind_and_reproducibly_by_seed t_a_data_only_backup_branch_can_be_branched_and_restored_from t_restore_in_place_keeps_the_connection_string_and_preserves t_branch_deletion_rules_and_set_as_default t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
+for t in t_scheduled_snapshots_are_taken_and_expire t_snapshots_are_taken_listed_restored_and_deleted t_endpoints_suspend_and_start_for_real t_projects_update_and_delete t_branch_lists_search_sort_page_count_and_update t_faults_are_injected_by_kind_and_reproducibly_by_seed t_a_data_only_backup_branch_can_be_branched_and_restored_from t_restore_in_place_keeps_the_connection_string_and_preserves t_branch_deletion_rules_and_set_as_default t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
          t_neon_local_generates_a_private_key_and_checks_it t_neon_local_takes_the_key_given \
          t_neon_local_refuses_anything_but_loopback; do
     run_test "$t"
