@@ -1218,6 +1218,13 @@ static int valid_lsn(const char *text)
     return 1;
 }
 
+static unsigned long long lsn_value(const char *text)
+{
+    unsigned hi = 0, lo = 0;
+    sscanf(text, "%X/%X", &hi, &lo);
+    return (unsigned long long)hi << 32 | lo;
+}
+
 /* parent_timestamp / parent_lsn: the recovery target of a branch in the
  * past, checked against the future, the project's history retention window
  * and the start of the parent's own history. */
@@ -1237,6 +1244,15 @@ static int point_in_time(cJSON *project, cJSON *parent, const cJSON *spec, char 
             *bad = nl_error(400, "", "parent_lsn must be an LSN like 0/1A2B3C4");
             return -1;
         }
+        int port = port_of(endpoint_of(project, text_of(parent, "id")));
+        char *end = port ? nl_pg_current_lsn(port) : NULL;
+        int beyond = end && lsn_value(lsn->valuestring) > lsn_value(end);
+        if (beyond)
+            *bad = nl_error(400, "", "parent_lsn %s is beyond the end of branch %s's WAL (%s)", lsn->valuestring,
+                            text_of(parent, "id"), end);
+        free(end);
+        if (beyond)
+            return -1;
         *target = xasprintf("recovery_target_lsn = '%s'", lsn->valuestring);
         return 0;
     }

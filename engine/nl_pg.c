@@ -229,6 +229,11 @@ static char *sql_value(int port, const char *sql)
     return value;
 }
 
+char *nl_pg_current_lsn(int port)
+{
+    return sql_value(port, "SELECT pg_current_wal_lsn()::text");
+}
+
 int nl_pg_is_up(int port)
 {
     char *v = sql_value(port, "SELECT 1");

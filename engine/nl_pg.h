@@ -41,6 +41,9 @@ int nl_pg_copy_backup(const char *backup, const char *datadir);
 int nl_pg_recover_to(const char *datadir, int port, const char *archive_dir, const char *source_archive,
                      const char *target_setting);
 
+/* The server's current WAL position as "X/Y" (caller frees), or NULL. */
+char *nl_pg_current_lsn(int port);
+
 /* 1 when the server at port answers `SELECT 1`. */
 int nl_pg_is_up(int port);
 

@@ -230,6 +230,16 @@ t_a_branch_at_a_past_instant_is_real_pitr() {
         expect_eq "$status" 400 "status for $body"
     done
     expect_eq "$(jq -r .message body.json)" "parent_lsn must be an LSN like 0/1A2B3C4"
+    status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
+             -d '{"branch":{"parent_lsn":"FF/0"}}' "$URL/projects/$project/branches")
+    expect_eq "$status" 400 "an LSN beyond the end of WAL"
+    expect_in body.json "is beyond the end of branch"
+    # An LSN that exists: the branch has the rows written before it.
+    lsn=$(psql "$uri" -XAtc "select pg_current_wal_lsn()")
+    psql "$uri" -Xqc "insert into booking values (3000)"
+    ready_branch "{\"branch\":{\"name\":\"at-lsn\",\"parent_lsn\":\"$lsn\"},\"endpoints\":[{\"type\":\"read_write\"}]}"
+    expect_eq "$(psql "$branch_uri" -XAtc 'select count(*) from booking where id = 3000')" 0 "the write after the LSN"
+    expect_eq "$(psql "$branch_uri" -XAtc 'select count(*) from booking where id = 1000')" 1 "the write before the LSN"
     stop_neon_local
 }
 
