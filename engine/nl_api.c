@@ -2031,6 +2031,152 @@ void nl_api_set_clock_speed(nl_api *api, double speed)
     pthread_mutex_unlock(&api->lock);
 }
 
+/* ---- roles and databases --------------------------------------------------------- */
+
+/* Role and database names go into SQL: letters, digits, '_' and '-' only. */
+static int valid_sql_name(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > 63)
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+            return 0;
+    return 1;
+}
+
+/* The branch a role/database request names, with a running server. */
+static int branch_with_server(nl_api *api, const char *project_id, const char *branch_id, cJSON **project,
+                              int *port, nl_response *error)
+{
+    cJSON *branch;
+    if (lookup_branch(api, project_id, branch_id, project, &branch, error) != 0)
+        return -1;
+    *port = port_of(endpoint_of(*project, branch_id));
+    cJSON *e = endpoint_of(*project, branch_id);
+    if (!*port || strcmp(text_of(e, "current_state"), "active") != 0) {
+        *error = nl_error(400, "", "branch %s has no running endpoint to apply this to", branch_id);
+        return -1;
+    }
+    return 0;
+}
+
+/* The answer of a change already applied: {key: item, operations: [apply_config, finished]}. */
+static nl_response applied(nl_api *api, cJSON *project, const char *branch_id, const char *key, cJSON *item)
+{
+    new_operation(project, "apply_config", branch_id, NULL);
+    finish_operations(project, branch_id, NULL);
+    cJSON *ops = cJSON_CreateArray();
+    cJSON *op = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(project, "_operations"),
+                                   cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(project, "_operations")) - 1);
+    cJSON_AddItemToArray(ops, cJSON_Duplicate(op, 1));
+    if (save_state(api) != 0) {
+        cJSON_Delete(item);
+        cJSON_Delete(ops);
+        return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, key, item);
+    cJSON_AddItemToObject(body, "operations", ops);
+    return nl_json(201, body);
+}
+
+static nl_response create_role(nl_api *api, const char *project_id, const char *branch_id, const nl_request *req)
+{
+    cJSON *project;
+    int port;
+    nl_response error;
+    if (branch_with_server(api, project_id, branch_id, &project, &port, &error) != 0)
+        return error;
+    const char *name = text_of(cJSON_GetObjectItemCaseSensitive(req->body, "role"), "name");
+    if (!valid_sql_name(name))
+        return nl_error(400, "", "role.name must be 1 to 63 letters, digits, '_' or '-'");
+    if (role_named(project, branch_id, name))
+        return nl_error(409, "", "role %s already exists on branch %s", name, branch_id);
+    char *password = new_password();
+    char *sql = xasprintf("CREATE ROLE \"%s\" LOGIN PASSWORD '%s'", name, password);
+    int rc = nl_pg_sql(port, "postgres", sql);
+    free(sql);
+    if (rc) {
+        free(password);
+        return nl_error(500, "", "%s", err_last());
+    }
+    char *now = now_text();
+    cJSON *role = cJSON_CreateObject();
+    cJSON_AddStringToObject(role, "branch_id", branch_id);
+    cJSON_AddStringToObject(role, "name", name);
+    cJSON_AddFalseToObject(role, "protected");
+    cJSON_AddStringToObject(role, "_password", password);
+    cJSON_AddStringToObject(role, "created_at", now);
+    cJSON_AddStringToObject(role, "updated_at", now);
+    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(project, "_roles"), role);
+    cJSON *shown = public_copy(role);
+    cJSON_AddStringToObject(shown, "password", password);
+    free(password);
+    free(now);
+    return applied(api, project, branch_id, "role", shown);
+}
+
+static nl_response reset_password(nl_api *api, const char *project_id, const char *branch_id, const char *name)
+{
+    cJSON *project;
+    int port;
+    nl_response error;
+    if (branch_with_server(api, project_id, branch_id, &project, &port, &error) != 0)
+        return error;
+    cJSON *role = role_named(project, branch_id, name);
+    if (!role)
+        return nl_error(404, "", "role %s not found on branch %s", name, branch_id);
+    char *password = new_password();
+    char *sql = xasprintf("ALTER ROLE \"%s\" PASSWORD '%s'", name, password);
+    int rc = nl_pg_sql(port, "postgres", sql);
+    free(sql);
+    if (rc) {
+        free(password);
+        return nl_error(500, "", "%s", err_last());
+    }
+    set_field(role, "_password", cJSON_CreateString(password));
+    cJSON *shown = public_copy(role);
+    cJSON_AddStringToObject(shown, "password", password);
+    free(password);
+    return applied(api, project, branch_id, "role", shown);
+}
+
+static nl_response create_database(nl_api *api, const char *project_id, const char *branch_id, const nl_request *req)
+{
+    cJSON *project;
+    int port;
+    nl_response error;
+    if (branch_with_server(api, project_id, branch_id, &project, &port, &error) != 0)
+        return error;
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->body, "database");
+    const char *name = text_of(spec, "name"), *owner = text_of(spec, "owner_name");
+    if (!valid_sql_name(name) || !valid_sql_name(owner))
+        return nl_error(400, "", "database.name and database.owner_name must be 1 to 63 letters, digits, '_' or '-'");
+    if (!role_named(project, branch_id, owner))
+        return nl_error(404, "", "role %s not found on branch %s", owner, branch_id);
+    cJSON *db;
+    cJSON_ArrayForEach(db, cJSON_GetObjectItemCaseSensitive(project, "_databases"))
+        if (!strcmp(text_of(db, "branch_id"), branch_id) && !strcmp(text_of(db, "name"), name))
+            return nl_error(409, "", "database %s already exists on branch %s", name, branch_id);
+    char *sql = xasprintf("CREATE DATABASE \"%s\" OWNER \"%s\"", name, owner);
+    int rc = nl_pg_sql(port, "postgres", sql);
+    free(sql);
+    if (rc)
+        return nl_error(500, "", "%s", err_last());
+    char *now = now_text();
+    cJSON *database = cJSON_CreateObject();
+    cJSON_AddNumberToObject(database, "id", cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(project, "_databases")) + 1);
+    cJSON_AddStringToObject(database, "branch_id", branch_id);
+    cJSON_AddStringToObject(database, "name", name);
+    cJSON_AddStringToObject(database, "owner_name", owner);
+    cJSON_AddStringToObject(database, "created_at", now);
+    cJSON_AddStringToObject(database, "updated_at", now);
+    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(project, "_databases"), database);
+    free(now);
+    return applied(api, project, branch_id, "database", public_copy(database));
+}
+
 /* ---- routing, lifetime -------------------------------------------------------- */
 
 /* Splits "/projects/abc/operations/xyz" into at most 7 segments. */
@@ -2096,6 +2242,12 @@ nl_response nl_api_handle(void *ud, const nl_request *req)
         r = list_of_branch(api, s[1], s[3], "_roles", "roles");
     else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "databases") && get)
         r = list_of_branch(api, s[1], s[3], "_databases", "databases");
+    else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "roles") && post)
+        r = create_role(api, s[1], s[3], req);
+    else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "databases") && post)
+        r = create_database(api, s[1], s[3], req);
+    else if (n == 7 && !strcmp(s[0], "projects") && !strcmp(s[4], "roles") && !strcmp(s[6], "reset_password") && post)
+        r = reset_password(api, s[1], s[3], s[5]);
     else if (n == 7 && !strcmp(s[0], "projects") && !strcmp(s[4], "roles") && !strcmp(s[6], "reveal_password") && get)
         r = reveal_password(api, s[1], s[3], s[5]);
     else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "endpoints") && post &&

@@ -112,6 +112,19 @@ int nl_pg_initdb(const char *datadir)
                      "--no-instructions", NULL };
     if (rc == 0)
         rc = run_as_server(argv, log);
+    if (rc == 0) {
+        /* Roles log in with their passwords, as on Neon; only neon-local's
+         * own superuser connections from 127.0.0.1 are trusted. Branches
+         * inherit this file with their data. */
+        static const char hba[] = "host all postgres 127.0.0.1/32 trust\n"
+                                  "host replication postgres 127.0.0.1/32 trust\n"
+                                  "host all all 127.0.0.1/32 scram-sha-256\n";
+        char *path = xasprintf("%s/pg_hba.conf", datadir);
+        rc = fsio_write_durable(path, hba, sizeof hba - 1);
+        if (rc == 0)
+            rc = nl_pg_own(path);
+        free(path);
+    }
     free(initdb);
     free(log);
     free(parent);

@@ -525,6 +525,38 @@ t_scheduled_snapshots_are_taken_and_expire() {
     stop_neon_local
 }
 
+t_roles_and_databases_are_real() {
+    chmod 755 .
+    start_neon_local
+    ready_project
+    main_id=$(jq -r .branch.id created.json)
+    port=$(echo "$uri" | sed -E 's/.*:([0-9]+)\/.*/\1/')
+    status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
+             -d '{"role":{"name":"app"}}' "$URL/projects/$project/branches/$main_id/roles")
+    expect_eq "$status" 201 "create role"
+    expect_eq "$(jq -r '.operations[0].status' body.json)" finished
+    first=$(jq -r .role.password body.json)
+    expect_eq "$(psql "postgresql://app:$first@127.0.0.1:$port/neondb" -XAtc 'select current_user')" app "log in"
+    call POST "/projects/$project/branches/$main_id/roles/app/reset_password"
+    expect_eq "$status" 201 "reset password"
+    second=$(jq -r .role.password body.json)
+    [ "$second" != "$first" ] || fail "the password did not change"
+    ! psql "postgresql://app:$first@127.0.0.1:$port/neondb" -XAtc 'select 1' >/dev/null 2>&1 || fail "the old password still works"
+    api GET "/projects/$project/branches/$main_id/roles/app/reveal_password" "$key"
+    expect_eq "$(jq -r .password body.json)" "$second" "revealed"
+    status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
+             -d '{"database":{"name":"reports","owner_name":"app"}}' "$URL/projects/$project/branches/$main_id/databases")
+    expect_eq "$status" 201 "create database"
+    expect_eq "$(psql "postgresql://app:$second@127.0.0.1:$port/reports" -XAtc 'select current_database()')" reports
+    status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
+             -d '{"role":{"name":"x\"; drop table t; --"}}' "$URL/projects/$project/branches/$main_id/roles")
+    expect_eq "$status" 400 "a name with a quote"
+    status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
+             -d '{"role":{"name":"app"}}' "$URL/projects/$project/branches/$main_id/roles")
+    expect_eq "$status" 409 "a role that exists"
+    stop_neon_local
+}
+
 t_bad_project_requests_change_nothing() {
     start_neon_local
     key=$(cat nl/api-key)
@@ -542,7 +574,7 @@ t_bad_project_requests_change_nothing() {
     stop_neon_local
 }
 
-for t in t_scheduled_snapshots_are_taken_and_expire t_snapshots_are_taken_listed_restored_and_deleted t_endpoints_suspend_and_start_for_real t_projects_update_and_delete t_branch_lists_search_sort_page_count_and_update t_faults_are_injected_by_kind_and_reproducibly_by_seed t_a_data_only_backup_branch_can_be_branched_and_restored_from t_restore_in_place_keeps_the_connection_string_and_preserves t_branch_deletion_rules_and_set_as_default t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
+for t in t_roles_and_databases_are_real t_scheduled_snapshots_are_taken_and_expire t_snapshots_are_taken_listed_restored_and_deleted t_endpoints_suspend_and_start_for_real t_projects_update_and_delete t_branch_lists_search_sort_page_count_and_update t_faults_are_injected_by_kind_and_reproducibly_by_seed t_a_data_only_backup_branch_can_be_branched_and_restored_from t_restore_in_place_keeps_the_connection_string_and_preserves t_branch_deletion_rules_and_set_as_default t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
          t_neon_local_generates_a_private_key_and_checks_it t_neon_local_takes_the_key_given \
          t_neon_local_refuses_anything_but_loopback; do
     run_test "$t"
