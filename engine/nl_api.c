@@ -383,6 +383,52 @@ static void forget_branch(cJSON *project, const char *branch_id)
     }
 }
 
+/* ---- the worker's jobs: each takes the first item waiting for it --------------- */
+
+/* The first item of a list (`_branches`, `_endpoints`) of any project that
+ * `waiting` says needs work, with its project; NULL when there is none. */
+static cJSON *first_pending(nl_api *api, const char *list, int (*waiting)(const cJSON *item), cJSON **project_out)
+{
+    cJSON *project;
+    cJSON_ArrayForEach(project, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
+        cJSON *item;
+        cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(project, list)) {
+            if (waiting(item)) {
+                *project_out = project;
+                return item;
+            }
+        }
+    }
+    return NULL;
+}
+
+static int in_state(const cJSON *branch, const char *state)
+{
+    return strcmp(text_of(branch, "current_state"), state) == 0;
+}
+
+static int awaits_restore(const cJSON *branch)
+{
+    return in_state(branch, "init") && cJSON_GetObjectItemCaseSensitive(branch, "_restore");
+}
+
+static int awaits_endpoint_change(const cJSON *endpoint)
+{
+    return text_of(endpoint, "_pending") != NULL;
+}
+
+static int awaits_deletion(const cJSON *branch)
+{
+    return in_state(branch, "deleting");
+}
+
+/* Restores, and the branches they preserve, are run_next_restore's. */
+static int awaits_making(const cJSON *branch)
+{
+    return in_state(branch, "init") && !cJSON_GetObjectItemCaseSensitive(branch, "_restore") &&
+           !cJSON_GetObjectItemCaseSensitive(branch, "_preserving");
+}
+
 /* ---- restore in place ----------------------------------------------------------- */
 
 /* What a restore needs, copied out of the state. */
@@ -471,52 +517,47 @@ static int run_restore(nl_api *api, const restore_job *j)
 static int run_next_restore(nl_api *api)
 {
     cJSON *project;
-    cJSON_ArrayForEach(project, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
-        cJSON *branch;
-        cJSON_ArrayForEach(branch, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
-            const cJSON *spec = cJSON_GetObjectItemCaseSensitive(branch, "_restore");
-            if (!spec || strcmp(text_of(branch, "current_state"), "init") != 0)
-                continue;
-            restore_job j = { 0 };
-            j.project_id = xstrdup(text_of(project, "id"));
-            j.branch_id = xstrdup(text_of(branch, "id"));
-            j.source_id = xstrdup(text_of(spec, "source_branch_id"));
-            j.target = text_of(spec, "target") ? xstrdup(text_of(spec, "target")) : NULL;
-            j.preserved_id = text_of(spec, "preserved_id") ? xstrdup(text_of(spec, "preserved_id")) : NULL;
-            j.port = port_of(endpoint_of(project, j.branch_id));
-            j.source_port = port_of(endpoint_of(project, j.source_id));
-            pthread_mutex_unlock(&api->lock);
-            int rc = run_restore(api, &j);
-            pthread_mutex_lock(&api->lock);
-            cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), j.project_id);
-            cJSON *b = p ? find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"), j.branch_id) : NULL;
-            if (b) {
-                char *now = now_text();
-                cJSON_DeleteItemFromObjectCaseSensitive(b, "_restore");
-                set_field(b, "current_state", cJSON_CreateString(rc ? "error" : "ready"));
-                set_field(b, "state_changed_at", cJSON_CreateString(now));
-                set_field(b, "updated_at", cJSON_CreateString(now));
-                /* Its old history went with the old state. */
-                cJSON_DeleteItemFromObjectCaseSensitive(b, "_history_from");
-                cJSON *kept = j.preserved_id ? find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"),
-                                                          j.preserved_id) : NULL;
-                if (kept) {
-                    cJSON_DeleteItemFromObjectCaseSensitive(kept, "_preserving");
-                    set_field(kept, "current_state", cJSON_CreateString(rc ? "error" : "ready"));
-                }
-                finish_operations(p, j.branch_id, rc ? err_last() : NULL);
-                free(now);
-            }
-            if (rc)
-                fprintf(stderr, "neon-local: restore of branch %s: %s\n", j.branch_id, err_last());
-            save_state(api);
-            if (rc == 0 && b)
-                record_history_start(api, j.project_id, j.branch_id, j.port);
-            restore_job_free(&j);
-            return 1;
+    cJSON *branch = first_pending(api, "_branches", awaits_restore, &project);
+    if (!branch)
+        return 0;
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(branch, "_restore");
+    restore_job j = { 0 };
+    j.project_id = xstrdup(text_of(project, "id"));
+    j.branch_id = xstrdup(text_of(branch, "id"));
+    j.source_id = xstrdup(text_of(spec, "source_branch_id"));
+    j.target = text_of(spec, "target") ? xstrdup(text_of(spec, "target")) : NULL;
+    j.preserved_id = text_of(spec, "preserved_id") ? xstrdup(text_of(spec, "preserved_id")) : NULL;
+    j.port = port_of(endpoint_of(project, j.branch_id));
+    j.source_port = port_of(endpoint_of(project, j.source_id));
+    pthread_mutex_unlock(&api->lock);
+    int rc = run_restore(api, &j);
+    pthread_mutex_lock(&api->lock);
+    cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), j.project_id);
+    cJSON *b = p ? find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"), j.branch_id) : NULL;
+    if (b) {
+        char *now = now_text();
+        cJSON_DeleteItemFromObjectCaseSensitive(b, "_restore");
+        set_field(b, "current_state", cJSON_CreateString(rc ? "error" : "ready"));
+        set_field(b, "state_changed_at", cJSON_CreateString(now));
+        set_field(b, "updated_at", cJSON_CreateString(now));
+        /* Its old history went with the old state. */
+        cJSON_DeleteItemFromObjectCaseSensitive(b, "_history_from");
+        cJSON *kept = j.preserved_id ? find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"),
+                                                  j.preserved_id) : NULL;
+        if (kept) {
+            cJSON_DeleteItemFromObjectCaseSensitive(kept, "_preserving");
+            set_field(kept, "current_state", cJSON_CreateString(rc ? "error" : "ready"));
         }
+        finish_operations(p, j.branch_id, rc ? err_last() : NULL);
+        free(now);
     }
-    return 0;
+    if (rc)
+        fprintf(stderr, "neon-local: restore of branch %s: %s\n", j.branch_id, err_last());
+    save_state(api);
+    if (rc == 0 && b)
+        record_history_start(api, j.project_id, j.branch_id, j.port);
+    restore_job_free(&j);
+    return 1;
 }
 
 /* An endpoint waiting to be suspended or started: its branch's server
@@ -524,110 +565,92 @@ static int run_next_restore(nl_api *api)
 static int run_endpoint_change(nl_api *api)
 {
     cJSON *project;
-    cJSON_ArrayForEach(project, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
-        cJSON *e;
-        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(project, "_endpoints")) {
-            const char *change = text_of(e, "_pending");
-            if (!change)
-                continue;
-            int starting = strcmp(change, "start") == 0;
-            char *branch_id = xstrdup(text_of(e, "branch_id")), *endpoint_id = xstrdup(text_of(e, "id"));
-            char *project_id = xstrdup(text_of(project, "id"));
-            char *datadir = branch_datadir(api, branch_id);
-            pthread_mutex_unlock(&api->lock);
-            int rc = starting ? nl_pg_start(datadir) : nl_pg_stop(datadir);
-            pthread_mutex_lock(&api->lock);
-            cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
-            cJSON *endpoint = p ? find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_endpoints"), endpoint_id) : NULL;
-            if (endpoint) {
-                cJSON_DeleteItemFromObjectCaseSensitive(endpoint, "_pending");
-                if (rc == 0)
-                    set_field(endpoint, "current_state", cJSON_CreateString(starting ? "active" : "idle"));
-                finish_operations(p, branch_id, rc ? err_last() : NULL);
-            }
-            save_state(api);
-            free(datadir);
-            free(branch_id);
-            free(endpoint_id);
-            free(project_id);
-            return 1;
-        }
+    cJSON *e = first_pending(api, "_endpoints", awaits_endpoint_change, &project);
+    if (!e)
+        return 0;
+    const char *change = text_of(e, "_pending");
+    int starting = strcmp(change, "start") == 0;
+    char *branch_id = xstrdup(text_of(e, "branch_id")), *endpoint_id = xstrdup(text_of(e, "id"));
+    char *project_id = xstrdup(text_of(project, "id"));
+    char *datadir = branch_datadir(api, branch_id);
+    pthread_mutex_unlock(&api->lock);
+    int rc = starting ? nl_pg_start(datadir) : nl_pg_stop(datadir);
+    pthread_mutex_lock(&api->lock);
+    cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    cJSON *endpoint = p ? find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_endpoints"), endpoint_id) : NULL;
+    if (endpoint) {
+        cJSON_DeleteItemFromObjectCaseSensitive(endpoint, "_pending");
+        if (rc == 0)
+            set_field(endpoint, "current_state", cJSON_CreateString(starting ? "active" : "idle"));
+        finish_operations(p, branch_id, rc ? err_last() : NULL);
     }
-    return 0;
+    save_state(api);
+    free(datadir);
+    free(branch_id);
+    free(endpoint_id);
+    free(project_id);
+    return 1;
 }
 
 /* A branch waiting to be deleted: done here, lock released meanwhile. */
 static int run_deletion(nl_api *api)
 {
     cJSON *project;
-    cJSON_ArrayForEach(project, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
-        cJSON *branch;
-        cJSON_ArrayForEach(branch, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
-            if (strcmp(text_of(branch, "current_state"), "deleting") != 0)
-                continue;
-            char *branch_id = xstrdup(text_of(branch, "id"));
-            char *project_id = xstrdup(text_of(project, "id"));
-            pthread_mutex_unlock(&api->lock);
-            int rc = remove_branch_files(api, branch_id);
-            pthread_mutex_lock(&api->lock);
-            /* The raw lookup: a deleted project is exactly what this cleans up. */
-            cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
-            if (p) {
-                finish_operations(p, branch_id, rc ? err_last() : NULL);
-                if (rc != 0) {
-                    set_field(find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"), branch_id),
-                              "current_state", cJSON_CreateString("error"));
-                } else {
-                    forget_branch(p, branch_id);
-                    /* A deleted project goes once its last branch is gone. */
-                    if (cJSON_GetObjectItemCaseSensitive(p, "_deleted") &&
-                        cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(p, "_branches")) == 0) {
-                        cJSON_DetachItemViaPointer(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), p);
-                        cJSON_Delete(p);
-                    }
-                }
+    cJSON *branch = first_pending(api, "_branches", awaits_deletion, &project);
+    if (!branch)
+        return 0;
+    char *branch_id = xstrdup(text_of(branch, "id"));
+    char *project_id = xstrdup(text_of(project, "id"));
+    pthread_mutex_unlock(&api->lock);
+    int rc = remove_branch_files(api, branch_id);
+    pthread_mutex_lock(&api->lock);
+    /* The raw lookup: a deleted project is exactly what this cleans up. */
+    cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    if (p) {
+        finish_operations(p, branch_id, rc ? err_last() : NULL);
+        if (rc != 0) {
+            set_field(find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"), branch_id),
+                      "current_state", cJSON_CreateString("error"));
+        } else {
+            forget_branch(p, branch_id);
+            /* A deleted project goes once its last branch is gone. */
+            if (cJSON_GetObjectItemCaseSensitive(p, "_deleted") &&
+                cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(p, "_branches")) == 0) {
+                cJSON_DetachItemViaPointer(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), p);
+                cJSON_Delete(p);
             }
-            save_state(api);
-            free(branch_id);
-            free(project_id);
-            return 1;
         }
     }
-    return 0;
+    save_state(api);
+    free(branch_id);
+    free(project_id);
+    return 1;
 }
 
 /* The next branch waiting to be made. */
 static int next_job(nl_api *api, branch_job *job)
 {
     cJSON *project;
-    cJSON_ArrayForEach(project, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
-        cJSON *branch;
-        cJSON_ArrayForEach(branch, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
-            /* Restores, and the branches they preserve, are run_next_restore's. */
-            if (strcmp(text_of(branch, "current_state"), "init") != 0 ||
-                cJSON_GetObjectItemCaseSensitive(branch, "_restore") ||
-                cJSON_GetObjectItemCaseSensitive(branch, "_preserving"))
-                continue;
-            const char *parent_id = text_of(branch, "parent_id");
-            memset(job, 0, sizeof *job);
-            job->branch_id = xstrdup(text_of(branch, "id"));
-            job->port = port_of(endpoint_of(project, job->branch_id));
-            if (text_of(branch, "_target"))
-                job->target = xstrdup(text_of(branch, "_target"));
-            if (parent_id) {
-                job->parent_id = xstrdup(parent_id);
-                job->parent_port = port_of(endpoint_of(project, parent_id));
-            } else {
-                cJSON *role = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(project, "_roles"), 0);
-                cJSON *database = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(project, "_databases"), 0);
-                job->role = xstrdup(text_of(role, "name"));
-                job->password = xstrdup(text_of(role, "_password"));
-                job->database = xstrdup(text_of(database, "name"));
-            }
-            return 1;
-        }
+    cJSON *branch = first_pending(api, "_branches", awaits_making, &project);
+    if (!branch)
+        return 0;
+    const char *parent_id = text_of(branch, "parent_id");
+    memset(job, 0, sizeof *job);
+    job->branch_id = xstrdup(text_of(branch, "id"));
+    job->port = port_of(endpoint_of(project, job->branch_id));
+    if (text_of(branch, "_target"))
+        job->target = xstrdup(text_of(branch, "_target"));
+    if (parent_id) {
+        job->parent_id = xstrdup(parent_id);
+        job->parent_port = port_of(endpoint_of(project, parent_id));
+    } else {
+        cJSON *role = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(project, "_roles"), 0);
+        cJSON *database = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(project, "_databases"), 0);
+        job->role = xstrdup(text_of(role, "name"));
+        job->password = xstrdup(text_of(role, "_password"));
+        job->database = xstrdup(text_of(database, "name"));
     }
-    return 0;
+    return 1;
 }
 
 /* Defined with the resources below; the scheduler makes snapshots too. */
