@@ -322,6 +322,8 @@ static int provision_branch(nl_api *api, const branch_job *job)
     return rc;
 }
 
+static int remove_tree(const char *path);
+
 /* After a branch is ready (and its client told so): the base backup its
  * own history starts from. Until it is there, a point in time on the
  * branch answers 423. Called with the lock held; releases it meanwhile. */
@@ -329,7 +331,10 @@ static void record_history_start(nl_api *api, const char *project_id, const char
 {
     char *base = branch_base(api, branch_id);
     pthread_mutex_unlock(&api->lock);
-    int rc = nl_pg_basebackup(port, base);
+    /* A base left from an earlier life of the data (a preserved branch) is stale. */
+    int rc = remove_tree(base);
+    if (rc == 0)
+        rc = nl_pg_basebackup(port, base);
     pthread_mutex_lock(&api->lock);
     cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
     cJSON *b = p ? find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"), branch_id) : NULL;
@@ -342,28 +347,42 @@ static void record_history_start(nl_api *api, const char *project_id, const char
     free(base);
 }
 
+static int stop_if_running(const char *datadir)
+{
+    char *pid = xasprintf("%s/postmaster.pid", datadir);
+    int rc = fsio_exists(pid) ? nl_pg_stop(datadir) : 0;
+    free(pid);
+    return rc;
+}
+
+/* rm -rf path (by argv): PostgreSQL's files belong to its user. */
+static int remove_tree(const char *path)
+{
+    if (!fsio_exists(path))
+        return 0;
+    char *argv[] = { "/bin/rm", "-rf", "--", (char *)path, NULL };
+    pid_t child = fork();
+    if (child == 0) {
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int status = 1;
+    if (child > 0)
+        waitpid(child, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return err_set(DR_EFAIL, "cannot remove %s", path);
+    return 0;
+}
+
 /* Stops a branch's server and removes its data. */
 static int remove_branch_files(nl_api *api, const char *branch_id)
 {
     char *datadir = branch_datadir(api, branch_id);
-    char *pid = xasprintf("%s/postmaster.pid", datadir);
-    int rc = fsio_exists(pid) ? nl_pg_stop(datadir) : 0;
     char *folder = xasprintf("%s/pg/%s", api->data_dir, branch_id);
-    if (rc == 0 && fsio_exists(folder)) {
-        char *argv[] = { "/bin/rm", "-rf", "--", folder, NULL };
-        pid_t child = fork();
-        if (child == 0) {
-            execv(argv[0], argv);
-            _exit(127);
-        }
-        int status = 1;
-        if (child > 0)
-            waitpid(child, &status, 0);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-            rc = err_set(DR_EFAIL, "cannot remove %s", folder);
-    }
+    int rc = stop_if_running(datadir);
+    if (rc == 0)
+        rc = remove_tree(folder);
     free(folder);
-    free(pid);
     free(datadir);
     return rc;
 }
@@ -560,32 +579,78 @@ static int run_next_restore(nl_api *api)
     return 1;
 }
 
-/* An endpoint waiting to be suspended or started: its branch's server
- * stopped or started, lock released meanwhile. */
+/* What an endpoint change does to the servers. "create" and "move" give a
+ * branch's data the endpoint's port and start it; a move first stops the
+ * branch the endpoint comes from (finalize_restore). */
+static int apply_endpoint_change(nl_api *api, const char *change, const char *branch_id, const char *from_id,
+                                 int port)
+{
+    char *datadir = branch_datadir(api, branch_id);
+    int rc = 0;
+    if (!strcmp(change, "start")) {
+        rc = nl_pg_start(datadir);
+    } else if (!strcmp(change, "suspend") || !strcmp(change, "delete")) {
+        rc = stop_if_running(datadir);
+    } else {
+        if (from_id) {
+            char *from = branch_datadir(api, from_id);
+            rc = stop_if_running(from);
+            free(from);
+        }
+        char *archive = branch_archive(api, branch_id);
+        if (rc == 0)
+            rc = stop_if_running(datadir);
+        if (rc == 0)
+            rc = nl_pg_configure(datadir, port, archive, NULL);
+        if (rc == 0)
+            rc = nl_pg_start(datadir);
+        free(archive);
+    }
+    free(datadir);
+    return rc;
+}
+
+/* An endpoint waiting to be created, deleted, moved, suspended or started:
+ * its branch's server changed, lock released meanwhile. */
 static int run_endpoint_change(nl_api *api)
 {
     cJSON *project;
     cJSON *e = first_pending(api, "_endpoints", awaits_endpoint_change, &project);
     if (!e)
         return 0;
-    const char *change = text_of(e, "_pending");
-    int starting = strcmp(change, "start") == 0;
+    char *change = xstrdup(text_of(e, "_pending"));
+    char *from_id = text_of(e, "_from") ? xstrdup(text_of(e, "_from")) : NULL;
     char *branch_id = xstrdup(text_of(e, "branch_id")), *endpoint_id = xstrdup(text_of(e, "id"));
     char *project_id = xstrdup(text_of(project, "id"));
-    char *datadir = branch_datadir(api, branch_id);
+    int port = port_of(e);
     pthread_mutex_unlock(&api->lock);
-    int rc = starting ? nl_pg_start(datadir) : nl_pg_stop(datadir);
+    int rc = apply_endpoint_change(api, change, branch_id, from_id, port);
     pthread_mutex_lock(&api->lock);
     cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
     cJSON *endpoint = p ? find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_endpoints"), endpoint_id) : NULL;
+    cJSON *branch = p ? find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"), branch_id) : NULL;
+    int history_needed = 0;
     if (endpoint) {
         cJSON_DeleteItemFromObjectCaseSensitive(endpoint, "_pending");
-        if (rc == 0)
-            set_field(endpoint, "current_state", cJSON_CreateString(starting ? "active" : "idle"));
+        cJSON_DeleteItemFromObjectCaseSensitive(endpoint, "_from");
+        int stopped = !strcmp(change, "suspend") || !strcmp(change, "delete");
+        if (rc == 0 && !strcmp(change, "delete")) {
+            cJSON_DetachItemViaPointer(cJSON_GetObjectItemCaseSensitive(p, "_endpoints"), endpoint);
+            cJSON_Delete(endpoint);
+        } else if (rc == 0) {
+            set_field(endpoint, "current_state", cJSON_CreateString(stopped ? "idle" : "active"));
+            history_needed = !stopped && branch && !cJSON_GetObjectItemCaseSensitive(branch, "_history_from");
+        }
         finish_operations(p, branch_id, rc ? err_last() : NULL);
     }
+    if (rc)
+        fprintf(stderr, "neon-local: endpoint %s (%s): %s\n", endpoint_id, change, err_last());
     save_state(api);
-    free(datadir);
+    /* A branch that was data only starts its own history with its endpoint. */
+    if (history_needed)
+        record_history_start(api, project_id, branch_id, port);
+    free(change);
+    free(from_id);
     free(branch_id);
     free(endpoint_id);
     free(project_id);
@@ -1594,7 +1659,8 @@ static int lookup_branch(nl_api *api, const char *project_id, const char *branch
         *error = nl_error(404, "", "project %s not found", project_id);
     else if (!*branch)
         *error = nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
-    else if (strcmp(text_of(*branch, "current_state"), "ready") != 0)
+    else if (strcmp(text_of(*branch, "current_state"), "ready") != 0 ||
+             text_of(endpoint_of(*project, branch_id), "_pending"))
         *error = nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", branch_id);
     else
         return 0;
@@ -1834,6 +1900,128 @@ static nl_response change_endpoint(nl_api *api, const char *project_id, const ch
     return nl_json(200, body);
 }
 
+/* The answer of an endpoint change left to the worker: {endpoint, operations: [op]}. */
+static nl_response endpoint_queued(nl_api *api, cJSON *project, cJSON *endpoint, const char *change,
+                                   const char *action, int status)
+{
+    set_field(endpoint, "_pending", cJSON_CreateString(change));
+    cJSON *ops = cJSON_CreateArray();
+    cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, action, text_of(endpoint, "branch_id"),
+                                                            text_of(endpoint, "id")), 1));
+    if (save_state(api) != 0) {
+        cJSON_Delete(ops);
+        return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
+    }
+    pthread_cond_signal(&api->wake);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "endpoint", public_copy(endpoint));
+    cJSON_AddItemToObject(body, "operations", ops);
+    return nl_json(status, body);
+}
+
+/* POST /projects/{id}/endpoints {endpoint: {branch_id, type}}: a compute for
+ * a branch that has none (a data-only branch gets a server of its own). */
+static nl_response create_endpoint(nl_api *api, const char *project_id, const nl_request *req)
+{
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->body, "endpoint");
+    const char *branch_id = text_of(spec, "branch_id"), *type = text_of(spec, "type");
+    if (!cJSON_IsObject(spec) || !branch_id || !type)
+        return nl_error(400, "", "the body must be {\"endpoint\": {\"branch_id\": \"...\", \"type\": \"read_write\"}}");
+    if (strcmp(type, "read_write") != 0)
+        return nl_error(400, "", "endpoint type %s: neon-local serves read_write endpoints only", type);
+    cJSON *project, *branch;
+    nl_response error;
+    if (lookup_branch(api, project_id, branch_id, &project, &branch, &error) != 0)
+        return error;
+    if (is_snapshot(branch))
+        return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
+    if (endpoint_of(project, branch_id))
+        return nl_error(409, "", "branch %s already has a read_write endpoint", branch_id);
+    cJSON *endpoint = add_endpoint(project, branch, nl_free_port());
+    return endpoint_queued(api, project, endpoint, "create", "start_compute", 201);
+}
+
+/* DELETE /projects/{id}/endpoints/{endpoint}: the server stops, the branch
+ * keeps its data. */
+static nl_response delete_endpoint(nl_api *api, const char *project_id, const char *endpoint_id)
+{
+    cJSON *project = live_project(api, project_id);
+    cJSON *e = project ? find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_endpoints"), endpoint_id) : NULL;
+    if (!e)
+        return nl_error(404, "", "endpoint %s not found in project %s", endpoint_id, project_id);
+    cJSON *branch = find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), text_of(e, "branch_id"));
+    if (cJSON_GetObjectItemCaseSensitive(e, "_pending") || (branch && !in_state(branch, "ready")))
+        return nl_error(423, "", "endpoint %s has an operation in progress; wait for it to finish", endpoint_id);
+    return endpoint_queued(api, project, e, "delete", "suspend_compute", 200);
+}
+
+/* POST .../branches/{id}/finalize_restore {name}: a branch restored from a
+ * snapshot takes the place of the branch it was restored for: that
+ * branch's name, default flag and endpoint (host and port, so its
+ * connection string) move to it; the original stays, renamed. */
+static nl_response finalize_restore(nl_api *api, const char *project_id, const char *branch_id, const nl_request *req)
+{
+    cJSON *project, *restored, *original;
+    nl_response error;
+    if (lookup_branch(api, project_id, branch_id, &project, &restored, &error) != 0)
+        return error;
+    const char *original_id = text_of(restored, "_restore_of");
+    if (!original_id)
+        return nl_error(400, "", "branch %s was not made by a snapshot restore with finalize_restore false; there is "
+                        "nothing to finalize", branch_id);
+    if (lookup_branch(api, project_id, original_id, &project, &original, &error) != 0)
+        return error;
+    original_id = text_of(original, "id"); /* _restore_of goes below */
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(req->body, "name");
+    if (name && (!cJSON_IsString(name) || !name->valuestring[0]))
+        return nl_error(400, "", "name must be a non-empty string");
+    char stamp[32];
+    time_t now = (time_t)timefmt_now();
+    strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", gmtime(&now));
+    char *old_name = name ? xstrdup(name->valuestring) : xasprintf("%s-old-%s", text_of(original, "name"), stamp);
+    if (branch_by_name(project, old_name)) {
+        nl_response r = nl_error(409, "", "a branch named %s already exists in project %s", old_name, project_id);
+        free(old_name);
+        return r;
+    }
+    char *taken_name = xstrdup(text_of(original, "name"));
+    set_field(restored, "name", cJSON_CreateString(taken_name));
+    set_field(original, "name", cJSON_CreateString(old_name));
+    free(taken_name);
+    free(old_name);
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(original, "default"))) {
+        set_field(restored, "default", cJSON_CreateTrue());
+        set_field(restored, "primary", cJSON_CreateTrue());
+        set_field(original, "default", cJSON_CreateFalse());
+        set_field(original, "primary", cJSON_CreateFalse());
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(restored, "_restore_of");
+    cJSON *ops = cJSON_CreateArray();
+    cJSON *moving = endpoint_of(project, original_id);
+    if (moving) {
+        /* One read_write endpoint a branch: the restored branch's own goes,
+         * its server comes back on the original's port. */
+        cJSON *own = endpoint_of(project, branch_id);
+        if (own) {
+            cJSON_DetachItemViaPointer(cJSON_GetObjectItemCaseSensitive(project, "_endpoints"), own);
+            cJSON_Delete(own);
+        }
+        set_field(moving, "branch_id", cJSON_CreateString(branch_id));
+        set_field(moving, "_from", cJSON_CreateString(original_id));
+        set_field(moving, "_pending", cJSON_CreateString("move"));
+        cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "start_compute", branch_id,
+                                                                text_of(moving, "id")), 1));
+    }
+    if (save_state(api) != 0) {
+        cJSON_Delete(ops);
+        return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
+    }
+    pthread_cond_signal(&api->wake);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "operations", ops);
+    return nl_json(200, body);
+}
+
 /* ---- snapshots ------------------------------------------------------------------ */
 
 static cJSON *snapshot_json(const cJSON *hidden)
@@ -1970,7 +2158,9 @@ static nl_response restore_snapshot(nl_api *api, const char *project_id, const c
         return nl_error(423, "", "snapshot %s is still being taken", snapshot_id);
     const char *name = text_of(req->body, "name") ? text_of(req->body, "name") : text_of(req->query, "name");
     const char *target_id = text_of(req->body, "target_branch_id");
-    if (target_id && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req->body, "finalize_restore"))) {
+    if (!target_id)
+        target_id = text_of(snap, "parent_id"); /* as on Neon: the branch the snapshot was taken of */
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req->body, "finalize_restore"))) {
         cJSON *target = find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), target_id);
         if (!target || is_snapshot(target))
             return nl_error(404, "", "branch %s not found in project %s", target_id, project_id);
@@ -1996,8 +2186,16 @@ static nl_response restore_snapshot(nl_api *api, const char *project_id, const c
     cJSON_AddItemToArray(endpoints, rw);
     nl_request as_branch = *req;
     as_branch.body = body;
+    char *restored_for = xstrdup(target_id);
     nl_response r = create_branch(api, project_id, &as_branch);
     cJSON_Delete(body);
+    if (r.status == 201) { /* the new branch is the last one; finalize_restore needs to know whose place it takes */
+        cJSON *branches = cJSON_GetObjectItemCaseSensitive(project, "_branches");
+        cJSON_AddStringToObject(cJSON_GetArrayItem(branches, cJSON_GetArraySize(branches) - 1), "_restore_of",
+                                restored_for);
+        save_state(api);
+    }
+    free(restored_for);
     return r;
 }
 
@@ -2085,7 +2283,8 @@ static int branch_with_server(nl_api *api, const char *project_id, const char *b
 }
 
 /* The answer of a change already applied: {key: item, operations: [apply_config, finished]}. */
-static nl_response applied(nl_api *api, cJSON *project, const char *branch_id, const char *key, cJSON *item)
+static nl_response applied(nl_api *api, cJSON *project, const char *branch_id, int status, const char *key,
+                           cJSON *item)
 {
     new_operation(project, "apply_config", branch_id, NULL);
     finish_operations(project, branch_id, NULL);
@@ -2101,7 +2300,7 @@ static nl_response applied(nl_api *api, cJSON *project, const char *branch_id, c
     cJSON *body = cJSON_CreateObject();
     cJSON_AddItemToObject(body, key, item);
     cJSON_AddItemToObject(body, "operations", ops);
-    return nl_json(201, body);
+    return nl_json(status, body);
 }
 
 static nl_response create_role(nl_api *api, const char *project_id, const char *branch_id, const nl_request *req)
@@ -2137,7 +2336,7 @@ static nl_response create_role(nl_api *api, const char *project_id, const char *
     cJSON_AddStringToObject(shown, "password", password);
     free(password);
     free(now);
-    return applied(api, project, branch_id, "role", shown);
+    return applied(api, project, branch_id, 201, "role", shown);
 }
 
 static nl_response reset_password(nl_api *api, const char *project_id, const char *branch_id, const char *name)
@@ -2162,7 +2361,16 @@ static nl_response reset_password(nl_api *api, const char *project_id, const cha
     cJSON *shown = public_copy(role);
     cJSON_AddStringToObject(shown, "password", password);
     free(password);
-    return applied(api, project, branch_id, "role", shown);
+    return applied(api, project, branch_id, 201, "role", shown);
+}
+
+static cJSON *database_named(cJSON *project, const char *branch_id, const char *name)
+{
+    cJSON *db;
+    cJSON_ArrayForEach(db, cJSON_GetObjectItemCaseSensitive(project, "_databases"))
+        if (!strcmp(text_of(db, "branch_id"), branch_id) && !strcmp(text_of(db, "name"), name))
+            return db;
+    return NULL;
 }
 
 static nl_response create_database(nl_api *api, const char *project_id, const char *branch_id, const nl_request *req)
@@ -2178,10 +2386,8 @@ static nl_response create_database(nl_api *api, const char *project_id, const ch
         return nl_error(400, "", "database.name and database.owner_name must be 1 to 63 letters, digits, '_' or '-'");
     if (!role_named(project, branch_id, owner))
         return nl_error(404, "", "role %s not found on branch %s", owner, branch_id);
-    cJSON *db;
-    cJSON_ArrayForEach(db, cJSON_GetObjectItemCaseSensitive(project, "_databases"))
-        if (!strcmp(text_of(db, "branch_id"), branch_id) && !strcmp(text_of(db, "name"), name))
-            return nl_error(409, "", "database %s already exists on branch %s", name, branch_id);
+    if (database_named(project, branch_id, name))
+        return nl_error(409, "", "database %s already exists on branch %s", name, branch_id);
     char *sql = xasprintf("CREATE DATABASE \"%s\" OWNER \"%s\"", name, owner);
     int rc = nl_pg_sql(port, "postgres", sql);
     free(sql);
@@ -2197,7 +2403,59 @@ static nl_response create_database(nl_api *api, const char *project_id, const ch
     cJSON_AddStringToObject(database, "updated_at", now);
     cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(project, "_databases"), database);
     free(now);
-    return applied(api, project, branch_id, "database", public_copy(database));
+    return applied(api, project, branch_id, 201, "database", public_copy(database));
+}
+
+/* Runs a DROP on the branch's server, then takes the item out of the state. */
+static nl_response dropped(nl_api *api, cJSON *project, const char *branch_id, int port, const char *list,
+                           const char *key, cJSON *item, const char *sql)
+{
+    if (nl_pg_sql(port, "postgres", sql) != 0)
+        return nl_error(500, "", "%s", err_last());
+    cJSON_DetachItemViaPointer(cJSON_GetObjectItemCaseSensitive(project, list), item);
+    cJSON *shown = public_copy(item);
+    cJSON_Delete(item);
+    return applied(api, project, branch_id, 200, key, shown);
+}
+
+/* DELETE .../branches/{id}/roles/{name}: refused while the role owns a
+ * database, as dropping it would fail half-way on the server. */
+static nl_response delete_role(nl_api *api, const char *project_id, const char *branch_id, const char *name)
+{
+    cJSON *project;
+    int port;
+    nl_response error;
+    if (branch_with_server(api, project_id, branch_id, &project, &port, &error) != 0)
+        return error;
+    cJSON *role = role_named(project, branch_id, name);
+    if (!role)
+        return nl_error(404, "", "role %s not found on branch %s", name, branch_id);
+    const cJSON *db;
+    cJSON_ArrayForEach(db, cJSON_GetObjectItemCaseSensitive(project, "_databases"))
+        if (!strcmp(text_of(db, "branch_id"), branch_id) && !strcmp(text_of(db, "owner_name"), name))
+            return nl_error(409, "", "role %s owns database %s on branch %s; delete the database or give it another "
+                            "owner first", name, text_of(db, "name"), branch_id);
+    char *sql = xasprintf("DROP ROLE \"%s\"", name);
+    nl_response r = dropped(api, project, branch_id, port, "_roles", "role", role, sql);
+    free(sql);
+    return r;
+}
+
+/* DELETE .../branches/{id}/databases/{name}: its sessions are ended, as on Neon. */
+static nl_response delete_database(nl_api *api, const char *project_id, const char *branch_id, const char *name)
+{
+    cJSON *project;
+    int port;
+    nl_response error;
+    if (branch_with_server(api, project_id, branch_id, &project, &port, &error) != 0)
+        return error;
+    cJSON *database = database_named(project, branch_id, name);
+    if (!database)
+        return nl_error(404, "", "database %s not found on branch %s", name, branch_id);
+    char *sql = xasprintf("DROP DATABASE \"%s\" WITH (FORCE)", name);
+    nl_response r = dropped(api, project, branch_id, port, "_databases", "database", database, sql);
+    free(sql);
+    return r;
 }
 
 /* ---- routing, lifetime -------------------------------------------------------- */
@@ -2284,6 +2542,17 @@ nl_response nl_api_handle(void *ud, const nl_request *req)
             cJSON_AddItemToObject(body, "endpoint", public_copy(e));
         r = e ? nl_json(200, body) : (cJSON_Delete(body), nl_error(404, "", "endpoint %s not found", s[3]));
     }
+    else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "endpoints") && post)
+        r = create_endpoint(api, s[1], req);
+    else if (n == 4 && !strcmp(s[0], "projects") && !strcmp(s[2], "endpoints") && !strcmp(req->method, "DELETE"))
+        r = delete_endpoint(api, s[1], s[3]);
+    else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "finalize_restore") &&
+             post)
+        r = finalize_restore(api, s[1], s[3], req);
+    else if (n == 6 && !strcmp(s[0], "projects") && !strcmp(s[4], "roles") && !strcmp(req->method, "DELETE"))
+        r = delete_role(api, s[1], s[3], s[5]);
+    else if (n == 6 && !strcmp(s[0], "projects") && !strcmp(s[4], "databases") && !strcmp(req->method, "DELETE"))
+        r = delete_database(api, s[1], s[3], s[5]);
     else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "endpoints") && get)
         r = list_of_branch(api, s[1], NULL, "_endpoints", "endpoints");
     else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "snapshot") && post)
@@ -2336,10 +2605,7 @@ static void stop_servers(nl_api *api)
         const cJSON *b;
         cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(p, "_branches")) {
             char *datadir = branch_datadir(api, text_of(b, "id"));
-            char *pid = xasprintf("%s/postmaster.pid", datadir);
-            if (fsio_exists(pid))
-                nl_pg_stop(datadir);
-            free(pid);
+            stop_if_running(datadir);
             free(datadir);
         }
     }

@@ -554,6 +554,101 @@ t_roles_and_databases_are_real() {
     status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
              -d '{"role":{"name":"app"}}' "$URL/projects/$project/branches/$main_id/roles")
     expect_eq "$status" 409 "a role that exists"
+    call DELETE "/projects/$project/branches/$main_id/roles/app"
+    expect_eq "$status" 409 "delete a role that owns a database"
+    expect_in body.json "owns database reports"
+    call DELETE "/projects/$project/branches/$main_id/databases/reports"
+    expect_eq "$status" 200 "delete the database ($(jq -r .message body.json))"
+    expect_eq "$(jq -r .database.name body.json)" reports
+    expect_eq "$(psql "$uri" -XAtc "select count(*) from pg_database where datname = 'reports'")" 0 "database dropped"
+    call DELETE "/projects/$project/branches/$main_id/roles/app"
+    expect_eq "$status" 200 "delete the role"
+    ! psql "postgresql://app:$second@127.0.0.1:$port/neondb" -XAtc 'select 1' >/dev/null 2>&1 || fail "the deleted role logs in"
+    call GET "/projects/$project/branches/$main_id/roles"
+    expect_eq "$(jq -r '[.roles[].name] | join(",")' body.json)" neondb_owner "roles left"
+    call DELETE "/projects/$project/branches/$main_id/databases/reports"
+    expect_eq "$status" 404 "delete it again"
+    stop_neon_local
+}
+
+t_endpoints_are_created_and_deleted_on_data_only_branches() {
+    chmod 755 .
+    start_neon_local
+    ready_project
+    psql "$uri" -Xqc "create table t (x int); insert into t values (41)"
+    ready_branch '{"branch":{"name":"cold"}}'
+    cold=$branch_id
+    [ -z "$branch_uri" ] || fail "a branch made without endpoints has a connection string"
+    status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
+             -d "{\"endpoint\":{\"branch_id\":\"$cold\",\"type\":\"read_write\"}}" "$URL/projects/$project/endpoints")
+    expect_eq "$status" 201 "create an endpoint ($(jq -r .message body.json))"
+    endpoint=$(jq -r .endpoint.id body.json)
+    expect_eq "$(jq -r '.operations[0].status' body.json)" running "its operation at first"
+    for op in $(jq -r '.operations[].id' body.json); do
+        wait_operation "$project" "$op" "$key"
+        expect_eq "$(jq -r .operation.status body.json)" finished "start ($(jq -r .operation.error body.json))"
+    done
+    call GET "/projects/$project/connection_uri?branch_id=$cold&database_name=neondb&role_name=neondb_owner"
+    cold_uri=$(jq -r .uri body.json)
+    expect_eq "$(psql "$cold_uri" -XAtc 'select x from t')" 41 "the branch's data through its new endpoint"
+    call GET "/projects/$project/branches/$cold/endpoints"
+    expect_eq "$(jq -r '.endpoints[0].current_state' body.json)" active
+    status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
+             -d "{\"endpoint\":{\"branch_id\":\"$cold\",\"type\":\"read_write\"}}" "$URL/projects/$project/endpoints")
+    expect_eq "$status" 409 "a second read_write endpoint"
+    status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
+             -d '{"endpoint":{"type":"read_write"}}' "$URL/projects/$project/endpoints")
+    expect_eq "$status" 400 "no branch_id"
+    call DELETE "/projects/$project/endpoints/$endpoint"
+    expect_eq "$status" 200 "delete the endpoint"
+    for op in $(jq -r '.operations[].id' body.json); do wait_operation "$project" "$op" "$key"; done
+    call GET "/projects/$project/endpoints/$endpoint"
+    expect_eq "$status" 404 "the deleted endpoint"
+    ! psql "$cold_uri" -XAtc 'select 1' >/dev/null 2>&1 || fail "the deleted endpoint's server still answers"
+    call GET "/projects/$project/branches/$cold"
+    expect_eq "$(jq -r .branch.current_state body.json)" ready "the branch stays"
+    [ -d "nl/pg/$cold/data" ] || fail "the branch's data went with its endpoint"
+    stop_neon_local
+}
+
+t_a_snapshot_restore_is_previewed_then_finalized() {
+    chmod 755 .
+    start_neon_local
+    ready_project
+    main_id=$(jq -r .branch.id created.json)
+    endpoint=$(jq -r '.endpoints[0].id' created.json)
+    psql "$uri" -Xqc "create table client (id int primary key); insert into client select generate_series(1, 25)"
+    call POST "/projects/$project/branches/$main_id/snapshot?name=good"
+    snap=$(jq -r .snapshot.id body.json)
+    for op in $(jq -r '.operations[].id' body.json); do wait_operation "$project" "$op" "$key"; done
+    psql "$uri" -Xqc "delete from client where id > 5"
+    status=$(curl -s -o restored.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
+             -d '{"name":"preview"}' "$URL/projects/$project/snapshots/$snap/restore")
+    expect_eq "$status" 201 "restore for a preview"
+    for op in $(jq -r '.operations[].id' restored.json); do wait_operation "$project" "$op" "$key"; done
+    preview=$(jq -r .branch.id restored.json)
+    expect_eq "$(psql "$(jq -r '.connection_uris[0].connection_uri' restored.json)" -XAtc 'select count(*) from client')" 25 "preview"
+    expect_eq "$(psql "$uri" -XAtc 'select count(*) from client')" 5 "main untouched by the preview"
+    status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
+             -d '{"name":"main-damaged"}' "$URL/projects/$project/branches/$preview/finalize_restore")
+    expect_eq "$status" 200 "finalize ($(jq -r .message body.json))"
+    for op in $(jq -r '.operations[].id' body.json); do
+        wait_operation "$project" "$op" "$key"
+        expect_eq "$(jq -r .operation.status body.json)" finished "finalize ($(jq -r .operation.error body.json))"
+    done
+    expect_eq "$(psql "$uri" -XAtc 'select count(*) from client')" 25 "main's connection string, the snapshot's data"
+    call GET "/projects/$project/branches"
+    expect_eq "$(jq -r '.branches[] | select(.name == "main") | .id' body.json)" "$preview" "main is the restored branch"
+    expect_eq "$(jq -r '.branches[] | select(.default) | .name' body.json)" main "the default"
+    expect_eq "$(jq -r '.branches[] | select(.name == "main-damaged") | .id' body.json)" "$main_id" "the original, renamed"
+    call GET "/projects/$project/endpoints/$endpoint"
+    expect_eq "$(jq -r .endpoint.branch_id body.json)" "$preview" "the endpoint moved"
+    call POST "/projects/$project/branches/$preview/finalize_restore"
+    expect_eq "$status" 400 "finalize twice"
+    # The move survives a restart.
+    stop_neon_local
+    start_neon_local
+    expect_eq "$(psql "$uri" -XAtc 'select count(*) from client')" 25 "after a restart"
     stop_neon_local
 }
 
@@ -574,7 +669,7 @@ t_bad_project_requests_change_nothing() {
     stop_neon_local
 }
 
-for t in t_roles_and_databases_are_real t_scheduled_snapshots_are_taken_and_expire t_snapshots_are_taken_listed_restored_and_deleted t_endpoints_suspend_and_start_for_real t_projects_update_and_delete t_branch_lists_search_sort_page_count_and_update t_faults_are_injected_by_kind_and_reproducibly_by_seed t_a_data_only_backup_branch_can_be_branched_and_restored_from t_restore_in_place_keeps_the_connection_string_and_preserves t_branch_deletion_rules_and_set_as_default t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
+for t in t_endpoints_are_created_and_deleted_on_data_only_branches t_a_snapshot_restore_is_previewed_then_finalized t_roles_and_databases_are_real t_scheduled_snapshots_are_taken_and_expire t_snapshots_are_taken_listed_restored_and_deleted t_endpoints_suspend_and_start_for_real t_projects_update_and_delete t_branch_lists_search_sort_page_count_and_update t_faults_are_injected_by_kind_and_reproducibly_by_seed t_a_data_only_backup_branch_can_be_branched_and_restored_from t_restore_in_place_keeps_the_connection_string_and_preserves t_branch_deletion_rules_and_set_as_default t_a_branch_at_a_past_instant_is_real_pitr t_a_branch_at_head_is_a_real_copy t_a_project_is_a_real_postgresql_that_survives_a_restart t_bad_project_requests_change_nothing \
          t_neon_local_generates_a_private_key_and_checks_it t_neon_local_takes_the_key_given \
          t_neon_local_refuses_anything_but_loopback; do
     run_test "$t"

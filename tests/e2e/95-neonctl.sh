@@ -58,6 +58,15 @@ t_neonctl_drives_neon_local() {
     wait_branches_ready "$project"
     api GET "/projects/$project/connection_uri?branch_id=$at_instant&database_name=neondb&role_name=neondb_owner" "$key"
     expect_eq "$(psql "$(jq -r .uri body.json)" -XAtc 'select count(*) from booking')" 30 "rows at the instant"
+    # Restore main in place to the instant from its own history, the damaged
+    # state kept under another name; main's connection string still works.
+    neonctl branches restore --project-id "$project" main "^self@$instant" --preserve-under-name main-damaged
+    expect_rc 0
+    wait_branches_ready "$project"
+    expect_eq "$(psql "$uri" -XAtc 'select count(*) from booking')" 30 "main restored, same connection string"
+    neonctl branches get --project-id "$project" main-damaged
+    expect_rc 0
+    expect_eq "$(jq -r .name neon.json)" main-damaged "the preserved branch"
     # Set default, connection string, delete.
     neonctl branches set-default --project-id "$project" b1
     expect_rc 0
@@ -71,7 +80,7 @@ t_neonctl_drives_neon_local() {
     expect_rc 0
     sleep 1
     neonctl branches list --project-id "$project"
-    expect_eq "$(jq -r '[.[].name] | sort | join(",")' neon.json)" "b1,main" "after delete"
+    expect_eq "$(jq -r '[.[].name] | sort | join(",")' neon.json)" "b1,main,main-damaged" "after delete"
     stop_neon_local
 }
 
