@@ -211,6 +211,10 @@ t_a_branch_at_a_past_instant_is_real_pitr() {
              -d "{\"branch\":{\"name\":\"restore\",\"parent_timestamp\":\"$before_incident\"},\"endpoints\":[{\"type\":\"read_write\"}]}" \
              "$URL/projects/$project/branches")
     expect_eq "$status" 201 "create a branch in the past"
+    # While its operations run, a change to it is refused with 423, as on Neon.
+    call DELETE "/projects/$project/branches/$(jq -r .branch.id branch.json)"
+    expect_eq "$status" 423 "delete while the branch is being made"
+    expect_in body.json "operation in progress"
     for op in $(jq -r '.operations[].id' branch.json); do
         wait_operation "$project" "$op" "$key"
         expect_eq "$(jq -r .operation.status body.json)" finished "operation (error: $(jq -r .operation.error body.json))"
