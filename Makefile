@@ -11,7 +11,7 @@ BIN       ?= bin
 
 # Every library the project links, one list per binary. pkg-config supplies
 # the flags so Debian's include layout (lua5.4/, cjson/) stays out of the code.
-DRCTL_PKGS      := lua5.4 libcjson libgit2
+DRCTL_PKGS      := lua5.4 libcjson libgit2 libcurl libpq
 NEON_LOCAL_PKGS := libcjson libmicrohttpd libpq
 ALL_PKGS        := lua5.4 libcjson libcurl libpq libgit2 libmicrohttpd
 
@@ -73,7 +73,15 @@ $(BIN)/fsync-floor: bench/fsync_floor.c
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) -Iengine -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) -Iengine -I$(BUILD)/gen -c -o $@ $<
+
+# Lua source compiled into the engine (the neon module's named functions):
+# engine/X.lua becomes the C string X_lua[] in $(BUILD)/gen/X_lua.h.
+$(BUILD)/gen/%_lua.h: engine/%.lua
+	@mkdir -p $(@D)
+	$(Q){ echo 'static const char $*_lua[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $<; echo ';'; } > $@
+$(BUILD)/engine/neonmod.o: $(BUILD)/gen/neon_lua.h
 
 # Dependencies first, then a second make that parses this file again, so
 # pkg-config sees the libraries deps just installed on a fresh machine.

@@ -8,7 +8,9 @@
 #include "fsio.h"
 #include "journal.h"
 #include "lock.h"
+#include "neonmod.h"
 #include "params.h"
+#include "redact.h"
 #include "runbook.h"
 #include "report.h"
 #include "runner.h"
@@ -37,6 +39,7 @@ typedef struct cli {
     size_t approval_count;
     const char *run_id;
     int allow_runbook_change;
+    int local;        /* --local: rehearse on neon-local */
     char **args;
     size_t arg_count;
     int help;
@@ -67,6 +70,9 @@ static const char usage_text[] =
     "                   " DRCTL_SHAREDIR "/runbooks)\n"
     "  --audit DIR      the audit directory (default $DRCTL_AUDIT_DIR, else ./drctl-audit)\n"
     "  --json           machine-readable output on stdout\n"
+    "  --local          act on neon-local (rehearsal) in ./.drctl/neon-local, started when\n"
+    "                   not running (also DRCTL_LOCAL=1); without it, runbooks that use\n"
+    "                   Neon act on the Neon API of NEON_API_KEY (and NEON_API_HOST)\n"
     "  -v, -q           more or less output\n"
     "  -h, --help       help (also: drctl COMMAND --help)\n"
     "  --version        the version\n"
@@ -188,6 +194,8 @@ static int parse_args(cli *c, int argc, char **argv)
             term_set_verbosity(TERM_VERBOSE);
         } else if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0) {
             term_set_verbosity(TERM_QUIET);
+        } else if (strcmp(arg, "--local") == 0) {
+            c->local = 1;
         } else if (strcmp(arg, "--allow-runbook-change") == 0) {
             c->allow_runbook_change = 1;
         } else if (strcmp(arg, "--version") == 0) {
@@ -312,7 +320,7 @@ static char *resolve_runbook(const cli *c, const char *name_or_path, const char 
 
 /* A sandbox with the engine modules and the lua/ folders beside the
  * runbook, in the current directory and in the installed share folder. */
-static sandbox *new_sandbox(const char *runbook_path, dr_host *host)
+static sandbox *new_sandbox(const char *runbook_path, dr_host *host, neon_module *neon)
 {
     sandbox *sb;
     if (sandbox_new(&sb, MEMORY_LIMIT) != 0)
@@ -325,6 +333,8 @@ static sandbox *new_sandbox(const char *runbook_path, dr_host *host)
     free(beside);
     free(dir);
     drmod_register(sb, host);
+    if (neon)
+        neonmod_register(sb, neon);
     return sb;
 }
 
@@ -384,7 +394,8 @@ static void list_dir(const char *dir, cJSON *out, int *bad)
     qsort(files, count, sizeof *files, compare_strings);
     for (size_t i = 0; i < count; i++) {
         dr_host host = { 0 };
-        sandbox *sb = new_sandbox(files[i], &host);
+        neon_module neon = { .host = &host }; /* listing calls nothing */
+        sandbox *sb = new_sandbox(files[i], &host, &neon);
         runbook *rb = NULL;
         cJSON *entry = cJSON_CreateObject();
         if (sb && runbook_load(&rb, sb, files[i]) == 0) {
@@ -484,12 +495,16 @@ static void print_plan_text(const cJSON *plan)
 
 typedef struct loaded {
     dr_host host;
+    neon_module neon;
+    target target;
     sandbox *sb;
     runbook *rb;
 } loaded;
 
 static void loaded_free(loaded *l)
 {
+    neonmod_close(&l->neon);
+    target_free(&l->target);
     runbook_free(l->rb);
     sandbox_free(l->sb);
     l->rb = NULL;
@@ -502,7 +517,10 @@ static int load_runbook(const cli *c, const char *name_or_path, const char *fall
     char *path = resolve_runbook(c, name_or_path, fallback);
     if (!path)
         return DR_EUSAGE;
-    l->sb = new_sandbox(path, &l->host);
+    target_resolve(&l->target, c->local);
+    l->neon.host = &l->host;
+    l->neon.target = &l->target;
+    l->sb = new_sandbox(path, &l->host, &l->neon);
     int rc = l->sb ? runbook_load(&l->rb, l->sb, path) : DR_EFAIL;
     free(path);
     if (rc == 0)
@@ -510,6 +528,39 @@ static int load_runbook(const cli *c, const char *name_or_path, const char *fall
     if (rc)
         loaded_free(l);
     return rc;
+}
+
+/* When the runbook uses Neon: refuses without a chosen target, refuses a
+ * resume on another target than the run's, starts or finds neon-local,
+ * and says on the first line what will be acted on. */
+static int prepare_target(loaded *l, const cJSON *params, const cJSON *recorded)
+{
+    if (!l->neon.required)
+        return 0;
+    if (l->target.kind == TARGET_NONE)
+        return target_refuse();
+    int rc = 0;
+    if (cJSON_IsObject(recorded)) {
+        const char *was = json_string(recorded, "kind", "none");
+        const char *now = l->target.kind == TARGET_LOCAL ? "local" : "cloud";
+        const char *was_host = json_string(recorded, "api_host", "");
+        if (strcmp(was, now) != 0)
+            return err_set(DR_EUSAGE, "this run was started on %s and would now act on %s: resume it with the same "
+                           "target (%s)", strcmp(was, "local") == 0 ? "neon-local (--local)" : "the Neon API",
+                           strcmp(now, "local") == 0 ? "neon-local" : "the Neon API",
+                           strcmp(was, "local") == 0 ? "--local" : "NEON_API_KEY, without --local");
+        if (!strcmp(now, "cloud") && strcmp(was_host, l->target.api_host) != 0)
+            return err_set(DR_EUSAGE, "this run was started on the Neon API at %s, and NEON_API_HOST now says %s: "
+                           "resume it with the same NEON_API_HOST", was_host, l->target.api_host);
+    }
+    if ((rc = target_connect(&l->target)) != 0)
+        return rc;
+    redact_add_secret(l->target.api_key);
+    char *what = target_describe(&l->target);
+    const char *project = params ? json_string(params, "project", NULL) : NULL;
+    term_info("target: %s%s%s", what, project && *project ? ", project " : "", project && *project ? project : "");
+    free(what);
+    return 0;
 }
 
 static int cmd_plan(cli *c)
@@ -522,6 +573,9 @@ static int cmd_plan(cli *c)
     rc = params_resolve(l.rb->params, l.rb->param_count, c->params, c->param_count, NULL, &params);
     if (rc == 0) {
         params_register_secrets(l.rb->params, l.rb->param_count, params);
+        rc = prepare_target(&l, params, NULL);
+    }
+    if (rc == 0) {
         rc = runner_plan(l.rb, params, &l.host, &plan);
         if (c->json)
             print_json(plan);
@@ -763,16 +817,22 @@ static int cmd_run(cli *c)
     char *run_id = NULL;
     rc = params_resolve(l.rb->params, l.rb->param_count, c->params, c->param_count, NULL, &params);
     audit *trail = NULL;
-    if (rc == 0 && (rc = audit_open(&trail, audit_dir_of(c), 1)) == 0)
-        rc = audit_check_clean(trail);
     if (rc == 0) {
         params_register_secrets(l.rb->params, l.rb->param_count, params);
+        rc = prepare_target(&l, params, NULL);
+    }
+    if (rc == 0 && (rc = audit_open(&trail, audit_dir_of(c), 1)) == 0)
+        rc = audit_check_clean(trail);
+    cJSON *target_info = l.neon.required ? target_json(&l.target) : NULL;
+    if (rc == 0) {
         runner_options opts = options_for(c, &l.host);
         opts.audit = trail;
+        opts.target = target_info;
         rc = runner_start(l.rb, params, &opts, &run_id);
         report_outcome(c, run_id, rc);
     }
     audit_free(trail);
+    cJSON_Delete(target_info);
     cJSON_Delete(params);
     free(run_id);
     loaded_free(&l);
@@ -799,8 +859,12 @@ static int with_existing_run(cli *c, int aborting)
     const cJSON *rb = cJSON_GetObjectItemCaseSensitive(info, "runbook");
     loaded l;
     rc = load_runbook(c, json_string(rb, "name", "?"), json_string(rb, "path", NULL), &l);
+    int loaded_ok = rc == 0;
+    if (loaded_ok && (rc = prepare_target(&l, cJSON_GetObjectItemCaseSensitive(info, "params"),
+                                          cJSON_GetObjectItemCaseSensitive(info, "target"))) != 0)
+        loaded_free(&l);
     cJSON_Delete(info);
-    if (rc == DR_EUSAGE && aborting && (rc = audit_check_clean(trail)) == 0) {
+    if (rc == DR_EUSAGE && aborting && !loaded_ok && (rc = audit_check_clean(trail)) == 0) {
         /* A run must be closable even when its runbook is gone. */
         char *why = xasprintf("its runbook cannot be loaded: %s", err_last());
         term_warn("%s; closing run %s WITHOUT its cleanup steps: check what it left behind", why, run_id);

@@ -27,7 +27,8 @@ static const char usage[] =
     "  --api-key KEY     the key clients must send as 'Authorization: Bearer KEY'; default\n"
     "                    $NEON_LOCAL_API_KEY, else DIR/api-key (generated, mode 0600)\n"
     "  --faults SPEC     fail a seeded share of requests, to test clients; also $NEON_LOCAL_FAULTS.\n"
-    "                    e.g. rate=0.3,kinds=429+500+503+reset+slow,seed=7\n"
+    "                    e.g. rate=0.3,kinds=429+500+503+reset+slow,seed=7 (also 'garbage':\n"
+    "                    a 200 with malformed JSON, the request not handled; never by default)\n"
     "  --clock-speed N   run backup schedules and snapshot expiry N times faster (rehearsals)\n"
     "\n"
     "When ready it prints 'neon-local: http://127.0.0.1:PORT/api/v2'. SIGTERM or SIGINT stop it.\n";

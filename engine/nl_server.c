@@ -16,7 +16,10 @@
 #define MAX_BODY (4u << 20)
 #define API_PREFIX "/api/v2"
 
-enum { FAULT_429 = 1, FAULT_500 = 2, FAULT_503 = 4, FAULT_RESET = 8, FAULT_SLOW = 16 };
+/* GARBAGE (a 200 whose JSON is cut short, the request not handled) is
+ * only ever given explicitly: it tests that clients refuse what they
+ * cannot read. */
+enum { FAULT_429 = 1, FAULT_500 = 2, FAULT_503 = 4, FAULT_RESET = 8, FAULT_SLOW = 16, FAULT_GARBAGE = 32 };
 
 struct nl_server {
     struct MHD_Daemon *daemon;
@@ -72,7 +75,8 @@ int nl_server_set_faults(nl_server *s, const char *spec)
                 else if (!strcmp(k, "503")) s->fault_kinds |= FAULT_503;
                 else if (!strcmp(k, "reset")) s->fault_kinds |= FAULT_RESET;
                 else if (!strcmp(k, "slow")) s->fault_kinds |= FAULT_SLOW;
-                else rc = err_set(DR_EUSAGE, "--faults: unknown kind '%s' (429, 500, 503, reset, slow)", k);
+                else if (!strcmp(k, "garbage")) s->fault_kinds |= FAULT_GARBAGE;
+                else rc = err_set(DR_EUSAGE, "--faults: unknown kind '%s' (429, 500, 503, reset, slow, garbage)", k);
             }
             free(kinds);
         } else {
@@ -91,8 +95,8 @@ static unsigned pick_fault(nl_server *s)
 {
     if (s->fault_rate <= 0 || fault_draw(s) >= s->fault_rate)
         return 0;
-    unsigned kinds[5], n = 0;
-    for (unsigned bit = 1; bit <= FAULT_SLOW; bit <<= 1)
+    unsigned kinds[6], n = 0;
+    for (unsigned bit = 1; bit <= FAULT_GARBAGE; bit <<= 1)
         if (s->fault_kinds & bit)
             kinds[n++] = bit;
     return kinds[(unsigned)(fault_draw(s) * n) % n];
@@ -217,6 +221,18 @@ static enum MHD_Result dispatch(nl_server *s, struct MHD_Connection *conn, const
             cJSON_Delete(body);
             free(request_id);
             return MHD_NO;
+        }
+        if (fault == FAULT_GARBAGE) {
+            fprintf(stderr, "neon-local: %s %s -> fault: 200 with malformed JSON, not handled\n", method, url);
+            cJSON_Delete(body);
+            static const char cut[] = "{\"branch\": {\"id\": ";
+            struct MHD_Response *response = MHD_create_response_from_buffer(sizeof cut - 1, (void *)cut,
+                                                                            MHD_RESPMEM_PERSISTENT);
+            MHD_add_response_header(response, "Content-Type", "application/json");
+            enum MHD_Result sent = MHD_queue_response(conn, 200, response);
+            MHD_destroy_response(response);
+            free(request_id);
+            return sent;
         }
         if (fault == FAULT_429 || fault == FAULT_500 || fault == FAULT_503) {
             unsigned status = fault == FAULT_429 ? 429 : fault == FAULT_500 ? 500 : 503;

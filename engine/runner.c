@@ -413,7 +413,10 @@ static cJSON *run_info_json(run *r)
     cJSON_AddStringToObject(info, "operator", r->operator);
     cJSON_AddStringToObject(info, "host", r->host_name);
     cJSON_AddStringToObject(info, "drctl_version", DRCTL_VERSION);
-    cJSON_AddNullToObject(info, "target");
+    if (r->opts->target)
+        cJSON_AddItemToObject(info, "target", cJSON_Duplicate(r->opts->target, 1));
+    else
+        cJSON_AddNullToObject(info, "target");
     cJSON_AddStringToObject(info, "started_at", now);
     cJSON_AddItemToObject(info, "steps", step_names(r->rb));
     redact_json(info);
@@ -1009,6 +1012,7 @@ static cJSON *plan_step(run *r, const step_spec *spec, int *failed)
         cJSON_AddStringToObject(s, "plan_error", error);
         free(text);
         free(error);
+        error = NULL;
         *failed = 1;
     }
     if (spec->destructive && call_with_ctx(r, spec->confirm_ref, 30, &error, NULL) == 0) {

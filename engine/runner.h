@@ -23,6 +23,7 @@ typedef struct runner_options {
     const char *run_id;           /* --run-id for a new run, or NULL */
     dr_host *host;                /* the host the sandbox's dr module uses */
     struct audit *audit;          /* the audit trail, or NULL (plan) */
+    const cJSON *target;          /* the Neon the run acts on (run.json), or NULL */
 } runner_options;
 
 /* Computes the plan: {"runbook","version","blob_id","params","steps":[...]}.

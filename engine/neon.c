@@ -1,0 +1,428 @@
+#include "neon.h"
+
+#include "buf.h"
+#include "err.h"
+#include "timefmt.h"
+
+#include <curl/curl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+struct neon_client {
+    char *base;
+    char *auth_header;
+    neon_policy policy;
+    neon_stop_fn stop;
+    void *stop_ud;
+    CURL *curl; /* kept between calls: one connection, kept alive */
+};
+
+static const neon_policy default_policy = {
+    .attempts = 6, .deadline = 120, .connect_timeout = 10, .transfer_timeout = 60,
+    .first_backoff = 0.2, .max_backoff = 8,
+};
+
+void neon_reply_free(neon_reply *r)
+{
+    free(r->code);
+    free(r->message);
+    free(r->request_id);
+    memset(r, 0, sizeof *r);
+}
+
+int neon_client_new(neon_client **out, const char *base_url, const char *api_key)
+{
+    static int curl_ready;
+    if (!curl_ready) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        curl_ready = 1;
+    }
+    *out = NULL;
+    if (!base_url || (strncmp(base_url, "https://", 8) != 0 && strncmp(base_url, "http://", 7) != 0))
+        return err_set(DR_EUSAGE, "the Neon API address '%s' must start with https:// (or http:// for neon-local)",
+                       base_url ? base_url : "");
+    neon_client *c = xcalloc(1, sizeof *c);
+    c->base = xstrdup(base_url);
+    size_t n = strlen(c->base);
+    while (n > 0 && c->base[n - 1] == '/')
+        c->base[--n] = '\0';
+    c->auth_header = xasprintf("Authorization: Bearer %s", api_key ? api_key : "");
+    c->policy = default_policy;
+    c->curl = curl_easy_init();
+    if (!c->curl) {
+        neon_client_free(c);
+        return err_set(DR_EFAIL, "libcurl could not start");
+    }
+    *out = c;
+    return 0;
+}
+
+void neon_client_free(neon_client *c)
+{
+    if (!c)
+        return;
+    if (c->curl)
+        curl_easy_cleanup(c->curl);
+    if (c->auth_header) /* the key: wiped, not just freed */
+        memset(c->auth_header, 0, strlen(c->auth_header));
+    free(c->auth_header);
+    free(c->base);
+    free(c);
+}
+
+void neon_client_set_policy(neon_client *c, const neon_policy *p)
+{
+    c->policy = *p;
+}
+
+void neon_client_set_stop(neon_client *c, neon_stop_fn stop, void *ud)
+{
+    c->stop = stop;
+    c->stop_ud = ud;
+}
+
+const char *neon_client_base_url(const neon_client *c)
+{
+    return c->base;
+}
+
+/* ---- one try --------------------------------------------------------------------- */
+
+typedef struct attempt {
+    buf body;
+    double retry_after; /* seconds, 0 when absent */
+    long status;
+    CURLcode curl_code;
+    int sent;           /* the request left this machine */
+    char curl_error[CURL_ERROR_SIZE];
+} attempt;
+
+static size_t on_body(char *data, size_t size, size_t count, void *ud)
+{
+    buf_append(ud, data, size * count);
+    return size * count;
+}
+
+static size_t on_header(char *data, size_t size, size_t count, void *ud)
+{
+    attempt *a = ud;
+    size_t len = size * count;
+    if (len > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
+        double seconds = strtod(data + 12, NULL);
+        if (seconds > 0 && isfinite(seconds))
+            a->retry_after = seconds;
+    }
+    return len;
+}
+
+static void try_once(neon_client *c, const char *method, const char *url, const char *body_text, double time_left,
+                     attempt *a)
+{
+    CURL *h = c->curl;
+    curl_easy_reset(h);
+    struct curl_slist *headers = NULL;
+    headers = curl_slist_append(headers, c->auth_header);
+    headers = curl_slist_append(headers, "Accept: application/json");
+    if (body_text)
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    if (body_text)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body_text);
+    else if (strcmp(method, "POST") == 0)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "drctl/" DRCTL_VERSION);
+    double total = c->policy.transfer_timeout;
+    if (time_left >= 0 && time_left < total)
+        total = time_left > 0.05 ? time_left : 0.05;
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->policy.connect_timeout * 1000));
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(total * 1000));
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &a->body);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, a);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, a->curl_error);
+    a->curl_error[0] = '\0';
+    a->curl_code = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a->status);
+    long request_size = 0;
+    curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &request_size);
+    a->sent = request_size > 0;
+    curl_slist_free_all(headers);
+}
+
+static int retryable_status(long status)
+{
+    return status == 423 || status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+/* ---- errors ------------------------------------------------------------------------ */
+
+static void set_text(char **field, const char *value)
+{
+    free(*field);
+    *field = value ? xstrdup(value) : NULL;
+}
+
+/* Reads Neon's error shape {code, message, request_id} into the reply. */
+static void read_api_error(const attempt *a, neon_reply *reply)
+{
+    cJSON *doc = cJSON_ParseWithLength(a->body.data ? a->body.data : "", a->body.len);
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(doc, "code");
+    const cJSON *message = cJSON_GetObjectItemCaseSensitive(doc, "message");
+    const cJSON *request_id = cJSON_GetObjectItemCaseSensitive(doc, "request_id");
+    set_text(&reply->code, cJSON_IsString(code) && code->valuestring[0] ? code->valuestring : NULL);
+    set_text(&reply->request_id, cJSON_IsString(request_id) ? request_id->valuestring : NULL);
+    if (cJSON_IsString(message))
+        set_text(&reply->message, message->valuestring);
+    else
+        set_text(&reply->message, a->body.len ? "(the answer is not Neon's error shape)" : "(no message)");
+    cJSON_Delete(doc);
+}
+
+static int fail_with(neon_reply *reply, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail_with(neon_reply *reply, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char text[2048];
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (!reply->message)
+        reply->message = xstrdup(text);
+    return err_set(code, "%s", text);
+}
+
+/* ---- waiting ------------------------------------------------------------------------- */
+
+/* Sleeps seconds in short slices, so that a signal or the step's deadline
+ * stops it. Returns DR_EINTR when stopped. */
+static int pause_for(neon_client *c, double seconds)
+{
+    double end = timefmt_monotonic() + seconds;
+    for (;;) {
+        double left = end - timefmt_monotonic();
+        if (c->stop && c->stop(c->stop_ud, NULL))
+            return DR_EINTR;
+        if (left <= 0)
+            return 0;
+        double slice = left < 0.05 ? left : 0.05;
+        struct timespec ts = { (time_t)slice, (long)((slice - floor(slice)) * 1e9) };
+        nanosleep(&ts, NULL);
+    }
+}
+
+static double jitter(double seconds)
+{
+    return seconds * (0.5 + 0.5 * ((double)rand() / RAND_MAX));
+}
+
+/* How long the call may still take: its own deadline and the caller's. */
+static double time_left(neon_client *c, double started)
+{
+    double left = c->policy.deadline - (timefmt_monotonic() - started);
+    double caller = -1;
+    if (c->stop)
+        c->stop(c->stop_ud, &caller);
+    if (caller >= 0 && caller < left)
+        left = caller;
+    return left;
+}
+
+/* ---- the call ---------------------------------------------------------------------------- */
+
+/* What to do after a try: 0 done (2xx), 1 retry, or an error code. */
+static int judge(neon_client *c, const char *method, const char *path, attempt *a, neon_reply *reply,
+                 int dropped_before)
+{
+    reply->status = a->status;
+    /* A DELETE whose answer was lost, then 404: the first one did it. */
+    if (a->curl_code == CURLE_OK && a->status == 404 && dropped_before && strcmp(method, "DELETE") == 0) {
+        buf_free(&a->body);
+        return 0;
+    }
+    if (a->curl_code != CURLE_OK) {
+        if (a->sent && strcmp(method, "POST") == 0) {
+            reply->outcome_unknown = 1;
+            set_text(&reply->code, "OUTCOME_UNKNOWN");
+            return fail_with(reply, DR_EFAIL, "%s %s: the connection broke after the request was sent (%s); it may "
+                             "or may not have happened, so it is not repeated blindly", method, path,
+                             a->curl_error[0] ? a->curl_error : curl_easy_strerror(a->curl_code));
+        }
+        return 1;
+    }
+    if (a->status >= 200 && a->status < 300)
+        return 0;
+    read_api_error(a, reply);
+    if (retryable_status(a->status))
+        return 1;
+    if (a->status == 401)
+        return fail_with(reply, DR_EFAIL, "the API key was refused (401) by %s for %s %s: check NEON_API_KEY",
+                         c->base, method, path);
+    return fail_with(reply, DR_EFAIL, "%s %s: %ld %s", method, path, a->status, reply->message);
+}
+
+static int decode(const char *method, const char *path, attempt *a, cJSON **response, neon_reply *reply)
+{
+    if (a->body.len == 0) {
+        *response = cJSON_CreateObject();
+        return 0;
+    }
+    *response = cJSON_ParseWithLength(a->body.data, a->body.len);
+    if (!*response) {
+        set_text(&reply->code, "MALFORMED_RESPONSE");
+        return fail_with(reply, DR_EFAIL, "%s %s answered %ld with malformed JSON (%zu bytes); nothing was assumed",
+                         method, path, a->status, a->body.len);
+    }
+    return 0;
+}
+
+/* The message after the last try of a call that kept failing. */
+static int gave_up(neon_client *c, const char *method, const char *path, const attempt *a, neon_reply *reply)
+{
+    if (a->curl_code != CURLE_OK) {
+        set_text(&reply->code, "UNREACHABLE");
+        free(reply->message);
+        reply->message = NULL;
+        return fail_with(reply, DR_EFAIL, "cannot reach the Neon API at %s for %s %s after %d attempts: %s",
+                         c->base, method, path, reply->attempts,
+                         a->curl_error[0] ? a->curl_error : curl_easy_strerror(a->curl_code));
+    }
+    return fail_with(reply, DR_EFAIL, "%s %s: still %ld after %d attempts: %s", method, path, a->status,
+                     reply->attempts, reply->message ? reply->message : "");
+}
+
+int neon_call(neon_client *c, const char *method, const char *path, const cJSON *body, cJSON **response,
+              neon_reply *reply)
+{
+    *response = NULL;
+    memset(reply, 0, sizeof *reply);
+    char *url = xasprintf("%s%s", c->base, path);
+    char *body_text = body ? cJSON_PrintUnformatted(body) : NULL;
+    double started = timefmt_monotonic(), backoff = c->policy.first_backoff;
+    int rc = DR_EFAIL, dropped = 0; /* an earlier try was sent and its answer lost */
+    for (;;) {
+        attempt a = { .body = BUF_INIT };
+        reply->attempts++;
+        try_once(c, method, url, body_text, time_left(c, started), &a);
+        int verdict = judge(c, method, path, &a, reply, dropped);
+        dropped = dropped || (a.curl_code != CURLE_OK && a.sent);
+        if (verdict == 0)
+            rc = decode(method, path, &a, response, reply);
+        else if (verdict != 1)
+            rc = verdict;
+        double wait = a.retry_after > 0 ? a.retry_after : jitter(backoff);
+        int last = verdict == 1 && (reply->attempts >= c->policy.attempts || time_left(c, started) < wait);
+        if (last)
+            rc = gave_up(c, method, path, &a, reply);
+        buf_free(&a.body);
+        if (verdict != 1 || last)
+            break;
+        if (pause_for(c, wait) != 0) {
+            rc = fail_with(reply, DR_EINTR, "%s %s: interrupted while waiting to retry", method, path);
+            break;
+        }
+        backoff = backoff * 2 < c->policy.max_backoff ? backoff * 2 : c->policy.max_backoff;
+    }
+    reply->duration = timefmt_monotonic() - started;
+    free(url);
+    if (body_text)
+        free(body_text);
+    return rc;
+}
+
+/* ---- operations ----------------------------------------------------------------------------- */
+
+static const char *text_of(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int finished(const char *status)
+{
+    return status && (!strcmp(status, "finished") || !strcmp(status, "skipped"));
+}
+
+static int failed(const char *status)
+{
+    return status && (!strcmp(status, "failed") || !strcmp(status, "error") || !strcmp(status, "cancelled"));
+}
+
+/* Polls one operation until it ends. */
+static int wait_one(neon_client *c, const cJSON *op, neon_reply *reply, int *polls)
+{
+    const char *id = text_of(op, "id"), *project = text_of(op, "project_id");
+    if (!id || !project)
+        return fail_with(reply, DR_EFAIL, "an operation without id or project_id cannot be waited on");
+    char *path = xasprintf("/projects/%s/operations/%s", project, id);
+    char *status = text_of(op, "status") ? xstrdup(text_of(op, "status")) : NULL;
+    char *error = NULL, *action = text_of(op, "action") ? xstrdup(text_of(op, "action")) : xstrdup("?");
+    double delay = 0.1;
+    int rc = 0;
+    while (rc == 0 && !finished(status) && !failed(status)) {
+        if ((rc = pause_for(c, delay)) != 0) {
+            rc = fail_with(reply, DR_EINTR, "interrupted while waiting for operation %s (%s)", id, action);
+            break;
+        }
+        delay = delay * 1.5 < 2 ? delay * 1.5 : 2;
+        cJSON *answer = NULL;
+        neon_reply poll = { 0 };
+        rc = neon_call(c, "GET", path, NULL, &answer, &poll);
+        if (polls)
+            (*polls)++;
+        if (rc == 0) {
+            const cJSON *o = cJSON_GetObjectItemCaseSensitive(answer, "operation");
+            free(status);
+            free(error);
+            status = text_of(o, "status") ? xstrdup(text_of(o, "status")) : NULL;
+            error = text_of(o, "error") ? xstrdup(text_of(o, "error")) : NULL;
+            if (!status)
+                rc = fail_with(reply, DR_EFAIL, "GET %s answered without an operation status", path);
+        } else {
+            free(reply->message);
+            reply->message = NULL;
+            set_text(&reply->code, poll.code);
+            reply->status = poll.status;
+            rc = fail_with(reply, rc, "waiting for operation %s (%s): %s", id, action, poll.message);
+        }
+        neon_reply_free(&poll);
+        cJSON_Delete(answer);
+    }
+    if (rc == 0 && failed(status)) {
+        set_text(&reply->code, "OPERATION_FAILED");
+        rc = fail_with(reply, DR_EFAIL, "operation %s (%s) ended %s: %s", id, action, status,
+                       error ? error : "(no error given)");
+    }
+    free(status);
+    free(error);
+    free(action);
+    free(path);
+    return rc;
+}
+
+int neon_wait_operations(neon_client *c, const cJSON *operations, neon_reply *reply, int *polls)
+{
+    memset(reply, 0, sizeof *reply);
+    if (polls)
+        *polls = 0;
+    double started = timefmt_monotonic();
+    const cJSON *op;
+    int rc = 0;
+    cJSON_ArrayForEach(op, operations) {
+        if ((rc = wait_one(c, op, reply, polls)) != 0)
+            break;
+    }
+    reply->duration = timefmt_monotonic() - started;
+    return rc;
+}

@@ -1,0 +1,65 @@
+/* neon: a Neon API v2 client (libcurl + cJSON), DESIGN.md section 8.
+ *
+ * One call is one logical request: it is retried on 423, 429, 500, 502,
+ * 503, 504 and on connection failures, with exponential backoff and
+ * jitter, honouring Retry-After, within a bounded number of attempts and a
+ * whole-call deadline. A POST whose connection dropped after the request
+ * was sent is never repeated: its outcome is unknown, and the caller (who
+ * knows how to look for what it created) decides. TLS is always verified.
+ * The API key goes in the Authorization header and nowhere else. */
+#ifndef DRCTL_NEON_H
+#define DRCTL_NEON_H
+
+#include <cjson/cJSON.h>
+
+typedef struct neon_client neon_client;
+
+typedef struct neon_policy {
+    int attempts;            /* at most this many tries of one call (default 6) */
+    double deadline;         /* seconds for the whole call, retries included (default 120) */
+    double connect_timeout;  /* per try (default 10) */
+    double transfer_timeout; /* per try (default 60) */
+    double first_backoff;    /* seconds before the first retry (default 0.2) */
+    double max_backoff;      /* cap of one wait (default 8) */
+} neon_policy;
+
+/* What one call did, for the journal and for structured errors. */
+typedef struct neon_reply {
+    long status;          /* last HTTP status; 0: no answer */
+    int attempts;
+    double duration;      /* seconds, retries included */
+    int outcome_unknown;  /* a POST sent whose answer never came */
+    char *code;           /* Neon's error code, when the call failed with one */
+    char *message;        /* what went wrong, for a person */
+    char *request_id;
+} neon_reply;
+
+void neon_reply_free(neon_reply *r);
+
+/* Called between tries and while waiting; a non-zero return stops the call
+ * (DR_EINTR). seconds_left, when not NULL, gets how long the caller still
+ * allows (a negative value: no limit). */
+typedef int (*neon_stop_fn)(void *ud, double *seconds_left);
+
+int neon_client_new(neon_client **out, const char *base_url, const char *api_key);
+void neon_client_free(neon_client *c);
+void neon_client_set_policy(neon_client *c, const neon_policy *policy);
+void neon_client_set_stop(neon_client *c, neon_stop_fn stop, void *ud);
+const char *neon_client_base_url(const neon_client *c);
+
+/* METHOD path (relative to the base, starting with '/') with an optional
+ * JSON body. On success (2xx) returns 0 and *response gets the decoded body
+ * (an empty object when there is none). Otherwise DR_EFAIL (or DR_EINTR)
+ * with err_last() and reply->message saying why, reply->status the last
+ * status (401: the key was refused; 0 with outcome_unknown: see above). */
+int neon_call(neon_client *c, const char *method, const char *path, const cJSON *body, cJSON **response,
+              neon_reply *reply);
+
+/* Waits until each operation (objects with "id" and "project_id", as the
+ * API returns them) is finished or skipped, polling each with a backoff
+ * from about 100 ms, capped at 2 s. An operation that ends failed, error or
+ * cancelled fails the wait with its error. *polls (may be NULL) gets how
+ * many polls were made. */
+int neon_wait_operations(neon_client *c, const cJSON *operations, neon_reply *reply, int *polls);
+
+#endif
