@@ -82,6 +82,7 @@ $(BUILD)/gen/%_lua.h: engine/%.lua
 	$(Q){ echo 'static const char $*_lua[] ='; \
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $<; echo ';'; } > $@
 $(BUILD)/engine/neonmod.o: $(BUILD)/gen/neon_lua.h
+$(BUILD)/engine/pgmod.o: $(BUILD)/gen/pg_lua.h
 
 # Dependencies first, then a second make that parses this file again, so
 # pkg-config sees the libraries deps just installed on a fresh machine.

@@ -10,6 +10,7 @@
 #include "lock.h"
 #include "neonmod.h"
 #include "params.h"
+#include "pgmod.h"
 #include "redact.h"
 #include "runbook.h"
 #include "report.h"
@@ -320,7 +321,7 @@ static char *resolve_runbook(const cli *c, const char *name_or_path, const char 
 
 /* A sandbox with the engine modules and the lua/ folders beside the
  * runbook, in the current directory and in the installed share folder. */
-static sandbox *new_sandbox(const char *runbook_path, dr_host *host, neon_module *neon)
+static sandbox *new_sandbox(const char *runbook_path, dr_host *host, neon_module *neon, pg_module **pg)
 {
     sandbox *sb;
     if (sandbox_new(&sb, MEMORY_LIMIT) != 0)
@@ -333,8 +334,8 @@ static sandbox *new_sandbox(const char *runbook_path, dr_host *host, neon_module
     free(beside);
     free(dir);
     drmod_register(sb, host);
-    if (neon)
-        neonmod_register(sb, neon);
+    neonmod_register(sb, neon);
+    *pg = pgmod_register(sb, host);
     return sb;
 }
 
@@ -395,7 +396,8 @@ static void list_dir(const char *dir, cJSON *out, int *bad)
     for (size_t i = 0; i < count; i++) {
         dr_host host = { 0 };
         neon_module neon = { .host = &host }; /* listing calls nothing */
-        sandbox *sb = new_sandbox(files[i], &host, &neon);
+        pg_module *pg = NULL;
+        sandbox *sb = new_sandbox(files[i], &host, &neon, &pg);
         runbook *rb = NULL;
         cJSON *entry = cJSON_CreateObject();
         if (sb && runbook_load(&rb, sb, files[i]) == 0) {
@@ -423,6 +425,7 @@ static void list_dir(const char *dir, cJSON *out, int *bad)
         }
         runbook_free(rb);
         sandbox_free(sb);
+        pgmod_free(pg);
         free(files[i]);
     }
     free(files);
@@ -496,6 +499,7 @@ static void print_plan_text(const cJSON *plan)
 typedef struct loaded {
     dr_host host;
     neon_module neon;
+    pg_module *pg;
     target target;
     sandbox *sb;
     runbook *rb;
@@ -504,6 +508,8 @@ typedef struct loaded {
 static void loaded_free(loaded *l)
 {
     neonmod_close(&l->neon);
+    pgmod_free(l->pg);
+    l->pg = NULL;
     target_free(&l->target);
     runbook_free(l->rb);
     sandbox_free(l->sb);
@@ -520,7 +526,7 @@ static int load_runbook(const cli *c, const char *name_or_path, const char *fall
     target_resolve(&l->target, c->local);
     l->neon.host = &l->host;
     l->neon.target = &l->target;
-    l->sb = new_sandbox(path, &l->host, &l->neon);
+    l->sb = new_sandbox(path, &l->host, &l->neon, &l->pg);
     int rc = l->sb ? runbook_load(&l->rb, l->sb, path) : DR_EFAIL;
     free(path);
     if (rc == 0)

@@ -28,6 +28,10 @@ typedef struct dr_host {
     /* The confirmation gate: 0, DR_EREFUSED or DR_EINTR. */
     int (*confirm)(void *ud, const char *summary, const char *challenge);
     void *ud;
+    /* Called when a step's run function returned (set by whoever owns
+     * per-step resources, such as database connections). */
+    void (*step_ended)(void *step_ended_ud);
+    void *step_ended_ud;
 } dr_host;
 
 /* Makes `dr` and `json` requirable and routes `print` to dr.log. host must

@@ -142,6 +142,13 @@ static void try_once(neon_client *c, const char *method, const char *url, const 
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "drctl/" DRCTL_VERSION);
+    /* libcurl silently sends a request again when a reused connection turns
+     * out dead: harmless for a GET, not for a change that may have been
+     * made. Changes get a connection of their own. */
+    if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+    }
     double total = c->policy.transfer_timeout;
     if (time_left >= 0 && time_left < total)
         total = time_left > 0.05 ? time_left : 0.05;

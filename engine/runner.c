@@ -581,6 +581,8 @@ static int execute_step(run *r, size_t index)
         double t0 = timefmt_monotonic();
         char *error = NULL, *traceback = NULL;
         int rc = call_with_ctx(r, spec->run_ref, spec->timeout, &error, &traceback);
+        if (r->opts->host && r->opts->host->step_ended) /* a step's connections end with it */
+            r->opts->host->step_ended(r->opts->host->step_ended_ud);
         if (rc == 0) {
             rc = step_succeeded(r, index, t0);
             if (rc == 0)

@@ -1,0 +1,37 @@
+/* pgmod: the `pg` module for runbooks (libpq), issue 6.
+ *
+ *   local c = pg.connect(uri [, {project=, branch_id=}])  (password from
+ *             neon.reveal_password when the URI has none and a project is given)
+ *   c:query(sql, ...)  -> rows ({column = value}), info {columns=, command=}
+ *   c:query{sql=, params={...}, timeout="5s"}   the same, with a statement timeout
+ *   c:exec(sql, ...)   -> number of rows affected
+ *   c:tx(function() ... end)   BEGIN/COMMIT, ROLLBACK when it raises
+ *   c:close()          (every connection also closes when its step ends)
+ *   pg.copy(src, dst, {from = "table" | "SELECT ...", to = "table", columns = {...}})
+ *                      -> {rows=, bytes=, seconds=, peak_rss_kb=}: COPY TO STDOUT
+ *                         streamed into COPY FROM STDIN, never the whole table in memory
+ *   pg.null            SQL NULL (the same value as json.null)
+ *   + helpers in Lua (engine/pg.lua): user_tables, row_counts, primary_key,
+ *     foreign_keys, orphans, fingerprint.
+ *
+ * Values go as $1 parameters, never into the SQL text. Types map to Lua:
+ * integers, float numbers, booleans; numeric as a string (no precision
+ * lost); timestamps as RFC 3339 text; everything else as text. Queries run
+ * asynchronously so that a signal or the step's deadline cancels them on
+ * the server. A SQL error fails the step with PostgreSQL's message and
+ * SQLSTATE. Passwords are registered as secrets as soon as they are seen. */
+#ifndef DRCTL_PGMOD_H
+#define DRCTL_PGMOD_H
+
+#include "drmod.h"
+
+typedef struct pg_module pg_module;
+
+/* Registers `pg`; the module's connections are closed at every step's end
+ * through host->step_ended. */
+pg_module *pgmod_register(sandbox *sb, dr_host *host);
+
+/* Closes what is still open and frees the module. */
+void pgmod_free(pg_module *m);
+
+#endif

@@ -1,0 +1,51 @@
+# The pg module against real PostgreSQL servers behind neon-local
+# (helpers from 90-neon-local.sh and 96-neon-module.sh).
+
+t_pg_types_params_transactions_orphans_and_a_million_row_copy() {
+    chmod 755 .
+    start_neon_local
+    use_api
+    make_project
+    uri=$(jq -r '.connection_uris[0].connection_uri' created.json)
+    psql "$uri" -Xq <<'SQL'
+CREATE TABLE salon (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE booking (id int PRIMARY KEY, "salonId" int, at timestamptz);
+CREATE TABLE big (id bigint PRIMARY KEY, payload text);
+CREATE TABLE salon_copy (id int, name text);
+INSERT INTO salon SELECT g, 'salon ' || g FROM generate_series(1, 5) g;
+INSERT INTO booking SELECT g, 1 + g % 5, now() FROM generate_series(1, 10) g;
+-- Two bookings of salons that do not exist, then the key, not validated.
+INSERT INTO booking VALUES (11, 77, now()), (12, 78, now());
+ALTER TABLE booking ADD CONSTRAINT booking_salon_fk FOREIGN KEY ("salonId") REFERENCES salon (id) NOT VALID;
+SQL
+    key=$NEON_API_KEY
+    ready_branch '{"branch":{"name":"b"},"endpoints":[{"type":"read_write"}]}'
+    psql "$uri" -Xqc "INSERT INTO big SELECT g, repeat(md5(g::text), 3) FROM generate_series(1, 1000000) g"
+    dr run pg-tour -p "project=$project"
+    expect_rc 0
+    run=$(run_id)
+    outputs="drctl-audit/runs/$run/state.json"
+    expect_eq "$(jq '.steps[] | select(.name == "copy") | .outputs.rows' "$outputs")" 1000000 "rows copied"
+    # Memory stays flat: the copy of ~100 MB did not grow the process much
+    # beyond where a copy of a few rows left it.
+    small=$(jq '.steps[] | select(.name == "copy") | .outputs.peak_rss_kb_small' "$outputs")
+    big=$(jq '.steps[] | select(.name == "copy") | .outputs.peak_rss_kb' "$outputs")
+    bytes=$(jq '.steps[] | select(.name == "copy") | .outputs.bytes' "$outputs")
+    echo "peak RSS: $small kB after a small copy, $big kB after $bytes bytes" >&2
+    [ "$bytes" -gt 100000000 ] || fail "the copied table is smaller than intended: $bytes bytes"
+    [ $((big - small)) -lt 20000 ] || fail "memory grew by $((big - small)) kB during the copy"
+    # The world: b has the rows, main kept its own.
+    b_uri=$(curl -s -H "Authorization: Bearer $key" \
+            "$URL/projects/$project/connection_uri?branch_id=$branch_id&database_name=neondb&role_name=neondb_owner" | jq -r .uri)
+    expect_eq "$(psql "$b_uri" -XAtc 'select count(*), sum(id) from big')" "1000000|500000500000" "rows on b"
+    expect_eq "$(psql "$uri" -XAtc 'select count(*) from salon where id >= 900')" 0 "the rolled back row"
+    # Journaled: queries with their SQL, the copy with its figures; no password anywhere.
+    [ "$(count_events "$run" pg-query)" -gt 20 ] || fail "pg-query events: $(count_events "$run" pg-query)"
+    expect_eq "$(journal "$run" | jq -s '[.[] | select(.kind == "pg-copy")] | .[-1].data.rows')" 1000000 "pg-copy event"
+    for pw in $(jq -r '.projects[]._roles[]._password' nl/state.json | sort -u); do
+        ! grep -rqF "$pw" drctl-audit out err || fail "a role password leaked"
+    done
+    stop_neon_local
+}
+
+run_test t_pg_types_params_transactions_orphans_and_a_million_row_copy
