@@ -4,6 +4,7 @@
 #include "buf.h"
 #include "checkpoint.h"
 #include "drmod.h"
+#include "dumpmod.h"
 #include "err.h"
 #include "fsio.h"
 #include "journal.h"
@@ -336,6 +337,7 @@ static sandbox *new_sandbox(const char *runbook_path, dr_host *host, neon_module
     drmod_register(sb, host);
     neonmod_register(sb, neon);
     *pg = pgmod_register(sb, host);
+    dumpmod_register(sb, host);
     return sb;
 }
 

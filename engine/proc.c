@@ -125,6 +125,7 @@ int proc_run(const proc_request *req, proc_result *result)
     buf bout = BUF_INIT, berr = BUF_INIT;
     int out_open = 1, err_open = 1, in_open = 1;
     size_t written = 0;
+    double next_progress = timefmt_monotonic() + 1;
     size_t limit = req->output_limit ? req->output_limit : (16u << 20);
     if (!req->stdin_data || req->stdin_len == 0) {
         close(in[1]);
@@ -164,6 +165,10 @@ int proc_run(const proc_request *req, proc_result *result)
         if (req->should_stop && req->should_stop() && !result->stopped) {
             result->stopped = 1;
             stop_group(pid);
+        }
+        if (req->progress && timefmt_monotonic() > next_progress) {
+            req->progress(req->progress_ud, berr.data ? berr.data : "", berr.len);
+            next_progress = timefmt_monotonic() + 1;
         }
     }
     if (in_open)

@@ -17,6 +17,10 @@ typedef struct proc_request {
     double timeout;             /* seconds; <= 0: none */
     size_t output_limit;        /* bytes kept of each of stdout and stderr */
     int (*should_stop)(void);   /* polled; nonzero stops the child (signals) */
+    /* Called about once a second while the child runs, with its stderr so
+     * far (for progress reports); may be NULL. */
+    void (*progress)(void *ud, const char *err, size_t err_len);
+    void *progress_ud;
 } proc_request;
 
 typedef struct proc_result {

@@ -49,3 +49,35 @@ SQL
 }
 
 run_test t_pg_types_params_transactions_orphans_and_a_million_row_copy
+
+t_dump_round_trip_with_checksum() {
+    chmod 755 .
+    start_neon_local
+    use_api
+    make_project
+    uri=$(jq -r '.connection_uris[0].connection_uri' created.json)
+    psql "$uri" -Xq -c "CREATE TABLE salon (id int PRIMARY KEY, name text)" \
+        -c "CREATE TABLE booking (id int PRIMARY KEY, \"salonId\" int REFERENCES salon)" \
+        -c "INSERT INTO salon SELECT g, 'salon ' || g FROM generate_series(1, 50) g" \
+        -c "INSERT INTO booking SELECT g, 1 + g % 50 FROM generate_series(1, 5000) g"
+    mkdir tmp && export TMPDIR=$PWD/tmp
+    dr run dump-tour -p "project=$project" -p "dest=$PWD/exports"
+    expect_rc 0
+    run=$(run_id)
+    state="drctl-audit/runs/$run/state.json"
+    path=$(jq -r '.steps[0].outputs.path' "$state")
+    expect_eq "$path" "$PWD/exports/salons.dump" "dump path"
+    expect_eq "$(sha256sum "$path" | cut -d' ' -f1)" "$(jq -r '.steps[0].outputs.sha256' "$state")" "sha256"
+    expect_eq "$(jq -r '.steps[0].outputs.bytes' "$state")" "$(stat -c %s "$path")" "bytes"
+    [ -d exports/salons-dir ] || fail "no directory dump"
+    [ ! -e exports/salons.dump.partial ] || fail "a partial dump was left"
+    expect_eq "$(ls tmp | grep -c pgpass || true)" 0 "passfiles left behind"
+    expect_eq "$(jq -r '.steps[1].outputs.tables' "$state")" 2 "tables restored"
+    grep -q "pg_dump: .* MB written" err || grep -q "tables done" err || fail "no progress shown"
+    for pw in $(jq -r '.projects[]._roles[]._password' nl/state.json | sort -u); do
+        ! grep -rqF "$pw" drctl-audit out err || fail "a role password leaked"
+    done
+    stop_neon_local
+}
+
+run_test t_dump_round_trip_with_checksum

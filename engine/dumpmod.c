@@ -1,0 +1,609 @@
+#include "dumpmod.h"
+
+#include "buf.h"
+#include "err.h"
+#include "fsio.h"
+#include "proc.h"
+#include "redact.h"
+#include "signals.h"
+#include "term.h"
+#include "timefmt.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <lauxlib.h>
+#include <libpq-fe.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static dr_host *host_of(lua_State *L)
+{
+    return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+/* ---- checksums ------------------------------------------------------------------------ */
+
+static int file_sha256(const char *path, unsigned char digest[32])
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return err_set(DR_EFAIL, "cannot read %s: %s", path, strerror(errno));
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    static char chunk[1 << 16];
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof chunk)) > 0)
+        EVP_DigestUpdate(ctx, chunk, (size_t)n);
+    int rc = n < 0 ? err_set(DR_EFAIL, "cannot read %s: %s", path, strerror(errno)) : 0;
+    unsigned int len = 32;
+    EVP_DigestFinal_ex(ctx, digest, &len);
+    EVP_MD_CTX_free(ctx);
+    close(fd);
+    return rc;
+}
+
+static void to_hex(const unsigned char digest[32], char out[65])
+{
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", digest[i]);
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int dump_sha256(const char *path, char out[65])
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return err_set(DR_EFAIL, "cannot read %s: %s", path, strerror(errno));
+    unsigned char digest[32];
+    if (!S_ISDIR(st.st_mode)) {
+        int rc = file_sha256(path, digest);
+        if (rc == 0)
+            to_hex(digest, out);
+        return rc;
+    }
+    DIR *d = opendir(path);
+    if (!d)
+        return err_set(DR_EFAIL, "cannot read %s: %s", path, strerror(errno));
+    char **names = NULL;
+    size_t count = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        names = xrealloc(names, (count + 1) * sizeof *names);
+        names[count++] = xstrdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, count, sizeof *names, compare_names);
+    buf listing = BUF_INIT;
+    int rc = 0;
+    for (size_t i = 0; i < count; i++) {
+        char *file = xasprintf("%s/%s", path, names[i]);
+        char hex[65];
+        if (rc == 0 && (rc = file_sha256(file, digest)) == 0) {
+            to_hex(digest, hex);
+            buf_printf(&listing, "%s %s\n", names[i], hex);
+        }
+        free(file);
+        free(names[i]);
+    }
+    free(names);
+    if (rc == 0) {
+        EVP_Digest(listing.data ? listing.data : "", listing.len, digest, NULL, EVP_sha256(), NULL);
+        to_hex(digest, out);
+    }
+    buf_free(&listing);
+    return rc;
+}
+
+static long long size_of(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return 0;
+    if (!S_ISDIR(st.st_mode))
+        return (long long)st.st_size;
+    long long total = 0;
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char *file = xasprintf("%s/%s", path, e->d_name);
+        total += size_of(file);
+        free(file);
+    }
+    if (d)
+        closedir(d);
+    return total;
+}
+
+/* ---- connection details, without the password on any command line ------------------------ */
+
+typedef struct conn_env {
+    char *passfile;     /* temporary, 0600, removed by conn_env_free */
+    char *env[8];       /* NAME=value for the child, NULL-terminated */
+    int server_major;
+    char *label;
+} conn_env;
+
+static void conn_env_free(conn_env *c)
+{
+    if (c->passfile) {
+        unlink(c->passfile);
+        free(c->passfile);
+    }
+    for (int i = 0; c->env[i]; i++)
+        free(c->env[i]);
+    free(c->label);
+    memset(c, 0, sizeof *c);
+}
+
+/* A passfile field: ':' and '\' escaped. */
+static void put_passfile_field(buf *b, const char *value)
+{
+    for (const char *p = value ? value : "*"; *p; p++) {
+        if (*p == ':' || *p == '\\')
+            buf_putc(b, '\\');
+        buf_putc(b, *p);
+    }
+}
+
+/* Connects once (the server's version, and a clear error early), then
+ * describes the connection for the child through its environment. */
+static int conn_env_open(const char *uri, conn_env *c)
+{
+    memset(c, 0, sizeof *c);
+    PGconn *conn = PQconnectdbParams((const char *[]){ "dbname", "connect_timeout", NULL },
+                                     (const char *[]){ uri, "10", NULL }, 1);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        int rc = err_set(DR_EFAIL, "cannot connect to PostgreSQL: %s", PQerrorMessage(conn));
+        PQfinish(conn);
+        return rc;
+    }
+    if (PQpass(conn) && *PQpass(conn))
+        redact_add_secret(PQpass(conn));
+    c->server_major = PQserverVersion(conn) / 10000;
+    c->label = xasprintf("%s@%s:%s/%s", PQuser(conn), PQhost(conn), PQport(conn), PQdb(conn));
+    int n = 0;
+    c->env[n++] = xasprintf("PGHOST=%s", PQhost(conn));
+    c->env[n++] = xasprintf("PGPORT=%s", PQport(conn));
+    c->env[n++] = xasprintf("PGUSER=%s", PQuser(conn));
+    c->env[n++] = xasprintf("PGDATABASE=%s", PQdb(conn));
+    PQconninfoOption *opts = PQconninfo(conn);
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (!strcmp(o->keyword, "sslmode") && o->val)
+            c->env[n++] = xasprintf("PGSSLMODE=%s", o->val);
+    PQconninfoFree(opts);
+    int rc = 0;
+    if (PQpass(conn) && *PQpass(conn)) {
+        const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        c->passfile = xasprintf("%s/drctl-pgpass-XXXXXX", tmp);
+        int fd = mkstemp(c->passfile); /* 0600 */
+        buf line = BUF_INIT;
+        put_passfile_field(&line, "*");
+        buf_putc(&line, ':');
+        put_passfile_field(&line, "*");
+        buf_putc(&line, ':');
+        put_passfile_field(&line, "*");
+        buf_putc(&line, ':');
+        put_passfile_field(&line, PQuser(conn));
+        buf_putc(&line, ':');
+        put_passfile_field(&line, PQpass(conn));
+        buf_putc(&line, '\n');
+        if (fd < 0 || write(fd, line.data, line.len) != (ssize_t)line.len)
+            rc = err_set(DR_EFAIL, "cannot write a temporary passfile in %s: %s", tmp, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        memset(line.data, 0, line.len);
+        buf_free(&line);
+        c->env[n++] = xasprintf("PGPASSFILE=%s", c->passfile);
+    }
+    c->env[n] = NULL;
+    PQfinish(conn);
+    if (rc)
+        conn_env_free(c);
+    return rc;
+}
+
+/* ---- the programs --------------------------------------------------------------------------- */
+
+/* The program of the server's major version when installed (Debian keeps
+ * them side by side), else the one on PATH. */
+static char *program_for(const char *name, int major)
+{
+    char *path = xasprintf("/usr/lib/postgresql/%d/bin/%s", major, name);
+    if (access(path, X_OK) == 0)
+        return path;
+    free(path);
+    return xstrdup(name);
+}
+
+/* "pg_dump (PostgreSQL) 15.10 (Debian 15.10-0+deb12u1)" -> 15; -1 when it does not run. */
+static int program_major(const char *program, char **version_line)
+{
+    char *argv[] = { (char *)program, "--version", NULL };
+    proc_request req = { .argv = argv, .timeout = 30 };
+    proc_result r;
+    *version_line = NULL;
+    if (proc_run(&req, &r) != 0 || r.exit_code != 0) {
+        if (r.out)
+            proc_result_free(&r);
+        return -1;
+    }
+    const char *v = strstr(r.out, ") ");
+    int major = v ? atoi(v + 2) : -1;
+    *version_line = xstrdup(r.out);
+    (*version_line)[strcspn(*version_line, "\n")] = '\0';
+    proc_result_free(&r);
+    return major;
+}
+
+typedef struct progress_state {
+    const char *what;
+    const char *watch_path; /* whose size is reported */
+    int tables;
+} progress_state;
+
+static int count_lines_with(const char *text, size_t len, const char *needle)
+{
+    int n = 0;
+    size_t nl = strlen(needle);
+    for (const char *p = text; p && (size_t)(p - text) + nl <= len; p++) {
+        p = memmem(p, len - (size_t)(p - text), needle, nl);
+        if (!p)
+            break;
+        n++;
+    }
+    return n;
+}
+
+static void report_progress(void *ud, const char *err, size_t err_len)
+{
+    progress_state *s = ud;
+    s->tables = count_lines_with(err, err_len, "dumping contents of table") +
+                count_lines_with(err, err_len, "processing data for table");
+    if (s->watch_path)
+        term_info("    %s: %.1f MB written, %d tables done", s->what, size_of(s->watch_path) / 1e6, s->tables);
+    else
+        term_info("    %s: %d tables done", s->what, s->tables);
+}
+
+static int stop_requested(void)
+{
+    return signals_pending() != 0;
+}
+
+/* Runs a program with the connection's environment and progress; the
+ * step's deadline applies. Fails with the program's last stderr lines. */
+static int run_tool(lua_State *L, char **argv, const conn_env *c, progress_state *progress, proc_result *r)
+{
+    double timeout = sandbox_time_left(sandbox_from_state(L));
+    proc_request req = { .argv = argv, .env = c ? c->env : NULL, .timeout = timeout > 0 ? timeout : 0,
+                         .output_limit = 4u << 20, .should_stop = stop_requested,
+                         .progress = report_progress, .progress_ud = progress };
+    if (proc_run(&req, r) != 0)
+        return err_set(DR_EFAIL, "cannot run %s: %s", argv[0], err_last());
+    if (r->exit_code != 0 || r->timed_out || r->stopped) {
+        const char *tail = r->err_len > 800 ? r->err + r->err_len - 800 : r->err;
+        return err_set(r->stopped ? DR_EINTR : DR_EFAIL, "%s %s (exit %d): %s", argv[0],
+                       r->timed_out ? "ran out of time" : r->stopped ? "was interrupted" : "failed", r->exit_code,
+                       tail);
+    }
+    return 0;
+}
+
+/* ---- Lua --------------------------------------------------------------------------------------- */
+
+static const char *opt_string(lua_State *L, const char *key, const char *fallback)
+{
+    lua_getfield(L, 1, key);
+    const char *v = lua_isnil(L, -1) ? fallback : luaL_checkstring(L, -1);
+    lua_pop(L, 1); /* the table keeps the string alive */
+    return v;
+}
+
+static int opt_int(lua_State *L, const char *key, int fallback)
+{
+    lua_getfield(L, 1, key);
+    int v = lua_isnil(L, -1) ? fallback : (int)luaL_checkinteger(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static int valid_name(const char *name)
+{
+    if (!name || !*name || name[0] == '.' || strlen(name) > 200)
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (*p == '/' || *p < 32)
+            return 0;
+    return 1;
+}
+
+static int journal_tool(lua_State *L, const char *tool, cJSON *data)
+{
+    dr_host *host = host_of(L);
+    cJSON_AddStringToObject(data, "tool", tool);
+    return host->event(host->ud, "dump", data);
+}
+
+/* Everything a pg_dump call needs, checked before anything is written. */
+typedef struct dump_job {
+    const char *uri, *dest, *name, *format;
+    int jobs;
+    char *final_path, *partial_path, *program, *version;
+    conn_env conn;
+} dump_job;
+
+static void dump_job_free(dump_job *j)
+{
+    free(j->final_path);
+    free(j->partial_path);
+    free(j->program);
+    free(j->version);
+    conn_env_free(&j->conn);
+}
+
+static int prepare_dump(dump_job *j)
+{
+    if (strncmp(j->dest, "s3://", 5) == 0)
+        return err_set(DR_EUSAGE, "dump.pg_dump: S3 destinations (%s) are not supported yet; give a local directory",
+                       j->dest);
+    if (strcmp(j->format, "custom") != 0 && strcmp(j->format, "directory") != 0)
+        return err_set(DR_EUSAGE, "dump.pg_dump: format must be custom or directory, not '%s'", j->format);
+    if (!valid_name(j->name))
+        return err_set(DR_EUSAGE, "dump.pg_dump: name '%s' must be a plain file name", j->name ? j->name : "");
+    if (j->jobs < 1 || j->jobs > 64 || (j->jobs > 1 && strcmp(j->format, "directory") != 0))
+        return err_set(DR_EUSAGE, "dump.pg_dump: jobs=%d: parallel dumps need format=\"directory\" (1 to 64 jobs)",
+                       j->jobs);
+    int rc = fsio_mkdirs(j->dest, 0755);
+    if (rc)
+        return rc;
+    j->final_path = xasprintf("%s/%s%s", j->dest, j->name, strcmp(j->format, "custom") == 0 ? ".dump" : "");
+    j->partial_path = xasprintf("%s.partial", j->final_path);
+    if (fsio_exists(j->final_path))
+        return err_set(DR_EFAIL, "dump.pg_dump: %s already exists; a dump is never overwritten", j->final_path);
+    if ((rc = conn_env_open(j->uri, &j->conn)) != 0)
+        return rc;
+    j->program = program_for("pg_dump", j->conn.server_major);
+    int major = program_major(j->program, &j->version);
+    if (major < 0)
+        return err_set(DR_EFAIL, "cannot run %s --version: is the PostgreSQL client installed?", j->program);
+    if (major < j->conn.server_major)
+        return err_set(DR_EFAIL, "%s is version %d, older than the server (PostgreSQL %d): it cannot dump it "
+                       "faithfully. Install postgresql-client-%d.", j->program, major, j->conn.server_major,
+                       j->conn.server_major);
+    /* What a failed dump left: not ours to keep. */
+    char *argv[] = { "rm", "-rf", "--", j->partial_path, NULL };
+    proc_request req = { .argv = argv, .timeout = 60 };
+    proc_result r;
+    if (proc_run(&req, &r) == 0)
+        proc_result_free(&r);
+    return 0;
+}
+
+static int l_pg_dump(lua_State *L)
+{
+    dr_host *host = host_of(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (host->plan_mode)
+        return luaL_error(L, "dump.pg_dump is refused in plan mode (a plan must not act)");
+    dump_job j = { .uri = opt_string(L, "uri", NULL), .dest = opt_string(L, "dest", NULL),
+                   .name = opt_string(L, "name", NULL), .format = opt_string(L, "format", "custom"),
+                   .jobs = opt_int(L, "jobs", 1) };
+    if (!j.uri || !j.dest)
+        return luaL_error(L, "dump.pg_dump needs {uri = ..., dest = DIR, name = ...}");
+    if (prepare_dump(&j) != 0) {
+        lua_pushstring(L, err_last());
+        dump_job_free(&j);
+        return lua_error(L);
+    }
+    char jobs[16];
+    snprintf(jobs, sizeof jobs, "%d", j.jobs);
+    char *argv[] = { j.program, "--verbose", "--no-password", strcmp(j.format, "custom") == 0 ? "-Fc" : "-Fd",
+                     "-f", j.partial_path, "-j", jobs, NULL };
+    if (j.jobs == 1)
+        argv[6] = NULL;
+    progress_state progress = { .what = "pg_dump", .watch_path = j.partial_path };
+    proc_result r = { 0 };
+    double t0 = timefmt_monotonic();
+    int rc = run_tool(L, argv, &j.conn, &progress, &r);
+    char hex[65] = "";
+    if (rc == 0 && rename(j.partial_path, j.final_path) != 0)
+        rc = err_set(DR_EFAIL, "cannot rename %s: %s", j.partial_path, strerror(errno));
+    if (rc == 0)
+        rc = dump_sha256(j.final_path, hex);
+    long long bytes = rc == 0 ? size_of(j.final_path) : 0;
+    double seconds = timefmt_monotonic() - t0;
+    report_progress(&progress, r.err ? r.err : "", r.err_len);
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "connection", j.conn.label);
+    cJSON_AddStringToObject(data, "path", j.final_path);
+    cJSON_AddNumberToObject(data, "exit_code", r.exit_code);
+    cJSON_AddNumberToObject(data, "bytes", (double)bytes);
+    cJSON_AddNumberToObject(data, "duration_ms", round(seconds * 1000));
+    if (rc == 0)
+        cJSON_AddStringToObject(data, "sha256", hex);
+    else
+        cJSON_AddStringToObject(data, "error", err_last());
+    lua_pushstring(L, err_last()); /* kept before anything else sets it */
+    int jrc = journal_tool(L, "pg_dump", data);
+    if (r.out || r.err)
+        proc_result_free(&r);
+    if (rc || jrc) {
+        dump_job_free(&j);
+        sandbox_check_abort(L);
+        if (!rc)
+            lua_pushfstring(L, "cannot record the dump event: %s", err_last());
+        return lua_error(L);
+    }
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 8);
+    lua_pushstring(L, j.final_path);
+    lua_setfield(L, -2, "path");
+    lua_pushstring(L, j.format);
+    lua_setfield(L, -2, "format");
+    lua_pushinteger(L, bytes);
+    lua_setfield(L, -2, "bytes");
+    lua_pushstring(L, hex);
+    lua_setfield(L, -2, "sha256");
+    lua_pushnumber(L, round(seconds * 1000) / 1000);
+    lua_setfield(L, -2, "seconds");
+    lua_pushinteger(L, progress.tables);
+    lua_setfield(L, -2, "tables");
+    lua_pushstring(L, j.version);
+    lua_setfield(L, -2, "pg_dump_version");
+    lua_pushinteger(L, j.conn.server_major);
+    lua_setfield(L, -2, "server_version");
+    dump_job_free(&j);
+    return 1;
+}
+
+static int l_pg_restore(lua_State *L)
+{
+    dr_host *host = host_of(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (host->plan_mode)
+        return luaL_error(L, "dump.pg_restore is refused in plan mode (a plan must not act)");
+    const char *uri = opt_string(L, "uri", NULL), *source = opt_string(L, "source", NULL);
+    int jobs = opt_int(L, "jobs", 1);
+    lua_getfield(L, 1, "clean");
+    int clean = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (!uri || !source)
+        return luaL_error(L, "dump.pg_restore needs {uri = ..., source = PATH}");
+    if (jobs < 1 || jobs > 64)
+        return luaL_error(L, "dump.pg_restore: jobs must be 1 to 64");
+    if (!fsio_exists(source))
+        return luaL_error(L, "dump.pg_restore: %s does not exist", source);
+    conn_env c;
+    if (conn_env_open(uri, &c) != 0)
+        return luaL_error(L, "%s", err_last());
+    char *program = program_for("pg_restore", c.server_major);
+    char jobs_text[16];
+    snprintf(jobs_text, sizeof jobs_text, "%d", jobs);
+    /* Without -d pg_restore only prints SQL; the name comes from the connection. */
+    const char *dbname = "postgres";
+    for (int i = 0; c.env[i]; i++)
+        if (!strncmp(c.env[i], "PGDATABASE=", 11))
+            dbname = c.env[i] + 11;
+    char *argv[12];
+    int n = 0;
+    argv[n++] = program;
+    argv[n++] = "--verbose";
+    argv[n++] = "--no-password";
+    argv[n++] = "--no-owner";
+    argv[n++] = "--exit-on-error";
+    argv[n++] = "-j";
+    argv[n++] = jobs_text;
+    if (clean) {
+        argv[n++] = "--clean";
+        argv[n++] = "--if-exists";
+    }
+    argv[n++] = "-d";
+    argv[n++] = (char *)dbname;
+    argv[n++] = (char *)source;
+    argv[n] = NULL;
+    progress_state progress = { .what = "pg_restore" };
+    proc_result r = { 0 };
+    double t0 = timefmt_monotonic();
+    int rc = run_tool(L, argv, &c, &progress, &r);
+    double seconds = timefmt_monotonic() - t0;
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "connection", c.label);
+    cJSON_AddStringToObject(data, "source", source);
+    cJSON_AddNumberToObject(data, "exit_code", r.exit_code);
+    cJSON_AddNumberToObject(data, "duration_ms", round(seconds * 1000));
+    if (rc)
+        cJSON_AddStringToObject(data, "error", err_last());
+    lua_pushstring(L, err_last());
+    int jrc = journal_tool(L, "pg_restore", data);
+    if (r.out || r.err)
+        proc_result_free(&r);
+    free(program);
+    conn_env_free(&c);
+    if (rc || jrc) {
+        sandbox_check_abort(L);
+        return lua_error(L);
+    }
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 2);
+    lua_pushnumber(L, round(seconds * 1000) / 1000);
+    lua_setfield(L, -2, "seconds");
+    lua_pushinteger(L, progress.tables);
+    lua_setfield(L, -2, "tables");
+    return 1;
+}
+
+/* dump.list(path): pg_restore --list, counted. */
+static int l_list(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    if (!fsio_exists(path))
+        return luaL_error(L, "dump.list: %s does not exist", path);
+    char *program = program_for("pg_restore", 15);
+    char *argv[] = { program, "--list", (char *)path, NULL };
+    proc_result r = { 0 };
+    int rc = run_tool(L, argv, NULL, &(progress_state){ .what = "pg_restore --list" }, &r);
+    free(program);
+    if (rc) {
+        if (r.out || r.err)
+            proc_result_free(&r);
+        return luaL_error(L, "dump.list %s: %s", path, err_last());
+    }
+    int entries = 0, tables = 0;
+    for (char *line = r.out; line && *line;) {
+        char *end = strchr(line, '\n');
+        if (end)
+            *end = '\0';
+        if (*line != ';' && *line)
+            entries++;
+        if (*line != ';' && strstr(line, " TABLE DATA "))
+            tables++;
+        line = end ? end + 1 : NULL;
+    }
+    proc_result_free(&r);
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, entries);
+    lua_setfield(L, -2, "entries");
+    lua_pushinteger(L, tables);
+    lua_setfield(L, -2, "tables");
+    return 1;
+}
+
+static int l_sha256(lua_State *L)
+{
+    char hex[65];
+    if (dump_sha256(luaL_checkstring(L, 1), hex) != 0)
+        return luaL_error(L, "dump.sha256: %s", err_last());
+    lua_pushstring(L, hex);
+    return 1;
+}
+
+static int open_dump(lua_State *L)
+{
+    static const luaL_Reg functions[] = {
+        { "pg_dump", l_pg_dump }, { "pg_restore", l_pg_restore }, { "list", l_list }, { "sha256", l_sha256 },
+        { NULL, NULL },
+    };
+    luaL_newlibtable(L, functions);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    luaL_setfuncs(L, functions, 1);
+    return 1;
+}
+
+void dumpmod_register(sandbox *sb, dr_host *host)
+{
+    sandbox_add_module(sb, "dump", open_dump, host);
+}
