@@ -113,6 +113,7 @@ bench: deps
 	@$(MAKE) --no-print-directory $(BIN)/drctl $(BIN)/neon-local $(BIN)/fsync-floor
 	@bash bench/run.sh
 	@bash bench/neon_local.sh
+	@bash bench/modules.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory demo-run
