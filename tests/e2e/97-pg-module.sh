@@ -33,7 +33,10 @@ SQL
     bytes=$(jq '.steps[] | select(.name == "copy") | .outputs.bytes' "$outputs")
     echo "peak RSS: $small kB after a small copy, $big kB after $bytes bytes" >&2
     [ "$bytes" -gt 100000000 ] || fail "the copied table is smaller than intended: $bytes bytes"
-    [ $((big - small)) -lt 20000 ] || fail "memory grew by $((big - small)) kB during the copy"
+    # (Under AddressSanitizer freed memory sits in quarantine: RSS says nothing there.)
+    if [ -z "${ASAN_OPTIONS:-}" ]; then
+        [ $((big - small)) -lt 20000 ] || fail "memory grew by $((big - small)) kB during the copy"
+    fi
     # The world: b has the rows, main kept its own.
     b_uri=$(curl -s -H "Authorization: Bearer $key" \
             "$URL/projects/$project/connection_uri?branch_id=$branch_id&database_name=neondb&role_name=neondb_owner" | jq -r .uri)
