@@ -58,7 +58,7 @@ module() { # WHAT SRC DST FILE: the module's seconds
         -p "file=$4" >/dev/null 2>"$work/drctl.err") || { cat "$work/drctl.err" >&2; exit 1; }
     jq -r '.steps[0].outputs.seconds' "$work"/run/drctl-audit/runs/*/state.json
 }
-db_uri() { echo "$dst_uri" | sed -E "s|/neondb|/$1|"; }
+db_uri() { echo "$dst_uri" | sed -E "s#/neondb([?]|\$)#/$1\\1#"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # Rounds alternate the bare tool and the module, so that both meet the same
