@@ -18,21 +18,10 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+source bench/neon_local_lib.sh
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
-"$BIN_DIR/neon-local" --data "$work/nl" --listen 127.0.0.1:0 > "$work/nl.out" 2> "$work/nl.err" &
-NL_PID=$!
-for _ in $(seq 1 100); do grep -q http "$work/nl.out" 2>/dev/null && break; sleep 0.05; done
-URL=$(sed -n 's/^neon-local: //p' "$work/nl.out")
-KEY=$(cat "$work/nl/api-key")
-call() { curl -s -X "$1" -H "Authorization: Bearer $KEY" ${3:+-d "$3"} "$URL$2"; }
-wait_ops() {
-    for op in $(echo "$2" | jq -r '.operations[].id'); do
-        while [ "$(call GET "/projects/$1/operations/$op" | jq -r .operation.status)" = running ]; do sleep 0.05; done
-    done
-}
+start_bench_neon_local
 branch() { # NAME: prints "id uri"
     local r
     r=$(call POST "/projects/$project/branches" "{\"branch\":{\"name\":\"$1\"},\"endpoints\":[{\"type\":\"read_write\"}]}")

@@ -22,20 +22,9 @@ cleanup() {
 }
 trap cleanup EXIT
 [ -n "${BENCH_KEEP_LOG:-}" ] && trap 'cp "$work/nl.err" /tmp/nl-bench.err; cleanup' EXIT
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+source bench/neon_local_lib.sh
 
-"$BIN_DIR/neon-local" --data "$work/nl" --listen 127.0.0.1:0 > "$work/nl.out" 2> "$work/nl.err" &
-NL_PID=$!
-for _ in $(seq 1 100); do grep -q http "$work/nl.out" 2>/dev/null && break; sleep 0.05; done
-URL=$(sed -n 's/^neon-local: //p' "$work/nl.out")
-KEY=$(cat "$work/nl/api-key")
-call() { curl -s -X "$1" -H "Authorization: Bearer $KEY" ${3:+-d "$3"} "$URL$2"; }
-wait_ops() { # PROJECT JSON: waits for the operations listed in JSON
-    for op in $(echo "$2" | jq -r '.operations[].id'); do
-        while [ "$(call GET "/projects/$1/operations/$op" | jq -r .operation.status)" = running ]; do sleep 0.02; done
-    done
-}
+start_bench_neon_local
 
 created=$(call POST /projects '{"project":{"name":"bench"}}')
 project=$(echo "$created" | jq -r .project.id)

@@ -229,13 +229,8 @@ static int open_neon(lua_State *L)
     luaL_newlibtable(L, functions);
     lua_pushlightuserdata(L, m);
     luaL_setfuncs(L, functions, 1);
-    /* The named functions, in Lua, in an environment of their own. */
-    if (luaL_loadbufferx(L, neon_lua, sizeof neon_lua - 1, "=neon.lua", "t") != LUA_OK)
-        return lua_error(L);
-    sandbox_push_env(m->sb);
-    lua_setupvalue(L, -2, 1);
-    lua_pushvalue(L, -2);
-    lua_call(L, 1, 1);
+    /* The named functions, in Lua. */
+    sandbox_extend_module(L, m->sb, neon_lua, sizeof neon_lua - 1, "=neon.lua");
     return 1;
 }
 

@@ -1822,13 +1822,19 @@ static nl_response list_of_branch(nl_api *api, const char *project_id, const cha
     return nl_json(200, body);
 }
 
+/* The item of a project's list (_roles, _databases) on a branch, by name. */
+static cJSON *item_named(cJSON *project, const char *list, const char *branch_id, const char *name)
+{
+    cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(project, list))
+        if (!strcmp(text_of(item, "branch_id"), branch_id) && !strcmp(text_of(item, "name"), name))
+            return item;
+    return NULL;
+}
+
 static cJSON *role_named(cJSON *project, const char *branch_id, const char *name)
 {
-    cJSON *role;
-    cJSON_ArrayForEach(role, cJSON_GetObjectItemCaseSensitive(project, "_roles"))
-        if (!strcmp(text_of(role, "branch_id"), branch_id) && !strcmp(text_of(role, "name"), name))
-            return role;
-    return NULL;
+    return item_named(project, "_roles", branch_id, name);
 }
 
 static nl_response reveal_password(nl_api *api, const char *project_id, const char *branch_id, const char *name)
@@ -2366,11 +2372,7 @@ static nl_response reset_password(nl_api *api, const char *project_id, const cha
 
 static cJSON *database_named(cJSON *project, const char *branch_id, const char *name)
 {
-    cJSON *db;
-    cJSON_ArrayForEach(db, cJSON_GetObjectItemCaseSensitive(project, "_databases"))
-        if (!strcmp(text_of(db, "branch_id"), branch_id) && !strcmp(text_of(db, "name"), name))
-            return db;
-    return NULL;
+    return item_named(project, "_databases", branch_id, name);
 }
 
 static nl_response create_database(nl_api *api, const char *project_id, const char *branch_id, const nl_request *req)

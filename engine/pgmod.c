@@ -345,16 +345,22 @@ static int prepare_call(lua_State *L, query_call *q, const char **values)
     return 0;
 }
 
-static int l_query(lua_State *L)
+/* The query of a c:query / c:exec call, run; raises on failure. */
+static PGresult *query_from_lua(lua_State *L)
 {
-    pg_module *m = module_of(L);
     pg_conn *c = check_conn(L, 1);
     const char *values[MAX_PARAMS];
     query_call q;
     prepare_call(L, &q, values);
     PGresult *res;
-    if (run_query(L, m, c, &q, &res) != 0)
-        return raise_pushed(L);
+    if (run_query(L, module_of(L), c, &q, &res) != 0)
+        raise_pushed(L);
+    return res;
+}
+
+static int l_query(lua_State *L)
+{
+    PGresult *res = query_from_lua(L);
     push_rows(L, res);
     PQclear(res);
     return 2;
@@ -362,14 +368,7 @@ static int l_query(lua_State *L)
 
 static int l_exec(lua_State *L)
 {
-    pg_module *m = module_of(L);
-    pg_conn *c = check_conn(L, 1);
-    const char *values[MAX_PARAMS];
-    query_call q;
-    prepare_call(L, &q, values);
-    PGresult *res;
-    if (run_query(L, m, c, &q, &res) != 0)
-        return raise_pushed(L);
+    PGresult *res = query_from_lua(L);
     const char *tuples = PQcmdTuples(res);
     lua_Integer affected = *tuples ? strtoll(tuples, NULL, 10) : 0;
     PQclear(res);
@@ -736,12 +735,7 @@ static int open_pg(lua_State *L)
     luaL_setfuncs(L, functions, 1);
     jsonlua_push_null(L);
     lua_setfield(L, -2, "null");
-    if (luaL_loadbufferx(L, pg_lua, sizeof pg_lua - 1, "=pg.lua", "t") != LUA_OK)
-        return lua_error(L);
-    sandbox_push_env(m->sb);
-    lua_setupvalue(L, -2, 1);
-    lua_pushvalue(L, -2);
-    lua_call(L, 1, 1);
+    sandbox_extend_module(L, m->sb, pg_lua, sizeof pg_lua - 1, "=pg.lua");
     return 1;
 }
 

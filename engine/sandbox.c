@@ -579,3 +579,14 @@ void sandbox_free(sandbox *sb)
     free(sb->traceback);
     free(sb);
 }
+
+void sandbox_extend_module(lua_State *L, sandbox *sb, const char *source, size_t len, const char *chunk_name)
+{
+    if (luaL_loadbufferx(L, source, len, chunk_name, "t") != LUA_OK)
+        lua_error(L);
+    sandbox_push_env(sb);
+    lua_setupvalue(L, -2, 1);
+    lua_pushvalue(L, -2);
+    lua_call(L, 1, 1);
+    lua_remove(L, -2);
+}

@@ -38,6 +38,11 @@ void sandbox_add_lib_dir(sandbox *sb, const char *dir);
  * upvalue as its first upvalue (a light userdata). */
 void sandbox_add_module(sandbox *sb, const char *name, lua_CFunction opener, void *upvalue);
 
+/* For a module written partly in Lua (compiled into the engine): runs
+ * source, in an environment of its own, with the table on the stack top as
+ * its argument; its result replaces that table. Raises on error. */
+void sandbox_extend_module(lua_State *L, sandbox *sb, const char *source, size_t len, const char *chunk_name);
+
 /* Where `print` goes (a C function with upvalue as its first upvalue). */
 void sandbox_set_print(sandbox *sb, lua_CFunction print, void *upvalue);
 

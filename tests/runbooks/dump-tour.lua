@@ -5,9 +5,7 @@ local pg = require "pg"
 local dump = require "dump"
 local dr = require "dr"
 
-local function check(cond, what, got, expected)
-  if not cond then dr.fail(string.format("%s: got %s, expected %s", what, tostring(got), tostring(expected))) end
-end
+local check = require "testing.check"
 
 local function uri_of(project)
   return neon.connection_uri(project, { database_name = "neondb", role_name = "neondb_owner" })

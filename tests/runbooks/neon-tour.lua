@@ -4,11 +4,7 @@
 local neon = require "neon"
 local dr = require "dr"
 
-local function check(cond, what, got, expected)
-  if not cond then
-    dr.fail(string.format("%s: got %s, expected %s", what, tostring(got), tostring(expected)))
-  end
-end
+local check = require "testing.check"
 
 local function psql(uri, sql)
   local r = dr.exec({ "psql", uri, "-XAtc", sql })

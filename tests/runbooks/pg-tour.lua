@@ -4,11 +4,7 @@ local neon = require "neon"
 local pg = require "pg"
 local dr = require "dr"
 
-local function check(cond, what, got, expected)
-  if not cond then
-    dr.fail(string.format("%s: got %s, expected %s", what, tostring(got), tostring(expected)))
-  end
-end
+local check = require "testing.check"
 
 local function connect(ctx, branch_name)
   local p = ctx.params.project
