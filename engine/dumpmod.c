@@ -5,6 +5,7 @@
 #include "fsio.h"
 #include "proc.h"
 #include "redact.h"
+#include "s3.h"
 #include "signals.h"
 #include "term.h"
 #include "timefmt.h"
@@ -279,6 +280,12 @@ static void report_progress(void *ud, const char *err, size_t err_len)
         term_info("    %s: %d tables done", s->what, s->tables);
 }
 
+static void report_upload(void *ud, long long done, long long total)
+{
+    (void)ud;
+    term_info("    upload: %.1f of %.1f MB", done / 1e6, total / 1e6);
+}
+
 static int stop_requested(void)
 {
     return signals_pending() != 0;
@@ -343,11 +350,29 @@ typedef struct dump_job {
     const char *uri, *dest, *name, *format;
     int jobs;
     char *final_path, *partial_path, *program, *version;
+    char *staging, *remote;  /* an S3 destination: dumped here first, then uploaded there */
     conn_env conn;
 } dump_job;
 
+static int remove_tree(const char *path)
+{
+    char *argv[] = { "rm", "-rf", "--", (char *)path, NULL };
+    proc_request req = { .argv = argv, .timeout = 120 };
+    proc_result r;
+    int rc = proc_run(&req, &r);
+    if (rc == 0) {
+        rc = r.exit_code == 0 ? 0 : err_set(DR_EFAIL, "cannot remove %s: %s", path, r.err);
+        proc_result_free(&r);
+    }
+    return rc;
+}
+
 static void dump_job_free(dump_job *j)
 {
+    if (j->staging)
+        remove_tree(j->staging);
+    free(j->staging);
+    free(j->remote);
     free(j->final_path);
     free(j->partial_path);
     free(j->program);
@@ -357,9 +382,21 @@ static void dump_job_free(dump_job *j)
 
 static int prepare_dump(dump_job *j)
 {
-    if (strncmp(j->dest, "s3://", 5) == 0)
-        return err_set(DR_EUSAGE, "dump.pg_dump: S3 destinations (%s) are not supported yet; give a local directory",
-                       j->dest);
+    if (s3_is_url(j->dest)) {
+        if (strcmp(j->format, "custom") != 0)
+            return err_set(DR_EUSAGE, "dump.pg_dump: an S3 destination takes format=\"custom\" (one file)");
+        const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        j->staging = xasprintf("%s/drctl-dump-XXXXXX", tmp);
+        if (!mkdtemp(j->staging))
+            return err_set(DR_EFAIL, "cannot make a staging folder in %s: %s", tmp, strerror(errno));
+        j->remote = xasprintf("%s%s%s.dump", j->dest, j->dest[strlen(j->dest) - 1] == '/' ? "" : "/", j->name);
+        j->dest = j->staging;
+        int exists, rc = s3_exists(j->remote, &exists);
+        if (rc)
+            return rc;
+        if (exists)
+            return err_set(DR_EFAIL, "dump.pg_dump: %s already exists; a dump is never overwritten", j->remote);
+    }
     if (strcmp(j->format, "custom") != 0 && strcmp(j->format, "directory") != 0)
         return err_set(DR_EUSAGE, "dump.pg_dump: format must be custom or directory, not '%s'", j->format);
     if (!valid_name(j->name))
@@ -385,12 +422,7 @@ static int prepare_dump(dump_job *j)
                        "faithfully. Install postgresql-client-%d.", j->program, major, j->conn.server_major,
                        j->conn.server_major);
     /* What a failed dump left: not ours to keep. */
-    char *argv[] = { "rm", "-rf", "--", j->partial_path, NULL };
-    proc_request req = { .argv = argv, .timeout = 60 };
-    proc_result r;
-    if (proc_run(&req, &r) == 0)
-        proc_result_free(&r);
-    return 0;
+    return remove_tree(j->partial_path);
 }
 
 static int l_pg_dump(lua_State *L)
@@ -425,6 +457,11 @@ static int l_pg_dump(lua_State *L)
     if (rc == 0)
         rc = dump_sha256(j.final_path, hex);
     long long bytes = rc == 0 ? size_of(j.final_path) : 0;
+    if (rc == 0 && j.remote) {
+        rc = s3_upload(j.final_path, j.remote, hex, report_upload, NULL);
+        free(j.final_path);
+        j.final_path = xstrdup(j.remote); /* the dump is where it was asked for */
+    }
     double seconds = timefmt_monotonic() - t0;
     report_progress(&progress, r.err ? r.err : "", r.err_len);
     cJSON *data = cJSON_CreateObject();
@@ -591,11 +628,109 @@ static int l_sha256(lua_State *L)
     return 1;
 }
 
+/* Records an S3 transfer; raises on failure (after the journal). */
+static int s3_done(lua_State *L, const char *what, const char *url, int rc, double t0)
+{
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "url", url);
+    cJSON_AddNumberToObject(data, "duration_ms", round((timefmt_monotonic() - t0) * 1000));
+    if (rc)
+        cJSON_AddStringToObject(data, "error", err_last());
+    lua_pushstring(L, err_last());
+    if (journal_tool(L, what, data) != 0 && rc == 0)
+        return luaL_error(L, "cannot record the dump event: %s", err_last());
+    if (rc) {
+        sandbox_check_abort(L);
+        return lua_error(L);
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
+static void refuse_in_plan(lua_State *L, const char *what)
+{
+    if (host_of(L)->plan_mode)
+        luaL_error(L, "%s is refused in plan mode (a plan must not act)", what);
+}
+
+/* dump.upload(path, "s3://bucket/key") -> {url=, bytes=, sha256=} */
+static int l_upload(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1), *url = luaL_checkstring(L, 2);
+    refuse_in_plan(L, "dump.upload");
+    char hex[65];
+    double t0 = timefmt_monotonic();
+    int rc = dump_sha256(path, hex);
+    if (rc == 0)
+        rc = s3_upload(path, url, hex, report_upload, NULL);
+    s3_done(L, "s3-upload", url, rc, t0);
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, url);
+    lua_setfield(L, -2, "url");
+    lua_pushinteger(L, size_of(path));
+    lua_setfield(L, -2, "bytes");
+    lua_pushstring(L, hex);
+    lua_setfield(L, -2, "sha256");
+    return 1;
+}
+
+/* dump.download("s3://bucket/key", path) -> path */
+static int l_download(lua_State *L)
+{
+    const char *url = luaL_checkstring(L, 1), *path = luaL_checkstring(L, 2);
+    refuse_in_plan(L, "dump.download");
+    double t0 = timefmt_monotonic();
+    s3_done(L, "s3-download", url, s3_download(url, path), t0);
+    lua_pushstring(L, path);
+    return 1;
+}
+
+/* dump.list_remote("s3://bucket/prefix") -> {{url=, key=, size=, last_modified=}, ...} */
+static int l_list_remote(lua_State *L)
+{
+    const char *url = luaL_checkstring(L, 1);
+    s3_object *objects;
+    size_t count;
+    if (s3_list(url, &objects, &count) != 0)
+        return luaL_error(L, "dump.list_remote %s: %s", url, err_last());
+    const char *slash = strchr(url + 5, '/');
+    size_t bucket_len = slash ? (size_t)(slash - url) : strlen(url);
+    lua_createtable(L, (int)count, 0);
+    for (size_t i = 0; i < count; i++) {
+        lua_createtable(L, 0, 4);
+        lua_pushfstring(L, "%s/%s", lua_pushlstring(L, url, bucket_len), objects[i].key ? objects[i].key : "");
+        lua_remove(L, -2);
+        lua_setfield(L, -2, "url");
+        lua_pushstring(L, objects[i].key ? objects[i].key : "");
+        lua_setfield(L, -2, "key");
+        lua_pushinteger(L, objects[i].size);
+        lua_setfield(L, -2, "size");
+        lua_pushstring(L, objects[i].last_modified ? objects[i].last_modified : "");
+        lua_setfield(L, -2, "last_modified");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    s3_objects_free(objects, count);
+    return 1;
+}
+
+/* dump.delete(path or "s3://...") */
+static int l_delete(lua_State *L)
+{
+    const char *what = luaL_checkstring(L, 1);
+    refuse_in_plan(L, "dump.delete");
+    double t0 = timefmt_monotonic();
+    int rc = s3_is_url(what) ? s3_delete(what) : !fsio_exists(what) ? err_set(DR_EFAIL, "%s does not exist", what)
+                                                                       : remove_tree(what);
+    s3_done(L, "delete", what, rc, t0);
+    return 0;
+}
+
 static int open_dump(lua_State *L)
 {
     static const luaL_Reg functions[] = {
         { "pg_dump", l_pg_dump }, { "pg_restore", l_pg_restore }, { "list", l_list }, { "sha256", l_sha256 },
-        { NULL, NULL },
+        { "upload", l_upload }, { "download", l_download }, { "list_remote", l_list_remote },
+        { "delete", l_delete }, { NULL, NULL },
     };
     luaL_newlibtable(L, functions);
     lua_pushvalue(L, lua_upvalueindex(1));
