@@ -219,10 +219,14 @@ static int conn_env_open(const char *uri, conn_env *c)
 
 /* ---- the programs --------------------------------------------------------------------------- */
 
-/* The program of the server's major version when installed (Debian keeps
- * them side by side), else the one on PATH. */
+/* The program from DRCTL_PG_BINDIR when set; else the one of the server's
+ * major version when installed (Debian keeps them side by side), else the
+ * one on PATH. */
 static char *program_for(const char *name, int major)
 {
+    const char *bindir = getenv("DRCTL_PG_BINDIR");
+    if (bindir && *bindir)
+        return xasprintf("%s/%s", bindir, name);
     char *path = xasprintf("/usr/lib/postgresql/%d/bin/%s", major, name);
     if (access(path, X_OK) == 0)
         return path;

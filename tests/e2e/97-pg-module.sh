@@ -77,6 +77,15 @@ t_dump_round_trip_with_checksum() {
     expect_eq "$(ls tmp | grep -c pgpass || true)" 0 "passfiles left behind"
     expect_eq "$(jq -r '.steps[1].outputs.tables' "$state")" 2 "tables restored"
     grep -q "pg_dump: .* MB written" err || grep -q "tables done" err || fail "no progress shown"
+    # A pg_dump older than the server is refused before anything is written.
+    mkdir old-tools
+    printf '#!/bin/sh\necho "pg_dump (PostgreSQL) 14.11"\n' > old-tools/pg_dump
+    chmod +x old-tools/pg_dump
+    rm -rf drctl-audit
+    DRCTL_PG_BINDIR=$PWD/old-tools dr run dump-tour -p "project=$project" -p "dest=$PWD/exports2"
+    expect_rc 1
+    expect_in err "is version 14, older than the server (PostgreSQL 15)"
+    [ -z "$(ls exports2 2>/dev/null)" ] || fail "the refused dump wrote something"
     for pw in $(jq -r '.projects[]._roles[]._password' nl/state.json | sort -u); do
         ! grep -rqF "$pw" drctl-audit out err || fail "a role password leaked"
     done
