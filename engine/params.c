@@ -217,6 +217,8 @@ static int fill_missing(const param_spec *spec, const cJSON *fixed, cJSON *value
             return err_set(DR_EUSAGE, "param '%s' is secret and was not stored; give it again "
                            "with -p %s=... or DRCTL_PARAM_%s", spec->name, spec->name, spec->name);
     }
+    if (!text && !fixed && spec->env && getenv(spec->env) && *getenv(spec->env))
+        text = getenv(spec->env); /* e.g. NEON_PROJECT_ID, as the Neon tools read it */
     if (!text)
         text = spec->default_text;
     if (!text) {
@@ -224,8 +226,8 @@ static int fill_missing(const param_spec *spec, const cJSON *fixed, cJSON *value
             return 0;
         char *form = params_expected_form(spec);
         char *doc = spec->doc ? xasprintf(" (%s)", spec->doc) : xstrdup("");
-        err_set(DR_EUSAGE, "param '%s' is required%s: give -p %s=<%s>", spec->name, doc,
-                spec->name, form);
+        err_set(DR_EUSAGE, "param '%s' is required%s: give -p %s=<%s>%s%s", spec->name, doc,
+                spec->name, form, spec->env ? " or set " : "", spec->env ? spec->env : "");
         free(doc);
         free(form);
         return DR_EUSAGE;
@@ -287,6 +289,7 @@ void params_spec_free(param_spec *spec)
         return;
     free(spec->name);
     free(spec->doc);
+    free(spec->env);
     free(spec->default_text);
     for (size_t i = 0; i < spec->value_count; i++)
         free(spec->values[i]);

@@ -27,6 +27,7 @@ typedef struct param_spec {
     int secret;
     char *doc;            /* may be NULL */
     char *default_text;   /* the default in -p form, or NULL */
+    char *env;            /* an environment variable that gives the value of a new run, or NULL */
     char **values;        /* enum values */
     size_t value_count;
 } param_spec;

@@ -19,7 +19,7 @@ static const char *const runbook_fields[] = {
     "name", "version", "summary", "description", "params", "steps", "lock", NULL,
 };
 static const char *const param_fields[] = {
-    "type", "required", "default", "doc", "values", "secret", NULL,
+    "type", "required", "default", "doc", "values", "secret", "env", NULL,
 };
 static const char *const step_fields[] = {
     "name", "run", "plan", "destructive", "confirm", "idempotent", "timeout", "retry", "always", NULL,
@@ -180,6 +180,7 @@ static void validate_param(lua_State *L, int idx, const char *name, const char *
     check_field_type(L, idx, "required", LUA_TBOOLEAN, 0, where, context);
     check_field_type(L, idx, "secret", LUA_TBOOLEAN, 0, where, context);
     check_field_type(L, idx, "doc", LUA_TSTRING, 0, where, context);
+    check_field_type(L, idx, "env", LUA_TSTRING, 0, where, context);
     lua_pop(L, 3);
     int values_type = lua_getfield(L, idx, "values");
     if (spec.type == PARAM_ENUM) {
@@ -412,6 +413,7 @@ static void extract_param(lua_State *L, int idx, const char *name, param_spec *s
     spec->required = bool_field(L, idx, "required");
     spec->secret = bool_field(L, idx, "secret");
     spec->doc = string_field(L, idx, "doc");
+    spec->env = string_field(L, idx, "env");
     lua_getfield(L, idx, "default");
     spec->default_text = lua_isnil(L, -1) ? NULL : default_as_text(L, -1);
     lua_pop(L, 1);
