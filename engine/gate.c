@@ -111,8 +111,8 @@ int gate_confirm(const gate *g, const char *step, const char *reason, const char
     if (tty < 0) {
         emit(g, "confirmation-missing", reason, NULL);
         return err_set(DR_EREFUSED, "step '%s' needs a confirmation and there is no terminal to ask "
-                       "on; nothing was changed. Read the plan, then approve it explicitly: %s --approve %s",
-                       step, g->resume_hint, step);
+                       "on; nothing was changed. What it would do: %s Approve it explicitly, once you "
+                       "agree: %s --approve %s", step, summary, g->resume_hint, step);
     }
     int rc = ask_on_terminal(g, tty, step, reason, summary, challenge);
     close(tty);

@@ -181,7 +181,7 @@ static void validate_param(lua_State *L, int idx, const char *name, const char *
     check_field_type(L, idx, "secret", LUA_TBOOLEAN, 0, where, context);
     check_field_type(L, idx, "doc", LUA_TSTRING, 0, where, context);
     check_field_type(L, idx, "env", LUA_TSTRING, 0, where, context);
-    lua_pop(L, 3);
+    lua_pop(L, 4); /* what the four checks left */
     int values_type = lua_getfield(L, idx, "values");
     if (spec.type == PARAM_ENUM) {
         if (values_type != LUA_TTABLE || luaL_len(L, -1) == 0)

@@ -1,0 +1,153 @@
+-- What the scenario runbooks share: their common params, finding the
+-- project's branches, connecting to them, naming what a run creates, and
+-- comparing row counts. Nothing here knows the guide's table names.
+local neon = require "neon"
+local pg = require "pg"
+local dr = require "dr"
+
+local M = {}
+
+-- The params every scenario takes, merged with its own.
+function M.params(own)
+  local all = {
+    project = { type = "string", required = true, env = "NEON_PROJECT_ID",
+                doc = "the Neon project id (default: NEON_PROJECT_ID)" },
+    branch = { type = "string", doc = "the branch, by name or id (default: the project's default branch)" },
+    database = { type = "string", default = "neondb", doc = "the database to work on" },
+    role = { type = "string", default = "neondb_owner", doc = "the role to connect as" },
+  }
+  for k, v in pairs(own or {}) do all[k] = v end
+  return all
+end
+
+-- The branch the run is about (a table with id, name, ...).
+function M.branch(ctx)
+  local p = ctx.params.project
+  if ctx.params.branch and ctx.params.branch ~= "" then return neon.resolve_branch(p, ctx.params.branch) end
+  local b = neon.default_branch(p)
+  if not b then dr.fail("project " .. p .. " has no default branch") end
+  return b
+end
+
+-- A name that says which run made it, so a resumed run finds it again.
+function M.name(prefix, ctx)
+  return prefix .. "-" .. ctx.run_id:lower()
+end
+
+function M.uri(ctx, branch_id)
+  return neon.connection_uri(ctx.params.project, { branch_id = branch_id, database_name = ctx.params.database,
+                                                   role_name = ctx.params.role })
+end
+
+function M.connect(ctx, branch_id)
+  return pg.connect(M.uri(ctx, branch_id))
+end
+
+-- A throwaway branch with an endpoint, made once per run (found by name
+-- when the run resumes). spec: { parent_id=, parent_timestamp=, parent_lsn= }
+function M.make_branch(ctx, name, spec)
+  local s = { name = name, endpoints = { { type = "read_write" } } }
+  for k, v in pairs(spec or {}) do s[k] = v end
+  return neon.create_branch(ctx.params.project, s).branch
+end
+
+-- Deletes the branch with that name when it exists (cleanup steps).
+function M.drop_branch(ctx, name)
+  local b = neon.find_branch(ctx.params.project, name)
+  if b then
+    neon.delete_branch(ctx.params.project, b.id)
+    dr.log("deleted branch " .. name)
+    return true
+  end
+  return false
+end
+
+-- The tables to work on: the comma-separated list given (checked), else
+-- every user table.
+function M.tables(conn, list)
+  if not list or list == "" then return pg.user_tables(conn) end
+  local out = {}
+  for name in list:gmatch("[^,%s]+") do out[#out + 1] = pg.table_name(conn, name) end
+  return out
+end
+
+function M.sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
+end
+
+-- "booking 312, client 4" from {booking = 312, client = 4} (zeros left out).
+function M.format_counts(counts)
+  local parts = {}
+  for _, k in ipairs(M.sorted_keys(counts)) do
+    if counts[k] ~= 0 then parts[#parts + 1] = k .. " " .. counts[k] end
+  end
+  return #parts > 0 and table.concat(parts, ", ") or "none"
+end
+
+-- Per table: what b has more (positive) or less (negative) than a.
+function M.count_delta(a, b)
+  local delta = {}
+  for t, n in pairs(a) do delta[t] = (b[t] or 0) - n end
+  for t, n in pairs(b) do if a[t] == nil then delta[t] = n end end
+  return delta
+end
+
+-- The tables in an order where every referenced table comes before the
+-- tables that reference it (for inserting rows back).
+function M.parents_first(conn, tables)
+  local wanted, deps = {}, {}
+  for _, t in ipairs(tables) do wanted[t] = true; deps[t] = {} end
+  for _, fk in ipairs(pg.foreign_keys(conn)) do
+    if wanted[fk.table] and wanted[fk.ref_table] and fk.table ~= fk.ref_table then
+      deps[fk.table][#deps[fk.table] + 1] = fk.ref_table
+    end
+  end
+  local out, seen = {}, {}
+  local function visit(t)
+    if seen[t] then return end
+    seen[t] = true
+    for _, d in ipairs(deps[t]) do visit(d) end
+    out[#out + 1] = t
+  end
+  for _, t in ipairs(tables) do visit(t) end
+  return out
+end
+
+-- The instant `seconds` before a timestamp, RFC 3339.
+function M.before(timestamp, seconds)
+  return dr.format_time(dr.time(timestamp) - seconds)
+end
+
+-- Rows of each table that exist in `source` (by primary key) and are
+-- missing from `target`: copied into temporary tables on target, then
+-- compared there. With insert = true they are inserted (in the caller's
+-- transaction). Returns {table = count}.
+function M.missing_rows(source, target, tables, insert)
+  local counts = {}
+  for i, t in ipairs(tables) do
+    local pk = pg.primary_key(target, t)
+    if #pk == 0 then dr.fail("table " .. t .. " has no primary key: its missing rows cannot be told apart") end
+    local tmp = "drctl_missing_" .. i
+    target:exec("CREATE TEMP TABLE " .. tmp .. " (LIKE " .. t .. ")")
+    pg.copy(source, target, { from = t, to = tmp })
+    local match = {}
+    for _, col in ipairs(pk) do
+      local q = target:query("SELECT quote_ident($1) AS q", col)[1].q
+      match[#match + 1] = "x." .. q .. " = m." .. q
+    end
+    local absent = " FROM " .. tmp .. " m WHERE NOT EXISTS (SELECT 1 FROM " .. t .. " x WHERE "
+                   .. table.concat(match, " AND ") .. ")"
+    if insert then
+      counts[t] = target:exec("INSERT INTO " .. t .. " SELECT m.*" .. absent)
+    else
+      counts[t] = target:query("SELECT count(*) AS n" .. absent)[1].n
+    end
+    target:exec("DROP TABLE " .. tmp)
+  end
+  return counts
+end
+
+return M

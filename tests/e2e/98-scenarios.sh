@@ -1,0 +1,160 @@
+# The scenario runbooks (runbooks/*.lua) end to end on neon-local, on the
+# guide's schema filled by demo/generate.sql (helpers from 90 and 96).
+
+SCENARIOS=$ROOT/runbooks
+
+# drctl with the shipped runbooks (and lua/ beside them).
+sc() {
+    set +e
+    "$DRCTL" --runbooks "$SCENARIOS" "$@" >out 2>err </dev/null
+    rc=$?
+    set -e
+}
+
+# A project with the salons schema at scale 1; sets project, uri, key, and
+# exports NEON_PROJECT_ID.
+salons_project() {
+    chmod 755 .
+    start_neon_local
+    use_api
+    make_project
+    key=$NEON_API_KEY
+    export NEON_PROJECT_ID=$project
+    uri=$(jq -r '.connection_uris[0].connection_uri' created.json)
+    psql "$uri" -Xq -f "$ROOT/demo/schema.sql"
+    psql "$uri" -Xq -v scale=1 -f "$ROOT/demo/generate.sql"
+}
+
+# The incident: salon 3's bookings deleted at a known instant, then writes
+# after it (a booking and a client). Sets incident, lost.
+incident() {
+    sleep 1.5
+    lost=$(psql "$uri" -XAtc 'select count(*) from booking where "salonId" = 3')
+    incident=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
+    psql "$uri" -Xqc 'delete from booking where "salonId" = 3'
+    sleep 1.5
+    psql "$uri" -Xq -c "insert into client (id, name, email) values (9001, 'After', 'after@example.org')" \
+        -c "insert into booking (id, \"salonId\", \"clientId\", service, price, starts_at) values (90001, 1, 9001, 'coupe', 30, now())"
+}
+
+count_on() { # URI SQL
+    psql "$1" -XAtc "$2"
+}
+
+# A connection string for a branch by name, giving it an endpoint when it
+# has none (a preserved branch is data only).
+uri_of_branch() { # NAME
+    local id
+    api GET "/projects/$project/branches" "$key"
+    id=$(jq -r --arg n "$1" '.branches[] | select(.name == $n) | .id' body.json)
+    api GET "/projects/$project/branches/$id/endpoints" "$key"
+    if [ "$(jq '.endpoints | length' body.json)" = 0 ]; then
+        curl -s -o ep.json -X POST -H "Authorization: Bearer $key" \
+            -d "{\"endpoint\":{\"branch_id\":\"$id\",\"type\":\"read_write\"}}" "$URL/projects/$project/endpoints"
+        for op in $(jq -r '.operations[].id' ep.json); do wait_operation "$project" "$op" "$key"; done
+    fi
+    api GET "/projects/$project/connection_uri?branch_id=$id&database_name=neondb&role_name=neondb_owner" "$key"
+    jq -r .uri body.json
+}
+
+branch_names() {
+    api GET "/projects/$project/branches" "$key"
+    jq -r '[.branches[].name] | sort | join(",")' body.json
+}
+
+t_accidental_deletion_restore_in_place_keeps_the_connection_string() {
+    salons_project
+    incident
+    [ "$lost" -gt 100 ] || fail "the incident deleted only $lost bookings"
+    # Without a terminal the destructive step pauses, its summary saying what changes.
+    sc run accidental-deletion -p "incident_time=$incident"
+    expect_rc 3
+    expect_in err "the branch main goes back to"
+    expect_in err "booking 1, client 1"
+    run=$(run_id)
+    sc resume "$run" --approve apply
+    expect_rc 0
+    expect_eq "$(count_on "$uri" 'select count(*) from booking where "salonId" = 3')" "$lost" "salon 3's bookings on main"
+    expect_eq "$(count_on "$uri" 'select count(*) from booking where id = 90001')" 0 "the write after the incident, on main"
+    kept="main-before-restore-$(echo "$run" | tr 'A-Z' 'a-z')"
+    expect_eq "$(branch_names)" "main,$kept" "branches left (the throwaway one removed)"
+    expect_eq "$(count_on "$(uri_of_branch "$kept")" 'select count(*) from booking where id = 90001')" 1 \
+        "the write after the incident, on the preserved branch"
+    expect_in "drctl-audit/runs/$run/report.md" "restore point"
+    stop_neon_local
+}
+
+t_accidental_deletion_promote_makes_the_restore_branch_default() {
+    salons_project
+    incident
+    sc run accidental-deletion -p "incident_time=$incident" -p strategy=promote --approve apply
+    expect_rc 0
+    run=$(run_id)
+    restore="restore-$(echo "$run" | tr 'A-Z' 'a-z')"
+    api GET "/projects/$project/branches" "$key"
+    expect_eq "$(jq -r '.branches[] | select(.default) | .name' body.json)" "$restore" "the default branch"
+    expect_eq "$(count_on "$(uri_of_branch "$restore")" 'select count(*) from booking where "salonId" = 3')" "$lost" \
+        "salon 3's bookings on the promoted branch"
+    expect_eq "$(count_on "$uri" 'select count(*) from booking where "salonId" = 3')" 0 "main is left as it was"
+    stop_neon_local
+}
+
+t_accidental_deletion_reinsert_keeps_later_writes() {
+    salons_project
+    incident
+    sc run accidental-deletion -p "incident_time=$incident" -p strategy=reinsert -p tables=booking,client
+    expect_rc 3
+    expect_in err "go back in: booking $lost"
+    run=$(run_id)
+    sc resume "$run" --approve apply
+    expect_rc 0
+    expect_eq "$(count_on "$uri" 'select count(*) from booking where "salonId" = 3')" "$lost" "salon 3's bookings back"
+    expect_eq "$(count_on "$uri" 'select count(*) from booking where id = 90001')" 1 "the write after the incident kept"
+    expect_eq "$(jq '.steps[] | select(.name == "apply") | .outputs.inserted.booking' "drctl-audit/runs/$run/state.json")" \
+        "$lost" "rows inserted, as recorded"
+    expect_eq "$(branch_names)" main "branches left"
+    stop_neon_local
+}
+
+t_accidental_deletion_killed_in_its_slowest_step_resumes() {
+    salons_project
+    incident
+    set +e
+    "$DRCTL" --runbooks "$SCENARIOS" run accidental-deletion -p "incident_time=$incident" --approve apply \
+        >out 2>err </dev/null &
+    pid=$!
+    set -e
+    for _ in $(seq 1 200); do
+        ls drctl-audit/runs/*/journal.jsonl >/dev/null 2>&1 &&
+            grep -q '"step-started","step":"restore-point"' drctl-audit/runs/*/journal.jsonl && break
+        sleep 0.05
+    done
+    sleep 0.5
+    kill -9 "$pid"
+    wait "$pid" 2>/dev/null || true
+    run=$(run_id)
+    sc resume "$run" --approve apply
+    expect_rc 0
+    expect_eq "$(count_on "$uri" 'select count(*) from booking where "salonId" = 3')" "$lost" "salon 3's bookings on main"
+    kept="main-before-restore-$(echo "$run" | tr 'A-Z' 'a-z')"
+    expect_eq "$(branch_names)" "main,$kept" "branches after the resume: no duplicate, nothing left behind"
+    stop_neon_local
+}
+
+t_accidental_deletion_refuses_an_instant_with_nothing_missing() {
+    salons_project
+    sleep 2.5
+    sc run accidental-deletion -p "incident_time=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)" --approve apply
+    expect_rc 1
+    expect_in err "nothing is missing"
+    expect_eq "$(branch_names)" main "the throwaway branch removed after the failure"
+    stop_neon_local
+}
+
+for t in t_accidental_deletion_restore_in_place_keeps_the_connection_string \
+         t_accidental_deletion_promote_makes_the_restore_branch_default \
+         t_accidental_deletion_reinsert_keeps_later_writes \
+         t_accidental_deletion_killed_in_its_slowest_step_resumes \
+         t_accidental_deletion_refuses_an_instant_with_nothing_missing; do
+    run_test "$t"
+done
