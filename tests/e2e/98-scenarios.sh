@@ -158,3 +158,87 @@ for t in t_accidental_deletion_restore_in_place_keeps_the_connection_string \
          t_accidental_deletion_refuses_an_instant_with_nothing_missing; do
     run_test "$t"
 done
+
+t_snapshot_then_retention_deletes_exactly_the_old_backups() {
+    salons_project
+    # Two backups by each method, then other branches that must survive.
+    for method in branch branch snapshot; do
+        sc run snapshot -p method=$method
+        expect_rc 0
+        rm -rf drctl-audit
+        sleep 1.1
+    done
+    backups=$(branch_names | tr ',' '\n' | grep -c '^backup-' || true)
+    expect_eq "$backups" 2 "backup branches"
+    api GET "/projects/$project/snapshots" "$key"
+    expect_eq "$(jq '[.snapshots[] | select(.name | startswith("backup-"))] | length' body.json)" 1 "backup snapshots"
+    newest=$(jq -r '.snapshots[0].name' body.json)
+    # A protected backup, a backup with a child, and a branch of another name.
+    curl -s -o b.json -X POST -H "Authorization: Bearer $key" -d '{"branch":{"name":"backup-protected"}}' "$URL/projects/$project/branches"
+    for op in $(jq -r '.operations[].id' b.json); do wait_operation "$project" "$op" "$key"; done
+    curl -s -o /dev/null -X PATCH -H "Authorization: Bearer $key" -d '{"branch":{"protected":true}}' \
+        "$URL/projects/$project/branches/$(jq -r .branch.id b.json)"
+    curl -s -o b.json -X POST -H "Authorization: Bearer $key" -d '{"branch":{"name":"backup-parent"}}' "$URL/projects/$project/branches"
+    for op in $(jq -r '.operations[].id' b.json); do wait_operation "$project" "$op" "$key"; done
+    curl -s -o c.json -X POST -H "Authorization: Bearer $key" \
+        -d "{\"branch\":{\"name\":\"feature\",\"parent_id\":\"$(jq -r .branch.id b.json)\"}}" "$URL/projects/$project/branches"
+    for op in $(jq -r '.operations[].id' c.json); do wait_operation "$project" "$op" "$key"; done
+    curl -s -o c.json -X POST -H "Authorization: Bearer $key" -d '{"branch":{"name":"nightly-other"}}' "$URL/projects/$project/branches"
+    for op in $(jq -r '.operations[].id' c.json); do wait_operation "$project" "$op" "$key"; done
+    # Young backups stay.
+    sc run retention -p keep_days=1 -p keep_last=1 --approve delete
+    expect_rc 0
+    expect_eq "$(jq '.steps[0].outputs.victims | length' drctl-audit/runs/*/state.json)" 0 "victims younger than a day"
+    rm -rf drctl-audit
+    before=$(branch_names)
+    sc plan retention -p keep_days=0 -p keep_last=3
+    expect_rc 0
+    expect_in out "would delete 2: branch backup-"
+    # Without approval: paused, the summary listing the victims.
+    sc run retention -p keep_days=0 -p keep_last=3
+    expect_rc 3
+    expect_in err "2 backups of project $project will be deleted for good"
+    expect_eq "$(branch_names)" "$before" "nothing deleted before the confirmation"
+    sc resume "$(run_id)" --approve delete
+    expect_rc 0
+    # The newest 3 (backup-parent, backup-protected, the snapshot) stay; the
+    # 2 backup branches go; feature, nightly-other and main are not backups.
+    expect_eq "$(branch_names)" "backup-parent,backup-protected,feature,main,nightly-other" "branches left"
+    api GET "/projects/$project/snapshots" "$key"
+    expect_eq "$(jq -r '[.snapshots[].name] | join(",")' body.json)" "$newest" "snapshots left"
+    stop_neon_local
+}
+
+t_verify_backup_passes_on_a_good_backup_and_fails_on_an_orphan() {
+    salons_project
+    sleep 1.5 # the backup's instant must be inside main's history, to the second
+    sc run snapshot
+    expect_rc 0
+    rm -rf drctl-audit
+    sc run verify-backup
+    expect_rc 0
+    run=$(run_id)
+    expect_in "drctl-audit/runs/$run/report.md" "orphans of"
+    expect_in "drctl-audit/runs/$run/report.md" "business query 1 rows"
+    expect_eq "$(jq '.steps[1].outputs.rows.booking' "drctl-audit/runs/$run/state.json")" 2000 "bookings counted"
+    expect_eq "$(branch_names | tr ',' '\n' | grep -c '^verify' || true)" 0 "test branches removed"
+    rm -rf drctl-audit
+    # An orphan booking (its salon gone, the key not checked), then a backup of that.
+    psql "$uri" -Xq -c 'ALTER TABLE booking DROP CONSTRAINT "booking_salonId_fkey"' \
+        -c "INSERT INTO booking (\"salonId\", \"clientId\", service, price, starts_at) VALUES (999, 1, 'coupe', 20, now())" \
+        -c 'ALTER TABLE booking ADD CONSTRAINT "booking_salonId_fkey" FOREIGN KEY ("salonId") REFERENCES salon (id) NOT VALID'
+    sleep 1.1
+    sc run snapshot
+    expect_rc 0
+    rm -rf drctl-audit
+    sc run verify-backup
+    expect_rc 1
+    expect_in err "1 rows of booking point to no row of salon"
+    expect_eq "$(branch_names | tr ',' '\n' | grep -c '^verify' || true)" 0 "test branches removed after the failure"
+    stop_neon_local
+}
+
+for t in t_snapshot_then_retention_deletes_exactly_the_old_backups \
+         t_verify_backup_passes_on_a_good_backup_and_fails_on_an_orphan; do
+    run_test "$t"
+done
