@@ -349,10 +349,37 @@ static int journal_tool(lua_State *L, const char *tool, cJSON *data)
     return host->event(host->ud, "dump", data);
 }
 
+/* pg_restore --list of a dump, counted: its entries and its tables' data. */
+static int list_dump(lua_State *L, const char *path, int *entries, int *tables)
+{
+    *entries = *tables = 0;
+    if (!fsio_exists(path))
+        return err_set(DR_EFAIL, "%s does not exist", path);
+    char *program = program_for("pg_restore", 15);
+    char *argv[] = { program, "--list", (char *)path, NULL };
+    proc_result r = { 0 };
+    int rc = run_tool(L, argv, NULL, &(progress_state){ .what = "pg_restore --list" }, &r);
+    free(program);
+    for (char *line = rc == 0 ? r.out : NULL; line && *line;) {
+        char *end = strchr(line, '\n');
+        if (end)
+            *end = '\0';
+        if (*line != ';' && *line)
+            (*entries)++;
+        if (*line != ';' && strstr(line, " TABLE DATA "))
+            (*tables)++;
+        line = end ? end + 1 : NULL;
+    }
+    if (r.out || r.err)
+        proc_result_free(&r);
+    return rc;
+}
+
 /* Everything a pg_dump call needs, checked before anything is written. */
 typedef struct dump_job {
     const char *uri, *dest, *name, *format;
-    int jobs;
+    const char *snapshot;   /* --snapshot: the dump sees what a caller's transaction sees */
+    int jobs, check, listed_tables;
     char *final_path, *partial_path, *program, *version;
     char *staging, *remote;  /* an S3 destination: dumped here first, then uploaded there */
     conn_env conn;
@@ -437,7 +464,10 @@ static int l_pg_dump(lua_State *L)
         return luaL_error(L, "dump.pg_dump is refused in plan mode (a plan must not act)");
     dump_job j = { .uri = opt_string(L, "uri", NULL), .dest = opt_string(L, "dest", NULL),
                    .name = opt_string(L, "name", NULL), .format = opt_string(L, "format", "custom"),
-                   .jobs = opt_int(L, "jobs", 1) };
+                   .snapshot = opt_string(L, "snapshot", NULL), .jobs = opt_int(L, "jobs", 1) };
+    lua_getfield(L, 1, "check");
+    j.check = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     if (!j.uri || !j.dest)
         return luaL_error(L, "dump.pg_dump needs {uri = ..., dest = DIR, name = ...}");
     if (prepare_dump(&j) != 0) {
@@ -447,10 +477,17 @@ static int l_pg_dump(lua_State *L)
     }
     char jobs[16];
     snprintf(jobs, sizeof jobs, "%d", j.jobs);
-    char *argv[] = { j.program, "--verbose", "--no-password", strcmp(j.format, "custom") == 0 ? "-Fc" : "-Fd",
-                     "-f", j.partial_path, "-j", jobs, NULL };
-    if (j.jobs == 1)
-        argv[6] = NULL;
+    char *snapshot_arg = j.snapshot ? xasprintf("--snapshot=%s", j.snapshot) : NULL;
+    char *argv[10] = { j.program, "--verbose", "--no-password", strcmp(j.format, "custom") == 0 ? "-Fc" : "-Fd",
+                       "-f", j.partial_path };
+    int argc = 6;
+    if (j.jobs > 1) {
+        argv[argc++] = "-j";
+        argv[argc++] = jobs;
+    }
+    if (snapshot_arg)
+        argv[argc++] = snapshot_arg;
+    argv[argc] = NULL;
     progress_state progress = { .what = "pg_dump", .watch_path = j.partial_path };
     proc_result r = { 0 };
     double t0 = timefmt_monotonic();
@@ -458,8 +495,12 @@ static int l_pg_dump(lua_State *L)
     char hex[65] = "";
     if (rc == 0 && rename(j.partial_path, j.final_path) != 0)
         rc = err_set(DR_EFAIL, "cannot rename %s: %s", j.partial_path, strerror(errno));
+    free(snapshot_arg);
     if (rc == 0)
         rc = dump_sha256(j.final_path, hex);
+    int entries = 0;
+    if (rc == 0 && j.check && (rc = list_dump(L, j.final_path, &entries, &j.listed_tables)) == 0 && entries == 0)
+        rc = err_set(DR_EFAIL, "pg_restore --list finds nothing in %s", j.final_path);
     long long bytes = rc == 0 ? size_of(j.final_path) : 0;
     if (rc == 0 && j.remote) {
         rc = s3_upload(j.final_path, j.remote, hex, report_upload, NULL);
@@ -507,6 +548,10 @@ static int l_pg_dump(lua_State *L)
     lua_setfield(L, -2, "pg_dump_version");
     lua_pushinteger(L, j.conn.server_major);
     lua_setfield(L, -2, "server_version");
+    if (j.check) {
+        lua_pushinteger(L, j.listed_tables);
+        lua_setfield(L, -2, "listed_tables");
+    }
     dump_job_free(&j);
     return 1;
 }
@@ -591,30 +636,9 @@ static int l_pg_restore(lua_State *L)
 static int l_list(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    if (!fsio_exists(path))
-        return luaL_error(L, "dump.list: %s does not exist", path);
-    char *program = program_for("pg_restore", 15);
-    char *argv[] = { program, "--list", (char *)path, NULL };
-    proc_result r = { 0 };
-    int rc = run_tool(L, argv, NULL, &(progress_state){ .what = "pg_restore --list" }, &r);
-    free(program);
-    if (rc) {
-        if (r.out || r.err)
-            proc_result_free(&r);
+    int entries, tables;
+    if (list_dump(L, path, &entries, &tables) != 0)
         return luaL_error(L, "dump.list %s: %s", path, err_last());
-    }
-    int entries = 0, tables = 0;
-    for (char *line = r.out; line && *line;) {
-        char *end = strchr(line, '\n');
-        if (end)
-            *end = '\0';
-        if (*line != ';' && *line)
-            entries++;
-        if (*line != ';' && strstr(line, " TABLE DATA "))
-            tables++;
-        line = end ? end + 1 : NULL;
-    }
-    proc_result_free(&r);
     lua_createtable(L, 0, 2);
     lua_pushinteger(L, entries);
     lua_setfield(L, -2, "entries");
@@ -689,10 +713,57 @@ static int l_download(lua_State *L)
     return 1;
 }
 
+static void push_file_entry(lua_State *L, const char *url, const char *key, long long size, const char *modified)
+{
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, url);
+    lua_setfield(L, -2, "url");
+    lua_pushstring(L, key);
+    lua_setfield(L, -2, "key");
+    lua_pushinteger(L, size);
+    lua_setfield(L, -2, "size");
+    lua_pushstring(L, modified);
+    lua_setfield(L, -2, "last_modified");
+}
+
+/* The files of a local directory, as list_remote shows objects. */
+static int list_local(lua_State *L, const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        if (errno == ENOENT) {
+            lua_newtable(L);
+            return 1;
+        }
+        return luaL_error(L, "dump.list_files %s: %s", dir, strerror(errno));
+    }
+    lua_newtable(L);
+    lua_Integer n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char *path = xasprintf("%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(path, &st) == 0) {
+            char modified[48];
+            timefmt_format_utc((double)st.st_mtime, modified, sizeof modified);
+            push_file_entry(L, path, e->d_name, S_ISDIR(st.st_mode) ? size_of(path) : (long long)st.st_size,
+                            modified);
+            lua_rawseti(L, -2, ++n);
+        }
+        free(path);
+    }
+    closedir(d);
+    return 1;
+}
+
 /* dump.list_remote("s3://bucket/prefix") -> {{url=, key=, size=, last_modified=}, ...} */
 static int l_list_remote(lua_State *L)
 {
     const char *url = luaL_checkstring(L, 1);
+    if (!s3_is_url(url))
+        return list_local(L, url);
     s3_object *objects;
     size_t count;
     if (s3_list(url, &objects, &count) != 0)
@@ -701,19 +772,72 @@ static int l_list_remote(lua_State *L)
     size_t bucket_len = slash ? (size_t)(slash - url) : strlen(url);
     lua_createtable(L, (int)count, 0);
     for (size_t i = 0; i < count; i++) {
-        lua_createtable(L, 0, 4);
-        lua_pushfstring(L, "%s/%s", lua_pushlstring(L, url, bucket_len), objects[i].key ? objects[i].key : "");
-        lua_remove(L, -2);
-        lua_setfield(L, -2, "url");
-        lua_pushstring(L, objects[i].key ? objects[i].key : "");
-        lua_setfield(L, -2, "key");
-        lua_pushinteger(L, objects[i].size);
-        lua_setfield(L, -2, "size");
-        lua_pushstring(L, objects[i].last_modified ? objects[i].last_modified : "");
-        lua_setfield(L, -2, "last_modified");
+        char *object_url = xasprintf("%.*s/%s", (int)bucket_len, url, objects[i].key ? objects[i].key : "");
+        push_file_entry(L, object_url, objects[i].key ? objects[i].key : "", objects[i].size,
+                        objects[i].last_modified ? objects[i].last_modified : "");
+        free(object_url);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     s3_objects_free(objects, count);
+    return 1;
+}
+
+/* A temporary file name in TMPDIR (the file itself removed: callers make it). */
+static char *temp_name(void)
+{
+    const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char *path = xasprintf("%s/drctl-text-XXXXXX", tmp);
+    int fd = mkstemp(path);
+    if (fd >= 0) {
+        close(fd);
+        unlink(path);
+    }
+    return path;
+}
+
+/* dump.write_text(path or url, text): a small file (a manifest), never
+ * overwriting one. */
+static int l_write_text(lua_State *L)
+{
+    const char *where = luaL_checkstring(L, 1);
+    size_t len;
+    const char *text = luaL_checklstring(L, 2, &len);
+    refuse_in_plan(L, "dump.write_text");
+    double t0 = timefmt_monotonic();
+    int rc;
+    if (s3_is_url(where)) {
+        char *tmp = temp_name(), hex[65];
+        rc = fsio_write_durable(tmp, text, len);
+        if (rc == 0 && (rc = dump_sha256(tmp, hex)) == 0)
+            rc = s3_upload(tmp, where, hex, NULL, NULL);
+        unlink(tmp);
+        free(tmp);
+    } else {
+        rc = fsio_exists(where) ? err_set(DR_EFAIL, "%s already exists; it is not overwritten", where)
+                                : fsio_write_durable(where, text, len);
+    }
+    s3_done(L, "write", where, rc, t0);
+    return 0;
+}
+
+/* dump.read_text(path or url) -> text */
+static int l_read_text(lua_State *L)
+{
+    const char *where = luaL_checkstring(L, 1);
+    char *tmp = s3_is_url(where) ? temp_name() : NULL;
+    int rc = tmp ? s3_download(where, tmp) : 0;
+    char *text = NULL;
+    size_t len = 0;
+    if (rc == 0)
+        rc = fsio_read_file(tmp ? tmp : where, &text, &len);
+    if (tmp) {
+        unlink(tmp);
+        free(tmp);
+    }
+    if (rc)
+        return luaL_error(L, "dump.read_text %s: %s", where, err_last());
+    lua_pushlstring(L, text, len);
+    free(text);
     return 1;
 }
 
@@ -734,7 +858,8 @@ static int open_dump(lua_State *L)
     static const luaL_Reg functions[] = {
         { "pg_dump", l_pg_dump }, { "pg_restore", l_pg_restore }, { "list", l_list }, { "sha256", l_sha256 },
         { "upload", l_upload }, { "download", l_download }, { "list_remote", l_list_remote },
-        { "delete", l_delete }, { NULL, NULL },
+        { "delete", l_delete }, { "list_files", l_list_remote }, { "write_text", l_write_text },
+        { "read_text", l_read_text }, { NULL, NULL },
     };
     luaL_newlibtable(L, functions);
     lua_pushvalue(L, lua_upvalueindex(1));

@@ -242,3 +242,51 @@ for t in t_snapshot_then_retention_deletes_exactly_the_old_backups \
          t_verify_backup_passes_on_a_good_backup_and_fails_on_an_orphan; do
     run_test "$t"
 done
+
+t_export_then_total_loss_into_a_new_project() {
+    salons_project
+    # Three exports (keep 2): the oldest goes, with its manifest.
+    for i in 1 2 3; do
+        sc run export -p "dest=$PWD/exports" -p keep=2 --approve retention
+        expect_rc 0
+        [ "$i" = 3 ] || rm -rf drctl-audit
+        sleep 1.1
+    done
+    run=$(run_id)
+    expect_eq "$(ls exports | grep -c '\.dump$')" 2 "dumps kept"
+    expect_eq "$(ls exports | grep -c '\.json$')" 2 "manifests kept"
+    manifest=$(ls exports/*.json | sort | tail -1)
+    expect_eq "$(jq -r .sha256 "$manifest")" "$(sha256sum "exports/$(jq -r .dump "$manifest")" | cut -d' ' -f1)" "sha256"
+    expect_eq "$(jq -r .rows.booking "$manifest")" 2000 "rows in the manifest"
+    expect_eq "$(jq -r .database "$manifest")" neondb "database in the manifest"
+    expect_in "drctl-audit/runs/$run/report.md" "sha256"
+    rm -rf drctl-audit
+    # The project is lost; the newest export goes into a new project.
+    sc run total-loss -p "source=$PWD/exports" -p new_project=salons-reborn --approve restore
+    expect_rc 0
+    run=$(run_id)
+    new_project=$(jq -r '.steps[] | select(.name == "target") | .outputs.project' "drctl-audit/runs/$run/state.json")
+    [ "$new_project" != "$project" ] || fail "restored into the old project"
+    api GET "/projects/$new_project" "$key"
+    expect_eq "$(jq -r .project.name body.json)" salons-reborn "the new project"
+    curl -s -o conn.json -H "Authorization: Bearer $key" \
+        "$URL/projects/$new_project/connection_uri?database_name=neondb&role_name=neondb_owner"
+    new_uri=$(jq -r .uri conn.json)
+    for t in salon staff client booking; do
+        expect_eq "$(count_on "$new_uri" "select count(*) from $t")" "$(count_on "$uri" "select count(*) from $t")" "rows of $t"
+    done
+    expect_in err "set its DATABASE_URL to postgresql://neondb_owner:<redacted>@"
+    pw=$(echo "$new_uri" | sed -E 's|^[^:]+://[^:]+:([^@]+)@.*|\1|')
+    ! grep -rqF "$pw" drctl-audit out err || fail "the new password leaked"
+    # A damaged dump is refused before anything is restored.
+    rm -rf drctl-audit
+    printf 'x' >> "exports/$(jq -r .dump "$manifest")"
+    sc run total-loss -p "dump=$manifest" -p new_project=never-made --approve restore
+    expect_rc 1
+    expect_in err "the dump is damaged"
+    api GET /projects "$key"
+    expect_eq "$(jq '[.projects[] | select(.name == "never-made")] | length' body.json)" 0 "no project made"
+    stop_neon_local
+}
+
+run_test t_export_then_total_loss_into_a_new_project

@@ -1,0 +1,154 @@
+-- Scenario 3 of the backup guide: the Neon project is gone. From an export
+-- (its manifest; default the newest at `source`), restore into a new
+-- project or into an existing branch: sha256 checked first, pg_restore -j,
+-- then the row counts compared with the manifest. Ends with the new
+-- connection string (password hidden) and the steps to repoint the app.
+local neon = require "neon"
+local pg = require "pg"
+local dump = require "dump"
+local json = require "json"
+local dr = require "dr"
+
+local function newest_manifest(source)
+  local newest
+  for _, f in ipairs(dump.list_files(source)) do
+    if f.url:sub(-5) == ".json" and (not newest or f.url > newest) then newest = f.url end
+  end
+  if not newest then dr.fail("no export manifest (*.json) at " .. source) end
+  return newest
+end
+
+local function target_label(ctx)
+  if ctx.params.new_project then return "the new project " .. ctx.params.new_project end
+  return "the branch " .. tostring(ctx.params.target_branch) .. " of project " .. tostring(ctx.params.project)
+end
+
+return runbook {
+  name = "total-loss", version = "1.0.0",
+  summary = "Restore an export into a new Neon project (or an existing branch) and check it",
+  params = {
+    dump = { type = "string", doc = "the export's manifest: a path or s3:// URL (default: the newest at source)" },
+    source = { type = "string", doc = "where the exports are (a directory or s3://bucket/prefix)" },
+    new_project = { type = "string", doc = "the name of the project to create and restore into" },
+    project = { type = "string", env = "NEON_PROJECT_ID", doc = "the project of target_branch" },
+    target_branch = { type = "string", doc = "restore into this existing branch instead (its data is replaced)" },
+    database = { type = "string", default = "neondb" },
+    role = { type = "string", default = "neondb_owner" },
+    work = { type = "string", default = ".drctl/restore", doc = "a local folder for the downloaded dump" },
+    jobs = { type = "int", default = 4, doc = "pg_restore jobs" },
+  },
+  steps = {
+    { name = "fetch", idempotent = true, timeout = "6h",
+      plan = function(ctx)
+        return "read the manifest " .. (ctx.params.dump or ("(the newest at " .. tostring(ctx.params.source) .. ")"))
+               .. ", fetch the dump and check its sha256"
+      end,
+      run = function(ctx)
+        if not ctx.params.new_project and not ctx.params.target_branch then
+          dr.fail("say where to restore: -p new_project=NAME, or -p target_branch=NAME (with project)")
+        end
+        if not ctx.params.dump and not ctx.params.source then
+          dr.fail("say which export: -p dump=<manifest path or URL>, or -p source=<where the exports are>")
+        end
+        local where = ctx.params.dump or newest_manifest(ctx.params.source)
+        local manifest = json.decode(dump.read_text(where))
+        if type(manifest) ~= "table" or not manifest.sha256 or not manifest.dump then
+          dr.fail(where .. " is not an export manifest (no sha256 or dump)")
+        end
+        local dir = where:match("^(.*)/[^/]+$") or "."
+        local remote = dir .. "/" .. manifest.dump
+        local path = remote
+        if remote:find("^s3://") then
+          dr.exec({ "mkdir", "-p", ctx.params.work })
+          path = ctx.params.work .. "/" .. manifest.dump
+          local have = false
+          for _, f in ipairs(dump.list_files(ctx.params.work)) do have = have or f.url == path end
+          if have and dump.sha256(path) ~= manifest.sha256 then dump.delete(path); have = false end
+          if not have then dump.download(remote, path) end
+        end
+        local sha = dump.sha256(path)
+        if sha ~= manifest.sha256 then
+          dr.fail(string.format("%s has sha256 %s, the manifest says %s: the dump is damaged", path, sha, manifest.sha256))
+        end
+        dr.figure("export", where)
+        dr.figure("instant of the export", manifest.instant)
+        return { manifest = manifest, path = path }
+      end },
+    { name = "target", idempotent = true, timeout = "30m",
+      plan = function(ctx) return "find or create " .. target_label(ctx) end,
+      run = function(ctx)
+        if ctx.params.new_project then
+          for _, p in ipairs(neon.list_projects()) do
+            if p.name == ctx.params.new_project then
+              return { project = p.id, branch = neon.default_branch(p.id).id, created = false }
+            end
+          end
+          local made = neon.create_project({ name = ctx.params.new_project })
+          dr.figure("new project", made.project.id)
+          return { project = made.project.id, branch = made.branch.id, created = true }
+        end
+        if not ctx.params.project then dr.fail("target_branch needs -p project=<id> (or NEON_PROJECT_ID)") end
+        local b = neon.resolve_branch(ctx.params.project, ctx.params.target_branch)
+        return { project = ctx.params.project, branch = b.id, created = false }
+      end },
+    { name = "restore", destructive = true, timeout = "12h",
+      plan = function(ctx) return "pg_restore the dump into " .. target_label(ctx) end,
+      confirm = function(ctx)
+        local m = ctx.outputs.fetch.manifest
+        local what = string.format("the export of %s/%s taken at %s (%d bytes)", tostring(m.branch),
+                                   tostring(m.database), tostring(m.instant), m.size or 0)
+        if ctx.params.new_project then
+          return { challenge = ctx.params.new_project,
+                   summary = what .. " is restored into the new project " .. ctx.params.new_project
+                             .. "; nothing there is lost (it is new)" }
+        end
+        return { challenge = ctx.params.target_branch,
+                 summary = what .. " REPLACES the data of the branch " .. ctx.params.target_branch
+                           .. ": the tables of the dump are dropped and restored there" }
+      end,
+      run = function(ctx)
+        local t = ctx.outputs.target
+        local uri = neon.connection_uri(t.project, { branch_id = t.branch, database_name = ctx.params.database,
+                                                     role_name = ctx.params.role })
+        local r = dump.pg_restore{ uri = uri, source = ctx.outputs.fetch.path, jobs = ctx.params.jobs,
+                                   clean = ctx.params.target_branch ~= nil }
+        dr.figure("pg_restore seconds", r.seconds)
+        return { seconds = r.seconds }
+      end },
+    { name = "verify", idempotent = true,
+      plan = function() return "compare the row counts of every table with the manifest" end,
+      run = function(ctx)
+        local t, m = ctx.outputs.target, ctx.outputs.fetch.manifest
+        local conn = pg.connect(neon.connection_uri(t.project, { branch_id = t.branch, database_name = ctx.params.database,
+                                                                 role_name = ctx.params.role }))
+        local counts = pg.row_counts(conn, (function()
+          local names = {}
+          for name in pairs(m.rows or {}) do names[#names + 1] = name end
+          table.sort(names)
+          return names
+        end)())
+        local wrong = {}
+        for name, n in pairs(m.rows or {}) do
+          dr.figure("rows of " .. name .. " (restored / manifest)", counts[name] .. " / " .. n)
+          if counts[name] ~= n then wrong[#wrong + 1] = name .. " has " .. counts[name] .. ", the manifest " .. n end
+        end
+        if #wrong > 0 then dr.fail("the restore does not match the export: " .. table.concat(wrong, "; ")) end
+        return { rows = counts }
+      end },
+    { name = "repoint", idempotent = true,
+      plan = function() return "show the new connection string (password hidden) and how to repoint the application" end,
+      run = function(ctx)
+        local t = ctx.outputs.target
+        local uri = neon.connection_uri(t.project, { branch_id = t.branch, database_name = ctx.params.database,
+                                                     role_name = ctx.params.role })
+        local shown = uri:gsub("^(%w+://[^:/@]+):[^@]+@", "%1:****@")
+        dr.log("the data is back in project " .. t.project .. ". To repoint the application:")
+        dr.log("  1. set its DATABASE_URL to " .. shown)
+        dr.log("     (the password: neon.reveal_password, or the Neon console > Roles > " .. ctx.params.role .. ")")
+        dr.log("  2. restart the application, then check a read and a write")
+        dr.log("  3. set up backups on the new project again (the snapshot and export runbooks)")
+        dr.figure("new connection string", shown)
+        return { project = t.project, branch = t.branch, connection = shown }
+      end },
+  },
+}
