@@ -121,33 +121,54 @@ function M.before(timestamp, seconds)
   return dr.format_time(dr.time(timestamp) - seconds)
 end
 
+-- Copies table t of source into a temporary table on target, then calls
+-- fn(tmp, on) where `on` matches tmp's rows (m) to t's (x) by primary key.
+local function with_copy(source, target, t, what, fn)
+  local pk = pg.primary_key(target, t)
+  if #pk == 0 then dr.fail("table " .. t .. " has no primary key: its " .. what .. " cannot be told apart") end
+  local tmp = "drctl_copy_" .. t:gsub("[^%w]", "_")
+  target:exec("CREATE TEMP TABLE " .. tmp .. " (LIKE " .. t .. ")")
+  pg.copy(source, target, { from = t, to = tmp })
+  local match = {}
+  for _, col in ipairs(pk) do
+    local q = target:query("SELECT quote_ident($1) AS q", col)[1].q
+    match[#match + 1] = "x." .. q .. " = m." .. q
+  end
+  local result = fn(tmp, table.concat(match, " AND "))
+  target:exec("DROP TABLE " .. tmp)
+  return result
+end
+
 -- Rows of each table that exist in `source` (by primary key) and are
--- missing from `target`: copied into temporary tables on target, then
--- compared there. With insert = true they are inserted (in the caller's
--- transaction). Returns {table = count}.
+-- missing from `target`. With insert = true they are inserted (in the
+-- caller's transaction). Returns {table = count}.
 function M.missing_rows(source, target, tables, insert)
   local counts = {}
-  for i, t in ipairs(tables) do
-    local pk = pg.primary_key(target, t)
-    if #pk == 0 then dr.fail("table " .. t .. " has no primary key: its missing rows cannot be told apart") end
-    local tmp = "drctl_missing_" .. i
-    target:exec("CREATE TEMP TABLE " .. tmp .. " (LIKE " .. t .. ")")
-    pg.copy(source, target, { from = t, to = tmp })
-    local match = {}
-    for _, col in ipairs(pk) do
-      local q = target:query("SELECT quote_ident($1) AS q", col)[1].q
-      match[#match + 1] = "x." .. q .. " = m." .. q
-    end
-    local absent = " FROM " .. tmp .. " m WHERE NOT EXISTS (SELECT 1 FROM " .. t .. " x WHERE "
-                   .. table.concat(match, " AND ") .. ")"
-    if insert then
-      counts[t] = target:exec("INSERT INTO " .. t .. " SELECT m.*" .. absent)
-    else
-      counts[t] = target:query("SELECT count(*) AS n" .. absent)[1].n
-    end
-    target:exec("DROP TABLE " .. tmp)
+  for _, t in ipairs(tables) do
+    counts[t] = with_copy(source, target, t, "missing rows", function(tmp, on)
+      local absent = " FROM " .. tmp .. " m WHERE NOT EXISTS (SELECT 1 FROM " .. t .. " x WHERE " .. on .. ")"
+      if insert then return target:exec("INSERT INTO " .. t .. " SELECT m.*" .. absent) end
+      return target:query("SELECT count(*) AS n" .. absent)[1].n
+    end)
   end
   return counts
+end
+
+-- Rows of `source` whose primary key is absent from `target` are copied
+-- into target (in the caller's transaction); rows whose key is in both but
+-- whose content differs are counted as conflicts and left as they are.
+-- Returns {table = copied}, {table = conflicts}.
+function M.salvage(source, target, tables)
+  local copied, conflicts = {}, {}
+  for _, t in ipairs(tables) do
+    with_copy(source, target, t, "rows", function(tmp, on)
+      conflicts[t] = target:query("SELECT count(*) AS n FROM " .. tmp .. " m JOIN " .. t .. " x ON " .. on
+                                  .. " WHERE ROW(m.*) IS DISTINCT FROM ROW(x.*)")[1].n
+      copied[t] = target:exec("INSERT INTO " .. t .. " SELECT m.* FROM " .. tmp .. " m WHERE NOT EXISTS (SELECT 1 FROM "
+                              .. t .. " x WHERE " .. on .. ")")
+    end)
+  end
+  return copied, conflicts
 end
 
 return M

@@ -290,3 +290,34 @@ t_export_then_total_loss_into_a_new_project() {
 }
 
 run_test t_export_then_total_loss_into_a_new_project
+
+t_corruption_found_by_bisection_then_rebuilt_with_salvage() {
+    salons_project
+    start=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
+    sleep 3
+    corrupted_at=$(date -u +%s.%N)
+    psql "$uri" -Xqc 'update booking set price = -1 where id % 7 = 0'
+    sleep 3
+    # Rows written after the corruption, to be salvaged.
+    psql "$uri" -Xqc "insert into client (id, name, email) values (9001, 'After', 'after@example.org'), (9002, 'Later', 'later@example.org')"
+    check='select count(*) = 0 from booking where price < 0'
+    sc run corruption -p "check_sql=$check" -p "search_from=$start" -p salvage=client -p precision=1s --approve apply
+    expect_rc 0
+    run=$(run_id)
+    state="drctl-audit/runs/$run/state.json"
+    good=$(jq -r '.steps[] | select(.name == "last-good") | .outputs.at' "$state")
+    probes=$(jq -r '.steps[] | select(.name == "last-good") | .outputs.probes' "$state")
+    gap=$(awk -v c="$corrupted_at" -v g="$(date -u -d "$good" +%s.%N)" 'BEGIN { printf "%.3f", c - g }')
+    echo "corrupted at $corrupted_at, last good found $good ($gap s before), $probes probes" >&2
+    awk -v d="$gap" 'BEGIN { exit !(d >= 0 && d <= 1.5) }' || fail "the last good instant is $gap s before the corruption"
+    [ "$probes" -ge 3 ] || fail "only $probes probes"
+    expect_in "drctl-audit/runs/$run/report.md" "probe 2 at"
+    expect_eq "$(count_on "$uri" 'select count(*) from booking where price < 0')" 0 "main is sound again"
+    expect_eq "$(count_on "$uri" 'select count(*) from client where id in (9001, 9002)')" 2 "salvaged clients"
+    expect_eq "$(jq -r '.steps[] | select(.name == "rebuild") | .outputs.copied.client' "$state")" 2 "rows salvaged"
+    kept="main-corrupted-$(echo "$run" | tr 'A-Z' 'a-z')"
+    expect_eq "$(branch_names)" "main,$kept" "branches left: probes and the rebuilt branch removed"
+    stop_neon_local
+}
+
+run_test t_corruption_found_by_bisection_then_rebuilt_with_salvage
