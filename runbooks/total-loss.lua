@@ -110,8 +110,9 @@ return runbook {
         local t = ctx.outputs.target
         local uri = neon.connection_uri(t.project, { branch_id = t.branch, database_name = ctx.params.database,
                                                      role_name = ctx.params.role })
-        local r = dump.pg_restore{ uri = uri, source = ctx.outputs.fetch.path, jobs = ctx.params.jobs,
-                                   clean = ctx.params.target_branch ~= nil }
+        -- --clean always: a new project has nothing to drop, and a restore
+        -- that died half-way leaves tables that must go before it runs again.
+        local r = dump.pg_restore{ uri = uri, source = ctx.outputs.fetch.path, jobs = ctx.params.jobs, clean = true }
         dr.figure("pg_restore seconds", r.seconds)
         return { seconds = r.seconds }
       end },

@@ -11,9 +11,9 @@ sc() {
     set -e
 }
 
-# A project with the salons schema at scale 1; sets project, uri, key, and
-# exports NEON_PROJECT_ID.
-salons_project() {
+# A project with the salons schema at a scale (default 1); sets project,
+# uri, key, and exports NEON_PROJECT_ID.
+salons_project() { # [SCALE]
     chmod 755 .
     start_neon_local
     use_api
@@ -22,7 +22,7 @@ salons_project() {
     export NEON_PROJECT_ID=$project
     uri=$(jq -r '.connection_uris[0].connection_uri' created.json)
     psql "$uri" -Xq -f "$ROOT/demo/schema.sql"
-    psql "$uri" -Xq -v scale=1 -f "$ROOT/demo/generate.sql"
+    psql "$uri" -Xq -v scale="${1:-1}" -f "$ROOT/demo/generate.sql"
 }
 
 # The incident: salon 3's bookings deleted at a known instant, then writes
@@ -321,3 +321,80 @@ t_corruption_found_by_bisection_then_rebuilt_with_salvage() {
 }
 
 run_test t_corruption_found_by_bisection_then_rebuilt_with_salvage
+
+# Runs a scenario, kills it (-9) KILL_AFTER seconds (default 0.4) after STEP
+# started, resumes it with the same approvals; rc is the resume's.
+kill_in_step_then_resume() { # STEP APPROVE drctl-run-args...
+    local step=$1 approve=$2
+    shift 2
+    set +e
+    "$DRCTL" --runbooks "$SCENARIOS" run "$@" --approve "$approve" >out 2>err </dev/null &
+    local pid=$!
+    set -e
+    for _ in $(seq 1 400); do
+        grep -qs "\"step-started\",\"step\":\"$step\"" drctl-audit/runs/*/journal.jsonl && break
+        sleep 0.05
+    done
+    sleep "${KILL_AFTER:-0.4}"
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    grep -qs "\"step-started\",\"step\":\"$step\"" drctl-audit/runs/*/journal.jsonl || fail "$step never started"
+    ! grep -qs "\"step-done\",\"step\":\"$step\"" drctl-audit/runs/*/journal.jsonl || fail "$step ended before the kill"
+    sc resume "$(run_id)" --approve "$approve"
+}
+
+t_every_scenario_survives_a_kill_in_its_slowest_step() {
+    salons_project 100 # 200,000 bookings: the dump and the restore take a while
+    sleep 1.5
+    # snapshot, killed while the backup is made: one backup in the end.
+    kill_in_step_then_resume backup backup snapshot
+    expect_rc 0
+    expect_eq "$(branch_names | tr ',' '\n' | grep -c '^backup-' || true)" 1 "backup branches after a killed snapshot"
+    rm -rf drctl-audit
+    # verify-backup, killed while its test branches are made: none left.
+    kill_in_step_then_resume test-branches check verify-backup
+    expect_rc 0
+    expect_eq "$(branch_names | tr ',' '\n' | grep -c '^verify' || true)" 0 "test branches after a killed verify"
+    rm -rf drctl-audit
+    # export, killed while dumping: one dump and one manifest.
+    kill_in_step_then_resume dump retention export -p "dest=$PWD/exports"
+    expect_rc 0
+    expect_eq "$(ls exports | grep -c '\.dump$')" 1 "dumps after a killed export"
+    expect_eq "$(ls exports | grep -c '\.json$')" 1 "manifests after a killed export"
+    rm -rf drctl-audit
+    # total-loss, killed while restoring: one new project, the counts right.
+    KILL_AFTER=0.1 kill_in_step_then_resume restore restore total-loss -p "source=$PWD/exports" -p new_project=reborn
+    expect_rc 0
+    api GET /projects "$key"
+    expect_eq "$(jq '[.projects[] | select(.name == "reborn")] | length' body.json)" 1 "new projects after a killed restore"
+    rm -rf drctl-audit
+    # retention, killed while deleting six backups: the same end state.
+    for i in 1 2 3 4 5; do
+        curl -s -o b.json -X POST -H "Authorization: Bearer $key" -d "{\"branch\":{\"name\":\"backup-k$i\"}}" \
+            "$URL/projects/$project/branches"
+        for op in $(jq -r '.operations[].id' b.json); do wait_operation "$project" "$op" "$key"; done
+    done
+    KILL_AFTER=0.15 kill_in_step_then_resume delete delete retention -p keep_days=0 -p keep_last=0
+    expect_rc 0
+    expect_eq "$(branch_names)" main "branches after a killed retention"
+    stop_neon_local
+}
+
+t_corruption_killed_while_bisecting_resumes() {
+    salons_project
+    start=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
+    sleep 2
+    psql "$uri" -Xqc 'update booking set price = -1 where id % 7 = 0'
+    sleep 2
+    kill_in_step_then_resume last-good apply corruption -p "check_sql=select count(*) = 0 from booking where price < 0" \
+        -p "search_from=$start"
+    expect_rc 0
+    expect_eq "$(count_on "$uri" 'select count(*) from booking where price < 0')" 0 "main is sound again"
+    run=$(run_id)
+    expect_eq "$(branch_names)" "main,main-corrupted-$(echo "$run" | tr 'A-Z' 'a-z')" "no probe branch left"
+    stop_neon_local
+}
+
+for t in t_every_scenario_survives_a_kill_in_its_slowest_step t_corruption_killed_while_bisecting_resumes; do
+    run_test "$t"
+done
