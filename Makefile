@@ -44,7 +44,7 @@ UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNIT_OBJ   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.o)
 TOOLS      := $(BIN)/ptydrive $(BIN)/fsync-floor
 
-.PHONY: all test test-suite unit asan valgrind bench demo demo-run deps install clean
+.PHONY: all test test-suite unit asan valgrind bench demo demo-run demo-data deps install clean
 all: $(BIN)/drctl $(BIN)/neon-local
 
 $(BIN)/drctl: $(BUILD)/engine/main.o $(ENGINE_OBJ)
@@ -118,8 +118,15 @@ bench: deps
 demo: deps
 	@$(MAKE) --no-print-directory demo-run
 
-demo-run: $(BIN)/drctl $(BIN)/ptydrive
+demo-run: $(BIN)/drctl $(BIN)/neon-local
 	@bash demo/run.sh
+
+# The guide's schema and generated rows into a database you name:
+#   make demo-data DEMO_URI=postgresql://... SCALE=10
+demo-data:
+	@test -n "$(DEMO_URI)" || { echo "give DEMO_URI=postgresql://... (and SCALE=N, default 1)"; exit 2; }
+	psql "$(DEMO_URI)" -X -q -f demo/schema.sql
+	psql "$(DEMO_URI)" -X -q -v scale=$(or $(SCALE),1) -f demo/generate.sql
 
 deps:
 	@bash .ci/deps.sh

@@ -162,9 +162,20 @@ int journal_append(journal *j, const char *kind, const char *step, cJSON *data)
     return rc;
 }
 
+/* By allow-list: what a module reports (neon calls, queries, dumps, logs)
+ * rides along with the next transition's commit instead of making one of
+ * its own, so a run's history stays one commit per state change. */
 int journal_is_transition(const char *kind)
 {
-    return strcmp(kind, "log") != 0 && strcmp(kind, "exec") != 0 && strcmp(kind, "figure") != 0;
+    static const char *const prefixes[] = { "step-", "run-", "confirmation-" };
+    static const char *const kinds[] = { "abort-requested", "journal-repaired", "lock-takeover", "runbook-changed" };
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
+        if (strncmp(kind, prefixes[i], strlen(prefixes[i])) == 0)
+            return 1;
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if (strcmp(kind, kinds[i]) == 0)
+            return 1;
+    return 0;
 }
 
 char *journal_transition_message(const char *run_id, const char *kind, const char *step)

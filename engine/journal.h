@@ -36,8 +36,10 @@ int journal_read(const char *path, cJSON **events, long *torn_bytes);
  * redacted before it is written. */
 int journal_append(journal *j, const char *kind, const char *step, cJSON *data);
 
-/* Transitions are the events committed one by one to the audit trail;
- * log lines, commands run and figures are not. */
+/* Transitions are the events committed one by one to the audit trail
+ * (step-*, run-*, confirmation-*, abort-requested, journal-repaired,
+ * lock-takeover, runbook-changed); log lines, commands run, figures and
+ * the modules' calls are not. */
 int journal_is_transition(const char *kind);
 
 /* The audit commit message of a transition: "<run-id>: <step> <state>"

@@ -164,8 +164,20 @@ static void a_changed_step_list_keeps_the_records_of_kept_steps(void)
     cJSON_Delete(events);
 }
 
+static void only_state_changes_are_transitions(void)
+{
+    const char *yes[] = { "step-started", "step-done", "run-done", "confirmation-asked", "lock-takeover",
+                          "runbook-changed", "abort-requested", "journal-repaired" };
+    const char *no[] = { "log", "exec", "figure", "neon", "neon-wait", "pg-query", "pg-copy", "dump", "s3-upload" };
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
+        CHECK(journal_is_transition(yes[i]));
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        CHECK(!journal_is_transition(no[i]));
+}
+
 void register_checkpoint_tests(void)
 {
+    REGISTER(only_state_changes_are_transitions);
     REGISTER(a_changed_step_list_keeps_the_records_of_kept_steps);
     REGISTER(replay_gives_each_steps_state_and_outputs);
     REGISTER(run_events_set_the_status);
