@@ -114,6 +114,7 @@ bench: deps
 	@bash bench/run.sh
 	@bash bench/neon_local.sh
 	@bash bench/modules.sh
+	@bash bench/scenario.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory demo-run

@@ -135,9 +135,9 @@ return runbook {
           if neon.find_branch(p, kept) then -- a resumed run: the restore happened
             dr.log("the restore was done already: " .. kept .. " exists")
           else
-            neon.restore_branch(p, rp.branch_id, { source_branch_id = rp.branch_id,
-                                                    source_timestamp = rp.restore_point,
-                                                    preserve_under_name = kept })
+            -- From the point-in-time branch, which holds the restore point
+            -- already: the same data, without replaying the history again.
+            neon.restore_branch(p, rp.branch_id, { source_branch_id = point(ctx).id, preserve_under_name = kept })
           end
           dr.figure("restored", rp.branch_name .. " to " .. rp.restore_point .. "; previous state kept as " .. kept)
           return { kept = kept }

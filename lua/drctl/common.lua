@@ -121,18 +121,27 @@ function M.before(timestamp, seconds)
   return dr.format_time(dr.time(timestamp) - seconds)
 end
 
--- Copies table t of source into a temporary table on target, then calls
--- fn(tmp, on) where `on` matches tmp's rows (m) to t's (x) by primary key.
-local function with_copy(source, target, t, what, fn)
+-- Copies table t of source into a temporary table on target (only its
+-- primary key columns when keys_only: what counting needs, a fraction of
+-- the bytes), then calls fn(tmp, on) where `on` matches tmp's rows (m) to
+-- t's (x) by primary key.
+local function with_copy(source, target, t, what, fn, keys_only)
   local pk = pg.primary_key(target, t)
   if #pk == 0 then dr.fail("table " .. t .. " has no primary key: its " .. what .. " cannot be told apart") end
   local tmp = "drctl_copy_" .. t:gsub("[^%w]", "_")
-  target:exec("CREATE TEMP TABLE " .. tmp .. " (LIKE " .. t .. ")")
-  pg.copy(source, target, { from = t, to = tmp })
-  local match = {}
+  local match, cols = {}, {}
   for _, col in ipairs(pk) do
     local q = target:query("SELECT quote_ident($1) AS q", col)[1].q
     match[#match + 1] = "x." .. q .. " = m." .. q
+    cols[#cols + 1] = q
+  end
+  if keys_only then
+    local list = table.concat(cols, ", ")
+    target:exec("CREATE TEMP TABLE " .. tmp .. " AS SELECT " .. list .. " FROM " .. t .. " WITH NO DATA")
+    pg.copy(source, target, { from = "SELECT " .. list .. " FROM " .. t, to = tmp })
+  else
+    target:exec("CREATE TEMP TABLE " .. tmp .. " (LIKE " .. t .. ")")
+    pg.copy(source, target, { from = t, to = tmp })
   end
   local result = fn(tmp, table.concat(match, " AND "))
   target:exec("DROP TABLE " .. tmp)
@@ -149,7 +158,7 @@ function M.missing_rows(source, target, tables, insert)
       local absent = " FROM " .. tmp .. " m WHERE NOT EXISTS (SELECT 1 FROM " .. t .. " x WHERE " .. on .. ")"
       if insert then return target:exec("INSERT INTO " .. t .. " SELECT m.*" .. absent) end
       return target:query("SELECT count(*) AS n" .. absent)[1].n
-    end)
+    end, not insert)
   end
   return counts
 end

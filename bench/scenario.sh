@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The recovery time of accidental-deletion (strategy restore) on a large
+# database (BENCH_SCALE, default 2500: about 1 GB), engine and API waits
+# included, from `drctl run` to its end, next to the bare PostgreSQL work
+# for the same restore measured in the same run: the base backup copied,
+# WAL replayed to the same instant, the server started (and promoted).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BIN_DIR=${DRCTL_BIN_DIR:-$PWD/bin}
+SCALE=${BENCH_SCALE:-2500}
+PGBIN=/usr/lib/postgresql/15/bin
+work=$(mktemp -d /tmp/drctl-bench-sc-XXXXXX)
+chmod 755 "$work"
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+cleanup() {
+    [ -n "${NL_PID:-}" ] && kill "$NL_PID" 2>/dev/null && wait "$NL_PID" 2>/dev/null
+    [ -d "$work/bare" ] && as_pg "$PGBIN/pg_ctl" -D "$work/bare" -m immediate stop >/dev/null 2>&1
+    rm -rf "$work"
+}
+trap cleanup EXIT
+source bench/neon_local_lib.sh
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+start_bench_neon_local
+
+created=$(call POST /projects '{"project":{"name":"bench"}}')
+project=$(echo "$created" | jq -r .project.id)
+main=$(echo "$created" | jq -r .branch.id)
+wait_ops "$project" "$created"
+uri=$(echo "$created" | jq -r '.connection_uris[0].connection_uri')
+echo "scenario: generating the salons data at scale $SCALE..."
+psql "$uri" -Xq -f demo/schema.sql
+psql "$uri" -Xq -v scale="$SCALE" -f demo/generate.sql
+size=$(psql "$uri" -XAtc "select pg_size_pretty(pg_database_size('neondb'))")
+sleep 2
+incident=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
+psql "$uri" -Xqc 'delete from booking where "salonId" = 3'
+sleep 2
+restore_point=$(date -u -d "$(date -u -d "$incident" '+%Y-%m-%d %H:%M:%S.%N') UTC - 1 second" +%Y-%m-%dT%H:%M:%S.%6NZ)
+
+# The bare work: neon-local's own base backup and WAL archive of main.
+target="${restore_point/T/ }"
+target="${target%Z}+00"
+[ "$(id -u)" -eq 0 ] && chown postgres "$work"
+psql "$uri" -XAtc "select pg_switch_wal()" >/dev/null
+sleep 2
+t0=$(now)
+as_pg cp -a "$work/nl/pg/$main/base" "$work/bare"
+as_pg touch "$work/bare/recovery.signal"
+port=$((20000 + RANDOM % 20000))
+printf "port = %s\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\narchive_mode = off\nrestore_command = 'cp %s/nl/pg/%s/wal/%%f %%p'\nrecovery_target_time = '%s'\nrecovery_target_action = 'promote'\n" \
+    "$port" "$work" "$main" "$target" > "$work/auto.conf"
+as_pg cp "$work/auto.conf" "$work/bare/postgresql.auto.conf"
+as_pg "$PGBIN/pg_ctl" -D "$work/bare" -w -l "$work/bare.log" start >/dev/null
+until [ "$(psql -h 127.0.0.1 -p "$port" -U postgres -XAtc 'select pg_is_in_recovery()' 2>/dev/null)" = f ]; do sleep 0.05; done
+bare=$(elapsed "$t0")
+lost=$(psql -h 127.0.0.1 -p "$port" -U postgres -d neondb -XAtc 'select count(*) from booking where "salonId" = 3')
+as_pg "$PGBIN/pg_ctl" -D "$work/bare" -m fast -w stop >/dev/null
+
+mkdir "$work/run"
+t0=$(now)
+(cd "$work/run" && NEON_API_KEY=$KEY NEON_API_HOST=$URL NEON_PROJECT_ID=$project \
+    DRCTL_OPERATOR="bench <bench@example.org>" "$BIN_DIR/drctl" --runbooks "$ROOT/runbooks" \
+    run accidental-deletion -p "incident_time=$incident" --approve apply >/dev/null 2>"$work/drctl.err") ||
+    { tail -20 "$work/drctl.err"; exit 1; }
+drctl_time=$(elapsed "$t0")
+back=$(psql "$uri" -XAtc 'select count(*) from booking where "salonId" = 3')
+[ "$back" = "$lost" ] || { echo "the runbook brought back $back bookings, the bare replay has $lost"; exit 1; }
+echo "accidental-deletion (restore) on $size: drctl ${drctl_time}s, bare base backup + WAL replay + start ${bare}s;" \
+     "ratio $(ratio "$drctl_time" "$bare")x (goal <= 1.2); $lost bookings back"
