@@ -2345,16 +2345,26 @@ static nl_response create_role(nl_api *api, const char *project_id, const char *
     return applied(api, project, branch_id, 201, "role", shown);
 }
 
+/* A role of a branch whose server runs, or the error response. */
+static int role_with_server(nl_api *api, const char *project_id, const char *branch_id, const char *name,
+                            cJSON **project, int *port, cJSON **role, nl_response *error)
+{
+    if (branch_with_server(api, project_id, branch_id, project, port, error) != 0)
+        return -1;
+    if (!(*role = role_named(*project, branch_id, name))) {
+        *error = nl_error(404, "", "role %s not found on branch %s", name, branch_id);
+        return -1;
+    }
+    return 0;
+}
+
 static nl_response reset_password(nl_api *api, const char *project_id, const char *branch_id, const char *name)
 {
-    cJSON *project;
+    cJSON *project, *role;
     int port;
     nl_response error;
-    if (branch_with_server(api, project_id, branch_id, &project, &port, &error) != 0)
+    if (role_with_server(api, project_id, branch_id, name, &project, &port, &role, &error) != 0)
         return error;
-    cJSON *role = role_named(project, branch_id, name);
-    if (!role)
-        return nl_error(404, "", "role %s not found on branch %s", name, branch_id);
     char *password = new_password();
     char *sql = xasprintf("ALTER ROLE \"%s\" PASSWORD '%s'", name, password);
     int rc = nl_pg_sql(port, "postgres", sql);
@@ -2424,14 +2434,11 @@ static nl_response dropped(nl_api *api, cJSON *project, const char *branch_id, i
  * database, as dropping it would fail half-way on the server. */
 static nl_response delete_role(nl_api *api, const char *project_id, const char *branch_id, const char *name)
 {
-    cJSON *project;
+    cJSON *project, *role;
     int port;
     nl_response error;
-    if (branch_with_server(api, project_id, branch_id, &project, &port, &error) != 0)
+    if (role_with_server(api, project_id, branch_id, name, &project, &port, &role, &error) != 0)
         return error;
-    cJSON *role = role_named(project, branch_id, name);
-    if (!role)
-        return nl_error(404, "", "role %s not found on branch %s", name, branch_id);
     const cJSON *db;
     cJSON_ArrayForEach(db, cJSON_GetObjectItemCaseSensitive(project, "_databases"))
         if (!strcmp(text_of(db, "branch_id"), branch_id) && !strcmp(text_of(db, "owner_name"), name))

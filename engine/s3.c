@@ -85,6 +85,24 @@ static void url_free(s3_url *u)
     free(u->key);
 }
 
+/* The configuration and the parsed URL of one operation (freed with
+ * close_target), or an error with nothing to free. */
+static int open_target(const char *url, s3_config *c, s3_url *u)
+{
+    int rc = config_from_env(c);
+    if (rc)
+        return rc;
+    if ((rc = parse_url(url, u)) != 0)
+        config_free(c);
+    return rc;
+}
+
+static void close_target(s3_config *c, s3_url *u)
+{
+    url_free(u);
+    config_free(c);
+}
+
 /* A key in a URL path: each byte but unreserved ones and '/' escaped. */
 static void put_escaped(buf *b, const char *text, int keep_slash)
 {
@@ -406,12 +424,12 @@ int s3_upload(const char *path, const char *url, const char *sha256,
 {
     s3_config c;
     s3_url u;
-    int rc = config_from_env(&c);
+    int rc = open_target(url, &c, &u), exists = 0;
     if (rc)
         return rc;
-    if ((rc = parse_url(url, &u)) != 0 || !*u.key) {
-        config_free(&c);
-        return rc ? rc : err_set(DR_EUSAGE, "%s names a bucket, not an object", url);
+    if (!*u.key) {
+        close_target(&c, &u);
+        return err_set(DR_EUSAGE, "%s names a bucket, not an object", url);
     }
     struct stat st;
     FILE *f = NULL;
@@ -419,13 +437,8 @@ int s3_upload(const char *path, const char *url, const char *sha256,
     s3_call head = { .method = "HEAD", .url = &u };
     if (stat(path, &st) != 0 || !(f = fopen(path, "rb")))
         rc = err_set(DR_EFAIL, "cannot read %s: %s", path, strerror(errno));
-    if (rc == 0 && (rc = perform(&c, &head, &r)) == 0) {
-        buf_free(&r.body);
-        if (r.status == 200)
-            rc = err_set(DR_EFAIL, "%s already exists; an export is never overwritten", url);
-        else if (r.status != 404)
-            rc = failed_status(&head, &r, "existence check");
-    }
+    if (rc == 0 && (rc = s3_exists(url, &exists)) == 0 && exists)
+        rc = err_set(DR_EFAIL, "%s already exists; an export is never overwritten", url);
     /* ETag: the MD5 for one part; for a multipart object S3 says the MD5
      * of the parts' MD5s with "-N", some compatible services the MD5 of
      * the whole: either matches. */
@@ -447,8 +460,7 @@ int s3_upload(const char *path, const char *url, const char *sha256,
     }
     if (f)
         fclose(f);
-    url_free(&u);
-    config_free(&c);
+    close_target(&c, &u);
     return rc;
 }
 
@@ -457,13 +469,9 @@ int s3_exists(const char *url, int *exists)
     *exists = 0;
     s3_config c;
     s3_url u;
-    int rc = config_from_env(&c);
+    int rc = open_target(url, &c, &u);
     if (rc)
         return rc;
-    if ((rc = parse_url(url, &u)) != 0) {
-        config_free(&c);
-        return rc;
-    }
     s3_call head = { .method = "HEAD", .url = &u };
     s3_reply r;
     if ((rc = perform(&c, &head, &r)) == 0) {
@@ -473,8 +481,7 @@ int s3_exists(const char *url, int *exists)
         else if (r.status != 404)
             rc = failed_status(&head, &r, "existence check");
     }
-    url_free(&u);
-    config_free(&c);
+    close_target(&c, &u);
     return rc;
 }
 
@@ -482,13 +489,9 @@ int s3_download(const char *url, const char *path)
 {
     s3_config c;
     s3_url u;
-    int rc = config_from_env(&c);
+    int rc = open_target(url, &c, &u);
     if (rc)
         return rc;
-    if ((rc = parse_url(url, &u)) != 0) {
-        config_free(&c);
-        return rc;
-    }
     if (fsio_exists(path)) {
         rc = err_set(DR_EFAIL, "%s already exists; the download does not overwrite it", path);
     } else {
@@ -512,8 +515,7 @@ int s3_download(const char *url, const char *path)
         }
         free(partial);
     }
-    url_free(&u);
-    config_free(&c);
+    close_target(&c, &u);
     return rc;
 }
 
@@ -532,13 +534,9 @@ int s3_list(const char *url, s3_object **objects, size_t *count)
     *count = 0;
     s3_config c;
     s3_url u;
-    int rc = config_from_env(&c);
+    int rc = open_target(url, &c, &u);
     if (rc)
         return rc;
-    if ((rc = parse_url(url, &u)) != 0) {
-        config_free(&c);
-        return rc;
-    }
     s3_url bucket = { u.bucket, "" };
     char *token = NULL;
     do {
@@ -577,8 +575,7 @@ int s3_list(const char *url, s3_object **objects, size_t *count)
         buf_free(&r.body);
     } while (token);
     free(token);
-    url_free(&u);
-    config_free(&c);
+    close_target(&c, &u);
     if (rc) {
         s3_objects_free(*objects, *count);
         *objects = NULL;
@@ -591,20 +588,15 @@ int s3_delete(const char *url)
 {
     s3_config c;
     s3_url u;
-    int rc = config_from_env(&c);
+    int rc = open_target(url, &c, &u);
     if (rc)
         return rc;
-    if ((rc = parse_url(url, &u)) != 0) {
-        config_free(&c);
-        return rc;
-    }
     s3_call del = { .method = "DELETE", .url = &u };
     s3_reply r;
     rc = perform(&c, &del, &r);
     if (rc == 0 && r.status != 204 && r.status != 200)
         rc = failed_status(&del, &r, "deletion");
     buf_free(&r.body);
-    url_free(&u);
-    config_free(&c);
+    close_target(&c, &u);
     return rc;
 }
