@@ -12,7 +12,7 @@ INSERT INTO salon (name, city, opened_on)
 SELECT (ARRAY['Coupe', 'Atelier', 'Studio', 'Maison', 'Salon'])[1 + i % 5] || ' ' ||
        (ARRAY['Lumière', 'Étoile', 'Soleil', 'Rivoli', 'Opéra', 'Bastille', 'Marais'])[1 + i % 7] || ' ' || i,
        (ARRAY['Paris', 'Lyon', 'Lille', 'Nantes', 'Bordeaux', 'Marseille', 'Toulouse'])[1 + i % 7],
-       date '2015-01-01' + (i::bigint * 37) % 3000
+       date '2015-01-01' + ((i * 37) % 3000)::int
   FROM generate_series(1, 5 * :scale) i;
 INSERT INTO staff ("salonId", name, role)
 SELECT 1 + i % (5 * :scale),

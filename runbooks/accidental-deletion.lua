@@ -95,13 +95,17 @@ return runbook {
     { name = "apply", destructive = true, timeout = "2h",
       plan = function(ctx)
         local s = ctx.params.strategy
+        local b = ctx.params.branch or "the default branch"
         if s == "restore" then
-          return "restore " .. (ctx.params.branch or "the default branch") .. " in place to " .. restore_point(ctx)
-                 .. ", keeping its current state as <branch>-before-restore-" .. ctx.run_id:lower()
+          return "restore " .. b .. " in place to " .. restore_point(ctx) .. ". Lost from it: every row written "
+                 .. "after that instant (counted by the verify step), kept on <branch>-before-restore-"
+                 .. ctx.run_id:lower()
         elseif s == "promote" then
-          return "make " .. point_name(ctx) .. " the default branch: the application's connection string changes"
+          return "make " .. point_name(ctx) .. " the default branch: the application's connection string changes, "
+                 .. "and rows written on " .. b .. " after " .. restore_point(ctx) .. " are not on it"
         end
-        return "insert the rows missing now from the restore point, by primary key, in one transaction"
+        return "insert the rows missing now from the restore point, by primary key, in one transaction; nothing "
+               .. "is deleted or overwritten"
       end,
       confirm = function(ctx)
         local rp, v = ctx.outputs["restore-point"], ctx.outputs.verify

@@ -121,9 +121,11 @@ return runbook {
       end },
     { name = "apply", destructive = true, timeout = "2h",
       plan = function(ctx)
+        local lost = "rows written after the last good instant outside the salvaged tables, and conflicting rows"
         return ctx.params.strategy == "restore"
-               and "restore the branch in place from the rebuilt branch, keeping the corrupted state"
-               or "make the rebuilt branch the default branch (the connection string changes)"
+               and ("restore the branch in place from the rebuilt branch. Lost from it: " .. lost
+                    .. "; kept on <branch>-corrupted-" .. ctx.run_id:lower())
+               or ("make the rebuilt branch the default branch: the connection string changes; not on it: " .. lost)
       end,
       confirm = function(ctx)
         local g, r = ctx.outputs["last-good"], ctx.outputs.rebuild

@@ -95,7 +95,13 @@ return runbook {
       end },
     { name = "retention", destructive = true, idempotent = true,
       plan = function(ctx)
+        local b = common.branch(ctx)
+        local all = exports(ctx, ctx.params.database .. "-" .. b.name)
+        local old = {}
+        -- This run's export will be the newest: one fewer of the others stays.
+        for i, e in ipairs(all) do if i >= ctx.params.keep then old[#old + 1] = e.name end end
         return "delete the exports of this database and branch beyond the newest " .. ctx.params.keep
+               .. (#old > 0 and (": today that deletes " .. table.concat(old, ", ")) or ": today nothing")
       end,
       confirm = function(ctx)
         local old = {}

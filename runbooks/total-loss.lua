@@ -92,7 +92,11 @@ return runbook {
         return { project = ctx.params.project, branch = b.id, created = false }
       end },
     { name = "restore", destructive = true, timeout = "12h",
-      plan = function(ctx) return "pg_restore the dump into " .. target_label(ctx) end,
+      plan = function(ctx)
+        return "pg_restore the dump into " .. target_label(ctx)
+               .. (ctx.params.new_project and " (new: nothing there is lost)"
+                   or ": its tables that the dump holds are dropped and replaced")
+      end,
       confirm = function(ctx)
         local m = ctx.outputs.fetch.manifest
         local what = string.format("the export of %s/%s taken at %s (%d bytes)", tostring(m.branch),

@@ -398,3 +398,25 @@ t_corruption_killed_while_bisecting_resumes() {
 for t in t_every_scenario_survives_a_kill_in_its_slowest_step t_corruption_killed_while_bisecting_resumes; do
     run_test "$t"
 done
+
+t_scenario_plans_say_what_each_step_does_and_what_is_lost() {
+    salons_project
+    sc plan accidental-deletion -p incident_time=2026-01-11T14:30:00Z
+    expect_rc 0
+    expect_in out "create branch check-<run-id> at 2026-01-11T14:29:59Z"
+    expect_in out "Lost from it: every row written after that instant"
+    sc plan accidental-deletion -p incident_time=2026-01-11T14:30:00Z -p strategy=promote
+    expect_in out "the application's connection string changes"
+    sc plan corruption -p "check_sql=select true" -p salvage=client
+    expect_rc 0
+    expect_in out "copy the rows of client written after it"
+    sc plan total-loss -p new_project=reborn -p "source=$PWD/none"
+    expect_rc 0
+    expect_in out "new: nothing there is lost"
+    # Plans act on nothing.
+    expect_eq "$(branch_names)" main "branches after the plans"
+    [ ! -e drctl-audit ] || fail "a plan wrote an audit trail"
+    stop_neon_local
+}
+
+run_test t_scenario_plans_say_what_each_step_does_and_what_is_lost
