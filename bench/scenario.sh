@@ -42,8 +42,11 @@ restore_point=$(date -u -d "$(date -u -d "$incident" '+%Y-%m-%d %H:%M:%S.%N') UT
 target="${restore_point/T/ }"
 target="${target%Z}+00"
 [ "$(id -u)" -eq 0 ] && chown postgres "$work"
-psql "$uri" -XAtc "select pg_switch_wal()" >/dev/null
-sleep 2
+# The WAL up to the instant in the archive, as neon-local makes sure of it
+# too (its own superuser connection, trusted on 127.0.0.1).
+main_port=$(psql "$uri" -XAtc "show port")
+psql -h 127.0.0.1 -p "$main_port" -U postgres -d neondb -XAtc "select pg_switch_wal()" >/dev/null
+sleep 3
 t0=$(now)
 as_pg cp -a "$work/nl/pg/$main/base" "$work/bare"
 as_pg touch "$work/bare/recovery.signal"
@@ -66,5 +69,7 @@ t0=$(now)
 drctl_time=$(elapsed "$t0")
 back=$(psql "$uri" -XAtc 'select count(*) from booking where "salonId" = 3')
 [ "$back" = "$lost" ] || { echo "the runbook brought back $back bookings, the bare replay has $lost"; exit 1; }
+steps=$(jq -r 'select(.kind == "step-done") | "\(.step) \(.data.duration_ms / 1000)s"' \
+        "$work"/run/drctl-audit/runs/*/journal.jsonl | paste -sd, - | sed 's/,/, /g')
 echo "accidental-deletion (restore) on $size: drctl ${drctl_time}s, bare base backup + WAL replay + start ${bare}s;" \
-     "ratio $(ratio "$drctl_time" "$bare")x (goal <= 1.2); $lost bookings back"
+     "ratio $(ratio "$drctl_time" "$bare")x (goal <= 1.2); $lost bookings back; steps: $steps"
