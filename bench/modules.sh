@@ -10,16 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN_DIR=${DRCTL_BIN_DIR:-$PWD/bin}
 ROWS=${BENCH_COPY_ROWS:-1000000}
-PGBIN=/usr/lib/postgresql/15/bin
-work=$(mktemp -d /tmp/drctl-bench-mod-XXXXXX)
-chmod 755 "$work"
-cleanup() {
-    [ -n "${NL_PID:-}" ] && kill "$NL_PID" 2>/dev/null && wait "$NL_PID" 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
 source bench/neon_local_lib.sh
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+bench_workdir mod
 
 start_bench_neon_local
 branch() { # NAME: prints "id uri"

@@ -11,18 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN_DIR=${DRCTL_BIN_DIR:-$PWD/bin}
 SCALE=${BENCH_PGBENCH_SCALE:-7}
-PGBIN=/usr/lib/postgresql/15/bin
-work=$(mktemp -d /tmp/drctl-bench-nl-XXXXXX)
-chmod 755 "$work"
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-cleanup() {
-    [ -n "${NL_PID:-}" ] && kill "$NL_PID" 2>/dev/null && wait "$NL_PID" 2>/dev/null
-    for d in "$work"/bare-*; do [ -d "$d" ] && as_pg "$PGBIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-[ -n "${BENCH_KEEP_LOG:-}" ] && trap 'cp "$work/nl.err" /tmp/nl-bench.err; cleanup' EXIT
 source bench/neon_local_lib.sh
+bench_workdir nl
+[ -n "${BENCH_KEEP_LOG:-}" ] && trap 'cp "$work/nl.err" /tmp/nl-bench.err; bench_cleanup' EXIT
 
 start_bench_neon_local
 
@@ -96,7 +87,6 @@ r=$(call POST "/projects/$project/branches/$main/restore" \
 wait_ops "$project" "$r"
 nl_restore=$(elapsed "$t0")
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo "neon-local: database of $size"
 printf "  %-22s neon-local %6ss   bare %6ss   %sx\n" "branch at head" "$nl_head" "$bare_head" "$(ratio "$nl_head" "$bare_head")"
 printf "  %-22s neon-local %6ss   bare %6ss   %sx\n" "branch at an instant" "$nl_pitr" "$bare_pitr" "$(ratio "$nl_pitr" "$bare_pitr")"

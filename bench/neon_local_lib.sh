@@ -1,5 +1,23 @@
-# Shared by the benchmarks that run on neon-local (sourced, with $work and
-# $BIN_DIR set): timing helpers, neon-local started in $work, its API.
+# Shared by the benchmarks that run on neon-local (sourced, with $BIN_DIR
+# set): a work folder cleaned up on exit, timing helpers, neon-local
+# started in it, its API.
+PGBIN=/usr/lib/postgresql/15/bin
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+# A folder the postgres user can reach (sets work); on exit neon-local and
+# any bare server in $work/bare-* are stopped and the folder removed.
+bench_workdir() { # NAME
+    work=$(mktemp -d "/tmp/drctl-bench-$1-XXXXXX")
+    chmod 755 "$work"
+    trap bench_cleanup EXIT
+}
+bench_cleanup() {
+    [ -n "${NL_PID:-}" ] && kill "$NL_PID" 2>/dev/null && wait "$NL_PID" 2>/dev/null
+    for d in "$work"/bare-*; do [ -d "$d" ] && as_pg "$PGBIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1; done
+    rm -rf "$work"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 

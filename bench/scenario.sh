@@ -9,18 +9,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 BIN_DIR=${DRCTL_BIN_DIR:-$PWD/bin}
 SCALE=${BENCH_SCALE:-2500}
-PGBIN=/usr/lib/postgresql/15/bin
-work=$(mktemp -d /tmp/drctl-bench-sc-XXXXXX)
-chmod 755 "$work"
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-cleanup() {
-    [ -n "${NL_PID:-}" ] && kill "$NL_PID" 2>/dev/null && wait "$NL_PID" 2>/dev/null
-    [ -d "$work/bare" ] && as_pg "$PGBIN/pg_ctl" -D "$work/bare" -m immediate stop >/dev/null 2>&1
-    rm -rf "$work"
-}
-trap cleanup EXIT
 source bench/neon_local_lib.sh
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+bench_workdir sc
 start_bench_neon_local
 
 created=$(call POST /projects '{"project":{"name":"bench"}}')
@@ -48,17 +38,17 @@ main_port=$(psql "$uri" -XAtc "show port")
 psql -h 127.0.0.1 -p "$main_port" -U postgres -d neondb -XAtc "select pg_switch_wal()" >/dev/null
 sleep 3
 t0=$(now)
-as_pg cp -a "$work/nl/pg/$main/base" "$work/bare"
-as_pg touch "$work/bare/recovery.signal"
+as_pg cp -a "$work/nl/pg/$main/base" "$work/bare-restore"
+as_pg touch "$work/bare-restore/recovery.signal"
 port=$((20000 + RANDOM % 20000))
 printf "port = %s\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\narchive_mode = off\nrestore_command = 'cp %s/nl/pg/%s/wal/%%f %%p'\nrecovery_target_time = '%s'\nrecovery_target_action = 'promote'\n" \
     "$port" "$work" "$main" "$target" > "$work/auto.conf"
-as_pg cp "$work/auto.conf" "$work/bare/postgresql.auto.conf"
-as_pg "$PGBIN/pg_ctl" -D "$work/bare" -w -l "$work/bare.log" start >/dev/null
+as_pg cp "$work/auto.conf" "$work/bare-restore/postgresql.auto.conf"
+as_pg "$PGBIN/pg_ctl" -D "$work/bare-restore" -w -l "$work/bare-restore.log" start >/dev/null
 until [ "$(psql -h 127.0.0.1 -p "$port" -U postgres -XAtc 'select pg_is_in_recovery()' 2>/dev/null)" = f ]; do sleep 0.05; done
 bare=$(elapsed "$t0")
 lost=$(psql -h 127.0.0.1 -p "$port" -U postgres -d neondb -XAtc 'select count(*) from booking where "salonId" = 3')
-as_pg "$PGBIN/pg_ctl" -D "$work/bare" -m fast -w stop >/dev/null
+as_pg "$PGBIN/pg_ctl" -D "$work/bare-restore" -m fast -w stop >/dev/null
 
 mkdir "$work/run"
 t0=$(now)
