@@ -70,15 +70,15 @@ return runbook {
           dr.log(string.format("%-30s at the restore point %d, now %d (%+d)", t, then_counts[t], now_counts[t], delta[t]))
           dr.figure("rows of " .. t .. " at the restore point / now", then_counts[t] .. " / " .. now_counts[t])
         end
-        -- By primary key: the rows gone since (reinsert brings them back), or
+        -- The rows gone since, by primary key (reinsert brings them back), or
         -- the rows written since (what going back would lose from the branch).
         local missing, written = {}, {}
         if ctx.params.strategy == "reinsert" then
           missing = common.missing_rows(at, live, tables, false)
           dr.log("missing now, by primary key: " .. common.format_counts(missing))
         else
-          written = common.missing_rows(live, at, tables, false)
-          dr.log("written since the restore point, by primary key: " .. common.format_counts(written))
+          written = common.written_since(at, live, tables)
+          dr.log("inserted or updated since the restore point: " .. common.format_counts(written))
         end
         local lost, gained = 0, 0
         for _, d in pairs(delta) do if d < 0 then lost = lost - d else gained = gained + d end end

@@ -163,6 +163,21 @@ function M.missing_rows(source, target, tables, insert)
   return counts
 end
 
+-- Rows of each table of `live` inserted or updated after the instant that
+-- `point` (a branch made at that instant, from live's history) shows. Both
+-- share the transaction ids up to that instant: a row whose xmin is at or
+-- past the first id the point branch has not seen was written after it. A
+-- scan per table, nothing copied (a primary-key comparison would copy every
+-- key, and would miss updates).
+function M.written_since(point, live, tables)
+  local horizon = point:query("SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint % 4294967296) AS x")[1].x
+  local counts = {}
+  for _, t in ipairs(tables) do
+    counts[t] = live:query("SELECT count(*) AS n FROM " .. t .. " WHERE xmin::text::bigint >= $1", horizon)[1].n
+  end
+  return counts
+end
+
 -- Rows of `source` whose primary key is absent from `target` are copied
 -- into target (in the caller's transaction); rows whose key is in both but
 -- whose content differs are counted as conflicts and left as they are.
