@@ -51,11 +51,14 @@ function M.make_branch(ctx, name, spec)
   return neon.create_branch(ctx.params.project, s).branch
 end
 
--- Deletes the branch with that name when it exists (cleanup steps).
+-- Deletes the branch with that name when it exists (cleanup steps). The
+-- deletion is not waited on: once accepted the branch is going, and the
+-- run (the recovery) is not held up by it.
 function M.drop_branch(ctx, name)
   local b = neon.find_branch(ctx.params.project, name)
   if b then
-    neon.delete_branch(ctx.params.project, b.id)
+    neon.request("DELETE", "/projects/" .. neon.escape(ctx.params.project) .. "/branches/" .. neon.escape(b.id), nil,
+                 { wait = false })
     dr.log("deleted branch " .. name)
     return true
   end

@@ -57,8 +57,14 @@ uri_of_branch() { # NAME
     jq -r .uri body.json
 }
 
+# The branches' names, once no deletion is under way (runbooks do not wait
+# for the deletions of their throwaway branches).
 branch_names() {
-    api GET "/projects/$project/branches" "$key"
+    for _ in $(seq 1 200); do
+        api GET "/projects/$project/branches" "$key"
+        jq -e '[.branches[] | select(.current_state == "deleting")] | length == 0' body.json >/dev/null && break
+        sleep 0.1
+    done
     jq -r '[.branches[].name] | sort | join(",")' body.json
 }
 
