@@ -141,7 +141,7 @@ int nl_pg_basebackup(int source_port, const char *datadir)
     char *port = xasprintf("%d", source_port);
     char *log = log_path(datadir);
     char *argv[] = { program, "-h", "127.0.0.1", "-p", port, "-U", "postgres", "-D", (char *)datadir,
-                     "-X", "stream", "-c", "fast", "--no-password", NULL };
+                     "-X", "stream", "-c", "fast", "--no-manifest", "--no-password", NULL };
     if (rc == 0)
         rc = run_as_server(argv, log);
     free(program);
