@@ -478,7 +478,7 @@ static int l_pg_dump(lua_State *L)
     char jobs[16];
     snprintf(jobs, sizeof jobs, "%d", j.jobs);
     char *snapshot_arg = j.snapshot ? xasprintf("--snapshot=%s", j.snapshot) : NULL;
-    char *argv[10] = { j.program, "--verbose", "--no-password", strcmp(j.format, "custom") == 0 ? "-Fc" : "-Fd",
+    char *argv[12] = { j.program, "--verbose", "--no-password", strcmp(j.format, "custom") == 0 ? "-Fc" : "-Fd",
                        "-f", j.partial_path };
     int argc = 6;
     if (j.jobs > 1) {
@@ -584,7 +584,7 @@ static int l_pg_restore(lua_State *L)
     for (int i = 0; c.env[i]; i++)
         if (!strncmp(c.env[i], "PGDATABASE=", 11))
             dbname = c.env[i] + 11;
-    char *argv[12];
+    char *argv[16]; /* 12 options at most, and the NULL */
     int n = 0;
     argv[n++] = program;
     argv[n++] = "--verbose";
