@@ -21,11 +21,7 @@ branch() { # NAME: prints "id uri"
     echo "$(echo "$r" | jq -r .branch.id) $(echo "$r" | jq -r '.connection_uris[0].connection_uri')"
 }
 
-created=$(call POST /projects '{"project":{"name":"bench"}}')
-project=$(echo "$created" | jq -r .project.id)
-main=$(echo "$created" | jq -r .branch.id)
-wait_ops "$project" "$created"
-uri=$(echo "$created" | jq -r '.connection_uris[0].connection_uri')
+bench_project
 psql "$uri" -Xqc "CREATE TABLE big (id bigint PRIMARY KEY, payload text, at timestamptz)"
 read -r dst dst_uri < <(branch copy-target)
 echo "modules: $ROWS rows..."

@@ -17,11 +17,7 @@ bench_workdir nl
 
 start_bench_neon_local
 
-created=$(call POST /projects '{"project":{"name":"bench"}}')
-project=$(echo "$created" | jq -r .project.id)
-main=$(echo "$created" | jq -r .branch.id)
-wait_ops "$project" "$created"
-uri=$(echo "$created" | jq -r '.connection_uris[0].connection_uri')
+bench_project
 echo "neon-local: pgbench scale $SCALE..."
 pgbench -q -i -s "$SCALE" "$uri" >/dev/null 2>&1
 pgbench -T 3 "$uri" >/dev/null 2>&1

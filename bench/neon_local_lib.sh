@@ -38,3 +38,13 @@ wait_ops() { # PROJECT JSON
         while [ "$(call GET "/projects/$1/operations/$op" | jq -r .operation.status)" = running ]; do sleep 0.02; done
     done
 }
+
+# A project on it, ready; sets project, main (its branch id) and uri.
+bench_project() {
+    local created
+    created=$(call POST /projects '{"project":{"name":"bench"}}')
+    project=$(echo "$created" | jq -r .project.id)
+    main=$(echo "$created" | jq -r .branch.id)
+    wait_ops "$project" "$created"
+    uri=$(echo "$created" | jq -r '.connection_uris[0].connection_uri')
+}

@@ -13,11 +13,7 @@ source bench/neon_local_lib.sh
 bench_workdir sc
 start_bench_neon_local
 
-created=$(call POST /projects '{"project":{"name":"bench"}}')
-project=$(echo "$created" | jq -r .project.id)
-main=$(echo "$created" | jq -r .branch.id)
-wait_ops "$project" "$created"
-uri=$(echo "$created" | jq -r '.connection_uris[0].connection_uri')
+bench_project
 echo "scenario: generating the salons data at scale $SCALE..."
 psql "$uri" -Xq -f demo/schema.sql
 psql "$uri" -Xq -v scale="$SCALE" -f demo/generate.sql

@@ -5,9 +5,7 @@ local pg = require "pg"
 local dump = require "dump"
 local check = require "testing.check"
 
-local function uri_of(project)
-  return neon.connection_uri(project, { database_name = "neondb", role_name = "neondb_owner" })
-end
+local uri_of = require "testing.uri"
 
 return runbook {
   name = "dump-s3", version = "1.0.0",

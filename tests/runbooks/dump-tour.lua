@@ -7,9 +7,7 @@ local dr = require "dr"
 
 local check = require "testing.check"
 
-local function uri_of(project)
-  return neon.connection_uri(project, { database_name = "neondb", role_name = "neondb_owner" })
-end
+local uri_of = require "testing.uri"
 
 return runbook {
   name = "dump-tour", version = "1.0.0",
