@@ -12,6 +12,7 @@ bench_workdir() { # NAME
     trap bench_cleanup EXIT
 }
 bench_cleanup() {
+    set +e # every part of the cleanup runs, whatever the one before said
     [ -n "${NL_PID:-}" ] && kill "$NL_PID" 2>/dev/null && wait "$NL_PID" 2>/dev/null
     for d in "$work"/bare-*; do [ -d "$d" ] && as_pg "$PGBIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1; done
     rm -rf "$work"

@@ -17,6 +17,7 @@
 #include <libpq-fe.h>
 #include <math.h>
 #include <openssl/evp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,26 @@ static void put_passfile_field(buf *b, const char *value)
     }
 }
 
+/* Passfiles left by a drctl that was killed (kill -9 skips every cleanup)
+ * hold a password: those whose process is gone are removed. */
+static void sweep_passfiles(const char *tmp)
+{
+    DIR *d = opendir(tmp);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        int pid = 0;
+        if (sscanf(e->d_name, "drctl-pgpass-%d-", &pid) != 1 || pid <= 0)
+            continue;
+        if (kill(pid, 0) != 0 && errno == ESRCH) {
+            char *path = xasprintf("%s/%s", tmp, e->d_name);
+            unlink(path);
+            free(path);
+        }
+    }
+    if (d)
+        closedir(d);
+}
+
 /* Connects once (the server's version, and a clear error early), then
  * describes the connection for the child through its environment. */
 static int conn_env_open(const char *uri, conn_env *c)
@@ -189,7 +210,8 @@ static int conn_env_open(const char *uri, conn_env *c)
     int rc = 0;
     if (PQpass(conn) && *PQpass(conn)) {
         const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-        c->passfile = xasprintf("%s/drctl-pgpass-XXXXXX", tmp);
+        sweep_passfiles(tmp);
+        c->passfile = xasprintf("%s/drctl-pgpass-%d-XXXXXX", tmp, (int)getpid());
         int fd = mkstemp(c->passfile); /* 0600 */
         buf line = BUF_INIT;
         put_passfile_field(&line, "*");

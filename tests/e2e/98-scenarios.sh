@@ -362,9 +362,14 @@ t_every_scenario_survives_a_kill_in_its_slowest_step() {
     expect_rc 0
     expect_eq "$(branch_names | tr ',' '\n' | grep -c '^verify' || true)" 0 "test branches after a killed verify"
     rm -rf drctl-audit
-    # export, killed while dumping: one dump and one manifest.
+    # export, killed while dumping: one dump and one manifest, and the
+    # killed pg_dump's passfile (a password) gone once the resume dumps.
+    mkdir tmp
+    export TMPDIR=$PWD/tmp
     kill_in_step_then_resume dump retention export -p "dest=$PWD/exports"
     expect_rc 0
+    expect_eq "$(ls tmp | grep -c pgpass || true)" 0 "passfiles left after a killed export"
+    unset TMPDIR
     expect_eq "$(ls exports | grep -c '\.dump$')" 1 "dumps after a killed export"
     expect_eq "$(ls exports | grep -c '\.json$')" 1 "manifests after a killed export"
     rm -rf drctl-audit
