@@ -117,12 +117,25 @@ static void set_field(cJSON *object, const char *key, cJSON *value)
         cJSON_AddItemToObject(object, key, value);
 }
 
+/* Any project, a deleted one too: the worker finishes its clean-up. */
+static cJSON *any_project(nl_api *api, const char *project_id)
+{
+    return find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+}
+
 /* A project the API still shows (a deleted one is cleaned up in the
  * background, and is 404 from the moment it is deleted). */
 static cJSON *live_project(nl_api *api, const char *project_id)
 {
-    cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    cJSON *p = any_project(api, project_id);
     return p && !cJSON_GetObjectItemCaseSensitive(p, "_deleted") ? p : NULL;
+}
+
+/* The item with that id in one of a project's lists (_branches,
+ * _endpoints, ...), or NULL; project may be NULL. */
+static cJSON *item_in(cJSON *project, const char *list, const char *id)
+{
+    return project ? find_by_id(cJSON_GetObjectItemCaseSensitive(project, list), id) : NULL;
 }
 
 /* A copy without the internal '_' fields. */
@@ -336,8 +349,8 @@ static void record_history_start(nl_api *api, const char *project_id, const char
     if (rc == 0)
         rc = nl_pg_basebackup(port, base);
     pthread_mutex_lock(&api->lock);
-    cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
-    cJSON *b = p ? find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"), branch_id) : NULL;
+    cJSON *p = any_project(api, project_id);
+    cJSON *b = item_in(p, "_branches", branch_id);
     if (b && rc == 0) {
         set_field(b, "_history_from", cJSON_CreateNumber(timefmt_now()));
         save_state(api);
@@ -551,8 +564,8 @@ static int run_next_restore(nl_api *api)
     pthread_mutex_unlock(&api->lock);
     int rc = run_restore(api, &j);
     pthread_mutex_lock(&api->lock);
-    cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), j.project_id);
-    cJSON *b = p ? find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"), j.branch_id) : NULL;
+    cJSON *p = any_project(api, j.project_id);
+    cJSON *b = item_in(p, "_branches", j.branch_id);
     if (b) {
         char *now = now_text();
         cJSON_DeleteItemFromObjectCaseSensitive(b, "_restore");
@@ -561,8 +574,7 @@ static int run_next_restore(nl_api *api)
         set_field(b, "updated_at", cJSON_CreateString(now));
         /* Its old history went with the old state. */
         cJSON_DeleteItemFromObjectCaseSensitive(b, "_history_from");
-        cJSON *kept = j.preserved_id ? find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"),
-                                                  j.preserved_id) : NULL;
+        cJSON *kept = j.preserved_id ? item_in(p, "_branches", j.preserved_id) : NULL;
         if (kept) {
             cJSON_DeleteItemFromObjectCaseSensitive(kept, "_preserving");
             set_field(kept, "current_state", cJSON_CreateString(rc ? "error" : "ready"));
@@ -626,9 +638,9 @@ static int run_endpoint_change(nl_api *api)
     pthread_mutex_unlock(&api->lock);
     int rc = apply_endpoint_change(api, change, branch_id, from_id, port);
     pthread_mutex_lock(&api->lock);
-    cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
-    cJSON *endpoint = p ? find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_endpoints"), endpoint_id) : NULL;
-    cJSON *branch = p ? find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"), branch_id) : NULL;
+    cJSON *p = any_project(api, project_id);
+    cJSON *endpoint = item_in(p, "_endpoints", endpoint_id);
+    cJSON *branch = item_in(p, "_branches", branch_id);
     int history_needed = 0;
     if (endpoint) {
         cJSON_DeleteItemFromObjectCaseSensitive(endpoint, "_pending");
@@ -670,11 +682,11 @@ static int run_deletion(nl_api *api)
     int rc = remove_branch_files(api, branch_id);
     pthread_mutex_lock(&api->lock);
     /* The raw lookup: a deleted project is exactly what this cleans up. */
-    cJSON *p = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
+    cJSON *p = any_project(api, project_id);
     if (p) {
         finish_operations(p, branch_id, rc ? err_last() : NULL);
         if (rc != 0) {
-            set_field(find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"), branch_id),
+            set_field(item_in(p, "_branches", branch_id),
                       "current_state", cJSON_CreateString("error"));
         } else {
             forget_branch(p, branch_id);
@@ -859,7 +871,7 @@ static void *worker_main(void *arg)
         /* The project may have been deleted meanwhile: look it up again. */
         cJSON *p;
         cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
-            cJSON *b = find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"), job.branch_id);
+            cJSON *b = item_in(p, "_branches", job.branch_id);
             if (!b)
                 continue;
             char *now = now_text();
@@ -876,13 +888,13 @@ static void *worker_main(void *arg)
         save_state(api);
         char *project_id = NULL;
         cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(api->state, "projects"))
-            if (find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_branches"), job.branch_id))
+            if (item_in(p, "_branches", job.branch_id))
                 project_id = xstrdup(text_of(p, "id"));
         if (rc == 0 && job.port && job.parent_id && project_id)
             record_history_start(api, project_id, job.branch_id, job.port);
         else if (rc == 0 && job.port && project_id) {
-            cJSON *pr = find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
-            cJSON *b = pr ? find_by_id(cJSON_GetObjectItemCaseSensitive(pr, "_branches"), job.branch_id) : NULL;
+            cJSON *pr = any_project(api, project_id);
+            cJSON *b = item_in(pr, "_branches", job.branch_id);
             if (b) {
                 set_field(b, "_history_from", cJSON_CreateNumber(timefmt_now()));
                 save_state(api);
@@ -1173,7 +1185,7 @@ static nl_response get_operation(nl_api *api, const char *project_id, const char
     cJSON *p = live_project(api, project_id);
     if (!p)
         return nl_error(404, "", "project %s not found", project_id);
-    cJSON *op = find_by_id(cJSON_GetObjectItemCaseSensitive(p, "_operations"), operation_id);
+    cJSON *op = item_in(p, "_operations", operation_id);
     if (!op)
         return nl_error(404, "", "operation %s not found in project %s", operation_id, project_id);
     cJSON *body = cJSON_CreateObject();
@@ -1399,7 +1411,7 @@ static nl_response create_branch(nl_api *api, const char *project_id, const nl_r
     int endpoint_wanted = wants_endpoint(cJSON_GetObjectItemCaseSensitive(req->body, "endpoints"), &bad);
     if (endpoint_wanted < 0)
         return bad;
-    cJSON *parent = parent_id ? find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), parent_id->valuestring)
+    cJSON *parent = parent_id ? item_in(project, "_branches", parent_id->valuestring)
                               : default_branch(project);
     if (!parent)
         return nl_error(404, "", "branch %s not found in project %s", parent_id ? parent_id->valuestring : "(default)",
@@ -1604,7 +1616,7 @@ static nl_response count_branches(nl_api *api, const char *project_id, const nl_
 static nl_response update_branch(nl_api *api, const char *project_id, const char *branch_id, const nl_request *req)
 {
     cJSON *project = live_project(api, project_id);
-    cJSON *branch = project ? find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), branch_id) : NULL;
+    cJSON *branch = item_in(project, "_branches", branch_id);
     if (!branch)
         return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->body, "branch");
@@ -1632,7 +1644,7 @@ static nl_response get_branch(nl_api *api, const char *project_id, const char *b
     cJSON *project = live_project(api, project_id);
     if (!project)
         return nl_error(404, "", "project %s not found", project_id);
-    cJSON *b = find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), branch_id);
+    cJSON *b = item_in(project, "_branches", branch_id);
     if (!b || is_snapshot(b))
         return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
     cJSON *body = cJSON_CreateObject();
@@ -1654,7 +1666,7 @@ static int lookup_branch(nl_api *api, const char *project_id, const char *branch
                          nl_response *error)
 {
     *project = live_project(api, project_id);
-    *branch = *project ? find_by_id(cJSON_GetObjectItemCaseSensitive(*project, "_branches"), branch_id) : NULL;
+    *branch = item_in(*project, "_branches", branch_id);
     if (!*project)
         *error = nl_error(404, "", "project %s not found", project_id);
     else if (!*branch)
@@ -1727,7 +1739,7 @@ static nl_response restore_branch(nl_api *api, const char *project_id, const cha
         return nl_error(400, "", "source_branch_id is required");
     if (preserve && (!cJSON_IsString(preserve) || !preserve->valuestring[0]))
         return nl_error(400, "", "preserve_under_name must be a non-empty string");
-    cJSON *source = find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), source_id);
+    cJSON *source = item_in(project, "_branches", source_id);
     if (!source)
         return nl_error(404, "", "branch %s not found in project %s", source_id, project_id);
     int from_itself = source == branch;
@@ -1815,7 +1827,7 @@ static nl_response list_of_branch(nl_api *api, const char *project_id, const cha
     cJSON *project = live_project(api, project_id);
     if (!project)
         return nl_error(404, "", "project %s not found", project_id);
-    if (branch_id && !find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), branch_id))
+    if (branch_id && !item_in(project, "_branches", branch_id))
         return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
     cJSON *body = cJSON_CreateObject();
     cJSON_AddItemToObject(body, key, items_of(project, list, branch_id));
@@ -1859,7 +1871,7 @@ static nl_response get_connection_uri(nl_api *api, const char *project_id, const
     const char *role_name = text_of(req->query, "role_name");
     if (!database || !role_name)
         return nl_error(400, "", "database_name and role_name are required");
-    cJSON *branch = branch_id ? find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), branch_id)
+    cJSON *branch = branch_id ? item_in(project, "_branches", branch_id)
                               : default_branch(project);
     if (!branch)
         return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
@@ -1880,10 +1892,10 @@ static nl_response get_connection_uri(nl_api *api, const char *project_id, const
 static nl_response change_endpoint(nl_api *api, const char *project_id, const char *endpoint_id, const char *action)
 {
     cJSON *project = live_project(api, project_id);
-    cJSON *e = project ? find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_endpoints"), endpoint_id) : NULL;
+    cJSON *e = item_in(project, "_endpoints", endpoint_id);
     if (!e)
         return nl_error(404, "", "endpoint %s not found in project %s", endpoint_id, project_id);
-    cJSON *branch = find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), text_of(e, "branch_id"));
+    cJSON *branch = item_in(project, "_branches", text_of(e, "branch_id"));
     if (cJSON_GetObjectItemCaseSensitive(e, "_pending") || !branch ||
         strcmp(text_of(branch, "current_state"), "ready") != 0)
         return nl_error(423, "", "endpoint %s has an operation in progress; wait for it to finish", endpoint_id);
@@ -1952,10 +1964,10 @@ static nl_response create_endpoint(nl_api *api, const char *project_id, const nl
 static nl_response delete_endpoint(nl_api *api, const char *project_id, const char *endpoint_id)
 {
     cJSON *project = live_project(api, project_id);
-    cJSON *e = project ? find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_endpoints"), endpoint_id) : NULL;
+    cJSON *e = item_in(project, "_endpoints", endpoint_id);
     if (!e)
         return nl_error(404, "", "endpoint %s not found in project %s", endpoint_id, project_id);
-    cJSON *branch = find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), text_of(e, "branch_id"));
+    cJSON *branch = item_in(project, "_branches", text_of(e, "branch_id"));
     if (cJSON_GetObjectItemCaseSensitive(e, "_pending") || (branch && !in_state(branch, "ready")))
         return nl_error(423, "", "endpoint %s has an operation in progress; wait for it to finish", endpoint_id);
     return endpoint_queued(api, project, e, "delete", "suspend_compute", 200);
@@ -2048,7 +2060,7 @@ static cJSON *snapshot_json(const cJSON *hidden)
 
 static cJSON *snapshot_by_id(cJSON *project, const char *id)
 {
-    cJSON *b = find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), id);
+    cJSON *b = item_in(project, "_branches", id);
     return b && is_snapshot(b) && strcmp(text_of(b, "current_state"), "deleting") != 0 ? b : NULL;
 }
 
@@ -2057,7 +2069,7 @@ static cJSON *snapshot_by_id(cJSON *project, const char *id)
 static nl_response create_snapshot(nl_api *api, const char *project_id, const char *branch_id, const nl_request *req)
 {
     cJSON *project = live_project(api, project_id);
-    cJSON *source = project ? find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), branch_id) : NULL;
+    cJSON *source = item_in(project, "_branches", branch_id);
     if (!source || is_snapshot(source))
         return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
     if (strcmp(text_of(source, "current_state"), "ready") != 0)
@@ -2167,7 +2179,7 @@ static nl_response restore_snapshot(nl_api *api, const char *project_id, const c
     if (!target_id)
         target_id = text_of(snap, "parent_id"); /* as on Neon: the branch the snapshot was taken of */
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req->body, "finalize_restore"))) {
-        cJSON *target = find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), target_id);
+        cJSON *target = item_in(project, "_branches", target_id);
         if (!target || is_snapshot(target))
             return nl_error(404, "", "branch %s not found in project %s", target_id, project_id);
         char *kept = name ? xstrdup(name) : xasprintf("%s-old", text_of(target, "name"));
@@ -2209,7 +2221,7 @@ static nl_response restore_snapshot(nl_api *api, const char *project_id, const c
 static nl_response backup_schedule(nl_api *api, const char *project_id, const char *branch_id, const nl_request *req)
 {
     cJSON *project = live_project(api, project_id);
-    cJSON *branch = project ? find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_branches"), branch_id) : NULL;
+    cJSON *branch = item_in(project, "_branches", branch_id);
     if (!branch || is_snapshot(branch))
         return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
     if (!strcmp(req->method, "PUT")) {
@@ -2545,7 +2557,7 @@ nl_response nl_api_handle(void *ud, const nl_request *req)
         r = change_endpoint(api, s[1], s[3], s[4]);
     else if (n == 4 && !strcmp(s[0], "projects") && !strcmp(s[2], "endpoints") && get) {
         cJSON *project = live_project(api, s[1]);
-        cJSON *e = project ? find_by_id(cJSON_GetObjectItemCaseSensitive(project, "_endpoints"), s[3]) : NULL;
+        cJSON *e = project ? item_in(project, "_endpoints", s[3]) : NULL;
         cJSON *body = cJSON_CreateObject();
         if (e)
             cJSON_AddItemToObject(body, "endpoint", public_copy(e));
