@@ -14,6 +14,13 @@ end
 
 local function basename(url) return url:match("[^/]+$") end
 
+-- The urls of what is at dest, as a set (one listing, however many lookups).
+local function present(ctx)
+  local set = {}
+  for _, f in ipairs(dump.list_files(ctx.params.dest)) do set[f.url] = true end
+  return set
+end
+
 -- The exports of this database and branch at dest, newest first.
 local function exports(ctx, stem)
   local found = {}
@@ -51,9 +58,7 @@ return runbook {
         local target = join(ctx.params.dest, n.name .. ".dump")
         -- A dump of this name is this run's own, left by an attempt that
         -- died: it cannot be trusted, it goes.
-        for _, f in ipairs(dump.list_files(ctx.params.dest)) do
-          if f.url == target then dump.delete(target) end
-        end
+        if present(ctx)[target] then dump.delete(target) end
         local uri = common.uri(ctx, n.branch_id)
         local conn = pg.connect(uri)
         local result
@@ -87,9 +92,7 @@ return runbook {
                                        server_version = d.server_version, size = d.bytes, sha256 = d.sha256,
                                        dump = basename(d.url), rows = d.rows, run = ctx.run_id }, true)
         local where = join(ctx.params.dest, n.name .. ".json")
-        for _, f in ipairs(dump.list_files(ctx.params.dest)) do
-          if f.url == where then dump.delete(where) end -- this run's own, from an attempt that died
-        end
+        if present(ctx)[where] then dump.delete(where) end -- this run's own, from an attempt that died
         dump.write_text(where, manifest)
         return { manifest = where }
       end },
@@ -115,14 +118,12 @@ return runbook {
                                .. table.concat(old, ", ")) }
       end,
       run = function(ctx)
-        local deleted = {}
+        local deleted, there = {}, present(ctx)
         for i, e in ipairs(exports(ctx, ctx.outputs.name.stem)) do
           if i > ctx.params.keep then
             dump.delete(e.url)
             local manifest = e.url:gsub("%.dump$", ".json")
-            for _, f in ipairs(dump.list_files(ctx.params.dest)) do
-              if f.url == manifest then dump.delete(manifest) end
-            end
+            if there[manifest] then dump.delete(manifest) end
             deleted[#deleted + 1] = e.name
           end
         end
