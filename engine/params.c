@@ -161,14 +161,23 @@ static int unknown_param(const param_spec *specs, size_t count, const char *name
     return DR_EUSAGE;
 }
 
-/* DRCTL_PARAM_<NAME>, with the name upper-cased and '-' as '_'. */
-static const char *env_value(const char *name)
+/* DRCTL_PARAM_<NAME>, with the name upper-cased and '-' as '_': the one
+ * spelling that is read, so messages must name exactly this. */
+static void env_name(const char *name, char *key, size_t size)
 {
-    char key[160] = "DRCTL_PARAM_";
-    size_t n = strlen(key);
-    for (const char *p = name; *p && n + 1 < sizeof key; p++)
+    static const char prefix[] = "DRCTL_PARAM_";
+    size_t n = 0;
+    for (const char *p = prefix; *p && n + 1 < size; p++)
+        key[n++] = *p;
+    for (const char *p = name; *p && n + 1 < size; p++)
         key[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
     key[n] = '\0';
+}
+
+static const char *env_value(const char *name)
+{
+    char key[160];
+    env_name(name, key, sizeof key);
     return getenv(key);
 }
 
@@ -213,9 +222,12 @@ static int fill_missing(const param_spec *spec, const cJSON *fixed, cJSON *value
             cJSON_AddItemToObject(values, spec->name, cJSON_Duplicate(kept, 1));
             return 0;
         }
-        if (kept && spec->secret)
+        if (kept && spec->secret) {
+            char key[160];
+            env_name(spec->name, key, sizeof key);
             return err_set(DR_EUSAGE, "param '%s' is secret and was not stored; give it again "
-                           "with -p %s=... or DRCTL_PARAM_%s", spec->name, spec->name, spec->name);
+                           "with -p %s=... or %s", spec->name, spec->name, key);
+        }
     }
     if (!text && !fixed && spec->env && getenv(spec->env) && *getenv(spec->env))
         text = getenv(spec->env); /* e.g. NEON_PROJECT_ID, as the Neon tools read it */
