@@ -270,8 +270,10 @@ function neon.get_operation(project, operation)
              .operation
 end
 
+-- A list to read: request waits on any "operations" an answer carries,
+-- which here would mean waiting for every operation of the project.
 function neon.list_operations(project)
-  return neon.request("GET", project_path(project) .. "/operations").operations
+  return neon.request("GET", project_path(project) .. "/operations", nil, { wait = false }).operations
 end
 
 return neon

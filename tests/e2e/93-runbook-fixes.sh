@@ -27,3 +27,77 @@ t_a_secret_param_missing_on_resume_names_the_variable_that_works() {
 }
 
 run_test t_a_secret_param_missing_on_resume_names_the_variable_that_works
+
+# drctl with the shipped runbooks (and lua/ beside them).
+fx_sc() {
+    set +e
+    "$DRCTL" --runbooks "$ROOT/runbooks" "$@" >out 2>err </dev/null
+    rc=$?
+    set -e
+}
+
+# neon-local and a project on it, drctl pointed at it as at any Neon API;
+# sets project, key, uri and exports NEON_PROJECT_ID.
+fx_project() {
+    chmod 755 .
+    start_neon_local
+    ready_project
+    export NEON_API_KEY=$key NEON_API_HOST=$URL NEON_PROJECT_ID=$project
+}
+
+# The same with the guide's schema and generated rows (scale 1).
+fx_salons_project() {
+    fx_project
+    psql "$uri" -Xq -f "$ROOT/demo/schema.sql"
+    psql "$uri" -Xq -v scale=1 -f "$ROOT/demo/generate.sql"
+}
+
+# The branches' names, once no deletion is under way.
+fx_branch_names() {
+    for _ in $(seq 1 200); do
+        api GET "/projects/$project/operations" "$key"
+        jq -e '[.operations[] | select(.status == "running")] | length == 0' body.json >/dev/null && break
+        sleep 0.1
+    done
+    api GET "/projects/$project/branches" "$key"
+    jq -r '[.branches[].name] | sort | join(",")' body.json
+}
+
+t_retention_waits_for_child_deletions_under_way_and_skips_live_children() {
+    fx_project
+    ready_branch '{"branch":{"name":"backup-old"}}'
+    old_id=$branch_id
+    ready_branch "{\"branch\":{\"name\":\"verify-x\",\"parent_id\":\"$old_id\"},\"endpoints\":[{\"type\":\"read_write\"}]}"
+    child_id=$branch_id
+    ready_branch '{"branch":{"name":"backup-parent"}}'
+    ready_branch "{\"branch\":{\"name\":\"feature\",\"parent_id\":\"$branch_id\"}}"
+    # neon-local's worker kept busy (a point in time with much WAL to replay)
+    # so that the child's deletion, asked for now, is still under way when
+    # retention runs, as after verify-backup's cleanup.
+    psql "$uri" -Xqc "create table filler as select g, repeat('x', 200) as pad from generate_series(1, 600000) g"
+    sleep 1.2
+    curl -s -o slow.json -X POST -H "Authorization: Bearer $key" \
+        -d "{\"branch\":{\"name\":\"slow\",\"parent_timestamp\":\"$(date -u -d '-0.5 sec' +%Y-%m-%dT%H:%M:%S.%6NZ)\"}}" \
+        "$URL/projects/$project/branches"
+    call DELETE "/projects/$project/branches/$child_id"
+    expect_eq "$status" 200 "the child's deletion accepted"
+    call GET "/projects/$project/branches/$child_id"
+    expect_eq "$(jq -r .branch.current_state body.json)" deleting "the child, as retention starts"
+    # The plan says which backup goes once its child is gone, which stays and why.
+    fx_sc plan retention -p keep_days=0 -p keep_last=0
+    expect_rc 0
+    expect_in out "would delete 1: branch backup-old (0.0 days old), once the deletion under way of verify-x ends"
+    expect_in out "skipped, though old enough: branch backup-parent (has a child branch: feature)"
+    fx_sc run retention -p keep_days=0 -p keep_last=0 --approve delete
+    expect_rc 0
+    run=$(run_id)
+    expect_in err "waiting for the deletion under way of verify-x"
+    expect_eq "$(fx_branch_names)" "backup-parent,feature,main,slow" "branches left"
+    state="drctl-audit/runs/$run/state.json"
+    expect_eq "$(jq -r '.steps[] | select(.name == "delete") | .outputs.deleted | join(",")' "$state")" backup-old "deleted"
+    expect_in "drctl-audit/runs/$run/report.md" "skipped backup-parent"
+    expect_in "drctl-audit/runs/$run/report.md" "has a child branch: feature"
+    stop_neon_local
+}
+
+run_test t_retention_waits_for_child_deletions_under_way_and_skips_live_children
