@@ -3,6 +3,8 @@
 #include "audit.h"
 #include "buf.h"
 #include "checkpoint.h"
+#include "drill.h"
+#include "drillmod.h"
 #include "drmod.h"
 #include "dumpmod.h"
 #include "err.h"
@@ -46,6 +48,7 @@ typedef struct cli {
     size_t arg_count;
     int help;
     int reported;     /* the error was already shown with the run's outcome */
+    int history;      /* drill --history */
 } cli;
 
 /* ---- help ------------------------------------------------------------------ */
@@ -64,6 +67,9 @@ static const char usage_text[] =
     "                            go on with a paused, failed or interrupted run\n"
     "  status [RUN_ID]           all runs, or the steps of one run\n"
     "  abort RUN_ID              close a paused or failed run for good (cleanup steps run)\n"
+    "  drill SCENARIO [-p k=v]... rehearse accidental-deletion, corruption or total-loss on a\n"
+    "                            copy of production: RTO, RPO, exactness, nothing left behind\n"
+    "  drill --history           past drills, newest first\n"
     "  audit log | show RUN_ID | verify\n"
     "                            read and check the audit trail (a git repository)\n"
     "\n"
@@ -129,6 +135,32 @@ static const struct {
       "Closes a paused, failed or interrupted run for good. Its cleanup steps (always = true)\n"
       "that have not run yet run first, so nothing is left behind; then the run is recorded\n"
       "as aborted by you and can no longer be resumed.\n" },
+    { "drill",
+      "usage: drctl drill accidental-deletion|corruption|total-loss [-p key=value]... [--run-id ID] [--json]\n"
+      "       drctl drill --history [--json]\n"
+      "\n"
+      "Rehearses a scenario for real on the target (the Neon API, or neon-local with --local),\n"
+      "never changing production: a copy of `branch` (default: the project's default branch)\n"
+      "is made, the incident happens on the copy, and the scenario's real runbook recovers it.\n"
+      "Its destructive steps are approved for the drill's own branches only: the engine refuses\n"
+      "any change to a branch, endpoint or project the drill did not make, and the drill fails.\n"
+      "\n"
+      "  -p incident_sql=SQL     accidental-deletion (default: 10% of the largest table's rows deleted)\n"
+      "  -p corruption_sql=SQL -p check_sql=SQL\n"
+      "                          corruption (default: a column nulled on 10% of the largest table)\n"
+      "  -p dump=MANIFEST        total-loss: the export to restore (default: a new export of the copy)\n"
+      "  -p write_rate=N         N writes a second on the copy from before the incident to the check\n"
+      "  -p ttl=DURATION         every branch the drill makes expires after it (default 1d)\n"
+      "  -p strategy=... and the scenario's other params pass through (drctl plan SCENARIO)\n"
+      "\n"
+      "Measured: RTO (the scenario's start to its check, each step's share), RPO (the restore\n"
+      "point to the incident, and the rows lost per table), and exactness: every table of the\n"
+      "recovered branch against the copy just before the incident (count and checksum). Then\n"
+      "everything the drill made is deleted and listed again (left behind: 0). A killed drill\n"
+      "resumes with drctl resume; drctl abort cleans it up.\n"
+      "Exit 0: passed; 1: failed (or a step failed); otherwise as for run.\n"
+      "\n"
+      "  --history               every drill in the audit trail: scenario, date, operator, RTO, RPO, result\n" },
     { "audit",
       "usage: drctl audit log | show RUN_ID | verify [--json]\n"
       "\n"
@@ -198,6 +230,8 @@ static int parse_args(cli *c, int argc, char **argv)
             term_set_verbosity(TERM_QUIET);
         } else if (strcmp(arg, "--local") == 0) {
             c->local = 1;
+        } else if (strcmp(arg, "--history") == 0) {
+            c->history = 1;
         } else if (strcmp(arg, "--allow-runbook-change") == 0) {
             c->allow_runbook_change = 1;
         } else if (strcmp(arg, "--version") == 0) {
@@ -236,12 +270,14 @@ static int parse_args(cli *c, int argc, char **argv)
 static int check_options_apply(const cli *c)
 {
     const char *cmd = c->command;
-    int acts = !strcmp(cmd, "run") || !strcmp(cmd, "resume") || !strcmp(cmd, "abort");
+    int acts = !strcmp(cmd, "run") || !strcmp(cmd, "resume") || !strcmp(cmd, "abort") || !strcmp(cmd, "drill");
+    if (c->history && strcmp(cmd, "drill") != 0)
+        return err_set(DR_EUSAGE, "--history does not apply to '%s' (it is drctl drill --history)", cmd);
     if (c->param_count && !acts && strcmp(cmd, "plan") != 0)
         return err_set(DR_EUSAGE, "-p does not apply to '%s'", cmd);
     if (c->approval_count && !acts)
         return err_set(DR_EUSAGE, "--approve does not apply to '%s'", cmd);
-    if (c->run_id && strcmp(cmd, "run") != 0)
+    if (c->run_id && strcmp(cmd, "run") != 0 && strcmp(cmd, "drill") != 0)
         return err_set(DR_EUSAGE, "--run-id does not apply to '%s'", cmd);
     if (c->allow_runbook_change && strcmp(cmd, "resume") != 0 && strcmp(cmd, "abort") != 0)
         return err_set(DR_EUSAGE, "--allow-runbook-change does not apply to '%s'", cmd);
@@ -322,7 +358,8 @@ static char *resolve_runbook(const cli *c, const char *name_or_path, const char 
 
 /* A sandbox with the engine modules and the lua/ folders beside the
  * runbook, in the current directory and in the installed share folder. */
-static sandbox *new_sandbox(const char *runbook_path, dr_host *host, neon_module *neon, pg_module **pg)
+static sandbox *new_sandbox(const char *runbook_path, dr_host *host, neon_module *neon, pg_module **pg,
+                            drill_module **drill)
 {
     sandbox *sb;
     if (sandbox_new(&sb, MEMORY_LIMIT) != 0)
@@ -338,6 +375,7 @@ static sandbox *new_sandbox(const char *runbook_path, dr_host *host, neon_module
     neonmod_register(sb, neon);
     *pg = pgmod_register(sb, host);
     dumpmod_register(sb, host);
+    *drill = drillmod_register(sb, host);
     return sb;
 }
 
@@ -399,7 +437,8 @@ static void list_dir(const char *dir, cJSON *out, int *bad)
         dr_host host = { 0 };
         neon_module neon = { .host = &host }; /* listing calls nothing */
         pg_module *pg = NULL;
-        sandbox *sb = new_sandbox(files[i], &host, &neon, &pg);
+        drill_module *drill = NULL;
+        sandbox *sb = new_sandbox(files[i], &host, &neon, &pg, &drill);
         runbook *rb = NULL;
         cJSON *entry = cJSON_CreateObject();
         if (sb && runbook_load(&rb, sb, files[i]) == 0) {
@@ -428,6 +467,7 @@ static void list_dir(const char *dir, cJSON *out, int *bad)
         runbook_free(rb);
         sandbox_free(sb);
         pgmod_free(pg);
+        drillmod_free(drill);
         free(files[i]);
     }
     free(files);
@@ -502,6 +542,7 @@ typedef struct loaded {
     dr_host host;
     neon_module neon;
     pg_module *pg;
+    drill_module *drill;
     target target;
     sandbox *sb;
     runbook *rb;
@@ -510,8 +551,12 @@ typedef struct loaded {
 static void loaded_free(loaded *l)
 {
     neonmod_close(&l->neon);
+    drillmod_free(l->drill); /* its writer first: it may be writing */
+    l->drill = NULL;
     pgmod_free(l->pg);
     l->pg = NULL;
+    drill_scope_free(l->host.drill);
+    l->host.drill = NULL;
     target_free(&l->target);
     runbook_free(l->rb);
     sandbox_free(l->sb);
@@ -519,7 +564,8 @@ static void loaded_free(loaded *l)
     l->sb = NULL;
 }
 
-static int load_runbook(const cli *c, const char *name_or_path, const char *fallback, loaded *l)
+/* composed: the runbook at path is a drill's scenario (lua/drctl/drill.lua). */
+static int load_runbook_as(const cli *c, const char *name_or_path, const char *fallback, int composed, loaded *l)
 {
     memset(l, 0, sizeof *l);
     char *path = resolve_runbook(c, name_or_path, fallback);
@@ -528,14 +574,21 @@ static int load_runbook(const cli *c, const char *name_or_path, const char *fall
     target_resolve(&l->target, c->local);
     l->neon.host = &l->host;
     l->neon.target = &l->target;
-    l->sb = new_sandbox(path, &l->host, &l->neon, &l->pg);
-    int rc = l->sb ? runbook_load(&l->rb, l->sb, path) : DR_EFAIL;
+    l->sb = new_sandbox(path, &l->host, &l->neon, &l->pg, &l->drill);
+    int rc = !l->sb ? DR_EFAIL
+             : composed ? runbook_load_composed(&l->rb, l->sb, path, "drctl.drill", "compose")
+                        : runbook_load(&l->rb, l->sb, path);
     free(path);
     if (rc == 0)
         rc = validate_approvals(c, l->rb);
     if (rc)
         loaded_free(l);
     return rc;
+}
+
+static int load_runbook(const cli *c, const char *name_or_path, const char *fallback, loaded *l)
+{
+    return load_runbook_as(c, name_or_path, fallback, 0, l);
 }
 
 /* When the runbook uses Neon: refuses without a chosen target, refuses a
@@ -847,6 +900,267 @@ static int cmd_run(cli *c)
     return rc;
 }
 
+/* ---- drill ---------------------------------------------------------------------------- */
+
+static const char *const drill_scenarios[] = { "accidental-deletion", "corruption", "total-loss", NULL };
+
+/* The scenario's destructive steps are approved: the scope, not a person,
+ * keeps them to the drill's own branches. */
+static void drill_approvals(const cli *c, const runbook *rb, char ***out, size_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    for (size_t i = 0; i < c->approval_count; i++)
+        push_arg(out, count, c->approvals[i]);
+    for (size_t i = 0; i < rb->step_count; i++)
+        if (rb->steps[i].destructive)
+            push_arg(out, count, rb->steps[i].name);
+}
+
+/* A resumed drill knows again what it made, from its journal. */
+static void drill_scope_resume(const cli *c, loaded *l, const char *run_id, const cJSON *drill)
+{
+    const cJSON *started = cJSON_GetObjectItemCaseSensitive(drill, "started");
+    l->host.drill = drill_scope_new(run_id, cJSON_IsNumber(started) ? started->valuedouble : 0);
+    drill_scope_set_expiry(l->host.drill, json_string(drill, "expires_at", NULL));
+    char *path = xasprintf("%s/runs/%s/journal.jsonl", audit_dir_of(c), run_id);
+    cJSON *events = NULL;
+    if (journal_read(path, &events, NULL) == 0)
+        drill_scope_replay(l->host.drill, events);
+    cJSON_Delete(events);
+    free(path);
+}
+
+static const cJSON *step_outputs(const cJSON *state, const char *step)
+{
+    const cJSON *s;
+    cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(state, "steps"))
+        if (strcmp(json_string(s, "name", ""), step) == 0)
+            return cJSON_GetObjectItemCaseSensitive(s, "outputs");
+    return NULL;
+}
+
+static double number_of(const cJSON *object, const char *name, double fallback)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(object, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : fallback;
+}
+
+/* passed, failed, or the run's state while it is not over. */
+static const char *drill_result(const cJSON *state)
+{
+    const char *status = json_string(state, "status", "?");
+    if (strcmp(status, "done") == 0)
+        return "passed";
+    if (strcmp(status, "failed") == 0 || strcmp(status, "aborted") == 0)
+        return "failed";
+    return status;
+}
+
+static cJSON *drill_summary(const char *run_id, const cJSON *info, const cJSON *state)
+{
+    const cJSON *m = step_outputs(state, "measure"), *clean = step_outputs(state, "drill-cleanup");
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "run_id", run_id);
+    cJSON_AddStringToObject(out, "scenario", json_string(cJSON_GetObjectItemCaseSensitive(info, "drill"), "scenario", "?"));
+    cJSON_AddStringToObject(out, "started_at", json_string(info, "started_at", "?"));
+    cJSON_AddStringToObject(out, "operator", json_string(info, "operator", "?"));
+    cJSON_AddStringToObject(out, "result", drill_result(state));
+    const char *fields[] = { "rto_seconds", "rto_steps", "rpo_seconds", "rpo_rows", "restore_point", "incident_time",
+                             "exactness", "recovered", "writes_after_incident", "failure", NULL };
+    for (int i = 0; fields[i]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, fields[i]);
+        cJSON_AddItemToObject(out, fields[i], v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
+    }
+    const cJSON *left = cJSON_GetObjectItemCaseSensitive(clean, "left_behind");
+    cJSON_AddItemToObject(out, "left_behind", left ? cJSON_Duplicate(left, 1) : cJSON_CreateNull());
+    return out;
+}
+
+static void print_drill_text(const cJSON *d)
+{
+    term_out("drill %s (%s): %s", json_string(d, "scenario", "?"), json_string(d, "run_id", "?"),
+             json_string(d, "result", "?"));
+    const cJSON *rto = cJSON_GetObjectItemCaseSensitive(d, "rto_seconds");
+    if (cJSON_IsNumber(rto)) {
+        buf shares = BUF_INIT;
+        const cJSON *s;
+        cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(d, "rto_steps"))
+            buf_printf(&shares, "%s%s %.1f s", shares.len ? ", " : "", json_string(s, "step", "?"),
+                       number_of(s, "seconds", 0));
+        term_out("  RTO  %.1f s (%s)", rto->valuedouble, buf_cstr(&shares));
+        buf_free(&shares);
+    }
+    const cJSON *rpo = cJSON_GetObjectItemCaseSensitive(d, "rpo_seconds");
+    if (cJSON_IsNumber(rpo)) {
+        buf rows = BUF_INIT;
+        const cJSON *r;
+        cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(d, "rpo_rows"))
+            if (cJSON_IsNumber(r) && r->valuedouble != 0)
+                buf_printf(&rows, "%s%s %.0f", rows.len ? ", " : "", r->string, r->valuedouble);
+        term_out("  RPO  %.3f s between the restore point (%s) and the incident; rows lost: %s", rpo->valuedouble,
+                 json_string(d, "restore_point", "?"), rows.len ? buf_cstr(&rows) : "none");
+        buf_free(&rows);
+    }
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(d, "exactness"))
+        term_out("  %-32s %-8s %s", json_string(e, "table", "?"),
+                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "match")) ? "ok" : "MISMATCH", json_string(e, "note", ""));
+    const cJSON *left = cJSON_GetObjectItemCaseSensitive(d, "left_behind");
+    if (cJSON_IsNumber(left))
+        term_out("  left behind: %.0f", left->valuedouble);
+    if (json_string(d, "failure", NULL))
+        term_out("  %s", json_string(d, "failure", ""));
+    term_out("  report: drctl audit show %s", json_string(d, "run_id", "?"));
+}
+
+/* What a drill says at the end: its figures, then the error if any. */
+static int drill_outcome(cli *c, const char *run_id, int rc)
+{
+    if (!run_id)
+        return rc;
+    if (rc)
+        term_error("%s", err_last());
+    c->reported = 1;
+    int live;
+    cJSON *state = run_state(audit_dir_of(c), run_id, &live);
+    cJSON *info = NULL;
+    runner_read_run_info(audit_dir_of(c), run_id, &info);
+    cJSON *d = drill_summary(run_id, info, state);
+    if (c->json) {
+        cJSON_AddNumberToObject(d, "exit_code", err_exit_status(rc));
+        if (rc)
+            cJSON_AddStringToObject(d, "message", err_last());
+        cJSON_AddItemToObject(d, "steps", cJSON_DetachItemFromObjectCaseSensitive(state, "steps"));
+        print_json(d);
+    } else {
+        print_drill_text(d);
+    }
+    cJSON_Delete(d);
+    cJSON_Delete(info);
+    cJSON_Delete(state);
+    return rc;
+}
+
+static int drill_history(cli *c)
+{
+    int rc = expect_args(c, 0, 0, "--history");
+    if (rc)
+        return rc;
+    const char *audit_path = audit_dir_of(c);
+    cJSON *rows = collect_runs(audit_path), *out = cJSON_CreateArray();
+    const cJSON *row;
+    cJSON_ArrayForEach(row, rows) {
+        const char *id = json_string(row, "run_id", "");
+        cJSON *info = NULL;
+        if (runner_read_run_info(audit_path, id, &info) != 0)
+            continue;
+        if (cJSON_GetObjectItemCaseSensitive(info, "drill")) {
+            int live;
+            cJSON *state = run_state(audit_path, id, &live);
+            cJSON_AddItemToArray(out, drill_summary(id, info, state));
+            cJSON_Delete(state);
+        }
+        cJSON_Delete(info);
+    }
+    cJSON_Delete(rows);
+    if (c->json) {
+        print_json(out);
+    } else if (cJSON_GetArraySize(out) == 0) {
+        term_info("no drills in %s (drctl drill SCENARIO runs one)", audit_path);
+    } else {
+        term_out("%-22s %-21s %-28s %9s %9s %-8s %s", "scenario", "started", "operator", "RTO (s)", "RPO (s)",
+                 "result", "run");
+        const cJSON *d;
+        cJSON_ArrayForEach(d, out) {
+            char rto[32] = "-", rpo[32] = "-";
+            const cJSON *a = cJSON_GetObjectItemCaseSensitive(d, "rto_seconds");
+            const cJSON *b = cJSON_GetObjectItemCaseSensitive(d, "rpo_seconds");
+            if (cJSON_IsNumber(a))
+                snprintf(rto, sizeof rto, "%.1f", a->valuedouble);
+            if (cJSON_IsNumber(b))
+                snprintf(rpo, sizeof rpo, "%.3f", b->valuedouble);
+            term_out("%-22s %-21s %-28s %9s %9s %-8s %s", json_string(d, "scenario", "?"),
+                     json_string(d, "started_at", "?"), json_string(d, "operator", "?"), rto, rpo,
+                     json_string(d, "result", "?"), json_string(d, "run_id", "?"));
+        }
+    }
+    cJSON_Delete(out);
+    return 0;
+}
+
+static int valid_scenario(const char *name)
+{
+    for (int i = 0; drill_scenarios[i]; i++)
+        if (strcmp(drill_scenarios[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+static int cmd_drill(cli *c)
+{
+    if (c->history)
+        return drill_history(c);
+    int rc = expect_args(c, 1, 1, "accidental-deletion|corruption|total-loss [-p key=value]...");
+    if (rc)
+        return rc;
+    const char *scenario = c->args[0];
+    if (!valid_scenario(scenario))
+        return err_set(DR_EUSAGE, "drill: '%s' is not a scenario a drill rehearses; give accidental-deletion, "
+                       "corruption or total-loss", scenario);
+    loaded l;
+    if ((rc = load_runbook_as(c, scenario, NULL, 1, &l)) != 0)
+        return rc;
+    cJSON *params = NULL, *info = NULL, *target_info = NULL;
+    char *run_id = NULL, **approvals = NULL;
+    size_t approval_count = 0;
+    audit *trail = NULL;
+    rc = params_resolve(l.rb->params, l.rb->param_count, c->params, c->param_count, NULL, &params);
+    if (rc == 0) {
+        params_register_secrets(l.rb->params, l.rb->param_count, params);
+        rc = prepare_target(&l, params, NULL);
+    }
+    if (rc == 0 && c->run_id && !runner_valid_run_id(c->run_id))
+        rc = err_set(DR_EUSAGE, "--run-id '%s': use letters, digits, '.', '_' and '-'", c->run_id);
+    if (rc == 0 && (rc = audit_open(&trail, audit_dir_of(c), 1)) == 0)
+        rc = audit_check_clean(trail);
+    if (rc == 0) {
+        run_id = c->run_id ? xstrdup(c->run_id) : runner_new_run_id(l.rb->name);
+        double now = timefmt_now();
+        const cJSON *ttl = cJSON_GetObjectItemCaseSensitive(params, "ttl");
+        char expires[48];
+        timefmt_format_utc(floor(now + (cJSON_IsNumber(ttl) ? ttl->valuedouble : 86400)), expires, sizeof expires);
+        l.host.drill = drill_scope_new(run_id, now);
+        drill_scope_set_expiry(l.host.drill, expires);
+        info = cJSON_CreateObject();
+        cJSON_AddStringToObject(info, "scenario", scenario);
+        cJSON_AddStringToObject(info, "scenario_blob_id", l.rb->blob_id);
+        cJSON_AddNumberToObject(info, "started", floor(now));
+        cJSON_AddStringToObject(info, "expires_at", expires);
+        target_info = target_json(&l.target);
+        drill_approvals(c, l.rb, &approvals, &approval_count);
+        runner_options opts = options_for(c, &l.host);
+        opts.audit = trail;
+        opts.target = target_info;
+        opts.drill = info;
+        opts.run_id = run_id;
+        opts.approvals = approvals;
+        opts.approval_count = approval_count;
+        char *started_id = NULL;
+        rc = runner_start(l.rb, params, &opts, &started_id);
+        drill_outcome(c, started_id, rc);
+        free(started_id);
+    }
+    free(approvals);
+    free(run_id);
+    audit_free(trail);
+    cJSON_Delete(target_info);
+    cJSON_Delete(info);
+    cJSON_Delete(params);
+    loaded_free(&l);
+    return rc;
+}
+
 /* resume and abort find the runbook by the name the run recorded. */
 static int with_existing_run(cli *c, int aborting)
 {
@@ -865,9 +1179,15 @@ static int with_existing_run(cli *c, int aborting)
         return rc;
     }
     const cJSON *rb = cJSON_GetObjectItemCaseSensitive(info, "runbook");
+    const cJSON *drill = cJSON_GetObjectItemCaseSensitive(info, "drill");
     loaded l;
-    rc = load_runbook(c, json_string(rb, "name", "?"), json_string(rb, "path", NULL), &l);
+    if (drill)
+        rc = load_runbook_as(c, json_string(drill, "scenario", "?"), json_string(rb, "path", NULL), 1, &l);
+    else
+        rc = load_runbook(c, json_string(rb, "name", "?"), json_string(rb, "path", NULL), &l);
     int loaded_ok = rc == 0;
+    if (loaded_ok && drill)
+        drill_scope_resume(c, &l, run_id, drill);
     if (loaded_ok && (rc = prepare_target(&l, cJSON_GetObjectItemCaseSensitive(info, "params"),
                                           cJSON_GetObjectItemCaseSensitive(info, "target"))) != 0)
         loaded_free(&l);
@@ -892,11 +1212,22 @@ static int with_existing_run(cli *c, int aborting)
     }
     runner_options opts = options_for(c, &l.host);
     opts.audit = trail;
+    char **approvals = NULL;
+    size_t approval_count = 0;
+    if (l.host.drill) {
+        drill_approvals(c, l.rb, &approvals, &approval_count);
+        opts.approvals = approvals;
+        opts.approval_count = approval_count;
+    }
     if (aborting)
         rc = runner_abort(l.rb, run_id, c->params, c->param_count, &opts);
     else
         rc = runner_resume(l.rb, run_id, c->params, c->param_count, &opts);
-    report_outcome(c, run_id, rc);
+    if (l.host.drill)
+        drill_outcome(c, run_id, rc);
+    else
+        report_outcome(c, run_id, rc);
+    free(approvals);
     loaded_free(&l);
     audit_free(trail);
     return rc;
@@ -1004,7 +1335,7 @@ static const struct {
 } commands[] = {
     { "list", cmd_list }, { "plan", cmd_plan },     { "run", cmd_run },
     { "resume", cmd_resume }, { "status", cmd_status }, { "abort", cmd_abort },
-    { "audit", cmd_audit },
+    { "audit", cmd_audit }, { "drill", cmd_drill },
 };
 
 static int dispatch(cli *c)

@@ -1,6 +1,7 @@
 #include "drmod.h"
 
 #include "buf.h"
+#include "drill.h"
 #include "err.h"
 #include "jsonlua.h"
 #include "proc.h"
@@ -266,6 +267,16 @@ static int dr_exec(lua_State *L)
         luaL_checktype(L, 2, LUA_TTABLE);
     if (host->plan_mode)
         return luaL_error(L, "dr.exec is refused in plan mode (a plan must not act)");
+    if (host->drill) {
+        lua_rawgeti(L, 1, 1);
+        const char *program = lua_tostring(L, -1);
+        if (!program || !drill_program_allowed(program)) {
+            lua_pushfstring(L, "the drill refused dr.exec of '%s': in a drill a runbook runs no program that could "
+                            "reach a database or the network", program ? program : "?");
+            return drill_refuse_lua(L, host, lua_tostring(L, -1));
+        }
+        lua_pop(L, 1);
+    }
     sandbox_check_abort(L);
     double timeout = 0;
     const char *stdin_data = NULL;

@@ -32,6 +32,8 @@ typedef struct dr_host {
      * per-step resources, such as database connections). */
     void (*step_ended)(void *step_ended_ud);
     void *step_ended_ud;
+    /* During a drill, what the modules may change (NULL otherwise). */
+    struct drill_scope *drill;
 } dr_host;
 
 /* Makes `dr` and `json` requirable and routes `print` to dr.log. host must

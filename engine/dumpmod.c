@@ -1,6 +1,8 @@
 #include "dumpmod.h"
 
 #include "buf.h"
+#include "drill.h"
+#include "drmod.h"
 #include "err.h"
 #include "fsio.h"
 #include "proc.h"
@@ -591,6 +593,16 @@ static int l_pg_restore(lua_State *L)
     lua_pop(L, 1);
     if (!uri || !source)
         return luaL_error(L, "dump.pg_restore needs {uri = ..., source = PATH}");
+    if (host->drill) {
+        char *where = drill_host_of_uri(uri);
+        int owned = where && drill_scope_has(host->drill, DRILL_HOST, where);
+        lua_pushfstring(L, "the drill refused dump.pg_restore into %s: not one of the drill's branches",
+                        where ? where : "(a connection string without a host)");
+        free(where);
+        if (!owned)
+            return drill_refuse_lua(L, host, lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
     if (jobs < 1 || jobs > 64)
         return luaL_error(L, "dump.pg_restore: jobs must be 1 to 64");
     if (!fsio_exists(source))
@@ -868,6 +880,11 @@ static int l_delete(lua_State *L)
 {
     const char *what = luaL_checkstring(L, 1);
     refuse_in_plan(L, "dump.delete");
+    dr_host *host = host_of(L);
+    if (host->drill && !drill_scope_owns_path(host->drill, what)) {
+        lua_pushfstring(L, "the drill refused dump.delete %s: a drill deletes only what it made", what);
+        return drill_refuse_lua(L, host, lua_tostring(L, -1));
+    }
     double t0 = timefmt_monotonic();
     int rc = s3_is_url(what) ? s3_delete(what) : !fsio_exists(what) ? err_set(DR_EFAIL, "%s does not exist", what)
                                                                        : remove_tree(what);

@@ -1,6 +1,7 @@
 #include "neonmod.h"
 
 #include "buf.h"
+#include "drill.h"
 #include "err.h"
 #include "jsonlua.h"
 #include "signals.h"
@@ -83,9 +84,14 @@ static cJSON *operation_ids(const cJSON *operations)
 }
 
 static int journal_call(neon_module *m, const char *method, const char *path, const neon_reply *r,
-                        const cJSON *answer, const char *error)
+                        const cJSON *answer, const char *error, cJSON *extra)
 {
     cJSON *data = cJSON_CreateObject();
+    cJSON *field;
+    while (extra && (field = extra->child)) { /* the drill's findings ride with the call */
+        cJSON_DetachItemViaPointer(extra, field);
+        cJSON_AddItemToObject(data, field->string, field);
+    }
     cJSON_AddStringToObject(data, "method", method);
     cJSON_AddStringToObject(data, "path", path);
     cJSON_AddNumberToObject(data, "status", (double)r->status);
@@ -137,6 +143,222 @@ static int valid_method(const char *method)
     return 0;
 }
 
+/* ---- drills ------------------------------------------------------------------ */
+
+/* One GET made for the drill's own checks, journaled like any call. */
+static cJSON *drill_get(neon_module *m, neon_client *client, const char *path)
+{
+    cJSON *answer = NULL;
+    neon_reply r;
+    int rc = neon_call(client, "GET", path, NULL, &answer, &r);
+    journal_call(m, "GET", path, &r, answer, rc ? err_last() : NULL, NULL);
+    neon_reply_free(&r);
+    if (rc) {
+        cJSON_Delete(answer);
+        return NULL;
+    }
+    return answer;
+}
+
+/* Whether the drill made this branch: learned, or claimed by name and time. */
+static int drill_owns_branch(neon_module *m, neon_client *client, const char *project, const char *branch)
+{
+    drill_scope *s = m->host->drill;
+    if (drill_scope_has(s, DRILL_BRANCH, branch))
+        return 1;
+    if (drill_scope_has(s, DRILL_PROJECT, project))
+        return 1;
+    char *path = xasprintf("/projects/%s/branches/%s", project, branch);
+    cJSON *answer = drill_get(m, client, path);
+    free(path);
+    int owned = drill_scope_claims(s, cJSON_GetObjectItemCaseSensitive(answer, "branch"));
+    if (owned)
+        drill_scope_add(s, DRILL_BRANCH, branch);
+    cJSON_Delete(answer);
+    return owned;
+}
+
+static int drill_owns(neon_module *m, neon_client *client, const drill_target *t)
+{
+    drill_scope *s = m->host->drill;
+    if (t->creates_project || t->kind == DRILL_KINDS)
+        return 1;
+    if (t->project && drill_scope_has(s, DRILL_PROJECT, t->project))
+        return 1;
+    if (drill_scope_has(s, t->kind, t->id))
+        return 1;
+    if (t->kind == DRILL_BRANCH)
+        return *t->id && drill_owns_branch(m, client, t->project, t->id);
+    char *path = NULL;
+    if (t->kind == DRILL_PROJECT)
+        path = xasprintf("/projects/%s", t->project ? t->project : t->id);
+    else if (t->kind == DRILL_ENDPOINT)
+        path = xasprintf("/projects/%s/endpoints/%s", t->project, t->id);
+    else if (t->kind == DRILL_SNAPSHOT)
+        path = xasprintf("/projects/%s/snapshots", t->project);
+    cJSON *answer = path && t->project ? drill_get(m, client, path) : NULL;
+    free(path);
+    int owned = 0;
+    if (t->kind == DRILL_PROJECT) {
+        owned = drill_scope_claims(s, cJSON_GetObjectItemCaseSensitive(answer, "project"));
+    } else if (t->kind == DRILL_ENDPOINT) {
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(answer, "endpoint"),
+                                                          "branch_id");
+        owned = cJSON_IsString(b) && drill_owns_branch(m, client, t->project, b->valuestring);
+    } else if (t->kind == DRILL_SNAPSHOT) {
+        const cJSON *snap;
+        cJSON_ArrayForEach(snap, cJSON_GetObjectItemCaseSensitive(answer, "snapshots")) {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(snap, "id");
+            if (cJSON_IsString(id) && !strcmp(id->valuestring, t->id))
+                owned = drill_scope_claims(s, snap);
+        }
+    }
+    cJSON_Delete(answer);
+    if (owned)
+        drill_scope_add(s, t->kind, t->id);
+    return owned;
+}
+
+/* The value of ?name= in a path, or NULL. */
+static char *query_value(const char *path, const char *name)
+{
+    const char *q = strchr(path, '?');
+    size_t len = strlen(name);
+    while (q) {
+        q++;
+        if (strncmp(q, name, len) == 0 && q[len] == '=') {
+            const char *v = q + len + 1;
+            return xstrndup(v, strcspn(v, "&"));
+        }
+        q = strchr(q, '&');
+    }
+    return NULL;
+}
+
+/* What a successful call teaches the drill: what it made, the hosts of
+ * its connection strings, the branch a restore preserved. */
+static void drill_learn(neon_module *m, neon_client *client, const char *method, const char *path,
+                        const cJSON *body, cJSON *answer, cJSON *extra)
+{
+    drill_scope *s = m->host->drill;
+    cJSON *learned = cJSON_CreateArray();
+    if (strcmp(method, "GET") != 0) {
+        drill_scope_learn(s, answer, learned);
+        const cJSON *kept = cJSON_GetObjectItemCaseSensitive(body, "preserve_under_name");
+        const char *branches = strstr(path, "/branches/");
+        if (cJSON_IsString(kept) && branches) {
+            char *project = xstrndup(path + strlen("/projects/"), (size_t)(branches - path) - strlen("/projects/"));
+            char *list = xasprintf("/projects/%s/branches", project);
+            cJSON *all = drill_get(m, client, list);
+            cJSON *b;
+            cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(all, "branches")) {
+                const cJSON *name = cJSON_GetObjectItemCaseSensitive(b, "name");
+                if (cJSON_IsString(name) && !strcmp(name->valuestring, kept->valuestring) && drill_scope_claims(s, b)) {
+                    cJSON *one = cJSON_CreateObject();
+                    cJSON_AddItemToObject(one, "branch", cJSON_Duplicate(b, 1));
+                    drill_scope_learn(s, one, learned);
+                    cJSON_Delete(one);
+                }
+            }
+            cJSON_Delete(all);
+            free(list);
+            free(project);
+        }
+    } else if (strstr(path, "/connection_uri")) {
+        char *branch = query_value(path, "branch_id");
+        const char *project = path + strlen("/projects/");
+        char *project_id = xstrndup(project, strcspn(project, "/"));
+        const cJSON *uri = cJSON_GetObjectItemCaseSensitive(answer, "uri");
+        if (branch && cJSON_IsString(uri) && drill_owns_branch(m, client, project_id, branch))
+            drill_scope_learn_uri(s, uri->valuestring, learned);
+        free(project_id);
+        free(branch);
+    }
+    drill_scope_rewrite_default(s, answer);
+    if (cJSON_GetArraySize(learned) > 0)
+        cJSON_AddItemToObject(extra, "drill_learned", learned);
+    else
+        cJSON_Delete(learned);
+}
+
+/* A change a drill refuses: recorded (so the step fails even when the
+ * runbook catches the error), journaled, and its error pushed. */
+static void drill_refuse(lua_State *L, neon_module *m, const char *method, const char *path, const drill_target *t)
+{
+    buf what = BUF_INIT;
+    buf_printf(&what, "the drill refused %s %s: ", method, path);
+    if (t->kind == DRILL_PROJECT)
+        buf_printf(&what, "project %s", t->id);
+    else
+        buf_printf(&what, "%s %s of project %s", t->kind == DRILL_BRANCH ? "branch" : t->kind == DRILL_ENDPOINT
+                   ? "endpoint" : "snapshot", *t->id ? t->id : "(the default)", t->project);
+    buf_puts(&what, " was not made by this drill, and a drill changes nothing else");
+    const char *message = drill_scope_refuse(m->host->drill, buf_cstr(&what));
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "method", method);
+    cJSON_AddStringToObject(data, "path", path);
+    cJSON_AddStringToObject(data, "refused", message);
+    journal(m, "drill-refused", data);
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, message);
+    lua_setfield(L, -2, "message");
+    lua_pushstring(L, "DRILL_REFUSED");
+    lua_setfield(L, -2, "code");
+    lua_pushinteger(L, 0);
+    lua_setfield(L, -2, "status");
+    buf_free(&what);
+}
+
+/* Neon lets no expiring branch have children: when the drill branches from
+ * one of its own expiring branches (the copy, for a point in time), that
+ * parent's TTL goes first; the drill's cleanup deletes it. */
+static void drill_unexpire_parent(neon_module *m, neon_client *client, const char *project, const cJSON *body)
+{
+    const cJSON *parent = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(body, "branch"), "parent_id");
+    if (!cJSON_IsString(parent) || !drill_scope_has(m->host->drill, DRILL_BRANCH, parent->valuestring))
+        return;
+    char *path = xasprintf("/projects/%s/branches/%s", project, parent->valuestring);
+    cJSON *answer = drill_get(m, client, path);
+    const cJSON *expires = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(answer, "branch"),
+                                                            "expires_at");
+    if (cJSON_IsString(expires)) {
+        cJSON *patch = cJSON_CreateObject();
+        cJSON_AddNullToObject(cJSON_AddObjectToObject(patch, "branch"), "expires_at");
+        cJSON *reply = NULL;
+        neon_reply r;
+        int rc = neon_call(client, "PATCH", path, patch, &reply, &r);
+        journal_call(m, "PATCH", path, &r, reply, rc ? err_last() : NULL, NULL);
+        term_info("    the drill's branch %s no longer expires: Neon lets no expiring branch have children "
+                  "(the drill's cleanup deletes it)", parent->valuestring);
+        neon_reply_free(&r);
+        cJSON_Delete(reply);
+        cJSON_Delete(patch);
+    }
+    cJSON_Delete(answer);
+    free(path);
+}
+
+/* set_as_default on a drill's branch: the drill's own default moves, the
+ * project's never does. Answers as the API would, with the branch. */
+static int drill_set_default(lua_State *L, neon_module *m, neon_client *client, const drill_target *t)
+{
+    drill_scope_set_default(m->host->drill, t->id);
+    char *path = xasprintf("/projects/%s/branches/%s", t->project, t->id);
+    cJSON *answer = drill_get(m, client, path);
+    free(path);
+    if (!answer)
+        return luaL_error(L, "the drill's branch %s cannot be read: %s", t->id, err_last());
+    drill_scope_rewrite_default(m->host->drill, answer);
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "method", "POST");
+    cJSON_AddStringToObject(data, "path", "set_as_default (kept inside the drill: the project's default stays)");
+    cJSON_AddStringToObject(data, "drill_default", t->id);
+    journal(m, "neon", data);
+    jsonlua_push(L, answer);
+    cJSON_Delete(answer);
+    return 1;
+}
+
 /* neon.request(method, path [, body [, {wait = true}]]) */
 static int l_request(lua_State *L)
 {
@@ -163,13 +385,41 @@ static int l_request(lua_State *L)
             return luaL_error(L, "neon.request %s %s: %s", method, path, err_last());
     }
     sandbox_check_abort(L);
+    if (m->host->drill && strcmp(method, "GET") != 0) {
+        drill_target t;
+        drill_target_of(method, path, body, &t);
+        if (!drill_owns(m, client, &t)) {
+            cJSON_Delete(body);
+            drill_refuse(L, m, method, path, &t);
+            drill_target_free(&t);
+            return lua_error(L);
+        }
+        if (t.creates_branch) {
+            /* a new branch of a drill carries its TTL */
+            if (!body)
+                body = cJSON_CreateObject();
+            drill_scope_stamp_expiry(m->host->drill, body);
+            drill_unexpire_parent(m, client, t.project, body);
+        }
+        if (t.set_default) {
+            cJSON_Delete(body);
+            int r = drill_set_default(L, m, client, &t);
+            drill_target_free(&t);
+            return r;
+        }
+        drill_target_free(&t);
+    }
     term_debug("neon %s %s", method, path);
     cJSON *answer = NULL;
     neon_reply r;
     int rc = neon_call(client, method, path, body, &answer, &r);
+    cJSON *extra = cJSON_CreateObject();
+    if (rc == 0 && m->host->drill)
+        drill_learn(m, client, method, path, body, answer, extra);
     cJSON_Delete(body);
     char *error = rc ? xstrdup(err_last()) : NULL;
-    int jrc = journal_call(m, method, path, &r, answer, error);
+    int jrc = journal_call(m, method, path, &r, answer, error, extra);
+    cJSON_Delete(extra);
     int failed = rc != 0 || jrc != 0;
     if (rc)
         push_error(L, &r, error, method, path);

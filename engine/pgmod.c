@@ -1,6 +1,7 @@
 #include "pgmod.h"
 
 #include "buf.h"
+#include "drill.h"
 #include "err.h"
 #include "jsonlua.h"
 #include "redact.h"
@@ -8,7 +9,9 @@
 #include "term.h"
 #include "timefmt.h"
 
+#include <ctype.h>
 #include <lauxlib.h>
+#include <strings.h>
 #include <libpq-fe.h>
 #include <math.h>
 #include <poll.h>
@@ -26,6 +29,7 @@
 typedef struct pg_conn {
     PGconn *conn;
     char *label;            /* user@host:port/dbname, for messages */
+    int guarded;            /* in a drill, a server the drill did not make: read-only */
     struct pg_conn *next;   /* the module's open connections */
 } pg_conn;
 
@@ -235,6 +239,7 @@ typedef struct query_call {
     int count;
     double timeout;     /* seconds, 0: none but the step's */
     int unstoppable;    /* ROLLBACK after an abort must still run */
+    int single;         /* one statement only (the extended protocol), even without params */
 } query_call;
 
 /* Runs one query; on success leaves its result in *out. On failure pushes
@@ -244,7 +249,7 @@ static int run_query(lua_State *L, pg_module *m, pg_conn *c, const query_call *q
     *out = NULL;
     double t0 = timefmt_monotonic();
     double deadline = q->timeout > 0 ? t0 + q->timeout : 0;
-    int sent = q->count ? PQsendQueryParams(c->conn, q->sql, q->count, NULL, q->values, NULL, NULL, 0)
+    int sent = q->count || q->single ? PQsendQueryParams(c->conn, q->sql, q->count, NULL, q->values, NULL, NULL, 0)
                         : PQsendQuery(c->conn, q->sql);
     if (!sent) {
         lua_pushfstring(L, "cannot send the query to %s: %s", c->label, PQerrorMessage(c->conn));
@@ -345,6 +350,54 @@ static int prepare_call(lua_State *L, query_call *q, const char **values)
     return 0;
 }
 
+static int simple(lua_State *L, pg_module *m, pg_conn *c, const char *sql, int unstoppable);
+
+/* A change a drill refuses on a server it did not make: recorded, so the
+ * step fails even when the runbook catches the error. Raises. */
+static int refuse_in_drill(lua_State *L, pg_module *m, pg_conn *c, const char *what)
+{
+    lua_pushfstring(L, "the drill refused %s on %s: that server is not one of the drill's branches, and a "
+                    "drill only reads it", what, c->label);
+    return drill_refuse_lua(L, m->host, lua_tostring(L, -1));
+}
+
+/* Statements a read-only session may run; anything else (SET, BEGIN,
+ * COMMIT, DO, COPY, writes) could leave the read-only transaction. */
+static int reads_only(const char *sql)
+{
+    static const char *const words[] = { "select", "with", "table", "values", "show", "explain", NULL };
+    while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r' || *sql == '(')
+        sql++;
+    for (int i = 0; words[i]; i++) {
+        size_t n = strlen(words[i]);
+        if (strncasecmp(sql, words[i], n) == 0 && !isalnum((unsigned char)sql[n]) && sql[n] != '_')
+            return 1;
+    }
+    return 0;
+}
+
+/* On a guarded connection a statement runs alone, in a read-only
+ * transaction that is always rolled back: nothing it does can stay. */
+static int run_guarded(lua_State *L, pg_module *m, pg_conn *c, query_call *q, PGresult **res)
+{
+    if (!reads_only(q->sql)) {
+        char *what = xasprintf("the statement \"%.80s\"", q->sql);
+        lua_pushstring(L, what);
+        free(what);
+        return refuse_in_drill(L, m, c, lua_tostring(L, -1));
+    }
+    q->single = 1;
+    if (simple(L, m, c, "BEGIN TRANSACTION READ ONLY", 0) != 0)
+        return raise_pushed(L);
+    int rc = run_query(L, m, c, q, res);
+    if (simple(L, m, c, "ROLLBACK", 1) != 0) {
+        if (rc == 0)
+            PQclear(*res);
+        return raise_pushed(L);
+    }
+    return rc;
+}
+
 /* The query of a c:query / c:exec call, run; raises on failure. */
 static PGresult *query_from_lua(lua_State *L)
 {
@@ -353,7 +406,8 @@ static PGresult *query_from_lua(lua_State *L)
     query_call q;
     prepare_call(L, &q, values);
     PGresult *res;
-    if (run_query(L, module_of(L), c, &q, &res) != 0)
+    pg_module *m = module_of(L);
+    if ((c->guarded ? run_guarded(L, m, c, &q, &res) : run_query(L, m, c, &q, &res)) != 0)
         raise_pushed(L);
     return res;
 }
@@ -392,6 +446,8 @@ static int l_tx(lua_State *L)
     pg_module *m = module_of(L);
     pg_conn *c = check_conn(L, 1);
     luaL_checktype(L, 2, LUA_TFUNCTION);
+    if (c->guarded)
+        return refuse_in_drill(L, m, c, "a transaction");
     if (simple(L, m, c, "BEGIN", 0) != 0)
         return raise_pushed(L);
     lua_pushvalue(L, 2);
@@ -475,6 +531,11 @@ static int l_connect(lua_State *L)
     pg_conn *c = xcalloc(1, sizeof *c);
     c->conn = conn;
     c->label = xasprintf("%s@%s:%s/%s", PQuser(conn), PQhost(conn), PQport(conn), PQdb(conn));
+    if (m->host->drill) {
+        char *where = xasprintf("%s:%s", PQhost(conn), PQport(conn));
+        c->guarded = !drill_scope_has(m->host->drill, DRILL_HOST, where);
+        free(where);
+    }
     c->next = m->open;
     m->open = c;
     pg_conn **ud = lua_newuserdatauv(L, sizeof *ud, 0);
@@ -483,6 +544,8 @@ static int l_connect(lua_State *L)
     cJSON *data = cJSON_CreateObject();
     cJSON_AddStringToObject(data, "connection", c->label);
     cJSON_AddNumberToObject(data, "duration_ms", round((timefmt_monotonic() - t0) * 1000));
+    if (c->guarded)
+        cJSON_AddStringToObject(data, "drill", "read-only: not a branch of this drill");
     if (journal(m, "pg-connect", data) != 0)
         return luaL_error(L, "cannot record the pg-connect event: %s", err_last());
     /* Timestamps read back in UTC and ISO form; a plan can only read. */
@@ -644,6 +707,8 @@ static int l_copy(lua_State *L)
         return luaL_error(L, "pg.copy is refused in plan mode (a plan must not act)");
     if (src == dst)
         return luaL_error(L, "pg.copy needs two different connections");
+    if (dst->guarded)
+        return refuse_in_drill(L, m, dst, "a copy into it");
     lua_getfield(L, 3, "from");
     lua_getfield(L, 3, "to");
     const char *from = lua_tostring(L, -2), *to = lua_tostring(L, -1);
@@ -654,6 +719,8 @@ static int l_copy(lua_State *L)
     const char *columns = lua_tostring(L, -1);
     if (!is_query(from) && push_table_name(L, m, src, from) != 0)
         return raise_pushed(L);
+    if (src->guarded && is_query(from))
+        return refuse_in_drill(L, m, src, "a copy from a query (only whole tables are read)");
     const char *source = is_query(from) ? from : lua_tostring(L, -1);
     if (push_table_name(L, m, dst, to) != 0)
         return raise_pushed(L);

@@ -506,17 +506,8 @@ static char *file_stem(const char *path)
     return xstrndup(base, len);
 }
 
-int runbook_load(runbook **out, sandbox *sb, const char *path)
+static void ensure_validated_set(lua_State *L)
 {
-    *out = NULL;
-    lua_State *L = sandbox_state(sb);
-    runbook *rb = xcalloc(1, sizeof *rb);
-    rb->sb = sb;
-    rb->path = xstrdup(path);
-    rb->lock_ref = LUA_NOREF;
-    int rc = runbook_blob_id(path, rb->blob_id);
-    if (rc)
-        goto fail;
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &key_validated) == LUA_TNIL) {
         lua_pop(L, 1);
         lua_newtable(L);
@@ -528,30 +519,69 @@ int runbook_load(runbook **out, sandbox *sb, const char *path)
         lua_rawsetp(L, LUA_REGISTRYINDEX, &key_validated);
     }
     lua_pop(L, 1);
-    sandbox_push_env(sb);
-    lua_pushcfunction(L, declare_runbook);
-    lua_setfield(L, -2, "runbook");
-    rc = sandbox_load_file(sb, path);
-    if (rc)
-        goto fail;
+}
+
+/* Runs a call prepared on the stack at load time; errors become DR_EUSAGE. */
+static int load_call(sandbox *sb, int nargs)
+{
     char *error = NULL;
-    rc = sandbox_call(sb, 0, 1, LOAD_TIMEOUT_SECONDS, &error, NULL);
+    int rc = sandbox_call(sb, nargs, 1, LOAD_TIMEOUT_SECONDS, &error, NULL);
     if (rc) {
-        err_set(rc == DR_EINTR ? DR_EINTR : DR_EUSAGE, "%s", error);
         rc = rc == DR_EINTR ? DR_EINTR : DR_EUSAGE;
+        err_set(rc, "%s", error);
         free(error);
-        goto fail;
     }
+    return rc;
+}
+
+/* Whether the table on the stack top went through `runbook { ... }`. */
+static int was_validated(lua_State *L)
+{
     lua_rawgetp(L, LUA_REGISTRYINDEX, &key_validated);
     lua_pushvalue(L, -2);
     lua_rawget(L, -2);
     int validated = lua_toboolean(L, -1);
     lua_pop(L, 2);
-    if (!validated) {
+    return validated;
+}
+
+/* Runs the file; on success leaves its validated description on the stack. */
+static int evaluate(sandbox *sb, const char *path)
+{
+    lua_State *L = sandbox_state(sb);
+    ensure_validated_set(L);
+    sandbox_push_env(sb);
+    lua_pushcfunction(L, declare_runbook);
+    lua_setfield(L, -2, "runbook");
+    int rc = sandbox_load_file(sb, path);
+    if (rc == 0)
+        rc = load_call(sb, 0);
+    if (rc)
+        return rc;
+    if (!was_validated(L)) {
         lua_pop(L, 1);
-        rc = err_set(DR_EUSAGE, "%s: the file must end with 'return runbook { ... }'", path);
-        goto fail;
+        return err_set(DR_EUSAGE, "%s: the file must end with 'return runbook { ... }'", path);
     }
+    return 0;
+}
+
+static runbook *runbook_new(sandbox *sb, const char *path)
+{
+    runbook *rb = xcalloc(1, sizeof *rb);
+    rb->sb = sb;
+    rb->path = xstrdup(path);
+    rb->lock_ref = LUA_NOREF;
+    return rb;
+}
+
+int runbook_load(runbook **out, sandbox *sb, const char *path)
+{
+    *out = NULL;
+    lua_State *L = sandbox_state(sb);
+    runbook *rb = runbook_new(sb, path);
+    int rc = runbook_blob_id(path, rb->blob_id);
+    if (rc || (rc = evaluate(sb, path)) != 0)
+        goto fail;
     extract(L, lua_gettop(L), rb);
     lua_pop(L, 1);
     char *stem = file_stem(path);
@@ -562,6 +592,51 @@ int runbook_load(runbook **out, sandbox *sb, const char *path)
         goto fail;
     }
     free(stem);
+    *out = rb;
+    return 0;
+fail:
+    runbook_free(rb);
+    return rc;
+}
+
+int runbook_load_composed(runbook **out, sandbox *sb, const char *path, const char *module, const char *function)
+{
+    *out = NULL;
+    lua_State *L = sandbox_state(sb);
+    runbook *rb = runbook_new(sb, path);
+    int rc = runbook_blob_id(path, rb->blob_id);
+    if (rc || (rc = evaluate(sb, path)) != 0)
+        goto fail;
+    int scenario = lua_gettop(L);
+    sandbox_push_env(sb);
+    lua_getfield(L, -1, "require");
+    lua_remove(L, -2);
+    lua_pushstring(L, module);
+    if ((rc = load_call(sb, 1)) != 0) {
+        lua_settop(L, scenario - 1);
+        goto fail;
+    }
+    lua_getfield(L, -1, function);
+    lua_remove(L, -2);
+    if (!lua_isfunction(L, -1)) {
+        lua_settop(L, scenario - 1);
+        rc = err_set(DR_EUSAGE, "the module %s has no function %s", module, function);
+        goto fail;
+    }
+    lua_pushvalue(L, scenario);
+    if ((rc = load_call(sb, 1)) != 0) {
+        lua_settop(L, scenario - 1);
+        goto fail;
+    }
+    /* what the composer made is checked like any runbook */
+    lua_pushcfunction(L, declare_runbook);
+    lua_insert(L, -2);
+    if ((rc = load_call(sb, 1)) != 0) {
+        lua_settop(L, scenario - 1);
+        goto fail;
+    }
+    extract(L, lua_gettop(L), rb);
+    lua_settop(L, scenario - 1);
     *out = rb;
     return 0;
 fail:

@@ -45,6 +45,12 @@ typedef struct runbook {
 int runbook_load(runbook **out, sandbox *sb, const char *path);
 void runbook_free(runbook *rb);
 
+/* Loads the runbook at path (validated as usual), then gives its
+ * description to module.function (a lua/ module), whose result is the
+ * runbook: how a drill wraps a scenario's real steps. The blob id is the
+ * file's. */
+int runbook_load_composed(runbook **out, sandbox *sb, const char *path, const char *module, const char *function);
+
 /* The step's index, or -1. */
 int runbook_step_index(const runbook *rb, const char *name);
 

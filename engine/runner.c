@@ -1,8 +1,11 @@
 #include "runner.h"
 
+#include "drill.h"
+
 #include "audit.h"
 #include "buf.h"
 #include "checkpoint.h"
+#include "drill.h"
 #include "err.h"
 #include "fsio.h"
 #include "gate.h"
@@ -229,6 +232,29 @@ static void build_ctx(run *r, int plan_mode)
     r->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
+/* ctx.timeline: each step's state and times so far, from the checkpoint
+ * (what a drill measures its recovery time with). */
+static void push_timeline(run *r)
+{
+    lua_State *L = sandbox_state(r->sb);
+    lua_createtable(L, 0, (int)r->cp->step_count);
+    for (size_t i = 0; i < r->cp->step_count; i++) {
+        const step_record *rec = &r->cp->steps[i];
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, checkpoint_step_state_name(rec->state));
+        lua_setfield(L, -2, "state");
+        if (rec->started_at) {
+            lua_pushstring(L, rec->started_at);
+            lua_setfield(L, -2, "started_at");
+        }
+        if (rec->ended_at) {
+            lua_pushstring(L, rec->ended_at);
+            lua_setfield(L, -2, "ended_at");
+        }
+        lua_setfield(L, -2, rec->name);
+    }
+}
+
 static void ctx_set(run *r, const char *field, const char *value, int attempt)
 {
     lua_State *L = sandbox_state(r->sb);
@@ -237,6 +263,8 @@ static void ctx_set(run *r, const char *field, const char *value, int attempt)
     lua_setfield(L, -2, field);
     lua_pushinteger(L, attempt);
     lua_setfield(L, -2, "attempt");
+    push_timeline(r);
+    lua_setfield(L, -2, "timeline");
     lua_pop(L, 1);
 }
 
@@ -417,6 +445,8 @@ static cJSON *run_info_json(run *r)
         cJSON_AddItemToObject(info, "target", cJSON_Duplicate(r->opts->target, 1));
     else
         cJSON_AddNullToObject(info, "target");
+    if (r->opts->drill)
+        cJSON_AddItemToObject(info, "drill", cJSON_Duplicate(r->opts->drill, 1));
     cJSON_AddStringToObject(info, "started_at", now);
     cJSON_AddItemToObject(info, "steps", step_names(r->rb));
     redact_json(info);
@@ -580,9 +610,18 @@ static int execute_step(run *r, size_t index)
         ctx_set(r, "step", spec->name, attempt);
         double t0 = timefmt_monotonic();
         char *error = NULL, *traceback = NULL;
+        struct drill_scope *drill = r->opts->host ? r->opts->host->drill : NULL;
+        size_t refused_before = drill ? drill_scope_refusal_count(drill) : 0;
         int rc = call_with_ctx(r, spec->run_ref, spec->timeout, &error, &traceback);
         if (r->opts->host && r->opts->host->step_ended) /* a step's connections end with it */
             r->opts->host->step_ended(r->opts->host->step_ended_ud);
+        if (rc == 0 && drill && drill_scope_refusal_count(drill) > refused_before) {
+            /* a refusal fails its step even when the runbook caught the error */
+            lua_pop(sandbox_state(r->sb), 1);
+            error = xasprintf("%s", drill_scope_refusal(drill, refused_before));
+            rc = DR_EFAIL;
+            attempt_here = spec->retry_attempts;
+        }
         if (rc == 0) {
             rc = step_succeeded(r, index, t0);
             if (rc == 0)

@@ -24,6 +24,7 @@ typedef struct runner_options {
     dr_host *host;                /* the host the sandbox's dr module uses */
     struct audit *audit;          /* the audit trail, or NULL (plan) */
     const cJSON *target;          /* the Neon the run acts on (run.json), or NULL */
+    const cJSON *drill;           /* a drill: its scenario (run.json "drill"), or NULL */
 } runner_options;
 
 /* Computes the plan: {"runbook","version","blob_id","params","steps":[...]}.
