@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The demo: a rehearsal on neon-local, started by drctl itself (--local).
-# A project with the guide's salons schema and generated data, a backup,
-# then the incident of the guide's scenario 1 (one salon's bookings deleted
-# by mistake) and its recovery with the accidental-deletion runbook: a
-# point-in-time branch, the comparison, a typed confirmation, the restore
-# in place. Then the git audit trail, its verification and the report.
-# On a terminal you type the challenge yourself; without one the demo
-# pre-approves the destructive step with --approve (as CI would).
+# The demo: a DR drill on neon-local, started by drctl itself (--local).
+# A project with the guide's salons schema and generated data, then
+# `drctl drill accidental-deletion` on it: a copy of main, the incident on
+# the copy (10% of the bookings deleted) while a writer keeps writing, the
+# scenario's real runbook recovering the copy (restore in place), and the
+# figures: RTO, RPO, every table checked against the copy just before the
+# incident, everything the drill made deleted. main is never touched. Then
+# the git audit trail, its verification, the drill history and the report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -25,7 +25,6 @@ cd "$WORK"
 unset NEON_API_KEY
 export DRCTL_OPERATOR=${DRCTL_OPERATOR:-"demo operator <demo@example.org>"}
 D=("$BIN/drctl" --local --runbooks "$ROOT/runbooks" --runbooks "$ROOT/demo/runbooks" --audit "$WORK/audit")
-approve() { [ -t 0 ] && [ -t 1 ] || echo "--approve $1"; }
 
 echo "== a project on neon-local with the guide's schema (scale $SCALE)"
 "${D[@]}" run salons-setup -p scale="$SCALE" -p sql="$ROOT/demo" --run-id setup
@@ -35,38 +34,24 @@ URL=$(cat .drctl/neon-local.url)
 KEY=$(cat .drctl/neon-local/api-key)
 URI=$(curl -s -H "Authorization: Bearer $KEY" \
     "$URL/projects/$PROJECT/connection_uri?database_name=neondb&role_name=neondb_owner" | jq -r .uri)
+BEFORE=$(psql "$URI" -XAtc 'select count(*) from booking')
 
-echo; echo "== drctl run snapshot (a backup branch, as the guide makes them)"
-"${D[@]}" run snapshot --run-id backup
+echo; echo "== drctl drill accidental-deletion: on a copy of main, with 5 writes a second going on"
+"${D[@]}" drill accidental-deletion -p write_rate=5 --run-id drill
+echo "   main still has its $(psql "$URI" -XAtc 'select count(*) from booking') bookings (had $BEFORE):" \
+     "the drill never touched it"
 
-echo; echo "== the incident: salon 3's bookings deleted without a WHERE on the salon"
-sleep 2
-LOST=$(psql "$URI" -XAtc 'select count(*) from booking where "salonId" = 3')
-INCIDENT=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
-psql "$URI" -Xqc 'delete from booking where "salonId" = 3'
-sleep 2
-psql "$URI" -Xqc "insert into client (name, email) values ('Written after the incident', 'after@example.org')"
-echo "   $LOST bookings deleted at $INCIDENT; a client written after it"
+echo; echo "== drctl drill --history"
+"${D[@]}" drill --history
 
-echo; echo "== drctl plan accidental-deletion"
-"${D[@]}" plan accidental-deletion -p incident_time="$INCIDENT"
-
-echo; echo "== drctl run accidental-deletion (restore in place; it asks you to type: main)"
-# shellcheck disable=SC2046
-"${D[@]}" run accidental-deletion -p incident_time="$INCIDENT" --run-id recovery $(approve apply) || true
-echo "   salon 3's bookings on main now: $(psql "$URI" -XAtc 'select count(*) from booking where "salonId" = 3')" \
-     "(were $LOST), same connection string"
-
-echo; echo "== drctl status recovery"
-"${D[@]}" status recovery
-
-echo; echo "== the audit trail: one git commit per transition (git log --oneline)"
-git -C "$WORK/audit" log --format='%h %an: %s' | head -12
+echo; echo "== the audit trail: one git commit per transition (the 12 newest)"
+git -C "$WORK/audit" log -12 --format='%h %an: %s'
 echo "   ... $(git -C "$WORK/audit" rev-list --count HEAD) commits in all"
 
 echo; echo "== drctl audit verify"
 "${D[@]}" audit verify
 
-echo; echo "== the report an auditor reads (runs/recovery/report.md)"
-sed -n '1,45p' "$WORK/audit/runs/recovery/report.md"
-[ "$(jq -r .status "$WORK/audit/runs/recovery/state.json")" = done ]
+echo; echo "== the report an auditor reads (runs/drill/report.md)"
+cat "$WORK/audit/runs/drill/report.md"
+[ "$(jq -r .status "$WORK/audit/runs/drill/state.json")" = done ]
+[ "$(psql "$URI" -XAtc 'select count(*) from booking')" = "$BEFORE" ]

@@ -167,7 +167,7 @@ local function export_copy(ctx, conn, uri)
                                           server_version = result.server_version, size = result.bytes,
                                           sha256 = result.sha256, dump = result.url:match("[^/]+$"),
                                           rows = result.rows, run = ctx.run_id }, true))
-  return manifest, result.instant
+  return manifest, result.instant, dir
 end
 
 -- ---- what the scenario is given -------------------------------------------------------
@@ -243,7 +243,7 @@ local function step_incident(ctx, scenario)
   local conn = pg.connect(uri)
   local out = {}
   if scenario == "total-loss" and not ctx.params.dump then
-    out.manifest, out.restore_point = export_copy(ctx, conn, uri)
+    out.manifest, out.restore_point, out.export_dir = export_copy(ctx, conn, uri)
     dr.log("exported the copy: " .. out.manifest .. " at " .. out.restore_point)
     dr.sleep(2) -- writes after the export: what a total loss loses
   elseif scenario == "total-loss" then
@@ -358,20 +358,26 @@ local function step_measure(ctx, scenario, scenario_steps, last)
   -- branch lacks are the data lost; they must be exactly the ones after
   -- the restore point (or none, for a strategy that loses none).
   local have = ops_of(conn)
-  local lost, lost_inserts, foreign, should_lose = 0, 0, 0, 0
+  -- A write is lost by a restore to an instant when it committed after
+  -- it; the time it records comes a few milliseconds before its commit, so
+  -- a write recorded just before the restore point may be lost too.
+  local loses = loses_writes(ctx, scenario)
+  local lost, lost_inserts, lost_near, foreign, should_lose = 0, 0, 0, 0, 0
   local before = {}
   for _, op in ipairs(inc.ops) do
     before[op[1]] = true
-    local after_rp = op[2] > rp_t + EPSILON
-    local near = math.abs(op[2] - rp_t) <= EPSILON
-    local missing = have[op[1]] == nil
+    local at, missing = op[2], have[op[1]] == nil
+    if at > rp_t and loses then should_lose = should_lose + 1 end
     if missing then
       lost = lost + 1
       if op[3] == "i" then lost_inserts = lost_inserts + 1 end
+      if at <= rp_t then lost_near = lost_near + 1 end
     end
-    if after_rp and loses_writes(ctx, scenario) then should_lose = should_lose + 1 end
-    local expected_missing = loses_writes(ctx, scenario) and after_rp
-    if not near and missing ~= expected_missing then foreign = foreign + 1 end
+    if loses then
+      if (not missing and at > rp_t) or (missing and at < rp_t - EPSILON) then foreign = foreign + 1 end
+    elseif missing then
+      foreign = foreign + 1
+    end
   end
   local later = 0
   for seq, at in pairs(have) do
@@ -386,8 +392,13 @@ local function step_measure(ctx, scenario, scenario_steps, last)
       e.match = writer_ok
       if e.table:find(WRITER.ops, 1, true) then
         e.recovered_rows = #inc.ops - lost
-        e.note = string.format("%d writes before the incident lost (documented: %d after the restore point)%s",
-                               lost, should_lose, foreign > 0 and (", " .. foreign .. " unexpected") or "")
+        e.note = not loses and string.format("%d writes before the incident lost (the strategy loses none)%s", lost,
+                                             foreign > 0 and ("; " .. foreign .. " NOT as the strategy says") or "")
+                 or string.format("%d writes before the incident lost: %d written after the restore point (all of "
+                               .. "them: %d)%s%s", lost, lost - lost_near, should_lose,
+                               lost_near > 0 and (", " .. lost_near .. " written less than "
+                                                  .. math.floor(EPSILON * 1000) .. " ms before it, committed after")
+                               or "", foreign > 0 and ("; " .. foreign .. " NOT as the strategy says") or "")
       else
         e.recovered_rows = w.rows
         e.note = consistent and "consistent with its writes" or "does not match its writes"
@@ -461,9 +472,15 @@ local function step_cleanup(ctx)
     elseif type(e) == "table" and e.status ~= 404 then error(e, 0) end
   end
   for _, id in ipairs(scope.snapshots) do pcall(neon.delete_snapshot, p, id) end
+  local export = (ctx.outputs.incident or {}).export_dir
+  if export then
+    local ok = pcall(dump.delete, export)
+    if ok then dr.log("deleted the drill's export " .. export) end
+  end
   -- Listed again: what is still there was left behind.
   local left = {}
   for _, b in ipairs(neon.list_branches(p)) do if ours(b, ids) then left[#left + 1] = "branch " .. b.name end end
+  if export and #dump.list_files(export) > 0 then left[#left + 1] = "the export " .. export end
   local projects = {}
   for _, id in ipairs(scope.projects) do projects[id] = true end
   for _, pr in ipairs(neon.list_projects()) do if projects[pr.id] then left[#left + 1] = "project " .. pr.id end end
