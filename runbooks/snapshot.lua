@@ -1,6 +1,7 @@
 -- A backup now, as the guide makes them: a branch named
 -- <prefix>-YYYY-MM-DD-HHMMSS from the branch, without compute (or, with
--- method=snapshot, Neon's snapshot API). Records the instant and the LSN.
+-- method=snapshot, Neon's snapshot API), at the branch's current LSN.
+-- Records the instant and the LSN.
 local neon = require "neon"
 local pg = require "pg"
 local dr = require "dr"
@@ -33,17 +34,23 @@ return runbook {
         local n = ctx.outputs.name
         local p = ctx.params.project
         local expires_at = ctx.params.expires and dr.format_time(dr.time() + ctx.params.expires) or nil
-        -- The source's position first: the backup holds at least this.
+        -- The source's position, and the backup made at exactly that LSN:
+        -- its created_at is only to the second, and an API that makes a
+        -- branch at head may not say which LSN it holds (neon-local gives
+        -- parent_lsn only when asked for one), so verify-backup could not
+        -- compare the source with it at the same point.
         local lsn = pg.connect(common.uri(ctx, n.branch_id)):query("SELECT pg_current_wal_lsn()::text AS l")[1].l
         local out
         if ctx.params.method == "branch" then
-          local made = neon.create_branch(p, { name = n.name, parent_id = n.branch_id, expires_at = expires_at })
+          local made = neon.create_branch(p, { name = n.name, parent_id = n.branch_id, parent_lsn = lsn,
+                                               expires_at = expires_at })
           out = { id = made.branch.id, name = n.name, kind = "branch", instant = made.branch.created_at,
                   lsn = made.branch.parent_lsn or lsn }
         else
           local existing
           for _, s in ipairs(neon.list_snapshots(p)) do if s.name == n.name then existing = s end end
-          local snap = existing or neon.create_snapshot(p, n.branch_id, { name = n.name, expires_at = expires_at })
+          local snap = existing or neon.create_snapshot(p, n.branch_id, { name = n.name, lsn = lsn,
+                                                                         expires_at = expires_at })
           out = { id = snap.id, name = n.name, kind = "snapshot", instant = snap.timestamp or snap.created_at,
                   lsn = snap.lsn or lsn }
         end

@@ -101,3 +101,76 @@ t_retention_waits_for_child_deletions_under_way_and_skips_live_children() {
 }
 
 run_test t_retention_waits_for_child_deletions_under_way_and_skips_live_children
+
+# Inserts a row into ticks every ~100 ms through one session, until killed;
+# sets WRITER (its pid).
+fx_start_writer() {
+    psql "$uri" -Xqc "create table ticks (id bigserial primary key, at timestamptz not null default clock_timestamp())"
+    (while :; do echo "insert into ticks default values;"; sleep 0.1; done | psql "$uri" -Xq >/dev/null 2>&1) &
+    WRITER=$!
+}
+
+fx_stop_writer() {
+    pkill -P "$WRITER" 2>/dev/null || true
+    kill "$WRITER" 2>/dev/null || true
+    wait "$WRITER" 2>/dev/null || true
+}
+
+t_verify_backup_compares_at_the_backups_lsn_under_constant_writes() {
+    fx_project
+    fx_start_writer
+    sleep 1.5
+    fx_sc run snapshot
+    expect_rc 0
+    backup_lsn=$(jq -r '.steps[] | select(.name == "backup") | .outputs.lsn' drctl-audit/runs/*/state.json)
+    rm -rf drctl-audit
+    sleep 1
+    fx_sc run verify-backup
+    rows_after=$(count_rows)
+    fx_stop_writer
+    expect_rc 0
+    run=$(run_id)
+    check=$(jq -c '.steps[] | select(.name == "check") | .outputs' "drctl-audit/runs/$run/state.json")
+    echo "backup at LSN $backup_lsn; check: $check; rows at the end: $rows_after" >&2
+    expect_eq "$(echo "$check" | jq -r .comparison)" pass "the comparison"
+    expect_eq "$(echo "$check" | jq -r .source_rows.ticks)" "$(echo "$check" | jq -r .rows.ticks)" "ticks: source / backup"
+    [ "$(echo "$check" | jq -r .rows.ticks)" -lt "$rows_after" ] || fail "the writer did not write after the backup"
+    expect_in "drctl-audit/runs/$run/report.md" "comparison with the source"
+    expect_in "drctl-audit/runs/$run/report.md" "pass (at LSN $backup_lsn)"
+    stop_neon_local
+}
+
+count_rows() {
+    psql "$uri" -XAtc 'select count(*) from ticks'
+}
+
+t_verify_backup_reports_a_comparison_it_cannot_make_as_skipped() {
+    fx_project
+    psql "$uri" -Xqc "create table t (id int primary key); insert into t select generate_series(1, 50)"
+    sleep 1.5
+    fx_sc run snapshot
+    expect_rc 0
+    rm -rf drctl-audit
+    # The source's history no longer reaches back to the backup.
+    curl -s -o /dev/null -X PATCH -H "Authorization: Bearer $key" -d '{"project":{"history_retention_seconds":1}}' \
+        "$URL/projects/$project"
+    sleep 2
+    fx_sc run verify-backup
+    expect_rc 0
+    run=$(run_id)
+    state="drctl-audit/runs/$run/state.json"
+    report="drctl-audit/runs/$run/report.md"
+    expect_eq "$(jq -r '.steps[] | select(.name == "check") | .outputs.comparison' "$state")" skipped "the comparison"
+    expect_eq "$(jq -r '.steps[] | select(.name == "check") | .outputs.source_rows' "$state")" null "source rows"
+    expect_in "$report" "skipped: the backup ("
+    expect_in "$report" "history no longer reaches back"
+    expect_not_in "$report" "pass"
+    expect_not_in "$report" "backup / source"
+    expect_in err "comparison with the source: skipped"
+    stop_neon_local
+}
+
+for t in t_verify_backup_compares_at_the_backups_lsn_under_constant_writes \
+         t_verify_backup_reports_a_comparison_it_cannot_make_as_skipped; do
+    run_test "$t"
+done
