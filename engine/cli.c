@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MEMORY_LIMIT (512u << 20)
 
@@ -369,6 +370,18 @@ static sandbox *new_sandbox(const char *runbook_path, dr_host *host, neon_module
     sandbox_add_lib_dir(sb, beside);
     sandbox_add_lib_dir(sb, "lua");
     sandbox_add_lib_dir(sb, DRCTL_SHAREDIR "/lua");
+    /* drctl's own lua/ (the drill, the scenarios' shared code) also serves
+     * runbooks kept in a folder of their own */
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *bin = fsio_dirname(exe);
+        char *own = xasprintf("%s/../lua", bin);
+        sandbox_add_lib_dir(sb, own);
+        free(own);
+        free(bin);
+    }
     free(beside);
     free(dir);
     drmod_register(sb, host);
@@ -1120,6 +1133,9 @@ static int cmd_drill(cli *c)
         params_register_secrets(l.rb->params, l.rb->param_count, params);
         rc = prepare_target(&l, params, NULL);
     }
+    const cJSON *rate = cJSON_GetObjectItemCaseSensitive(params, "write_rate");
+    if (rc == 0 && cJSON_IsNumber(rate) && (rate->valuedouble < 0 || rate->valuedouble > 1000))
+        rc = err_set(DR_EUSAGE, "-p write_rate=%.0f: give 0 (no writer) to 1000 writes a second", rate->valuedouble);
     if (rc == 0 && c->run_id && !runner_valid_run_id(c->run_id))
         rc = err_set(DR_EUSAGE, "--run-id '%s': use letters, digits, '.', '_' and '-'", c->run_id);
     if (rc == 0 && (rc = audit_open(&trail, audit_dir_of(c), 1)) == 0)

@@ -618,7 +618,10 @@ static int execute_step(run *r, size_t index)
         if (rc == 0 && drill && drill_scope_refusal_count(drill) > refused_before) {
             /* a refusal fails its step even when the runbook caught the error */
             lua_pop(sandbox_state(r->sb), 1);
-            error = xasprintf("%s", drill_scope_refusal(drill, refused_before));
+            size_t refused = drill_scope_refusal_count(drill) - refused_before;
+            error = refused > 1 ? xasprintf("%zu changes refused, the first: %s (all in the journal: drill-refused)",
+                                            refused, drill_scope_refusal(drill, refused_before))
+                                : xasprintf("%s", drill_scope_refusal(drill, refused_before));
             rc = DR_EFAIL;
             attempt_here = spec->retry_attempts;
         }

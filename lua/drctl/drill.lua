@@ -219,6 +219,7 @@ local function step_copy(ctx)
   dr.figure("copy of " .. source.name .. " made in (s)", string.format("%.1f", seconds))
   return { source_id = source.id, source_name = source.name, copy_id = made.branch.id, copy_name = made.branch.name,
            copy_seconds = seconds, default_id = default and default.id or json.null,
+           expires_at = made.branch.expires_at or json.null,
            created_at = made.branch.created_at }
 end
 
@@ -328,8 +329,11 @@ local function rto(ctx, scenario_steps, last)
   return t0 and t1 and (t1 - t0) or json.null, shares
 end
 
+-- The writer's totals when the end of the recovery stopped it.
+local writer_totals
+
 local function step_measure(ctx, scenario, scenario_steps, last)
-  local stats = drill.writer_stop()
+  local stats = drill.writer_stop() or writer_totals
   local inc = ctx.outputs.incident
   local rec = recovered(ctx, scenario)
   local conn = pg.connect(neon.connection_uri(rec.project, { branch_id = rec.branch, database_name = ctx.params.database,
@@ -401,7 +405,8 @@ local function step_measure(ctx, scenario, scenario_steps, last)
                                or "", foreign > 0 and ("; " .. foreign .. " NOT as the strategy says") or "")
       else
         e.recovered_rows = w.rows
-        e.note = consistent and "consistent with its writes" or "does not match its writes"
+        e.note = consistent and "consistent with its writes (rows now, with those written after the incident)"
+                 or "does not match its writes"
       end
       rows[e.table] = e.table:find(WRITER.ops, 1, true) and lost or lost_inserts
     end
@@ -583,7 +588,7 @@ function M.compose(spec)
       local run = step.run
       step.run = function(ctx)
         local out = run(ctx)
-        drill.writer_stop() -- the recovery is over
+        writer_totals = drill.writer_stop() or writer_totals -- the recovery is over
         return out
       end
     end
