@@ -186,8 +186,11 @@ void drill_target_free(drill_target *t)
 
 const char *drill_scope_refuse(drill_scope *s, const char *what)
 {
-    list_add(&s->refused, what);
-    return what;
+    /* every refusal counts, the same one again too: each fails its step */
+    id_list *l = &s->refused;
+    l->items = xrealloc(l->items, (l->count + 1) * sizeof *l->items);
+    l->items[l->count++] = xstrdup(what);
+    return l->items[l->count - 1];
 }
 
 size_t drill_scope_refusal_count(const drill_scope *s)
