@@ -154,7 +154,9 @@ local function export_copy(ctx, conn, uri)
   local result
   conn:tx(function()
     conn:exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-    local at = conn:query("SELECT pg_export_snapshot() AS s, now() AS t, pg_current_wal_lsn()::text AS l")[1]
+    -- the snapshot is taken as this statement starts: that is the instant
+    local at = conn:query("SELECT pg_export_snapshot() AS s, statement_timestamp() AS t, "
+                          .. "pg_current_wal_lsn()::text AS l")[1]
     local counts = pg.row_counts(conn)
     local d = dump.pg_dump{ uri = uri, dest = dir, name = name, snapshot = at.s, check = true }
     result = { url = d.path, sha256 = d.sha256, bytes = d.bytes, instant = at.t, lsn = at.l, rows = counts,
@@ -223,7 +225,28 @@ local function step_copy(ctx)
            created_at = made.branch.created_at }
 end
 
+-- The copy's history must reach the restore point. On Neon it starts when
+-- the branch is made; a stand-in may start it a little later. One branch at
+-- "now" that the target accepts proves it reaches; it goes at once.
+local function wait_for_history(ctx)
+  local p, copy = ctx.params.project, ctx.outputs.copy
+  local name = "history-" .. ctx.run_id:lower()
+  for _ = 1, 120 do
+    local at = dr.format_time(drill.clock() - 0.1)
+    local ok, e = pcall(neon.create_branch, p, { name = name, parent_id = copy.copy_id, parent_timestamp = at })
+    if ok then
+      common.drop_branch(ctx, name)
+      return at
+    end
+    if type(e) ~= "table" or (e.status ~= 400 and e.status ~= 423) then error(e, 0) end
+    dr.sleep(0.5)
+  end
+  dr.fail("the history of the copy " .. copy.copy_name .. " never became reachable: the recovery could not branch "
+          .. "from it at a past instant")
+end
+
 local function step_prepare(ctx, scenario)
+  if scenario ~= "total-loss" then wait_for_history(ctx) end
   local conn = pg.connect(copy_uri(ctx))
   conn:exec("CREATE TABLE IF NOT EXISTS " .. WRITER.rows .. " (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0)")
   conn:exec("CREATE TABLE IF NOT EXISTS " .. WRITER.ops .. " (seq bigint PRIMARY KEY, row_id bigint NOT NULL, "
