@@ -44,7 +44,7 @@ UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNIT_OBJ   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.o)
 TOOLS      := $(BIN)/ptydrive $(BIN)/fsync-floor
 
-.PHONY: all test test-suite unit asan valgrind bench demo demo-run demo-data deps install clean
+.PHONY: all test test-suite unit asan valgrind bench demo demo-run demo-data deps install clean routine
 all: $(BIN)/drctl $(BIN)/neon-local
 
 $(BIN)/drctl: $(BUILD)/engine/main.o $(ENGINE_OBJ)
@@ -92,6 +92,12 @@ test: deps
 
 test-suite: $(BIN)/drctl $(BIN)/neon-local $(BIN)/unit-tests $(TOOLS)
 	@bash tests/run.sh
+
+# The team's routine back to back on a busy database, clean and under API
+# faults (long: about ten minutes, so not part of make test).
+routine: deps
+	@$(MAKE) --no-print-directory $(BIN)/drctl $(BIN)/neon-local
+	@bash tests/long/routine.sh
 
 unit: $(BIN)/unit-tests
 	@$(BIN)/unit-tests
