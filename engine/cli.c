@@ -843,76 +843,6 @@ static int cmd_status(cli *c)
     return c->arg_count ? cmd_status_one(c, c->args[0]) : cmd_status_all(c);
 }
 
-/* ---- run, resume, abort ------------------------------------------------------------------ */
-
-/* What a command that ran steps says at the end: one line (or JSON) on
- * stdout with the run's outcome, and the error on stderr. */
-static int report_outcome(cli *c, const char *run_id, int rc)
-{
-    if (!run_id)
-        return rc;
-    if (rc)
-        term_error("%s", err_last());
-    c->reported = 1;
-    int live;
-    cJSON *state = run_state(audit_dir_of(c), run_id, &live);
-    if (c->json) {
-        cJSON *out = cJSON_CreateObject();
-        cJSON_AddStringToObject(out, "run_id", run_id);
-        cJSON_AddStringToObject(out, "status", json_string(state, "status", "?"));
-        cJSON_AddNumberToObject(out, "exit_code", err_exit_status(rc));
-        if (rc)
-            cJSON_AddStringToObject(out, "message", err_last());
-        cJSON_AddItemToObject(out, "steps", cJSON_DetachItemFromObjectCaseSensitive(state, "steps"));
-        print_json(out);
-        cJSON_Delete(out);
-    } else {
-        term_out("run %s: %s", run_id, json_string(state, "status", "?"));
-    }
-    cJSON_Delete(state);
-    return rc;
-}
-
-static runner_options options_for(const cli *c, dr_host *host)
-{
-    return (runner_options){ .audit_dir = audit_dir_of(c), .approvals = c->approvals,
-                             .approval_count = c->approval_count,
-                             .allow_runbook_change = c->allow_runbook_change, .run_id = c->run_id,
-                             .host = host };
-}
-
-static int cmd_run(cli *c)
-{
-    int rc = expect_args(c, 1, 1, "RUNBOOK [-p key=value]... [--approve STEP]...");
-    loaded l;
-    if (rc || (rc = load_runbook(c, c->args[0], NULL, &l)) != 0)
-        return rc;
-    cJSON *params = NULL;
-    char *run_id = NULL;
-    rc = params_resolve(l.rb->params, l.rb->param_count, c->params, c->param_count, NULL, &params);
-    audit *trail = NULL;
-    if (rc == 0) {
-        params_register_secrets(l.rb->params, l.rb->param_count, params);
-        rc = prepare_target(&l, params, NULL);
-    }
-    if (rc == 0 && (rc = audit_open(&trail, audit_dir_of(c), 1)) == 0)
-        rc = audit_check_clean(trail);
-    cJSON *target_info = l.neon.required ? target_json(&l.target) : NULL;
-    if (rc == 0) {
-        runner_options opts = options_for(c, &l.host);
-        opts.audit = trail;
-        opts.target = target_info;
-        rc = runner_start(l.rb, params, &opts, &run_id);
-        report_outcome(c, run_id, rc);
-    }
-    audit_free(trail);
-    cJSON_Delete(target_info);
-    cJSON_Delete(params);
-    free(run_id);
-    loaded_free(&l);
-    return rc;
-}
-
 /* ---- drill ---------------------------------------------------------------------------- */
 
 static const char *const drill_scenarios[] = { "accidental-deletion", "corruption", "total-loss", NULL };
@@ -1027,18 +957,9 @@ static void print_drill_text(const cJSON *d)
     term_out("  report: drctl audit show %s", json_string(d, "run_id", "?"));
 }
 
-/* What a drill says at the end: its figures, then the error if any. */
-static int drill_outcome(cli *c, const char *run_id, int rc)
+/* A drill's end: its figures (or JSON), from its state and run.json. */
+static void drill_outcome(cli *c, const char *run_id, const cJSON *info, cJSON *state, int rc)
 {
-    if (!run_id)
-        return rc;
-    if (rc)
-        term_error("%s", err_last());
-    c->reported = 1;
-    int live;
-    cJSON *state = run_state(audit_dir_of(c), run_id, &live);
-    cJSON *info = NULL;
-    runner_read_run_info(audit_dir_of(c), run_id, &info);
     cJSON *d = drill_summary(run_id, info, state);
     if (c->json) {
         cJSON_AddNumberToObject(d, "exit_code", err_exit_status(rc));
@@ -1050,9 +971,6 @@ static int drill_outcome(cli *c, const char *run_id, int rc)
         print_drill_text(d);
     }
     cJSON_Delete(d);
-    cJSON_Delete(info);
-    cJSON_Delete(state);
-    return rc;
 }
 
 static int drill_history(cli *c)
@@ -1100,6 +1018,80 @@ static int drill_history(cli *c)
     }
     cJSON_Delete(out);
     return 0;
+}
+
+/* ---- run, resume, abort ------------------------------------------------------------------ */
+
+/* What a command that ran steps says at the end: one line (or JSON) on
+ * stdout with the run's outcome, and the error on stderr. */
+static int report_outcome(cli *c, const char *run_id, int rc)
+{
+    if (!run_id)
+        return rc;
+    if (rc)
+        term_error("%s", err_last());
+    c->reported = 1;
+    int live;
+    cJSON *state = run_state(audit_dir_of(c), run_id, &live), *info = NULL;
+    runner_read_run_info(audit_dir_of(c), run_id, &info);
+    if (cJSON_GetObjectItemCaseSensitive(info, "drill")) {
+        drill_outcome(c, run_id, info, state, rc);
+    } else if (c->json) {
+        cJSON *out = cJSON_CreateObject();
+        cJSON_AddStringToObject(out, "run_id", run_id);
+        cJSON_AddStringToObject(out, "status", json_string(state, "status", "?"));
+        cJSON_AddNumberToObject(out, "exit_code", err_exit_status(rc));
+        if (rc)
+            cJSON_AddStringToObject(out, "message", err_last());
+        cJSON_AddItemToObject(out, "steps", cJSON_DetachItemFromObjectCaseSensitive(state, "steps"));
+        print_json(out);
+        cJSON_Delete(out);
+    } else {
+        term_out("run %s: %s", run_id, json_string(state, "status", "?"));
+    }
+    cJSON_Delete(info);
+    cJSON_Delete(state);
+    return rc;
+}
+
+static runner_options options_for(const cli *c, dr_host *host)
+{
+    return (runner_options){ .audit_dir = audit_dir_of(c), .approvals = c->approvals,
+                             .approval_count = c->approval_count,
+                             .allow_runbook_change = c->allow_runbook_change, .run_id = c->run_id,
+                             .host = host };
+}
+
+static int cmd_run(cli *c)
+{
+    int rc = expect_args(c, 1, 1, "RUNBOOK [-p key=value]... [--approve STEP]...");
+    loaded l;
+    if (rc || (rc = load_runbook(c, c->args[0], NULL, &l)) != 0)
+        return rc;
+    cJSON *params = NULL;
+    char *run_id = NULL;
+    rc = params_resolve(l.rb->params, l.rb->param_count, c->params, c->param_count, NULL, &params);
+    audit *trail = NULL;
+    if (rc == 0) {
+        params_register_secrets(l.rb->params, l.rb->param_count, params);
+        rc = prepare_target(&l, params, NULL);
+    }
+    if (rc == 0 && (rc = audit_open(&trail, audit_dir_of(c), 1)) == 0)
+        rc = audit_check_clean(trail);
+    cJSON *target_info = l.neon.required ? target_json(&l.target) : NULL;
+    if (rc == 0) {
+        runner_options opts = options_for(c, &l.host);
+        opts.audit = trail;
+        opts.target = target_info;
+        rc = runner_start(l.rb, params, &opts, &run_id);
+        report_outcome(c, run_id, rc);
+    }
+    audit_free(trail);
+    cJSON_Delete(target_info);
+    cJSON_Delete(params);
+    free(run_id);
+    loaded_free(&l);
+    return rc;
 }
 
 static int valid_scenario(const char *name)
@@ -1164,7 +1156,7 @@ static int cmd_drill(cli *c)
         opts.approval_count = approval_count;
         char *started_id = NULL;
         rc = runner_start(l.rb, params, &opts, &started_id);
-        drill_outcome(c, started_id, rc);
+        report_outcome(c, started_id, rc);
         free(started_id);
     }
     free(approvals);
@@ -1239,10 +1231,7 @@ static int with_existing_run(cli *c, int aborting)
         rc = runner_abort(l.rb, run_id, c->params, c->param_count, &opts);
     else
         rc = runner_resume(l.rb, run_id, c->params, c->param_count, &opts);
-    if (l.host.drill)
-        drill_outcome(c, run_id, rc);
-    else
-        report_outcome(c, run_id, rc);
+    report_outcome(c, run_id, rc);
     free(approvals);
     loaded_free(&l);
     audit_free(trail);

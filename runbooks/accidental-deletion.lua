@@ -136,7 +136,8 @@ return runbook {
         local s = ctx.params.strategy
         if s == "restore" then
           local kept = rp.branch_name .. "-before-restore-" .. ctx.run_id:lower()
-          if neon.find_branch(p, kept) then -- a resumed run: the restore happened
+          if neon.find_branch(p, kept) then -- a resumed run: the restore was asked for
+            common.settle(ctx, rp.branch_id)
             dr.log("the restore was done already: " .. kept .. " exists")
           else
             -- From the point-in-time branch, which holds the restore point

@@ -198,4 +198,26 @@ function M.salvage(source, target, tables)
   return copied, conflicts
 end
 
+-- Waits until no operation on the branch is running: a change an earlier
+-- attempt asked for, before it died, may still be under way (a restore in
+-- place), and what comes next must see its result. Fails when the branch
+-- ended in error.
+function M.settle(ctx, branch_id)
+  local delay = 0.2
+  for _ = 1, 900 do
+    local busy = false
+    for _, op in ipairs(neon.list_operations(ctx.params.project) or {}) do
+      if op.branch_id == branch_id and (op.status == "running" or op.status == "scheduling") then busy = true end
+    end
+    if not busy then
+      local b = neon.get_branch(ctx.params.project, branch_id)
+      if b.current_state == "error" then dr.fail("the branch " .. b.name .. " is in error after an earlier attempt") end
+      return b
+    end
+    dr.sleep(delay)
+    delay = math.min(delay * 1.5, 2)
+  end
+  dr.fail("the branch " .. branch_id .. " is still busy after 30 minutes")
+end
+
 return M

@@ -477,8 +477,9 @@ local function step_cleanup(ctx)
   local scope = drill.scope()
   local ids = {}
   for _, id in ipairs(scope.branches) do ids[id] = true end
-  local deleted = 0
-  for round = 1, 60 do
+  local deleted, give_up = 0, drill.clock() + 300
+  for round = 1, 1000 do
+    local last = drill.clock() > give_up
     local branches, parents, left = neon.list_branches(p), {}, {}
     for _, b in ipairs(branches) do if b.parent_id then parents[b.parent_id] = true end end
     for _, b in ipairs(branches) do if ours(b, ids) then left[#left + 1] = b end end
@@ -489,9 +490,10 @@ local function step_cleanup(ctx)
         -- again next round; what is left at the end is listed below.
         local ok, e = pcall(neon.delete_branch, p, b.id)
         if ok then deleted = deleted + 1; dr.log("deleted branch " .. b.name)
-        elseif round == 60 then dr.log("cannot delete " .. b.name .. ": " .. tostring(type(e) == "table" and e.message or e)) end
+        elseif last then dr.log("cannot delete " .. b.name .. ": " .. tostring(type(e) == "table" and e.message or e)) end
       end
     end
+    if last then break end
     dr.sleep(math.min(0.2 * round, 2))
   end
   for _, id in ipairs(scope.projects) do

@@ -129,20 +129,27 @@ t_drill_refuses_every_change_to_what_it_did_not_make() {
     stop_neon_local
 }
 
-t_drill_killed_during_the_recovery_resumes_or_aborts_cleanly() {
-    salons_project
-    before=$(production)
+# Starts a drill and kills it (-9) once STEP has started.
+drill_killed_in() { # STEP drill-args...
+    local step=$1 pid
+    shift
     set +e
-    "$DRCTL" --runbooks "$SCENARIOS" drill accidental-deletion -p write_rate=10 >out 2>err </dev/null &
+    "$DRCTL" --runbooks "$SCENARIOS" drill "$@" >out 2>err </dev/null &
     pid=$!
     set -e
-    for _ in $(seq 1 600); do
-        grep -qs '"step-started","step":"apply"' drctl-audit/runs/*/journal.jsonl && break
+    for _ in $(seq 1 1200); do
+        grep -qs "\"step-started\",\"step\":\"$step\"" drctl-audit/runs/*/journal.jsonl && break
         sleep 0.05
     done
     sleep 0.3
-    kill -9 "$pid"
+    kill -9 "$pid" 2>/dev/null || fail "the drill ended before it was killed in $step"
     wait "$pid" 2>/dev/null || true
+}
+
+t_drill_killed_during_the_recovery_resumes_or_aborts_cleanly() {
+    salons_project
+    before=$(production)
+    drill_killed_in apply accidental-deletion -p write_rate=10
     run=$(run_id)
     sc resume "$run" --json
     expect_rc 0
@@ -150,16 +157,7 @@ t_drill_killed_during_the_recovery_resumes_or_aborts_cleanly() {
     expect_eq "$(production)" "$before" "production after the resumed drill"
     # Killed again in another drill, then aborted: its cleanup runs.
     rm -rf drctl-audit
-    set +e
-    "$DRCTL" --runbooks "$SCENARIOS" drill accidental-deletion >out 2>err </dev/null &
-    pid=$!
-    set -e
-    for _ in $(seq 1 600); do
-        grep -qs '"step-started","step":"verify"' drctl-audit/runs/*/journal.jsonl && break
-        sleep 0.05
-    done
-    kill -9 "$pid"
-    wait "$pid" 2>/dev/null || true
+    drill_killed_in verify accidental-deletion
     sc abort "$(run_id)"
     expect_rc 0
     expect_eq "$(production)" "$before" "production after the aborted drill: nothing left behind"
