@@ -22,16 +22,172 @@ local function sound(conn, sql)
   return first
 end
 
--- Is the data sound at instant t? A throwaway branch there, the check, gone.
-local function probe(ctx, branch, t, i)
+local function message_of(e)
+  return type(e) == "table" and tostring(e.message) or tostring(e)
+end
+
+-- SQL errors that mean an object check_sql reads did not exist yet at that
+-- instant (undefined table, column, function, object, schema): a probe
+-- there is from before the data existed. check_sql runs on the branch's
+-- head first, where such an error fails the run, so a typo is not taken
+-- for the past.
+local NOT_YET = { ["42P01"] = true, ["42703"] = true, ["42883"] = true, ["42704"] = true, ["3F000"] = true }
+
+local function not_yet(e)
+  if type(e) ~= "table" then return false end
+  if NOT_YET[e.sqlstate] then return true end
+  -- Connecting to a database not yet created fails before any SQLSTATE.
+  return tostring(e.message):find('database "[^"]*" does not exist') ~= nil
+end
+
+-- A probe: is the data sound at instant t? A throwaway branch there, the
+-- check, the branch gone. Outcomes:
+--   "sound", "corrupt";
+--   "before-data": check_sql cannot run, an object it reads does not exist
+--     yet. Corruption happens to data that exists, so this counts as before
+--     the corruption: the search goes on later;
+--   "refused": the API will not make a branch there (400: before the
+--     branch's history starts, or outside the retention window);
+--   "error": anything else (the run fails, saying so).
+-- Each probe and its outcome go to the log and the report.
+local function probe(ctx, branch, t, i, trail)
   local name = probe_name(ctx, i)
-  local ok, b = pcall(common.make_branch, ctx, name, { parent_id = branch.id, parent_timestamp = dr.format_time(t) })
-  if not ok then return nil, (type(b) == "table" and b.message or tostring(b)) end
-  local verdict = sound(common.connect(ctx, b.id), ctx.params.check_sql)
-  common.drop_branch(ctx, name)
-  dr.log(string.format("probe %d at %s: %s", i, dr.format_time(t), verdict and "sound" or "CORRUPT"))
-  dr.figure("probe " .. i .. " at " .. dr.format_time(t), verdict and "sound" or "corrupt")
-  return verdict
+  local at = dr.format_time(t)
+  local outcome, detail
+  local ok, b = pcall(common.make_branch, ctx, name, { parent_id = branch.id, parent_timestamp = at })
+  if not ok then
+    outcome = (type(b) == "table" and b.status == 400) and "refused" or "error"
+    detail = message_of(b)
+  else
+    local connected, conn = pcall(common.connect, ctx, b.id)
+    local checked, verdict = connected, conn
+    if connected then checked, verdict = pcall(sound, conn, ctx.params.check_sql) end
+    if checked then
+      outcome = verdict and "sound" or "corrupt"
+    elseif not_yet(verdict) then
+      outcome, detail = "before-data", message_of(verdict)
+    else
+      outcome, detail = "error", message_of(verdict)
+    end
+    if connected then conn:close() end
+    common.drop_branch(ctx, name)
+  end
+  local shown = ({ sound = "sound", corrupt = "corrupt", ["before-data"] = "before the data existed",
+                   refused = "refused", error = "failed" })[outcome]
+  if detail then shown = shown .. " (" .. detail .. ")" end
+  dr.log(string.format("probe %d at %s: %s", i, at, shown))
+  dr.figure("probe " .. i .. " at " .. at, shown)
+  trail[#trail + 1] = { at = at, outcome = outcome, detail = detail }
+  return outcome, detail
+end
+
+-- The instant a 400 refusal says the history starts at, when it says: a
+-- time before the branch's history ("... starts (T)"), or outside the
+-- project's retention window ("(N seconds)": the start is now - N).
+local function start_from_refusal(message)
+  local t = message:match("history of branch %S+ starts %((%d%d%d%d%-%d%d%-%d%dT[%d:.]+Z)%)")
+  if t then return dr.time(t) end
+  local window = message:match("history retention window %((%d+) seconds%)")
+  if window then return dr.time() - tonumber(window) + 1 end
+  return nil
+end
+
+-- When the branch's own timeline was last made: its latest finished
+-- create_timeline operation (its creation, or a restore in place, after
+-- which its history starts again). Its history cannot start before that.
+local function timeline_made(ctx, branch)
+  local latest
+  for _, op in ipairs(neon.list_operations(ctx.params.project) or {}) do
+    if op.branch_id == branch.id and op.action == "create_timeline" and op.status == "finished" then
+      local t = dr.time(op.updated_at or op.created_at)
+      if not latest or t > latest then latest = t end
+    end
+  end
+  return latest
+end
+
+-- Finds the last good instant by bisection. Where the search window
+-- really starts, as the API tells it (a branch's fields do not: created_at
+-- is when it was made, and a restore in place starts its history again
+-- later):
+--   1. search_from when given, else the later of the retention window's
+--      start and the branch's creation;
+--   2. moved up to when the branch's timeline was last made (its latest
+--      create_timeline operation: a restore in place);
+--   3. a first probe refused with 400 that names where the history starts
+--      (neon-local: "... starts (T)"; or the retention window) moves it
+--      there;
+--   4. a refusal that names nothing: the first instant accepted is found
+--      by bisection between the refused instant and now, each refused probe
+--      moving the low end up; an accepted one also gives its verdict.
+-- A probe before the data existed counts as before the corruption; the
+-- answer must be an instant where check_sql ran and said sound.
+local function bisect(ctx, branch)
+  local project = neon.get_project(ctx.params.project)
+  local precision = ctx.params.precision
+  local hi = dr.time()
+  local lo, why
+  if ctx.params.search_from then
+    lo, why = dr.time(ctx.params.search_from), "search_from"
+  else
+    lo = math.max(hi - (project.history_retention_seconds or 86400) + 60, dr.time(branch.created_at) + 2)
+    why = "the history window (retention, branch creation)"
+  end
+  local remade = timeline_made(ctx, branch)
+  if remade and remade > lo then
+    lo, why = remade, "the branch's timeline was last made then (a restore in place restarts its history)"
+  end
+  local trail, i = {}, 0
+  local function at(t)
+    i = i + 1
+    return probe(ctx, branch, t, i, trail)
+  end
+  local outcome, detail = at(lo)
+  for _ = 1, 3 do
+    if outcome ~= "refused" then break end
+    local start = start_from_refusal(detail)
+    if not start or start <= lo or start >= hi then break end
+    lo, why = start + 0.001, "the API's refusal says the branch's history starts then"
+    outcome, detail = at(lo)
+  end
+  if outcome == "refused" then
+    local refused = lo
+    while outcome == "refused" or outcome == "corrupt" do
+      if hi - refused <= precision then
+        dr.fail(string.format("the data is corrupt from the first instant the history gives: refused at %s (%s), "
+                              .. "corrupt at %s; restore a backup older than that", dr.format_time(refused),
+                              detail or "?", dr.format_time(hi)))
+      end
+      local mid = refused + (hi - refused) / 2
+      local o, d = at(mid)
+      if o == "refused" then refused, detail = mid, d
+      elseif o == "corrupt" then hi = mid
+      elseif o == "error" then dr.fail("probe at " .. dr.format_time(mid) .. " failed: " .. d)
+      else lo, outcome, detail, why = mid, o, d, "the first instant the API accepted, found by probing" end
+    end
+  end
+  if outcome == "error" then dr.fail("cannot look at " .. dr.format_time(lo) .. ": " .. detail .. "; give -p search_from=") end
+  if outcome == "corrupt" then
+    dr.fail("the data is already corrupt at " .. dr.format_time(lo) .. ", the start of the search (" .. why
+            .. "): give an earlier search_from, or restore a backup older than that")
+  end
+  local window_start = dr.format_time(lo)
+  dr.log("the search starts at " .. window_start .. ": " .. why)
+  dr.figure("search window", window_start .. " (" .. why .. ") to " .. dr.format_time(hi))
+  local lo_outcome, lo_detail = outcome, detail
+  while hi - lo > precision do
+    local mid = lo + (hi - lo) / 2
+    local o, d = at(mid)
+    if o == "sound" or o == "before-data" then lo, lo_outcome, lo_detail = mid, o, d
+    elseif o == "corrupt" then hi = mid
+    else dr.fail("probe at " .. dr.format_time(mid) .. " " .. (o == "refused" and "refused" or "failed") .. ": " .. d) end
+  end
+  if lo_outcome ~= "sound" then
+    dr.fail(string.format("check_sql never found the data sound: at %s it could not run yet (%s) and at %s it says "
+                          .. "corrupt; the data was corrupt as soon as it existed", dr.format_time(lo),
+                          lo_detail or "before the data existed", dr.format_time(hi)))
+  end
+  return lo, hi, i, window_start, why, trail
 end
 
 return runbook {
@@ -62,28 +218,12 @@ return runbook {
         if sound(common.connect(ctx, branch.id), ctx.params.check_sql) then
           dr.fail("check_sql says " .. branch.name .. " is sound now: there is no corruption to go back from")
         end
-        local project = neon.get_project(ctx.params.project)
-        local hi = dr.time()
-        local lo = ctx.params.search_from and dr.time(ctx.params.search_from)
-                   or math.max(hi - (project.history_retention_seconds or 86400) + 60, dr.time(branch.created_at) + 2)
-        local i = 1
-        local good, why = probe(ctx, branch, lo, i)
-        if good == nil then dr.fail("cannot look at " .. dr.format_time(lo) .. ": " .. why .. "; give -p search_from=") end
-        if not good then
-          dr.fail("the data is already corrupt at " .. dr.format_time(lo) .. ", the start of the search: give an "
-                  .. "earlier search_from, or restore a backup older than that")
-        end
-        while hi - lo > ctx.params.precision do
-          i = i + 1
-          local mid = lo + (hi - lo) / 2
-          local verdict, probe_error = probe(ctx, branch, mid, i)
-          if verdict == nil then dr.fail("probe at " .. dr.format_time(mid) .. " failed: " .. probe_error) end
-          if verdict then lo = mid else hi = mid end
-        end
+        local lo, hi, probes, window_start, why, trail = bisect(ctx, branch)
         dr.figure("last good instant", dr.format_time(lo))
-        dr.figure("probes", i)
+        dr.figure("probes", probes)
         return { at = dr.format_time(lo), first_bad = dr.format_time(hi), branch_id = branch.id,
-                 branch_name = branch.name, probes = i }
+                 branch_name = branch.name, probes = probes, search_from = window_start, search_from_why = why,
+                 trail = trail }
       end },
     { name = "rebuild", idempotent = true, timeout = "6h",
       plan = function(ctx)

@@ -126,7 +126,7 @@ t_verify_backup_compares_at_the_backups_lsn_under_constant_writes() {
     rm -rf drctl-audit
     sleep 1
     fx_sc run verify-backup
-    rows_after=$(count_rows)
+    rows_after=$(psql "$uri" -XAtc 'select count(*) from ticks')
     fx_stop_writer
     expect_rc 0
     run=$(run_id)
@@ -138,10 +138,6 @@ t_verify_backup_compares_at_the_backups_lsn_under_constant_writes() {
     expect_in "drctl-audit/runs/$run/report.md" "comparison with the source"
     expect_in "drctl-audit/runs/$run/report.md" "pass (at LSN $backup_lsn)"
     stop_neon_local
-}
-
-count_rows() {
-    psql "$uri" -XAtc 'select count(*) from ticks'
 }
 
 t_verify_backup_reports_a_comparison_it_cannot_make_as_skipped() {
@@ -172,5 +168,92 @@ t_verify_backup_reports_a_comparison_it_cannot_make_as_skipped() {
 
 for t in t_verify_backup_compares_at_the_backups_lsn_under_constant_writes \
          t_verify_backup_reports_a_comparison_it_cannot_make_as_skipped; do
+    run_test "$t"
+done
+
+# Corrupts the bookings; sets before and after (epoch seconds): the
+# corruption committed between them.
+fx_corrupt() {
+    before=$(date -u +%s.%N)
+    after=$(psql "$uri" -XAtq -c 'update booking set price = -1 where id % 7 = 0' \
+        -c 'select extract(epoch from clock_timestamp())')
+}
+
+# The last good instant a corruption run found must be before the
+# corruption committed, and within the precision (1 s, with a margin) of it.
+fx_expect_last_good_just_before_the_corruption() { # RUN
+    local good
+    good=$(date -u -d "$(jq -r '.steps[] | select(.name == "last-good") | .outputs.at' "drctl-audit/runs/$1/state.json")" +%s.%N)
+    echo "corrupted between $before and $after; last good found: $good" >&2
+    awk -v g="$good" -v b="$before" -v a="$after" 'BEGIN { exit !(g <= a && g >= b - 1.5) }' ||
+        fail "the last good instant $good is not just before the corruption ($before to $after)"
+}
+
+t_corruption_on_a_branch_restored_in_place_searches_from_its_new_history() {
+    fx_salons_project
+    main_id=$(jq -r .branch.id created.json)
+    sleep 1.5
+    # main restored in place (from itself, a moment ago): its history starts again after that.
+    at=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
+    sleep 0.5
+    curl -s -o r.json -X POST -H "Authorization: Bearer $key" "$URL/projects/$project/branches/$main_id/restore" \
+        -d "{\"source_branch_id\":\"$main_id\",\"source_timestamp\":\"$at\",\"preserve_under_name\":\"main-before\"}"
+    for op in $(jq -r '.operations[].id' r.json); do wait_operation "$project" "$op" "$key"; done
+    # Its new history is recorded a moment after the restore ends: until
+    # then a branch in its past is answered 423, then 400 (before it starts).
+    for _ in $(seq 1 200); do
+        code=$(curl -s -o h.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
+            -d "{\"branch\":{\"name\":\"never\",\"parent_id\":\"$main_id\",\"parent_timestamp\":\"$at\"}}" \
+            "$URL/projects/$project/branches")
+        [ "$code" = 423 ] || break
+        sleep 0.1
+    done
+    expect_eq "$code" 400 "a branch before main's new history"
+    sleep 2
+    fx_corrupt
+    sleep 2
+    fx_sc run corruption -p "check_sql=select count(*) = 0 from booking where price < 0" --approve apply
+    expect_rc 0
+    run=$(run_id)
+    fx_expect_last_good_just_before_the_corruption "$run"
+    report="drctl-audit/runs/$run/report.md"
+    # The first probe, at the end of the restore, is before the new history:
+    # refused, and the refusal says where the history starts.
+    expect_in "$report" "refused (POST"
+    expect_in "$report" "is before the history of branch $main_id starts"
+    expect_in "$report" "the API's refusal says the branch's history starts then"
+    expect_in "$report" "search window"
+    expect_eq "$(psql "$uri" -XAtc 'select count(*) from booking where price < 0')" 0 "main is sound again"
+    expect_eq "$(fx_branch_names)" "main,main-before,main-corrupted-$(echo "$run" | tr 'A-Z' 'a-z')" "branches left"
+    stop_neon_local
+}
+
+t_corruption_searched_from_before_the_table_existed_finds_the_last_good_instant() {
+    fx_project
+    sleep 1
+    start=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
+    sleep 1
+    psql "$uri" -Xq -f "$ROOT/demo/schema.sql"
+    psql "$uri" -Xq -v scale=1 -f "$ROOT/demo/generate.sql"
+    sleep 2.5
+    fx_corrupt
+    sleep 2
+    fx_sc run corruption -p "check_sql=select count(*) = 0 from booking where price < 0" -p "search_from=$start" \
+        --approve apply
+    expect_rc 0
+    run=$(run_id)
+    fx_expect_last_good_just_before_the_corruption "$run"
+    report="drctl-audit/runs/$run/report.md"
+    expect_in "$report" "before the data existed (SQL error 42P01"
+    expect_in "$report" "relation \"booking\" does not exist"
+    expect_eq "$(jq -r '.steps[] | select(.name == "last-good") | .outputs.trail[0].outcome' \
+        "drctl-audit/runs/$run/state.json")" before-data "the first probe's outcome"
+    expect_eq "$(psql "$uri" -XAtc 'select count(*) from booking where price < 0')" 0 "main is sound again"
+    expect_eq "$(psql "$uri" -XAtc 'select count(*) from booking')" 2000 "bookings on main"
+    stop_neon_local
+}
+
+for t in t_corruption_on_a_branch_restored_in_place_searches_from_its_new_history \
+         t_corruption_searched_from_before_the_table_existed_finds_the_last_good_instant; do
     run_test "$t"
 done
