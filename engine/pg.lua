@@ -3,19 +3,133 @@
 -- (regclass::text, quote_ident), never from a runbook's string.
 local pg = ...
 
--- pg.connect(uri [, {project=, branch_id=}]): when the URI carries no
--- password and a Neon project is given, the password is revealed through
--- the neon module (and registered as a secret by the C side).
+-- What the engine writes in place of a password (redact.h's REDACTED): a
+-- connection string read back from a step's outputs carries it.
+local REDACTED = "<redacted>"
+
+local function unescape(text)
+  return (text:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+local function uri_escape(text)
+  return (text:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+-- The parts of a connection string that say where it goes: { user=,
+-- password= (decoded, nil when absent), host=, port=, dbname= }, and
+-- with_password(p), the same string with that password. URI form
+-- (postgresql://user:password@host:port/db?...) or keyword form
+-- (host=... password=...); nil for anything else.
+local function parse(uri)
+  local scheme, rest = uri:match("^([%w+.-]+)://(.*)$")
+  if scheme then
+    local userinfo, tail = rest:match("^([^/?]*)@(.*)$")
+    tail = tail or rest
+    local user, password
+    if userinfo then
+      user, password = userinfo:match("^([^:]*):(.*)$")
+      user = unescape(user or userinfo)
+      password = password and unescape(password)
+    end
+    local host, port, after = tail:match("^(%b[]):?(%d*)(.*)$")
+    if not host then host, port, after = tail:match("^([^/:?,]*):?(%d*)(.*)$") end
+    local dbname = after:match("^[^/?]*/([^?]*)")
+    return { user = user, password = password, host = host, port = port ~= "" and port or nil,
+             dbname = dbname and dbname ~= "" and unescape(dbname) or nil,
+             with_password = function(p)
+               return scheme .. "://" .. uri_escape(user or "") .. ":" .. uri_escape(p) .. "@" .. tail
+             end }
+  end
+  local fields, any = {}, false
+  for k, v in uri:gmatch("([%w_]+)%s*=%s*(%S*)") do
+    fields[k] = v:match("^'(.*)'$") or v
+    any = true
+  end
+  if not any then return nil end
+  return { user = fields.user, password = fields.password, host = fields.host, port = fields.port,
+           dbname = fields.dbname,
+           with_password = function(p)
+             local quoted = "'" .. p:gsub("[\\']", "\\%0") .. "'"
+             local without = uri:gsub("password%s*=%s*%S*", "")
+             return without .. " password=" .. quoted
+           end }
+end
+
+-- ep-abc-123.region.aws.neon.tech and its pooler ep-abc-123-pooler... name
+-- the same endpoint.
+local function same_host(a, b)
+  local function base(h) return (tostring(h):lower():gsub("^([^.]-)%-pooler%.", "%1.")) end
+  return a ~= nil and b ~= nil and base(a) == base(b)
+end
+
+local function same_port(a, b)
+  return tonumber(a or 5432) == tonumber(b or 5432)
+end
+
+-- The password of the endpoint that connection string points to, from the
+-- target's Neon API: each endpoint on its host (in opts.project, else in
+-- every project) is asked for the connection string of that role and
+-- database, and the one on the same host and port gives it (neon-local
+-- serves every endpoint on 127.0.0.1, so the host alone does not tell).
+-- Returns the password, or nil and what was searched.
+local function password_from_neon(parts, opts)
+  local ok, neon = pcall(require, "neon")
+  if not ok then return nil, "the neon module is not available" end
+  if opts.project and opts.branch_id then
+    return neon.reveal_password(opts.project, opts.branch_id, parts.user)
+  end
+  local projects = {}
+  if opts.project then
+    projects[1] = opts.project
+  else
+    local listed, list = pcall(neon.list_projects)
+    if not listed then
+      return nil, "no Neon target to ask (" .. (type(list) == "table" and tostring(list.message) or tostring(list)) .. ")"
+    end
+    for _, p in ipairs(list or {}) do projects[#projects + 1] = p.id end
+  end
+  for _, project in ipairs(projects) do
+    for _, ep in ipairs(neon.list_endpoints(project) or {}) do
+      if same_host(ep.host, parts.host) then
+        local got, text = pcall(neon.connection_uri, project, { branch_id = ep.branch_id, role_name = parts.user,
+                                                                 database_name = parts.dbname or parts.user })
+        local found = got and parse(text)
+        if found and same_host(found.host, parts.host) and same_port(found.port, parts.port) and found.password then
+          return found.password
+        end
+      end
+    end
+  end
+  return nil, "no endpoint at " .. tostring(parts.host) .. ":" .. tostring(parts.port or 5432) .. " for role "
+              .. tostring(parts.user) .. " in " .. (opts.project and ("project " .. opts.project) or "any project of the target")
+end
+
+-- pg.connect(uri [, {project=, branch_id=}]). A URI whose password was
+-- redacted (read back from a step's outputs, which never keep passwords)
+-- gets it again from the Neon API, from the endpoint it points to; so does
+-- a URI without password when a project is given (its default branch's when
+-- no endpoint matches). The password is registered as a secret by the C
+-- side before anything can print it.
 function pg.connect(uri, opts)
   opts = opts or {}
-  if opts.project and not uri:match("^[%w+.-]+://[^/@:]+:[^/@]+@") then
-    local neon = require "neon"
-    local user = uri:match("^[%w+.-]+://([^/@:]+)@")
-    if not user then error("pg.connect: the URI names no user to reveal the password of", 2) end
-    local branch = opts.branch_id or neon.default_branch(opts.project).id
-    local password = neon.reveal_password(opts.project, branch, user)
-    local escaped = password:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end)
-    uri = uri:gsub("^([%w+.-]+://[^/@:]+)@", "%1:" .. escaped:gsub("%%", "%%%%") .. "@", 1)
+  if type(uri) ~= "string" then return pg._connect(uri) end
+  local parts = parse(uri)
+  local redacted = parts and parts.password == REDACTED
+  if parts and (redacted or (opts.project and not parts.password)) then
+    if not parts.user or parts.user == "" then
+      error("pg.connect: the connection string names no user to find the password of", 2)
+    end
+    local password, why = password_from_neon(parts, opts)
+    if not password and not redacted then
+      local neon = require "neon"
+      password = neon.reveal_password(opts.project, neon.default_branch(opts.project).id, parts.user)
+    end
+    if not password then
+      error("pg.connect: the connection string's password was redacted (" .. REDACTED .. "): a step's outputs never "
+            .. "keep passwords, and " .. why .. " gives it back. Get the connection string where it is used "
+            .. "(neon.connection_uri), or give pg.connect(uri, { project = ..., branch_id = ... })", 2)
+    end
+    uri = parts.with_password(password)
   end
   return pg._connect(uri)
 end

@@ -257,3 +257,32 @@ for t in t_corruption_on_a_branch_restored_in_place_searches_from_its_new_histor
          t_corruption_searched_from_before_the_table_existed_finds_the_last_good_instant; do
     run_test "$t"
 done
+
+t_pg_connect_gets_back_the_password_a_steps_outputs_redacted() {
+    fx_project
+    ready_branch '{"branch":{"name":"b"},"endpoints":[{"type":"read_write"}]}'
+    psql "$uri" -Xqc "create table t (which text); insert into t values ('main')"
+    psql "$branch_uri" -Xqc "create table t (which text); insert into t values ('b')"
+    password=$(echo "$branch_uri" | sed -E 's|^[^:]+://[^:]+:([^@]+)@.*|\1|')
+    for mode in search project; do
+        rm -rf drctl-audit
+        dr run redacted-uri -p "project=$project" -p mode=$mode
+        expect_rc 0
+        state="drctl-audit/runs/$(run_id)/state.json"
+        expect_eq "$(jq -r '.steps[] | select(.name == "connect") | .outputs.uri_seen' "$state")" \
+            "$(echo "$branch_uri" | sed -E 's|^([^:]+://[^:]+:)[^@]+@|\1<redacted>@|')" "the string step 2 was given ($mode)"
+        expect_eq "$(jq -r '.steps[] | select(.name == "connect") | .outputs.which' "$state")" b "the branch reached ($mode)"
+        ! grep -rqF "$password" drctl-audit out err || fail "the password leaked ($mode)"
+    done
+    # Nothing on the target has that endpoint: the message says what happened and what to do.
+    rm -rf drctl-audit
+    dr run redacted-uri -p "project=$project" -p mode=unknown
+    expect_rc 1
+    expect_in err "the connection string's password was redacted (<redacted>)"
+    expect_in err "no endpoint at 127.0.0.1:1 for role neondb_owner in any project of the target"
+    expect_in err "neon.connection_uri"
+    expect_not_in err "password authentication failed"
+    stop_neon_local
+}
+
+run_test t_pg_connect_gets_back_the_password_a_steps_outputs_redacted
