@@ -730,10 +730,13 @@ static int next_job(nl_api *api, branch_job *job)
     return 1;
 }
 
-/* Defined with the resources below; the scheduler makes snapshots too. */
+/* Defined with the resources below; the scheduler makes snapshots too, and
+ * expiry deletes branches as DELETE does. */
 static int is_snapshot(const cJSON *branch);
 static cJSON *add_branch(cJSON *project, const char *name, int is_default);
 static void inherit_roles_and_databases(cJSON *project, const char *parent_id, const char *branch_id);
+static int has_children(cJSON *project, const char *branch_id);
+static cJSON *start_deletion(cJSON *project, cJSON *branch);
 
 /* Snapshots whose expires_at has passed (on the schedule clock) go. */
 static int expire_snapshots(nl_api *api)
@@ -750,6 +753,43 @@ static int expire_snapshots(nl_api *api)
                 continue;
             set_field(b, "current_state", cJSON_CreateString("deleting"));
             new_operation(project, "delete_timeline", text_of(b, "id"), NULL);
+            any = 1;
+        }
+    }
+    if (any)
+        save_state(api);
+    return any;
+}
+
+/* Branches whose expires_at has passed (on the schedule clock, so that
+ * --clock-speed rehearses TTLs as it does snapshot retention) are deleted
+ * as DELETE deletes them: server stopped, data removed, endpoints, roles and
+ * databases gone. A branch waits until no operation runs on it. The API
+ * never lets an expiring branch be the default, protected or a parent (as
+ * Neon's branch expiration rules say), so one that is can only come from a
+ * state written some other way: it is kept, as DELETE would refuse it, and
+ * its children would lose their parent. */
+static int expire_branches(nl_api *api)
+{
+    int any = 0;
+    double now = schedule_now(api);
+    cJSON *project;
+    cJSON_ArrayForEach(project, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
+        if (cJSON_GetObjectItemCaseSensitive(project, "_deleted"))
+            continue;
+        cJSON *b;
+        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
+            double due;
+            const char *expires = text_of(b, "expires_at");
+            if (is_snapshot(b) || !expires || !in_state(b, "ready") ||
+                text_of(endpoint_of(project, text_of(b, "id")), "_pending") ||
+                timefmt_parse_timestamp(expires, &due) != 0 || due > now)
+                continue;
+            if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "default")) ||
+                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "protected")) || has_children(project, text_of(b, "id")))
+                continue;
+            fprintf(stderr, "neon-local: branch %s expired at %s: deleting it\n", text_of(b, "id"), expires);
+            cJSON_Delete(start_deletion(project, b));
             any = 1;
         }
     }
@@ -854,7 +894,7 @@ static void *worker_main(void *arg)
     while (!api->stopping) {
         if (run_deletion(api) || run_next_restore(api) || run_endpoint_change(api))
             continue;
-        if (expire_snapshots(api) || take_scheduled_snapshots(api))
+        if (expire_snapshots(api) || expire_branches(api) || take_scheduled_snapshots(api))
             continue;
         branch_job job;
         if (!next_job(api, &job)) {
@@ -1395,6 +1435,67 @@ static int point_in_time(cJSON *project, cJSON *parent, const cJSON *spec, char 
     return 0;
 }
 
+/* ---- branch expiration (expires_at) ------------------------------------------- */
+
+/* Neon's limit: "Maximum expiration is 30 days from the current time". */
+#define MAX_BRANCH_TTL_SECONDS (30 * 86400.0)
+
+/* After a timestamp timefmt has parsed: is a time zone there? The spec asks
+ * for RFC 3339 section 5.6 (time-offset is not optional); timefmt also takes
+ * times without one, as UTC. */
+static int has_time_zone(const char *text)
+{
+    const char *p = text + 19; /* YYYY-MM-DDTHH:MM:SS */
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            ;
+    return *p != '\0';
+}
+
+/* branch.expires_at as the spec and Neon's branch expiration guide take it:
+ * an RFC 3339 date-time with 'T' and a time zone (Z or +hh:mm), fractions
+ * allowed but only whole seconds kept, in the future and at most 30 days
+ * ahead. Checked on the real clock, which is the one clients read; the
+ * instant goes to *due. */
+static int parse_expires_at(const cJSON *value, double *due, nl_response *bad)
+{
+    const char *text = cJSON_IsString(value) ? value->valuestring : NULL;
+    double t, now = timefmt_now();
+    if (!text || timefmt_parse_timestamp(text, &t) != 0 || (text[10] != 'T' && text[10] != 't') ||
+        !has_time_zone(text)) {
+        *bad = nl_error(400, "", "expires_at must be an RFC 3339 time with a time zone, like 2026-01-11T14:30:00Z");
+        return -1;
+    }
+    t = floor(t);
+    if (t <= now) {
+        *bad = nl_error(400, "", "expires_at %s is not in the future", text);
+        return -1;
+    }
+    if (t > now + MAX_BRANCH_TTL_SECONDS) {
+        *bad = nl_error(400, "", "expires_at %s is more than 30 days from now; a branch can expire at most 30 days "
+                        "ahead", text);
+        return -1;
+    }
+    *due = t;
+    return 0;
+}
+
+/* expires_at in UTC, whole seconds, and ttl_interval_seconds: the time from
+ * now to then, which a reset from the parent applies again. */
+static void set_expiry(cJSON *branch, double due)
+{
+    char text[48];
+    timefmt_format_utc(due, text, sizeof text);
+    set_field(branch, "expires_at", cJSON_CreateString(text));
+    set_field(branch, "ttl_interval_seconds", cJSON_CreateNumber(ceil(due - timefmt_now())));
+}
+
+static void clear_expiry(cJSON *branch)
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(branch, "expires_at");
+    cJSON_DeleteItemFromObjectCaseSensitive(branch, "ttl_interval_seconds");
+}
+
 static nl_response create_branch(nl_api *api, const char *project_id, const nl_request *req)
 {
     cJSON *project = live_project(api, project_id);
@@ -1407,7 +1508,16 @@ static nl_response create_branch(nl_api *api, const char *project_id, const nl_r
     const cJSON *parent_id = cJSON_GetObjectItemCaseSensitive(spec, "parent_id");
     if ((name && !cJSON_IsString(name)) || (parent_id && !cJSON_IsString(parent_id)))
         return nl_error(400, "", "branch.name and branch.parent_id must be strings");
+    const cJSON *protect = cJSON_GetObjectItemCaseSensitive(spec, "protected");
+    if (protect && !cJSON_IsBool(protect))
+        return nl_error(400, "", "branch.protected must be true or false");
     nl_response bad;
+    const cJSON *expires = cJSON_GetObjectItemCaseSensitive(spec, "expires_at");
+    double due = 0;
+    if (expires && parse_expires_at(expires, &due, &bad) != 0)
+        return bad;
+    if (expires && cJSON_IsTrue(protect))
+        return nl_error(400, "", "a protected branch cannot expire: give expires_at or protected, not both");
     int endpoint_wanted = wants_endpoint(cJSON_GetObjectItemCaseSensitive(req->body, "endpoints"), &bad);
     if (endpoint_wanted < 0)
         return bad;
@@ -1418,6 +1528,9 @@ static nl_response create_branch(nl_api *api, const char *project_id, const nl_r
                         project_id);
     if (strcmp(text_of(parent, "current_state"), "ready") != 0)
         return nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", text_of(parent, "id"));
+    if (text_of(parent, "expires_at"))
+        return nl_error(400, "", "branch %s expires at %s, and an expiring branch cannot have child branches; remove "
+                        "its expires_at first", text_of(parent, "id"), text_of(parent, "expires_at"));
     if (name && branch_by_name(project, name->valuestring))
         return nl_error(409, "", "a branch named %s already exists in project %s", name->valuestring, project_id);
     char *target = NULL;
@@ -1438,6 +1551,10 @@ static nl_response create_branch(nl_api *api, const char *project_id, const nl_r
         cJSON_AddStringToObject(branch, "parent_lsn", asked_lsn->valuestring);
     if (target)
         cJSON_AddStringToObject(branch, "_target", target);
+    if (protect)
+        set_field(branch, "protected", cJSON_CreateBool(cJSON_IsTrue(protect)));
+    if (expires)
+        set_expiry(branch, due);
     free(target);
     free(now);
     cJSON *endpoint = endpoint_wanted ? add_endpoint(project, branch, port) : NULL;
@@ -1612,27 +1729,58 @@ static nl_response count_branches(nl_api *api, const char *project_id, const nl_
     return nl_json(200, body);
 }
 
-/* PATCH .../branches/{id}: name and protected. */
+/* PATCH .../branches/{id}: name, protected and expires_at (a time sets or
+ * moves the expiration, null removes it, as the spec says). Everything is
+ * checked before anything changes. */
 static nl_response update_branch(nl_api *api, const char *project_id, const char *branch_id, const nl_request *req)
 {
     cJSON *project = live_project(api, project_id);
     cJSON *branch = item_in(project, "_branches", branch_id);
-    if (!branch)
+    if (!branch || is_snapshot(branch))
         return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->body, "branch");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(spec, "name");
     const cJSON *protect = cJSON_GetObjectItemCaseSensitive(spec, "protected");
+    const cJSON *expires = cJSON_GetObjectItemCaseSensitive(spec, "expires_at");
     if (!cJSON_IsObject(spec) || (name && (!cJSON_IsString(name) || !name->valuestring[0])) ||
         (protect && !cJSON_IsBool(protect)))
-        return nl_error(400, "", "the body must be {\"branch\": {\"name\": \"...\", \"protected\": true|false}}");
+        return nl_error(400, "", "the body must be {\"branch\": {\"name\": \"...\", \"protected\": true|false, "
+                        "\"expires_at\": \"...\"|null}}");
     if (name) {
         cJSON *other = branch_by_name(project, name->valuestring);
         if (other && other != branch)
             return nl_error(409, "", "a branch named %s already exists in project %s", name->valuestring, project_id);
-        set_field(branch, "name", cJSON_CreateString(name->valuestring));
     }
+    nl_response bad;
+    double due = 0;
+    if (expires && !cJSON_IsNull(expires) && parse_expires_at(expires, &due, &bad) != 0)
+        return bad;
+    /* Neon's rules, on the branch as this request would leave it: an
+     * expiring branch is never the default, protected or a parent. */
+    int will_expire = expires ? !cJSON_IsNull(expires) : text_of(branch, "expires_at") != NULL;
+    int will_protect = protect ? cJSON_IsTrue(protect) : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(branch, "protected"));
+    if (will_expire && !expires && will_protect)
+        return nl_error(400, "", "branch %s expires at %s, and an expiring branch cannot be protected; remove its "
+                        "expires_at first", branch_id, text_of(branch, "expires_at"));
+    if (will_expire) {
+        const char *why = NULL;
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(branch, "default")))
+            why = "it is the project's default branch";
+        else if (will_protect)
+            why = "it is protected";
+        else if (has_children(project, branch_id))
+            why = "it has child branches";
+        if (why)
+            return nl_error(400, "", "branch %s cannot expire: %s", branch_id, why);
+    }
+    if (name)
+        set_field(branch, "name", cJSON_CreateString(name->valuestring));
     if (protect)
         set_field(branch, "protected", cJSON_CreateBool(cJSON_IsTrue(protect)));
+    if (expires && cJSON_IsNull(expires))
+        clear_expiry(branch);
+    else if (expires)
+        set_expiry(branch, due);
     char *now = now_text();
     set_field(branch, "updated_at", cJSON_CreateString(now));
     free(now);
@@ -1679,6 +1827,21 @@ static int lookup_branch(nl_api *api, const char *project_id, const char *branch
     return -1;
 }
 
+/* Hands a branch to the worker for deletion (DELETE, or its expires_at
+ * passed); returns copies of the operations that shows. */
+static cJSON *start_deletion(cJSON *project, cJSON *branch)
+{
+    const char *branch_id = text_of(branch, "id");
+    set_field(branch, "current_state", cJSON_CreateString("deleting"));
+    cJSON *ops = cJSON_CreateArray();
+    cJSON *endpoint = endpoint_of(project, branch_id);
+    if (endpoint)
+        cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "suspend_compute", branch_id,
+                                                                text_of(endpoint, "id")), 1));
+    cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "delete_timeline", branch_id, NULL), 1));
+    return ops;
+}
+
 static nl_response delete_branch(nl_api *api, const char *project_id, const char *branch_id)
 {
     cJSON *project, *branch;
@@ -1692,13 +1855,7 @@ static nl_response delete_branch(nl_api *api, const char *project_id, const char
         return nl_error(400, "", "branch %s is protected and cannot be deleted", branch_id);
     if (has_children(project, branch_id))
         return nl_error(400, "", "branch %s has child branches; delete them first", branch_id);
-    set_field(branch, "current_state", cJSON_CreateString("deleting"));
-    cJSON *ops = cJSON_CreateArray();
-    cJSON *endpoint = endpoint_of(project, branch_id);
-    if (endpoint)
-        cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "suspend_compute", branch_id,
-                                                                text_of(endpoint, "id")), 1));
-    cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "delete_timeline", branch_id, NULL), 1));
+    cJSON *ops = start_deletion(project, branch);
     save_state(api);
     cJSON *body = cJSON_CreateObject();
     cJSON_AddItemToObject(body, "branch", public_copy(branch));
@@ -1713,6 +1870,9 @@ static nl_response set_as_default(nl_api *api, const char *project_id, const cha
     nl_response error;
     if (lookup_branch(api, project_id, branch_id, &project, &branch, &error) != 0)
         return error;
+    if (text_of(branch, "expires_at"))
+        return nl_error(400, "", "branch %s expires at %s, and an expiring branch cannot be the default; remove its "
+                        "expires_at first", branch_id, text_of(branch, "expires_at"));
     cJSON *b;
     cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
         int is_it = b == branch;
@@ -1789,6 +1949,15 @@ static nl_response restore_branch(nl_api *api, const char *project_id, const cha
         cJSON_ArrayForEach(child, cJSON_GetObjectItemCaseSensitive(project, "_branches"))
             if (child != kept && text_of(child, "parent_id") && !strcmp(text_of(child, "parent_id"), branch_id))
                 set_field(child, "parent_id", cJSON_CreateString(text_of(kept, "id")));
+    }
+    /* A reset from the parent starts the TTL again with the interval the
+     * branch was given (ttl_interval_seconds, which does not change). */
+    const cJSON *ttl = cJSON_GetObjectItemCaseSensitive(branch, "ttl_interval_seconds");
+    if (text_of(branch, "expires_at") && cJSON_IsNumber(ttl) && text_of(branch, "parent_id") &&
+        !strcmp(text_of(branch, "parent_id"), source_id)) {
+        char due[48];
+        timefmt_format_utc(floor(timefmt_now()) + ttl->valuedouble, due, sizeof due);
+        set_field(branch, "expires_at", cJSON_CreateString(due));
     }
     cJSON_AddItemToObject(branch, "_restore", spec);
     set_field(branch, "current_state", cJSON_CreateString("init"));
@@ -1990,6 +2159,9 @@ static nl_response finalize_restore(nl_api *api, const char *project_id, const c
     if (lookup_branch(api, project_id, original_id, &project, &original, &error) != 0)
         return error;
     original_id = text_of(original, "id"); /* _restore_of goes below */
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(original, "default")) && text_of(restored, "expires_at"))
+        return nl_error(400, "", "branch %s expires at %s and would become the default branch, which cannot expire; "
+                        "remove its expires_at first", branch_id, text_of(restored, "expires_at"));
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(req->body, "name");
     if (name && (!cJSON_IsString(name) || !name->valuestring[0]))
         return nl_error(400, "", "name must be a non-empty string");

@@ -11,8 +11,9 @@ typedef struct nl_api nl_api;
 int nl_api_open(nl_api **out, const char *data_dir);
 void nl_api_free(nl_api *api);
 
-/* Runs backup schedules and snapshot expiry `speed` times faster than real
- * time, from now on (for rehearsals: a day of schedules in minutes). */
+/* Runs backup schedules, snapshot expiry and branch expiry `speed` times
+ * faster than real time, from now on (for rehearsals: a day of schedules in
+ * minutes). */
 void nl_api_set_clock_speed(nl_api *api, double speed);
 
 /* The nl_handler for nl_server_start (ud: the nl_api). */

@@ -29,7 +29,7 @@ static const char usage[] =
     "  --faults SPEC     fail a seeded share of requests, to test clients; also $NEON_LOCAL_FAULTS.\n"
     "                    e.g. rate=0.3,kinds=429+500+503+reset+slow,seed=7 (also 'garbage':\n"
     "                    a 200 with malformed JSON, the request not handled; never by default)\n"
-    "  --clock-speed N   run backup schedules and snapshot expiry N times faster (rehearsals)\n"
+    "  --clock-speed N   run backup schedules, snapshot and branch expiry N times faster (rehearsals)\n"
     "\n"
     "When ready it prints 'neon-local: http://127.0.0.1:PORT/api/v2'. SIGTERM or SIGINT stop it.\n";
 
