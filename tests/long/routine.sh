@@ -32,8 +32,11 @@ FAULTS="rate=0.3,kinds=429+500+503+reset+slow,seed=${ROUTINE_SEED:-11}"
 # second, on main, until the file `stop` appears; counts its writes.
 application() {
     : > app.count
+    local n=0
     while [ ! -e stop ]; do
-        if psql "$uri" -Xq -c "insert into client (name, email) values ('app', 'app@example.org')" \
+        n=$((n + 1))
+        if psql "$uri" -Xq -v ON_ERROR_STOP=1 \
+                -c "insert into client (name, email) values ('app', 'app-$n@example.org')" \
                 -c "update booking set price = price + 1 where id = (select min(id) from booking)" 2>>app.err; then
             echo . >> app.count
         fi
