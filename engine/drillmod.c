@@ -76,6 +76,14 @@ static int l_writer_start(lua_State *L)
         lua_pushboolean(L, 0);
         return 1;
     }
+    /* the writer has its own connection: it may write only to a drill's branch */
+    char *where = drill_host_of_uri(uri);
+    int owned = where && drill_scope_has(m->host->drill, DRILL_HOST, where);
+    lua_pushfstring(L, "the drill refused a writer on %s: not one of the drill's branches", where ? where : "?");
+    free(where);
+    if (!owned)
+        return drill_refuse_lua(L, m->host, lua_tostring(L, -1));
+    lua_pop(L, 1);
     if (!(m->writer = drill_writer_start(uri, rate)))
         return luaL_error(L, "%s", err_last());
     cJSON *data = cJSON_CreateObject();

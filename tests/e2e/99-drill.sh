@@ -99,6 +99,10 @@ return runbook {
             c:query("WITH d AS (DELETE FROM booking RETURNING 1) SELECT count(*) FROM d")
           end,
           function() dr.exec({ "psql", "-c", "DELETE FROM booking" }) end,
+          function()
+            require("drill").writer_start(neon.connection_uri(p, { branch_id = source.id, database_name = "neondb",
+                                                                   role_name = "neondb_owner" }), 100)
+          end,
         }
         local refused = 0
         for _, f in ipairs(tries) do if not pcall(f) then refused = refused + 1 end end
@@ -121,7 +125,7 @@ t_drill_refuses_every_change_to_what_it_did_not_make() {
     expect_in err "the drill refused"
     run=$(ls drctl-audit/runs | head -1)
     refused=$(jq -c 'select(.kind == "drill-refused")' "drctl-audit/runs/$run/journal.jsonl" | wc -l)
-    [ "$refused" -ge 6 ] || fail "only $refused refusals journaled"
+    [ "$refused" -ge 7 ] || fail "only $refused refusals journaled"
     expect_eq "$(step_state "$run" check)" failed "the step that was refused"
     expect_eq "$(production)" "$before" "production after the hostile drill"
     expect_eq "$(jq -r '.steps[] | select(.name == "drill-cleanup") | .outputs.left_behind' \
