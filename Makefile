@@ -121,6 +121,7 @@ bench: deps
 	@bash bench/neon_local.sh
 	@bash bench/modules.sh
 	@bash bench/scenario.sh
+	@bash bench/drill.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory demo-run

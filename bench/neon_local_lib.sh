@@ -49,3 +49,31 @@ bench_project() {
     wait_ops "$project" "$created"
     uri=$(echo "$created" | jq -r '.connection_uris[0].connection_uri')
 }
+
+# The bare PostgreSQL work of a point-in-time branch, by hand, on
+# neon-local's own files for BRANCH (its base backup and WAL archive in
+# $work/nl/pg/BRANCH): its WAL archived up to now (through URI's server,
+# with neon-local's superuser connection, trusted on 127.0.0.1, as
+# neon-local makes sure of it too), then, timed, the base copied to
+# $work/bare-NAME, WAL replayed to AT (RFC 3339, UTC) and the server
+# started and promoted. Sets bare (seconds) and bare_port; the server is
+# left running for queries (bare_stop NAME; the cleanup stops it too).
+bare_pitr() { # URI BRANCH AT NAME
+    local target="${3/T/ }" branch_port t0
+    target="${target%Z}+00"
+    [ "$(id -u)" -eq 0 ] && chown postgres "$work"
+    branch_port=$(psql "$1" -XAtc "show port")
+    psql -h 127.0.0.1 -p "$branch_port" -U postgres -d neondb -XAtc "select pg_switch_wal()" >/dev/null
+    sleep 3
+    t0=$(now)
+    as_pg cp -a "$work/nl/pg/$2/base" "$work/bare-$4"
+    as_pg touch "$work/bare-$4/recovery.signal"
+    bare_port=$((20000 + RANDOM % 20000))
+    printf "port = %s\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\narchive_mode = off\nrestore_command = 'cp %s/nl/pg/%s/wal/%%f %%p'\nrecovery_target_time = '%s'\nrecovery_target_action = 'promote'\n" \
+        "$bare_port" "$work" "$2" "$target" > "$work/$4.conf"
+    as_pg cp "$work/$4.conf" "$work/bare-$4/postgresql.auto.conf"
+    as_pg "$PGBIN/pg_ctl" -D "$work/bare-$4" -w -l "$work/bare-$4.log" start >/dev/null
+    until [ "$(psql -h 127.0.0.1 -p "$bare_port" -U postgres -XAtc 'select pg_is_in_recovery()' 2>/dev/null)" = f ]; do sleep 0.05; done
+    bare=$(elapsed "$t0")
+}
+bare_stop() { as_pg "$PGBIN/pg_ctl" -D "$work/bare-$1" -m fast -w stop >/dev/null; } # NAME

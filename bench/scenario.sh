@@ -25,26 +25,9 @@ sleep 2
 restore_point=$(date -u -d "$(date -u -d "$incident" '+%Y-%m-%d %H:%M:%S.%N') UTC - 1 second" +%Y-%m-%dT%H:%M:%S.%6NZ)
 
 # The bare work: neon-local's own base backup and WAL archive of main.
-target="${restore_point/T/ }"
-target="${target%Z}+00"
-[ "$(id -u)" -eq 0 ] && chown postgres "$work"
-# The WAL up to the instant in the archive, as neon-local makes sure of it
-# too (its own superuser connection, trusted on 127.0.0.1).
-main_port=$(psql "$uri" -XAtc "show port")
-psql -h 127.0.0.1 -p "$main_port" -U postgres -d neondb -XAtc "select pg_switch_wal()" >/dev/null
-sleep 3
-t0=$(now)
-as_pg cp -a "$work/nl/pg/$main/base" "$work/bare-restore"
-as_pg touch "$work/bare-restore/recovery.signal"
-port=$((20000 + RANDOM % 20000))
-printf "port = %s\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\narchive_mode = off\nrestore_command = 'cp %s/nl/pg/%s/wal/%%f %%p'\nrecovery_target_time = '%s'\nrecovery_target_action = 'promote'\n" \
-    "$port" "$work" "$main" "$target" > "$work/auto.conf"
-as_pg cp "$work/auto.conf" "$work/bare-restore/postgresql.auto.conf"
-as_pg "$PGBIN/pg_ctl" -D "$work/bare-restore" -w -l "$work/bare-restore.log" start >/dev/null
-until [ "$(psql -h 127.0.0.1 -p "$port" -U postgres -XAtc 'select pg_is_in_recovery()' 2>/dev/null)" = f ]; do sleep 0.05; done
-bare=$(elapsed "$t0")
-lost=$(psql -h 127.0.0.1 -p "$port" -U postgres -d neondb -XAtc 'select count(*) from booking where "salonId" = 3')
-as_pg "$PGBIN/pg_ctl" -D "$work/bare-restore" -m fast -w stop >/dev/null
+bare_pitr "$uri" "$main" "$restore_point" restore
+lost=$(psql -h 127.0.0.1 -p "$bare_port" -U postgres -d neondb -XAtc 'select count(*) from booking where "salonId" = 3')
+bare_stop restore
 
 mkdir "$work/run"
 t0=$(now)
