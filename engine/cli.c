@@ -910,7 +910,7 @@ static cJSON *drill_summary(const char *run_id, const cJSON *info, const cJSON *
     cJSON_AddStringToObject(out, "operator", json_string(info, "operator", "?"));
     cJSON_AddStringToObject(out, "result", drill_result(state));
     const char *fields[] = { "rto_seconds", "rto_steps", "rpo_seconds", "rpo_rows", "restore_point", "incident_time",
-                             "exactness", "recovered", "writes_after_incident", "failure", NULL };
+                             "exactness", "recovered", "writes_after_incident", "writer", "failure", NULL };
     for (int i = 0; fields[i]; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, fields[i]);
         cJSON_AddItemToObject(out, fields[i], v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());

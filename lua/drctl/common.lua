@@ -173,12 +173,21 @@ end
 -- scan per table, nothing copied (a primary-key comparison would copy every
 -- key, and would miss updates).
 function M.written_since(point, live, tables)
+  local _, written = M.counts_and_written(point, live, tables)
+  return written
+end
+
+-- The same scan also counting every row: {table = rows now}, {table =
+-- rows inserted or updated since}.
+function M.counts_and_written(point, live, tables)
   local horizon = point:query("SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint % 4294967296) AS x")[1].x
-  local counts = {}
+  local counts, written = {}, {}
   for _, t in ipairs(tables) do
-    counts[t] = live:query("SELECT count(*) AS n FROM " .. t .. " WHERE xmin::text::bigint >= $1", horizon)[1].n
+    local r = live:query("SELECT count(*) AS n, count(*) FILTER (WHERE xmin::text::bigint >= $1) AS w FROM " .. t,
+                         horizon)[1]
+    counts[t], written[t] = r.n, r.w
   end
-  return counts
+  return counts, written
 end
 
 -- Rows of `source` whose primary key is absent from `target` are copied

@@ -288,15 +288,6 @@ local function step_incident(ctx, scenario)
     out.manifest, out.restore_point, out.manifest_rows = given, m.instant, m.rows
     dr.log("the export to restore: " .. given .. " (taken at " .. tostring(m.instant) .. ")")
   end
-  -- Writes held still: what is recorded is exactly the state the incident hits.
-  conn:query("SELECT pg_advisory_lock($1)", drill.lock_key)
-  local tables = pg.user_tables(conn)
-  out.tables = tables
-  out.baseline = fingerprints(conn, tables)
-  local ops = conn:query("SELECT seq::text AS seq, extract(epoch FROM at)::float8 AS at, op FROM " .. WRITER.ops
-                         .. " ORDER BY seq")
-  out.ops = {}
-  for _, r in ipairs(ops) do out.ops[#out.ops + 1] = { r.seq, r.at, r.op } end
   local sql
   if scenario == "accidental-deletion" then
     sql = ctx.params.incident_sql
@@ -311,15 +302,31 @@ local function step_incident(ctx, scenario)
       dr.fail("-p corruption_sql needs -p check_sql (a query true when the data is sound)")
     end
   end
-  out.incident_time = conn:query("SELECT clock_timestamp() AS t")[1].t
+  -- The state the incident hits, exactly: a snapshot taken with the writes
+  -- held still, then the incident, then the writes go on while the
+  -- snapshot is read (on a large database that takes a while).
+  local snap = pg.connect(uri)
+  snap:tx(function()
+    snap:exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    conn:query("SELECT pg_advisory_lock($1)", drill.lock_key)
+    snap:query("SELECT 1 AS taken")
+    out.incident_time = conn:query("SELECT clock_timestamp() AS t")[1].t
+    if sql then out.affected = conn:exec(sql) end
+    conn:query("SELECT pg_advisory_unlock($1)", drill.lock_key)
+    local tables = pg.user_tables(snap)
+    out.tables = tables
+    out.baseline = fingerprints(snap, tables)
+    local ops = snap:query("SELECT seq::text AS seq, extract(epoch FROM at)::float8 AS at, op FROM " .. WRITER.ops
+                           .. " ORDER BY seq")
+    out.ops = {}
+    for _, r in ipairs(ops) do out.ops[#out.ops + 1] = { r.seq, r.at, r.op } end
+  end)
   if sql then
     out.incident_sql = sql
-    out.affected = conn:exec(sql)
     dr.log("incident on the copy at " .. out.incident_time .. ": " .. sql .. " (" .. out.affected .. " rows)")
   else
     dr.log("incident at " .. out.incident_time .. ": the project is taken as lost")
   end
-  conn:query("SELECT pg_advisory_unlock($1)", drill.lock_key)
   dr.figure("incident", out.incident_time)
   return out
 end
