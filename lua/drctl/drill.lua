@@ -241,18 +241,20 @@ end
 local function wait_for_history(ctx)
   local p, copy = ctx.params.project, ctx.outputs.copy
   local name = "history-" .. ctx.run_id:lower()
-  for _ = 1, 120 do
+  local last, give_up = nil, drill.clock() + 600
+  while drill.clock() < give_up do
     local at = dr.format_time(drill.clock() - 0.1)
     local ok, e = pcall(neon.create_branch, p, { name = name, parent_id = copy.copy_id, parent_timestamp = at })
     if ok then
       common.drop_branch(ctx, name)
       return at
     end
-    if type(e) ~= "table" or (e.status ~= 400 and e.status ~= 423) then error(e, 0) end
+    if type(e) ~= "table" or e.code == "DRILL_REFUSED" then error(e, 0) end
+    last = e.message or tostring(e.status)
     dr.sleep(0.5)
   end
-  dr.fail("the history of the copy " .. copy.copy_name .. " never became reachable: the recovery could not branch "
-          .. "from it at a past instant")
+  dr.fail("the history of the copy " .. copy.copy_name .. " never became reachable in 10 minutes (the last answer: "
+          .. tostring(last) .. "): the recovery could not branch from it at a past instant")
 end
 
 local function step_prepare(ctx, scenario)
