@@ -318,23 +318,32 @@ static void drill_unexpire_parent(neon_module *m, neon_client *client, const cha
     if (!cJSON_IsString(parent) || !drill_scope_has(m->host->drill, DRILL_BRANCH, parent->valuestring))
         return;
     char *path = xasprintf("/projects/%s/branches/%s", project, parent->valuestring);
-    cJSON *answer = drill_get(m, client, path);
-    const cJSON *expires = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(answer, "branch"),
-                                                            "expires_at");
-    if (cJSON_IsString(expires)) {
+    /* read again after each try: a PATCH whose answer was lost may have worked */
+    for (int attempt = 0; attempt < 5; attempt++) {
+        cJSON *answer = drill_get(m, client, path);
+        const cJSON *expires = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(answer, "branch"),
+                                                                "expires_at");
+        int expiring = cJSON_IsString(expires), read = answer != NULL;
+        cJSON_Delete(answer);
+        if (!expiring && read)
+            break;
+        if (!expiring)
+            continue; /* the read itself failed: again */
         cJSON *patch = cJSON_CreateObject();
         cJSON_AddNullToObject(cJSON_AddObjectToObject(patch, "branch"), "expires_at");
         cJSON *reply = NULL;
         neon_reply r;
         int rc = neon_call(client, "PATCH", path, patch, &reply, &r);
         journal_call(m, "PATCH", path, &r, reply, rc ? err_last() : NULL, NULL);
-        term_info("    the drill's branch %s no longer expires: Neon lets no expiring branch have children "
-                  "(the drill's cleanup deletes it)", parent->valuestring);
+        if (rc == 0)
+            term_info("    the drill's branch %s no longer expires: Neon lets no expiring branch have children "
+                      "(the drill's cleanup deletes it)", parent->valuestring);
         neon_reply_free(&r);
         cJSON_Delete(reply);
         cJSON_Delete(patch);
+        if (rc == 0)
+            break;
     }
-    cJSON_Delete(answer);
     free(path);
 }
 
