@@ -74,7 +74,7 @@ t_retention_waits_for_child_deletions_under_way_and_skips_live_children() {
     # neon-local's worker kept busy (a point in time with much WAL to replay)
     # so that the child's deletion, asked for now, is still under way when
     # retention runs, as after verify-backup's cleanup.
-    psql "$uri" -Xqc "create table filler as select g, repeat('x', 200) as pad from generate_series(1, 600000) g"
+    psql "$uri" -Xqc "create table filler as select g, repeat('x', 200) as pad from generate_series(1, 400000) g"
     sleep 1.2
     curl -s -o slow.json -X POST -H "Authorization: Bearer $key" \
         -d "{\"branch\":{\"name\":\"slow\",\"parent_timestamp\":\"$(date -u -d '-0.5 sec' +%Y-%m-%dT%H:%M:%S.%6NZ)\"}}" \
@@ -212,8 +212,10 @@ t_corruption_on_a_branch_restored_in_place_searches_from_its_new_history() {
     sleep 2
     fx_corrupt
     sleep 2
-    fx_sc run corruption -p "check_sql=select count(*) = 0 from booking where price < 0" --approve apply
-    expect_rc 0
+    # Not approved: the run stops before the restore, the search and the
+    # rebuild done (the restore itself is tested by 98).
+    fx_sc run corruption -p "check_sql=select count(*) = 0 from booking where price < 0"
+    expect_rc 3
     run=$(run_id)
     fx_expect_last_good_just_before_the_corruption "$run"
     report="drctl-audit/runs/$run/report.md"
@@ -223,8 +225,7 @@ t_corruption_on_a_branch_restored_in_place_searches_from_its_new_history() {
     expect_in "$report" "is before the history of branch $main_id starts"
     expect_in "$report" "the API's refusal says the branch's history starts then"
     expect_in "$report" "search window"
-    expect_eq "$(psql "$uri" -XAtc 'select count(*) from booking where price < 0')" 0 "main is sound again"
-    expect_eq "$(fx_branch_names)" "main,main-before,main-corrupted-$(echo "$run" | tr 'A-Z' 'a-z')" "branches left"
+    expect_eq "$(step_state "$run" verify)" done "the rebuilt branch checked"
     stop_neon_local
 }
 
@@ -238,9 +239,8 @@ t_corruption_searched_from_before_the_table_existed_finds_the_last_good_instant(
     sleep 2.5
     fx_corrupt
     sleep 2
-    fx_sc run corruption -p "check_sql=select count(*) = 0 from booking where price < 0" -p "search_from=$start" \
-        --approve apply
-    expect_rc 0
+    fx_sc run corruption -p "check_sql=select count(*) = 0 from booking where price < 0" -p "search_from=$start"
+    expect_rc 3
     run=$(run_id)
     fx_expect_last_good_just_before_the_corruption "$run"
     report="drctl-audit/runs/$run/report.md"
@@ -248,8 +248,7 @@ t_corruption_searched_from_before_the_table_existed_finds_the_last_good_instant(
     expect_in "$report" "relation \"booking\" does not exist"
     expect_eq "$(jq -r '.steps[] | select(.name == "last-good") | .outputs.trail[0].outcome' \
         "drctl-audit/runs/$run/state.json")" before-data "the first probe's outcome"
-    expect_eq "$(psql "$uri" -XAtc 'select count(*) from booking where price < 0')" 0 "main is sound again"
-    expect_eq "$(psql "$uri" -XAtc 'select count(*) from booking')" 2000 "bookings on main"
+    expect_eq "$(step_state "$run" verify)" done "the rebuilt branch checked"
     stop_neon_local
 }
 
