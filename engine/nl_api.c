@@ -738,6 +738,77 @@ static void inherit_roles_and_databases(cJSON *project, const char *parent_id, c
 static int has_children(cJSON *project, const char *branch_id);
 static cJSON *start_deletion(cJSON *project, cJSON *branch);
 
+/* ---- what the worker's jobs still need ---------------------------------------- */
+
+/* An endpoint whose change (create, start, suspend, delete, move) is
+ * waiting or running, on the branch or moving off it (finalize_restore
+ * stops the branch it leaves). */
+static cJSON *endpoint_changing(cJSON *project, const char *branch_id)
+{
+    cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(project, "_endpoints"))
+        if (text_of(e, "_pending") && (!strcmp(text_of(e, "branch_id"), branch_id) ||
+                                       (text_of(e, "_from") && !strcmp(text_of(e, "_from"), branch_id))))
+            return e;
+    return NULL;
+}
+
+/* The job that still needs a branch's files or its server: a branch being
+ * made from it (at head or at a point in time, a snapshot of it, a branch
+ * from a snapshot), a branch being restored from it, an endpoint change on
+ * it. The worker reads a source when it gets to the job, not when the job is
+ * asked for, and the job stays in the state until it is done, so this holds
+ * from the request to the end. Deleting, expiring or restoring over such a
+ * branch, or stopping or starting its server, would make the job fail
+ * half-way. Returns what the job is (caller frees), or NULL. */
+static char *job_needing(cJSON *project, const char *branch_id)
+{
+    const cJSON *b;
+    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
+        const char *id = text_of(b, "id"), *parent = text_of(b, "parent_id");
+        const cJSON *restore = cJSON_GetObjectItemCaseSensitive(b, "_restore");
+        if (!in_state(b, "init") || !strcmp(id, branch_id))
+            continue;
+        if (restore && text_of(restore, "source_branch_id") && !strcmp(text_of(restore, "source_branch_id"), branch_id))
+            return xasprintf("branch %s is being restored from it", id);
+        /* A preserved branch gets its files by a move, not by reading its parent. */
+        if (!restore && !cJSON_GetObjectItemCaseSensitive(b, "_preserving") && parent && !strcmp(parent, branch_id))
+            return is_snapshot(b) ? xasprintf("snapshot %s is being taken of it", id)
+                                  : xasprintf("branch %s is being made from it", id);
+    }
+    const cJSON *e = endpoint_changing(project, branch_id);
+    if (e)
+        return xasprintf("endpoint %s is being changed (%s)", text_of(e, "id"), text_of(e, "_pending"));
+    return NULL;
+}
+
+static int is_needed(cJSON *project, const char *branch_id)
+{
+    char *why = job_needing(project, branch_id);
+    int needed = why != NULL;
+    free(why);
+    return needed;
+}
+
+/* 423 in Neon's shape while a job still needs the branch (job_needing). */
+static int refuse_if_needed(cJSON *project, const cJSON *branch, nl_response *error)
+{
+    char *why = job_needing(project, text_of(branch, "id"));
+    if (!why)
+        return 0;
+    *error = nl_error(423, "", "%s %s has an operation in progress (%s); wait for it to finish",
+                      is_snapshot(branch) ? "snapshot" : "branch", text_of(branch, "id"), why);
+    free(why);
+    return -1;
+}
+
+/* A branch a new job may read: ready, and no server being started, stopped
+ * or moved on it (the worker could read it before that is done, or while). */
+static int readable_now(cJSON *project, const cJSON *branch)
+{
+    return in_state(branch, "ready") && !endpoint_changing(project, text_of(branch, "id"));
+}
+
 /* Snapshots whose expires_at has passed (on the schedule clock) go. */
 static int expire_snapshots(nl_api *api)
 {
@@ -750,6 +821,9 @@ static int expire_snapshots(nl_api *api)
             const char *expires = text_of(b, "_expires_at");
             if (!is_snapshot(b) || !expires || strcmp(text_of(b, "current_state"), "ready") != 0 ||
                 timefmt_parse_timestamp(expires, &due) != 0 || due > schedule_now(api))
+                continue;
+            /* A branch being restored from it keeps it until that is done. */
+            if (is_needed(project, text_of(b, "id")))
                 continue;
             set_field(b, "current_state", cJSON_CreateString("deleting"));
             new_operation(project, "delete_timeline", text_of(b, "id"), NULL);
@@ -764,11 +838,11 @@ static int expire_snapshots(nl_api *api)
 /* Branches whose expires_at has passed (on the schedule clock, so that
  * --clock-speed rehearses TTLs as it does snapshot retention) are deleted
  * as DELETE deletes them: server stopped, data removed, endpoints, roles and
- * databases gone. A branch waits until no operation runs on it. The API
- * never lets an expiring branch be the default, protected or a parent (as
- * Neon's branch expiration rules say), so one that is can only come from a
- * state written some other way: it is kept, as DELETE would refuse it, and
- * its children would lose their parent. */
+ * databases gone. A branch waits until no operation runs on it or needs it.
+ * The API never lets an expiring branch be the default, protected or a
+ * parent (as Neon's branch expiration rules say), so one that is can only
+ * come from a state written some other way: it is kept, as DELETE would
+ * refuse it, and its children would lose their parent. */
 static int expire_branches(nl_api *api)
 {
     int any = 0;
@@ -781,8 +855,7 @@ static int expire_branches(nl_api *api)
         cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
             double due;
             const char *expires = text_of(b, "expires_at");
-            if (is_snapshot(b) || !expires || !in_state(b, "ready") ||
-                text_of(endpoint_of(project, text_of(b, "id")), "_pending") ||
+            if (is_snapshot(b) || !expires || !in_state(b, "ready") || is_needed(project, text_of(b, "id")) ||
                 timefmt_parse_timestamp(expires, &due) != 0 || due > now)
                 continue;
             if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "default")) ||
@@ -851,7 +924,8 @@ static int take_scheduled_snapshots(nl_api *api)
         cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
             cJSON *schedule = cJSON_GetObjectItemCaseSensitive(b, "_backup_schedule");
             cJSON *last = cJSON_GetObjectItemCaseSensitive(b, "_schedule_last");
-            if (!schedule || !last || strcmp(text_of(b, "current_state"), "ready") != 0 || is_snapshot(b))
+            /* While its server is being changed, the next check takes the slot. */
+            if (!schedule || !last || !readable_now(project, b) || is_snapshot(b))
                 continue;
             for (int i = 0; i < cJSON_GetArraySize(schedule); i++) {
                 cJSON *item = cJSON_GetArrayItem(schedule, i);
@@ -1201,6 +1275,10 @@ static nl_response delete_project(nl_api *api, const char *project_id)
     cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(p, "_branches"))
         if (strcmp(text_of(b, "current_state"), "ready") != 0 && strcmp(text_of(b, "current_state"), "error") != 0)
             return nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", text_of(b, "id"));
+    cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(p, "_endpoints"))
+        if (text_of(e, "_pending"))
+            return nl_error(423, "", "endpoint %s has an operation in progress; wait for it to finish", text_of(e, "id"));
     cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(p, "_branches"))
         set_field(b, "current_state", cJSON_CreateString("deleting"));
     cJSON_AddTrueToObject(p, "_deleted");
@@ -1526,7 +1604,7 @@ static nl_response create_branch(nl_api *api, const char *project_id, const nl_r
     if (!parent)
         return nl_error(404, "", "branch %s not found in project %s", parent_id ? parent_id->valuestring : "(default)",
                         project_id);
-    if (strcmp(text_of(parent, "current_state"), "ready") != 0)
+    if (!readable_now(project, parent))
         return nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", text_of(parent, "id"));
     if (text_of(parent, "expires_at"))
         return nl_error(400, "", "branch %s expires at %s, and an expiring branch cannot have child branches; remove "
@@ -1853,6 +1931,9 @@ static nl_response delete_branch(nl_api *api, const char *project_id, const char
                         "branch the default first", branch_id);
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(branch, "protected")))
         return nl_error(400, "", "branch %s is protected and cannot be deleted", branch_id);
+    /* Before the children: a child still being made is a job reading it. */
+    if (refuse_if_needed(project, branch, &error) != 0)
+        return error;
     if (has_children(project, branch_id))
         return nl_error(400, "", "branch %s has child branches; delete them first", branch_id);
     cJSON *ops = start_deletion(project, branch);
@@ -1912,8 +1993,11 @@ static nl_response restore_branch(nl_api *api, const char *project_id, const cha
                         "child branches");
     if (!port_of(endpoint_of(project, branch_id)))
         return nl_error(400, "", "neon-local restores branches that have an endpoint");
-    if (!from_itself && strcmp(text_of(source, "current_state"), "ready") != 0)
+    if (!from_itself && !readable_now(project, source))
         return nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", source_id);
+    /* Its files are swapped for the source's: nothing may be reading them. */
+    if (refuse_if_needed(project, branch, &error) != 0)
+        return error;
     if (preserve && branch_by_name(project, preserve->valuestring))
         return nl_error(409, "", "a branch named %s already exists in project %s", preserve->valuestring, project_id);
     /* The same checks as a branch in the past, with the restore's names. */
@@ -2068,6 +2152,9 @@ static nl_response change_endpoint(nl_api *api, const char *project_id, const ch
     if (cJSON_GetObjectItemCaseSensitive(e, "_pending") || !branch ||
         strcmp(text_of(branch, "current_state"), "ready") != 0)
         return nl_error(423, "", "endpoint %s has an operation in progress; wait for it to finish", endpoint_id);
+    nl_response error;
+    if (refuse_if_needed(project, branch, &error) != 0)
+        return error;
     int starting = strcmp(action, "start") == 0;
     cJSON *ops = cJSON_CreateArray();
     const char *state = text_of(e, "current_state");
@@ -2124,6 +2211,9 @@ static nl_response create_endpoint(nl_api *api, const char *project_id, const nl
         return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
     if (endpoint_of(project, branch_id))
         return nl_error(409, "", "branch %s already has a read_write endpoint", branch_id);
+    /* A server started on files being copied would spoil the copy. */
+    if (refuse_if_needed(project, branch, &error) != 0)
+        return error;
     cJSON *endpoint = add_endpoint(project, branch, nl_free_port());
     return endpoint_queued(api, project, endpoint, "create", "start_compute", 201);
 }
@@ -2139,6 +2229,9 @@ static nl_response delete_endpoint(nl_api *api, const char *project_id, const ch
     cJSON *branch = item_in(project, "_branches", text_of(e, "branch_id"));
     if (cJSON_GetObjectItemCaseSensitive(e, "_pending") || (branch && !in_state(branch, "ready")))
         return nl_error(423, "", "endpoint %s has an operation in progress; wait for it to finish", endpoint_id);
+    nl_response error;
+    if (branch && refuse_if_needed(project, branch, &error) != 0)
+        return error;
     return endpoint_queued(api, project, e, "delete", "suspend_compute", 200);
 }
 
@@ -2159,6 +2252,9 @@ static nl_response finalize_restore(nl_api *api, const char *project_id, const c
     if (lookup_branch(api, project_id, original_id, &project, &original, &error) != 0)
         return error;
     original_id = text_of(original, "id"); /* _restore_of goes below */
+    /* The original's server stops and the restored one's moves to its port. */
+    if (refuse_if_needed(project, restored, &error) != 0 || refuse_if_needed(project, original, &error) != 0)
+        return error;
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(original, "default")) && text_of(restored, "expires_at"))
         return nl_error(400, "", "branch %s expires at %s and would become the default branch, which cannot expire; "
                         "remove its expires_at first", branch_id, text_of(restored, "expires_at"));
@@ -2244,7 +2340,7 @@ static nl_response create_snapshot(nl_api *api, const char *project_id, const ch
     cJSON *source = item_in(project, "_branches", branch_id);
     if (!source || is_snapshot(source))
         return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
-    if (strcmp(text_of(source, "current_state"), "ready") != 0)
+    if (!readable_now(project, source))
         return nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", branch_id);
     const char *expires = text_of(req->query, "expires_at");
     double expires_at = 0;
@@ -2317,6 +2413,9 @@ static nl_response change_snapshot(nl_api *api, const char *project_id, const ch
     if (!strcmp(req->method, "DELETE")) {
         if (strcmp(text_of(snap, "current_state"), "ready") != 0)
             return nl_error(423, "", "snapshot %s is still being taken", snapshot_id);
+        nl_response error;
+        if (refuse_if_needed(project, snap, &error) != 0)
+            return error;
         set_field(snap, "current_state", cJSON_CreateString("deleting"));
         cJSON *ops = cJSON_CreateArray();
         cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "delete_timeline", snapshot_id, NULL), 1));
