@@ -294,6 +294,8 @@ return runbook {
         local kept = g.branch_name .. "-corrupted-" .. ctx.run_id:lower()
         if not neon.find_branch(p, kept) then
           neon.restore_branch(p, g.branch_id, { source_branch_id = r.restored_id, preserve_under_name = kept })
+        else -- a resumed run: the restore was asked for, and may still be under way
+          common.settle(ctx, g.branch_id)
         end
         dr.figure("restored", g.branch_name .. " from " .. restored_name(ctx) .. "; corrupted state kept as " .. kept)
         return { kept = kept }
