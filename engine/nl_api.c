@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -360,10 +361,26 @@ static void record_history_start(nl_api *api, const char *project_id, const char
     free(base);
 }
 
+/* Whether the server a postmaster.pid names still runs. A server that died
+ * (killed, or the machine stopped under it) leaves the file behind, and
+ * pg_ctl stop then fails for good; branches in error are not restarted, so
+ * their servers are the ones found dead. */
+static int postmaster_alive(const char *pid_file)
+{
+    char *text = NULL;
+    if (fsio_read_file(pid_file, &text, NULL) != 0)
+        return 0;
+    long pid = strtol(text, NULL, 10);
+    free(text);
+    return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
 static int stop_if_running(const char *datadir)
 {
     char *pid = xasprintf("%s/postmaster.pid", datadir);
     int rc = fsio_exists(pid) ? nl_pg_stop(datadir) : 0;
+    if (rc != 0 && !postmaster_alive(pid))
+        rc = 0; /* nothing left to stop */
     free(pid);
     return rc;
 }
@@ -387,16 +404,29 @@ static int remove_tree(const char *path)
     return 0;
 }
 
-/* Stops a branch's server and removes its data. */
-static int remove_branch_files(nl_api *api, const char *branch_id)
+/* Stops the servers in a branch's folder (or a restore's staging folder)
+ * and removes it. */
+static int remove_folder(const char *folder)
 {
-    char *datadir = branch_datadir(api, branch_id);
-    char *folder = xasprintf("%s/pg/%s", api->data_dir, branch_id);
+    char *datadir = xasprintf("%s/data", folder);
     int rc = stop_if_running(datadir);
     if (rc == 0)
         rc = remove_tree(folder);
-    free(folder);
     free(datadir);
+    return rc;
+}
+
+/* Stops a branch's server and removes its data, with what a failed restore
+ * may have left beside it. */
+static int remove_branch_files(nl_api *api, const char *branch_id)
+{
+    char *folder = xasprintf("%s/pg/%s", api->data_dir, branch_id);
+    char *staging = xasprintf("%s/pg/%s.restore", api->data_dir, branch_id);
+    int rc = remove_folder(folder);
+    if (rc == 0)
+        rc = remove_folder(staging);
+    free(folder);
+    free(staging);
     return rc;
 }
 
@@ -493,7 +523,10 @@ static int run_restore(nl_api *api, const restore_job *j)
     char *staging = xasprintf("%s/pg/%s.restore", api->data_dir, j->branch_id);
     char *staged_data = xasprintf("%s/data", staging), *staged_wal = xasprintf("%s/wal", staging);
     char *datadir = branch_datadir(api, j->branch_id);
-    int rc = fsio_mkdirs(staging, 0755);
+    /* What an earlier failed restore left there would spoil this one. */
+    int rc = remove_folder(staging);
+    if (rc == 0)
+        rc = fsio_mkdirs(staging, 0755);
     if (rc == 0)
         rc = nl_pg_own(staging);
     if (rc == 0 && j->target) {
@@ -522,7 +555,7 @@ static int run_restore(nl_api *api, const restore_job *j)
         rc = move_path(folder, kept);
         free(kept);
     } else if (rc == 0) {
-        rc = remove_branch_files(api, j->branch_id);
+        rc = remove_folder(folder); /* the staging folder beside it stays */
     }
     if (rc == 0)
         rc = move_path(staging, folder);
@@ -536,6 +569,17 @@ static int run_restore(nl_api *api, const restore_job *j)
         if (rc == 0)
             rc = nl_pg_start(datadir);
         free(archive);
+    }
+    /* A failed restore leaves no copy behind, nor the scratch server of a
+     * point in time still replaying: the branch in error keeps its own
+     * files, and deleting it is the clean-up. The error reported stays the
+     * one that stopped the restore. */
+    if (rc != 0 && fsio_exists(staging)) {
+        char *first = xstrdup(err_last());
+        if (remove_folder(staging) != 0)
+            fprintf(stderr, "neon-local: cannot clean up %s after a failed restore: %s\n", staging, err_last());
+        err_set(rc, "%s", first);
+        free(first);
     }
     free(folder);
     free(staging);
@@ -809,6 +853,21 @@ static int readable_now(cJSON *project, const cJSON *branch)
     return in_state(branch, "ready") && !endpoint_changing(project, text_of(branch, "id"));
 }
 
+/* A branch (or snapshot) whose creation or restore failed: in error, its
+ * operations failed, nothing running on it any more. Deleting it is the only
+ * way to clean it up, and Neon lets a failed branch be deleted too. */
+static int failed_and_idle(cJSON *project, const cJSON *branch)
+{
+    const char *id = text_of(branch, "id");
+    if (!in_state(branch, "error") || endpoint_changing(project, id))
+        return 0;
+    const cJSON *op;
+    cJSON_ArrayForEach(op, cJSON_GetObjectItemCaseSensitive(project, "_operations"))
+        if (!strcmp(text_of(op, "status"), "running") && text_of(op, "branch_id") && !strcmp(text_of(op, "branch_id"), id))
+            return 0;
+    return 1;
+}
+
 /* Snapshots whose expires_at has passed (on the schedule clock) go. */
 static int expire_snapshots(nl_api *api)
 {
@@ -819,7 +878,7 @@ static int expire_snapshots(nl_api *api)
         cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
             double due;
             const char *expires = text_of(b, "_expires_at");
-            if (!is_snapshot(b) || !expires || strcmp(text_of(b, "current_state"), "ready") != 0 ||
+            if (!is_snapshot(b) || !expires || !(in_state(b, "ready") || failed_and_idle(project, b)) ||
                 timefmt_parse_timestamp(expires, &due) != 0 || due > schedule_now(api))
                 continue;
             /* A branch being restored from it keeps it until that is done. */
@@ -855,8 +914,8 @@ static int expire_branches(nl_api *api)
         cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
             double due;
             const char *expires = text_of(b, "expires_at");
-            if (is_snapshot(b) || !expires || !in_state(b, "ready") || is_needed(project, text_of(b, "id")) ||
-                timefmt_parse_timestamp(expires, &due) != 0 || due > now)
+            if (is_snapshot(b) || !expires || !(in_state(b, "ready") || failed_and_idle(project, b)) ||
+                is_needed(project, text_of(b, "id")) || timefmt_parse_timestamp(expires, &due) != 0 || due > now)
                 continue;
             if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "default")) ||
                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "protected")) || has_children(project, text_of(b, "id")))
@@ -1922,9 +1981,11 @@ static cJSON *start_deletion(cJSON *project, cJSON *branch)
 
 static nl_response delete_branch(nl_api *api, const char *project_id, const char *branch_id)
 {
-    cJSON *project, *branch;
+    cJSON *project = live_project(api, project_id);
+    cJSON *branch = item_in(project, "_branches", branch_id);
     nl_response error;
-    if (lookup_branch(api, project_id, branch_id, &project, &branch, &error) != 0)
+    if (!(branch && failed_and_idle(project, branch)) &&
+        lookup_branch(api, project_id, branch_id, &project, &branch, &error) != 0)
         return error;
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(branch, "default")))
         return nl_error(400, "", "branch %s is the project's default branch and cannot be deleted; make another "
@@ -2411,7 +2472,7 @@ static nl_response change_snapshot(nl_api *api, const char *project_id, const ch
     if (!snap)
         return nl_error(404, "", "snapshot %s not found in project %s", snapshot_id, project_id);
     if (!strcmp(req->method, "DELETE")) {
-        if (strcmp(text_of(snap, "current_state"), "ready") != 0)
+        if (!in_state(snap, "ready") && !failed_and_idle(project, snap))
             return nl_error(423, "", "snapshot %s is still being taken", snapshot_id);
         nl_response error;
         if (refuse_if_needed(project, snap, &error) != 0)

@@ -1,5 +1,5 @@
 # neon-local: the worker's jobs (restores, branches and snapshots being made,
-# endpoint changes) and the branches they read.
+# endpoint changes) and the branches they read, and branches left in error.
 # Helpers from 90-neon-local.sh; sourced alone (after tests/lib.sh), this file
 # loads them without running 90's tests.
 
@@ -125,7 +125,57 @@ t_snapshots_and_servers_a_job_needs_are_locked_until_it_is_done() {
     stop_neon_local
 }
 
+t_a_branch_in_error_can_be_deleted() {
+    chmod 755 .
+    start_neon_local
+    ready_project
+    psql "$uri" -Xqc "create table t (id int primary key); insert into t select generate_series(1, 10)"
+    ready_branch '{"branch":{"name":"source"}}'
+    source_id=$branch_id
+    ready_branch '{"branch":{"name":"target"},"endpoints":[{"type":"read_write"}]}'
+    target=$branch_id
+    ready_branch '{"branch":{"name":"target2"},"endpoints":[{"type":"read_write"}]}'
+    target2=$branch_id
+    target2_uri=$branch_uri
+    # The source's files go missing: what is made from them fails.
+    mv "nl/pg/$source_id/data" "nl/pg/$source_id/data.lost"
+    for b in "$target" "$target2"; do
+        jobs_send POST "/projects/$project/branches/$b/restore" "{\"source_branch_id\":\"$source_id\"}"
+        expect_eq "$status" 200 "restore ($(jq -r .message body.json))"
+        cp body.json restore.json
+        jobs_wait_all restore.json failed "the restore from missing files"
+        call GET "/projects/$project/branches/$b"
+        expect_eq "$(jq -r .branch.current_state body.json)" error "branch $b after the failed restore"
+    done
+    ready_branch "{\"branch\":{\"name\":\"broken\",\"parent_id\":\"$source_id\"},\"endpoints\":[{\"type\":\"read_write\"}]}"
+    broken=$branch_id
+    call GET "/projects/$project/branches/$broken"
+    expect_eq "$(jq -r .branch.current_state body.json)" error "a branch made from missing files"
+    # target's server dies, as in a crash or a reboot: its pid file stays.
+    kill -9 "$(head -1 "nl/pg/$target/data/postmaster.pid")"
+    # All three can be deleted: server stopped, files removed, gone from the lists.
+    for gone in "$target" "$target2" "$broken"; do
+        call DELETE "/projects/$project/branches/$gone"
+        expect_eq "$status" 200 "delete branch $gone in error ($(jq -r .message body.json))"
+        cp body.json deleted.json
+        jobs_wait_all deleted.json finished "the deletion of $gone"
+        call GET "/projects/$project/branches/$gone"
+        expect_eq "$status" 404 "the deleted branch $gone"
+        [ ! -e "nl/pg/$gone" ] && [ ! -e "nl/pg/$gone.restore" ] || fail "branch $gone's files are still there"
+    done
+    ! psql "$target2_uri" -XAtc 'select 1' >/dev/null 2>&1 || fail "the deleted target2's server still answers"
+    call GET "/projects/$project/branches"
+    expect_eq "$(jq -r '[.branches[].name] | sort | join(",")' body.json)" "main,source" "branches left"
+    call GET "/projects/$project/endpoints"
+    expect_eq "$(jq -r '.endpoints | length' body.json)" 1 "endpoints left (main's)"
+    # With its files back, the source is a good source again.
+    mv "nl/pg/$source_id/data.lost" "nl/pg/$source_id/data"
+    ready_branch "{\"branch\":{\"name\":\"fine\",\"parent_id\":\"$source_id\"},\"endpoints\":[{\"type\":\"read_write\"}]}"
+    expect_eq "$(psql "$branch_uri" -XAtc 'select count(*) from t')" 10 "a branch from the source"
+    stop_neon_local
+}
+
 for t in t_a_branch_a_restore_reads_cannot_be_deleted_until_it_is_done \
-         t_snapshots_and_servers_a_job_needs_are_locked_until_it_is_done; do
+         t_snapshots_and_servers_a_job_needs_are_locked_until_it_is_done t_a_branch_in_error_can_be_deleted; do
     run_test "$t"
 done
