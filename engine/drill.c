@@ -155,9 +155,14 @@ void drill_target_of(const char *method, const char *path, const cJSON *body, dr
         } else if (n == 5 && !strcmp(s[2], "snapshots") && !strcmp(s[4], "restore")) {
             /* restoring a snapshot to a new branch reads it; into a branch changes that branch */
             const char *into = body_field(body, NULL, "target_branch_id");
+            const cJSON *finalize = cJSON_GetObjectItemCaseSensitive(body, "finalize_restore");
             if (into) {
                 t->kind = DRILL_BRANCH;
                 t->id = xstrdup(into);
+            } else if (cJSON_IsTrue(finalize)) {
+                /* finalized without a target, it goes into the snapshot's source branch */
+                t->kind = DRILL_SNAPSHOT;
+                t->id = xstrdup(s[3]);
             }
         } else if (n >= 4 && !strcmp(s[2], "snapshots")) {
             t->kind = DRILL_SNAPSHOT;

@@ -87,6 +87,7 @@ int main(int argc, char **argv)
     register_sandbox_tests();
     register_checkpoint_tests();
     register_fsio_tests();
+    register_drill_tests();
     int passed = 0, failed = 0;
     for (int i = 0; i < test_count; i++) {
         if (argc > 1 && !strstr(tests[i].name, argv[1]))

@@ -51,5 +51,6 @@ void register_runbook_tests(void);
 void register_sandbox_tests(void);
 void register_checkpoint_tests(void);
 void register_fsio_tests(void);
+void register_drill_tests(void);
 
 #endif
