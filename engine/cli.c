@@ -1000,7 +1000,7 @@ static int drill_history(cli *c)
     } else if (cJSON_GetArraySize(out) == 0) {
         term_info("no drills in %s (drctl drill SCENARIO runs one)", audit_path);
     } else {
-        term_out("%-22s %-21s %-28s %9s %9s %-8s %s", "scenario", "started", "operator", "RTO (s)", "RPO (s)",
+        term_out("%-20s %-20s %-28s %8s %8s %-8s %s", "scenario", "started", "operator", "RTO (s)", "RPO (s)",
                  "result", "run");
         const cJSON *d;
         cJSON_ArrayForEach(d, out) {
@@ -1011,7 +1011,8 @@ static int drill_history(cli *c)
                 snprintf(rto, sizeof rto, "%.1f", a->valuedouble);
             if (cJSON_IsNumber(b))
                 snprintf(rpo, sizeof rpo, "%.3f", b->valuedouble);
-            term_out("%-22s %-21s %-28s %9s %9s %-8s %s", json_string(d, "scenario", "?"),
+            /* to the second, and the operator cut to its column: one line a drill */
+            term_out("%-20s %.19sZ %-28.28s %8s %8s %-8s %s", json_string(d, "scenario", "?"),
                      json_string(d, "started_at", "?"), json_string(d, "operator", "?"), rto, rpo,
                      json_string(d, "result", "?"), json_string(d, "run_id", "?"));
         }
