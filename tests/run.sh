@@ -22,9 +22,9 @@ echo "unit tests: $unit_passed passed, $unit_failed failed"
 
 for file in tests/e2e/*.sh; do
     echo "== $file"
-    started=$SECONDS
+    file_started=$SECONDS
     source "$file"
-    echo "   ($file: $((SECONDS - started)) s)" # where the suite's time goes
+    echo "   ($file: $((SECONDS - file_started)) s)" # where the suite's time goes
 done
 
 passed=$((unit_passed + TESTS_PASSED))
