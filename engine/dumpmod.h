@@ -1,4 +1,4 @@
-/* dumpmod: the `dump` module for runbooks: pg_dump and pg_restore (issue 6).
+/* dumpmod: the `dump` module for runbooks: pg_dump and pg_restore.
  *
  *   dump.pg_dump{uri=, dest=DIR, name=, format="custom"|"directory", jobs=1}
  *       -> {path=, format=, bytes=, sha256=, seconds=, tables=, pg_dump_version=, server_version=}

@@ -1,4 +1,4 @@
-/* pgmod: the `pg` module for runbooks (libpq), issue 6.
+/* pgmod: the `pg` module for runbooks (libpq).
  *
  *   local c = pg.connect(uri [, {project=, branch_id=}])  (password from
  *             neon.reveal_password when the URI has none and a project is given)
