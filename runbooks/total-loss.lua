@@ -8,12 +8,10 @@ local pg = require "pg"
 local dump = require "dump"
 local json = require "json"
 local dr = require "dr"
+local common = require "drctl.common"
 
 local function newest_manifest(source)
-  local newest
-  for _, f in ipairs(dump.list_files(source)) do
-    if f.url:sub(-5) == ".json" and (not newest or f.url > newest) then newest = f.url end
-  end
+  local newest = common.newest_export(source)
   if not newest then dr.fail("no export manifest (*.json) at " .. source) end
   return newest
 end

@@ -25,6 +25,15 @@ dr_notty() {
     set -e
 }
 
+# drctl with the shipped runbooks (and lua/ beside them).
+SCENARIOS=$ROOT/runbooks
+sc() {
+    set +e
+    "$DRCTL" --runbooks "$SCENARIOS" "$@" >out 2>err </dev/null
+    rc=$?
+    set -e
+}
+
 fail() {
     # The marker makes the test fail even if a caller swallowed the status.
     [ -n "${TEST_DIR:-}" ] && touch "$TEST_DIR/.failed"

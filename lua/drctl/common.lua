@@ -4,6 +4,7 @@
 local neon = require "neon"
 local pg = require "pg"
 local dr = require "dr"
+local dump = require "dump"
 
 local M = {}
 
@@ -205,6 +206,17 @@ function M.salvage(source, target, tables)
     end)
   end
   return copied, conflicts
+end
+
+-- The newest export manifest (*.json) at a destination (a folder or
+-- s3://bucket/prefix), or nil when there is none.
+function M.newest_export(source)
+  if not source or source == "" then return nil end
+  local newest
+  for _, f in ipairs(dump.list_files(source)) do
+    if f.url:sub(-5) == ".json" and (not newest or f.url > newest) then newest = f.url end
+  end
+  return newest
 end
 
 -- Waits until no operation on the branch is running: a change an earlier

@@ -172,16 +172,6 @@ local function export_copy(ctx, conn, uri)
   return manifest, result.instant, dir
 end
 
--- The newest manifest at an export destination (a folder or s3://), or nil.
-local function newest_export(source)
-  if not source or source == "" then return nil end
-  local newest
-  for _, f in ipairs(dump.list_files(source)) do
-    if f.url:sub(-5) == ".json" and (not newest or f.url > newest) then newest = f.url end
-  end
-  return newest
-end
-
 -- ---- what the scenario is given -------------------------------------------------------
 
 local function overrides(ctx, scenario)
@@ -278,7 +268,7 @@ local function step_incident(ctx, scenario)
   local uri = copy_uri(ctx)
   local conn = pg.connect(uri)
   local out = {}
-  local given = scenario == "total-loss" and (ctx.params.dump or newest_export(ctx.params.source))
+  local given = scenario == "total-loss" and (ctx.params.dump or common.newest_export(ctx.params.source))
   if scenario == "total-loss" and not given then
     out.manifest, out.restore_point, out.export_dir = export_copy(ctx, conn, uri)
     dr.log("exported the copy: " .. out.manifest .. " at " .. out.restore_point)

@@ -28,13 +28,6 @@ t_a_secret_param_missing_on_resume_names_the_variable_that_works() {
 
 run_test t_a_secret_param_missing_on_resume_names_the_variable_that_works
 
-# drctl with the shipped runbooks (and lua/ beside them).
-fx_sc() {
-    set +e
-    "$DRCTL" --runbooks "$ROOT/runbooks" "$@" >out 2>err </dev/null
-    rc=$?
-    set -e
-}
 
 # neon-local and a project on it, drctl pointed at it as at any Neon API;
 # sets project, key, uri and exports NEON_PROJECT_ID.
@@ -84,11 +77,11 @@ t_retention_waits_for_child_deletions_under_way_and_skips_live_children() {
     call GET "/projects/$project/branches/$child_id"
     expect_eq "$(jq -r .branch.current_state body.json)" deleting "the child, as retention starts"
     # The plan says which backup goes once its child is gone, which stays and why.
-    fx_sc plan retention -p keep_days=0 -p keep_last=0
+    sc plan retention -p keep_days=0 -p keep_last=0
     expect_rc 0
     expect_in out "would delete 1: branch backup-old (0.0 days old), once the deletion under way of verify-x ends"
     expect_in out "skipped, though old enough: branch backup-parent (has a child branch: feature)"
-    fx_sc run retention -p keep_days=0 -p keep_last=0 --approve delete
+    sc run retention -p keep_days=0 -p keep_last=0 --approve delete
     expect_rc 0
     run=$(run_id)
     expect_in err "waiting for the deletion under way of verify-x"
@@ -120,12 +113,12 @@ t_verify_backup_compares_at_the_backups_lsn_under_constant_writes() {
     fx_project
     fx_start_writer
     sleep 1.5
-    fx_sc run snapshot
+    sc run snapshot
     expect_rc 0
     backup_lsn=$(jq -r '.steps[] | select(.name == "backup") | .outputs.lsn' drctl-audit/runs/*/state.json)
     rm -rf drctl-audit
     sleep 1
-    fx_sc run verify-backup
+    sc run verify-backup
     rows_after=$(psql "$uri" -XAtc 'select count(*) from ticks')
     fx_stop_writer
     expect_rc 0
@@ -144,14 +137,14 @@ t_verify_backup_reports_a_comparison_it_cannot_make_as_skipped() {
     fx_project
     psql "$uri" -Xqc "create table t (id int primary key); insert into t select generate_series(1, 50)"
     sleep 1.5
-    fx_sc run snapshot
+    sc run snapshot
     expect_rc 0
     rm -rf drctl-audit
     # The source's history no longer reaches back to the backup.
     curl -s -o /dev/null -X PATCH -H "Authorization: Bearer $key" -d '{"project":{"history_retention_seconds":1}}' \
         "$URL/projects/$project"
     sleep 2
-    fx_sc run verify-backup
+    sc run verify-backup
     expect_rc 0
     run=$(run_id)
     state="drctl-audit/runs/$run/state.json"
@@ -214,7 +207,7 @@ t_corruption_on_a_branch_restored_in_place_searches_from_its_new_history() {
     sleep 2
     # Not approved: the run stops before the restore, the search and the
     # rebuild done (the restore itself is tested by 98).
-    fx_sc run corruption -p "check_sql=select count(*) = 0 from booking where price < 0"
+    sc run corruption -p "check_sql=select count(*) = 0 from booking where price < 0"
     expect_rc 3
     run=$(run_id)
     fx_expect_last_good_just_before_the_corruption "$run"
@@ -239,7 +232,7 @@ t_corruption_searched_from_before_the_table_existed_finds_the_last_good_instant(
     sleep 2.5
     fx_corrupt
     sleep 2
-    fx_sc run corruption -p "check_sql=select count(*) = 0 from booking where price < 0" -p "search_from=$start"
+    sc run corruption -p "check_sql=select count(*) = 0 from booking where price < 0" -p "search_from=$start"
     expect_rc 3
     run=$(run_id)
     fx_expect_last_good_just_before_the_corruption "$run"

@@ -1,16 +1,6 @@
 # The scenario runbooks (runbooks/*.lua) end to end on neon-local, on the
 # guide's schema filled by demo/generate.sql (helpers from 90 and 96).
 
-SCENARIOS=$ROOT/runbooks
-
-# drctl with the shipped runbooks (and lua/ beside them).
-sc() {
-    set +e
-    "$DRCTL" --runbooks "$SCENARIOS" "$@" >out 2>err </dev/null
-    rc=$?
-    set -e
-}
-
 # A project with the salons schema at a scale (default 1); sets project,
 # uri, key, and exports NEON_PROJECT_ID.
 salons_project() { # [SCALE]
