@@ -235,35 +235,16 @@ static char *query_value(const char *path, const char *name)
     return NULL;
 }
 
-/* What a successful call teaches the drill: what it made, the hosts of
- * its connection strings, the branch a restore preserved. */
+/* What a successful call teaches the drill: what it made and the hosts
+ * of its connection strings. (A branch a restore preserved is claimed by
+ * its name, which carries the run id, when it is first touched.) */
 static void drill_learn(neon_module *m, neon_client *client, const char *method, const char *path,
-                        const cJSON *body, cJSON *answer, cJSON *extra)
+                        cJSON *answer, cJSON *extra)
 {
     drill_scope *s = m->host->drill;
     cJSON *learned = cJSON_CreateArray();
     if (strcmp(method, "GET") != 0) {
         drill_scope_learn(s, answer, learned);
-        const cJSON *kept = cJSON_GetObjectItemCaseSensitive(body, "preserve_under_name");
-        const char *branches = strstr(path, "/branches/");
-        if (cJSON_IsString(kept) && branches) {
-            char *project = xstrndup(path + strlen("/projects/"), (size_t)(branches - path) - strlen("/projects/"));
-            char *list = xasprintf("/projects/%s/branches", project);
-            cJSON *all = drill_get(m, client, list);
-            cJSON *b;
-            cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(all, "branches")) {
-                const cJSON *name = cJSON_GetObjectItemCaseSensitive(b, "name");
-                if (cJSON_IsString(name) && !strcmp(name->valuestring, kept->valuestring) && drill_scope_claims(s, b)) {
-                    cJSON *one = cJSON_CreateObject();
-                    cJSON_AddItemToObject(one, "branch", cJSON_Duplicate(b, 1));
-                    drill_scope_learn(s, one, learned);
-                    cJSON_Delete(one);
-                }
-            }
-            cJSON_Delete(all);
-            free(list);
-            free(project);
-        }
     } else if (strstr(path, "/connection_uri")) {
         char *branch = query_value(path, "branch_id");
         const char *project = path + strlen("/projects/");
@@ -424,7 +405,7 @@ static int l_request(lua_State *L)
     int rc = neon_call(client, method, path, body, &answer, &r);
     cJSON *extra = cJSON_CreateObject();
     if (rc == 0 && m->host->drill)
-        drill_learn(m, client, method, path, body, answer, extra);
+        drill_learn(m, client, method, path, answer, extra);
     cJSON_Delete(body);
     char *error = rc ? xstrdup(err_last()) : NULL;
     int jrc = journal_call(m, method, path, &r, answer, error, extra);
