@@ -104,6 +104,7 @@ FAILED_NAMES=()
 # failed assertion also leaves a marker that is checked afterwards.
 run_test() {
     local name=$1 dir status
+    [ -n "${ONLY:-}" ] && [ "$name" != "$ONLY" ] && return 0
     dir=$(mktemp -d "${TMPDIR:-/tmp}/drctl-e2e-XXXXXX")
     (export TEST_DIR="$dir"; cd "$dir" && set -e && "$name") >"$dir/.log" 2>&1
     status=$?

@@ -1,12 +1,29 @@
 #!/usr/bin/env bash
 # Runs every test: the C unit tests, then each tests/e2e/*.sh file, and ends
 # with the summary line "N passed, N failed".
+#   tests/run.sh [FILE...]   only those end-to-end files (no unit tests);
+#   ONLY=NAME tests/run.sh FILE   only the test function NAME in it.
 set -u
 cd "$(dirname "$0")/.."
 source tests/lib.sh
 
 command -v jq >/dev/null || { echo "tests need jq (make deps installs it)"; exit 2; }
 
+files=("$@")
+if [ ${#files[@]} -gt 0 ]; then
+    # Files share helper functions: define them all without running tests.
+    eval "real_$(declare -f run_test)"
+    run_test() { :; }
+    for file in tests/e2e/*.sh; do source "$file"; done
+    eval "$(declare -f real_run_test | sed 1s/real_run_test/run_test/)"
+    SKIP_UNIT=1
+else
+    files=(tests/e2e/*.sh)
+fi
+
+if [ -n "${SKIP_UNIT:-}" ]; then
+    unit_passed=0 unit_failed=0
+else
 unit_out=$(mktemp)
 "$BIN_DIR/unit-tests" | tee "$unit_out" | grep -v '^ok' || true
 unit_line=$(grep '^unit: ' "$unit_out" | tail -1)
@@ -19,8 +36,9 @@ if [ -z "$unit_line" ]; then
     unit_failed=1
 fi
 echo "unit tests: $unit_passed passed, $unit_failed failed"
+fi
 
-for file in tests/e2e/*.sh; do
+for file in "${files[@]}"; do
     echo "== $file"
     file_started=$SECONDS
     source "$file"
