@@ -11,7 +11,7 @@ BIN       ?= bin
 
 # Every library the project links, one list per binary. pkg-config supplies
 # the flags so Debian's include layout (lua5.4/, cjson/) stays out of the code.
-DRCTL_PKGS      := lua5.4 libcjson libgit2 libcurl libpq libcrypto
+DRCTL_PKGS      := lua5.4 libcjson libgit2 libcurl libpq libcrypto expat
 NEON_LOCAL_PKGS := libcjson libmicrohttpd libpq
 ALL_PKGS        := lua5.4 libcjson libcurl libpq libgit2 libmicrohttpd
 
