@@ -3,6 +3,7 @@
 #include "buf.h"
 #include "err.h"
 #include "fsio.h"
+#include "jsontext.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -246,7 +247,7 @@ cJSON *checkpoint_to_json(const checkpoint *cp)
 int checkpoint_write(const checkpoint *cp, const char *path)
 {
     cJSON *json = checkpoint_to_json(cp);
-    char *text = cJSON_Print(json);
+    char *text = json_print_exact(json, 1);
     cJSON_Delete(json);
     size_t len = strlen(text);
     text = xrealloc(text, len + 2);

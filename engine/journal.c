@@ -3,6 +3,7 @@
 #include "buf.h"
 #include "err.h"
 #include "fsio.h"
+#include "jsontext.h"
 #include "redact.h"
 #include "timefmt.h"
 
@@ -146,7 +147,7 @@ int journal_append(journal *j, const char *kind, const char *step, cJSON *data)
         cJSON_AddNullToObject(event, "step");
     cJSON_AddItemToObject(event, "data", data ? data : cJSON_CreateObject());
     redact_json(event);
-    char *line = cJSON_PrintUnformatted(event);
+    char *line = json_print_exact(event, 0);
     size_t len = strlen(line);
     line = xrealloc(line, len + 2);
     line[len] = '\n';

@@ -5,6 +5,7 @@
 #include "err.h"
 #include "fsio.h"
 #include "journal.h"
+#include "jsontext.h"
 #include "redact.h"
 #include "timefmt.h"
 
@@ -39,7 +40,9 @@ static void put_cell(buf *b, const char *text)
 
 static void put_value(buf *b, const cJSON *value)
 {
-    char *text = cJSON_IsString(value) ? xstrdup(value->valuestring) : cJSON_PrintUnformatted(value);
+    if (!value)
+        return;
+    char *text = cJSON_IsString(value) ? xstrdup(value->valuestring) : json_print_exact(value, 0);
     put_cell(b, text);
     free(text);
 }
