@@ -6,6 +6,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <expat.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,16 @@
 
 #define PART_SIZE (8 << 20)
 #define ATTEMPTS 4
+/* Every answer drctl reads into memory (a listing page, an upload id, an
+ * error) is a few kB; object contents go to files and are not bounded. */
+#define ANSWER_LIMIT (8 << 20)
+#define ANSWER_LIMIT_TEXT "8 MiB"
+/* S3's answers nest four deep; this bounds what a hostile one can make us keep. */
+#define XML_MAX_DEPTH 16
+/* A listing stops past these rather than running on with a service that
+ * hands out pages without end. */
+#define LIST_MAX_PAGES 100000
+#define LIST_MAX_OBJECTS 10000000
 
 typedef struct s3_config {
     char *endpoint, *region, *key_id, *secret, *token;
@@ -103,7 +114,9 @@ static void close_target(s3_config *c, s3_url *u)
     config_free(c);
 }
 
-/* A key in a URL path: each byte but unreserved ones and '/' escaped. */
+/* A key in a URL path, or a value in a query: each byte but SigV4's
+ * unreserved ones (and '/' in a path) percent-encoded. This is also the
+ * form SigV4 signs, so what is sent is what is signed. */
 static void put_escaped(buf *b, const char *text, int keep_slash)
 {
     for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
@@ -115,25 +128,54 @@ static void put_escaped(buf *b, const char *text, int keep_slash)
     }
 }
 
+/* Text inside an XML element, with the five markup characters escaped. */
+static void put_xml_text(buf *b, const char *text)
+{
+    for (const char *p = text; *p; p++) {
+        switch (*p) {
+        case '&': buf_puts(b, "&amp;"); break;
+        case '<': buf_puts(b, "&lt;"); break;
+        case '>': buf_puts(b, "&gt;"); break;
+        case '"': buf_puts(b, "&quot;"); break;
+        case '\'': buf_puts(b, "&apos;"); break;
+        default: buf_putc(b, *p);
+        }
+    }
+}
+
 /* ---- one request ------------------------------------------------------------------------ */
 
 typedef struct s3_reply {
     long status;
-    buf body;
+    buf body;      /* the answer, when it is not an object going to a file */
+    int too_big;   /* the answer passed ANSWER_LIMIT and was cut off */
     char etag[128];
     char sha256[80];
     long long length;
 } s3_reply;
 
+typedef struct s3_transfer {
+    CURL *handle;
+    FILE *sink; /* where a downloaded object goes, or NULL */
+    s3_reply *reply;
+} s3_transfer;
+
+/* An object's bytes go to the sink; anything else (an error even during a
+ * download) is kept in memory, up to ANSWER_LIMIT. */
 static size_t on_body(char *data, size_t size, size_t count, void *ud)
 {
-    buf_append(ud, data, size * count);
-    return size * count;
-}
-
-static size_t on_file(char *data, size_t size, size_t count, void *ud)
-{
-    return fwrite(data, size, count, ud) * size;
+    s3_transfer *t = ud;
+    size_t len = size * count;
+    long status = 0;
+    curl_easy_getinfo(t->handle, CURLINFO_RESPONSE_CODE, &status);
+    if (t->sink && status >= 200 && status < 300)
+        return fwrite(data, 1, len, t->sink);
+    if (len > ANSWER_LIMIT - t->reply->body.len) {
+        t->reply->too_big = 1;
+        return len ? 0 : 1; /* anything but len stops the transfer */
+    }
+    buf_append(&t->reply->body, data, len);
+    return len;
 }
 
 static void header_value(const char *line, size_t len, const char *name, char *out, size_t out_size)
@@ -169,7 +211,8 @@ static size_t on_header(char *data, size_t size, size_t count, void *ud)
 typedef struct s3_call {
     const char *method;
     const s3_url *url;
-    const char *query;     /* without '?', may be NULL */
+    int bucket_only;       /* to the bucket itself, url->key being a listing's prefix */
+    const char *query;     /* without '?', in SigV4's canonical form; may be NULL */
     const char *body;      /* may be NULL */
     size_t body_len;
     const char *sha256;    /* metadata to send, may be NULL */
@@ -181,7 +224,7 @@ static int perform(const s3_config *c, const s3_call *call, s3_reply *r)
     buf url = BUF_INIT;
     buf_printf(&url, "%s/", c->endpoint);
     put_escaped(&url, call->url->bucket, 0);
-    if (*call->url->key) {
+    if (*call->url->key && !call->bucket_only) {
         buf_putc(&url, '/');
         put_escaped(&url, call->url->key, 1);
     }
@@ -211,7 +254,8 @@ static int perform(const s3_config *c, const s3_call *call, s3_reply *r)
             headers = curl_slist_append(headers, token);
         if (meta)
             headers = curl_slist_append(headers, meta);
-        headers = curl_slist_append(headers, "Expect:");
+        /* No "Expect:" to turn 100-continue off: this libcurl would sign
+         * that header though it never sends it, which services refuse. */
         headers = curl_slist_append(headers, payload_header);
         curl_easy_setopt(h, CURLOPT_URL, buf_cstr(&url));
         curl_easy_setopt(h, CURLOPT_AWS_SIGV4, sigv4);
@@ -219,6 +263,8 @@ static int perform(const s3_config *c, const s3_call *call, s3_reply *r)
         curl_easy_setopt(h, CURLOPT_PASSWORD, c->secret);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+        /* A key may hold "." and ".." segments: they are names, not steps. */
+        curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L); /* a stalled transfer fails, a slow one goes on */
@@ -231,8 +277,9 @@ static int perform(const s3_config *c, const s3_call *call, s3_reply *r)
             curl_easy_setopt(h, CURLOPT_POSTFIELDS, call->body ? call->body : "");
             curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
         }
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, call->sink ? on_file : on_body);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, call->sink ? (void *)call->sink : (void *)&r->body);
+        s3_transfer transfer = { h, call->sink, r };
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &transfer);
         curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
         CURLcode code = curl_easy_perform(h);
@@ -241,8 +288,17 @@ static int perform(const s3_config *c, const s3_call *call, s3_reply *r)
         curl_easy_cleanup(h);
         free(token);
         free(meta);
+        if (r->too_big) { /* the same answer again would be as big */
+            rc = err_set(DR_EFAIL, "S3 %s %s: the answer is larger than " ANSWER_LIMIT_TEXT
+                                   ", more than any listing or error S3 sends; refused (is the endpoint S3?)",
+                         call->method, buf_cstr(&url));
+            buf_free(&r->body);
+            break;
+        }
         int transient = code != CURLE_OK || r->status >= 500 || r->status == 429;
-        if (!transient) {
+        /* The last answer, even a 5xx, goes to the caller: its Code and
+         * Message say more than the status alone. */
+        if (!transient || (code == CURLE_OK && attempt == ATTEMPTS)) {
             rc = 0;
             break;
         }
@@ -260,34 +316,251 @@ static int perform(const s3_config *c, const s3_call *call, s3_reply *r)
     return rc;
 }
 
-/* The text of <tag>...</tag> after *from (advanced past it), or NULL. */
-static char *xml_value(const char *text, const char *tag, const char **from)
+/* ---- S3's XML answers -------------------------------------------------------------------- */
+
+/* An element of an answer, handed over when it closes: the names from the
+ * root down to it (path[depth - 1] is its own), and its text with entities
+ * and character references decoded. */
+typedef void (*xml_element_fn)(void *ud, const char *const *path, int depth, const char *text);
+
+typedef struct xml_reader {
+    XML_Parser parser;
+    char *path[XML_MAX_DEPTH];
+    int depth;
+    buf text; /* since the last tag: a leaf element's whole text */
+    xml_element_fn on_element;
+    void *ud;
+    const char *refusal; /* why the reader stopped the parser, or NULL */
+} xml_reader;
+
+static void text_reset(buf *b)
 {
-    char *open = xasprintf("<%s>", tag), *close = xasprintf("</%s>", tag);
-    const char *start = strstr(from && *from ? *from : text, open);
-    char *value = NULL;
-    if (start) {
-        start += strlen(open);
-        const char *end = strstr(start, close);
-        if (end) {
-            value = xstrndup(start, (size_t)(end - start));
-            if (from)
-                *from = end + strlen(close);
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+static void reader_refuse(xml_reader *x, const char *why)
+{
+    if (!x->refusal)
+        x->refusal = why;
+    XML_StopParser(x->parser, XML_FALSE);
+}
+
+/* Names come as "namespace-URI name" (S3 uses a default namespace): the
+ * name alone is what matters. */
+static const char *local_name(const XML_Char *name)
+{
+    const char *space = strrchr(name, ' ');
+    return space ? space + 1 : name;
+}
+
+static void XMLCALL on_xml_start(void *ud, const XML_Char *name, const XML_Char **attributes)
+{
+    xml_reader *x = ud;
+    (void)attributes;
+    if (x->refusal)
+        return;
+    if (x->depth == XML_MAX_DEPTH) {
+        reader_refuse(x, "elements are nested deeper than S3 ever nests them");
+        return;
+    }
+    x->path[x->depth++] = xstrdup(local_name(name));
+    text_reset(&x->text);
+}
+
+static void XMLCALL on_xml_end(void *ud, const XML_Char *name)
+{
+    xml_reader *x = ud;
+    (void)name;
+    if (x->refusal || x->depth == 0)
+        return;
+    x->on_element(x->ud, (const char *const *)x->path, x->depth, buf_cstr(&x->text));
+    free(x->path[--x->depth]);
+    text_reset(&x->text);
+}
+
+static void XMLCALL on_xml_text(void *ud, const XML_Char *text, int len)
+{
+    xml_reader *x = ud;
+    if (!x->refusal)
+        buf_append(&x->text, text, (size_t)len);
+}
+
+/* S3 never declares a DTD; one could only be there to define entities that
+ * expand (a "billion laughs"), so none is read. */
+static void XMLCALL on_xml_doctype(void *ud, const XML_Char *name, const XML_Char *sysid, const XML_Char *pubid,
+                                   int has_internal_subset)
+{
+    (void)name, (void)sysid, (void)pubid, (void)has_internal_subset;
+    reader_refuse(ud, "it declares a DOCTYPE, which S3 never sends");
+}
+
+/* Reads one answer, calling on_element for each element. 0, or -1 with
+ * why (a sentence fragment naming the place) filled in. */
+static int xml_read(const buf *body, xml_element_fn on_element, void *ud, char *why, size_t why_size)
+{
+    xml_reader x = { .on_element = on_element, .ud = ud, .text = BUF_INIT };
+    x.parser = XML_ParserCreateNS(NULL, ' ');
+    if (!x.parser) {
+        snprintf(why, why_size, "out of memory for the XML parser");
+        return -1;
+    }
+    XML_SetUserData(x.parser, &x);
+    XML_SetElementHandler(x.parser, on_xml_start, on_xml_end);
+    XML_SetCharacterDataHandler(x.parser, on_xml_text);
+    XML_SetStartDoctypeDeclHandler(x.parser, on_xml_doctype);
+    int ok = XML_Parse(x.parser, body->data ? body->data : "", (int)body->len, XML_TRUE) == XML_STATUS_OK;
+    if (!ok)
+        snprintf(why, why_size, "line %lu, column %lu: %s", (unsigned long)XML_GetCurrentLineNumber(x.parser),
+                 (unsigned long)XML_GetCurrentColumnNumber(x.parser) + 1,
+                 x.refusal ? x.refusal : XML_ErrorString(XML_GetErrorCode(x.parser)));
+    while (x.depth > 0)
+        free(x.path[--x.depth]);
+    buf_free(&x.text);
+    XML_ParserFree(x.parser);
+    return ok ? 0 : -1;
+}
+
+/* 1 when path is exactly the names in spec, "Root/Child/Leaf". */
+static int path_is(const char *const *path, int depth, const char *spec)
+{
+    for (int i = 0; i < depth; i++) {
+        size_t n = strlen(path[i]);
+        if (strncmp(spec, path[i], n) != 0 || (spec[n] != '/' && spec[n] != '\0'))
+            return 0;
+        spec += n;
+        if (i < depth - 1) {
+            if (*spec != '/')
+                return 0;
+            spec++;
         }
     }
-    free(open);
-    free(close);
-    return value;
+    return *spec == '\0';
+}
+
+static void replace_text(char **slot, const char *text)
+{
+    free(*slot);
+    *slot = xstrdup(text);
+}
+
+/* A service's words, fit for one line of a terminal: control bytes (escape
+ * sequences among them) become spaces, and the length is bounded. */
+static char *printable(const char *text, size_t max)
+{
+    size_t n = strlen(text);
+    char *out = xstrndup(text, n > max ? max : n);
+    for (unsigned char *p = (unsigned char *)out; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+    return out;
+}
+
+typedef struct error_answer {
+    char *root, *code, *message;
+} error_answer;
+
+static void on_error_element(void *ud, const char *const *path, int depth, const char *text)
+{
+    error_answer *e = ud;
+    if (depth == 1)
+        replace_text(&e->root, path[0]);
+    else if (path_is(path, depth, "Error/Code"))
+        replace_text(&e->code, text);
+    else if (path_is(path, depth, "Error/Message"))
+        replace_text(&e->message, text);
+}
+
+static void error_answer_free(error_answer *e)
+{
+    free(e->root);
+    free(e->code);
+    free(e->message);
+}
+
+/* "NoSuchKey: The specified key does not exist." from an <Error> body, a
+ * note when the body is not S3's XML, or "" when there is no body. */
+static char *error_summary(const buf *body)
+{
+    if (!body->len)
+        return xstrdup("");
+    error_answer e = { 0 };
+    char why[256];
+    char *summary;
+    if (xml_read(body, on_error_element, &e, why, sizeof why) != 0) {
+        summary = xasprintf("(the answer is not valid XML: %s)", why);
+    } else if (!e.code && !e.message) {
+        char *root = printable(e.root ? e.root : "", 64);
+        summary = xasprintf("(an answer <%s> with no error Code or Message)", root);
+        free(root);
+    } else {
+        char *code = printable(e.code ? e.code : "", 128), *message = printable(e.message ? e.message : "", 512);
+        summary = xasprintf("%s%s%s", code, *code && *message ? ": " : "", message);
+        free(code);
+        free(message);
+    }
+    error_answer_free(&e);
+    return summary;
 }
 
 static int failed_status(const s3_call *call, s3_reply *r, const char *what)
 {
-    char *code = r->body.len ? xml_value(buf_cstr(&r->body), "Code", NULL) : NULL;
-    char *message = r->body.len ? xml_value(buf_cstr(&r->body), "Message", NULL) : NULL;
-    int rc = err_set(DR_EFAIL, "S3 %s of s3://%s/%s: %ld %s%s%s", what, call->url->bucket, call->url->key, r->status,
-                     code ? code : "", message ? ": " : "", message ? message : "");
-    free(code);
-    free(message);
+    char *summary = error_summary(&r->body);
+    int rc = err_set(DR_EFAIL, "S3 %s of s3://%s/%s: %ld %s", what, call->url->bucket, call->url->key, r->status,
+                     summary);
+    free(summary);
+    buf_free(&r->body);
+    return rc;
+}
+
+/* An answer of 200 that is not the expected <root>: S3 may say <Error> with
+ * 200 (a multipart completion can), anything else is not S3. */
+static int unexpected_answer(const s3_call *call, s3_reply *r, const char *what, const char *root, const char *why)
+{
+    if (root && !strcmp(root, "Error"))
+        return failed_status(call, r, what);
+    char *shown = printable(root ? root : "", 64);
+    int rc = why ? err_set(DR_EFAIL, "S3 %s of s3://%s/%s: the answer is not valid XML (%s)", what,
+                           call->url->bucket, call->url->key, why)
+                 : err_set(DR_EFAIL, "S3 %s of s3://%s/%s: the answer is <%s>, not what S3 sends (is the endpoint S3?)",
+                           what, call->url->bucket, call->url->key, shown);
+    free(shown);
+    buf_free(&r->body);
+    return rc;
+}
+
+typedef struct answer_value {
+    const char *path; /* "Root/Leaf" of the value wanted, or NULL */
+    char *root, *value;
+} answer_value;
+
+static void on_value_element(void *ud, const char *const *path, int depth, const char *text)
+{
+    answer_value *v = ud;
+    if (depth == 1)
+        replace_text(&v->root, path[0]);
+    else if (v->path && path_is(path, depth, v->path))
+        replace_text(&v->value, text);
+}
+
+/* Reads a 200 answer that must be <root_name>; *value gets the text at
+ * value_path when that is not NULL. The body is freed. */
+static int read_answer(const s3_call *call, s3_reply *r, const char *what, const char *root_name,
+                       const char *value_path, char **value)
+{
+    answer_value v = { .path = value_path };
+    char why[256];
+    int parsed = xml_read(&r->body, on_value_element, &v, why, sizeof why), rc = 0;
+    if (parsed != 0 || !v.root || strcmp(v.root, root_name) != 0)
+        rc = unexpected_answer(call, r, what, v.root, parsed ? why : NULL);
+    else if (value_path && (!v.value || !*v.value))
+        rc = err_set(DR_EFAIL, "S3 %s of s3://%s/%s: no %s in the answer", what, call->url->bucket, call->url->key,
+                     value_path);
+    else if (value_path)
+        *value = xstrdup(v.value);
+    free(v.root);
+    free(v.value);
     buf_free(&r->body);
     return rc;
 }
@@ -340,17 +613,20 @@ static int put_multipart(const s3_config *c, const s3_url *u, FILE *f, long long
                          char expected[48], char whole_md5[33], void (*progress)(void *, long long, long long),
                          void *ud)
 {
-    s3_call start = { .method = "POST", .url = u, .query = "uploads", .sha256 = sha256 };
+    /* "uploads=", not "uploads": this libcurl signs the query as it is
+     * written, so every query here is in SigV4's canonical form (names
+     * sorted, values encoded, '=' always there). */
+    s3_call start = { .method = "POST", .url = u, .query = "uploads=", .sha256 = sha256 };
     s3_reply r;
     int rc = perform(c, &start, &r);
     if (rc == 0 && r.status != 200)
         return failed_status(&start, &r, "multipart start");
     if (rc)
         return rc;
-    char *upload_id = xml_value(buf_cstr(&r.body), "UploadId", NULL);
-    buf_free(&r.body);
-    if (!upload_id)
-        return err_set(DR_EFAIL, "S3 multipart start of s3://%s/%s: no UploadId in the answer", u->bucket, u->key);
+    char *upload_id = NULL;
+    if ((rc = read_answer(&start, &r, "multipart start", "InitiateMultipartUploadResult",
+                          "InitiateMultipartUploadResult/UploadId", &upload_id)) != 0)
+        return rc;
     buf escaped_id = BUF_INIT;
     put_escaped(&escaped_id, upload_id, 0);
     char *part = xmalloc(PART_SIZE);
@@ -358,7 +634,7 @@ static int put_multipart(const s3_config *c, const s3_url *u, FILE *f, long long
     EVP_MD_CTX *whole = EVP_MD_CTX_new();
     EVP_DigestInit_ex(whole, EVP_md5(), NULL);
     buf complete = BUF_INIT;
-    buf_puts(&complete, "<CompleteMultipartUpload>");
+    buf_puts(&complete, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
     int parts = 0;
     long long done = 0;
     size_t len;
@@ -372,8 +648,11 @@ static int put_multipart(const s3_config *c, const s3_url *u, FILE *f, long long
         rc = perform(c, &put, &r);
         if (rc == 0 && r.status != 200)
             rc = failed_status(&put, &r, "part upload");
-        if (rc == 0)
-            buf_printf(&complete, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", parts, r.etag);
+        if (rc == 0) {
+            buf_printf(&complete, "<Part><PartNumber>%d</PartNumber><ETag>", parts);
+            put_xml_text(&complete, r.etag);
+            buf_puts(&complete, "</ETag></Part>");
+        }
         buf_free(&r.body);
         free(query);
         done += (long long)len;
@@ -386,8 +665,10 @@ static int put_multipart(const s3_config *c, const s3_url *u, FILE *f, long long
         s3_call finish = { .method = "POST", .url = u, .query = query, .body = complete.data, .body_len = complete.len };
         rc = perform(c, &finish, &r);
         /* S3 may answer 200 with an <Error> body. */
-        if (rc == 0 && (r.status != 200 || strstr(buf_cstr(&r.body), "<Error>")))
-            rc = failed_status(&finish, &r, "multipart completion");
+        if (rc == 0)
+            rc = r.status != 200 ? failed_status(&finish, &r, "multipart completion")
+                                 : read_answer(&finish, &r, "multipart completion", "CompleteMultipartUploadResult",
+                                               NULL, NULL);
         buf_free(&r.body);
     }
     if (rc != 0) { /* nothing half-made stays billed */
@@ -504,7 +785,7 @@ int s3_download(const char *url, const char *path)
             s3_reply r;
             rc = perform(&c, &get, &r);
             if (rc == 0 && r.status != 200)
-                rc = err_set(DR_EFAIL, "S3 download of %s: %ld", url, r.status);
+                rc = failed_status(&get, &r, "download");
             buf_free(&r.body);
             if (fclose(f) != 0 && rc == 0)
                 rc = err_set(DR_EFAIL, "cannot write %s: %s", partial, strerror(errno));
@@ -528,6 +809,147 @@ void s3_objects_free(s3_object *objects, size_t count)
     free(objects);
 }
 
+/* One page of a listing (ListObjectsV2), as it is read. */
+typedef struct list_page {
+    s3_object **objects;
+    size_t *count;
+    size_t first;      /* the page's first object in *objects */
+    s3_object entry;   /* the <Contents> being read */
+    char *root, *token, *bad_size;
+    int truncated, url_encoded;
+} list_page;
+
+static void on_list_element(void *ud, const char *const *path, int depth, const char *text)
+{
+    list_page *p = ud;
+    if (depth == 1) {
+        replace_text(&p->root, path[0]);
+    } else if (path_is(path, depth, "ListBucketResult/Contents/Key")) {
+        replace_text(&p->entry.key, text);
+    } else if (path_is(path, depth, "ListBucketResult/Contents/LastModified")) {
+        replace_text(&p->entry.last_modified, text);
+    } else if (path_is(path, depth, "ListBucketResult/Contents/Size")) {
+        char *end;
+        errno = 0;
+        p->entry.size = strtoll(text, &end, 10);
+        if ((end == text || *end || errno || p->entry.size < 0) && !p->bad_size)
+            p->bad_size = xstrdup(text);
+    } else if (path_is(path, depth, "ListBucketResult/Contents")) {
+        if (!p->entry.key)
+            p->entry.key = xstrdup(""); /* refused after the page is read */
+        if (!p->entry.last_modified)
+            p->entry.last_modified = xstrdup("");
+        *p->objects = xrealloc(*p->objects, (*p->count + 1) * sizeof **p->objects);
+        (*p->objects)[(*p->count)++] = p->entry;
+        memset(&p->entry, 0, sizeof p->entry);
+    } else if (path_is(path, depth, "ListBucketResult/IsTruncated")) {
+        p->truncated = !strcmp(text, "true");
+    } else if (path_is(path, depth, "ListBucketResult/NextContinuationToken")) {
+        replace_text(&p->token, text);
+    } else if (path_is(path, depth, "ListBucketResult/EncodingType")) {
+        p->url_encoded = !strcmp(text, "url");
+    }
+}
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* A key as a listing with encoding-type=url gives it ('+' a space, %XX a
+ * byte), decoded in place; -1 when it is not in that form or holds a NUL. */
+static int url_decode_key(char *key)
+{
+    char *out = key;
+    for (const char *p = key; *p; p++) {
+        if (*p == '+') {
+            *out++ = ' ';
+        } else if (*p == '%') {
+            int hi = hex_digit(p[1]), lo = hi < 0 ? -1 : hex_digit(p[2]);
+            if (lo < 0 || (hi == 0 && lo == 0))
+                return -1;
+            *out++ = (char)(hi * 16 + lo);
+            p += 2;
+        } else {
+            *out++ = *p;
+        }
+    }
+    *out = '\0';
+    return 0;
+}
+
+static void list_page_free(list_page *p)
+{
+    free(p->entry.key);
+    free(p->entry.last_modified);
+    free(p->root);
+    free(p->token);
+    free(p->bad_size);
+}
+
+/* Reads one page's answer into *objects; the page's token is left in
+ * p->token when the listing goes on. */
+static int read_list_page(const s3_call *call, s3_reply *r, list_page *p)
+{
+    char why[256];
+    int rc = 0;
+    if (xml_read(&r->body, on_list_element, p, why, sizeof why) != 0)
+        return unexpected_answer(call, r, "listing", p->root, why);
+    if (!p->root || strcmp(p->root, "ListBucketResult") != 0)
+        return unexpected_answer(call, r, "listing", p->root, NULL);
+    buf_free(&r->body);
+    if (p->bad_size) {
+        char *shown = printable(p->bad_size, 64);
+        rc = err_set(DR_EFAIL, "S3 listing of s3://%s/%s: an object's Size '%s' is not a number of bytes",
+                     call->url->bucket, call->url->key, shown);
+        free(shown);
+        return rc;
+    }
+    for (size_t i = p->first; i < *p->count && rc == 0; i++) {
+        s3_object *o = &(*p->objects)[i];
+        if (p->url_encoded && url_decode_key(o->key) != 0) {
+            char *shown = printable(o->key, 200);
+            rc = err_set(DR_EFAIL, "S3 listing of s3://%s/%s: the key '%s' is not URL-encoded as the answer says",
+                         call->url->bucket, call->url->key, shown);
+            free(shown);
+        } else if (!*o->key) {
+            rc = err_set(DR_EFAIL, "S3 listing of s3://%s/%s: an object with no Key in the answer", call->url->bucket,
+                         call->url->key);
+        }
+    }
+    return rc;
+}
+
+/* The next page's token, or NULL at the end; an error when the service
+ * would make the listing go on for ever: a truncated page with no token,
+ * or a token given before (it would hand out the same pages again). */
+static int next_token(const s3_url *u, const list_page *p, size_t page, char ***seen, size_t *tokens, char **token)
+{
+    *token = NULL;
+    if (!p->truncated)
+        return 0;
+    if (!p->token || !*p->token)
+        return err_set(DR_EFAIL, "S3 listing of s3://%s/%s: page %zu says it is truncated but gives no "
+                                 "NextContinuationToken, so the rest cannot be asked for; the listing is incomplete",
+                       u->bucket, u->key, page);
+    for (size_t i = 0; i < *tokens; i++) {
+        if (!strcmp((*seen)[i], p->token)) {
+            char *shown = printable(p->token, 80);
+            int rc = err_set(DR_EFAIL, "S3 listing of s3://%s/%s: page %zu gives the continuation token '%s' again "
+                                       "(first given by page %zu); the service is going round in circles, stopped",
+                             u->bucket, u->key, page, shown, i + 1);
+            free(shown);
+            return rc;
+        }
+    }
+    if (page >= LIST_MAX_PAGES)
+        return err_set(DR_EFAIL, "S3 listing of s3://%s/%s: more than %d pages; list a narrower prefix", u->bucket,
+                       u->key, LIST_MAX_PAGES);
+    *seen = xrealloc(*seen, (*tokens + 1) * sizeof **seen);
+    *token = (*seen)[(*tokens)++] = xstrdup(p->token);
+    return 0;
+}
+
 int s3_list(const char *url, s3_object **objects, size_t *count)
 {
     *objects = NULL;
@@ -537,44 +959,40 @@ int s3_list(const char *url, s3_object **objects, size_t *count)
     int rc = open_target(url, &c, &u);
     if (rc)
         return rc;
-    s3_url bucket = { u.bucket, "" };
-    char *token = NULL;
+    char **seen = NULL, *token = NULL;
+    size_t pages = 0, tokens = 0;
     do {
+        pages++;
+        /* In SigV4's canonical order (see put_multipart). encoding-type=url
+         * lets keys hold bytes XML cannot carry. */
         buf query = BUF_INIT;
-        buf_puts(&query, "list-type=2&prefix=");
-        put_escaped(&query, u.key, 0);
         if (token) {
-            buf_puts(&query, "&continuation-token=");
+            buf_puts(&query, "continuation-token=");
             put_escaped(&query, token, 0);
+            buf_putc(&query, '&');
         }
-        s3_call list = { .method = "GET", .url = &bucket, .query = buf_cstr(&query) };
+        buf_puts(&query, "encoding-type=url&list-type=2&prefix=");
+        put_escaped(&query, u.key, 0);
+        s3_call list = { .method = "GET", .url = &u, .bucket_only = 1, .query = buf_cstr(&query) };
         s3_reply r;
         rc = perform(&c, &list, &r);
-        buf_free(&query);
         if (rc == 0 && r.status != 200)
             rc = failed_status(&list, &r, "listing");
-        if (rc)
-            break;
-        const char *at = buf_cstr(&r.body);
-        char *entry;
-        while ((entry = xml_value(buf_cstr(&r.body), "Contents", &at))) {
-            *objects = xrealloc(*objects, (*count + 1) * sizeof **objects);
-            s3_object *o = &(*objects)[(*count)++];
-            o->key = xml_value(entry, "Key", NULL);
-            o->last_modified = xml_value(entry, "LastModified", NULL);
-            char *size = xml_value(entry, "Size", NULL);
-            o->size = size ? atoll(size) : 0;
-            free(size);
-            free(entry);
-        }
-        free(token);
-        char *truncated = xml_value(buf_cstr(&r.body), "IsTruncated", NULL);
-        token = truncated && !strcmp(truncated, "true") ? xml_value(buf_cstr(&r.body), "NextContinuationToken", NULL)
-                                                        : NULL;
-        free(truncated);
+        list_page page = { .objects = objects, .count = count, .first = *count };
+        if (rc == 0)
+            rc = read_list_page(&list, &r, &page);
+        if (rc == 0 && *count > LIST_MAX_OBJECTS)
+            rc = err_set(DR_EFAIL, "S3 listing of s3://%s/%s: more than %d objects; list a narrower prefix", u.bucket,
+                         u.key, LIST_MAX_OBJECTS);
+        if (rc == 0)
+            rc = next_token(&u, &page, pages, &seen, &tokens, &token);
         buf_free(&r.body);
-    } while (token);
-    free(token);
+        buf_free(&query);
+        list_page_free(&page);
+    } while (rc == 0 && token);
+    for (size_t i = 0; i < tokens; i++)
+        free(seen[i]);
+    free(seen);
     close_target(&c, &u);
     if (rc) {
         s3_objects_free(*objects, *count);

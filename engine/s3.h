@@ -9,7 +9,12 @@
  * s3://bucket/key. Uploads larger than one part (8 MiB) are multipart, one
  * part in memory at a time; every upload is checked afterwards (the
  * object's size and ETag against the local file's MD5s) and carries the
- * file's sha256 as metadata. Nothing is ever overwritten. */
+ * file's sha256 as metadata. Nothing is ever overwritten.
+ *
+ * Keys may hold any character: they are percent-encoded in URLs as SigV4
+ * signs them, and S3's XML answers are read with expat (entities decoded;
+ * a DOCTYPE, or an answer over 8 MiB, refused). A listing stops with an
+ * error when a page is truncated with no token or repeats a token. */
 #ifndef DRCTL_S3_H
 #define DRCTL_S3_H
 
