@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -277,12 +278,39 @@ int params_resolve(const param_spec *specs, size_t count, char *const *assignmen
     return 0;
 }
 
+/* A number as each printer shows it: an integer as digits, anything else as
+ * Lua's tostring (%.14g), cJSON (%.15g) and the round-trip form (%.17g). */
+static void register_number(const char *name, double v)
+{
+    char text[64];
+    if (v == (double)(long long)v && v < 9.3e18 && v > -9.3e18) {
+        snprintf(text, sizeof text, "%lld", (long long)v);
+        redact_add_named_secret(name, text);
+    }
+    static const char *const forms[] = { "%.14g", "%.15g", "%.17g" };
+    for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) {
+        snprintf(text, sizeof text, forms[i], v);
+        if (strchr(text, '.') || strchr(text, 'e')) /* the digits alone are registered above */
+            redact_add_named_secret(name, text);
+    }
+}
+
+/* A secret of any type is registered in the text forms it takes in output:
+ * a secret int given as -p pin=424242 is "424242" in a log or an output. */
 void params_register_secrets(const param_spec *specs, size_t count, const cJSON *values)
 {
     for (size_t i = 0; i < count; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(values, specs[i].name);
-        if (specs[i].secret && cJSON_IsString(v))
-            redact_add_secret(v->valuestring);
+        if (!specs[i].secret || !v)
+            continue;
+        char *name = xasprintf("secret param '%s'", specs[i].name);
+        if (cJSON_IsString(v))
+            redact_add_named_secret(name, v->valuestring);
+        else if (cJSON_IsNumber(v))
+            register_number(name, v->valuedouble);
+        else if (cJSON_IsBool(v))
+            redact_add_named_secret(name, cJSON_IsTrue(v) ? "true" : "false");
+        free(name);
     }
 }
 

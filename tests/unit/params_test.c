@@ -5,7 +5,10 @@
 #include "params.h"
 #include "redact.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static param_spec spec(const char *name, param_type type, int required)
 {
@@ -140,6 +143,76 @@ static void a_resumed_run_keeps_its_params_and_takes_back_secrets(void)
     cJSON_Delete(fixed);
 }
 
+static void a_secret_int_is_hidden_as_it_prints(void)
+{
+    param_spec s = spec("pin", PARAM_INT, 1);
+    s.secret = 1;
+    char *args[] = { "pin=86420975" };
+    cJSON *out = NULL;
+    CHECK(params_resolve(&s, 1, args, 1, NULL, &out) == 0);
+    params_register_secrets(&s, 1, out);
+    cJSON_Delete(out);
+    char *text = redact_text("pin 86420975, as a float 86420975.0");
+    CHECK_STR(text, "pin <redacted>, as a float <redacted>.0");
+    free(text);
+    cJSON *event = cJSON_Parse("{\"seq\":86420975,\"kind\":\"step-done\",\"data\":{\"outputs\":{\"pin\":86420975,"
+                               "\"list\":[86420975,1]},\"duration_ms\":86420975}}");
+    redact_json(event);
+    text = cJSON_PrintUnformatted(event);
+    cJSON_Delete(event);
+    CHECK_STR(text, "{\"seq\":86420975,\"kind\":\"step-done\",\"data\":{\"outputs\":{\"pin\":\"<redacted>\","
+                    "\"list\":[\"<redacted>\",1]},\"duration_ms\":86420975}}");
+    free(text);
+}
+
+static void a_secret_duration_and_timestamp_are_hidden_as_they_print(void)
+{
+    param_spec specs[2] = { spec("wait", PARAM_DURATION, 1), spec("at", PARAM_TIMESTAMP, 1) };
+    specs[0].secret = specs[1].secret = 1;
+    char *args[] = { "wait=2d", "at=2026-01-11 14:30:00+01:00" };
+    cJSON *out = NULL;
+    CHECK(params_resolve(specs, 2, args, 2, NULL, &out) == 0);
+    params_register_secrets(specs, 2, out);
+    cJSON_Delete(out);
+    char *text = redact_text("at 2026-01-11T13:30:00Z for 172800 s");
+    CHECK_STR(text, "at <redacted> for <redacted> s");
+    free(text);
+}
+
+/* The warning for a too short secret names the param, never its value. */
+static void a_too_short_secret_is_named_in_a_warning_and_not_registered(void)
+{
+    param_spec specs[2] = { spec("token", PARAM_STRING, 1), spec("flag", PARAM_BOOL, 1) };
+    specs[0].secret = specs[1].secret = 1;
+    char *args[] = { "token=b0x", "flag=yes" };
+    cJSON *out = NULL;
+    CHECK(params_resolve(specs, 2, args, 2, NULL, &out) == 0);
+    fflush(stderr);
+    int saved = dup(2);
+    const char *path = test_write_file("stderr.txt", "");
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    dup2(fd, 2);
+    close(fd);
+    params_register_secrets(specs, 2, out);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    cJSON_Delete(out);
+    char err[2048] = "";
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(err, 1, sizeof err - 1, f) : 0;
+    err[n] = '\0';
+    if (f)
+        fclose(f);
+    CHECK_CONTAINS(err, "secret param 'token' is too short to be redacted safely");
+    CHECK_CONTAINS(err, "secret param 'flag' is too short");
+    CHECK_CONTAINS(err, "at least 6 characters");
+    CHECK(strstr(err, "b0x") == NULL);
+    char *text = redact_text("step-done b0x true");
+    CHECK_STR(text, "step-done b0x true");
+    free(text);
+}
+
 void register_params_tests(void)
 {
     REGISTER(typed_values_come_out_typed);
@@ -152,4 +225,7 @@ void register_params_tests(void)
     REGISTER(a_given_twice_param_is_refused);
     REGISTER(secrets_are_redacted_in_copies_and_never_in_messages);
     REGISTER(a_resumed_run_keeps_its_params_and_takes_back_secrets);
+    REGISTER(a_secret_int_is_hidden_as_it_prints);
+    REGISTER(a_secret_duration_and_timestamp_are_hidden_as_they_print);
+    REGISTER(a_too_short_secret_is_named_in_a_warning_and_not_registered);
 }
