@@ -110,7 +110,11 @@ static int dr_time(lua_State *L)
 static int dr_format_time(lua_State *L)
 {
     char text[48];
-    timefmt_format_utc(luaL_checknumber(L, 1), text, sizeof text);
+    lua_Number epoch = luaL_checknumber(L, 1);
+    if (!timefmt_epoch_in_range(epoch))
+        return luaL_error(L, "dr.format_time: %f is not a time RFC 3339 can write (seconds since 1970 from %f, "
+                          "year 0000, to %f, year 9999)", epoch, TIMEFMT_EPOCH_MIN, TIMEFMT_EPOCH_MAX);
+    timefmt_format_utc(epoch, text, sizeof text);
     lua_pushstring(L, text);
     return 1;
 }
@@ -256,6 +260,8 @@ static void journal_exec(lua_State *L, const exec_args *a, const proc_result *r)
     cJSON_AddNumberToObject(data, "stderr_bytes", (double)r->err_len);
     if (r->timed_out)
         cJSON_AddTrueToObject(data, "timed_out");
+    if (r->outputs_left_open)
+        cJSON_AddTrueToObject(data, "outputs_left_open");
     host_event(L, "exec", data);
 }
 
@@ -307,9 +313,12 @@ static int dr_exec(lua_State *L)
         exec_args_free(&a);
         return luaL_error(L, "dr.exec: %s", err_last());
     }
+    if (r.outputs_left_open)
+        term_warn("dr.exec of '%s': a process it left running kept its output open; drctl stopped reading it "
+                  "2 s after '%s' ended (redirect a daemon's output, e.g. >/dev/null 2>&1)", a.argv[0], a.argv[0]);
     journal_exec(L, &a, &r);
     exec_args_free(&a);
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 5);
     lua_pushinteger(L, r.exit_code);
     lua_setfield(L, -2, "code");
     lua_pushlstring(L, r.out, r.out_len);
@@ -318,6 +327,8 @@ static int dr_exec(lua_State *L)
     lua_setfield(L, -2, "stderr");
     lua_pushboolean(L, r.timed_out);
     lua_setfield(L, -2, "timed_out");
+    lua_pushboolean(L, r.outputs_left_open);
+    lua_setfield(L, -2, "outputs_left_open");
     proc_result_free(&r);
     /* A stop by signal or by the step's own deadline ends the step. */
     sandbox_check_abort(L);

@@ -3,7 +3,12 @@
  * The child gets a small environment (PATH, HOME, locale, TZ, TMPDIR, USER)
  * plus what the caller adds, so API keys in drctl's own environment do not
  * leak into every tool a runbook starts. It runs in its own process group,
- * so a timeout or an interrupt stops it and everything it started. */
+ * so a timeout or an interrupt stops it and everything it started.
+ *
+ * A process the child leaves behind may keep its stdout or stderr open
+ * (a daemon, or a grandchild in a session of its own that the kill of the
+ * group misses): those are read for two more seconds after the child is
+ * gone, then closed, so that proc_run returns however the child ends. */
 #ifndef DRCTL_PROC_H
 #define DRCTL_PROC_H
 
@@ -32,10 +37,11 @@ typedef struct proc_result {
     char *err;
     size_t err_len;
     int truncated;              /* an output went over output_limit */
+    int outputs_left_open;      /* another process still held stdout or stderr: closed */
     double duration;
 } proc_result;
 
-/* Runs the program to its end. Returns DR_EFAIL when it cannot be started
+/* Runs the program to its end (or to its stop). Returns DR_EFAIL when it cannot be started
  * (with the reason); a program that runs and fails is still 0, with its
  * exit_code. */
 int proc_run(const proc_request *req, proc_result *result);
