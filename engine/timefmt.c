@@ -111,20 +111,31 @@ int timefmt_parse_timestamp(const char *text, double *epoch_out)
     return 0;
 }
 
+int timefmt_epoch_in_range(double epoch)
+{
+    return epoch >= TIMEFMT_EPOCH_MIN && epoch <= TIMEFMT_EPOCH_MAX;
+}
+
 void timefmt_format_utc(double epoch, char *out, size_t size)
 {
+    /* RFC 3339 has four-digit years; and past them the casts below would
+     * overflow. */
+    if (!(epoch >= TIMEFMT_EPOCH_MIN))
+        epoch = TIMEFMT_EPOCH_MIN;
+    else if (epoch > TIMEFMT_EPOCH_MAX)
+        epoch = TIMEFMT_EPOCH_MAX;
     double whole = floor(epoch);
     long micros = lround((epoch - whole) * 1e6);
     if (micros >= 1000000) {
         whole += 1;
         micros -= 1000000;
     }
-    long secs = (long)whole;
-    long days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
-    long rem = secs - days * 86400;
+    long long secs = (long long)whole;
+    long long days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+    long rem = (long)(secs - days * 86400);
     long y;
     unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
+    civil_from_days((long)days, &y, &m, &d);
     int n = snprintf(out, size, "%04ld-%02u-%02uT%02ld:%02ld:%02ld", y, m, d,
                      rem / 3600, rem / 60 % 60, rem % 60);
     if (n < 0 || (size_t)n >= size)
@@ -188,16 +199,27 @@ int timefmt_parse_duration(const char *text, double *seconds_out)
     return 0;
 }
 
+/* Whole seconds beyond which a duration is shown in hours only: past it a
+ * double no longer holds whole seconds, and long long would overflow. */
+#define DURATION_EXACT_LIMIT 9.0e15
+
 void timefmt_format_duration(double seconds, char *out, size_t size)
 {
-    if (seconds < 1)
+    if (isnan(seconds)) {
+        snprintf(out, size, "an unknown time");
+    } else if (seconds < 1) {
         snprintf(out, size, "%.0f ms", seconds * 1000);
-    else if (seconds < 60)
+    } else if (seconds < 60) {
         snprintf(out, size, "%.1fs", seconds);
-    else if (seconds < 3600)
-        snprintf(out, size, "%dm%02ds", (int)seconds / 60, (int)seconds % 60);
-    else
-        snprintf(out, size, "%dh%02dm", (int)seconds / 3600, (int)seconds / 60 % 60);
+    } else if (seconds < DURATION_EXACT_LIMIT) {
+        long long whole = (long long)seconds;
+        if (whole < 3600)
+            snprintf(out, size, "%lldm%02llds", whole / 60, whole % 60);
+        else
+            snprintf(out, size, "%lldh%02lldm", whole / 3600, whole / 60 % 60);
+    } else {
+        snprintf(out, size, "%.3gh", seconds / 3600);
+    }
 }
 
 double timefmt_now(void)

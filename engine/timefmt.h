@@ -15,14 +15,22 @@
  * that do not exist (2026-02-30) with DR_EUSAGE and a message. */
 int timefmt_parse_timestamp(const char *text, double *epoch_out);
 
+/* The instants RFC 3339 can write: 0000-01-01T00:00:00Z to
+ * 9999-12-31T23:59:59Z. */
+#define TIMEFMT_EPOCH_MIN (-62167219200.0)
+#define TIMEFMT_EPOCH_MAX 253402300799.0
+int timefmt_epoch_in_range(double epoch);
+
 /* Formats epoch as RFC 3339 UTC; fractional digits only when present
- * (up to microseconds). out must hold 40 bytes. */
+ * (up to microseconds). out must hold 40 bytes. An epoch out of range
+ * (or NaN) is written as the nearest end of the range. */
 void timefmt_format_utc(double epoch, char *out, size_t size);
 
 /* Parses a duration to seconds; a bare number without unit is refused. */
 int timefmt_parse_duration(const char *text, double *seconds_out);
 
-/* Formats seconds as a short duration for people: 12 ms, 3.4s, 2m05s. */
+/* Formats seconds as a short duration for people: 12 ms, 3.4s, 2m05s,
+ * 876600h00m; any double is safe. */
 void timefmt_format_duration(double seconds, char *out, size_t size);
 
 /* Wall clock, seconds since the epoch with microseconds. */

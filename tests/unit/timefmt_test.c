@@ -3,6 +3,8 @@
 #include "err.h"
 #include "timefmt.h"
 
+#include <math.h>
+
 static void a_utc_timestamp_parses_to_its_epoch(void)
 {
     double t;
@@ -81,6 +83,46 @@ static void durations_without_unit_or_with_junk_are_refused(void)
     CHECK(timefmt_parse_duration("-5s", &s) == DR_EUSAGE);
 }
 
+static void durations_of_a_century_are_shown_in_hours_exactly(void)
+{
+    char out[48];
+    timefmt_format_duration(100 * 365.25 * 86400, out, sizeof out);
+    CHECK_STR(out, "876600h00m");
+    timefmt_format_duration(2147483648.0, out, sizeof out); /* one past INT_MAX seconds */
+    CHECK_STR(out, "596523h14m");
+    timefmt_format_duration(3599.5, out, sizeof out);
+    CHECK_STR(out, "59m59s");
+    timefmt_format_duration(5400, out, sizeof out);
+    CHECK_STR(out, "1h30m");
+}
+
+static void durations_no_clock_can_reach_are_still_written(void)
+{
+    char out[48];
+    timefmt_format_duration(1e300, out, sizeof out);
+    CHECK_STR(out, "2.78e+296h");
+    timefmt_format_duration(INFINITY, out, sizeof out);
+    CHECK_STR(out, "infh");
+    timefmt_format_duration(NAN, out, sizeof out);
+    CHECK_STR(out, "an unknown time");
+}
+
+static void times_beyond_four_digit_years_are_written_as_the_nearest_end(void)
+{
+    char out[48];
+    timefmt_format_utc(1e300, out, sizeof out);
+    CHECK_STR(out, "9999-12-31T23:59:59Z");
+    timefmt_format_utc(-1e300, out, sizeof out);
+    CHECK_STR(out, "0000-01-01T00:00:00Z");
+    timefmt_format_utc(TIMEFMT_EPOCH_MAX + 0.5, out, sizeof out);
+    CHECK_STR(out, "9999-12-31T23:59:59Z");
+    CHECK(timefmt_epoch_in_range(0) && timefmt_epoch_in_range(TIMEFMT_EPOCH_MAX));
+    CHECK(!timefmt_epoch_in_range(TIMEFMT_EPOCH_MAX + 1) && !timefmt_epoch_in_range(NAN));
+    double t;
+    CHECK(timefmt_parse_timestamp("9999-12-31T23:59:59Z", &t) == 0 && t == TIMEFMT_EPOCH_MAX);
+    CHECK(timefmt_parse_timestamp("0000-01-01T00:00:00Z", &t) == 0 && t == TIMEFMT_EPOCH_MIN);
+}
+
 void register_timefmt_tests(void)
 {
     REGISTER(a_utc_timestamp_parses_to_its_epoch);
@@ -91,4 +133,7 @@ void register_timefmt_tests(void)
     REGISTER(malformed_timestamps_say_the_expected_form);
     REGISTER(durations_take_units_and_combinations);
     REGISTER(durations_without_unit_or_with_junk_are_refused);
+    REGISTER(durations_of_a_century_are_shown_in_hours_exactly);
+    REGISTER(durations_no_clock_can_reach_are_still_written);
+    REGISTER(times_beyond_four_digit_years_are_written_as_the_nearest_end);
 }
