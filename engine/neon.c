@@ -35,6 +35,77 @@ void neon_reply_free(neon_reply *r)
     memset(r, 0, sizeof *r);
 }
 
+/* ---- what may go into a request ----------------------------------------------- */
+
+/* The offset of the first byte that cannot go into a request line or a
+ * header as it is, or -1: a control character (a CR or LF would end the
+ * line and start another header or request), or, in a URL, a space. */
+static long unsafe_byte_at(const char *text, int space_allowed)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        if (*p < 0x20 || *p == 0x7f || (*p == ' ' && !space_allowed))
+            return (long)(p - (const unsigned char *)text);
+    return -1;
+}
+
+static const char *byte_name(unsigned char c, char *spare, size_t size)
+{
+    switch (c) {
+    case '\r':
+        return "a carriage return (CR, 0x0D)";
+    case '\n':
+        return "a line feed (LF, 0x0A)";
+    case '\t':
+        return "a tab (0x09)";
+    case ' ':
+        return "a space";
+    default:
+        snprintf(spare, size, "the control character 0x%02X", c);
+        return spare;
+    }
+}
+
+/* text with its control characters written as \r, \n, \xNN, for a message. */
+static char *shown(const char *text)
+{
+    buf b = BUF_INIT;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == '\r')
+            buf_puts(&b, "\\r");
+        else if (*p == '\n')
+            buf_puts(&b, "\\n");
+        else if (*p < 0x20 || *p == 0x7f)
+            buf_printf(&b, "\\x%02X", *p);
+        else
+            buf_putc(&b, (char)*p);
+    }
+    return buf_detach(&b);
+}
+
+int neon_valid_method(const char *method)
+{
+    static const char *const methods[] = { "GET", "POST", "PATCH", "PUT", "DELETE" };
+    for (size_t i = 0; i < sizeof methods / sizeof *methods; i++)
+        if (strcmp(method, methods[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int neon_check_path(const char *path)
+{
+    if (path[0] != '/')
+        return err_set(DR_EUSAGE, "the path '%s' must start with '/' (it is relative to the API base)", path);
+    long at = unsafe_byte_at(path, 0);
+    if (at < 0)
+        return 0;
+    char spare[48], *text = shown(path);
+    int rc = err_set(DR_EUSAGE, "the path '%s' holds %s at byte %ld: a path cannot carry it; percent-encode "
+                     "the parts that come from data (neon.escape does)",
+                     text, byte_name((unsigned char)path[at], spare, sizeof spare), at);
+    free(text);
+    return rc;
+}
+
 int neon_client_new(neon_client **out, const char *base_url, const char *api_key)
 {
     static int curl_ready;
@@ -46,6 +117,20 @@ int neon_client_new(neon_client **out, const char *base_url, const char *api_key
     if (!base_url || (strncmp(base_url, "https://", 8) != 0 && strncmp(base_url, "http://", 7) != 0))
         return err_set(DR_EUSAGE, "the Neon API address '%s' must start with https:// (or http:// for neon-local)",
                        base_url ? base_url : "");
+    char spare[48];
+    long at = unsafe_byte_at(base_url, 0);
+    if (at >= 0) {
+        char *text = shown(base_url);
+        int rc = err_set(DR_EUSAGE, "the Neon API address '%s' holds %s at byte %ld; check NEON_API_HOST", text,
+                         byte_name((unsigned char)base_url[at], spare, sizeof spare), at);
+        free(text);
+        return rc;
+    }
+    /* The key goes into a header: a CR or LF in it would add headers of
+     * its own. It is not shown, being a secret. */
+    if (api_key && (at = unsafe_byte_at(api_key, 1)) >= 0)
+        return err_set(DR_EUSAGE, "the API key holds %s at byte %ld; check NEON_API_KEY (a copied key often "
+                       "ends with a line feed)", byte_name((unsigned char)api_key[at], spare, sizeof spare), at);
     neon_client *c = xcalloc(1, sizeof *c);
     c->base = xstrdup(base_url);
     size_t n = strlen(c->base);
@@ -168,6 +253,13 @@ static void try_once(neon_client *c, const char *method, const char *url, const 
     curl_slist_free_all(headers);
 }
 
+/* libcurl errors that say the request itself is wrong: no retry mends it. */
+static int permanent_curl_error(CURLcode code)
+{
+    return code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL || code == CURLE_BAD_FUNCTION_ARGUMENT ||
+           code == CURLE_NOT_BUILT_IN;
+}
+
 static int retryable_status(long status)
 {
     return status == 423 || status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
@@ -259,6 +351,11 @@ static int judge(neon_client *c, const char *method, const char *path, attempt *
         return 0;
     }
     if (a->curl_code != CURLE_OK) {
+        if (permanent_curl_error(a->curl_code)) {
+            set_text(&reply->code, "BAD_REQUEST");
+            return fail_with(reply, DR_EFAIL, "%s %s: libcurl refused the request: %s", method, path,
+                             a->curl_error[0] ? a->curl_error : curl_easy_strerror(a->curl_code));
+        }
         if (a->sent && strcmp(method, "POST") == 0) {
             reply->outcome_unknown = 1;
             set_text(&reply->code, "OUTCOME_UNKNOWN");
@@ -314,6 +411,14 @@ int neon_call(neon_client *c, const char *method, const char *path, const cJSON 
 {
     *response = NULL;
     memset(reply, 0, sizeof *reply);
+    if (!neon_valid_method(method))
+        return fail_with(reply, DR_EUSAGE, "'%s' is not an HTTP method drctl sends (GET, POST, PATCH, PUT, DELETE)",
+                         method);
+    if (neon_check_path(path) != 0) {
+        set_text(&reply->code, "BAD_REQUEST");
+        reply->message = xstrdup(err_last());
+        return DR_EUSAGE;
+    }
     char *url = xasprintf("%s%s", c->base, path);
     char *body_text = body ? cJSON_PrintUnformatted(body) : NULL;
     double started = timefmt_monotonic(), backoff = c->policy.first_backoff;

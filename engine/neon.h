@@ -41,17 +41,28 @@ void neon_reply_free(neon_reply *r);
  * allows (a negative value: no limit). */
 typedef int (*neon_stop_fn)(void *ud, double *seconds_left);
 
+/* Refuses (DR_EUSAGE) a base URL or a key holding a control character. */
 int neon_client_new(neon_client **out, const char *base_url, const char *api_key);
 void neon_client_free(neon_client *c);
 void neon_client_set_policy(neon_client *c, const neon_policy *policy);
 void neon_client_set_stop(neon_client *c, neon_stop_fn stop, void *ud);
 const char *neon_client_base_url(const neon_client *c);
 
+/* 1 when method is one drctl sends: GET, POST, PATCH, PUT or DELETE. */
+int neon_valid_method(const char *method);
+
+/* 0 when path can be sent as it is: it starts with '/' and holds no
+ * control character (a CR or LF would split the request) and no space.
+ * Otherwise DR_EUSAGE, with a message naming the character and where it is. */
+int neon_check_path(const char *path);
+
 /* METHOD path (relative to the base, starting with '/') with an optional
  * JSON body. On success (2xx) returns 0 and *response gets the decoded body
  * (an empty object when there is none). Otherwise DR_EFAIL (or DR_EINTR)
  * with err_last() and reply->message saying why, reply->status the last
- * status (401: the key was refused; 0 with outcome_unknown: see above). */
+ * status (401: the key was refused; 0 with outcome_unknown: see above).
+ * A bad method or path (neon_check_path) is refused with DR_EUSAGE before
+ * anything is sent, and a request libcurl finds malformed is not retried. */
 int neon_call(neon_client *c, const char *method, const char *path, const cJSON *body, cJSON **response,
               neon_reply *reply);
 

@@ -134,15 +134,6 @@ static int wait_operations(lua_State *L, neon_module *m, const cJSON *operations
     return rc || jrc ? DR_EFAIL : 0;
 }
 
-static int valid_method(const char *method)
-{
-    static const char *const methods[] = { "GET", "POST", "PATCH", "PUT", "DELETE" };
-    for (size_t i = 0; i < sizeof methods / sizeof *methods; i++)
-        if (strcmp(method, methods[i]) == 0)
-            return 1;
-    return 0;
-}
-
 /* ---- drills ------------------------------------------------------------------ */
 
 /* One GET made for the drill's own checks, journaled like any call. */
@@ -354,10 +345,10 @@ static int l_request(lua_State *L)
 {
     neon_module *m = module_of(L);
     const char *method = luaL_checkstring(L, 1), *path = luaL_checkstring(L, 2);
-    if (!valid_method(method))
+    if (!neon_valid_method(method))
         return luaL_error(L, "neon.request: method '%s' is not one of GET, POST, PATCH, PUT, DELETE", method);
-    if (path[0] != '/')
-        return luaL_error(L, "neon.request: the path '%s' must start with '/' (it is relative to the API base)", path);
+    if (neon_check_path(path) != 0)
+        return luaL_error(L, "neon.request %s: %s", method, err_last());
     if (m->host->plan_mode && strcmp(method, "GET") != 0)
         return luaL_error(L, "neon.request %s %s is refused in plan mode (a plan must not act)", method, path);
     int wait = 1;

@@ -1,6 +1,7 @@
-# dr.exec against hostile children: grandchildren that keep the output pipes
-# open past a timeout, a signal or the child's own exit, and children that
-# look for drctl's secrets in /proc.
+# Hostile input at drctl's edges: dr.exec children whose grandchildren keep
+# the output pipes open past a timeout, a signal or the child's own exit,
+# children that look for drctl's secrets in /proc, and neon.request paths
+# that would split the HTTP request.
 
 # True while the grandchild the runbook started (in its own session) still
 # holds the output pipes.
@@ -107,10 +108,73 @@ t_a_child_of_the_same_user_cannot_read_drctls_environment() {
     expect_no_secret_in work/child-environ
 }
 
+# A runbook whose one step sends the path in ./path to neon.request.
+write_path_runbook() {
+    mkdir -p rb
+    cat > rb/neon-path.lua <<'LUA'
+local neon = require "neon"
+return runbook {
+  name = "neon-path", version = "1.0.0", summary = "Test runbook: a neon.request with a given path",
+  params = { path = { type = "string", required = true } },
+  steps = { { name = "call", run = function(ctx) return neon.request("GET", ctx.params.path) end } },
+}
+LUA
+}
+
+t_a_neon_path_with_cr_or_lf_is_refused_at_once_and_not_retried() {
+    chmod 755 .
+    start_neon_local
+    export NEON_API_KEY=$(cat nl/api-key) NEON_API_HOST=$URL
+    write_path_runbook
+    for bad in $'/projects\r\nX-Injected: 1' $'/projects\n' $'/projects\tx' '/projects x' $'/projects\x7f'; do
+        rm -rf drctl-audit
+        set +e
+        "$DRCTL" --runbooks rb run neon-path -p path="$bad" >out 2>err </dev/null
+        rc=$?
+        set -e
+        expect_rc 1
+        expect_in err "neon.request GET: the path '"
+        expect_not_in err "cannot reach"
+        run=$(run_id)
+        expect_eq "$(count_events "$run" neon)" 0 "neon calls journaled for a refused path"
+        expect_eq "$(count_events "$run" step-retry)" 0 "step retries"
+    done
+    expect_in err "holds the control character 0x7F at byte 9"
+    "$DRCTL" --runbooks rb run neon-path -p path=$'/projects\r\nX-Injected: 1' >out 2>err </dev/null || true
+    expect_in err "the path '/projects\\r\\nX-Injected: 1' holds a carriage return (CR, 0x0D) at byte 9"
+    "$DRCTL" --runbooks rb run neon-path -p path=projects >out 2>err </dev/null || true
+    expect_in err "the path 'projects' must start with '/'"
+    # The same runbook with a good path reaches the API.
+    set +e
+    "$DRCTL" --runbooks rb run neon-path -p path=/projects >out 2>err </dev/null
+    rc=$?
+    set -e
+    stop_neon_local
+    expect_rc 0
+}
+
+t_an_api_key_with_a_line_break_is_refused_before_any_request() {
+    chmod 755 .
+    start_neon_local
+    write_path_runbook
+    export NEON_API_KEY="$(cat nl/api-key)"$'\r\nX-Injected: 1' NEON_API_HOST=$URL
+    set +e
+    "$DRCTL" --runbooks rb run neon-path -p path=/projects >out 2>err </dev/null
+    rc=$?
+    set -e
+    stop_neon_local
+    expect_rc 1
+    expect_in err "the API key holds a carriage return (CR, 0x0D) at byte"
+    expect_not_in err "cannot reach"
+    expect_eq "$(count_events "$(run_id)" neon)" 0 "neon calls journaled"
+}
+
 for t in t_a_timeout_ends_the_step_while_a_grandchild_still_holds_stdout \
          t_sigint_is_honoured_while_a_grandchild_still_holds_stdout \
          t_a_daemon_left_holding_stdout_does_not_hang_the_step \
          t_a_child_run_as_root_finds_no_secret_in_drctls_environment \
-         t_a_child_of_the_same_user_cannot_read_drctls_environment; do
+         t_a_child_of_the_same_user_cannot_read_drctls_environment \
+         t_a_neon_path_with_cr_or_lf_is_refused_at_once_and_not_retried \
+         t_an_api_key_with_a_line_break_is_refused_before_any_request; do
     run_test "$t"
 done
