@@ -258,6 +258,11 @@ static int parse_args(cli *c, int argc, char **argv)
         } else if (matches(arg, "--run-id")) {
             if (!(value = option_value(argc, argv, &i, "--run-id")))
                 return DR_EUSAGE;
+            /* Refused here, before a runbook, a target or the audit
+             * repository is touched: a refusal leaves nothing behind. */
+            if (!runner_valid_run_id(value))
+                return err_set(DR_EUSAGE, "--run-id '%s' must be 1 to 128 letters, digits, '.', '_' or '-', "
+                               "not starting with '.'", value);
             c->run_id = value;
         } else {
             return err_set(DR_EUSAGE, "unknown option '%s' (drctl --help lists them)", arg);
@@ -1129,8 +1134,6 @@ static int cmd_drill(cli *c)
     const cJSON *rate = cJSON_GetObjectItemCaseSensitive(params, "write_rate");
     if (rc == 0 && cJSON_IsNumber(rate) && (rate->valuedouble < 0 || rate->valuedouble > 1000))
         rc = err_set(DR_EUSAGE, "-p write_rate=%.0f: give 0 (no writer) to 1000 writes a second", rate->valuedouble);
-    if (rc == 0 && c->run_id && !runner_valid_run_id(c->run_id))
-        rc = err_set(DR_EUSAGE, "--run-id '%s': use letters, digits, '.', '_' and '-'", c->run_id);
     if (rc == 0 && (rc = audit_open(&trail, audit_dir_of(c), 1)) == 0)
         rc = audit_check_clean(trail);
     if (rc == 0) {
@@ -1177,6 +1180,8 @@ static int with_existing_run(cli *c, int aborting)
     if (rc)
         return rc;
     const char *run_id = c->args[0];
+    if (!runner_valid_run_id(run_id))
+        return err_set(DR_EUSAGE, "'%s' is not a run id (drctl status lists the runs)", run_id);
     cJSON *info = NULL;
     audit *trail = NULL;
     /* A run paused on another machine arrives with the fetch. */

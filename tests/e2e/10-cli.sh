@@ -137,6 +137,38 @@ t_a_run_id_cannot_be_reused() {
     expect_rc 2
 }
 
+# Each refusal is checked in a folder of its own, which must stay empty:
+# no audit repository, no neon-local folder, nothing.
+expect_refused_and_nothing_made() { # dr|sc EXPECTED-ERROR drctl-args...
+    local how=$1 want=$2
+    shift 2
+    mkdir fresh
+    (cd fresh && "$how" "$@"; echo "$rc" > ../rc) || true
+    rc=$(cat rc)
+    mv fresh/out fresh/err .
+    expect_rc 2
+    expect_in err "$want"
+    [ -z "$(ls -A fresh)" ] || fail "the refused 'drctl $*' left: $(ls -A fresh | tr '\n' ' ')"
+    rm -rf fresh
+}
+
+t_a_refused_command_creates_no_audit_repository() {
+    local bad_id="must be 1 to 128 letters, digits, '.', '_' or '-', not starting with '.'"
+    expect_refused_and_nothing_made dr "--run-id '../escape' $bad_id" run hold -p dir="$PWD" --run-id ../escape
+    expect_refused_and_nothing_made dr "--run-id '.hidden' $bad_id" run hold -p dir="$PWD" --run-id .hidden
+    # A runbook on Neon with --local: neon-local is not started either.
+    expect_refused_and_nothing_made dr "--run-id 'a/b' $bad_id" --local run neon-get -p project=x --run-id a/b
+    expect_refused_and_nothing_made sc "--run-id '../escape' $bad_id" --local drill accidental-deletion --run-id ../escape
+    expect_refused_and_nothing_made dr "unknown param 'dri'" run hold -p dri=x
+    expect_refused_and_nothing_made dr "no runbook named 'nope'" run nope
+    expect_refused_and_nothing_made dr "unknown option '--bogus'" run hold --bogus
+    expect_refused_and_nothing_made dr "has no step named 'nosuchstep'" run hold -p dir=. --approve nosuchstep
+    expect_refused_and_nothing_made dr "'../escape' is not a run id" resume ../escape
+    expect_refused_and_nothing_made dr "'../escape' is not a run id" abort ../escape
+    expect_refused_and_nothing_made dr "there is no audit repository" resume no-such-run
+    expect_refused_and_nothing_made dr "there is no run no-such-run" status no-such-run
+}
+
 t_an_unusable_audit_directory_is_bad_input() {
     echo "not a directory" > audit-file
     dr --audit audit-file run hold -p dir="$PWD" --approve promote
@@ -151,6 +183,6 @@ for t in t_an_unusable_audit_directory_is_bad_input t_help_is_true_for_every_com
          t_plan_changes_nothing t_bad_params_exit_2_and_record_nothing \
          t_bad_runbook_exits_2_with_file_and_line t_an_unknown_runbook_says_where_it_looked \
          t_options_that_do_not_apply_are_refused t_status_lists_runs_and_shows_steps \
-         t_a_run_id_cannot_be_reused; do
+         t_a_run_id_cannot_be_reused t_a_refused_command_creates_no_audit_repository; do
     run_test "$t"
 done
