@@ -30,6 +30,7 @@ typedef struct pg_conn {
     PGconn *conn;
     char *label;            /* user@host:port/dbname, for messages */
     int guarded;            /* in a drill, a server the drill did not make: read-only */
+    int plan;               /* opened by a plan: read-only */
     struct pg_conn *next;   /* the module's open connections */
 } pg_conn;
 
@@ -94,38 +95,162 @@ static const char *stop_reason(pg_module *m, double call_deadline)
     return NULL;
 }
 
-/* Waits for the query sent on c; on a stop, cancels it on the server.
- * Returns the last result (caller clears) or NULL with *stopped set. */
-static PGresult *await_result(pg_module *m, pg_conn *c, double call_deadline, int unstoppable, const char **stopped)
+static void cancel_on_server(PGconn *conn)
 {
-    *stopped = NULL;
+    PGcancel *cancel = PQgetCancel(conn);
+    char errbuf[256];
+    if (cancel) {
+        PQcancel(cancel, errbuf, sizeof errbuf);
+        PQfreeCancel(cancel);
+    }
+}
+
+/* Waits until libpq has a result to give without blocking; on a stop,
+ * cancels the query on the server (once) and says why in *stopped. */
+static void wait_until_ready(pg_module *m, pg_conn *c, double call_deadline, int unstoppable, const char **stopped)
+{
     while (PQisBusy(c->conn)) {
-        const char *why = unstoppable ? NULL : stop_reason(m, call_deadline);
+        const char *why = unstoppable || *stopped ? NULL : stop_reason(m, call_deadline);
         if (why) {
-            PGcancel *cancel = PQgetCancel(c->conn);
-            char errbuf[256];
-            if (cancel) {
-                PQcancel(cancel, errbuf, sizeof errbuf);
-                PQfreeCancel(cancel);
-            }
+            cancel_on_server(c->conn);
             *stopped = why;
-            break;
         }
         struct pollfd pfd = { .fd = PQsocket(c->conn), .events = POLLIN };
         poll(&pfd, 1, 100);
         if (!PQconsumeInput(c->conn))
-            break;
+            return;
     }
+}
+
+/* Rows taken one at a time (libpq's single-row mode), so that libpq never
+ * holds a whole result: each row goes into a Lua table, where the memory
+ * cap counts it, or is only counted (c:exec). Past a limit the query is
+ * cancelled and the rest read and dropped. */
+typedef struct row_stream {
+    lua_State *L;
+    int table;              /* stack index of the rows table; 0: rows are dropped */
+    long long max_rows;     /* 0: no limit */
+    long long max_bytes;    /* of result text (the values as the server sent them); 0: no limit */
+    long long rows, bytes;  /* of the current statement */
+    const char *over;       /* "max_rows" or "max_bytes" once passed */
+    int lua_failed;         /* a row could not be made in Lua: its error value is on the stack */
+    int statement_ended;    /* the next result belongs to the next statement of the text */
+} row_stream;
+
+static void push_value(lua_State *L, const PGresult *res, int row, int col);
+
+/* One row into the table (arguments: the PGresult as light userdata, the
+ * table, the index). Run as a protected call: a memory error while libpq
+ * is in the middle of a result must not unwind past it. */
+static int add_row_protected(lua_State *L)
+{
+    const PGresult *res = lua_touserdata(L, 1);
+    int cols = PQnfields(res);
+    lua_createtable(L, 0, cols);
+    for (int col = 0; col < cols; col++) {
+        push_value(L, res, 0, col);
+        lua_setfield(L, -2, PQfname(res, col));
+    }
+    lua_rawseti(L, 2, lua_tointeger(L, 3));
+    return 0;
+}
+
+/* A text of several statements returns the last one's rows. */
+static void start_next_statement(row_stream *s)
+{
+    if (s->table)
+        for (long long i = s->rows; i >= 1; i--) {
+            lua_pushnil(s->L); /* clearing a present key allocates nothing: this cannot raise */
+            lua_rawseti(s->L, s->table, i);
+        }
+    s->rows = s->bytes = 0;
+    s->statement_ended = 0;
+}
+
+static void take_row(row_stream *s, pg_conn *c, const PGresult *res)
+{
+    if (s->over || s->lua_failed)
+        return; /* draining after a cancel */
+    long long bytes = 0;
+    for (int col = 0; col < PQnfields(res); col++)
+        bytes += PQgetlength(res, 0, col);
+    if (s->max_rows > 0 && s->rows + 1 > s->max_rows)
+        s->over = "max_rows";
+    else if (s->max_bytes > 0 && s->bytes + bytes > s->max_bytes)
+        s->over = "max_bytes";
+    if (s->over) {
+        cancel_on_server(c->conn);
+        return;
+    }
+    s->rows++;
+    s->bytes += bytes;
+    if (!s->table)
+        return;
+    lua_pushcfunction(s->L, add_row_protected);
+    lua_pushlightuserdata(s->L, (void *)res);
+    lua_pushvalue(s->L, s->table);
+    lua_pushinteger(s->L, (lua_Integer)s->rows);
+    if (lua_pcall(s->L, 3, 0, 0) != LUA_OK) {
+        s->lua_failed = 1;
+        cancel_on_server(c->conn);
+    }
+}
+
+/* Waits for the query sent on c; on a stop, cancels it on the server.
+ * Rows go to `rows` when given (single-row mode). Returns the last result
+ * (caller clears), a COPY's result for the caller to stream, or NULL. */
+static PGresult *await_result(pg_module *m, pg_conn *c, double call_deadline, int unstoppable, row_stream *rows,
+                              const char **stopped)
+{
+    *stopped = NULL;
     PGresult *res, *last = NULL;
-    while ((res = PQgetResult(c->conn))) {
-        if (PQresultStatus(res) == PGRES_COPY_IN || PQresultStatus(res) == PGRES_COPY_OUT) {
+    for (;;) {
+        wait_until_ready(m, c, call_deadline, unstoppable, stopped);
+        if (!(res = PQgetResult(c->conn)))
+            break;
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT) {
             PQclear(last);
-            return res; /* the caller streams */
+            return res;
+        }
+        if (rows && rows->statement_ended && !rows->over && !rows->lua_failed)
+            start_next_statement(rows);
+        if (st == PGRES_SINGLE_TUPLE) {
+            if (rows && !*stopped)
+                take_row(rows, c, res);
+            PQclear(res);
+            continue;
         }
         PQclear(last);
         last = res;
+        if (rows)
+            rows->statement_ended = 1;
     }
     return last;
+}
+
+/* A COPY that c:query or c:exec started: ended at once (COPY FROM STDIN
+ * gets no data, COPY TO STDOUT is cancelled and drained), so that the
+ * connection is usable again. */
+static void end_unwanted_copy(pg_conn *c, PGresult *res)
+{
+    if (PQresultStatus(res) == PGRES_COPY_IN) {
+        PQputCopyEnd(c->conn, "COPY is not run by c:query or c:exec (use pg.copy)");
+    } else {
+        cancel_on_server(c->conn);
+        char *chunk;
+        while (PQgetCopyData(c->conn, &chunk, 0) > 0)
+            PQfreemem(chunk);
+    }
+    PQclear(res);
+    while ((res = PQgetResult(c->conn))) {
+        if (PQresultStatus(res) == PGRES_COPY_OUT) {
+            char *chunk;
+            while (PQgetCopyData(c->conn, &chunk, 0) > 0)
+                PQfreemem(chunk);
+        }
+        PQclear(res);
+    }
 }
 
 /* ---- values ------------------------------------------------------------------------- */
@@ -133,22 +258,25 @@ static PGresult *await_result(pg_module *m, pg_conn *c, double call_deadline, in
 enum { OID_BOOL = 16, OID_INT8 = 20, OID_INT2 = 21, OID_INT4 = 23, OID_OID = 26, OID_FLOAT4 = 700,
        OID_FLOAT8 = 701, OID_TIMESTAMP = 1114, OID_TIMESTAMPTZ = 1184, OID_NUMERIC = 1700 };
 
-/* "2026-01-11 14:29:59.5+00" (TimeZone UTC, DateStyle ISO) -> "2026-01-11T14:29:59.5Z". */
+/* "2026-01-11 14:29:59.5+00" (TimeZone UTC, DateStyle ISO) -> "2026-01-11T14:29:59.5Z".
+ * No heap: a Lua memory error here must leave nothing behind. */
 static void push_timestamp(lua_State *L, const char *text, int with_zone)
 {
-    buf b = BUF_INIT;
-    buf_puts(&b, text);
-    char *s = b.data;
+    char s[64];
+    size_t n = strlen(text);
+    if (n >= sizeof s) { /* not a timestamp libpq sends in ISO style: as it came */
+        lua_pushstring(L, text);
+        return;
+    }
+    memcpy(s, text, n + 1);
     char *space = strchr(s, ' ');
     if (space)
         *space = 'T';
-    size_t n = strlen(s);
     if (with_zone && n > 3 && strcmp(s + n - 3, "+00") == 0) {
         s[n - 3] = 'Z';
         s[n - 2] = '\0';
     }
     lua_pushstring(L, s);
-    buf_free(&b);
 }
 
 static void push_value(lua_State *L, const PGresult *res, int row, int col)
@@ -183,18 +311,11 @@ static void push_value(lua_State *L, const PGresult *res, int row, int col)
     }
 }
 
-static void push_rows(lua_State *L, const PGresult *res)
+/* {columns=, command=, affected=} of a statement's last result (in
+ * single-row mode that result has no rows: `rows` is how many came). */
+static void push_info(lua_State *L, const PGresult *res, long long rows)
 {
-    int rows = PQntuples(res), cols = PQnfields(res);
-    lua_createtable(L, rows, 0);
-    for (int r = 0; r < rows; r++) {
-        lua_createtable(L, 0, cols);
-        for (int c = 0; c < cols; c++) {
-            push_value(L, res, r, c);
-            lua_setfield(L, -2, PQfname(res, c));
-        }
-        lua_rawseti(L, -2, r + 1);
-    }
+    int cols = PQnfields(res);
     lua_createtable(L, 0, 3);
     lua_createtable(L, cols, 0);
     for (int c = 0; c < cols; c++) {
@@ -233,6 +354,15 @@ static const char *read_params(lua_State *L, int first, int last, const char **v
 
 /* ---- queries --------------------------------------------------------------------------- */
 
+/* What c:query brings back into Lua unless the call says otherwise. A
+ * runbook reads figures and short lists; a result past these limits is a
+ * mistake (a missing WHERE, a whole table) that would otherwise take
+ * hundreds of MB in Lua and as much again while a step's outputs are
+ * converted. 100,000 rows of a few columns are some 40 MB of Lua tables,
+ * 64 MiB of text about twice that: both well inside the 512 MiB cap. */
+#define DEFAULT_MAX_ROWS 100000
+#define DEFAULT_MAX_BYTES (64LL * 1024 * 1024)
+
 typedef struct query_call {
     const char *sql;
     const char **values;
@@ -240,7 +370,63 @@ typedef struct query_call {
     double timeout;     /* seconds, 0: none but the step's */
     int unstoppable;    /* ROLLBACK after an abort must still run */
     int single;         /* one statement only (the extended protocol), even without params */
+    int quiet;          /* the engine's own bracket around a statement: not journaled */
+    int copy;           /* a COPY the caller streams (pg.copy) */
+    row_stream *rows;   /* rows one at a time (c:query, c:exec); NULL: libpq keeps the result */
 } query_call;
+
+static void describe_limit(lua_State *L, pg_conn *c, const row_stream *rows)
+{
+    if (!strcmp(rows->over, "max_rows"))
+        lua_pushfstring(L, "the result of the query on %s has more than %I rows, c:query's limit (max_rows); the "
+                        "query was cancelled. Give c:query{ sql = ..., max_rows = N } to take more, or read it in "
+                        "pieces (a cursor: DECLARE ... then FETCH 1000 in c:tx), or move it with pg.copy",
+                        c->label, (lua_Integer)rows->max_rows);
+    else
+        lua_pushfstring(L, "the result of the query on %s has more than %I bytes of text, c:query's limit "
+                        "(max_bytes); the query was cancelled after %I rows. Give c:query{ sql = ..., max_bytes "
+                        "= N } to take more, or read it in pieces (a cursor: DECLARE ... then FETCH 1000 in "
+                        "c:tx), or move it with pg.copy", c->label, (lua_Integer)rows->max_bytes,
+                        (lua_Integer)rows->rows);
+}
+
+static void push_sql_error(lua_State *L, pg_conn *c, const PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+    lua_createtable(L, 0, 4);
+    lua_pushfstring(L, "SQL error %s on %s: %s%s%s", state ? state : "?", c->label,
+                    primary ? primary : PQerrorMessage(c->conn), detail ? " " : "", detail ? detail : "");
+    lua_setfield(L, -2, "message");
+    lua_pushstring(L, state ? state : "");
+    lua_setfield(L, -2, "sqlstate");
+    if (detail) {
+        lua_pushstring(L, detail);
+        lua_setfield(L, -2, "detail");
+    }
+}
+
+static int journal_query(pg_module *m, pg_conn *c, const query_call *q, double t0, const PGresult *res, int ok,
+                         const char *stopped)
+{
+    if (q->quiet)
+        return 0;
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "connection", c->label);
+    buf sql = BUF_INIT;
+    buf_append(&sql, q->sql, strlen(q->sql) > 300 ? 300 : strlen(q->sql));
+    cJSON_AddStringToObject(data, "sql", buf_cstr(&sql));
+    buf_free(&sql);
+    cJSON_AddNumberToObject(data, "duration_ms", round((timefmt_monotonic() - t0) * 1000));
+    if (ok && PQresultStatus(res) == PGRES_TUPLES_OK)
+        cJSON_AddNumberToObject(data, "rows", q->rows ? (double)q->rows->rows : PQntuples(res));
+    if (!ok && res && PQresultErrorField(res, PG_DIAG_SQLSTATE))
+        cJSON_AddStringToObject(data, "sqlstate", PQresultErrorField(res, PG_DIAG_SQLSTATE));
+    if (stopped)
+        cJSON_AddStringToObject(data, "stopped", stopped);
+    return journal(m, "pg-query", data);
+}
 
 /* Runs one query; on success leaves its result in *out. On failure pushes
  * the error value and returns -1. */
@@ -255,48 +441,38 @@ static int run_query(lua_State *L, pg_module *m, pg_conn *c, const query_call *q
         lua_pushfstring(L, "cannot send the query to %s: %s", c->label, PQerrorMessage(c->conn));
         return -1;
     }
+    if (q->rows)
+        PQsetSingleRowMode(c->conn);
     const char *stopped;
-    PGresult *res = await_result(m, c, deadline, q->unstoppable, &stopped);
+    PGresult *res = await_result(m, c, deadline, q->unstoppable, q->rows, &stopped);
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    cJSON *data = cJSON_CreateObject();
-    cJSON_AddStringToObject(data, "connection", c->label);
-    buf sql = BUF_INIT;
-    buf_append(&sql, q->sql, strlen(q->sql) > 300 ? 300 : strlen(q->sql));
-    cJSON_AddStringToObject(data, "sql", buf_cstr(&sql));
-    buf_free(&sql);
-    cJSON_AddNumberToObject(data, "duration_ms", round((timefmt_monotonic() - t0) * 1000));
-    int ok = !stopped && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_COPY_IN ||
-                          st == PGRES_COPY_OUT);
-    if (ok && st == PGRES_TUPLES_OK)
-        cJSON_AddNumberToObject(data, "rows", PQntuples(res));
-    if (!ok && res && PQresultErrorField(res, PG_DIAG_SQLSTATE))
-        cJSON_AddStringToObject(data, "sqlstate", PQresultErrorField(res, PG_DIAG_SQLSTATE));
-    if (stopped)
-        cJSON_AddStringToObject(data, "stopped", stopped);
-    int jrc = journal(m, "pg-query", data);
+    int unwanted_copy = !q->copy && (st == PGRES_COPY_IN || st == PGRES_COPY_OUT);
+    if (unwanted_copy) {
+        end_unwanted_copy(c, res);
+        res = NULL;
+    }
+    const char *over = q->rows ? q->rows->over : NULL;
+    int lua_failed = q->rows && q->rows->lua_failed;
+    int ok = !stopped && !over && !lua_failed && !unwanted_copy &&
+             (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_COPY_IN || st == PGRES_COPY_OUT);
+    int jrc = journal_query(m, c, q, t0, res, ok, stopped ? stopped : over);
     if (ok && jrc == 0) {
         *out = res;
         return 0;
     }
-    if (stopped) {
+    if (lua_failed)
+        ; /* its error value is on the stack already */
+    else if (stopped)
         lua_pushfstring(L, "the query on %s was cancelled: %s", c->label, stopped);
-    } else if (jrc) {
+    else if (over)
+        describe_limit(L, c, q->rows);
+    else if (unwanted_copy)
+        lua_pushfstring(L, "c:query and c:exec do not run COPY ... FROM STDIN or TO STDOUT (on %s): pg.copy "
+                        "streams a table or a query from one connection into another", c->label);
+    else if (jrc)
         lua_pushfstring(L, "cannot record the pg-query event: %s", err_last());
-    } else {
-        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-        const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-        const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
-        lua_createtable(L, 0, 4);
-        lua_pushfstring(L, "SQL error %s on %s: %s%s%s", state ? state : "?", c->label,
-                        primary ? primary : PQerrorMessage(c->conn), detail ? " " : "", detail ? detail : "");
-        lua_setfield(L, -2, "message");
-        lua_pushstring(L, state ? state : "");
-        lua_setfield(L, -2, "sqlstate");
-        if (detail) {
-            lua_pushstring(L, detail);
-            lua_setfield(L, -2, "detail");
-        }
-    }
+    else
+        push_sql_error(L, c, res);
     PQclear(res);
     return -1;
 }
@@ -309,13 +485,35 @@ static int raise_pushed(lua_State *L)
     return lua_error(L);
 }
 
-/* c:query(sql, ...) or c:query{sql=, params={}, timeout=} */
-static int prepare_call(lua_State *L, query_call *q, const char **values)
+/* query{max_rows=} / {max_bytes=}: a whole number, at least 1; absent: the default. */
+static long long read_limit(lua_State *L, const char *field, long long fallback)
+{
+    lua_getfield(L, 2, field);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return fallback;
+    }
+    int whole;
+    lua_Integer n = lua_tointegerx(L, -1, &whole);
+    if (!whole || lua_type(L, -1) != LUA_TNUMBER || n < 1)
+        return luaL_error(L, "query{%s=}: %s is not a whole number of at least 1 (the default is %I)", field,
+                          luaL_tolstring(L, -1, NULL), (lua_Integer)fallback);
+    lua_pop(L, 1);
+    return n;
+}
+
+/* c:query(sql, ...) or c:query{sql=, params={}, timeout=, max_rows=, max_bytes=};
+ * the limits go to `limits`. */
+static int prepare_call(lua_State *L, query_call *q, const char **values, row_stream *limits)
 {
     memset(q, 0, sizeof *q);
     q->values = values;
+    limits->max_rows = DEFAULT_MAX_ROWS;
+    limits->max_bytes = DEFAULT_MAX_BYTES;
     const char *bad;
     if (lua_type(L, 2) == LUA_TTABLE) {
+        limits->max_rows = read_limit(L, "max_rows", DEFAULT_MAX_ROWS);
+        limits->max_bytes = read_limit(L, "max_bytes", DEFAULT_MAX_BYTES);
         lua_getfield(L, 2, "sql");
         q->sql = lua_tostring(L, -1);
         if (!q->sql)
@@ -350,8 +548,6 @@ static int prepare_call(lua_State *L, query_call *q, const char **values)
     return 0;
 }
 
-static int simple(lua_State *L, pg_module *m, pg_conn *c, const char *sql, int unstoppable);
-
 /* A change a drill refuses on a server it did not make: recorded, so the
  * step fails even when the runbook catches the error. Raises. */
 static int refuse_in_drill(lua_State *L, pg_module *m, pg_conn *c, const char *what)
@@ -361,68 +557,217 @@ static int refuse_in_drill(lua_State *L, pg_module *m, pg_conn *c, const char *w
     return drill_refuse_lua(L, m->host, lua_tostring(L, -1));
 }
 
-/* Statements a read-only session may run; anything else (SET, BEGIN,
- * COMMIT, DO, COPY, writes) could leave the read-only transaction. */
-static int reads_only(const char *sql)
+/* Past blanks and SQL comments (-- to the end of the line, and block
+ * comments, which nest in PostgreSQL); NULL inside a comment that never
+ * ends. */
+static const char *skip_blanks_and_comments(const char *sql)
+{
+    for (;;) {
+        while (*sql && (isspace((unsigned char)*sql) || *sql == '('))
+            sql++;
+        if (sql[0] == '-' && sql[1] == '-') {
+            sql += strcspn(sql, "\n");
+        } else if (sql[0] == '/' && sql[1] == '*') {
+            int depth = 0;
+            do {
+                if (!*sql)
+                    return NULL;
+                if (sql[0] == '/' && sql[1] == '*') {
+                    depth++;
+                    sql += 2;
+                } else if (sql[0] == '*' && sql[1] == '/') {
+                    depth--;
+                    sql += 2;
+                } else {
+                    sql++;
+                }
+            } while (depth > 0);
+        } else {
+            return sql;
+        }
+    }
+}
+
+int pgmod_statement_reads_only(const char *sql)
 {
     static const char *const words[] = { "select", "with", "table", "values", "show", "explain", NULL };
-    while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r' || *sql == '(')
-        sql++;
+    sql = skip_blanks_and_comments(sql);
+    if (!sql)
+        return 0;
     for (int i = 0; words[i]; i++) {
         size_t n = strlen(words[i]);
-        if (strncasecmp(sql, words[i], n) == 0 && !isalnum((unsigned char)sql[n]) && sql[n] != '_')
+        if (strncasecmp(sql, words[i], n) == 0 && !isalnum((unsigned char)sql[n]) && sql[n] != '_' &&
+            sql[n] != '$')
             return 1;
     }
     return 0;
 }
 
-/* On a guarded connection a statement runs alone, in a read-only
- * transaction that is always rolled back: nothing it does can stay. */
-static int run_guarded(lua_State *L, pg_module *m, pg_conn *c, query_call *q, PGresult **res)
+/* Why a session may only read, or NULL: a plan's, or in a drill one to a
+ * server the drill did not make. */
+static const char *read_only_session(const pg_module *m, const pg_conn *c)
 {
-    if (!reads_only(q->sql)) {
-        char *what = xasprintf("the statement \"%.80s\"", q->sql);
-        lua_pushstring(L, what);
-        free(what);
+    if (c->guarded)
+        return "drill";
+    if (c->plan || m->host->plan_mode)
+        return "plan";
+    return NULL;
+}
+
+/* A statement a read-only session does not run; in a drill the refusal is
+ * recorded (the step fails even if the runbook catches it). Raises. */
+static int refuse_statement(lua_State *L, pg_module *m, pg_conn *c, const char *sql, const char *why)
+{
+    char text[160];
+    snprintf(text, sizeof text, "the statement \"%.80s%s\"%s", sql, strlen(sql) > 80 ? "..." : "", why);
+    lua_pushstring(L, text);
+    if (c->guarded)
         return refuse_in_drill(L, m, c, lua_tostring(L, -1));
+    return luaL_error(L, "plan mode refused %s on %s: a plan only reads (one SELECT, WITH, TABLE, VALUES, SHOW or "
+                      "EXPLAIN at a time, in a read-only transaction rolled back after it)", lua_tostring(L, -1),
+                      c->label);
+}
+
+static void rollback_quietly(pg_module *m, pg_conn *c)
+{
+    if (PQtransactionStatus(c->conn) == PQTRANS_IDLE)
+        return;
+    PGresult *res;
+    const char *stopped;
+    if (PQsendQuery(c->conn, "ROLLBACK")) {
+        res = await_result(m, c, 0, 1, NULL, &stopped);
+        PQclear(res);
     }
+}
+
+/* BEGIN READ ONLY, then a query, so that the transaction has taken its
+ * snapshot: from then on PostgreSQL itself refuses to make it read-write
+ * (SET TRANSACTION READ WRITE, set_config('transaction_read_only', 'off'),
+ * a function's SET clause, inside a savepoint or not), whatever a
+ * statement did to the session's defaults. */
+static int open_read_only_transaction(lua_State *L, pg_module *m, pg_conn *c)
+{
+    if (PQtransactionStatus(c->conn) != PQTRANS_IDLE) {
+        lua_pushfstring(L, "the read-only session on %s is inside a transaction it did not open: it is not used "
+                        "again (connect anew)", c->label);
+        close_conn(m, c);
+        return -1;
+    }
+    query_call begin = { .sql = "BEGIN TRANSACTION READ ONLY; SELECT current_setting('transaction_read_only')",
+                         .quiet = 1 };
+    PGresult *res;
+    if (run_query(L, m, c, &begin, &res) != 0) {
+        rollback_quietly(m, c);
+        return -1;
+    }
+    int read_only = PQtransactionStatus(c->conn) == PQTRANS_INTRANS && PQntuples(res) == 1 &&
+                    !strcmp(PQgetvalue(res, 0, 0), "on");
+    PQclear(res);
+    if (!read_only) {
+        rollback_quietly(m, c);
+        lua_pushfstring(L, "cannot open a read-only transaction on %s: nothing was run", c->label);
+        return -1;
+    }
+    return 0;
+}
+
+static int ends_transaction(const char *tag)
+{
+    return !strncmp(tag, "COMMIT", 6) || !strncmp(tag, "ROLLBACK", 8) || !strncmp(tag, "PREPARE", 7);
+}
+
+/* A read-only session runs each statement alone (the extended protocol
+ * takes one statement: "COMMIT; BEGIN READ WRITE; ..." is refused by the
+ * server), in a read-only transaction that has its snapshot, and rolls it
+ * back after: nothing a statement does can stay, and a statement that
+ * ends that transaction itself is refused. A first word that is not a
+ * read is refused before anything is sent; that filter gives the clear
+ * message, the transaction is what holds. */
+static int run_read_only(lua_State *L, pg_module *m, pg_conn *c, query_call *q, PGresult **res)
+{
+    *res = NULL;
+    if (!pgmod_statement_reads_only(q->sql))
+        return refuse_statement(L, m, c, q->sql, "");
+    if (open_read_only_transaction(L, m, c) != 0)
+        return -1;
     q->single = 1;
-    if (simple(L, m, c, "BEGIN TRANSACTION READ ONLY", 0) != 0)
-        return raise_pushed(L);
     int rc = run_query(L, m, c, q, res);
-    if (simple(L, m, c, "ROLLBACK", 1) != 0) {
+    PGTransactionStatusType ts = PQtransactionStatus(c->conn);
+    int ended = rc == 0 && (ts != PQTRANS_INTRANS || ends_transaction(PQcmdStatus(*res)));
+    if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
+        query_call rollback = { .sql = "ROLLBACK", .unstoppable = 1, .quiet = 1 };
+        PGresult *done;
+        if (run_query(L, m, c, &rollback, &done) != 0) {
+            PQclear(*res);
+            *res = NULL;
+            return -1;
+        }
+        PQclear(done);
+    }
+    if (ended) {
         if (rc == 0)
             PQclear(*res);
-        return raise_pushed(L);
+        else
+            lua_pop(L, 1);
+        *res = NULL;
+        return refuse_statement(L, m, c, q->sql, ", which ended the read-only transaction it ran in,");
     }
     return rc;
 }
 
-/* The query of a c:query / c:exec call, run; raises on failure. */
-static PGresult *query_from_lua(lua_State *L)
+/* Runs the statement of a c:query / c:exec call; raises on failure. */
+static PGresult *run_statement(lua_State *L, pg_module *m, pg_conn *c, query_call *q)
 {
-    pg_conn *c = check_conn(L, 1);
-    const char *values[MAX_PARAMS];
-    query_call q;
-    prepare_call(L, &q, values);
     PGresult *res;
-    pg_module *m = module_of(L);
-    if ((c->guarded ? run_guarded(L, m, c, &q, &res) : run_query(L, m, c, &q, &res)) != 0)
+    if ((read_only_session(m, c) ? run_read_only(L, m, c, q, &res) : run_query(L, m, c, q, &res)) != 0)
         raise_pushed(L);
     return res;
 }
 
+static int push_info_protected(lua_State *L)
+{
+    push_info(L, lua_touserdata(L, 1), (long long)lua_tointeger(L, 2));
+    return 1;
+}
+
+/* c:query: the rows (at most max_rows, max_bytes of text) and the info. */
 static int l_query(lua_State *L)
 {
-    PGresult *res = query_from_lua(L);
-    push_rows(L, res);
+    pg_module *m = module_of(L);
+    pg_conn *c = check_conn(L, 1);
+    const char *values[MAX_PARAMS];
+    query_call q;
+    row_stream rows = { .L = L };
+    prepare_call(L, &q, values, &rows);
+    lua_newtable(L);
+    rows.table = lua_gettop(L);
+    q.rows = &rows;
+    PGresult *res = run_statement(L, m, c, &q);
+    lua_pushcfunction(L, push_info_protected);
+    lua_pushlightuserdata(L, res);
+    lua_pushinteger(L, (lua_Integer)rows.rows);
+    int rc = lua_pcall(L, 2, 1, 0);
     PQclear(res);
+    if (rc != LUA_OK)
+        return lua_error(L);
     return 2;
 }
 
+/* c:exec: the rows affected; rows a statement returns are counted and
+ * dropped as they come, never held. */
 static int l_exec(lua_State *L)
 {
-    PGresult *res = query_from_lua(L);
+    pg_module *m = module_of(L);
+    pg_conn *c = check_conn(L, 1);
+    if (!c->guarded && read_only_session(m, c))
+        return luaL_error(L, "c:exec is refused in plan mode (a plan must not act): read with c:query");
+    const char *values[MAX_PARAMS];
+    query_call q;
+    row_stream rows = { .L = L };
+    prepare_call(L, &q, values, &rows);
+    rows.max_rows = rows.max_bytes = 0;
+    q.rows = &rows;
+    PGresult *res = run_statement(L, m, c, &q);
     const char *tuples = PQcmdTuples(res);
     lua_Integer affected = *tuples ? strtoll(tuples, NULL, 10) : 0;
     PQclear(res);
@@ -448,6 +793,8 @@ static int l_tx(lua_State *L)
     luaL_checktype(L, 2, LUA_TFUNCTION);
     if (c->guarded)
         return refuse_in_drill(L, m, c, "a transaction");
+    if (read_only_session(m, c))
+        return luaL_error(L, "c:tx is refused in plan mode (a plan must not act): read with c:query");
     if (simple(L, m, c, "BEGIN", 0) != 0)
         return raise_pushed(L);
     lua_pushvalue(L, 2);
@@ -531,6 +878,7 @@ static int l_connect(lua_State *L)
     pg_conn *c = xcalloc(1, sizeof *c);
     c->conn = conn;
     c->label = xasprintf("%s@%s:%s/%s", PQuser(conn), PQhost(conn), PQport(conn), PQdb(conn));
+    c->plan = m->host->plan_mode;
     if (m->host->drill) {
         char *where = xasprintf("%s:%s", PQhost(conn), PQport(conn));
         c->guarded = !drill_scope_has(m->host->drill, DRILL_HOST, where);
@@ -548,7 +896,9 @@ static int l_connect(lua_State *L)
         cJSON_AddStringToObject(data, "drill", "read-only: not a branch of this drill");
     if (journal(m, "pg-connect", data) != 0)
         return luaL_error(L, "cannot record the pg-connect event: %s", err_last());
-    /* Timestamps read back in UTC and ISO form; a plan can only read. */
+    /* Timestamps read back in UTC and ISO form. A plan's statements each
+     * run in their own read-only transaction (run_read_only); the session's
+     * default is read-only too, should anything run outside one. */
     const char *setup = m->host->plan_mode
                             ? "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET default_transaction_read_only = on"
                             : "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'";
@@ -731,7 +1081,7 @@ static int l_copy(lua_State *L)
     const char *copy_out = lua_tostring(L, -2), *copy_in = lua_tostring(L, -1);
     double t0 = timefmt_monotonic();
     PGresult *res;
-    query_call in = { .sql = copy_in }, out = { .sql = copy_out };
+    query_call in = { .sql = copy_in, .copy = 1 }, out = { .sql = copy_out, .copy = 1 };
     if (run_query(L, m, dst, &in, &res) != 0)
         return raise_pushed(L);
     PQclear(res);

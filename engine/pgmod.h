@@ -31,6 +31,13 @@ typedef struct pg_module pg_module;
  * through host->step_ended. */
 pg_module *pgmod_register(sandbox *sb, dr_host *host);
 
+/* Whether a statement's first word (past blanks, comments and opening
+ * parentheses) is a read: SELECT, WITH, TABLE, VALUES, SHOW or EXPLAIN.
+ * Read-only sessions (a plan's; in a drill, those to a server the drill did
+ * not make) refuse anything else before sending it, for a clear message;
+ * the read-only transaction each statement runs in is what holds. */
+int pgmod_statement_reads_only(const char *sql);
+
 /* Closes what is still open and frees the module. */
 void pgmod_free(pg_module *m);
 

@@ -1,6 +1,7 @@
 #include "test.h"
 
 #include "drill.h"
+#include "pgmod.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -131,6 +132,34 @@ static void a_new_branch_gets_the_ttl_unless_it_has_one(void)
     drill_scope_free(s);
 }
 
+/* Read-only sessions (a drill's guard on servers it did not make, and
+ * plans) send only statements whose first word is a read. */
+static void read_only_sessions_send_only_reads(void)
+{
+    CHECK(pgmod_statement_reads_only("SELECT 1"));
+    CHECK(pgmod_statement_reads_only("  (select 1) union (select 2)"));
+    CHECK(pgmod_statement_reads_only("WITH v AS (SELECT 1) SELECT * FROM v"));
+    CHECK(pgmod_statement_reads_only("show TimeZone"));
+    CHECK(pgmod_statement_reads_only("TABLE booking"));
+    CHECK(pgmod_statement_reads_only("VALUES (1)"));
+    CHECK(pgmod_statement_reads_only("explain select 1"));
+    CHECK(pgmod_statement_reads_only("-- counted\n/* a /* nested */ comment */\tSELECT 1"));
+    CHECK(!pgmod_statement_reads_only("SET default_transaction_read_only = off"));
+    CHECK(!pgmod_statement_reads_only("START TRANSACTION READ WRITE"));
+    CHECK(!pgmod_statement_reads_only("COMMIT; BEGIN READ WRITE; CREATE TABLE t ()"));
+    CHECK(!pgmod_statement_reads_only("DO $$BEGIN NULL; END$$"));
+    CHECK(!pgmod_statement_reads_only("CALL p()"));
+    CHECK(!pgmod_statement_reads_only("COPY t FROM STDIN"));
+    CHECK(!pgmod_statement_reads_only("copy (select 1) to program 'id'"));
+    CHECK(!pgmod_statement_reads_only("SAVEPOINT a"));
+    CHECK(!pgmod_statement_reads_only("PREPARE TRANSACTION 'x'"));
+    CHECK(!pgmod_statement_reads_only("selectx 1"));
+    CHECK(!pgmod_statement_reads_only("select_all()"));
+    CHECK(!pgmod_statement_reads_only("/* never ends SELECT 1"));
+    CHECK(!pgmod_statement_reads_only("/* a */ DELETE FROM t -- SELECT"));
+    CHECK(!pgmod_statement_reads_only(""));
+}
+
 void register_drill_tests(void)
 {
     REGISTER(reads_and_creations_need_no_ownership);
@@ -139,4 +168,5 @@ void register_drill_tests(void)
     REGISTER(the_scope_knows_what_it_learned_and_claims_by_name_and_time);
     REGISTER(the_drills_default_is_shown_in_branch_answers);
     REGISTER(a_new_branch_gets_the_ttl_unless_it_has_one);
+    REGISTER(read_only_sessions_send_only_reads);
 }
