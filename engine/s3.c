@@ -507,8 +507,8 @@ static char *error_summary(const buf *body)
 static int failed_status(const s3_call *call, s3_reply *r, const char *what)
 {
     char *summary = error_summary(&r->body);
-    int rc = err_set(DR_EFAIL, "S3 %s of s3://%s/%s: %ld %s", what, call->url->bucket, call->url->key, r->status,
-                     summary);
+    int rc = err_set(DR_EFAIL, "S3 %s of s3://%s/%s: %ld%s%s", what, call->url->bucket, call->url->key, r->status,
+                     *summary ? " " : "", summary);
     free(summary);
     buf_free(&r->body);
     return rc;
