@@ -2951,6 +2951,27 @@ static void restart_servers(nl_api *api)
     }
 }
 
+/* Data folders an older neon-local wrote trust the superuser on 127.0.0.1:
+ * each is closed (its server stopped if it runs, the password set, the rule
+ * rewritten) before anything starts, so that an upgrade leaves none open.
+ * force: the password file is new, so no folder knows it yet. */
+static void secure_data_folders(nl_api *api, int force)
+{
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
+        const cJSON *b;
+        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(p, "_branches")) {
+            const char *id = text_of(b, "id");
+            char *datadir = branch_datadir(api, id);
+            char *staged = xasprintf("%s/pg/%s.restore/data", api->data_dir, id);
+            if (nl_pg_secure(datadir, force) != 0 || nl_pg_secure(staged, force) != 0)
+                fprintf(stderr, "neon-local: branch %s: %s\n", id, err_last());
+            free(datadir);
+            free(staged);
+        }
+    }
+}
+
 static void stop_servers(nl_api *api)
 {
     const cJSON *p;
@@ -2986,10 +3007,20 @@ int nl_api_open(nl_api **out, const char *data_dir)
         api->state = cJSON_CreateObject();
         cJSON_AddArrayToObject(api->state, "projects");
     }
+    int password_created = 0;
+    int rc = nl_pg_load_superuser_password(data_dir, &password_created);
+    if (rc) {
+        cJSON_Delete(api->state);
+        free(api->state_path);
+        free(api->data_dir);
+        free(api);
+        return rc;
+    }
     pthread_mutex_init(&api->lock, NULL);
     pthread_cond_init(&api->wake, NULL);
     api->clock_speed = 1;
     api->clock_origin = timefmt_now();
+    secure_data_folders(api, password_created);
     restart_servers(api);
     pthread_create(&api->worker, NULL, worker_main, api);
     *out = api;
@@ -3012,4 +3043,5 @@ void nl_api_free(nl_api *api)
     free(api->state_path);
     free(api->data_dir);
     free(api);
+    nl_pg_forget_superuser_password();
 }

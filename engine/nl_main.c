@@ -30,8 +30,31 @@ static const char usage[] =
     "                    e.g. rate=0.3,kinds=429+500+503+reset+slow,seed=7 (also 'garbage':\n"
     "                    a 200 with malformed JSON, the request not handled; never by default)\n"
     "  --clock-speed N   run backup schedules, snapshot and branch expiry N times faster (rehearsals)\n"
+    "  --idle-timeout S  close an HTTP connection that sends nothing for S seconds (1 to 86400;\n"
+    "                    default 60)\n"
+    "\n"
+    "The branches' PostgreSQL servers take no login without its password, the superuser's\n"
+    "(postgres) included: that one is generated into DIR/superuser-password (mode 0600) and\n"
+    "never shown by the API. A data folder written by an older neon-local, whose servers\n"
+    "trusted postgres on 127.0.0.1, is brought to this rule when neon-local starts on it.\n"
     "\n"
     "When ready it prints 'neon-local: http://127.0.0.1:PORT/api/v2'. SIGTERM or SIGINT stop it.\n";
+
+/* --idle-timeout's value: whole seconds, 1 to NL_IDLE_TIMEOUT_MAX (0 would
+ * mean no timeout at all to libmicrohttpd). */
+static int parse_idle_timeout(const char *text, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    long seconds = strtol(text, &end, 10);
+    if (errno || end == text || *end || seconds < 1 || seconds > NL_IDLE_TIMEOUT_MAX) {
+        fprintf(stderr, "neon-local: --idle-timeout '%s' must be a whole number of seconds from 1 to %d\n", text,
+                NL_IDLE_TIMEOUT_MAX);
+        return -1;
+    }
+    *out = (unsigned)seconds;
+    return 0;
+}
 
 /* DIR/api-key, generated on first use and readable by its owner only. */
 static int stored_api_key(const char *dir, char **key)
@@ -75,6 +98,7 @@ int main(int argc, char **argv)
 {
     const char *data = NULL, *listen = "127.0.0.1:4444", *given_key = NULL, *faults = getenv("NEON_LOCAL_FAULTS");
     double clock_speed = 1;
+    unsigned idle_timeout = NL_IDLE_TIMEOUT_DEFAULT;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(usage, stdout);
@@ -93,6 +117,9 @@ int main(int argc, char **argv)
                 fprintf(stderr, "neon-local: --clock-speed must be a positive number\n");
                 return 2;
             }
+        } else if (strcmp(argv[i], "--idle-timeout") == 0 && i + 1 < argc) {
+            if (parse_idle_timeout(argv[++i], &idle_timeout) != 0)
+                return 2;
         } else {
             fprintf(stderr, "neon-local: unknown or incomplete option '%s'\n%s", argv[i], usage);
             return 2;
@@ -127,7 +154,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     nl_api *api = NULL;
     nl_server *server = NULL;
-    if (nl_api_open(&api, data) != 0 || nl_server_start(&server, host, port, key, nl_api_handle, api) != 0) {
+    if (nl_api_open(&api, data) != 0 || nl_server_start(&server, host, port, key, idle_timeout, nl_api_handle, api) != 0) {
         fprintf(stderr, "neon-local: %s\n", err_last());
         nl_api_free(api);
         free(key);

@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+extern char **environ;
+
 const char *nl_pg_bindir(void)
 {
     static const char *const candidates[] = { "/usr/lib/postgresql/15/bin", "/usr/local/pgsql/bin", NULL };
@@ -60,32 +62,201 @@ int nl_pg_own(const char *path)
     return 0;
 }
 
-/* Runs argv as the server user; its output goes to log (appended). */
-static int run_as_server(char *const argv[], const char *log)
+/* The superuser's password, one for every server (branches inherit it with
+ * their data); set by nl_pg_load_superuser_password before any server is
+ * touched. */
+static char *superuser_password;
+
+static int random_hex(char *out, size_t bytes)
+{
+    unsigned char raw[32];
+    if (bytes > sizeof raw)
+        return err_set(DR_EFAIL, "cannot make a secret of %zu bytes", bytes);
+    FILE *f = fopen("/dev/urandom", "rb");
+    int ok = f && fread(raw, 1, bytes, f) == bytes;
+    if (f)
+        fclose(f);
+    if (!ok)
+        return err_set(DR_EFAIL, "cannot read /dev/urandom to make the superuser password");
+    for (size_t i = 0; i < bytes; i++)
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    explicit_bzero(raw, sizeof raw);
+    return 0;
+}
+
+/* A password neon-local wrote: long, and plain enough to sit in SQL quotes
+ * and a pgpass line unescaped. */
+static int plain_password(const char *text)
+{
+    size_t n = strlen(text);
+    if (n < 16)
+        return 0;
+    for (const char *c = text; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'))
+            return 0;
+    return 1;
+}
+
+static int read_password_file(const char *path, char **out)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return err_set(DR_EFAIL, "cannot read %s: %s", path, strerror(errno));
+    if (st.st_mode & (S_IRWXG | S_IRWXO))
+        return err_set(DR_EUSAGE, "%s can be read by other users (mode %03o); it holds the servers' superuser "
+                       "password: chmod 600 %s", path, (unsigned)(st.st_mode & 0777), path);
+    char *text = NULL;
+    int rc = fsio_read_file(path, &text, NULL);
+    if (rc)
+        return rc;
+    text[strcspn(text, "\r\n")] = '\0';
+    if (!plain_password(text)) {
+        explicit_bzero(text, strlen(text));
+        free(text);
+        return err_set(DR_EUSAGE, "%s does not hold a password neon-local wrote (one line of at least 16 letters, "
+                       "digits or '_'); put back the file it wrote, whose password the servers know", path);
+    }
+    *out = text;
+    return 0;
+}
+
+static int write_new_password_file(const char *path, char **out)
+{
+    char hex[2 * 24 + 1];
+    int rc = random_hex(hex, 24);
+    if (rc)
+        return rc;
+    char *text = xasprintf("nls_%s\n", hex);
+    explicit_bzero(hex, sizeof hex);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    size_t len = strlen(text);
+    if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) != 0)
+        rc = err_set(DR_EFAIL, "cannot write %s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    if (rc == 0) {
+        char *dir = fsio_dirname(path);
+        rc = fsio_fsync_dir(dir);
+        free(dir);
+    }
+    text[len - 1] = '\0';
+    if (rc) {
+        explicit_bzero(text, len);
+        free(text);
+        return rc;
+    }
+    *out = text;
+    return 0;
+}
+
+int nl_pg_load_superuser_password(const char *data_dir, int *created)
+{
+    char *path = xasprintf("%s/superuser-password", data_dir);
+    char *password = NULL;
+    *created = !fsio_exists(path);
+    int rc = *created ? write_new_password_file(path, &password) : read_password_file(path, &password);
+    free(path);
+    if (rc)
+        return rc;
+    nl_pg_forget_superuser_password();
+    superuser_password = password;
+    return 0;
+}
+
+void nl_pg_forget_superuser_password(void)
+{
+    if (superuser_password) {
+        explicit_bzero(superuser_password, strlen(superuser_password));
+        free(superuser_password);
+    }
+    superuser_password = NULL;
+}
+
+/* The environment for a child: ours, with PGPASSWORD set to the superuser's
+ * password when it connects to a server (pg_basebackup), and no password of
+ * the caller's. Built before fork: the child of a threaded process may not
+ * allocate. Free with free_environment. */
+static char **child_environment(int with_password)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = xcalloc(n + 2, sizeof *env);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "PGPASSWORD=", 11) != 0 && strncmp(environ[i], "PGPASSFILE=", 11) != 0)
+            env[k++] = environ[i];
+    if (with_password && superuser_password)
+        env[k++] = xasprintf("PGPASSWORD=%s", superuser_password);
+    env[k] = NULL;
+    return env;
+}
+
+static void free_environment(char **env, int with_password)
+{
+    if (with_password && superuser_password) {
+        for (char **e = env; *e; e++) {
+            if (strncmp(*e, "PGPASSWORD=", 11) == 0) {
+                explicit_bzero(*e, strlen(*e));
+                free(*e);
+            }
+        }
+    }
+    free(env);
+}
+
+/* In the child: stdin from a pipe holding input (made after dropping
+ * privileges, so that the server's user may open /dev/stdin), or from
+ * /dev/null. The input is small: it fits in the pipe before anyone reads. */
+static void child_stdin(const char *input)
+{
+    int fds[2];
+    if (input && pipe(fds) == 0) {
+        size_t len = strlen(input);
+        if (write(fds[1], input, len) != (ssize_t)len)
+            _exit(126);
+        close(fds[1]);
+        dup2(fds[0], 0);
+        close(fds[0]);
+        return;
+    }
+    if (input)
+        _exit(126);
+    int null = open("/dev/null", O_RDONLY);
+    dup2(null, 0);
+}
+
+/* Runs argv as the server user; its output goes to log (appended), its
+ * stdin is input (may be NULL). with_password gives it the superuser's
+ * password in its environment, never in its arguments. */
+static int run_as_server(char *const argv[], const char *log, const char *input, int with_password)
 {
     uid_t uid;
     gid_t gid;
     int rc = server_user(&uid, &gid);
     if (rc)
         return rc;
+    char **env = child_environment(with_password);
     pid_t pid = fork();
-    if (pid < 0)
+    if (pid < 0) {
+        free_environment(env, with_password);
         return err_set(DR_EFAIL, "cannot start %s: %s", argv[0], strerror(errno));
+    }
     if (pid == 0) {
         /* Privileges first, so that the log belongs to the server's user
          * (pg_ctl appends to it later as that user). */
         if (geteuid() == 0 && (setgid(gid) != 0 || setuid(uid) != 0))
             _exit(126);
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
         if (fd >= 0) {
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        int null = open("/dev/null", O_RDONLY);
-        dup2(null, 0);
-        execv(argv[0], argv);
+        child_stdin(input);
+        execve(argv[0], argv, env);
         _exit(127);
     }
+    free_environment(env, with_password);
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
@@ -100,31 +271,84 @@ static char *log_path(const char *datadir)
     return xasprintf("%s.log", datadir);
 }
 
+/* Every login needs a password, the superuser's too: on 127.0.0.1, only a
+ * password tells neon-local's own connections from another local user's,
+ * which trust cannot. Replication (pg_basebackup) needs it as well. The
+ * first line marks a file written this way: a data folder from an older
+ * neon-local has another one, and no superuser password. */
+static const char hba_text[] = "# neon-local: every login needs its password (scram-sha-256), the superuser's too\n"
+                               "host all all 127.0.0.1/32 scram-sha-256\n"
+                               "host replication postgres 127.0.0.1/32 scram-sha-256\n";
+
+static char *in_datadir(const char *datadir, const char *name)
+{
+    return xasprintf("%s/%s", datadir, name);
+}
+
+static int hba_is_current(const char *datadir)
+{
+    char *path = in_datadir(datadir, "pg_hba.conf");
+    char *text = NULL;
+    size_t len = 0;
+    int current = fsio_read_file(path, &text, &len) == 0 && len == sizeof hba_text - 1 &&
+                  memcmp(text, hba_text, len) == 0;
+    free(text);
+    free(path);
+    return current;
+}
+
+static int write_hba(const char *datadir)
+{
+    char *path = in_datadir(datadir, "pg_hba.conf");
+    int rc = fsio_write_durable_mode(path, hba_text, sizeof hba_text - 1, 0600);
+    if (rc == 0)
+        rc = nl_pg_own(path);
+    free(path);
+    return rc;
+}
+
+/* Sets the superuser's password on a stopped server, in single-user mode:
+ * no connection is open meanwhile, and the password goes in on stdin. An
+ * error ends the run (exit_on_error) and never logs the statement. */
+static int set_password_offline(const char *datadir)
+{
+    if (!superuser_password)
+        return err_set(DR_EFAIL, "no superuser password loaded (nl_pg_load_superuser_password)");
+    char *postgres = xasprintf("%s/postgres", nl_pg_bindir());
+    char *log = log_path(datadir);
+    char *argv[] = { postgres, "--single", "-D", (char *)datadir, "-c", "exit_on_error=on",
+                     "-c", "log_min_error_statement=panic", "-c", "log_statement=none",
+                     "-c", "log_min_duration_statement=-1", "-c", "password_encryption=scram-sha-256",
+                     "postgres", NULL };
+    char *input = xasprintf("ALTER ROLE postgres PASSWORD '%s'\n", superuser_password);
+    int rc = run_as_server(argv, log, input, 0);
+    explicit_bzero(input, strlen(input));
+    free(input);
+    free(postgres);
+    free(log);
+    return rc;
+}
+
 int nl_pg_initdb(const char *datadir)
 {
+    if (!superuser_password)
+        return err_set(DR_EFAIL, "no superuser password loaded (nl_pg_load_superuser_password)");
     char *parent = fsio_dirname(datadir);
     int rc = fsio_mkdirs(parent, 0755);
     if (rc == 0)
         rc = nl_pg_own(parent);
     char *initdb = xasprintf("%s/initdb", nl_pg_bindir());
     char *log = log_path(datadir);
-    char *argv[] = { initdb, "-D", (char *)datadir, "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                     "--no-instructions", NULL };
+    char *argv[] = { initdb, "-D", (char *)datadir, "-U", "postgres", "--auth=scram-sha-256", "--pwfile=/dev/stdin",
+                     "-E", "UTF8", "--no-instructions", NULL };
+    char *input = xasprintf("%s\n", superuser_password);
     if (rc == 0)
-        rc = run_as_server(argv, log);
-    if (rc == 0) {
-        /* Roles log in with their passwords, as on Neon; only neon-local's
-         * own superuser connections from 127.0.0.1 are trusted. Branches
-         * inherit this file with their data. */
-        static const char hba[] = "host all postgres 127.0.0.1/32 trust\n"
-                                  "host replication postgres 127.0.0.1/32 trust\n"
-                                  "host all all 127.0.0.1/32 scram-sha-256\n";
-        char *path = xasprintf("%s/pg_hba.conf", datadir);
-        rc = fsio_write_durable(path, hba, sizeof hba - 1);
-        if (rc == 0)
-            rc = nl_pg_own(path);
-        free(path);
-    }
+        rc = run_as_server(argv, log, input, 0);
+    explicit_bzero(input, strlen(input));
+    free(input);
+    /* Branches inherit this file, and the password, with their data. */
+    if (rc == 0)
+        rc = write_hba(datadir);
     free(initdb);
     free(log);
     free(parent);
@@ -143,7 +367,7 @@ int nl_pg_basebackup(int source_port, const char *datadir)
     char *argv[] = { program, "-h", "127.0.0.1", "-p", port, "-U", "postgres", "-D", (char *)datadir,
                      "-X", "stream", "-c", "fast", "--no-manifest", "--no-password", NULL };
     if (rc == 0)
-        rc = run_as_server(argv, log);
+        rc = run_as_server(argv, log, NULL, 1);
     free(program);
     free(port);
     free(log);
@@ -186,15 +410,47 @@ static int pg_ctl(const char *datadir, const char *action)
     char *argv[] = { program, (char *)action, "-D", (char *)datadir, "-w", "-l", log, "-m", "fast", NULL };
     if (strcmp(action, "start") == 0)
         argv[7] = NULL; /* -m applies to stop only */
-    int rc = run_as_server(argv, log);
+    int rc = run_as_server(argv, log, NULL, 0);
     free(program);
     free(log);
     return rc;
 }
 
+int nl_pg_secure(const char *datadir, int force)
+{
+    char *version = in_datadir(datadir, "PG_VERSION");
+    char *pid = in_datadir(datadir, "postmaster.pid");
+    char *recovering = in_datadir(datadir, "recovery.signal");
+    int rc = 0;
+    if (!fsio_exists(version) || (!force && hba_is_current(datadir)))
+        goto cleanup; /* not a data folder yet, or already closed */
+    /* A server that runs with the old rule is open: it stops first. A stale
+     * postmaster.pid fails pg_ctl but not single-user mode, which checks it. */
+    if (fsio_exists(pid))
+        (void)pg_ctl(datadir, "stop");
+    /* A server still replaying WAL gets its password when it is promoted
+     * (nl_pg_recover_to); single-user mode would replay it. */
+    if (!fsio_exists(recovering))
+        rc = set_password_offline(datadir);
+    if (rc == 0)
+        rc = write_hba(datadir);
+    if (rc)
+        err_set(rc, "cannot make %s require the superuser password: %s", datadir, err_last());
+cleanup:
+    free(version);
+    free(pid);
+    free(recovering);
+    return rc;
+}
+
 int nl_pg_start(const char *datadir)
 {
-    return pg_ctl(datadir, "start");
+    /* Never a server with an older, trusting pg_hba.conf (a copy of an
+     * older data folder): it gets the password rule first. */
+    int rc = nl_pg_secure(datadir, 0);
+    if (rc == 0)
+        rc = pg_ctl(datadir, "start");
+    return rc;
 }
 
 int nl_pg_stop(const char *datadir)
@@ -202,11 +458,20 @@ int nl_pg_stop(const char *datadir)
     return pg_ctl(datadir, "stop");
 }
 
+/* A connection as the superuser, its password passed in memory. */
+static PGconn *connect_superuser(int port, const char *dbname)
+{
+    char port_text[16];
+    snprintf(port_text, sizeof port_text, "%d", port);
+    const char *const keys[] = { "host", "port", "user", "dbname", "password", "connect_timeout", NULL };
+    const char *const values[] = { "127.0.0.1", port_text, "postgres", dbname,
+                                   superuser_password ? superuser_password : "", "10", NULL };
+    return PQconnectdbParams(keys, values, 0);
+}
+
 int nl_pg_sql(int port, const char *dbname, const char *sql)
 {
-    char *conninfo = xasprintf("host=127.0.0.1 port=%d user=postgres dbname=%s connect_timeout=10", port, dbname);
-    PGconn *conn = PQconnectdb(conninfo);
-    free(conninfo);
+    PGconn *conn = connect_superuser(port, dbname);
     int rc = 0;
     if (PQstatus(conn) != CONNECTION_OK) {
         rc = err_set(DR_EFAIL, "cannot connect to the server on port %d: %s", port, PQerrorMessage(conn));
@@ -224,9 +489,7 @@ int nl_pg_sql(int port, const char *dbname, const char *sql)
 /* The first value of a query, as text (caller frees), or NULL. */
 static char *sql_value(int port, const char *sql)
 {
-    char *conninfo = xasprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres connect_timeout=10", port);
-    PGconn *conn = PQconnectdb(conninfo);
-    free(conninfo);
+    PGconn *conn = connect_superuser(port, "postgres");
     char *value = NULL;
     if (PQstatus(conn) == CONNECTION_OK) {
         PGresult *res = PQexec(conn, sql);
@@ -288,15 +551,47 @@ int nl_pg_copy_backup(const char *backup, const char *datadir)
     char *log = log_path(datadir);
     char *argv[] = { "/bin/cp", "-a", (char *)backup, (char *)datadir, NULL };
     if (rc == 0)
-        rc = run_as_server(argv, log);
+        rc = run_as_server(argv, log, NULL, 0);
     free(log);
     free(parent);
+    return rc;
+}
+
+/* For a base backup from an older neon-local, whose superuser has no
+ * password (or another one) and so cannot log in: waits until the server
+ * is promoted (it then removes recovery.signal), stops it, sets the
+ * password offline and starts it again. */
+static int promote_then_set_password(const char *datadir, int port)
+{
+    char *signal_file = in_datadir(datadir, "recovery.signal"), *pid = in_datadir(datadir, "postmaster.pid");
+    int rc = err_set(DR_EFAIL, "the server on port %d did not finish recovery within 60 s; see %s.log", port, datadir);
+    for (int i = 0; i < 1200; i++) {
+        if (!fsio_exists(signal_file)) {
+            rc = 0;
+            break;
+        }
+        if (!fsio_exists(pid)) {
+            rc = err_set(DR_EFAIL, "the server on port %d stopped before the end of its recovery; see %s.log", port,
+                         datadir);
+            break;
+        }
+        usleep(50000);
+    }
+    if (rc == 0)
+        rc = nl_pg_stop(datadir);
+    if (rc == 0)
+        rc = set_password_offline(datadir);
+    if (rc == 0)
+        rc = pg_ctl(datadir, "start");
+    free(signal_file);
+    free(pid);
     return rc;
 }
 
 int nl_pg_recover_to(const char *datadir, int port, const char *archive_dir, const char *source_archive,
                      const char *target_setting)
 {
+    int older = !hba_is_current(datadir);
     char *extra = xasprintf("restore_command = 'cp %s/%%f %%p'\n%s\nrecovery_target_action = 'promote'\n",
                             source_archive, target_setting);
     int rc = nl_pg_configure(datadir, port, archive_dir, extra);
@@ -309,6 +604,8 @@ int nl_pg_recover_to(const char *datadir, int port, const char *archive_dir, con
     free(signal_file);
     if (rc == 0)
         rc = nl_pg_start(datadir);
+    if (rc == 0 && older)
+        rc = promote_then_set_password(datadir, port);
     if (rc)
         return rc;
     /* pg_ctl -w returns once connections are accepted, which a hot standby

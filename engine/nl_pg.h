@@ -3,7 +3,13 @@
  * Every program is started by argv, never through a shell, and as the
  * `postgres` system user when neon-local runs as root (PostgreSQL refuses
  * root). Each server listens on 127.0.0.1 only, on its own port, with WAL
- * archiving on, so that any instant since it started can be replayed. */
+ * archiving on, so that any instant since it started can be replayed.
+ *
+ * Every login needs a password, the superuser's (postgres) too, replication
+ * included: any local user can reach 127.0.0.1. The superuser's password is
+ * generated once into DIR/superuser-password (mode 0600) and reaches the
+ * programs neon-local runs through their environment or libpq's parameters,
+ * never their arguments. */
 #ifndef DRCTL_NL_PG_H
 #define DRCTL_NL_PG_H
 
@@ -14,8 +20,23 @@ const char *nl_pg_bindir(void);
  * the servers run as. */
 int nl_pg_own(const char *path);
 
-/* initdb DATADIR with superuser postgres (trust on 127.0.0.1 only). */
+/* Reads data_dir/superuser-password, or writes a new random one (mode 0600;
+ * *created tells); refuses a file other users can read. Call it before any
+ * other function here. */
+int nl_pg_load_superuser_password(const char *data_dir, int *created);
+
+/* Wipes the password from memory. */
+void nl_pg_forget_superuser_password(void);
+
+/* initdb DATADIR with superuser postgres, its password the loaded one. */
 int nl_pg_initdb(const char *datadir);
+
+/* Brings a data folder written by an older neon-local (whose pg_hba.conf
+ * trusted postgres on 127.0.0.1) to the password rule: stops its server if
+ * it runs, sets the superuser's password offline (single-user mode) and
+ * rewrites pg_hba.conf. force does it even when pg_hba.conf is current (the
+ * password file was made anew). Nothing to do is 0. */
+int nl_pg_secure(const char *datadir, int force);
 
 /* A copy of the running server at source_port into datadir (pg_basebackup,
  * WAL streamed), to become a new branch. */
@@ -47,6 +68,7 @@ char *nl_pg_current_lsn(int port);
 /* 1 when the server at port answers `SELECT 1`. */
 int nl_pg_is_up(int port);
 
+/* Starts the server, after nl_pg_secure (no server ever starts trusting). */
 int nl_pg_start(const char *datadir);
 int nl_pg_stop(const char *datadir);
 

@@ -172,10 +172,22 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, nl_response r,
     return rc;
 }
 
+/* Whether given is the secret, in a time that depends on the secret's
+ * length only: strcmp stops at the first wrong byte, and how soon it
+ * answers tells a client how much of its guess was right. */
+static int same_secret(const char *given, const char *secret)
+{
+    size_t given_len = strlen(given), secret_len = strlen(secret);
+    volatile unsigned char diff = given_len != secret_len;
+    for (size_t i = 0; i < secret_len; i++)
+        diff |= (unsigned char)(secret[i] ^ (i < given_len ? given[i] : 0));
+    return diff == 0;
+}
+
 static int authorized(nl_server *s, struct MHD_Connection *conn)
 {
     const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    return auth && strncmp(auth, "Bearer ", 7) == 0 && strcmp(auth + 7, s->api_key) == 0;
+    return auth && strncmp(auth, "Bearer ", 7) == 0 && same_secret(auth + 7, s->api_key);
 }
 
 static char *new_request_id(void)
@@ -299,7 +311,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state, e
 }
 
 int nl_server_start(nl_server **out, const char *host, unsigned short port, const char *api_key,
-                    nl_handler handler, void *ud)
+                    unsigned idle_timeout, nl_handler handler, void *ud)
 {
     *out = NULL;
     struct sockaddr_in addr;
@@ -316,7 +328,9 @@ int nl_server_start(nl_server **out, const char *host, unsigned short port, cons
     s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
                                  port, NULL, NULL,
                                  on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                 /* A connection that sends nothing would hold a thread forever. */
+                                 MHD_OPTION_CONNECTION_TIMEOUT, idle_timeout, MHD_OPTION_END);
     if (!s->daemon) {
         free(s->api_key);
         free(s);

@@ -43,9 +43,15 @@ int nl_parse_listen(const char *text, char *host, unsigned short *port);
  * half changed. */
 int nl_server_set_faults(nl_server *s, const char *spec);
 
-/* Starts serving /api/v2 on host:port (port 0 picks a free one). */
+/* Starts serving /api/v2 on host:port (port 0 picks a free one). A
+ * connection that sends nothing for idle_timeout seconds is closed (while a
+ * request is being handled, the client is not idle). */
 int nl_server_start(nl_server **out, const char *host, unsigned short port, const char *api_key,
-                    nl_handler handler, void *ud);
+                    unsigned idle_timeout, nl_handler handler, void *ud);
+
+/* The default idle_timeout, and the most --idle-timeout takes. */
+#define NL_IDLE_TIMEOUT_DEFAULT 60
+#define NL_IDLE_TIMEOUT_MAX 86400
 unsigned short nl_server_port(const nl_server *s);
 void nl_server_stop(nl_server *s);
 
