@@ -175,6 +175,72 @@ static void only_state_changes_are_transitions(void)
         CHECK(!journal_is_transition(no[i]));
 }
 
+static cJSON *exact_outputs(void)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "max_safe", 9007199254740991.0);
+    cJSON_AddNumberToObject(o, "two53", 9007199254740992.0);
+    cJSON_AddNumberToObject(o, "sum", 0.1 + 0.2);
+    cJSON_AddNumberToObject(o, "huge", 1e300);
+    cJSON_AddNumberToObject(o, "neg_zero", -0.0);
+    cJSON_AddNumberToObject(o, "decimal", 123.456);
+    return o;
+}
+
+/* Same double, bit for bit (-0.0 is not 0.0 here). */
+static int same_numbers(const cJSON *a, const cJSON *b)
+{
+    const cJSON *x;
+    int n = 0;
+    cJSON_ArrayForEach(x, a) {
+        const cJSON *y = cJSON_GetObjectItemCaseSensitive(b, x->string);
+        if (!cJSON_IsNumber(y) || memcmp(&x->valuedouble, &y->valuedouble, sizeof(double)) != 0)
+            return 0;
+        n++;
+    }
+    return n == cJSON_GetArraySize(b);
+}
+
+/* A resume reads outputs back from the journal's text: the numbers must be
+ * the same doubles, and state.json must carry them exactly too. */
+static void numbers_survive_the_journal_and_state_json_exactly(void)
+{
+    journal *j;
+    CHECK(journal_create(&j, test_tmpdir()) == 0);
+    CHECK(journal_append(j, "run-started", NULL, cJSON_Parse("{\"steps\":[\"a\"]}")) == 0);
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddItemToObject(data, "outputs", exact_outputs());
+    CHECK(journal_append(j, "step-done", "a", data) == 0);
+    journal_free(j);
+    char *path = xasprintf("%s/journal.jsonl", test_tmpdir());
+    char *text;
+    CHECK(fsio_read_file(path, &text, NULL) == 0);
+    CHECK_CONTAINS(text, "\"outputs\":{\"max_safe\":9007199254740991,\"two53\":9007199254740992,"
+                         "\"sum\":0.30000000000000004,\"huge\":1e+300,\"neg_zero\":-0,\"decimal\":123.456}");
+    free(text);
+    cJSON *events = NULL;
+    CHECK(journal_read(path, &events, NULL) == 0);
+    checkpoint *cp = NULL;
+    CHECK(checkpoint_replay(&cp, "r1", events) == 0);
+    cJSON *want = exact_outputs();
+    CHECK(same_numbers(want, cp->steps[0].outputs));
+    char *state_path = xasprintf("%s/state.json", test_tmpdir());
+    CHECK(checkpoint_write(cp, state_path) == 0);
+    CHECK(fsio_read_file(state_path, &text, NULL) == 0);
+    CHECK_CONTAINS(text, "\"max_safe\":\t9007199254740991,");
+    CHECK_CONTAINS(text, "\"sum\":\t0.30000000000000004,");
+    cJSON *state = cJSON_Parse(text);
+    const cJSON *saved = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(state, "steps"), 0), "outputs");
+    CHECK(same_numbers(want, saved));
+    cJSON_Delete(state);
+    cJSON_Delete(want);
+    free(text);
+    free(state_path);
+    checkpoint_free(cp);
+    cJSON_Delete(events);
+    free(path);
+}
+
 void register_checkpoint_tests(void)
 {
     REGISTER(only_state_changes_are_transitions);
@@ -188,4 +254,5 @@ void register_checkpoint_tests(void)
     REGISTER(a_gap_in_seq_is_reported_with_its_line);
     REGISTER(a_garbage_line_is_reported_and_nothing_changes);
     REGISTER(state_json_is_the_replay);
+    REGISTER(numbers_survive_the_journal_and_state_json_exactly);
 }
