@@ -49,7 +49,10 @@ int params_parse_value(const param_spec *spec, const char *text, cJSON **out);
 int params_resolve(const param_spec *specs, size_t count, char *const *assignments,
                    size_t assignment_count, const cJSON *fixed, cJSON **out);
 
-/* Registers every secret value with the redaction layer. */
+/* Registers every secret value with the redaction layer, whatever its type,
+ * in the text forms it takes in output (a secret int 424242 as "424242").
+ * A value too short to be redacted safely is not registered, and a warning
+ * names the param (never the value). */
 void params_register_secrets(const param_spec *specs, size_t count, const cJSON *values);
 
 /* A copy of values with secrets replaced by "<redacted>". */
