@@ -102,6 +102,7 @@ t_numbers_survive_a_resume_exactly() {
     expect_in "$journal" '"neg_zero":-0,'
     expect_in "$journal" '"list":[0.30000000000000004,9007199254740992,1000000000000000,1e+21,-1.5]'
     expect_in "drctl-audit/runs/$id/state.json" '"decimal":	123.456,'
+    expect_in "drctl-audit/runs/$id/report.md" '"max_safe":9007199254740991,'
     touch ready
     dr resume "$id"
     expect_rc 0
