@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <lauxlib.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,6 +31,18 @@
 #include <unistd.h>
 
 #define MAX_RETRY_DELAY 300.0
+
+/* How long a hard stop waits for an append in progress to end. An append
+ * is a write, an fsync and a commit: seconds at worst, unless the disk or
+ * the audit remote hangs, and then the run is left as a crash leaves it. */
+#define HARD_STOP_LOCK_SECONDS 5
+
+/* Every journal append, and the change of the step in progress, happen
+ * under this lock, because the watchdog thread records a hard stop through
+ * the same run: it must never interleave with an append of the main
+ * thread, nor see a step half set. Error-checking, so that a panic on the
+ * thread that holds it is told so instead of waiting on itself. */
+static pthread_mutex_t record_lock = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
 
 typedef struct run {
     runbook *rb;
@@ -154,10 +167,62 @@ static int on_journal_event(void *ud, const cJSON *event)
 
 static int record(run *r, const char *kind, const char *step, cJSON *data)
 {
+    pthread_mutex_lock(&record_lock);
     int rc = journal_append(r->journal, kind, step, data);
+    pthread_mutex_unlock(&record_lock);
     if (rc)
         term_error("the checkpoint could not be saved: %s", err_last());
     return rc;
+}
+
+static void set_current_step(run *r, const char *step)
+{
+    pthread_mutex_lock(&record_lock);
+    r->current_step = step;
+    pthread_mutex_unlock(&record_lock);
+}
+
+/* The watchdog's (or a panic's) last word on the run, on its own thread,
+ * while the main thread may still be inside the step: the step that began
+ * is recorded interrupted, then the run, as a signal would have, so that
+ * status tells the truth and resume asks before running the step again.
+ * The lock is kept: the process exits next, and nothing may append after
+ * this. */
+static void record_hard_stop(void *ud, const char *why)
+{
+    run *r = ud;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += HARD_STOP_LOCK_SECONDS;
+    int rc = pthread_mutex_timedlock(&record_lock, &until);
+    if (rc != 0) {
+        term_error("the journal is being written (%s), so the stop is not recorded: the run stands as after a "
+                   "crash, and resume will ask before running its step again: %s",
+                   rc == EDEADLK ? "by the thread that failed" : "and did not finish in time", r->resume_hint);
+        return;
+    }
+    if (!r->journal || !r->cp)
+        return;
+    int k = r->current_step ? checkpoint_step_index(r->cp, r->current_step) : -1;
+    if (k >= 0 && r->cp->steps[k].state == STEP_STARTED) {
+        cJSON *data = cJSON_CreateObject();
+        cJSON_AddStringToObject(data, "error", why);
+        journal_append(r->journal, "step-interrupted", r->current_step, data);
+    }
+    if (r->cp->status == RUN_RUNNING) {
+        cJSON *data = cJSON_CreateObject();
+        cJSON_AddStringToObject(data, "reason", why);
+        cJSON_AddNumberToObject(data, "duration_ms", round((timefmt_monotonic() - r->started) * 1000));
+        journal_append(r->journal, "run-interrupted", NULL, data);
+    }
+    if (r->opts->audit)
+        audit_settle(r->opts->audit, r->run_id);
+    /* released as on a normal exit, so that resume finds no lock of a dead
+     * process to take over: the stop is recorded, not a crash */
+    lock_release(r->key_lock);
+    lock_release(r->run_lock);
+    r->key_lock = r->run_lock = NULL;
+    term_error("the checkpoint is saved. To go on: %s", r->resume_hint);
 }
 
 static int host_event(void *ud, const char *kind, cJSON *data)
@@ -278,14 +343,86 @@ static void ctx_set_output(run *r, const char *step, const cJSON *outputs)
     lua_pop(L, 2);
 }
 
-/* Calls fn_ref(ctx) in the sandbox; leaves one result on the stack on
- * success. */
-static int call_with_ctx(run *r, int fn_ref, double timeout, char **error, char **traceback)
+/* What is taken from a Lua function's result inside the same protected
+ * call, under the same deadline: reading a result can run the runbook's
+ * metamethods, and the engine's conversions can raise (out of memory), so
+ * none of it may happen once lua_pcall has returned. */
+typedef struct after_call {
+    void (*take)(lua_State *L, struct after_call *a); /* the result on the top; may raise */
+    int taking;         /* the call returned: an error now comes from take */
+    cJSON *outputs;     /* take_outputs */
+    char *text;         /* take_text, take_confirmation (the summary) */
+    char *challenge;    /* take_confirmation */
+} after_call;
+
+static void after_call_free(after_call *a)
+{
+    cJSON_Delete(a->outputs);
+    free(a->text);
+    free(a->challenge);
+}
+
+/* A step's result as JSON, refused with jsonlua's message. */
+static void take_outputs(lua_State *L, after_call *a)
+{
+    a->outputs = jsonlua_from_lua(L, -1, "outputs");
+    if (!a->outputs)
+        luaL_error(L, "%s", err_last());
+}
+
+/* A string result; otherwise none. */
+static void take_string(lua_State *L, after_call *a)
+{
+    if (lua_type(L, -1) == LUA_TSTRING)
+        a->text = xstrdup(lua_tostring(L, -1));
+}
+
+/* A string result, or a number shown as text; otherwise none. */
+static void take_text(lua_State *L, after_call *a)
+{
+    if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)
+        a->text = xstrdup(lua_tostring(L, -1));
+}
+
+/* {summary=, challenge=} left by a confirm function, both non-empty
+ * strings; otherwise none. */
+static void take_confirmation(lua_State *L, after_call *a)
+{
+    if (lua_type(L, -1) != LUA_TTABLE)
+        return;
+    lua_getfield(L, -1, "summary");
+    lua_getfield(L, -2, "challenge");
+    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING && lua_rawlen(L, -2) &&
+        lua_rawlen(L, -1)) {
+        char *summary = xstrdup(lua_tostring(L, -2));
+        a->challenge = xstrdup(lua_tostring(L, -1));
+        a->text = summary;
+    }
+    lua_pop(L, 2);
+}
+
+/* The protected body: (after_call, fn, args...) -> fn(args...), then
+ * take() on its first result. */
+static int call_then_take(lua_State *L)
+{
+    after_call *a = lua_touserdata(L, 1);
+    lua_remove(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    a->taking = 1;
+    a->take(L, a);
+    return 0;
+}
+
+/* Calls fn_ref(ctx) in the sandbox and takes from its result what a->take
+ * reads, all within one protected call and its deadline. */
+static int call_with_ctx(run *r, int fn_ref, double timeout, after_call *a, char **error, char **traceback)
 {
     lua_State *L = sandbox_state(r->sb);
+    lua_pushcfunction(L, call_then_take);
+    lua_pushlightuserdata(L, a);
     lua_rawgeti(L, LUA_REGISTRYINDEX, fn_ref);
     lua_rawgeti(L, LUA_REGISTRYINDEX, r->ctx_ref);
-    return sandbox_call(r->sb, 1, 1, timeout, error, traceback);
+    return sandbox_call(r->sb, 3, 0, timeout, error, traceback);
 }
 
 /* ---- setting up and tearing down a run ------------------------------------ */
@@ -307,6 +444,7 @@ static run *run_new(runbook *rb, const runner_options *opts, const char *run_id)
                       .operator = r->operator, .resume_hint = r->resume_hint,
                       .on_event = gate_event, .ud = r };
     r->started = timefmt_monotonic();
+    signals_set_hard_stop(record_hard_stop, r);
     if (opts->host) {
         opts->host->plan_mode = 0;
         opts->host->event = host_event;
@@ -320,6 +458,7 @@ static void run_free(run *r)
 {
     if (!r)
         return;
+    signals_set_hard_stop(NULL, NULL);
     /* The run's files go into the index and pending commits are pushed
      * once per command, whatever happened. */
     if (r->opts->audit && r->journal)
@@ -372,21 +511,23 @@ static int take_key_lock(run *r, cJSON **stale)
     if (r->rb->lock_ref == LUA_NOREF)
         return 0;
     char *error = NULL;
-    int rc = call_with_ctx(r, r->rb->lock_ref, 10, &error, NULL);
-    lua_State *L = sandbox_state(r->sb);
+    after_call a = { .take = take_string };
+    int rc = call_with_ctx(r, r->rb->lock_ref, 10, &a, &error, NULL);
     if (rc) {
         err_set(rc == DR_EINTR ? DR_EINTR : DR_EUSAGE, "runbook %s: the lock function failed: %s",
                 r->rb->name, error);
         free(error);
+        after_call_free(&a);
         return rc == DR_EINTR ? DR_EINTR : DR_EUSAGE;
     }
-    if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0) {
-        lua_pop(L, 1);
+    if (!a.text || !a.text[0]) {
+        after_call_free(&a);
         return err_set(DR_EUSAGE, "runbook %s: the lock function must return a non-empty string",
                        r->rb->name);
     }
-    char *key = xstrdup(lua_tostring(L, -1));
-    lua_pop(L, 1);
+    char *key = a.text;
+    a.text = NULL;
+    after_call_free(&a);
     /* The file name is a hash (FNV-1a) so it never depends on what the
      * key contains; the key itself is written in the refusal message. */
     char id[17];
@@ -486,24 +627,6 @@ static char *rerun_summary(const step_record *rec)
                      rec->error ? ": " : "", rec->error ? rec->error : "");
 }
 
-/* Reads {summary=, challenge=} left by a confirm function. */
-static int read_confirmation(lua_State *L, char **summary, char **challenge)
-{
-    *summary = *challenge = NULL;
-    if (lua_type(L, -1) == LUA_TTABLE) {
-        lua_getfield(L, -1, "summary");
-        lua_getfield(L, -2, "challenge");
-        if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING && lua_rawlen(L, -2) &&
-            lua_rawlen(L, -1)) {
-            *summary = xstrdup(lua_tostring(L, -2));
-            *challenge = xstrdup(lua_tostring(L, -1));
-        }
-        lua_pop(L, 2);
-    }
-    lua_pop(L, 1);
-    return *summary ? 0 : -1;
-}
-
 static int fail_before_start(run *r, const step_spec *spec, const char *error)
 {
     cJSON *data = cJSON_CreateObject();
@@ -524,21 +647,20 @@ static int gate_before_step(run *r, const step_spec *spec, const step_record *re
     if (!spec->destructive)
         return 0;
     char *error = NULL;
-    int rc = call_with_ctx(r, spec->confirm_ref, 60, &error, NULL);
+    after_call a = { .take = take_confirmation };
+    int rc = call_with_ctx(r, spec->confirm_ref, 60, &a, &error, NULL);
     if (rc) {
         char *message = xasprintf("its confirm function failed: %s", error);
         free(error);
         rc = rc == DR_EINTR ? DR_EINTR : fail_before_start(r, spec, message);
         free(message);
-        return rc;
+    } else if (!a.text) {
+        rc = fail_before_start(r, spec, "its confirm function must return { summary = \"...\", "
+                                        "challenge = \"...\" } with both non-empty");
+    } else {
+        rc = gate_confirm(&r->gate, spec->name, "destructive", a.text, a.challenge);
     }
-    char *summary, *challenge;
-    if (read_confirmation(sandbox_state(r->sb), &summary, &challenge) != 0)
-        return fail_before_start(r, spec, "its confirm function must return { summary = \"...\", "
-                                          "challenge = \"...\" } with both non-empty");
-    rc = gate_confirm(&r->gate, spec->name, "destructive", summary, challenge);
-    free(summary);
-    free(challenge);
+    after_call_free(&a);
     return rc;
 }
 
@@ -561,14 +683,10 @@ static void progress(run *r, size_t index, const char *text)
     term_info("[%zu/%zu] %s %s", index + 1, r->rb->step_count, r->rb->steps[index].name, text);
 }
 
-static int step_succeeded(run *r, size_t index, double t0)
+/* outputs is taken. */
+static int step_succeeded(run *r, size_t index, cJSON *outputs, double t0)
 {
     const step_spec *spec = &r->rb->steps[index];
-    lua_State *L = sandbox_state(r->sb);
-    cJSON *outputs = jsonlua_from_lua(L, -1, "outputs");
-    lua_pop(L, 1);
-    if (!outputs)
-        return DR_EFAIL;
     cJSON *data = cJSON_CreateObject();
     cJSON_AddItemToObject(data, "outputs", outputs);
     cJSON_AddNumberToObject(data, "duration_ms", round((timefmt_monotonic() - t0) * 1000));
@@ -612,12 +730,20 @@ static int execute_step(run *r, size_t index)
         char *error = NULL, *traceback = NULL;
         struct drill_scope *drill = r->opts->host ? r->opts->host->drill : NULL;
         size_t refused_before = drill ? drill_scope_refusal_count(drill) : 0;
-        int rc = call_with_ctx(r, spec->run_ref, spec->timeout, &error, &traceback);
+        after_call a = { .take = take_outputs };
+        int rc = call_with_ctx(r, spec->run_ref, spec->timeout, &a, &error, &traceback);
         if (r->opts->host && r->opts->host->step_ended) /* a step's connections end with it */
             r->opts->host->step_ended(r->opts->host->step_ended_ud);
+        if (rc == DR_EFAIL && a.taking) {
+            /* the step returned, and its result could not be saved: the
+             * same code would return it again, so it is not retried */
+            char *why = xasprintf("the step's result cannot be saved: %s", error);
+            free(error);
+            error = why;
+            attempt_here = spec->retry_attempts;
+        }
         if (rc == 0 && drill && drill_scope_refusal_count(drill) > refused_before) {
             /* a refusal fails its step even when the runbook caught the error */
-            lua_pop(sandbox_state(r->sb), 1);
             size_t refused = drill_scope_refusal_count(drill) - refused_before;
             error = refused > 1 ? xasprintf("%zu changes refused, the first: %s (all in the journal: drill-refused)",
                                             refused, drill_scope_refusal(drill, refused_before))
@@ -626,13 +752,17 @@ static int execute_step(run *r, size_t index)
             attempt_here = spec->retry_attempts;
         }
         if (rc == 0) {
-            rc = step_succeeded(r, index, t0);
-            if (rc == 0)
+            rc = step_succeeded(r, index, a.outputs, t0);
+            a.outputs = NULL;
+            if (rc == 0) {
+                after_call_free(&a);
                 return 0;
+            }
             error = xasprintf("the step's result cannot be saved: %s", err_last());
             rc = DR_EFAIL;
             attempt_here = spec->retry_attempts; /* the same code would return it again */
         }
+        after_call_free(&a);
         if (traceback)
             term_debug("%s", traceback);
         free(traceback);
@@ -726,11 +856,11 @@ static int run_steps(run *r, int cleanup_only)
             result = DR_EINTR;
             break;
         }
-        r->current_step = spec->name;
+        set_current_step(r, spec->name);
         int rc = gate_before_step(r, spec, rec);
         if (rc == 0)
             rc = execute_step(r, i);
-        r->current_step = NULL;
+        set_current_step(r, NULL);
         if (rc == 0)
             continue;
         if (rc == DR_EINTR) {
@@ -1033,7 +1163,6 @@ int runner_close_without_runbook(const char *run_id, const runner_options *opts,
 
 static cJSON *plan_step(run *r, const step_spec *spec, int *failed)
 {
-    lua_State *L = sandbox_state(r->sb);
     cJSON *s = cJSON_CreateObject();
     cJSON_AddStringToObject(s, "name", spec->name);
     cJSON_AddBoolToObject(s, "destructive", spec->destructive);
@@ -1044,12 +1173,11 @@ static cJSON *plan_step(run *r, const step_spec *spec, int *failed)
     if (spec->retry_attempts > 1)
         cJSON_AddNumberToObject(s, "retry_attempts", spec->retry_attempts);
     char *error = NULL;
+    after_call plan = { .take = take_text };
     if (spec->plan_ref == LUA_NOREF) {
         cJSON_AddStringToObject(s, "plan", "(this step describes no plan)");
-    } else if (call_with_ctx(r, spec->plan_ref, 30, &error, NULL) == 0) {
-        const char *text = lua_tostring(L, -1);
-        cJSON_AddStringToObject(s, "plan", text ? text : "(the plan function returned no text)");
-        lua_pop(L, 1);
+    } else if (call_with_ctx(r, spec->plan_ref, 30, &plan, &error, NULL) == 0) {
+        cJSON_AddStringToObject(s, "plan", plan.text ? plan.text : "(the plan function returned no text)");
     } else {
         char *text = xasprintf("(plan failed: %s)", error);
         cJSON_AddStringToObject(s, "plan", text);
@@ -1059,18 +1187,18 @@ static cJSON *plan_step(run *r, const step_spec *spec, int *failed)
         error = NULL;
         *failed = 1;
     }
-    if (spec->destructive && call_with_ctx(r, spec->confirm_ref, 30, &error, NULL) == 0) {
-        char *summary, *challenge;
-        if (read_confirmation(L, &summary, &challenge) == 0) {
-            cJSON *confirm = cJSON_AddObjectToObject(s, "confirm");
-            cJSON_AddStringToObject(confirm, "summary", summary);
-            cJSON_AddStringToObject(confirm, "challenge", challenge);
-            free(summary);
-            free(challenge);
+    after_call_free(&plan);
+    after_call confirm = { .take = take_confirmation };
+    if (spec->destructive && call_with_ctx(r, spec->confirm_ref, 30, &confirm, &error, NULL) == 0) {
+        if (confirm.text) {
+            cJSON *c = cJSON_AddObjectToObject(s, "confirm");
+            cJSON_AddStringToObject(c, "summary", confirm.text);
+            cJSON_AddStringToObject(c, "challenge", confirm.challenge);
         }
     } else {
         free(error);
     }
+    after_call_free(&confirm);
     return s;
 }
 

@@ -18,6 +18,12 @@
 
 #define HOOK_EVERY_INSTRUCTIONS 1000
 
+/* How long turning an error object into text may take. It has its own
+ * limit, not what is left of the call's: the error of a step that failed
+ * just before its deadline must still be shown, and a __tostring that does
+ * not loop needs far less than this. */
+#define ERROR_TEXT_SECONDS 2.0
+
 struct sandbox {
     lua_State *L;
     size_t memory_used;
@@ -155,6 +161,61 @@ static void set_strict(lua_State *L, int idx, const char *owner)
     lua_pushcclosure(L, strict_index, 1);
     lua_setfield(L, -2, "__index");
     lua_setmetatable(L, idx);
+}
+
+/* setmetatable as in Lua, but a metatable with a __gc field is refused:
+ * Lua runs finalizers with hooks turned off, so a finalizer that loops
+ * cannot be stopped by any deadline or signal, and it would run even in
+ * `drctl list`, or as the state is closed. Lua only takes note of __gc when
+ * the metatable is set, so a field added later is never called, and any
+ * value (false included) marks the object: hence the raw test for
+ * presence. */
+static int safe_setmetatable(lua_State *L)
+{
+    int t = lua_type(L, 2);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+        return luaL_error(L, "cannot change a protected metatable");
+    if (t == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        int has_gc = lua_rawget(L, 2) != LUA_TNIL;
+        lua_pop(L, 1);
+        if (has_gc)
+            return luaL_error(L, "setmetatable: a metatable with a __gc field is refused: finalizers run "
+                              "where no deadline or signal can stop them; release things with a <close> "
+                              "variable or an `always` step instead");
+    }
+    lua_settop(L, 2);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
+static int refuse_string_metatable(lua_State *L)
+{
+    return luaL_error(L, "the string metatable is locked: runbooks cannot read or change it "
+                      "(string methods come from the string library)");
+}
+
+/* The metatable of strings is shared by every string in the state, the
+ * engine's own included, and its __tostring or __index would run wherever
+ * the engine turns a value into text. getmetatable("") returns this locked
+ * stand-in instead: reading or writing a field of it raises. */
+static void lock_string_metatable(lua_State *L)
+{
+    lua_pushliteral(L, "");
+    lua_getmetatable(L, -1);
+    lua_createtable(L, 0, 0);
+    lua_createtable(L, 0, 3);
+    lua_pushcfunction(L, refuse_string_metatable);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, refuse_string_metatable);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 2);
 }
 
 /* load(chunk [, chunkname [, mode [, env]]]) in text mode only; without env
@@ -406,11 +467,11 @@ static int message_handler(lua_State *L)
 }
 
 /* The text of an error value: strings as they are; tables (structured
- * errors such as {status=, code=, message=}) by their message, with the
- * other fields after it. */
+ * errors such as {status=, code=, message=}) by their __tostring when they
+ * have one, otherwise by their message, with the other fields after it. */
 static char *error_text(lua_State *L, int idx)
 {
-    if (lua_type(L, idx) == LUA_TTABLE) {
+    if (lua_type(L, idx) == LUA_TTABLE && luaL_getmetafield(L, idx, "__tostring") == LUA_TNIL) {
         cJSON *detail = jsonlua_from_lua(L, idx, "error");
         cJSON *message = cJSON_GetObjectItemCaseSensitive(detail, "message");
         char *text;
@@ -426,13 +487,87 @@ static char *error_text(lua_State *L, int idx)
             text = xstrdup(json);
             free(json);
         } else {
-            text = xstrdup("(an error table that cannot be shown)");
+            text = xasprintf("(an error table that cannot be shown: %s)", err_last());
         }
         cJSON_Delete(detail);
         return text;
     }
+    if (lua_type(L, idx) == LUA_TTABLE)
+        lua_pop(L, 1); /* the __tostring found above */
     const char *s = luaL_tolstring(L, idx, NULL);
     char *text = xstrdup(s);
+    lua_pop(L, 1);
+    return text;
+}
+
+/* error_text inside a protected call: arguments are where the text goes
+ * (a light userdata) and the error value. The text is set only once every
+ * Lua call is over, so an error halfway leaks nothing. */
+static int error_text_call(lua_State *L)
+{
+    char **out = lua_touserdata(L, 1);
+    *out = error_text(L, 2);
+    return 0;
+}
+
+/* What a call is, for the watchdog's message: the runbook file and line of
+ * the first Lua function from idx to the stack top (a wrapper in C, such as
+ * the runner's, is given the runbook's function as an argument). */
+static void describe_function(lua_State *L, int idx, char *what, size_t size)
+{
+    snprintf(what, size, "a runbook's Lua code");
+    for (int i = idx; i <= lua_gettop(L); i++) {
+        if (lua_type(L, i) != LUA_TFUNCTION || lua_iscfunction(L, i))
+            continue;
+        lua_Debug ar;
+        lua_pushvalue(L, i);
+        lua_getinfo(L, ">S", &ar); /* pops the copy */
+        if (strcmp(ar.what, "main") == 0)
+            snprintf(what, size, "the top-level code of %s", ar.short_src);
+        else
+            snprintf(what, size, "the Lua function at %s:%d", ar.short_src, ar.linedefined);
+        return;
+    }
+}
+
+static void set_deadline(sandbox *sb, double timeout)
+{
+    sb->abort_reason = SANDBOX_ABORT_NONE;
+    sb->timeout = timeout;
+    sb->deadline = timeout > 0 ? timefmt_monotonic() + timeout : 0;
+}
+
+/* The text of the error value at idx, never raising: a __tostring or a
+ * conversion that loops is stopped by a deadline of its own, one that
+ * fails is named. */
+static char *error_text_safely(sandbox *sb, int idx)
+{
+    lua_State *L = sb->L;
+    idx = lua_absindex(L, idx);
+    if (lua_type(L, idx) == LUA_TSTRING) /* the string metatable is locked: no metamethod */
+        return xstrdup(lua_tostring(L, idx));
+    if (!lua_checkstack(L, 4))
+        return xstrdup("(an error object that cannot be shown: the Lua stack is full)");
+    char *text = NULL;
+    lua_pushcfunction(L, error_text_call);
+    lua_pushlightuserdata(L, &text);
+    lua_pushvalue(L, idx);
+    set_deadline(sb, ERROR_TEXT_SECONDS);
+    signals_watch previous;
+    signals_watch_begin(&previous, sb->deadline + SIGNALS_HARD_STOP_GRACE_SECONDS,
+                        "turning a runbook's error into text");
+    int status = lua_pcall(L, 2, 0, 0);
+    signals_watch_end(&previous);
+    sandbox_abort reason = sb->abort_reason;
+    set_deadline(sb, 0);
+    if (status == LUA_OK)
+        return text;
+    const char *why = reason == SANDBOX_ABORT_TIMEOUT     ? "it did not finish within 2s"
+                      : reason == SANDBOX_ABORT_INTERRUPT ? "a signal interrupted it"
+                      : status == LUA_ERRMEM              ? "it ran out of memory"
+                      : lua_type(L, -1) == LUA_TSTRING    ? lua_tostring(L, -1)
+                                                          : "it raised an error";
+    text = xasprintf("(an error object that cannot be shown: turning it into text failed: %s)", why);
     lua_pop(L, 1);
     return text;
 }
@@ -444,15 +579,17 @@ int sandbox_call(sandbox *sb, int nargs, int nresults, double timeout, char **er
     if (traceback)
         *traceback = NULL;
     int base = lua_gettop(L) - nargs;
+    char what[128];
+    describe_function(L, base, what, sizeof what);
     lua_pushcfunction(L, message_handler);
     lua_insert(L, base);
-    sb->abort_reason = SANDBOX_ABORT_NONE;
-    sb->timeout = timeout;
-    sb->deadline = timeout > 0 ? timefmt_monotonic() + timeout : 0;
+    set_deadline(sb, timeout);
+    signals_watch previous;
+    signals_watch_begin(&previous, timeout > 0 ? sb->deadline + SIGNALS_HARD_STOP_GRACE_SECONDS : 0, what);
     int status = lua_pcall(L, nargs, nresults, base);
-    sb->deadline = 0;
+    signals_watch_end(&previous);
     sandbox_abort abort_reason = sb->abort_reason;
-    sb->abort_reason = SANDBOX_ABORT_NONE;
+    set_deadline(sb, 0);
     lua_remove(L, base);
     if (status == LUA_OK)
         return 0;
@@ -471,7 +608,7 @@ int sandbox_call(sandbox *sb, int nargs, int nresults, double timeout, char **er
         *error = xasprintf("ran out of memory (runbooks may use at most %zu MiB)",
                            sb->memory_limit >> 20);
     } else {
-        *error = error_text(L, -1);
+        *error = error_text_safely(sb, -1);
         if (traceback && sb->traceback)
             *traceback = xstrdup(sb->traceback);
     }
@@ -482,6 +619,17 @@ int sandbox_call(sandbox *sb, int nargs, int nresults, double timeout, char **er
 }
 
 /* ---- construction ------------------------------------------------------ */
+
+/* An error outside every protected call: Lua would abort() with no word.
+ * Say what happened, let the run record it, and exit with a status of its
+ * own. */
+static int on_panic(lua_State *L)
+{
+    const char *message = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)";
+    char why[512];
+    snprintf(why, sizeof why, "internal error: a Lua error outside any protected call: %s", message);
+    signals_hard_stop(why, SIGNALS_EXIT_INTERNAL_ERROR);
+}
 
 /* Wrappers that let pcall, xpcall and coroutine.resume catch every error
  * but the abort sentinel, which they raise again. */
@@ -522,6 +670,9 @@ static void open_allowed_libraries(lua_State *L)
         lua_pushnil(L);
         lua_setglobal(L, *name);
     }
+    lua_pushcfunction(L, safe_setmetatable);
+    lua_setglobal(L, "setmetatable");
+    lock_string_metatable(L);
     lua_getglobal(L, "string");
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
@@ -554,6 +705,7 @@ int sandbox_new(sandbox **out, size_t memory_limit)
         return err_set(DR_EFAIL, "cannot create the Lua state");
     }
     lua_State *L = sb->L;
+    lua_atpanic(L, on_panic);
     /* The sentinel is a table created here, so nothing else can equal it. */
     lua_newtable(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &key_sentinel);

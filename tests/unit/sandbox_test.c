@@ -6,9 +6,11 @@
 #include "drmod.h"
 #include "err.h"
 #include "sandbox.h"
+#include "signals.h"
 
 #include <lauxlib.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int no_event(void *ud, const char *kind, cJSON *data)
@@ -137,7 +139,7 @@ static void dofile_and_loadfile_are_refused(void)
 static void string_dump_is_gone(void)
 {
     CHECK_EVAL("return string.dump(function() end)", "string.dump is not available");
-    CHECK_EVAL("return getmetatable('').__index.dump", "string.dump is not available");
+    CHECK_EVAL("return ('').dump", "string.dump is not available");
 }
 
 static void binary_chunks_are_refused(void)
@@ -233,8 +235,131 @@ static void json_module_round_trips(void)
     CHECK_EVAL("local json = require 'json'; local v, e = json.decode('{bad'); return e", "invalid JSON");
 }
 
+/* Finalizers run with hooks off: a loop in one could not be stopped by any
+ * deadline or signal, and would hang even the closing of the state. */
+static void a_metatable_with_gc_is_refused(void)
+{
+    CHECK_EVAL("setmetatable({}, { __gc = function() while true do end end })",
+               "error: test:1: setmetatable: a metatable with a __gc field is refused");
+    CHECK_EVAL("setmetatable({}, { __gc = false })", "a metatable with a __gc field is refused");
+    CHECK_EVAL("local ok, e = pcall(setmetatable, {}, { __gc = true }); return e", "__gc field is refused");
+    CHECK_EVAL("return load('return setmetatable({}, { __gc = print })')()", "__gc field is refused");
+    CHECK_EVAL("return coroutine.wrap(function() return setmetatable({}, { __gc = print }) end)()",
+               "__gc field is refused");
+}
+
+/* Lua takes note of __gc only when the metatable is set, so a field added
+ * afterwards must never run. */
+static void a_gc_field_added_later_never_runs(void)
+{
+    CHECK_EVAL("local ran = false\n"
+               "local mt = {}\n"
+               "local t = setmetatable({}, mt)\n"
+               "mt.__gc = function() ran = true end\n"
+               "rawset(getmetatable(t), '__gc', function() ran = true end)\n"
+               "t = nil; collectgarbage(); collectgarbage()\n"
+               "return tostring(ran)", "ok: false");
+    CHECK_EVAL("local mt = {}; setmetatable({}, mt); mt.__gc = print; return setmetatable({}, mt)",
+               "__gc field is refused");
+}
+
+static void setmetatable_still_works_and_respects_protection(void)
+{
+    CHECK_EVAL("local t = setmetatable({}, { __index = function(_, k) return k .. '!' end }); return t.hi", "ok: hi!");
+    CHECK_EVAL("local t = setmetatable({}, { __metatable = 'mine' }); return setmetatable(t, {})",
+               "cannot change a protected metatable");
+    CHECK_EVAL("return setmetatable({}, nil) ~= nil", "ok: true");
+    CHECK_EVAL("return setmetatable('x', {})", "bad argument #1 to 'setmetatable'");
+}
+
+/* The string metatable is shared with the engine: a __tostring or __index
+ * put there would run wherever the engine turns a value into text. */
+static void the_string_metatable_is_locked(void)
+{
+    CHECK_EVAL("getmetatable('').__index = function() return 1 end", "the string metatable is locked");
+    CHECK_EVAL("getmetatable('').__tostring = function() while true do end end", "the string metatable is locked");
+    CHECK_EVAL("getmetatable('').__gc = print", "the string metatable is locked");
+    CHECK_EVAL("return getmetatable('').__index", "the string metatable is locked");
+    CHECK_EVAL("setmetatable(getmetatable(''), nil)", "cannot change a protected metatable");
+    CHECK_EVAL("return getmetatable(getmetatable(''))", "ok: locked");
+    CHECK_EVAL("rawset(getmetatable(''), '__index', function() return 'hijacked' end)\n"
+               "rawset(getmetatable(''), '__tostring', function() return 'hijacked' end)\n"
+               "return ('a'):upper() .. tostring('b')", "ok: Ab");
+}
+
+static void an_error_object_is_shown_by_its_tostring(void)
+{
+    CHECK_EVAL("error(setmetatable({}, { __tostring = function() return 'custom failure' end }))",
+               "error: custom failure");
+    CHECK_EVAL("error({ message = 'structured', code = 7 })", "error: structured {\"code\":7}");
+}
+
+/* Turning an error into text runs the runbook's __tostring: protected, and
+ * under a deadline of its own. */
+static void an_error_object_whose_tostring_loops_or_fails_is_contained(void)
+{
+    CHECK_EVAL("error(setmetatable({}, { __tostring = function() while true do end end }))",
+               "error: (an error object that cannot be shown: turning it into text failed: it did not "
+               "finish within 2s)");
+    CHECK_EVAL("error(setmetatable({}, { __tostring = function() error('boom') end }))",
+               "turning it into text failed: test:1: boom");
+    CHECK_EVAL("error(setmetatable({}, { __tostring = function() return {} end }))",
+               "turning it into text failed: '__tostring' must return a string");
+    CHECK_EVAL("error(setmetatable({}, { __tostring = function() return string.rep('x', 1 << 30) end }))",
+               "turning it into text failed: it ran out of memory");
+}
+
+/* An error table is converted raw: its __index never runs. */
+static void an_error_table_with_a_hostile_index_is_shown_raw(void)
+{
+    CHECK_EVAL("error(setmetatable({ message = 'plain' }, { __index = function() while true do end end }))",
+               "error: plain");
+    CHECK_EVAL("error(setmetatable({ message = 'plain' }, { __index = function() error('x') end }))",
+               "error: plain");
+}
+
+/* An error outside every protected call would make Lua abort() silently:
+ * the panic handler says what happened and exits with a status of its own. */
+static void an_unprotected_error_exits_with_a_clear_message(void)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        sandbox *sb;
+        sandbox_new(&sb, 16u << 20);
+        lua_State *L = sandbox_state(sb);
+        lua_pushliteral(L, "out of every pcall");
+        lua_error(L);
+        _exit(0);
+    }
+    close(fds[1]);
+    char text[1024] = "";
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof text - 1 && (n = read(fds[0], text + len, sizeof text - 1 - len)) > 0)
+        len += (size_t)n;
+    text[len] = '\0';
+    close(fds[0]);
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == SIGNALS_EXIT_INTERNAL_ERROR);
+    CHECK_CONTAINS(text, "a Lua error outside any protected call: out of every pcall");
+}
+
 void register_sandbox_tests(void)
 {
+    REGISTER(a_metatable_with_gc_is_refused);
+    REGISTER(a_gc_field_added_later_never_runs);
+    REGISTER(setmetatable_still_works_and_respects_protection);
+    REGISTER(the_string_metatable_is_locked);
+    REGISTER(an_error_object_is_shown_by_its_tostring);
+    REGISTER(an_error_object_whose_tostring_loops_or_fails_is_contained);
+    REGISTER(an_error_table_with_a_hostile_index_is_shown_raw);
+    REGISTER(an_unprotected_error_exits_with_a_clear_message);
     REGISTER(io_is_refused);
     REGISTER(os_execute_is_refused_and_runs_nothing);
     REGISTER(os_getenv_is_refused);

@@ -1,0 +1,146 @@
+# Hostile Lua: code that tries to outrun the deadlines and signals from
+# inside one C call or a finalizer, and metamethods that run where the
+# engine turns a result or an error into text. Each must end the step (or
+# the process) with a clear message, a consistent journal, and a run that
+# resumes. drctl calls that could hang before are bounded by `timeout`, so
+# a regression fails the test instead of hanging the suite.
+
+hostile() { # ATTACK [extra args]: runs hostile-steps with --run-id h
+    local attack=$1
+    shift
+    set +e
+    timeout -s KILL 120 setsid -w "$DRCTL" --runbooks "$TEST_RUNBOOKS" run hostile-steps -p attack="$attack" \
+        -p dir="$PWD" --run-id h --approve promote "$@" >out 2>err </dev/null
+    rc=$?
+    set -e
+}
+
+# Starts hostile-steps in the background and waits until its step is inside
+# the long C call.
+start_stuck() { # ATTACK MARKER
+    setsid "$DRCTL" --runbooks "$TEST_RUNBOOKS" run hostile-steps -p attack="$1" -p dir="$PWD" --run-id h \
+        --approve promote >bg.out 2>bg.err </dev/null &
+    echo $! > bg.pid
+    wait_for "$2"
+}
+
+wait_bg() {
+    set +e; wait "$(cat bg.pid)"; code=$?; set -e
+    cp bg.err err
+}
+
+expect_interrupted_and_resumable() { # STEP
+    expect_eq "$(step_state h "$1")" interrupted "state of $1"
+    expect_eq "$(run_status h)" interrupted "run status"
+    expect_eq "$(count_events h step-interrupted "$1")" 1 "step-interrupted events"
+    dr status h
+    expect_rc 0
+    expect_in out "interrupted"
+    expect_eq "$(git -C drctl-audit status --porcelain)" "" "git status after the hard stop"
+}
+
+t_a_long_c_call_is_stopped_past_its_deadline_and_the_run_resumes() {
+    hostile find-once
+    expect_rc 130
+    expect_in err "ran 10s past its deadline inside one C call"
+    expect_in err "drctl resume h"
+    expect_interrupted_and_resumable attack
+    # The step is not idempotent: resume asks first, as after any interruption.
+    dr_notty resume h
+    expect_rc 3
+    expect_in err "was interrupted"
+    expect_in err "--approve attack"
+    dr_notty resume h --approve attack --approve promote
+    expect_rc 0
+    expect_eq "$(run_status h)" done
+    expect_eq "$(count_events h lock-takeover)" 0 "locks left to take over"
+}
+
+t_a_second_signal_stops_a_drctl_stuck_in_c_at_once() {
+    start_stuck find-forever inside-hang
+    kill -TERM "$(cat bg.pid)"
+    kill -TERM "$(cat bg.pid)"
+    wait_bg
+    expect_eq "$code" 130 "exit code"
+    expect_in err "a second signal (SIGTERM) came while the first was being handled"
+    expect_interrupted_and_resumable hang
+}
+
+t_a_signal_a_stuck_step_does_not_honour_stops_it_after_the_grace() {
+    start_stuck find-forever inside-hang
+    kill -INT "$(cat bg.pid)"
+    wait_bg
+    expect_eq "$code" 130 "exit code"
+    expect_in err "did not stop within 10s of SIGINT"
+    expect_interrupted_and_resumable hang
+}
+
+t_a_gc_metatable_in_a_step_is_refused() {
+    hostile gc
+    expect_rc 1
+    expect_in err "a metatable with a __gc field is refused"
+    expect_eq "$(step_state h attack)" failed
+    # a __gc added after setmetatable is never called: the run ends
+    hostile gc-later --run-id h2
+    expect_rc 0
+}
+
+t_list_is_not_hung_by_a_runbook_with_a_finalizer() {
+    mkdir rb
+    cp "$TEST_RUNBOOKS/hostile-steps.lua" rb/
+    cat > rb/finalizer.lua <<'EOF'
+setmetatable({}, { __gc = function() while true do end end })
+return runbook { name = "finalizer", version = "1.0.0", summary = "a finalizer that never ends",
+                 steps = { { name = "a", run = function() end } } }
+EOF
+    set +e; timeout -s KILL 60 "$DRCTL" --runbooks rb list >out 2>err </dev/null; rc=$?; set -e
+    expect_rc 2
+    expect_in out "hostile-steps"
+    expect_in out "rb/finalizer.lua:1: setmetatable: a metatable with a __gc field is refused"
+}
+
+t_the_string_metatable_cannot_be_changed() {
+    hostile string-index
+    expect_rc 1
+    expect_in err "the string metatable is locked"
+    hostile string-tostring --run-id h2
+    expect_rc 1
+    expect_in err "the string metatable is locked"
+}
+
+t_an_error_object_whose_tostring_loops_or_fails_fails_its_step_clearly() {
+    hostile error-tostring-loop
+    expect_rc 1
+    expect_in err "step 'attack' failed: (an error object that cannot be shown: turning it into text failed: it did not finish within 2s)"
+    hostile error-tostring-fails --run-id h2
+    expect_rc 1
+    expect_in err "turning it into text failed:"
+    expect_in err "tostring exploded"
+    hostile error-index-loop --run-id h3
+    expect_rc 1
+    expect_in err "step 'attack' failed: the real failure"
+}
+
+t_an_output_with_hostile_metamethods_is_saved_raw() {
+    hostile output-index-loop
+    expect_rc 0
+    expect_eq "$(jq -c '.steps[] | select(.name == "attack") | .outputs' drctl-audit/runs/h/state.json)" '{"kept":1}'
+}
+
+t_a_confirm_result_whose_index_fails_fails_the_step_clearly() {
+    hostile confirm-index-fails
+    expect_rc 1
+    expect_in err "its confirm function failed"
+    expect_in err "confirm index exploded"
+    expect_eq "$(step_state h promote)" failed
+}
+
+for t in t_a_long_c_call_is_stopped_past_its_deadline_and_the_run_resumes \
+         t_a_second_signal_stops_a_drctl_stuck_in_c_at_once \
+         t_a_signal_a_stuck_step_does_not_honour_stops_it_after_the_grace \
+         t_a_gc_metatable_in_a_step_is_refused t_list_is_not_hung_by_a_runbook_with_a_finalizer \
+         t_the_string_metatable_cannot_be_changed \
+         t_an_error_object_whose_tostring_loops_or_fails_fails_its_step_clearly \
+         t_an_output_with_hostile_metamethods_is_saved_raw t_a_confirm_result_whose_index_fails_fails_the_step_clearly; do
+    run_test "$t"
+done
