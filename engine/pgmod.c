@@ -676,6 +676,19 @@ static int ends_transaction(const char *tag)
     return !strncmp(tag, "COMMIT", 6) || !strncmp(tag, "ROLLBACK", 8) || !strncmp(tag, "PREPARE", 7);
 }
 
+/* Whether the SQL error on the stack's top is PostgreSQL refusing a write
+ * in a read-only transaction (SQLSTATE 25006): a drill records it as its
+ * own refusal, so that a runbook catching the error still fails its step. */
+static int refused_as_a_write(lua_State *L)
+{
+    if (!lua_istable(L, -1))
+        return 0;
+    lua_getfield(L, -1, "sqlstate");
+    int write = lua_isstring(L, -1) && !strcmp(lua_tostring(L, -1), "25006");
+    lua_pop(L, 1);
+    return write;
+}
+
 /* A read-only session runs each statement alone (the extended protocol
  * takes one statement: "COMMIT; BEGIN READ WRITE; ..." is refused by the
  * server), in a read-only transaction that has its snapshot, and rolls it
@@ -705,13 +718,12 @@ static int run_read_only(lua_State *L, pg_module *m, pg_conn *c, query_call *q, 
         PQclear(done);
     }
     if (ended) {
-        if (rc == 0)
-            PQclear(*res);
-        else
-            lua_pop(L, 1);
+        PQclear(*res);
         *res = NULL;
         return refuse_statement(L, m, c, q->sql, ", which ended the read-only transaction it ran in,");
     }
+    if (rc != 0 && c->guarded && refused_as_a_write(L))
+        return refuse_statement(L, m, c, q->sql, ", a write PostgreSQL refused in a read-only transaction,");
     return rc;
 }
 

@@ -2,9 +2,10 @@
  *
  *   local c = pg.connect(uri [, {project=, branch_id=}])  (password from
  *             neon.reveal_password when the URI has none and a project is given)
- *   c:query(sql, ...)  -> rows ({column = value}), info {columns=, command=}
- *   c:query{sql=, params={...}, timeout="5s"}   the same, with a statement timeout
- *   c:exec(sql, ...)   -> number of rows affected
+ *   c:query(sql, ...)  -> rows ({column = value}), info {columns=, command=, affected=}
+ *   c:query{sql=, params={...}, timeout="5s", max_rows=, max_bytes=}   the same,
+ *                      with a statement timeout and other limits
+ *   c:exec(sql, ...)   -> number of rows affected (rows returned are dropped)
  *   c:tx(function() ... end)   BEGIN/COMMIT, ROLLBACK when it raises
  *   c:close()          (every connection also closes when its step ends)
  *   pg.copy(src, dst, {from = "table" | "SELECT ...", to = "table", columns = {...}})
@@ -19,7 +20,16 @@
  * lost); timestamps as RFC 3339 text; everything else as text. Queries run
  * asynchronously so that a signal or the step's deadline cancels them on
  * the server. A SQL error fails the step with PostgreSQL's message and
- * SQLSTATE. Passwords are registered as secrets as soon as they are seen. */
+ * SQLSTATE. Passwords are registered as secrets as soon as they are seen.
+ *
+ * Rows come one at a time (libpq's single-row mode), so no whole result is
+ * ever held outside Lua's memory cap: c:query raises past max_rows
+ * (100,000) or max_bytes (64 MiB of text) and cancels the query.
+ *
+ * Read-only sessions (every connection of `drctl plan`; in a drill, those
+ * to servers the drill did not make) run each statement alone, in a
+ * read-only transaction that has its snapshot, rolled back after it;
+ * c:exec and c:tx are refused in a plan (in a drill c:exec reads only). */
 #ifndef DRCTL_PGMOD_H
 #define DRCTL_PGMOD_H
 

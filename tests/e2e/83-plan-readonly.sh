@@ -78,7 +78,7 @@ local dr = require "dr"
 local function message_of(e) return type(e) == "table" and tostring(e.message) or tostring(e) end
 return runbook {
   name = "pg-limits", version = "1.0.0", summary = "c:query's limits",
-  params = { project = { type = "string", required = true } },
+  params = { project = { type = "string", required = true }, past_the_cap = { type = "bool", default = false } },
   steps = {
     { name = "read", run = function(ctx)
         local p = ctx.params.project
@@ -92,6 +92,13 @@ return runbook {
         if bytes_ok then dr.fail("max_bytes let " .. #bytes .. " rows through") end
         local bad_ok, bad = pcall(c.query, c, { sql = "SELECT 1", max_rows = 0 })
         local tx_ok, tx = pcall(c.tx, c, function() c:query("SELECT * FROM big") end)
+        if ctx.params.past_the_cap then
+          -- Past the memory cap while rows stream in: the query is
+          -- cancelled, the connection stays usable.
+          local oom_ok, oom = pcall(c.query, c, { sql = "SELECT b.payload, g FROM big b, generate_series(1, 4) g",
+                                                  max_rows = 100000000, max_bytes = 100000000000 })
+          return { oom = oom_ok and "passed" or message_of(oom), after = c:query("SELECT 1 AS one")[1].one }
+        end
         local after = c:query("SELECT count(*) AS n FROM big")[1].n
         local exec = c:exec("SELECT * FROM big")
         return { whole = message_of(whole), raised = #raised, bytes = message_of(bytes),
@@ -137,6 +144,12 @@ t_query_results_are_bounded() {
     if [ -z "${ASAN_OPTIONS:-}" ]; then
         [ "$peak" -lt 150000 ] || fail "drctl's peak RSS was $peak kB: the result was held somewhere"
     fi
+    rm -rf drctl-audit
+    "$DRCTL" --runbooks limits run pg-limits -p "project=$project" -p past_the_cap=true >out 2>err </dev/null \
+        || fail "the run past the memory cap failed"
+    state="drctl-audit/runs/$(run_id)/state.json"
+    outputs oom | grep -q "not enough memory" || fail "past the memory cap: $(outputs oom)"
+    expect_eq "$(outputs after)" 1 "the connection after the memory error"
     stop_neon_local
 }
 
