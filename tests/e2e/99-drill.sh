@@ -125,7 +125,7 @@ t_drill_refuses_every_change_to_what_it_did_not_make() {
     expect_in err "the drill refused"
     run=$(ls drctl-audit/runs | head -1)
     refused=$(jq -c 'select(.kind == "drill-refused")' "drctl-audit/runs/$run/journal.jsonl" | wc -l)
-    [ "$refused" -ge 7 ] || fail "only $refused refusals journaled"
+    [ "$refused" -ge 8 ] || fail "only $refused refusals journaled"
     expect_eq "$(step_state "$run" check)" failed "the step that was refused"
     expect_eq "$(production)" "$before" "production after the hostile drill"
     expect_eq "$(jq -r '.steps[] | select(.name == "drill-cleanup") | .outputs.left_behind' \
