@@ -33,6 +33,7 @@ start_drill_neon_local() {
     for _ in $(seq 1 100); do grep -q http "$work/nl.out" 2>/dev/null && break; sleep 0.05; done
     URL=$(sed -n 's/^neon-local: //p' "$work/nl.out")
     KEY=$(cat "$work/nl/api-key")
+    use_superuser_password
 }
 stop_drill_neon_local() {
     kill "$NL_PID" 2>/dev/null || true

@@ -29,6 +29,19 @@ start_bench_neon_local() {
     for _ in $(seq 1 100); do grep -q http "$work/nl.out" 2>/dev/null && break; sleep 0.05; done
     URL=$(sed -n 's/^neon-local: //p' "$work/nl.out")
     KEY=$(cat "$work/nl/api-key")
+    use_superuser_password
+}
+
+# neon-local's servers, and the bare ones made from its base backups, take
+# postgres with its password only (in $work/nl/superuser-password): a pgpass
+# file gives it to psql and pg_basebackup, as root and as the postgres user
+# (as_pg), without putting it in any command line. It serves user postgres
+# only: the roles' connection strings carry their own passwords.
+use_superuser_password() {
+    local pgpass="$work/superuser.pgpass"
+    (umask 077; printf '127.0.0.1:*:*:postgres:%s\n' "$(cat "$work/nl/superuser-password")" > "$pgpass")
+    [ "$(id -u)" -eq 0 ] && chown postgres "$pgpass"
+    export PGPASSFILE=$pgpass
 }
 
 call() { curl -s -X "$1" -H "Authorization: Bearer $KEY" ${3:+-d "$3"} "$URL$2"; }
@@ -53,8 +66,8 @@ bench_project() {
 # The bare PostgreSQL work of a point-in-time branch, by hand, on
 # neon-local's own files for BRANCH (its base backup and WAL archive in
 # $work/nl/pg/BRANCH): its WAL archived up to now (through URI's server,
-# with neon-local's superuser connection, trusted on 127.0.0.1, as
-# neon-local makes sure of it too), then, timed, the base copied to
+# as neon-local's superuser, with its password (use_superuser_password),
+# as neon-local makes sure of it too), then, timed, the base copied to
 # $work/bare-NAME, WAL replayed to AT (RFC 3339, UTC) and the server
 # started and promoted. Sets bare (seconds) and bare_port; the server is
 # left running for queries (bare_stop NAME; the cleanup stops it too).

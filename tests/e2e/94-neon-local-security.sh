@@ -98,6 +98,12 @@ t_superuser_connections_need_the_password_kept_private() {
     done
     leaks=$(grep -rlaF -- "$pw" nl | grep -vx nl/superuser-password || true)
     [ -z "$leaks" ] || fail "the superuser password is in: $leaks"
+    # A password file others can read is refused, not used.
+    chmod 644 nl/superuser-password
+    set +e; "$NEON_LOCAL" --data "$PWD/nl" --listen 127.0.0.1:0 >out 2>err; rc=$?; set -e
+    expect_rc 1
+    expect_in err "nl/superuser-password can be read by other users (mode 644)"
+    expect_in err "chmod 600"
 }
 
 # An older neon-local trusted every connection as postgres from 127.0.0.1:
