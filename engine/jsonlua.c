@@ -450,6 +450,14 @@ static int json_decode(lua_State *L)
 {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
+    /* The tree cJSON builds lives outside Lua's memory cap, at several
+     * times the text's size: bound the text as outputs are bounded. */
+    if (len > JSONLUA_MAX_BYTES) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "json.decode: the text is %I bytes, over the limit of %d MiB "
+                           "(keep big data in files or tables)", (lua_Integer)len, JSONLUA_MAX_BYTES >> 20);
+        return 2;
+    }
     const char *end = NULL;
     cJSON *value = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!value) {

@@ -90,6 +90,15 @@ t_json_encode_over_16_mib_raises() {
     expect_eq "$(json_state '.steps[0].outputs.encoded')" "$((15 * 1024 * 1024 + 11))" "length of the encoded text"
 }
 
+t_json_decode_over_16_mib_is_refused() {
+    dr run json-big -p mode=decode
+    expect_rc 0
+    expect_eq "$(json_state '.steps[0].outputs.refused')" true "refused"
+    expect_eq "$(json_state '.steps[0].outputs.message')" \
+        "\"json.decode: the text is 17825794 bytes, over the limit of 16 MiB (keep big data in files or tables)\""
+    expect_eq "$(json_state '.steps[0].outputs.small')" 3 "a small text still decodes"
+}
+
 t_numbers_survive_a_resume_exactly() {
     dr run json-numbers -p dir="$PWD"
     expect_rc 1
@@ -112,6 +121,6 @@ t_numbers_survive_a_resume_exactly() {
 
 for t in t_output_metamethods_never_run_and_only_raw_content_is_saved t_json_encode_runs_no_metamethod \
          t_a_key_with_a_nul_byte_is_refused_without_running_index t_an_output_over_16_mib_is_refused_by_name \
-         t_json_encode_over_16_mib_raises t_numbers_survive_a_resume_exactly; do
+         t_json_encode_over_16_mib_raises t_json_decode_over_16_mib_is_refused t_numbers_survive_a_resume_exactly; do
     run_test "$t"
 done

@@ -23,7 +23,7 @@ return runbook {
   summary = "Test runbook: outputs and json.encode over the size limits",
   params = {
     mode = { type = "enum", required = true,
-             values = { "string", "strings", "numbers", "encode", "encode-pretty", "under" } },
+             values = { "string", "strings", "numbers", "encode", "encode-pretty", "under", "decode" } },
   },
   steps = {
     { name = "make", idempotent = true,
@@ -39,6 +39,12 @@ return runbook {
           local v = deep_members()
           local compact = #json.encode(v)
           return { compact = compact, pretty = json.encode(v, true) }
+        end
+        if mode == "decode" then
+          -- 17 MiB of text is refused as bad JSON is, with the reason
+          local value, message = json.decode('"' .. ("z"):rep(17 * 1024 * 1024) .. '"')
+          local small = json.decode('{"n":[1,2,3]}')
+          return { refused = value == nil, message = message, small = #small.n }
         end
         -- just under the limit: a 15 MiB string is encoded
         return { encoded = #json.encode({ blob = ("y"):rep(15 * 1024 * 1024) }) }
