@@ -10,6 +10,7 @@
 #include "err.h"
 #include "fsio.h"
 #include "journal.h"
+#include "jsontext.h"
 #include "lock.h"
 #include "neonmod.h"
 #include "params.h"
@@ -410,7 +411,7 @@ static int validate_approvals(const cli *c, const runbook *rb)
 
 static void print_json(const cJSON *value)
 {
-    char *text = cJSON_Print(value);
+    char *text = json_print_exact(value, 1);
     term_out("%s", text);
     free(text);
 }
@@ -532,7 +533,7 @@ static void print_plan_text(const cJSON *plan)
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(plan, "params");
     const cJSON *p;
     cJSON_ArrayForEach(p, params) {
-        char *value = cJSON_IsString(p) ? xstrdup(p->valuestring) : cJSON_PrintUnformatted(p);
+        char *value = cJSON_IsString(p) ? xstrdup(p->valuestring) : json_print_exact(p, 0);
         term_out("  param %s = %s", p->string, value);
         free(value);
     }
@@ -634,7 +635,7 @@ static int prepare_target(loaded *l, const cJSON *params, const cJSON *recorded)
     }
     if ((rc = target_connect(&l->target)) != 0)
         return rc;
-    redact_add_secret(l->target.api_key);
+    redact_add_named_secret("the Neon API key", l->target.api_key);
     char *what = target_describe(&l->target);
     const char *project = params ? json_string(params, "project", NULL) : NULL;
     term_info("target: %s%s%s", what, project && *project ? ", project " : "", project && *project ? project : "");
@@ -792,7 +793,7 @@ static void print_step_lines(const cJSON *state)
                  json_string(s, "state", "?"), cJSON_IsNumber(attempts) ? attempts->valueint : 0);
         const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(s, "outputs");
         if (outputs && !cJSON_IsNull(outputs)) {
-            char *text = cJSON_PrintUnformatted(outputs);
+            char *text = json_print_exact(outputs, 0);
             term_out("       outputs: %s", text);
             free(text);
         }
@@ -829,7 +830,7 @@ static int cmd_status_one(cli *c, const char *run_id)
              json_string(info, "started_at", "?"));
     const cJSON *p;
     cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(info, "params")) {
-        char *value = cJSON_IsString(p) ? xstrdup(p->valuestring) : cJSON_PrintUnformatted(p);
+        char *value = cJSON_IsString(p) ? xstrdup(p->valuestring) : json_print_exact(p, 0);
         term_out("param:    %s = %s", p->string, value);
         free(value);
     }

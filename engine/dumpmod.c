@@ -196,7 +196,7 @@ static int conn_env_open(const char *uri, conn_env *c)
         return rc;
     }
     if (PQpass(conn) && *PQpass(conn))
-        redact_add_secret(PQpass(conn));
+        redact_add_named_secret("the password of the dump's connection", PQpass(conn));
     c->server_major = PQserverVersion(conn) / 10000;
     c->label = xasprintf("%s@%s:%s/%s", PQuser(conn), PQhost(conn), PQport(conn), PQdb(conn));
     int n = 0;

@@ -3,6 +3,7 @@
 #include "buf.h"
 #include "err.h"
 #include "identity.h"
+#include "jsontext.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -72,7 +73,7 @@ int lock_acquire(lock **out, const char *path, const char *what, const char *run
     cJSON_AddStringToObject(me, "host", host);
     cJSON_AddStringToObject(me, "run_id", run_id);
     cJSON_AddStringToObject(me, "since", since);
-    char *text = cJSON_PrintUnformatted(me);
+    char *text = json_print_exact(me, 0);
     cJSON_Delete(me);
     free(host);
     if (ftruncate(fd, 0) != 0 || pwrite(fd, text, strlen(text), 0) < 0) {

@@ -2,6 +2,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "jsontext.h"
 #include "timefmt.h"
 
 #include <curl/curl.h>
@@ -420,7 +421,7 @@ int neon_call(neon_client *c, const char *method, const char *path, const cJSON 
         return DR_EUSAGE;
     }
     char *url = xasprintf("%s%s", c->base, path);
-    char *body_text = body ? cJSON_PrintUnformatted(body) : NULL;
+    char *body_text = body ? json_print_exact(body, 0) : NULL;
     double started = timefmt_monotonic(), backoff = c->policy.first_backoff;
     int rc = DR_EFAIL, dropped = 0; /* an earlier try was sent and its answer lost */
     for (;;) {

@@ -866,7 +866,7 @@ static int note_password(lua_State *L, const char *uri)
     }
     for (PQconninfoOption *o = opts; o->keyword; o++)
         if (!strcmp(o->keyword, "password") && o->val && *o->val)
-            redact_add_secret(o->val);
+            redact_add_named_secret("the password of the connection string given to pg.connect", o->val);
     PQconninfoFree(opts);
     return 0;
 }

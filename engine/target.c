@@ -142,6 +142,30 @@ static char *read_trimmed(const char *path)
     return text;
 }
 
+/* neon-local needs none of drctl's secrets (its key is the one in its
+ * folder): a server that outlives the run should not carry them. Runs in
+ * the forked child, so it allocates nothing. */
+static void drop_secrets_from_environment(void)
+{
+    static const char *const names[] = { "NEON_LOCAL_API_KEY", "NEON_API_KEY", "DRCTL_GIT_TOKEN",
+                                          "PGPASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                          "AWS_SESSION_TOKEN" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        unsetenv(names[i]);
+    static const char param_prefix[] = "DRCTL_PARAM_";
+    for (size_t i = 0; environ[i];) {
+        char name[256];
+        size_t len = strcspn(environ[i], "=");
+        if (strncmp(environ[i], param_prefix, sizeof param_prefix - 1) == 0 && len < sizeof name) {
+            memcpy(name, environ[i], len);
+            name[len] = '\0';
+            unsetenv(name);
+            continue; /* the next entry moved into slot i */
+        }
+        i++;
+    }
+}
+
 /* Starts neon-local detached (its own session, so the terminal's ^C and
  * drctl's exit leave it running for the next command). */
 static pid_t spawn_neon_local(const char *data_dir, const char *log_path)
@@ -157,8 +181,7 @@ static pid_t spawn_neon_local(const char *data_dir, const char *log_path)
         dup2(null_fd, 0);
         dup2(log_fd, 1);
         dup2(log_fd, 2);
-        unsetenv("NEON_LOCAL_API_KEY"); /* its key is the one in its folder */
-        unsetenv("NEON_API_KEY");
+        drop_secrets_from_environment();
         char *argv[] = { program, "--data", (char *)data_dir, "--listen", "127.0.0.1:0", NULL };
         execvp(program, argv);
         fprintf(stderr, "drctl: cannot run %s: %s\n", program, strerror(errno));
