@@ -169,12 +169,31 @@ t_an_api_key_with_a_line_break_is_refused_before_any_request() {
     expect_eq "$(count_events "$(run_id)" neon)" 0 "neon calls journaled"
 }
 
+# neon-local outlives the command that starts it: it must not carry drctl's
+# secrets (API key, database and cloud passwords, secret params).
+t_neon_local_is_started_without_drctls_secrets() {
+    chmod 755 .
+    unset NEON_API_KEY NEON_API_HOST
+    PGPASSWORD=pg-secret-4711 AWS_SECRET_ACCESS_KEY=aws-secret-4711 DRCTL_GIT_TOKEN=git-secret-4711 \
+        DRCTL_PARAM_TOKEN=param-secret-4711 DRCTL_KEEP_ME=visible-4711 dr --local run neon-get -p project=nope
+    expect_rc 1
+    pid=$(cat .drctl/neon-local.pid)
+    tr '\0' '\n' < "/proc/$pid/environ" > nl.env
+    kill -TERM "$pid"
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    expect_in nl.env "DRCTL_KEEP_ME=visible-4711"
+    for secret in pg-secret aws-secret git-secret param-secret; do
+        expect_not_in nl.env "$secret"
+    done
+}
+
 for t in t_a_timeout_ends_the_step_while_a_grandchild_still_holds_stdout \
          t_sigint_is_honoured_while_a_grandchild_still_holds_stdout \
          t_a_daemon_left_holding_stdout_does_not_hang_the_step \
          t_a_child_run_as_root_finds_no_secret_in_drctls_environment \
          t_a_child_of_the_same_user_cannot_read_drctls_environment \
          t_a_neon_path_with_cr_or_lf_is_refused_at_once_and_not_retried \
-         t_an_api_key_with_a_line_break_is_refused_before_any_request; do
+         t_an_api_key_with_a_line_break_is_refused_before_any_request \
+         t_neon_local_is_started_without_drctls_secrets; do
     run_test "$t"
 done
