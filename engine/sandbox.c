@@ -29,7 +29,6 @@ struct sandbox {
     size_t memory_used;
     size_t memory_limit;
     double deadline;          /* monotonic seconds; 0 when none */
-    double timeout;           /* the limit that set the deadline, for messages */
     sandbox_abort abort_reason;
     char **lib_dirs;
     size_t lib_dir_count;
@@ -533,7 +532,6 @@ static void describe_function(lua_State *L, int idx, char *what, size_t size)
 static void set_deadline(sandbox *sb, double timeout)
 {
     sb->abort_reason = SANDBOX_ABORT_NONE;
-    sb->timeout = timeout;
     sb->deadline = timeout > 0 ? timefmt_monotonic() + timeout : 0;
 }
 
@@ -602,7 +600,7 @@ int sandbox_call(sandbox *sb, int nargs, int nresults, double timeout, char **er
         *error = xstrdup("a confirmation was refused");
     } else if (abort_reason == SANDBOX_ABORT_TIMEOUT) {
         char limit[32];
-        timefmt_format_duration(sb->timeout, limit, sizeof limit);
+        timefmt_format_duration(timeout, limit, sizeof limit);
         *error = xasprintf("timed out after %s", limit);
     } else if (status == LUA_ERRMEM) {
         *error = xasprintf("ran out of memory (runbooks may use at most %zu MiB)",

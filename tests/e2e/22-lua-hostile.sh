@@ -9,16 +9,16 @@ hostile() { # ATTACK [extra args]: runs hostile-steps with --run-id h
     local attack=$1
     shift
     set +e
-    timeout -s KILL 120 setsid -w "$DRCTL" --runbooks "$TEST_RUNBOOKS" run hostile-steps -p attack="$attack" \
+    timeout -s KILL ${HOSTILE_LIMIT:-120} setsid -w "$DRCTL" --runbooks "$TEST_RUNBOOKS" run hostile-steps -p attack="$attack" \
         -p dir="$PWD" --run-id h --approve promote "$@" >out 2>err </dev/null
     rc=$?
     set -e
 }
 
 # Starts hostile-steps in the background and waits until its step is inside
-# the long C call.
+# the long C call (timeout --foreground passes each signal on once).
 start_stuck() { # ATTACK MARKER
-    setsid "$DRCTL" --runbooks "$TEST_RUNBOOKS" run hostile-steps -p attack="$1" -p dir="$PWD" --run-id h \
+    setsid timeout --foreground -s KILL "${HOSTILE_LIMIT:-120}" "$DRCTL" --runbooks "$TEST_RUNBOOKS" run hostile-steps -p attack="$1" -p dir="$PWD" --run-id h \
         --approve promote >bg.out 2>bg.err </dev/null &
     echo $! > bg.pid
     wait_for "$2"
