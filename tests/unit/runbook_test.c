@@ -132,6 +132,24 @@ static void a_file_that_does_not_return_runbook_is_refused(void)
     CHECK_CONTAINS(err_last(), "must end with 'return runbook { ... }'");
 }
 
+/* A finalizer would run as the sandbox closes, where no deadline reaches:
+ * loading (drctl list) must refuse it, and return. */
+static void a_finalizer_in_top_level_code_is_refused(void)
+{
+    CHECK(load_text("finalizer", "setmetatable({}, { __gc = function() while true do end end })\n"
+                    "return runbook { name = 'finalizer', version = '1', summary = 's', " GOOD_STEPS " }\n",
+                    NULL) == DR_EUSAGE);
+    CHECK_CONTAINS(err_last(), "finalizer.lua:1: setmetatable: a metatable with a __gc field is refused");
+}
+
+/* The runbook table itself, or a step, cannot carry one either. */
+static void a_finalizer_on_the_runbook_table_is_refused(void)
+{
+    CHECK(load_text("gcdesc", "return runbook(setmetatable({ name = 'gcdesc', version = '1', summary = 's', "
+                    GOOD_STEPS " }, { __gc = print }))\n", NULL) == DR_EUSAGE);
+    CHECK_CONTAINS(err_last(), "__gc field is refused");
+}
+
 static void a_syntax_error_names_file_and_line(void)
 {
     CHECK(load_text("syntax", "return runbook {\n  name = 'syntax',,\n}\n", NULL) == DR_EUSAGE);
@@ -167,6 +185,8 @@ void register_runbook_tests(void)
     REGISTER(an_unknown_top_level_field_is_refused);
     REGISTER(a_file_that_does_not_return_runbook_is_refused);
     REGISTER(a_syntax_error_names_file_and_line);
+    REGISTER(a_finalizer_in_top_level_code_is_refused);
+    REGISTER(a_finalizer_on_the_runbook_table_is_refused);
     REGISTER(the_file_must_be_named_after_the_runbook);
     REGISTER(confirm_without_destructive_is_refused);
 }
