@@ -123,3 +123,33 @@ const char *buf_cstr(const buf *b)
 {
     return b->data ? b->data : "";
 }
+
+const char *str_list_push(str_list *l, const char *text)
+{
+    l->items = xrealloc(l->items, (l->count + 1) * sizeof *l->items);
+    l->items[l->count] = xstrdup(text);
+    return l->items[l->count++];
+}
+
+int str_list_has(const str_list *l, const char *text)
+{
+    for (size_t i = 0; i < l->count; i++)
+        if (strcmp(l->items[i], text) == 0)
+            return 1;
+    return 0;
+}
+
+void str_list_add_unique(str_list *l, const char *text)
+{
+    if (!str_list_has(l, text))
+        str_list_push(l, text);
+}
+
+void str_list_free(str_list *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        free(l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->count = 0;
+}

@@ -15,6 +15,13 @@ typedef struct buf {
 
 #define BUF_INIT { NULL, 0, 0 }
 
+/* A list of owned strings (ids, secrets, names), for the few that the
+ * engine keeps: looked up by a linear scan. */
+typedef struct str_list {
+    char **items;
+    size_t count;
+} str_list;
+
 void buf_append(buf *b, const void *data, size_t len);
 void buf_puts(buf *b, const char *text);
 void buf_putc(buf *b, char c);
@@ -24,6 +31,13 @@ char *buf_detach(buf *b);
 void buf_free(buf *b);
 /* The content, or "" when empty. Borrowed. */
 const char *buf_cstr(const buf *b);
+
+/* Appends a copy of text and returns it; str_list_add_unique adds it only
+ * when absent. str_list_free frees every copy and empties the list. */
+const char *str_list_push(str_list *l, const char *text);
+void str_list_add_unique(str_list *l, const char *text);
+int str_list_has(const str_list *l, const char *text);
+void str_list_free(str_list *l);
 
 void *xmalloc(size_t size);
 void *xcalloc(size_t count, size_t size);

@@ -13,35 +13,14 @@
 
 static const char *const kind_names[DRILL_KINDS] = { "project", "branch", "endpoint", "snapshot", "host" };
 
-typedef struct id_list {
-    char **items;
-    size_t count;
-} id_list;
-
 struct drill_scope {
     char *run_tag;      /* the run id in lower case: every name a drill gives holds it */
     double started;
-    id_list known[DRILL_KINDS];
-    id_list refused;
+    str_list known[DRILL_KINDS];
+    str_list refused;
     char *default_branch;
     char *expires_at;
 };
-
-static void list_add(id_list *l, const char *id)
-{
-    for (size_t i = 0; i < l->count; i++)
-        if (strcmp(l->items[i], id) == 0)
-            return;
-    l->items = xrealloc(l->items, (l->count + 1) * sizeof *l->items);
-    l->items[l->count++] = xstrdup(id);
-}
-
-static void list_free(id_list *l)
-{
-    for (size_t i = 0; i < l->count; i++)
-        free(l->items[i]);
-    free(l->items);
-}
 
 drill_scope *drill_scope_new(const char *run_id, double started)
 {
@@ -58,8 +37,8 @@ void drill_scope_free(drill_scope *s)
     if (!s)
         return;
     for (int k = 0; k < DRILL_KINDS; k++)
-        list_free(&s->known[k]);
-    list_free(&s->refused);
+        str_list_free(&s->known[k]);
+    str_list_free(&s->refused);
     free(s->default_branch);
     free(s->expires_at);
     free(s->run_tag);
@@ -69,17 +48,14 @@ void drill_scope_free(drill_scope *s)
 void drill_scope_add(drill_scope *s, drill_kind kind, const char *id)
 {
     if (id && *id && kind < DRILL_KINDS)
-        list_add(&s->known[kind], id);
+        str_list_add_unique(&s->known[kind], id);
 }
 
 int drill_scope_has(const drill_scope *s, drill_kind kind, const char *id)
 {
     if (!id || kind >= DRILL_KINDS)
         return 0;
-    for (size_t i = 0; i < s->known[kind].count; i++)
-        if (strcmp(s->known[kind].items[i], id) == 0)
-            return 1;
-    return 0;
+    return str_list_has(&s->known[kind], id);
 }
 
 static const char *string_of(const cJSON *object, const char *name)
@@ -192,10 +168,7 @@ void drill_target_free(drill_target *t)
 const char *drill_scope_refuse(drill_scope *s, const char *what)
 {
     /* every refusal counts, the same one again too: each fails its step */
-    id_list *l = &s->refused;
-    l->items = xrealloc(l->items, (l->count + 1) * sizeof *l->items);
-    l->items[l->count++] = xstrdup(what);
-    return l->items[l->count - 1];
+    return str_list_push(&s->refused, what);
 }
 
 size_t drill_scope_refusal_count(const drill_scope *s)

@@ -12,38 +12,8 @@
 
 /* ---- registered secrets --------------------------------------------------- */
 
-typedef struct {
-    char **items;
-    size_t count;
-} text_list;
-
-static text_list secrets;        /* values, and their JSON-escaped forms */
-static text_list warned_names;   /* a too short value is warned about once a name */
-
-static int list_has(const text_list *l, const char *text)
-{
-    for (size_t i = 0; i < l->count; i++)
-        if (strcmp(l->items[i], text) == 0)
-            return 1;
-    return 0;
-}
-
-static void list_add(text_list *l, const char *text)
-{
-    if (list_has(l, text))
-        return;
-    l->items = xrealloc(l->items, (l->count + 1) * sizeof *l->items);
-    l->items[l->count++] = xstrdup(text);
-}
-
-static void list_free(text_list *l)
-{
-    for (size_t i = 0; i < l->count; i++)
-        free(l->items[i]);
-    free(l->items);
-    l->items = NULL;
-    l->count = 0;
-}
+static str_list secrets;        /* values, and their JSON-escaped forms */
+static str_list warned_names;   /* a too short value is warned about once a name */
 
 /* Characters, not bytes: a UTF-8 continuation byte does not count. */
 static size_t character_count(const char *text)
@@ -75,9 +45,9 @@ static char *json_escaped(const char *secret)
 static void warn_too_short(const char *name)
 {
     const char *what = name ? name : "a password or key given to drctl";
-    if (list_has(&warned_names, what))
+    if (str_list_has(&warned_names, what))
         return;
-    list_add(&warned_names, what);
+    str_list_add_unique(&warned_names, what);
     term_warn("%s is too short to be redacted safely (fewer than %d characters), so it is not hidden "
               "from the terminal, the journal or git: hiding so short a text would also hide it inside "
               "step names, times and event kinds. Use a secret of at least %d characters",
@@ -92,9 +62,9 @@ void redact_add_named_secret(const char *name, const char *secret)
         warn_too_short(name);
         return;
     }
-    list_add(&secrets, secret);
+    str_list_add_unique(&secrets, secret);
     char *escaped = json_escaped(secret);
-    list_add(&secrets, escaped);
+    str_list_add_unique(&secrets, escaped);
     free(escaped);
 }
 
@@ -115,8 +85,8 @@ void redact_add_environment_secrets(void)
 
 void redact_clear(void)
 {
-    list_free(&secrets);
-    list_free(&warned_names);
+    str_list_free(&secrets);
+    str_list_free(&warned_names);
 }
 
 /* ---- finding what to hide in a text ------------------------------------- */
@@ -128,7 +98,7 @@ typedef struct {
     const char *text;
     size_t len;
     unsigned char *hidden;
-    text_list passwords;
+    str_list passwords;
 } scan;
 
 static void hide(scan *s, size_t from, size_t to)
@@ -149,7 +119,7 @@ static void hide_every(scan *s, const char *needle)
 static void note_password(scan *s, const char *value)
 {
     if (value && long_enough(value))
-        list_add(&s->passwords, value);
+        str_list_add_unique(&s->passwords, value);
 }
 
 /* Where a URI embedded in free text ends: at a space or a quote. */
@@ -406,7 +376,7 @@ static char *redacted_or_null(const char *text)
     hide_keyword_passwords(&s);
     for (size_t i = 0; i < s.passwords.count; i++)
         hide_every(&s, s.passwords.items[i]);
-    list_free(&s.passwords);
+    str_list_free(&s.passwords);
     char *out = NULL;
     if (memchr(s.hidden, 1, s.len)) {
         buf b = BUF_INIT;
