@@ -36,7 +36,7 @@ endif
 # neon-local's own sources are engine/nl_*.c; it shares the small common
 # modules with drctl, and drctl never links libmicrohttpd.
 NL_SRC     := $(wildcard engine/nl_*.c)
-NL_COMMON  := buf err fsio timefmt
+NL_COMMON  := buf err fsio jsontext timefmt
 ENGINE_SRC := $(filter-out engine/main.c $(NL_SRC),$(wildcard engine/*.c))
 ENGINE_OBJ := $(ENGINE_SRC:engine/%.c=$(BUILD)/engine/%.o)
 NL_OBJ     := $(NL_SRC:engine/%.c=$(BUILD)/engine/%.o) $(NL_COMMON:%=$(BUILD)/engine/%.o)

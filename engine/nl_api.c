@@ -3,6 +3,7 @@
 #include "buf.h"
 #include "err.h"
 #include "fsio.h"
+#include "jsontext.h"
 #include "nl_pg.h"
 #include "timefmt.h"
 
@@ -152,7 +153,7 @@ static cJSON *public_copy(const cJSON *o)
 
 static int save_state(nl_api *api)
 {
-    char *text = cJSON_Print(api->state);
+    char *text = json_print_exact(api->state, 1);
     /* It holds the roles' passwords: readable by its owner only. */
     int rc = fsio_write_durable_mode(api->state_path, text, strlen(text), 0600);
     free(text);

@@ -2,6 +2,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "jsontext.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -156,7 +157,7 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, nl_response r,
 {
     if (r.status >= 400 && r.body && request_id)
         cJSON_AddStringToObject(r.body, "request_id", request_id);
-    char *text = r.body ? cJSON_PrintUnformatted(r.body) : xstrdup("{}");
+    char *text = r.body ? json_print_exact(r.body, 0) : xstrdup("{}");
     cJSON_Delete(r.body);
     struct MHD_Response *response = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(response, "Content-Type", "application/json");

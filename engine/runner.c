@@ -1,7 +1,5 @@
 #include "runner.h"
 
-#include "drill.h"
-
 #include "audit.h"
 #include "buf.h"
 #include "checkpoint.h"
@@ -12,6 +10,7 @@
 #include "identity.h"
 #include "journal.h"
 #include "jsonlua.h"
+#include "jsontext.h"
 #include "lock.h"
 #include "params.h"
 #include "redact.h"
@@ -597,7 +596,7 @@ static cJSON *run_info_json(run *r)
 static int write_run_info(run *r)
 {
     cJSON *info = run_info_json(r);
-    char *text = cJSON_Print(info);
+    char *text = json_print_exact(info, 1);
     cJSON_Delete(info);
     char *path = xasprintf("%s/run.json", r->run_dir);
     size_t len = strlen(text);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "jsonlua.h"
+#include "jsontext.h"
 
 #define HOOK_EVERY_INSTRUCTIONS 1000
 
@@ -477,12 +478,12 @@ static char *error_text(lua_State *L, int idx)
         if (cJSON_IsString(message)) {
             char *message_text = xstrdup(message->valuestring);
             cJSON_DeleteItemFromObjectCaseSensitive(detail, "message");
-            char *rest = cJSON_GetArraySize(detail) ? cJSON_PrintUnformatted(detail) : NULL;
+            char *rest = cJSON_GetArraySize(detail) ? json_print_exact(detail, 0) : NULL;
             text = rest ? xasprintf("%s %s", message_text, rest) : xstrdup(message_text);
             free(rest);
             free(message_text);
         } else if (detail) {
-            char *json = cJSON_PrintUnformatted(detail);
+            char *json = json_print_exact(detail, 0);
             text = xstrdup(json);
             free(json);
         } else {
