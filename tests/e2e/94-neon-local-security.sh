@@ -158,6 +158,10 @@ t_an_older_data_folder_is_closed_on_start() {
     expect_eq "$(psql "$branch_uri" -XAtc 'select count(*) from t')" 1 "rows at the instant"
     sec_expect_closed "$(sec_port "$branch_uri")" "the branch in the past, from the older base backup"
     stop_neon_local
+    # Set offline, the password left no trace in the servers' logs or WAL.
+    pw=$(cat nl/superuser-password)
+    leaks=$(grep -rlaF -- "$pw" nl nl.err nl.out | grep -vx nl/superuser-password || true)
+    [ -z "$leaks" ] || fail "the superuser password is in: $leaks"
 }
 
 t_api_key_is_compared_whole() {
