@@ -356,7 +356,12 @@ static void record_history_start(nl_api *api, const char *project_id, const char
     if (b && rc == 0) {
         set_field(b, "_history_from", cJSON_CreateNumber(timefmt_now()));
         save_state(api);
-    } else if (rc) {
+    } else if (!b) {
+        /* Deleted while its base was being taken: the base must go with it. */
+        char *folder = xasprintf("%s/pg/%s", api->data_dir, branch_id);
+        remove_tree(folder);
+        free(folder);
+    } else {
         fprintf(stderr, "neon-local: branch %s: no base backup, so no point in time: %s\n", branch_id, err_last());
     }
     free(base);
