@@ -463,9 +463,27 @@ static cJSON *redacted_number(const cJSON *node)
     return replacement;
 }
 
-static void redact_values(cJSON *node, const char *kind, buf *path)
+/* The elements of an array share one path: the last answer is kept, so a
+ * list of a million values costs one lookup, not a million. */
+typedef struct field_cache {
+    const char *kind;
+    buf path;
+    int answer;
+} field_cache;
+
+static int is_engine_field_cached(field_cache *cache, const char *path)
 {
-    if (cJSON_IsString(node) && node->valuestring && !is_engine_field(kind, buf_cstr(path))) {
+    if (cache->path.data && strcmp(cache->path.data, path) == 0)
+        return cache->answer;
+    cache->path.len = 0;
+    buf_puts(&cache->path, path);
+    cache->answer = is_engine_field(cache->kind, path);
+    return cache->answer;
+}
+
+static void redact_values(cJSON *node, field_cache *cache, buf *path)
+{
+    if (cJSON_IsString(node) && node->valuestring && !is_engine_field_cached(cache, buf_cstr(path))) {
         char *clean = redacted_or_null(node->valuestring);
         if (clean)
             cJSON_SetValuestring(node, clean);
@@ -476,7 +494,8 @@ static void redact_values(cJSON *node, const char *kind, buf *path)
         if (len)
             buf_putc(path, '.');
         buf_puts(path, cJSON_IsArray(node) ? "#" : child->string ? child->string : "");
-        cJSON *number = cJSON_IsNumber(child) && !is_engine_field(kind, buf_cstr(path)) ? redacted_number(child) : NULL;
+        cJSON *number =
+            cJSON_IsNumber(child) && !is_engine_field_cached(cache, buf_cstr(path)) ? redacted_number(child) : NULL;
         if (number) { /* the key moves to the replacement, unchanged */
             number->string = child->string;
             number->type |= child->type & cJSON_StringIsConst;
@@ -484,7 +503,7 @@ static void redact_values(cJSON *node, const char *kind, buf *path)
             cJSON_ReplaceItemViaPointer(node, child, number);
             child = number;
         }
-        redact_values(child, kind, path);
+        redact_values(child, cache, path);
         path->len = len;
         if (path->data)
             path->data[len] = '\0';
@@ -497,6 +516,8 @@ void redact_json(cJSON *node)
         return;
     const cJSON *kind = cJSON_IsObject(node) ? cJSON_GetObjectItemCaseSensitive(node, "kind") : NULL;
     buf path = BUF_INIT;
-    redact_values(node, cJSON_IsString(kind) ? kind->valuestring : "", &path);
+    field_cache cache = { cJSON_IsString(kind) ? kind->valuestring : "", BUF_INIT, 0 };
+    redact_values(node, &cache, &path);
+    buf_free(&cache.path);
     buf_free(&path);
 }
