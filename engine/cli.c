@@ -20,15 +20,21 @@
 #include "report.h"
 #include "runner.h"
 #include "sandbox.h"
+#include "signals.h"
 #include "term.h"
 #include "timefmt.h"
 #include "verify.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MEMORY_LIMIT (512u << 20)
@@ -437,6 +443,122 @@ static int compare_strings(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* What listing learns of one runbook: name, version, summary and blob id,
+ * or the error that kept it from loading. */
+static cJSON *describe_runbook(const char *file)
+{
+    dr_host host = { 0 };
+    neon_module neon = { .host = &host }; /* listing calls nothing */
+    pg_module *pg = NULL;
+    drill_module *drill = NULL;
+    sandbox *sb = new_sandbox(file, &host, &neon, &pg, &drill);
+    runbook *rb = NULL;
+    cJSON *entry = cJSON_CreateObject();
+    if (sb && runbook_load(&rb, sb, file) == 0) {
+        cJSON_AddStringToObject(entry, "name", rb->name);
+        cJSON_AddStringToObject(entry, "version", rb->version);
+        cJSON_AddStringToObject(entry, "summary", rb->summary);
+        cJSON_AddStringToObject(entry, "blob_id", rb->blob_id);
+    } else {
+        cJSON_AddStringToObject(entry, "error", err_last());
+    }
+    runbook_free(rb);
+    sandbox_free(sb);
+    pgmod_free(pg);
+    drillmod_free(drill);
+    return entry;
+}
+
+/* Top-level code stuck inside one C call is out of reach of the load
+ * deadline; past it, plus this margin, the child loading it is killed. */
+#define LIST_LOAD_MARGIN_SECONDS 3.0
+
+/* Reads the child's answer until it closes the pipe, the limit passes or
+ * a signal comes; 1 when the whole answer was read. */
+static int read_child_answer(int fd, buf *text, double limit_seconds)
+{
+    double deadline = timefmt_monotonic() + limit_seconds;
+    for (;;) {
+        int left_ms = (int)((deadline - timefmt_monotonic()) * 1000);
+        if (left_ms <= 0 || signals_pending())
+            return 0;
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        int ready = poll(&pfd, 1, left_ms);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0)
+            return 0;
+        char chunk[4096];
+        ssize_t got = read(fd, chunk, sizeof chunk);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return got == 0;
+        buf_append(text, chunk, (size_t)got);
+    }
+}
+
+/* Loads a runbook in a child process, so that one whose code never
+ * returns is reported by name and the others are still listed. */
+static cJSON *describe_runbook_apart(const char *file)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return describe_runbook(file);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return describe_runbook(file);
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        cJSON *entry = describe_runbook(file);
+        char *text = cJSON_PrintUnformatted(entry);
+        size_t done = 0, len = strlen(text);
+        while (done < len) {
+            ssize_t n = write(fds[1], text + done, len - done);
+            if (n <= 0 && errno != EINTR)
+                _exit(1);
+            if (n > 0)
+                done += (size_t)n;
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    buf text = BUF_INIT;
+    int whole = read_child_answer(fds[0], &text, RUNBOOK_LOAD_TIMEOUT_SECONDS + LIST_LOAD_MARGIN_SECONDS);
+    close(fds[0]);
+    if (!whole)
+        kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    cJSON *entry = whole ? cJSON_Parse(buf_cstr(&text)) : NULL;
+    buf_free(&text);
+    if (!entry) {
+        entry = cJSON_CreateObject();
+        char *why = signals_pending()
+                        ? xasprintf("%s: not loaded (interrupted)", file)
+                        : xasprintf("%s: did not load within %.0f s (its top-level code never returns, perhaps "
+                                    "inside one long C call such as a pattern match); fix or remove it",
+                                    file, RUNBOOK_LOAD_TIMEOUT_SECONDS + LIST_LOAD_MARGIN_SECONDS);
+        cJSON_AddStringToObject(entry, "error", why);
+        free(why);
+    }
+    return entry;
+}
+
+static int name_listed(const cJSON *out, const char *name)
+{
+    const cJSON *seen;
+    cJSON_ArrayForEach(seen, out)
+        if (strcmp(json_string(seen, "name", ""), name) == 0)
+            return 1;
+    return 0;
+}
+
 static void list_dir(const char *dir, cJSON *out, int *bad)
 {
     DIR *d = opendir(dir);
@@ -453,40 +575,17 @@ static void list_dir(const char *dir, cJSON *out, int *bad)
     closedir(d);
     qsort(files, count, sizeof *files, compare_strings);
     for (size_t i = 0; i < count; i++) {
-        dr_host host = { 0 };
-        neon_module neon = { .host = &host }; /* listing calls nothing */
-        pg_module *pg = NULL;
-        drill_module *drill = NULL;
-        sandbox *sb = new_sandbox(files[i], &host, &neon, &pg, &drill);
-        runbook *rb = NULL;
-        cJSON *entry = cJSON_CreateObject();
-        if (sb && runbook_load(&rb, sb, files[i]) == 0) {
-            int shadowed = 0;
-            const cJSON *seen;
-            cJSON_ArrayForEach(seen, out)
-                if (strcmp(json_string(seen, "name", ""), rb->name) == 0)
-                    shadowed = 1;
-            if (shadowed) {
-                cJSON_Delete(entry);
-                entry = NULL;
-            } else {
-                cJSON_AddStringToObject(entry, "name", rb->name);
-                cJSON_AddStringToObject(entry, "version", rb->version);
-                cJSON_AddStringToObject(entry, "summary", rb->summary);
-                cJSON_AddStringToObject(entry, "blob_id", rb->blob_id);
-            }
-        } else {
+        cJSON *entry = describe_runbook_apart(files[i]);
+        if (cJSON_GetObjectItemCaseSensitive(entry, "error")) {
             *bad = 1;
-            cJSON_AddStringToObject(entry, "error", err_last());
+        } else if (name_listed(out, json_string(entry, "name", ""))) {
+            cJSON_Delete(entry); /* shadowed by one earlier on the search path */
+            entry = NULL;
         }
         if (entry) {
             cJSON_AddStringToObject(entry, "path", files[i]);
             cJSON_AddItemToArray(out, entry);
         }
-        runbook_free(rb);
-        sandbox_free(sb);
-        pgmod_free(pg);
-        drillmod_free(drill);
         free(files[i]);
     }
     free(files);

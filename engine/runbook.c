@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LOAD_TIMEOUT_SECONDS 10.0
-
 static const char key_validated = 0;
 
 static const char *const runbook_fields[] = {
@@ -525,7 +523,7 @@ static void ensure_validated_set(lua_State *L)
 static int load_call(sandbox *sb, int nargs)
 {
     char *error = NULL;
-    int rc = sandbox_call(sb, nargs, 1, LOAD_TIMEOUT_SECONDS, &error, NULL);
+    int rc = sandbox_call(sb, nargs, 1, RUNBOOK_LOAD_TIMEOUT_SECONDS, &error, NULL);
     if (rc) {
         rc = rc == DR_EINTR ? DR_EINTR : DR_EUSAGE;
         err_set(rc, "%s", error);

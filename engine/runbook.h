@@ -13,6 +13,9 @@
 
 #include <stddef.h>
 
+/* How long a runbook's top-level code may run while it is loaded. */
+#define RUNBOOK_LOAD_TIMEOUT_SECONDS 10.0
+
 typedef struct step_spec {
     char *name;
     int run_ref;            /* registry references; LUA_NOREF when absent */

@@ -103,6 +103,21 @@ EOF
     expect_in out "rb/finalizer.lua:1: setmetatable: a metatable with a __gc field is refused"
 }
 
+t_list_reports_a_runbook_stuck_in_c_and_lists_the_others() {
+    mkdir rb
+    cp "$TEST_RUNBOOKS/hostile-steps.lua" rb/
+    cat > rb/a-stuck.lua <<'EOF'
+string.find(("a"):rep(20000), ".-.-.-.-b")
+return runbook { name = "stuck", version = "1.0.0", summary = "never loads",
+                 steps = { { name = "a", run = function() end } } }
+EOF
+    set +e; timeout -s KILL 60 "$DRCTL" --runbooks rb list >out 2>err </dev/null; rc=$?; set -e
+    expect_rc 2
+    expect_in out "hostile-steps"
+    expect_in out "rb/a-stuck.lua: did not load within 13 s (its top-level code never returns"
+    expect_in err "some runbooks do not load"
+}
+
 t_the_string_metatable_cannot_be_changed() {
     hostile string-index
     expect_rc 1
@@ -143,6 +158,7 @@ for t in t_a_long_c_call_is_stopped_past_its_deadline_and_the_run_resumes \
          t_a_second_signal_stops_a_drctl_stuck_in_c_at_once \
          t_a_signal_a_stuck_step_does_not_honour_stops_it_after_the_grace \
          t_a_gc_metatable_in_a_step_is_refused t_list_is_not_hung_by_a_runbook_with_a_finalizer \
+         t_list_reports_a_runbook_stuck_in_c_and_lists_the_others \
          t_the_string_metatable_cannot_be_changed \
          t_an_error_object_whose_tostring_loops_or_fails_fails_its_step_clearly \
          t_an_output_with_hostile_metamethods_is_saved_raw t_a_confirm_result_whose_index_fails_fails_the_step_clearly; do
