@@ -3,7 +3,8 @@
 # with the summary line "N passed, N failed".
 #   tests/run.sh [FILE...]   only those end-to-end files (no unit tests);
 #   ONLY=NAME tests/run.sh FILE   only the test function NAME in it;
-#   TEST_LANES=N   how many files run at once (default 2; 1 runs them in order).
+#   TEST_LANES=N   how many files run at once (default 3: the tests mostly wait
+#                  on servers and fsync, so three fit two cores; 1 runs them in order).
 set -u
 cd "$(dirname "$0")/.."
 source tests/lib.sh
@@ -29,7 +30,7 @@ else
     for file in tests/e2e/*.sh; do
         [[ " ${slow[*]} " == *" $file "* ]] || files+=("$file")
     done
-    lanes=${TEST_LANES:-2}
+    lanes=${TEST_LANES:-3}
 fi
 
 if [ -n "${SKIP_UNIT:-}" ]; then
