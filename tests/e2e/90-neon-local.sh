@@ -119,6 +119,15 @@ wait_operation() { # PROJECT OPERATION KEY
     fail "operation $2 is still running"
 }
 
+# Waits for each operation listed in FILE, and checks that it finished.
+operations_finish() { # PROJECT FILE KEY WHAT
+    local op
+    for op in $(jq -r '.operations[].id' "$2"); do
+        wait_operation "$1" "$op" "$3"
+        expect_eq "$(jq -r .operation.status body.json)" finished "$4 ($(jq -r .operation.error body.json))"
+    done
+}
+
 t_a_project_is_a_real_postgresql_that_survives_a_restart() {
     chmod 755 .
     start_neon_local
@@ -174,10 +183,7 @@ t_a_branch_at_head_is_a_real_copy() {
     expect_eq "$status" 201 "create branch"
     expect_eq "$(jq -r .branch.current_state branch.json)" init
     expect_eq "$(jq -r .branch.parent_id branch.json)" "$(jq -r .branch.id created.json)" "parent"
-    for op in $(jq -r '.operations[].id' branch.json); do
-        wait_operation "$project" "$op" "$key"
-        expect_eq "$(jq -r .operation.status body.json)" finished
-    done
+    operations_finish "$project" branch.json "$key" "operation"
     branch_uri=$(jq -r '.connection_uris[0].connection_uri' branch.json)
     [ "$branch_uri" != "$uri" ] || fail "the branch has the parent's connection string"
     expect_eq "$(psql "$branch_uri" -XAtc 'select count(*) from booking')" 100 "rows on the branch"
@@ -215,10 +221,7 @@ t_a_branch_at_a_past_instant_is_real_pitr() {
     call DELETE "/projects/$project/branches/$(jq -r .branch.id branch.json)"
     expect_eq "$status" 423 "delete while the branch is being made"
     expect_in body.json "operation in progress"
-    for op in $(jq -r '.operations[].id' branch.json); do
-        wait_operation "$project" "$op" "$key"
-        expect_eq "$(jq -r .operation.status body.json)" finished "operation (error: $(jq -r .operation.error body.json))"
-    done
+    operations_finish "$project" branch.json "$key" "operation"
     branch_uri=$(jq -r '.connection_uris[0].connection_uri' branch.json)
     expect_eq "$(psql "$branch_uri" -XAtc 'select count(*) from booking')" 100 "rows at the instant"
     expect_eq "$(psql "$branch_uri" -XAtc 'select count(*) from booking where id = 1000')" 0 "the later write"
@@ -278,10 +281,7 @@ t_branch_deletion_rules_and_set_as_default() {
     call DELETE "/projects/$project/branches/$b2"
     expect_eq "$status" 200 "delete a leaf"
     expect_eq "$(jq -r '[.operations[].status] | unique | join(",")' body.json)" running
-    for op in $(jq -r '.operations[].id' body.json); do
-        wait_operation "$project" "$op" "$key"
-        expect_eq "$(jq -r .operation.status body.json)" finished
-    done
+    operations_finish "$project" body.json "$key" "operation"
     call GET "/projects/$project/branches/$b2"
     expect_eq "$status" 404 "the deleted branch"
     [ ! -e "nl/pg/$b2" ] || fail "the deleted branch's files are still there"
@@ -309,10 +309,7 @@ t_restore_in_place_keeps_the_connection_string_and_preserves() {
              -d "{\"source_branch_id\":\"$main_id\",\"source_timestamp\":\"$before\",\"preserve_under_name\":\"main-before-restore\"}" \
              "$URL/projects/$project/branches/$main_id/restore")
     expect_eq "$status" 200 "restore (error: $(jq -r .message body.json))"
-    for op in $(jq -r '.operations[].id' body.json); do
-        wait_operation "$project" "$op" "$key"
-        expect_eq "$(jq -r .operation.status body.json)" finished "restore operation ($(jq -r .operation.error body.json))"
-    done
+    operations_finish "$project" body.json "$key" "restore operation"
     expect_eq "$(psql "$uri" -XAtc 'select count(*) from booking')" 50 "rows back, same connection string"
     call GET "/projects/$project/branches"
     expect_eq "$(jq -r '[.branches[].name] | sort | join(",")' body.json)" "main,main-before-restore"
@@ -345,10 +342,7 @@ t_a_data_only_backup_branch_can_be_branched_and_restored_from() {
              -d "{\"source_branch_id\":\"$backup\",\"preserve_under_name\":\"main-old\"}" \
              "$URL/projects/$project/branches/$main_id/restore")
     expect_eq "$status" 200 "restore main from the backup ($(jq -r .message body.json))"
-    for op in $(jq -r '.operations[].id' body.json); do
-        wait_operation "$project" "$op" "$key"
-        expect_eq "$(jq -r .operation.status body.json)" finished "restore ($(jq -r .operation.error body.json))"
-    done
+    operations_finish "$project" body.json "$key" "restore"
     expect_eq "$(psql "$uri" -XAtc 'select count(*) from salon')" 12 "rows on main after the restore"
     stop_neon_local
 }
@@ -462,10 +456,7 @@ t_snapshots_are_taken_listed_restored_and_deleted() {
     call POST "/projects/$project/branches/$main_id/snapshot?name=before&timestamp=$instant"
     expect_eq "$status" 201 "snapshot at an instant"
     before=$(jq -r .snapshot.id body.json)
-    for op in $(jq -r '.operations[].id' body.json); do
-        wait_operation "$project" "$op" "$key"
-        expect_eq "$(jq -r .operation.status body.json)" finished "snapshot at an instant ($(jq -r .operation.error body.json))"
-    done
+    operations_finish "$project" body.json "$key" "snapshot at an instant"
     call GET "/projects/$project/snapshots"
     expect_eq "$(jq -r '[.snapshots[].name] | sort | join(",")' body.json)" "before,nightly" "snapshots"
     expect_eq "$(jq -r '.snapshots[] | select(.name == "nightly") | .expires_at' body.json)" 2999-01-01T00:00:00Z
@@ -482,10 +473,7 @@ t_snapshots_are_taken_listed_restored_and_deleted() {
     status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
              -d "{\"target_branch_id\":\"$main_id\",\"finalize_restore\":true}" "$URL/projects/$project/snapshots/$before/restore")
     expect_eq "$status" 200 "restore into main ($(jq -r .message body.json))"
-    for op in $(jq -r '.operations[].id' body.json); do
-        wait_operation "$project" "$op" "$key"
-        expect_eq "$(jq -r .operation.status body.json)" finished "restore into main ($(jq -r .operation.error body.json))"
-    done
+    operations_finish "$project" body.json "$key" "restore into main"
     expect_eq "$(psql "$uri" -XAtc 'select count(*) from client')" 25 "main after the restore"
     status=$(curl -s -o body.json -w '%{http_code}' -X PATCH -H "Authorization: Bearer $key" \
              -d '{"snapshot":{"name":"renamed"}}' "$URL/projects/$project/snapshots/$snap")
@@ -612,10 +600,7 @@ t_endpoints_are_created_and_deleted_on_data_only_branches() {
     expect_eq "$status" 201 "create an endpoint ($(jq -r .message body.json))"
     endpoint=$(jq -r .endpoint.id body.json)
     expect_eq "$(jq -r '.operations[0].status' body.json)" running "its operation at first"
-    for op in $(jq -r '.operations[].id' body.json); do
-        wait_operation "$project" "$op" "$key"
-        expect_eq "$(jq -r .operation.status body.json)" finished "start ($(jq -r .operation.error body.json))"
-    done
+    operations_finish "$project" body.json "$key" "start"
     call GET "/projects/$project/connection_uri?branch_id=$cold&database_name=neondb&role_name=neondb_owner"
     cold_uri=$(jq -r .uri body.json)
     expect_eq "$(psql "$cold_uri" -XAtc 'select x from t')" 41 "the branch's data through its new endpoint"
@@ -660,10 +645,7 @@ t_a_snapshot_restore_is_previewed_then_finalized() {
     status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
              -d '{"name":"main-damaged"}' "$URL/projects/$project/branches/$preview/finalize_restore")
     expect_eq "$status" 200 "finalize ($(jq -r .message body.json))"
-    for op in $(jq -r '.operations[].id' body.json); do
-        wait_operation "$project" "$op" "$key"
-        expect_eq "$(jq -r .operation.status body.json)" finished "finalize ($(jq -r .operation.error body.json))"
-    done
+    operations_finish "$project" body.json "$key" "finalize"
     expect_eq "$(psql "$uri" -XAtc 'select count(*) from client')" 25 "main's connection string, the snapshot's data"
     call GET "/projects/$project/branches"
     expect_eq "$(jq -r '.branches[] | select(.name == "main") | .id' body.json)" "$preview" "main is the restored branch"

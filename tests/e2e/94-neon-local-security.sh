@@ -52,10 +52,7 @@ sec_ready_branch() { # JSON body
     status=$(curl -s -o branch.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" -d "$1" \
              "$URL/projects/$project/branches")
     expect_eq "$status" 201 "create a branch with $1 ($(jq -r .message branch.json))"
-    for op in $(jq -r '.operations[].id' branch.json); do
-        wait_operation "$project" "$op" "$key"
-        expect_eq "$(jq -r .operation.status body.json)" finished "operation ($(jq -r .operation.error body.json))"
-    done
+    operations_finish "$project" branch.json "$key" "operation"
     branch_id=$(jq -r .branch.id branch.json)
     branch_uri=$(jq -r '.connection_uris[0].connection_uri // empty' branch.json)
 }
@@ -144,10 +141,7 @@ t_an_older_data_folder_is_closed_on_start() {
     status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
              -d "{\"endpoint\":{\"branch_id\":\"$idle_id\",\"type\":\"read_write\"}}" "$URL/projects/$project/endpoints")
     expect_eq "$status" 201 "an endpoint on the data-only branch ($(jq -r .message body.json))"
-    for op in $(jq -r '.operations[].id' body.json); do
-        wait_operation "$project" "$op" "$key"
-        expect_eq "$(jq -r .operation.status body.json)" finished "its start ($(jq -r .operation.error body.json))"
-    done
+    operations_finish "$project" body.json "$key" "its start"
     call GET "/projects/$project/connection_uri?branch_id=$idle_id&role_name=neondb_owner&database_name=neondb"
     idle_uri=$(jq -r .uri body.json)
     expect_eq "$(psql "$idle_uri" -XAtc 'select count(*) from t')" 1 "rows on the data-only branch"
