@@ -1,4 +1,5 @@
-/* cli: drctl's command line (DESIGN.md section 3). */
+/* cli: drctl's command line (the command line contract: commands,
+ * options and exit statuses). */
 #ifndef DRCTL_CLI_H
 #define DRCTL_CLI_H
 

@@ -1,4 +1,4 @@
-/* drmod: the engine's `dr` module for runbooks (DESIGN.md section 4), plus
+/* drmod: the engine's `dr` module for runbooks (the runbook contract), plus
  * `json` and `print`.
  *
  *   dr.log(...)                      a line in the journal and on the terminal

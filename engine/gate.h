@@ -1,5 +1,5 @@
 /* gate: the typed human confirmation in front of destructive work
- * (DESIGN.md section 6).
+ * (the confirmation contract).
  *
  * The operator reads what will happen, to what and what is lost, then types
  * the challenge (the name of what changes) on the controlling terminal,

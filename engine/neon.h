@@ -1,4 +1,4 @@
-/* neon: a Neon API v2 client (libcurl + cJSON), DESIGN.md section 8.
+/* neon: a Neon API v2 client (libcurl + cJSON), the API client contract.
  *
  * One call is one logical request: it is retried on 423, 429, 500, 502,
  * 503, 504 and on connection failures, with exponential backoff and

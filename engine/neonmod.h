@@ -1,4 +1,4 @@
-/* neonmod: the `neon` module for runbooks (DESIGN.md section 8).
+/* neonmod: the `neon` module for runbooks (the Neon module contract).
  *
  *   neon.request(method, path [, body [, {wait = true}]]) -> decoded answer
  *   neon.wait(operations)            polls each to finished/skipped

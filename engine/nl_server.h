@@ -31,16 +31,18 @@ nl_response nl_json(unsigned status, cJSON *body);
 
 typedef struct nl_server nl_server;
 
-/* Parses "127.0.0.1:PORT" (or "localhost:PORT", "[::1]:PORT"); anything
- * but a loopback address is refused with DR_EUSAGE. */
+/* Parses "127.0.0.1:PORT" (any IPv4 loopback address 127.x.y.z, or
+ * "localhost:PORT", read as 127.0.0.1). IPv6, "[::1]" included, is not
+ * accepted, and anything but a loopback address is refused with DR_EUSAGE. */
 int nl_parse_listen(const char *text, char *host, unsigned short *port);
 
 /* Faults on demand, for testing clients: "rate=0.3,kinds=429+503+reset+slow,
- * seed=7" (kinds: 429 500 503 reset slow). A seeded, reproducible share of
- * authenticated requests fails: 429 (with Retry-After), 500 and 503 before
- * the request is handled; reset drops the connection, before the request is
- * handled or after it (its answer lost); slow answers late. State is never
- * half changed. */
+ * seed=7" (kinds: 429 500 503 reset slow garbage; without kinds, all but 500
+ * and garbage). A seeded, reproducible share of authenticated requests
+ * fails: 429 (with Retry-After), 500 and 503 before the request is handled;
+ * reset drops the connection, before the request is handled or after it (its
+ * answer lost); slow answers late; garbage answers 200 with malformed JSON
+ * and does not handle the request. State is never half changed. */
 int nl_server_set_faults(nl_server *s, const char *spec);
 
 /* Starts serving /api/v2 on host:port (port 0 picks a free one). A
