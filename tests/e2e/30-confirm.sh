@@ -52,11 +52,18 @@ t_without_a_terminal_only_approve_lets_it_go() {
 }
 
 t_an_answer_on_stdin_is_never_read() {
-    set +e
-    echo main | setsid -w "$DRCTL" --runbooks "$TEST_RUNBOOKS" run hold -p dir="$PWD" >out 2>err
-    rc=$?
-    set -e
+    # A terminal is there, and stdin holds the right challenge (as a pipe or
+    # a script would); the terminal closes without an answer (^D). The gate
+    # reads the terminal only, so the step is refused.
+    printf 'main\n' >answer
+    hold_run --expect "Type 'main' to proceed" --send $'\004' -- \
+        sh -c 'exec "$@" <answer' sh "$DRCTL" --runbooks "$TEST_RUNBOOKS" run hold -p dir="$PWD"
     expect_rc 3
+    id=$(run_id)
+    expect_eq "$(count_events "$id" confirmation-given promote)" 0
+    expect_eq "$(jq -r 'select(.kind == "confirmation-refused") | .data.answer' "drctl-audit/runs/$id/journal.jsonl")" \
+              "(end of input)"
+    expect_eq "$(step_state "$id" promote)" pending
     [ ! -e promote.started ] || fail "an answer on stdin approved the step"
 }
 
