@@ -428,6 +428,35 @@ static int journal_query(pg_module *m, pg_conn *c, const query_call *q, double t
     return journal(m, "pg-query", data);
 }
 
+/* Why a query failed, for the error value. */
+typedef struct query_failure {
+    pg_conn *c;
+    const row_stream *rows;
+    const PGresult *res;
+    const char *stopped, *over;
+    int unwanted_copy, jrc;
+} query_failure;
+
+/* Pushes the error value of a failed query (argument: the query_failure
+ * as light userdata). Run as a protected call: the caller still holds the
+ * PGresult, which a Lua memory error must not leak. */
+static int push_failure_protected(lua_State *L)
+{
+    const query_failure *f = lua_touserdata(L, 1);
+    if (f->stopped)
+        lua_pushfstring(L, "the query on %s was cancelled: %s", f->c->label, f->stopped);
+    else if (f->over)
+        describe_limit(L, f->c, f->rows);
+    else if (f->unwanted_copy)
+        lua_pushfstring(L, "c:query and c:exec do not run COPY ... FROM STDIN or TO STDOUT (on %s): pg.copy "
+                        "streams a table or a query from one connection into another", f->c->label);
+    else if (f->jrc)
+        lua_pushfstring(L, "cannot record the pg-query event: %s", err_last());
+    else
+        push_sql_error(L, f->c, f->res);
+    return 1;
+}
+
 /* Runs one query; on success leaves its result in *out. On failure pushes
  * the error value and returns -1. */
 static int run_query(lua_State *L, pg_module *m, pg_conn *c, const query_call *q, PGresult **out)
@@ -460,19 +489,13 @@ static int run_query(lua_State *L, pg_module *m, pg_conn *c, const query_call *q
         *out = res;
         return 0;
     }
-    if (lua_failed)
-        ; /* its error value is on the stack already */
-    else if (stopped)
-        lua_pushfstring(L, "the query on %s was cancelled: %s", c->label, stopped);
-    else if (over)
-        describe_limit(L, c, q->rows);
-    else if (unwanted_copy)
-        lua_pushfstring(L, "c:query and c:exec do not run COPY ... FROM STDIN or TO STDOUT (on %s): pg.copy "
-                        "streams a table or a query from one connection into another", c->label);
-    else if (jrc)
-        lua_pushfstring(L, "cannot record the pg-query event: %s", err_last());
-    else
-        push_sql_error(L, c, res);
+    if (!lua_failed) { /* else its error value is on the stack already */
+        query_failure f = { .c = c, .rows = q->rows, .res = res, .stopped = stopped, .over = over,
+                            .unwanted_copy = unwanted_copy, .jrc = jrc };
+        lua_pushcfunction(L, push_failure_protected);
+        lua_pushlightuserdata(L, &f);
+        lua_pcall(L, 1, 1, 0); /* a Lua error here (out of memory) is the error value instead */
+    }
     PQclear(res);
     return -1;
 }
@@ -880,15 +903,23 @@ static int l_connect(lua_State *L)
     sandbox_check_abort(L);
     const char *keys[] = { "dbname", "connect_timeout", "application_name", NULL };
     const char *vals[] = { uri, "10", "drctl", NULL };
+    /* The handle first, so that nothing made below is held only by C when
+     * Lua raises (out of memory): its __gc frees what it points to. */
+    pg_conn **ud = lua_newuserdatauv(L, sizeof *ud, 0);
+    *ud = NULL;
+    luaL_setmetatable(L, CONN_META);
     double t0 = timefmt_monotonic();
     PGconn *conn = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(conn) != CONNECTION_OK) {
-        lua_pushfstring(L, "cannot connect to PostgreSQL: %s", PQerrorMessage(conn));
+        char message[1024];
+        snprintf(message, sizeof message, "cannot connect to PostgreSQL: %s", PQerrorMessage(conn));
         PQfinish(conn);
+        lua_pushstring(L, message);
         return raise_pushed(L);
     }
     pg_conn *c = xcalloc(1, sizeof *c);
     c->conn = conn;
+    *ud = c;
     c->label = xasprintf("%s@%s:%s/%s", PQuser(conn), PQhost(conn), PQport(conn), PQdb(conn));
     c->plan = m->host->plan_mode;
     if (m->host->drill) {
@@ -898,9 +929,6 @@ static int l_connect(lua_State *L)
     }
     c->next = m->open;
     m->open = c;
-    pg_conn **ud = lua_newuserdatauv(L, sizeof *ud, 0);
-    *ud = c;
-    luaL_setmetatable(L, CONN_META);
     cJSON *data = cJSON_CreateObject();
     cJSON_AddStringToObject(data, "connection", c->label);
     cJSON_AddNumberToObject(data, "duration_ms", round((timefmt_monotonic() - t0) * 1000));
@@ -921,6 +949,19 @@ static int l_connect(lua_State *L)
 
 /* ---- streaming copy ----------------------------------------------------------------------- */
 
+static int push_text(lua_State *L)
+{
+    lua_pushstring(L, lua_touserdata(L, 1));
+    return 1;
+}
+
+static int push_missing_table(lua_State *L)
+{
+    const pg_conn *c = lua_touserdata(L, 2);
+    lua_pushfstring(L, "no table named '%s' on %s", (const char *)lua_touserdata(L, 1), c->label);
+    return 1;
+}
+
 /* A table name made safe by the server that has it ("public.booking" ->
  * booking, an unknown name -> a clear error). Pushes it. */
 static int push_table_name(lua_State *L, pg_module *m, pg_conn *c, const char *name)
@@ -931,12 +972,12 @@ static int push_table_name(lua_State *L, pg_module *m, pg_conn *c, const char *n
     if (run_query(L, m, c, &q, &res) != 0)
         return -1;
     int missing = PQgetisnull(res, 0, 0);
-    if (missing)
-        lua_pushfstring(L, "no table named '%s' on %s", name, c->label);
-    else
-        lua_pushstring(L, PQgetvalue(res, 0, 0));
+    lua_pushcfunction(L, missing ? push_missing_table : push_text);
+    lua_pushlightuserdata(L, missing ? (void *)name : PQgetvalue(res, 0, 0));
+    lua_pushlightuserdata(L, c);
+    int status = lua_pcall(L, 2, 1, 0); /* so that a Lua memory error cannot leak res */
     PQclear(res);
-    return missing ? -1 : 0;
+    return missing || status != LUA_OK ? -1 : 0;
 }
 
 static int is_query(const char *text)
@@ -945,6 +986,37 @@ static int is_query(const char *text)
         text++;
     return strncasecmp(text, "select", 6) == 0 || strncasecmp(text, "with", 4) == 0 ||
            strncasecmp(text, "values", 6) == 0 || strncasecmp(text, "table", 5) == 0;
+}
+
+/* The column list being built; the caller owns it, so that a Lua error
+ * while the names are read (a __len, the memory cap) cannot leak it. */
+typedef struct column_list {
+    pg_conn *c;
+    buf text;
+    const char *bad;
+} column_list;
+
+/* Arguments: the column_list as light userdata, the list of names. */
+static int build_column_list(lua_State *L)
+{
+    column_list *l = lua_touserdata(L, 1);
+    buf_putc(&l->text, '(');
+    lua_Integer n = luaL_len(L, 2);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 2, i);
+        const char *name = lua_tostring(L, -1);
+        char *quoted = name ? PQescapeIdentifier(l->c->conn, name, strlen(name)) : NULL;
+        lua_pop(L, 1);
+        if (!quoted) {
+            l->bad = "pg.copy: a column name is not a string";
+            return 0;
+        }
+        buf_printf(&l->text, "%s%s", i > 1 ? ", " : "", quoted);
+        PQfreemem(quoted);
+    }
+    buf_putc(&l->text, ')');
+    lua_pushstring(L, buf_cstr(&l->text));
+    return 1;
 }
 
 /* "(a, b)" from a list of column names, each quoted by libpq, or "". */
@@ -960,27 +1032,18 @@ static int push_column_list(lua_State *L, pg_conn *c, int spec)
         lua_pushstring(L, "pg.copy: columns must be a list of column names");
         return -1;
     }
-    buf b = BUF_INIT;
-    buf_putc(&b, '(');
-    lua_Integer n = luaL_len(L, -1);
-    for (lua_Integer i = 1; i <= n; i++) {
-        lua_rawgeti(L, -1, i);
-        const char *name = lua_tostring(L, -1);
-        char *quoted = name ? PQescapeIdentifier(c->conn, name, strlen(name)) : NULL;
+    column_list l = { .c = c, .text = BUF_INIT };
+    lua_pushcfunction(L, build_column_list);
+    lua_pushlightuserdata(L, &l);
+    lua_pushvalue(L, -3);
+    int status = lua_pcall(L, 2, 1, 0);
+    buf_free(&l.text);
+    lua_remove(L, -2); /* the list */
+    if (status == LUA_OK && l.bad) {
         lua_pop(L, 1);
-        if (!quoted) {
-            buf_free(&b);
-            lua_pushstring(L, "pg.copy: a column name is not a string");
-            return -1;
-        }
-        buf_printf(&b, "%s%s", i > 1 ? ", " : "", quoted);
-        PQfreemem(quoted);
+        lua_pushstring(L, l.bad);
     }
-    buf_putc(&b, ')');
-    lua_pop(L, 1);
-    lua_pushstring(L, buf_cstr(&b));
-    buf_free(&b);
-    return 0;
+    return status == LUA_OK && !l.bad ? 0 : -1;
 }
 
 typedef struct copy_totals {
@@ -1151,6 +1214,9 @@ static int open_pg(lua_State *L)
         lua_pushlightuserdata(L, m);
         lua_pushcclosure(L, l_gc, 1);
         lua_setfield(L, -2, "__gc");
+        lua_pushlightuserdata(L, m);
+        lua_pushcclosure(L, l_close, 1); /* local c <close> = pg.connect(...) */
+        lua_setfield(L, -2, "__close");
         lua_pushlightuserdata(L, m);
         lua_pushcclosure(L, l_tostring, 1);
         lua_setfield(L, -2, "__tostring");

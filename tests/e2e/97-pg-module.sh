@@ -53,6 +53,23 @@ SQL
 
 run_test t_pg_types_params_transactions_orphans_and_a_million_row_copy
 
+t_pg_connection_declared_close_ends_with_its_scope() {
+    chmod 755 .
+    start_neon_local
+    use_api
+    make_project
+    uri=$(jq -r '.connection_uris[0].connection_uri' created.json)
+    dr run pg-close -p "project=$project"
+    expect_rc 0
+    pids=$(jq -r '.steps[0].outputs.pids' "drctl-audit/runs/$(run_id)/state.json")
+    # The server agrees: neither backend has a session any more.
+    expect_eq "$(psql "$uri" -XAtc "select count(*) from pg_stat_activity where pid in ($pids)")" 0 \
+        "sessions of the closed connections"
+    stop_neon_local
+}
+
+run_test t_pg_connection_declared_close_ends_with_its_scope
+
 t_dump_round_trip_with_checksum() {
     chmod 755 .
     start_neon_local
