@@ -265,12 +265,62 @@ static void journal_exec(lua_State *L, const exec_args *a, const proc_result *r)
     host_event(L, "exec", data);
 }
 
+/* What a dr.exec holds in C memory. It lives in dr_exec, outside the
+ * protected call that fills it, so that it is freed whatever Lua raises
+ * meanwhile: an element that does not convert, an event that cannot be
+ * recorded, or the memory cap reached while the outputs become strings. */
+typedef struct exec_call {
+    const char *stdin_data; /* on dr_exec's stack */
+    size_t stdin_len;
+    double timeout;
+    exec_args args;
+    proc_result result;
+} exec_call;
+
+/* Arguments: the exec_call as light userdata, argv, and opts (or none).
+ * Runs the program and pushes {code=, stdout=, stderr=, ...}. */
+static int exec_protected(lua_State *L)
+{
+    exec_call *call = lua_touserdata(L, 1);
+    lua_remove(L, 1); /* argv and opts where read_exec_args reads them */
+    const char *bad = read_exec_args(L, &call->args);
+    if (bad)
+        return luaL_error(L, "%s", bad);
+    term_debug("exec %s", call->args.argv[0]);
+    proc_request req = {
+        .argv = call->args.argv, .env = call->args.env, .stdin_data = call->stdin_data,
+        .stdin_len = call->stdin_len, .timeout = call->timeout, .output_limit = 64u << 20,
+        .should_stop = stop_requested,
+    };
+    proc_result *r = &call->result;
+    if (proc_run(&req, r) != 0)
+        return luaL_error(L, "dr.exec: %s", err_last());
+    if (r->outputs_left_open)
+        term_warn("dr.exec of '%s': a process it left running kept its output open; drctl stopped reading it "
+                  "2 s after '%s' ended (redirect a daemon's output, e.g. >/dev/null 2>&1)", req.argv[0],
+                  req.argv[0]);
+    journal_exec(L, &call->args, r);
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, r->exit_code);
+    lua_setfield(L, -2, "code");
+    lua_pushlstring(L, r->out, r->out_len);
+    lua_setfield(L, -2, "stdout");
+    lua_pushlstring(L, r->err, r->err_len);
+    lua_setfield(L, -2, "stderr");
+    lua_pushboolean(L, r->timed_out);
+    lua_setfield(L, -2, "timed_out");
+    lua_pushboolean(L, r->outputs_left_open);
+    lua_setfield(L, -2, "outputs_left_open");
+    return 1;
+}
+
 static int dr_exec(lua_State *L)
 {
     dr_host *host = host_of(L);
     luaL_checktype(L, 1, LUA_TTABLE);
     if (!lua_isnoneornil(L, 2))
         luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2); /* opts at 2, nil when not given */
     if (host->plan_mode)
         return luaL_error(L, "dr.exec is refused in plan mode (a plan must not act)");
     if (host->drill) {
@@ -297,39 +347,17 @@ static int dr_exec(lua_State *L)
     double step_left = sandbox_time_left(sandbox_from_state(L));
     if (step_left >= 0 && (timeout <= 0 || step_left < timeout))
         timeout = step_left > 0 ? step_left : 0.001;
-    exec_args a = { 0 };
-    const char *bad = read_exec_args(L, &a);
-    if (bad) {
-        exec_args_free(&a);
-        return luaL_error(L, "%s", bad);
-    }
-    term_debug("exec %s", a.argv[0]);
-    proc_request req = {
-        .argv = a.argv, .env = a.env, .stdin_data = stdin_data, .stdin_len = stdin_len,
-        .timeout = timeout, .output_limit = 64u << 20, .should_stop = stop_requested,
-    };
-    proc_result r;
-    if (proc_run(&req, &r) != 0) {
-        exec_args_free(&a);
-        return luaL_error(L, "dr.exec: %s", err_last());
-    }
-    if (r.outputs_left_open)
-        term_warn("dr.exec of '%s': a process it left running kept its output open; drctl stopped reading it "
-                  "2 s after '%s' ended (redirect a daemon's output, e.g. >/dev/null 2>&1)", a.argv[0], a.argv[0]);
-    journal_exec(L, &a, &r);
-    exec_args_free(&a);
-    lua_createtable(L, 0, 5);
-    lua_pushinteger(L, r.exit_code);
-    lua_setfield(L, -2, "code");
-    lua_pushlstring(L, r.out, r.out_len);
-    lua_setfield(L, -2, "stdout");
-    lua_pushlstring(L, r.err, r.err_len);
-    lua_setfield(L, -2, "stderr");
-    lua_pushboolean(L, r.timed_out);
-    lua_setfield(L, -2, "timed_out");
-    lua_pushboolean(L, r.outputs_left_open);
-    lua_setfield(L, -2, "outputs_left_open");
-    proc_result_free(&r);
+    exec_call call = { .stdin_data = stdin_data, .stdin_len = stdin_len, .timeout = timeout };
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushcclosure(L, exec_protected, 1);
+    lua_pushlightuserdata(L, &call);
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    int status = lua_pcall(L, 3, 1, 0);
+    exec_args_free(&call.args);
+    proc_result_free(&call.result);
+    if (status != LUA_OK)
+        return lua_error(L); /* the same value: an abort stays an abort */
     /* A stop by signal or by the step's own deadline ends the step. */
     sandbox_check_abort(L);
     return 1;

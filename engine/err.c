@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
-static char last_message[2048];
+/* One slot per thread: neon-local serves each connection on a thread of
+ * its own beside a worker, and one thread's message must not overwrite
+ * or tear another's. */
+static _Thread_local char last_message[2048];
 
 int err_set(int code, const char *fmt, ...)
 {

@@ -1,9 +1,11 @@
-/* err: one error slot per process, as libgit2's git_error_last.
+/* err: one error slot per thread, as libgit2's git_error_last.
  *
  * Functions return 0 or a negative code from the enum below and set the
  * message once with err_set(); callers pass the code up without touching
  * the message, so the user reads what the lowest level saw. The codes are
- * chosen so that -code is the process exit status (DESIGN.md section 3). */
+ * chosen so that -code is the process exit status (DESIGN.md section 3).
+ * A thread reads only the messages it set itself: a thread that fails
+ * passes its message to another in its own result, not through err_last. */
 #ifndef DRCTL_ERR_H
 #define DRCTL_ERR_H
 
@@ -20,7 +22,8 @@ enum {
  * write `return err_set(DR_EUSAGE, "...")`. */
 int err_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The message of the last err_set, or "" when none. Borrowed. */
+/* The message of this thread's last err_set, or "" when none. Borrowed:
+ * valid until this thread's next err_set or err_clear. */
 const char *err_last(void);
 
 void err_clear(void);

@@ -446,6 +446,23 @@ static int json_encode(lua_State *L)
     return push_and_free(L, text);
 }
 
+static int push_tree(lua_State *L)
+{
+    jsonlua_push(L, lua_touserdata(L, 1));
+    return 1;
+}
+
+/* Pushes a decoded tree and frees it, even when pushing raises: a big
+ * tree can pass the memory cap, and cJSON's memory is not Lua's. */
+static int push_tree_and_free(lua_State *L, cJSON *tree)
+{
+    lua_pushcfunction(L, push_tree);
+    lua_pushlightuserdata(L, tree);
+    int status = lua_pcall(L, 1, 1, 0);
+    cJSON_Delete(tree);
+    return status == LUA_OK ? 1 : lua_error(L);
+}
+
 static int json_decode(lua_State *L)
 {
     size_t len;
@@ -466,9 +483,7 @@ static int json_decode(lua_State *L)
         lua_pushfstring(L, "json.decode: invalid JSON at byte %d", (int)at);
         return 2;
     }
-    jsonlua_push(L, value);
-    cJSON_Delete(value);
-    return 1;
+    return push_tree_and_free(L, value);
 }
 
 int jsonlua_open_module(lua_State *L)
