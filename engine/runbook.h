@@ -1,4 +1,5 @@
-/* runbook: loading and validating a runbook file (the runbook format contract).
+/* runbook: loading and validating a runbook file (the runbook format
+ * contract).
  *
  * A runbook is a Lua file returning `runbook { ... }`. The `runbook` global
  * checks the description as it is built and raises with the file and line
