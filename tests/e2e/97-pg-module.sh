@@ -70,6 +70,59 @@ t_pg_connection_declared_close_ends_with_its_scope() {
 
 run_test t_pg_connection_declared_close_ends_with_its_scope
 
+# Lua's memory nearly full (the 512 MiB cap), then C holds a big result
+# while it is made into Lua values: the push fails, and what C held is
+# freed all the same (under AddressSanitizer a leak fails the run at exit).
+t_big_results_past_the_memory_cap_leave_no_c_memory() {
+    mkdir -p cap
+    cat > cap/near-cap.lua <<'EOF'
+local dr = require "dr"
+local json = require "json"
+local function message_of(e) return type(e) == "table" and tostring(e.message) or tostring(e) end
+-- Fills Lua's memory up to its cap, then calls fn; the memory is given
+-- back after. Big pieces first, then small ones, each stage after a
+-- collection: no garbage is left that a collection could give back.
+local function when_full(fn)
+  local hog = {}
+  for _, size in ipairs({ 1 << 20, 900 }) do
+    collectgarbage()
+    pcall(function() while true do hog[#hog + 1] = string.rep("x", size) end end)
+  end
+  local ok, err = pcall(fn)
+  hog = nil
+  collectgarbage()
+  return ok and "passed" or message_of(err)
+end
+return runbook {
+  name = "near-cap", version = "1.0.0", summary = "big results with Lua's memory full",
+  steps = {
+    { name = "full", run = function()
+        local text = "[" .. string.rep('"' .. string.rep("y", 60) .. '",', 150000) .. '"end"]'
+        return {
+          exec = when_full(function() return dr.exec({ "head", "-c", "30000000", "/dev/zero" }) end),
+          decode = when_full(function() return json.decode(text) end),
+          exec_after = #dr.exec({ "head", "-c", "1000", "/dev/zero" }).stdout,
+          decode_after = #json.decode(text),
+        }
+      end },
+  },
+}
+EOF
+    set +e
+    "$DRCTL" --runbooks cap run near-cap >out 2>err </dev/null
+    rc=$?
+    set -e
+    expect_rc 0
+    state="drctl-audit/runs/$(run_id)/state.json"
+    outputs() { jq -r ".steps[0].outputs.$1" "$state"; }
+    outputs exec | grep -q "not enough memory" || fail "dr.exec with Lua's memory full: $(outputs exec)"
+    outputs decode | grep -q "not enough memory" || fail "json.decode with Lua's memory full: $(outputs decode)"
+    expect_eq "$(outputs exec_after)" 1000 "dr.exec once memory is back"
+    expect_eq "$(outputs decode_after)" 150001 "json.decode once memory is back"
+}
+
+run_test t_big_results_past_the_memory_cap_leave_no_c_memory
+
 t_dump_round_trip_with_checksum() {
     chmod 755 .
     start_neon_local
