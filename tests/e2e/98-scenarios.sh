@@ -291,8 +291,11 @@ t_corruption_found_by_bisection_then_rebuilt_with_salvage() {
     salons_project
     start=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
     sleep 3
-    corrupted_at=$(date -u +%s.%N)
-    psql "$uri" -Xqc 'update booking set price = -1 where id % 7 = 0'
+    # The corruption's transaction began at now() and committed before psql
+    # returned: a sound instant is before the commit, and within the
+    # search's precision of the transaction's start.
+    corrupted_at=$(psql "$uri" -XAtqc 'update booking set price = -1 where id % 7 = 0; select extract(epoch from now())')
+    committed_by=$(date -u +%s.%N)
     sleep 3
     # Rows written after the corruption, to be salvaged.
     psql "$uri" -Xqc "insert into client (id, name, email) values (9001, 'After', 'after@example.org'), (9002, 'Later', 'later@example.org')"
@@ -305,7 +308,8 @@ t_corruption_found_by_bisection_then_rebuilt_with_salvage() {
     probes=$(jq -r '.steps[] | select(.name == "last-good") | .outputs.probes' "$state")
     gap=$(awk -v c="$corrupted_at" -v g="$(date -u -d "$good" +%s.%N)" 'BEGIN { printf "%.3f", c - g }')
     echo "corrupted at $corrupted_at, last good found $good ($gap s before), $probes probes" >&2
-    awk -v d="$gap" 'BEGIN { exit !(d >= 0 && d <= 1.5) }' || fail "the last good instant is $gap s before the corruption"
+    awk -v d="$gap" -v c="$corrupted_at" -v e="$committed_by" -v g="$(date -u -d "$good" +%s.%N)" \
+        'BEGIN { exit !(g < e && d <= 1.5) }' || fail "the last good instant is $gap s before the corruption"
     [ "$probes" -ge 3 ] || fail "only $probes probes"
     expect_in "drctl-audit/runs/$run/report.md" "probe 2 at"
     expect_eq "$(count_on "$uri" 'select count(*) from booking where price < 0')" 0 "main is sound again"
