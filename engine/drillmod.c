@@ -37,9 +37,7 @@ static int l_active(lua_State *L)
 static int l_scope(lua_State *L)
 {
     cJSON *scope = drill_scope_to_json(in_drill(L)->host->drill);
-    jsonlua_push(L, scope);
-    cJSON_Delete(scope);
-    return 1;
+    return jsonlua_push_and_free(L, scope);
 }
 
 static int l_clear_default(lua_State *L)

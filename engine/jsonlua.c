@@ -454,7 +454,7 @@ static int push_tree(lua_State *L)
 
 /* Pushes a decoded tree and frees it, even when pushing raises: a big
  * tree can pass the memory cap, and cJSON's memory is not Lua's. */
-static int push_tree_and_free(lua_State *L, cJSON *tree)
+int jsonlua_push_and_free(lua_State *L, cJSON *tree)
 {
     lua_pushcfunction(L, push_tree);
     lua_pushlightuserdata(L, tree);
@@ -483,7 +483,7 @@ static int json_decode(lua_State *L)
         lua_pushfstring(L, "json.decode: invalid JSON at byte %d", (int)at);
         return 2;
     }
-    return push_tree_and_free(L, value);
+    return jsonlua_push_and_free(L, value);
 }
 
 int jsonlua_open_module(lua_State *L)

@@ -22,6 +22,10 @@
 /* Pushes value onto the Lua stack (NULL pushes nil). */
 void jsonlua_push(lua_State *L, const cJSON *value);
 
+/* Pushes tree and frees it, even when the push raises (under the memory
+ * cap): the tree lives outside Lua and would leak. Returns 1. */
+int jsonlua_push_and_free(lua_State *L, cJSON *tree);
+
 /* Converts the Lua value at idx. On failure returns NULL and sets the error
  * (DR_EFAIL) with a message naming the path from root_name, e.g.
  * "outputs.branches[2].created: a function cannot be saved as JSON", or

@@ -335,9 +335,7 @@ static int drill_set_default(lua_State *L, neon_module *m, neon_client *client, 
     cJSON_AddStringToObject(data, "path", "set_as_default (kept inside the drill: the project's default stays)");
     cJSON_AddStringToObject(data, "drill_default", t->id);
     journal(m, "neon", data);
-    jsonlua_push(L, answer);
-    cJSON_Delete(answer);
-    return 1;
+    return jsonlua_push_and_free(L, answer);
 }
 
 /* neon.request(method, path [, body [, {wait = true}]]) */
@@ -445,9 +443,7 @@ static int l_target(lua_State *L)
 {
     neon_module *m = module_of(L);
     cJSON *t = target_json(m->target);
-    jsonlua_push(L, t);
-    cJSON_Delete(t);
-    return 1;
+    return jsonlua_push_and_free(L, t);
 }
 
 static int open_neon(lua_State *L)
