@@ -3,7 +3,8 @@
  * Functions return 0 or a negative code from the enum below and set the
  * message once with err_set(); callers pass the code up without touching
  * the message, so the user reads what the lowest level saw. The codes are
- * chosen so that -code is the process exit status (DESIGN.md section 3).
+ * chosen so that -code is the process exit status (the command line
+ * contract for exit statuses).
  * A thread reads only the messages it set itself: a thread that fails
  * passes its message to another in its own result, not through err_last. */
 #ifndef DRCTL_ERR_H
