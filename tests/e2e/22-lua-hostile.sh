@@ -89,33 +89,34 @@ t_a_gc_metatable_in_a_step_is_refused() {
     expect_rc 0
 }
 
-t_list_is_not_hung_by_a_runbook_with_a_finalizer() {
+# drctl list over a good runbook and FILE (its text on stdin): it must
+# return (exit 2, naming FILE) and still list the good one.
+list_beside_a_good_runbook() { # FILE
     mkdir rb
     cp "$TEST_RUNBOOKS/hostile-steps.lua" rb/
-    cat > rb/finalizer.lua <<'EOF'
+    cat > "rb/$1"
+    set +e; timeout -s KILL 60 "$DRCTL" --runbooks rb list >out 2>err </dev/null; rc=$?; set -e
+    expect_rc 2
+    expect_in out "hostile-steps"
+    expect_in err "some runbooks do not load"
+}
+
+t_list_is_not_hung_by_a_runbook_with_a_finalizer() {
+    list_beside_a_good_runbook finalizer.lua <<'EOF'
 setmetatable({}, { __gc = function() while true do end end })
 return runbook { name = "finalizer", version = "1.0.0", summary = "a finalizer that never ends",
                  steps = { { name = "a", run = function() end } } }
 EOF
-    set +e; timeout -s KILL 60 "$DRCTL" --runbooks rb list >out 2>err </dev/null; rc=$?; set -e
-    expect_rc 2
-    expect_in out "hostile-steps"
     expect_in out "rb/finalizer.lua:1: setmetatable: a metatable with a __gc field is refused"
 }
 
 t_list_reports_a_runbook_stuck_in_c_and_lists_the_others() {
-    mkdir rb
-    cp "$TEST_RUNBOOKS/hostile-steps.lua" rb/
-    cat > rb/a-stuck.lua <<'EOF'
+    list_beside_a_good_runbook a-stuck.lua <<'EOF'
 string.find(("a"):rep(20000), ".-.-.-.-b")
 return runbook { name = "stuck", version = "1.0.0", summary = "never loads",
                  steps = { { name = "a", run = function() end } } }
 EOF
-    set +e; timeout -s KILL 60 "$DRCTL" --runbooks rb list >out 2>err </dev/null; rc=$?; set -e
-    expect_rc 2
-    expect_in out "hostile-steps"
     expect_in out "rb/a-stuck.lua: did not load within 13 s (its top-level code never returns"
-    expect_in err "some runbooks do not load"
 }
 
 t_the_string_metatable_cannot_be_changed() {
