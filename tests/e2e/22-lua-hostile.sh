@@ -22,6 +22,20 @@ start_stuck() { # ATTACK MARKER
         --approve promote >bg.out 2>bg.err </dev/null &
     echo $! > bg.pid
     wait_for "$2"
+    wait_inside_the_c_call
+}
+
+# The marker is touched just before the long C call; a signal sent at once
+# could still be honoured by Lua on its way in. drctl is inside the call
+# once it has burnt a second of CPU (its start takes far less).
+wait_inside_the_c_call() {
+    local pid ticks
+    for _ in $(seq 1 400); do
+        pid=$(pgrep -P "$(cat bg.pid)" | head -1)
+        ticks=$(awk '{ print $14 }' "/proc/${pid:-0}/stat" 2>/dev/null || echo 0)
+        [ "${ticks:-0}" -ge 100 ] && return 0
+        sleep 0.05
+    done
 }
 
 wait_bg() {
