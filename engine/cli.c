@@ -517,15 +517,7 @@ static cJSON *describe_runbook_apart(const char *file)
         close(fds[0]);
         cJSON *entry = describe_runbook(file);
         char *text = cJSON_PrintUnformatted(entry);
-        size_t done = 0, len = strlen(text);
-        while (done < len) {
-            ssize_t n = write(fds[1], text + done, len - done);
-            if (n <= 0 && errno != EINTR)
-                _exit(1);
-            if (n > 0)
-                done += (size_t)n;
-        }
-        _exit(0);
+        _exit(fsio_write_all(fds[1], text, strlen(text)) == 0 ? 0 : 1);
     }
     close(fds[1]);
     buf text = BUF_INIT;

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int write_all(int fd, const void *data, size_t len)
+int fsio_write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
     while (len > 0) {
@@ -64,7 +64,7 @@ int fsio_write_durable_mode(const char *path, const void *data, size_t len, mode
         rc = err_set(DR_EFAIL, "cannot write %s: %s", path, strerror(errno));
         goto cleanup;
     }
-    if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+    if (fsio_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
         rc = err_set(DR_EFAIL, "cannot write %s: %s", path, strerror(errno));
         close(fd);
         unlink(tmp);
@@ -93,7 +93,7 @@ int fsio_append_durable(int fd, const char *path, const void *data, size_t len)
      * the file never ends with a torn line that a later append would glue
      * onto. */
     off_t before = lseek(fd, 0, SEEK_END);
-    if (write_all(fd, data, len) != 0 || fdatasync(fd) != 0) {
+    if (fsio_write_all(fd, data, len) != 0 || fdatasync(fd) != 0) {
         int saved = errno;
         if (before >= 0 && ftruncate(fd, before) == 0)
             (void)fdatasync(fd);

@@ -20,6 +20,10 @@ int fsio_write_durable_mode(const char *path, const void *data, size_t len, mode
 /* Appends one record to an open O_APPEND descriptor and fsyncs it. */
 int fsio_append_durable(int fd, const char *path, const void *data, size_t len);
 
+/* Writes all of data to fd, going on after EINTR and short writes; -1 with
+ * errno set on failure. No message is set (callers may be forked children). */
+int fsio_write_all(int fd, const void *data, size_t len);
+
 /* Reads a whole file; *out is NUL-terminated and owned by the caller. */
 int fsio_read_file(const char *path, char **out, size_t *len);
 
