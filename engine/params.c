@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const type_names[] = { "string", "int", "bool", "enum", "timestamp", "duration" };
+static const char *const type_names[] = { "string", "int", "bool", "enum", "timestamp", "duration", "path" };
 
 const char *params_type_name(param_type type)
 {
@@ -47,6 +47,8 @@ char *params_expected_form(const param_spec *spec)
             buf_printf(&b, "%s%s", i ? ", " : "", spec->values[i]);
         return buf_detach(&b);
     }
+    case PARAM_PATH:
+        return xstrdup("a local file or folder, or an s3://bucket/prefix URL");
     case PARAM_STRING:
     default:
         return xstrdup("text");
@@ -109,6 +111,11 @@ int params_parse_value(const param_spec *spec, const char *text, cJSON **out)
     *out = NULL;
     switch (spec->type) {
     case PARAM_STRING:
+        *out = cJSON_CreateString(text);
+        return 0;
+    case PARAM_PATH:
+        if (!*text || strlen(text) != strcspn(text, "\n\r"))
+            return bad_value(spec, text, NULL);
         *out = cJSON_CreateString(text);
         return 0;
     case PARAM_INT:

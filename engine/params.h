@@ -4,7 +4,8 @@
  * required param or a value of the wrong form is DR_EUSAGE with a message
  * naming the param and the form it expects. Values come out as a cJSON
  * object: string/enum as strings, int as numbers, bool as booleans,
- * timestamps normalised to RFC 3339 UTC strings, durations as seconds. */
+ * timestamps normalised to RFC 3339 UTC strings, durations as seconds,
+ * paths as given (a local path or an s3:// URL, never empty). */
 #ifndef DRCTL_PARAMS_H
 #define DRCTL_PARAMS_H
 
@@ -17,7 +18,8 @@ typedef enum {
     PARAM_BOOL,
     PARAM_ENUM,
     PARAM_TIMESTAMP,
-    PARAM_DURATION
+    PARAM_DURATION,
+    PARAM_PATH       /* a local file or folder, or an s3:// URL: the runbook's file access is confined to these */
 } param_type;
 
 typedef struct param_spec {

@@ -38,7 +38,7 @@ return runbook {
   name = "export", version = "1.0.0",
   summary = "pg_dump a branch to a directory or S3, with a manifest; keep the newest exports",
   params = common.params {
-    dest = { type = "string", required = true, doc = "a local directory or s3://bucket/prefix" },
+    dest = { type = "path", required = true, doc = "a local directory or s3://bucket/prefix" },
     keep = { type = "int", default = 8, doc = "how many exports of this database and branch to keep" },
     jobs = { type = "int", default = 1, doc = "pg_dump jobs (directory format only; 1 for custom)" },
   },

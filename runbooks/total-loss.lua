@@ -25,14 +25,14 @@ return runbook {
   name = "total-loss", version = "1.0.0",
   summary = "Restore an export into a new Neon project (or an existing branch) and check it",
   params = {
-    dump = { type = "string", doc = "the export's manifest: a path or s3:// URL (default: the newest at source)" },
-    source = { type = "string", doc = "where the exports are (a directory or s3://bucket/prefix)" },
+    dump = { type = "path", doc = "the export's manifest: a path or s3:// URL (default: the newest at source)" },
+    source = { type = "path", doc = "where the exports are (a directory or s3://bucket/prefix)" },
     new_project = { type = "string", doc = "the name of the project to create and restore into" },
     project = { type = "string", env = "NEON_PROJECT_ID", doc = "the project of target_branch" },
     target_branch = { type = "string", doc = "restore into this existing branch instead (its data is replaced)" },
     database = { type = "string", default = "neondb" },
     role = { type = "string", default = "neondb_owner" },
-    work = { type = "string", default = ".drctl/restore", doc = "a local folder for the downloaded dump" },
+    work = { type = "path", default = ".drctl/restore", doc = "a local folder for the downloaded dump" },
     jobs = { type = "int", default = 4, doc = "pg_restore jobs" },
   },
   steps = {

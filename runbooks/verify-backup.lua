@@ -70,7 +70,7 @@ return runbook {
   summary = "Check a backup: row counts, orphans, business queries, against the source at its LSN",
   params = common.params {
     backup = { type = "string", doc = "the backup branch or snapshot, by name or id (default: the newest)" },
-    checks = { type = "string", doc = "a SQL file of business queries, separated by ';' (default: the guide's "
+    checks = { type = "path", doc = "a SQL file of business queries, separated by ';' (default: the guide's "
                                       .. "salon/booking query when those tables exist)" },
     tables = { type = "string", doc = "tables to count, comma-separated (default: all)" },
   },
