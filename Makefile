@@ -33,34 +33,36 @@ ifeq ($(V),)
 Q := @
 endif
 
-# neon-local's own sources are engine/nl_*.c; it shares the small common
-# modules with drctl, and drctl never links libmicrohttpd.
-NL_SRC     := $(wildcard engine/nl_*.c)
-NL_COMMON  := buf err fsio jsontext timefmt
-ENGINE_SRC := $(filter-out engine/main.c $(NL_SRC),$(wildcard engine/*.c))
-ENGINE_OBJ := $(ENGINE_SRC:engine/%.c=$(BUILD)/engine/%.o)
-NL_OBJ     := $(NL_SRC:engine/%.c=$(BUILD)/engine/%.o) $(NL_COMMON:%=$(BUILD)/engine/%.o)
+# Three folders of C: common/ is linked into both programs, engine/ is
+# drctl alone, neon-local/ is neon-local alone (drctl never links
+# libmicrohttpd). The unit tests link all three, without the two mains.
+COMMON_SRC := $(wildcard common/*.c)
+ENGINE_SRC := $(filter-out engine/main.c,$(wildcard engine/*.c))
+NL_SRC     := $(filter-out neon-local/main.c,$(wildcard neon-local/*.c))
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
+ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
+NL_OBJ     := $(NL_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
-UNIT_OBJ   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.o)
+UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 TOOLS      := $(BIN)/ptydrive $(BIN)/fsync-floor
 
 .PHONY: all test test-suite unit asan valgrind bench demo demo-run demo-data deps install clean routine
 all: $(BIN)/drctl $(BIN)/neon-local
 
-$(BIN)/drctl: $(BUILD)/engine/main.o $(ENGINE_OBJ)
+$(BIN)/drctl: $(BUILD)/engine/main.o $(ENGINE_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BIN)/neon-local: $(NL_OBJ)
+$(BIN)/neon-local: $(BUILD)/neon-local/main.o $(NL_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(NL_LDLIBS)
 
-$(BIN)/unit-tests: $(UNIT_OBJ) $(ENGINE_OBJ)
+$(BIN)/unit-tests: $(UNIT_OBJ) $(ENGINE_OBJ) $(NL_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(NL_LDLIBS)
 
 $(BIN)/ptydrive: tests/tools/ptydrive.c
 	@mkdir -p $(@D)
@@ -70,10 +72,16 @@ $(BIN)/fsync-floor: bench/fsync_floor.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm
 
+# Each folder sees its own headers and common's; the unit tests see all.
+$(BUILD)/common/%.o: INCLUDES := -Icommon
+$(BUILD)/engine/%.o: INCLUDES := -Iengine -Icommon -I$(BUILD)/gen
+$(BUILD)/neon-local/%.o: INCLUDES := -Ineon-local -Icommon
+$(BUILD)/tests/unit/%.o: INCLUDES := -Itests/unit -Iengine -Ineon-local -Icommon -I$(BUILD)/gen
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) -Iengine -I$(BUILD)/gen -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -c -o $@ $<
 
 # Lua source compiled into the engine (the neon module's named functions):
 # engine/X.lua becomes the C string X_lua[] in $(BUILD)/gen/X_lua.h.
@@ -149,4 +157,4 @@ install: $(BIN)/drctl $(BIN)/neon-local $(BIN)/neon-local
 clean:
 	rm -rf build build-asan bin bin-asan
 
--include $(wildcard $(BUILD)/engine/*.d $(BUILD)/tests/unit/*.d)
+-include $(wildcard $(BUILD)/common/*.d $(BUILD)/engine/*.d $(BUILD)/neon-local/*.d $(BUILD)/tests/unit/*.d)

@@ -365,7 +365,7 @@ static char *resolve_runbook(const cli *c, const char *name_or_path, const char 
     if (!found)
         err_set(DR_EUSAGE, "no runbook named '%s' (looked for %s); drctl list shows the runbooks, "
                 "--runbooks DIR adds a folder", name_or_path, buf_cstr(&looked));
-    buf_free(&looked);
+    buf_dispose(&looked);
     return found;
 }
 
@@ -528,7 +528,7 @@ static cJSON *describe_runbook_apart(const char *file)
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
         ;
     cJSON *entry = whole ? cJSON_Parse(buf_cstr(&text)) : NULL;
-    buf_free(&text);
+    buf_dispose(&text);
     if (!entry) {
         entry = cJSON_CreateObject();
         char *why = signals_pending()
@@ -639,7 +639,7 @@ static void print_plan_text(const cJSON *plan)
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "always")))
             buf_puts(&flags, " [always: runs even after a failure]");
         term_out("%d. %s%s", ++n, json_string(s, "name", ""), buf_cstr(&flags));
-        buf_free(&flags);
+        buf_dispose(&flags);
         term_out("     %s", json_string(s, "plan", ""));
         const cJSON *confirm = cJSON_GetObjectItemCaseSensitive(s, "confirm");
         if (confirm)
@@ -667,7 +667,7 @@ static void loaded_free(loaded *l)
     l->pg = NULL;
     drill_scope_free(l->host.drill);
     l->host.drill = NULL;
-    target_free(&l->target);
+    target_dispose(&l->target);
     runbook_free(l->rb);
     sandbox_free(l->sb);
     l->rb = NULL;
@@ -1029,7 +1029,7 @@ static void print_drill_text(const cJSON *d)
             buf_printf(&shares, "%s%s %.1f s", shares.len ? ", " : "", json_string(s, "step", "?"),
                        number_of(s, "seconds", 0));
         term_out("  RTO  %.1f s (%s)", rto->valuedouble, buf_cstr(&shares));
-        buf_free(&shares);
+        buf_dispose(&shares);
     }
     const cJSON *rpo = cJSON_GetObjectItemCaseSensitive(d, "rpo_seconds");
     if (cJSON_IsNumber(rpo)) {
@@ -1040,7 +1040,7 @@ static void print_drill_text(const cJSON *d)
                 buf_printf(&rows, "%s%s %.0f", rows.len ? ", " : "", r->string, r->valuedouble);
         term_out("  RPO  %.3f s between the restore point (%s) and the incident; rows lost: %s", rpo->valuedouble,
                  json_string(d, "restore_point", "?"), rows.len ? buf_cstr(&rows) : "none");
-        buf_free(&rows);
+        buf_dispose(&rows);
     }
     const cJSON *e;
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(d, "exactness"))
@@ -1407,7 +1407,7 @@ static int audit_verify(cli *c)
             if (json_string(p, "commit", NULL))
                 buf_printf(&line, " (commit %.12s)", json_string(p, "commit", ""));
             term_out("%s", buf_cstr(&line));
-            buf_free(&line);
+            buf_dispose(&line);
         }
         term_out("verified %ld runs and %ld commits: %s", result.runs, result.commits,
                  problems ? "PROBLEMS FOUND" : "ok");

@@ -37,8 +37,8 @@ void drill_scope_free(drill_scope *s)
     if (!s)
         return;
     for (int k = 0; k < DRILL_KINDS; k++)
-        str_list_free(&s->known[k]);
-    str_list_free(&s->refused);
+        str_list_dispose(&s->known[k]);
+    str_list_dispose(&s->refused);
     free(s->default_branch);
     free(s->expires_at);
     free(s->run_tag);
@@ -156,7 +156,7 @@ void drill_target_of(const char *method, const char *path, const cJSON *body, dr
         free(s[i]);
 }
 
-void drill_target_free(drill_target *t)
+void drill_target_dispose(drill_target *t)
 {
     free(t->project);
     free(t->id);

@@ -52,7 +52,7 @@ typedef struct drill_target {
 
 /* Classifies METHOD path (+ body) for the checks. Reads are DRILL_KINDS. */
 void drill_target_of(const char *method, const char *path, const cJSON *body, drill_target *t);
-void drill_target_free(drill_target *t);
+void drill_target_dispose(drill_target *t);
 
 /* Records a refusal (the text is copied) and returns the message to raise. */
 const char *drill_scope_refuse(drill_scope *s, const char *what);

@@ -355,7 +355,7 @@ static int dr_exec(lua_State *L)
     lua_pushvalue(L, 2);
     int status = lua_pcall(L, 3, 1, 0);
     exec_args_free(&call.args);
-    proc_result_free(&call.result);
+    proc_result_dispose(&call.result);
     if (status != LUA_OK)
         return lua_error(L); /* the same value: an abort stays an abort */
     /* A stop by signal or by the step's own deadline ends the step. */

@@ -106,7 +106,7 @@ int dump_sha256(const char *path, char out[65])
         EVP_Digest(listing.data ? listing.data : "", listing.len, digest, NULL, EVP_sha256(), NULL);
         to_hex(digest, out);
     }
-    buf_free(&listing);
+    buf_dispose(&listing);
     return rc;
 }
 
@@ -231,7 +231,7 @@ static int conn_env_open(const char *uri, conn_env *c)
         if (fd >= 0)
             close(fd);
         memset(line.data, 0, line.len);
-        buf_free(&line);
+        buf_dispose(&line);
         c->env[n++] = xasprintf("PGPASSFILE=%s", c->passfile);
     }
     c->env[n] = NULL;
@@ -267,14 +267,14 @@ static int program_major(const char *program, char **version_line)
     *version_line = NULL;
     if (proc_run(&req, &r) != 0 || r.exit_code != 0) {
         if (r.out)
-            proc_result_free(&r);
+            proc_result_dispose(&r);
         return -1;
     }
     const char *v = strstr(r.out, ") ");
     int major = v ? atoi(v + 2) : -1;
     *version_line = xstrdup(r.out);
     (*version_line)[strcspn(*version_line, "\n")] = '\0';
-    proc_result_free(&r);
+    proc_result_dispose(&r);
     return major;
 }
 
@@ -395,7 +395,7 @@ static int list_dump(lua_State *L, const char *path, int *entries, int *tables)
         line = end ? end + 1 : NULL;
     }
     if (r.out || r.err)
-        proc_result_free(&r);
+        proc_result_dispose(&r);
     return rc;
 }
 
@@ -417,7 +417,7 @@ static int remove_tree(const char *path)
     int rc = proc_run(&req, &r);
     if (rc == 0) {
         rc = r.exit_code == 0 ? 0 : err_set(DR_EFAIL, "cannot remove %s: %s", path, r.err);
-        proc_result_free(&r);
+        proc_result_dispose(&r);
     }
     return rc;
 }
@@ -546,7 +546,7 @@ static int l_pg_dump(lua_State *L)
     lua_pushstring(L, err_last()); /* kept before anything else sets it */
     int jrc = journal_tool(L, "pg_dump", data);
     if (r.out || r.err)
-        proc_result_free(&r);
+        proc_result_dispose(&r);
     if (rc || jrc) {
         dump_job_free(&j);
         sandbox_check_abort(L);
@@ -650,7 +650,7 @@ static int l_pg_restore(lua_State *L)
     lua_pushstring(L, err_last());
     int jrc = journal_tool(L, "pg_restore", data);
     if (r.out || r.err)
-        proc_result_free(&r);
+        proc_result_dispose(&r);
     free(program);
     conn_env_free(&c);
     if (rc || jrc) {

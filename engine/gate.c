@@ -79,18 +79,18 @@ static int ask_on_terminal(const gate *g, int tty, const char *step, const char 
     buf answer = BUF_INIT;
     int rc = read_line(tty, &answer);
     if (rc == DR_EINTR) {
-        buf_free(&answer);
+        buf_dispose(&answer);
         return DR_EINTR;
     }
     if (rc == 0 && strcmp(buf_cstr(&answer), challenge) == 0) {
         write_all(tty, "confirmed.\n");
         emit(g, "confirmation-given", reason, buf_cstr(&answer));
-        buf_free(&answer);
+        buf_dispose(&answer);
         return 0;
     }
     write_all(tty, "refused: the answer did not match; nothing was changed.\n");
     emit(g, "confirmation-refused", reason, rc == 0 ? buf_cstr(&answer) : "(end of input)");
-    buf_free(&answer);
+    buf_dispose(&answer);
     return err_set(DR_EREFUSED, "step '%s' was refused at the confirmation; the run is paused. "
                    "To go on later: %s", step, g->resume_hint);
 }

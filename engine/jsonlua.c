@@ -409,7 +409,7 @@ static cJSON *convert_root(lua_State *L, int idx, const char *root_name, int for
         cJSON_Delete(c.root);
         c.root = NULL;
     }
-    buf_free(&c.path);
+    buf_dispose(&c.path);
     return c.root;
 }
 

@@ -28,7 +28,7 @@ static const neon_policy default_policy = {
     .first_backoff = 0.2, .max_backoff = 8,
 };
 
-void neon_reply_free(neon_reply *r)
+void neon_reply_dispose(neon_reply *r)
 {
     free(r->code);
     free(r->message);
@@ -348,7 +348,7 @@ static int judge(neon_client *c, const char *method, const char *path, attempt *
     reply->status = a->status;
     /* A DELETE whose answer was lost, then 404: the first one did it. */
     if (a->curl_code == CURLE_OK && a->status == 404 && dropped_before && strcmp(method, "DELETE") == 0) {
-        buf_free(&a->body);
+        buf_dispose(&a->body);
         return 0;
     }
     if (a->curl_code != CURLE_OK) {
@@ -438,7 +438,7 @@ int neon_call(neon_client *c, const char *method, const char *path, const cJSON 
         int last = verdict == 1 && (reply->attempts >= c->policy.attempts || time_left(c, started) < wait);
         if (last)
             rc = gave_up(c, method, path, &a, reply);
-        buf_free(&a.body);
+        buf_dispose(&a.body);
         if (verdict != 1 || last)
             break;
         if (pause_for(c, wait) != 0) {
@@ -509,7 +509,7 @@ static int wait_one(neon_client *c, const cJSON *op, neon_reply *reply, int *pol
             reply->status = poll.status;
             rc = fail_with(reply, rc, "waiting for operation %s (%s): %s", id, action, poll.message);
         }
-        neon_reply_free(&poll);
+        neon_reply_dispose(&poll);
         cJSON_Delete(answer);
     }
     if (rc == 0 && failed(status)) {

@@ -34,7 +34,7 @@ typedef struct neon_reply {
     char *request_id;
 } neon_reply;
 
-void neon_reply_free(neon_reply *r);
+void neon_reply_dispose(neon_reply *r);
 
 /* Called between tries and while waiting; a non-zero return stops the call
  * (DR_EINTR). seconds_left, when not NULL, gets how long the caller still

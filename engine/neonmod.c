@@ -130,7 +130,7 @@ static int wait_operations(lua_State *L, neon_module *m, const cJSON *operations
     else if (jrc)
         lua_pushfstring(L, "cannot record the neon-wait event: %s", err_last());
     free(error);
-    neon_reply_free(&r);
+    neon_reply_dispose(&r);
     return rc || jrc ? DR_EFAIL : 0;
 }
 
@@ -143,7 +143,7 @@ static cJSON *drill_get(neon_module *m, neon_client *client, const char *path)
     neon_reply r;
     int rc = neon_call(client, "GET", path, NULL, &answer, &r);
     journal_call(m, "GET", path, &r, answer, rc ? err_last() : NULL, NULL);
-    neon_reply_free(&r);
+    neon_reply_dispose(&r);
     if (rc) {
         cJSON_Delete(answer);
         return NULL;
@@ -278,7 +278,7 @@ static void drill_refuse(lua_State *L, neon_module *m, const char *method, const
     lua_setfield(L, -2, "code");
     lua_pushinteger(L, 0);
     lua_setfield(L, -2, "status");
-    buf_free(&what);
+    buf_dispose(&what);
 }
 
 /* Neon lets no expiring branch have children: when the drill branches from
@@ -310,7 +310,7 @@ static void drill_unexpire_parent(neon_module *m, neon_client *client, const cha
         if (rc == 0)
             term_info("    the drill's branch %s no longer expires: Neon lets no expiring branch have children "
                       "(the drill's cleanup deletes it)", parent->valuestring);
-        neon_reply_free(&r);
+        neon_reply_dispose(&r);
         cJSON_Delete(reply);
         cJSON_Delete(patch);
         if (rc == 0)
@@ -370,7 +370,7 @@ static int l_request(lua_State *L)
         if (!drill_owns(m, client, &t)) {
             cJSON_Delete(body);
             drill_refuse(L, m, method, path, &t);
-            drill_target_free(&t);
+            drill_target_dispose(&t);
             return lua_error(L);
         }
         if (t.creates_branch) {
@@ -383,10 +383,10 @@ static int l_request(lua_State *L)
         if (t.set_default) {
             cJSON_Delete(body);
             int r = drill_set_default(L, m, client, &t);
-            drill_target_free(&t);
+            drill_target_dispose(&t);
             return r;
         }
-        drill_target_free(&t);
+        drill_target_dispose(&t);
     }
     term_debug("neon %s %s", method, path);
     cJSON *answer = NULL;
@@ -409,7 +409,7 @@ static int l_request(lua_State *L)
     if (!failed && wait)
         failed = wait_operations(L, m, cJSON_GetObjectItemCaseSensitive(answer, "operations")) != 0;
     free(error);
-    neon_reply_free(&r);
+    neon_reply_dispose(&r);
     cJSON_Delete(answer);
     if (failed) {
         sandbox_check_abort(L); /* a signal or the step's deadline wins over the call's own error */

@@ -165,7 +165,7 @@ static int unknown_param(const param_spec *specs, size_t count, const char *name
         buf_printf(&known, "%s%s", i ? ", " : "", specs[i].name);
     err_set(DR_EUSAGE, "unknown param '%.*s'; this runbook takes: %s", (int)len, name,
             count ? buf_cstr(&known) : "no params");
-    buf_free(&known);
+    buf_dispose(&known);
     return DR_EUSAGE;
 }
 
@@ -330,7 +330,7 @@ cJSON *params_redacted_copy(const param_spec *specs, size_t count, const cJSON *
     return copy;
 }
 
-void params_spec_free(param_spec *spec)
+void params_spec_dispose(param_spec *spec)
 {
     if (!spec)
         return;

@@ -60,6 +60,6 @@ void params_register_secrets(const param_spec *specs, size_t count, const cJSON 
 /* A copy of values with secrets replaced by "<redacted>". */
 cJSON *params_redacted_copy(const param_spec *specs, size_t count, const cJSON *values);
 
-void params_spec_free(param_spec *spec);
+void params_spec_dispose(param_spec *spec);
 
 #endif

@@ -417,7 +417,7 @@ static int journal_query(pg_module *m, pg_conn *c, const query_call *q, double t
     buf sql = BUF_INIT;
     buf_append(&sql, q->sql, strlen(q->sql) > 300 ? 300 : strlen(q->sql));
     cJSON_AddStringToObject(data, "sql", buf_cstr(&sql));
-    buf_free(&sql);
+    buf_dispose(&sql);
     cJSON_AddNumberToObject(data, "duration_ms", round((timefmt_monotonic() - t0) * 1000));
     if (ok && PQresultStatus(res) == PGRES_TUPLES_OK)
         cJSON_AddNumberToObject(data, "rows", q->rows ? (double)q->rows->rows : PQntuples(res));
@@ -1037,7 +1037,7 @@ static int push_column_list(lua_State *L, pg_conn *c, int spec)
     lua_pushlightuserdata(L, &l);
     lua_pushvalue(L, -3);
     int status = lua_pcall(L, 2, 1, 0);
-    buf_free(&l.text);
+    buf_dispose(&l.text);
     lua_remove(L, -2); /* the list */
     if (status == LUA_OK && l.bad) {
         lua_pop(L, 1);

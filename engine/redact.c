@@ -85,8 +85,8 @@ void redact_add_environment_secrets(void)
 
 void redact_clear(void)
 {
-    str_list_free(&secrets);
-    str_list_free(&warned_names);
+    str_list_dispose(&secrets);
+    str_list_dispose(&warned_names);
 }
 
 /* ---- finding what to hide in a text ------------------------------------- */
@@ -149,7 +149,7 @@ static char *percent_decoded(const char *text, size_t from, size_t to)
         int hi = i + 2 < to ? hex_value(text[i + 1]) : -1;
         int lo = hi >= 0 ? hex_value(text[i + 2]) : -1;
         if (lo < 0) {
-            buf_free(&out);
+            buf_dispose(&out);
             return NULL;
         }
         buf_putc(&out, (char)(hi * 16 + lo));
@@ -376,7 +376,7 @@ static char *redacted_or_null(const char *text)
     hide_keyword_passwords(&s);
     for (size_t i = 0; i < s.passwords.count; i++)
         hide_every(&s, s.passwords.items[i]);
-    str_list_free(&s.passwords);
+    str_list_dispose(&s.passwords);
     char *out = NULL;
     if (memchr(s.hidden, 1, s.len)) {
         buf b = BUF_INIT;
@@ -518,6 +518,6 @@ void redact_json(cJSON *node)
     buf path = BUF_INIT;
     field_cache cache = { cJSON_IsString(kind) ? kind->valuestring : "", BUF_INIT, 0 };
     redact_values(node, &cache, &path);
-    buf_free(&cache.path);
-    buf_free(&path);
+    buf_dispose(&cache.path);
+    buf_dispose(&path);
 }

@@ -80,7 +80,7 @@ static void header(buf *b, const cJSON *info, const cJSON *events, const checkpo
     buf_puts(b, "| operators | ");
     put_cell(b, buf_cstr(&operators));
     buf_puts(b, " |\n");
-    buf_free(&operators);
+    buf_dispose(&operators);
     buf_printf(b, "| host | %s |\n", text_of(info, "host", "?"));
     buf_printf(b, "| drctl | %s |\n", text_of(info, "drctl_version", "?"));
     buf_printf(b, "| started | %s |\n", text_of(first, "time", "?"));
@@ -125,7 +125,7 @@ static void timeline(buf *b, const cJSON *events)
         if (why)
             buf_printf(&detail, "%s%s", detail.len ? ": " : "", why);
         put_cell(b, buf_cstr(&detail));
-        buf_free(&detail);
+        buf_dispose(&detail);
         buf_puts(b, " |\n");
     }
     buf_puts(b, "\n");
@@ -155,7 +155,7 @@ static void confirmations(buf *b, const cJSON *events)
     if (section.len)
         buf_printf(b, "## Confirmations\n\n| time | step | what | who | detail |\n|---|---|---|---|---|\n%s\n",
                    buf_cstr(&section));
-    buf_free(&section);
+    buf_dispose(&section);
 }
 
 static void figures(buf *b, const cJSON *events)
@@ -174,7 +174,7 @@ static void figures(buf *b, const cJSON *events)
     }
     if (section.len)
         buf_printf(b, "## Figures\n\n| step | figure | value |\n|---|---|---|\n%s\n", buf_cstr(&section));
-    buf_free(&section);
+    buf_dispose(&section);
 }
 
 static void outputs_and_errors(buf *b, const checkpoint *cp)

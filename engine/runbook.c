@@ -111,7 +111,7 @@ static void check_fields(lua_State *L, int idx, const char *const *allowed, cons
             free(fields);
             lua_error(L);
         }
-        buf_free(&list);
+        buf_dispose(&list);
     }
 }
 
@@ -668,7 +668,7 @@ void runbook_free(runbook *rb)
         luaL_unref(L, LUA_REGISTRYINDEX, rb->lock_ref);
     free(rb->steps);
     for (size_t i = 0; i < rb->param_count; i++)
-        params_spec_free(&rb->params[i]);
+        params_spec_dispose(&rb->params[i]);
     free(rb->params);
     free(rb->path);
     free(rb->name);

@@ -292,7 +292,7 @@ static int perform(const s3_config *c, const s3_call *call, s3_reply *r)
             rc = err_set(DR_EFAIL, "S3 %s %s: the answer is larger than " ANSWER_LIMIT_TEXT
                                    ", more than any listing or error S3 sends; refused (is the endpoint S3?)",
                          call->method, buf_cstr(&url));
-            buf_free(&r->body);
+            buf_dispose(&r->body);
             break;
         }
         int transient = code != CURLE_OK || r->status >= 500 || r->status == 429;
@@ -305,14 +305,14 @@ static int perform(const s3_config *c, const s3_call *call, s3_reply *r)
         rc = code != CURLE_OK
                  ? err_set(DR_EFAIL, "S3 %s %s: %s", call->method, buf_cstr(&url), curl_easy_strerror(code))
                  : err_set(DR_EFAIL, "S3 %s %s: %ld", call->method, buf_cstr(&url), r->status);
-        buf_free(&r->body);
+        buf_dispose(&r->body);
         if (attempt < ATTEMPTS) {
             struct timespec ts = { 0, 200000000L * attempt };
             nanosleep(&ts, NULL);
         }
     }
     free(sigv4);
-    buf_free(&url);
+    buf_dispose(&url);
     return rc;
 }
 
@@ -417,7 +417,7 @@ static int xml_read(const buf *body, xml_element_fn on_element, void *ud, char *
                  x.refusal ? x.refusal : XML_ErrorString(XML_GetErrorCode(x.parser)));
     while (x.depth > 0)
         free(x.path[--x.depth]);
-    buf_free(&x.text);
+    buf_dispose(&x.text);
     XML_ParserFree(x.parser);
     return ok ? 0 : -1;
 }
@@ -510,7 +510,7 @@ static int failed_status(const s3_call *call, s3_reply *r, const char *what)
     int rc = err_set(DR_EFAIL, "S3 %s of s3://%s/%s: %ld%s%s", what, call->url->bucket, call->url->key, r->status,
                      *summary ? " " : "", summary);
     free(summary);
-    buf_free(&r->body);
+    buf_dispose(&r->body);
     return rc;
 }
 
@@ -526,7 +526,7 @@ static int unexpected_answer(const s3_call *call, s3_reply *r, const char *what,
                  : err_set(DR_EFAIL, "S3 %s of s3://%s/%s: the answer is <%s>, not what S3 sends (is the endpoint S3?)",
                            what, call->url->bucket, call->url->key, shown);
     free(shown);
-    buf_free(&r->body);
+    buf_dispose(&r->body);
     return rc;
 }
 
@@ -561,7 +561,7 @@ static int read_answer(const s3_call *call, s3_reply *r, const char *what, const
         *value = xstrdup(v.value);
     free(v.root);
     free(v.value);
-    buf_free(&r->body);
+    buf_dispose(&r->body);
     return rc;
 }
 
@@ -603,7 +603,7 @@ static int put_single(const s3_config *c, const s3_url *u, FILE *f, const char *
         rc = perform(c, &call, &r);
         if (rc == 0 && (r.status < 200 || r.status >= 300))
             rc = failed_status(&call, &r, "upload");
-        buf_free(&r.body);
+        buf_dispose(&r.body);
     }
     free(part);
     return rc;
@@ -653,7 +653,7 @@ static int put_multipart(const s3_config *c, const s3_url *u, FILE *f, long long
             put_xml_text(&complete, r.etag);
             buf_puts(&complete, "</ETag></Part>");
         }
-        buf_free(&r.body);
+        buf_dispose(&r.body);
         free(query);
         done += (long long)len;
         if (progress && rc == 0)
@@ -669,12 +669,12 @@ static int put_multipart(const s3_config *c, const s3_url *u, FILE *f, long long
             rc = r.status != 200 ? failed_status(&finish, &r, "multipart completion")
                                  : read_answer(&finish, &r, "multipart completion", "CompleteMultipartUploadResult",
                                                NULL, NULL);
-        buf_free(&r.body);
+        buf_dispose(&r.body);
     }
     if (rc != 0) { /* nothing half-made stays billed */
         s3_call abort_call = { .method = "DELETE", .url = u, .query = query };
         if (perform(c, &abort_call, &r) == 0)
-            buf_free(&r.body);
+            buf_dispose(&r.body);
     } else {
         multipart_etag(md5s, parts, expected);
         unsigned char digest[16];
@@ -686,8 +686,8 @@ static int put_multipart(const s3_config *c, const s3_url *u, FILE *f, long long
     free(part);
     free(md5s);
     free(upload_id);
-    buf_free(&escaped_id);
-    buf_free(&complete);
+    buf_dispose(&escaped_id);
+    buf_dispose(&complete);
     return rc;
 }
 
@@ -730,7 +730,7 @@ int s3_upload(const char *path, const char *url, const char *sha256,
                                                      progress, ud);
     /* Checked as stored: size, ETag (the MD5s), the sha256 metadata. */
     if (rc == 0 && (rc = perform(&c, &head, &r)) == 0) {
-        buf_free(&r.body);
+        buf_dispose(&r.body);
         strip_quotes(r.etag);
         if (r.status != 200)
             rc = err_set(DR_EFAIL, "%s is not there after its upload (HEAD answered %ld)", url, r.status);
@@ -756,7 +756,7 @@ int s3_exists(const char *url, int *exists)
     s3_call head = { .method = "HEAD", .url = &u };
     s3_reply r;
     if ((rc = perform(&c, &head, &r)) == 0) {
-        buf_free(&r.body);
+        buf_dispose(&r.body);
         if (r.status == 200)
             *exists = 1;
         else if (r.status != 404)
@@ -786,7 +786,7 @@ int s3_download(const char *url, const char *path)
             rc = perform(&c, &get, &r);
             if (rc == 0 && r.status != 200)
                 rc = failed_status(&get, &r, "download");
-            buf_free(&r.body);
+            buf_dispose(&r.body);
             if (fclose(f) != 0 && rc == 0)
                 rc = err_set(DR_EFAIL, "cannot write %s: %s", partial, strerror(errno));
             if (rc == 0 && rename(partial, path) != 0)
@@ -897,7 +897,7 @@ static int read_list_page(const s3_call *call, s3_reply *r, list_page *p)
         return unexpected_answer(call, r, "listing", p->root, why);
     if (!p->root || strcmp(p->root, "ListBucketResult") != 0)
         return unexpected_answer(call, r, "listing", p->root, NULL);
-    buf_free(&r->body);
+    buf_dispose(&r->body);
     if (p->bad_size) {
         char *shown = printable(p->bad_size, 64);
         rc = err_set(DR_EFAIL, "S3 listing of s3://%s/%s: an object's Size '%s' is not a number of bytes",
@@ -986,8 +986,8 @@ int s3_list(const char *url, s3_object **objects, size_t *count)
                          u.key, LIST_MAX_OBJECTS);
         if (rc == 0)
             rc = next_token(&u, &page, pages, &seen, &tokens, &token);
-        buf_free(&r.body);
-        buf_free(&query);
+        buf_dispose(&r.body);
+        buf_dispose(&query);
         list_page_free(&page);
     } while (rc == 0 && token);
     for (size_t i = 0; i < tokens; i++)
@@ -1014,7 +1014,7 @@ int s3_delete(const char *url)
     rc = perform(&c, &del, &r);
     if (rc == 0 && r.status != 204 && r.status != 200)
         rc = failed_status(&del, &r, "deletion");
-    buf_free(&r.body);
+    buf_dispose(&r.body);
     close_target(&c, &u);
     return rc;
 }

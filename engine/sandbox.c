@@ -379,10 +379,10 @@ static int sandbox_require(lua_State *L)
             lua_pushfstring(L, "module '%s' is not available to runbooks: engine modules are "
                             "dr, json, neon, pg and dump, and library modules are looked up as %s",
                             name, tried.len ? buf_cstr(&tried) : "(no lua/ folder found)");
-            buf_free(&tried);
+            buf_dispose(&tried);
             return lua_error(L);
         }
-        buf_free(&tried);
+        buf_dispose(&tried);
         sandbox_push_env(sb);
         int rc = sandbox_load_file(sb, path);
         free(path);

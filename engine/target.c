@@ -76,7 +76,7 @@ cJSON *target_json(const target *t)
     return j;
 }
 
-void target_free(target *t)
+void target_dispose(target *t)
 {
     if (t->api_key)
         memset(t->api_key, 0, strlen(t->api_key));
@@ -128,7 +128,7 @@ static int answers(const char *url, const char *key)
     neon_reply r;
     int ok = neon_call(c, "GET", "/projects?limit=1", NULL, &answer, &r) == 0;
     cJSON_Delete(answer);
-    neon_reply_free(&r);
+    neon_reply_dispose(&r);
     neon_client_free(c);
     return ok;
 }

@@ -39,6 +39,6 @@ char *target_describe(const target *t);
 /* {"kind": "cloud"|"local", "api_host": ...} for run.json. */
 cJSON *target_json(const target *t);
 
-void target_free(target *t);
+void target_dispose(target *t);
 
 #endif

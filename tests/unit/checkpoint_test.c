@@ -241,7 +241,7 @@ static void numbers_survive_the_journal_and_state_json_exactly(void)
     free(path);
 }
 
-void register_checkpoint_tests(void)
+TEST_SUITE(checkpoint)
 {
     REGISTER(only_state_changes_are_transitions);
     REGISTER(a_changed_step_list_keeps_the_records_of_kept_steps);

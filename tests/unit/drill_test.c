@@ -19,13 +19,13 @@ static void reads_and_creations_need_no_ownership(void)
 {
     drill_target t = classify("GET", "/projects/p/branches/br-main", NULL);
     CHECK(t.kind == DRILL_KINDS);
-    drill_target_free(&t);
+    drill_target_dispose(&t);
     t = classify("POST", "/projects", "{\"project\":{}}");
     CHECK(t.creates_project);
-    drill_target_free(&t);
+    drill_target_dispose(&t);
     t = classify("POST", "/projects/p/branches", "{\"branch\":{\"parent_id\":\"br-main\"}}");
     CHECK(t.creates_branch && t.kind == DRILL_KINDS);
-    drill_target_free(&t);
+    drill_target_dispose(&t);
 }
 
 static void changes_name_what_they_touch(void)
@@ -33,25 +33,25 @@ static void changes_name_what_they_touch(void)
     drill_target t = classify("DELETE", "/projects/p/branches/br-main", NULL);
     CHECK(t.kind == DRILL_BRANCH);
     CHECK_STR(t.id, "br-main");
-    drill_target_free(&t);
+    drill_target_dispose(&t);
     t = classify("POST", "/projects/p/branches/br-x/set_as_default", NULL);
     CHECK(t.kind == DRILL_BRANCH && t.set_default);
-    drill_target_free(&t);
+    drill_target_dispose(&t);
     t = classify("PATCH", "/projects/p", "{\"project\":{\"name\":\"n\"}}");
     CHECK(t.kind == DRILL_PROJECT);
     CHECK_STR(t.id, "p");
-    drill_target_free(&t);
+    drill_target_dispose(&t);
     t = classify("POST", "/projects/p/endpoints", "{\"endpoint\":{\"branch_id\":\"br-main\"}}");
     CHECK(t.kind == DRILL_BRANCH);
     CHECK_STR(t.id, "br-main");
-    drill_target_free(&t);
+    drill_target_dispose(&t);
     t = classify("POST", "/projects/p/endpoints/ep-1/start", NULL);
     CHECK(t.kind == DRILL_ENDPOINT);
     CHECK_STR(t.id, "ep-1");
-    drill_target_free(&t);
+    drill_target_dispose(&t);
     t = classify("PUT", "/projects/p/branches/br-main/backup_schedule", "{}");
     CHECK(t.kind == DRILL_BRANCH);
-    drill_target_free(&t);
+    drill_target_dispose(&t);
 }
 
 /* A snapshot restored without a target but finalized lands on its source. */
@@ -59,15 +59,15 @@ static void snapshot_restores_are_changes_of_their_target(void)
 {
     drill_target t = classify("POST", "/projects/p/snapshots/s1/restore", "{\"name\":\"x\"}");
     CHECK(t.kind == DRILL_KINDS);
-    drill_target_free(&t);
+    drill_target_dispose(&t);
     t = classify("POST", "/projects/p/snapshots/s1/restore", "{\"target_branch_id\":\"br-main\"}");
     CHECK(t.kind == DRILL_BRANCH);
     CHECK_STR(t.id, "br-main");
-    drill_target_free(&t);
+    drill_target_dispose(&t);
     t = classify("POST", "/projects/p/snapshots/s1/restore", "{\"finalize_restore\":true}");
     CHECK(t.kind == DRILL_SNAPSHOT);
     CHECK_STR(t.id, "s1");
-    drill_target_free(&t);
+    drill_target_dispose(&t);
 }
 
 static void the_scope_knows_what_it_learned_and_claims_by_name_and_time(void)
@@ -160,7 +160,7 @@ static void read_only_sessions_send_only_reads(void)
     CHECK(!pgmod_statement_reads_only(""));
 }
 
-void register_drill_tests(void)
+TEST_SUITE(drill)
 {
     REGISTER(reads_and_creations_need_no_ownership);
     REGISTER(changes_name_what_they_touch);

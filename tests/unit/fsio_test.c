@@ -105,7 +105,7 @@ static void mkdirs_creates_nested_directories(void)
     free(dir);
 }
 
-void register_fsio_tests(void)
+TEST_SUITE(fsio)
 {
     REGISTER(a_durable_write_replaces_the_file_and_leaves_no_temporary);
     REGISTER(a_failed_write_keeps_the_old_content);

@@ -372,7 +372,7 @@ static void conversion_works_inside_a_protected_call(void)
     lua_close(L);
 }
 
-void register_jsonlua_tests(void)
+TEST_SUITE(jsonlua)
 {
     REGISTER(plain_values_convert);
     REGISTER(a_function_is_refused_with_its_path);

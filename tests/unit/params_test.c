@@ -213,7 +213,7 @@ static void a_too_short_secret_is_named_in_a_warning_and_not_registered(void)
     free(text);
 }
 
-void register_params_tests(void)
+TEST_SUITE(params)
 {
     REGISTER(typed_values_come_out_typed);
     REGISTER(an_unknown_param_is_named_with_the_known_ones);

@@ -244,7 +244,7 @@ static void a_plan_keeps_its_step_names(void)
     free(text);
 }
 
-void register_redact_tests(void)
+TEST_SUITE(redact)
 {
     REGISTER(registered_secrets_are_replaced);
     REGISTER(overlapping_occurrences_are_all_hidden);

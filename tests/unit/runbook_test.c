@@ -171,7 +171,7 @@ static void confirm_without_destructive_is_refused(void)
     CHECK_CONTAINS(err_last(), "add destructive = true");
 }
 
-void register_runbook_tests(void)
+TEST_SUITE(runbook)
 {
     REGISTER(a_valid_runbook_loads_with_its_fields);
     REGISTER(an_unknown_step_field_is_reported_with_file_line_and_suggestion);

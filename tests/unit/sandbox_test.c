@@ -355,7 +355,7 @@ static void an_unprotected_error_exits_with_a_clear_message(void)
     CHECK_CONTAINS(text, "a Lua error outside any protected call: out of every pcall");
 }
 
-void register_sandbox_tests(void)
+TEST_SUITE(sandbox)
 {
     REGISTER(a_metatable_with_gc_is_refused);
     REGISTER(a_gc_field_added_later_never_runs);

@@ -123,7 +123,7 @@ static void times_beyond_four_digit_years_are_written_as_the_nearest_end(void)
     CHECK(timefmt_parse_timestamp("0000-01-01T00:00:00Z", &t) == 0 && t == TIMEFMT_EPOCH_MIN);
 }
 
-void register_timefmt_tests(void)
+TEST_SUITE(timefmt)
 {
     REGISTER(a_utc_timestamp_parses_to_its_epoch);
     REGISTER(an_offset_is_applied_and_shown_back_in_utc);

@@ -1,10 +1,10 @@
-#include "nl_api.h"
+#include "api.h"
 
 #include "buf.h"
 #include "err.h"
 #include "fsio.h"
 #include "jsontext.h"
-#include "nl_pg.h"
+#include "postgres.h"
 #include "timefmt.h"
 
 #include <errno.h>

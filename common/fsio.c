@@ -117,7 +117,7 @@ int fsio_read_file(const char *path, char **out, size_t *len)
                 continue;
             int saved = errno;
             close(fd);
-            buf_free(&b);
+            buf_dispose(&b);
             return err_set(DR_EFAIL, "cannot read %s: %s", path, strerror(saved));
         }
         if (n == 0)

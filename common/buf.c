@@ -112,7 +112,7 @@ char *buf_detach(buf *b)
     return out;
 }
 
-void buf_free(buf *b)
+void buf_dispose(buf *b)
 {
     free(b->data);
     b->data = NULL;
@@ -145,7 +145,7 @@ void str_list_add_unique(str_list *l, const char *text)
         str_list_push(l, text);
 }
 
-void str_list_free(str_list *l)
+void str_list_dispose(str_list *l)
 {
     for (size_t i = 0; i < l->count; i++)
         free(l->items[i]);

@@ -3,7 +3,7 @@
 #ifndef DRCTL_NL_API_H
 #define DRCTL_NL_API_H
 
-#include "nl_server.h"
+#include "server.h"
 
 typedef struct nl_api nl_api;
 

@@ -45,6 +45,6 @@ typedef struct proc_result {
  * (with the reason); a program that runs and fails is still 0, with its
  * exit_code. */
 int proc_run(const proc_request *req, proc_result *result);
-void proc_result_free(proc_result *result);
+void proc_result_dispose(proc_result *result);
 
 #endif

@@ -307,7 +307,7 @@ int proc_run(const proc_request *req, proc_result *result)
     return 0;
 }
 
-void proc_result_free(proc_result *result)
+void proc_result_dispose(proc_result *result)
 {
     free(result->out);
     free(result->err);

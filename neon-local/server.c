@@ -1,4 +1,4 @@
-#include "nl_server.h"
+#include "server.h"
 
 #include "buf.h"
 #include "err.h"
@@ -305,7 +305,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state, e
     (void)code;
     pending *p = *state;
     if (p) {
-        buf_free(&p->body);
+        buf_dispose(&p->body);
         free(p);
     }
     *state = NULL;

@@ -5,8 +5,8 @@
 #include "buf.h"
 #include "err.h"
 #include "fsio.h"
-#include "nl_api.h"
-#include "nl_server.h"
+#include "api.h"
+#include "server.h"
 
 #include <errno.h>
 #include <fcntl.h>

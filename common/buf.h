@@ -28,16 +28,16 @@ void buf_putc(buf *b, char c);
 void buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Hands the string over to the caller (never NULL) and empties b. */
 char *buf_detach(buf *b);
-void buf_free(buf *b);
+void buf_dispose(buf *b);
 /* The content, or "" when empty. Borrowed. */
 const char *buf_cstr(const buf *b);
 
 /* Appends a copy of text and returns it; str_list_add_unique adds it only
- * when absent. str_list_free frees every copy and empties the list. */
+ * when absent. str_list_dispose frees every copy and empties the list. */
 const char *str_list_push(str_list *l, const char *text);
 void str_list_add_unique(str_list *l, const char *text);
 int str_list_has(const str_list *l, const char *text);
-void str_list_free(str_list *l);
+void str_list_dispose(str_list *l);
 
 void *xmalloc(size_t size);
 void *xcalloc(size_t count, size_t size);

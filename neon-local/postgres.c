@@ -1,4 +1,4 @@
-#include "nl_pg.h"
+#include "postgres.h"
 
 #include "buf.h"
 #include "err.h"
