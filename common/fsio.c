@@ -102,7 +102,7 @@ int fsio_append_durable(int fd, const char *path, const void *data, size_t len)
     return 0;
 }
 
-int fsio_read_file(const char *path, char **out, size_t *len)
+int fsio_read_file(char **out, size_t *len, const char *path)
 {
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -25,7 +25,7 @@ int fsio_append_durable(int fd, const char *path, const void *data, size_t len);
 int fsio_write_all(int fd, const void *data, size_t len);
 
 /* Reads a whole file; *out is NUL-terminated and owned by the caller. */
-int fsio_read_file(const char *path, char **out, size_t *len);
+int fsio_read_file(char **out, size_t *len, const char *path);
 
 /* mkdir -p; existing directories are fine. */
 int fsio_mkdirs(const char *path, mode_t mode);

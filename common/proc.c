@@ -276,7 +276,7 @@ static int start_child(running *r)
     return 0;
 }
 
-int proc_run(const proc_request *req, proc_result *result)
+int proc_run(proc_result *result, const proc_request *req)
 {
     memset(result, 0, sizeof *result);
     running r = {

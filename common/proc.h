@@ -44,7 +44,7 @@ typedef struct proc_result {
 /* Runs the program to its end (or to its stop). Returns DR_EFAIL when it cannot be started
  * (with the reason); a program that runs and fails is still 0, with its
  * exit_code. */
-int proc_run(const proc_request *req, proc_result *result);
+int proc_run(proc_result *result, const proc_request *req);
 void proc_result_dispose(proc_result *result);
 
 #endif

@@ -63,7 +63,7 @@ static int bad_timestamp(const char *text, const char *why)
                    "2026-01-11T14:30:00Z or 2026-01-11 14:30:00+01:00", text, why);
 }
 
-int timefmt_parse_timestamp(const char *text, double *epoch_out)
+int timefmt_parse_timestamp(double *epoch_out, const char *text)
 {
     const char *p = text;
     int year, month, day, hour, minute, second;
@@ -116,7 +116,7 @@ int timefmt_epoch_in_range(double epoch)
     return epoch >= TIMEFMT_EPOCH_MIN && epoch <= TIMEFMT_EPOCH_MAX;
 }
 
-void timefmt_format_utc(double epoch, char *out, size_t size)
+void timefmt_format_utc(char *out, size_t size, double epoch)
 {
     /* RFC 3339 has four-digit years; and past them the casts below would
      * overflow. */
@@ -157,7 +157,7 @@ static int bad_duration(const char *text, const char *why)
                    "(ms, s, m, h, d, w) like 90s, 15m, 1h30m or 7d", text, why);
 }
 
-int timefmt_parse_duration(const char *text, double *seconds_out)
+int timefmt_parse_duration(double *seconds_out, const char *text)
 {
     const char *p = text;
     double total = 0;
@@ -203,7 +203,7 @@ int timefmt_parse_duration(const char *text, double *seconds_out)
  * double no longer holds whole seconds, and long long would overflow. */
 #define DURATION_EXACT_LIMIT 9.0e15
 
-void timefmt_format_duration(double seconds, char *out, size_t size)
+void timefmt_format_duration(char *out, size_t size, double seconds)
 {
     if (isnan(seconds)) {
         snprintf(out, size, "an unknown time");

@@ -13,7 +13,7 @@
 
 /* Parses text to seconds since the epoch (fractions kept). Rejects dates
  * that do not exist (2026-02-30) with DR_EUSAGE and a message. */
-int timefmt_parse_timestamp(const char *text, double *epoch_out);
+int timefmt_parse_timestamp(double *epoch_out, const char *text);
 
 /* The instants RFC 3339 can write: 0000-01-01T00:00:00Z to
  * 9999-12-31T23:59:59Z. */
@@ -24,14 +24,14 @@ int timefmt_epoch_in_range(double epoch);
 /* Formats epoch as RFC 3339 UTC; fractional digits only when present
  * (up to microseconds). out must hold 40 bytes. An epoch out of range
  * (or NaN) is written as the nearest end of the range. */
-void timefmt_format_utc(double epoch, char *out, size_t size);
+void timefmt_format_utc(char *out, size_t size, double epoch);
 
 /* Parses a duration to seconds; a bare number without unit is refused. */
-int timefmt_parse_duration(const char *text, double *seconds_out);
+int timefmt_parse_duration(double *seconds_out, const char *text);
 
 /* Formats seconds as a short duration for people: 12 ms, 3.4s, 2m05s,
  * 876600h00m; any double is safe. */
-void timefmt_format_duration(double seconds, char *out, size_t size);
+void timefmt_format_duration(char *out, size_t size, double seconds);
 
 /* Wall clock, seconds since the epoch with microseconds. */
 double timefmt_now(void);

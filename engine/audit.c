@@ -344,7 +344,7 @@ static void both_versions(audit *a, git_tree *head, const char *run_id, const ch
     *committed = head_blob_text(a->repo, head, path);
     *current = NULL;
     if (fsio_exists(file))
-        fsio_read_file(file, current, NULL);
+        fsio_read_file(current, NULL, file);
     free(file);
     free(path);
 }

@@ -25,7 +25,7 @@ const char *checkpoint_run_status_name(run_status status)
     return run_status_names[status];
 }
 
-int checkpoint_run_status_from_name(const char *name, run_status *out)
+int checkpoint_run_status_from_name(run_status *out, const char *name)
 {
     for (size_t i = 0; i < sizeof run_status_names / sizeof *run_status_names; i++) {
         if (strcmp(run_status_names[i], name) == 0) {

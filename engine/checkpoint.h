@@ -51,7 +51,7 @@ typedef struct checkpoint {
 
 const char *checkpoint_step_state_name(step_state state);
 const char *checkpoint_run_status_name(run_status status);
-int checkpoint_run_status_from_name(const char *name, run_status *out);
+int checkpoint_run_status_from_name(run_status *out, const char *name);
 
 /* Applies one journal event. Returns 1 when the state changed, 0 when the
  * event does not touch it (a log line), DR_EUSAGE when the event does not

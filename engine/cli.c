@@ -741,13 +741,13 @@ static int cmd_plan(cli *c)
     if (rc || (rc = load_runbook(c, c->args[0], NULL, &l)) != 0)
         return rc;
     cJSON *params = NULL, *plan = NULL;
-    rc = params_resolve(l.rb->params, l.rb->param_count, c->params, c->param_count, NULL, &params);
+    rc = params_resolve(&params, l.rb->params, l.rb->param_count, c->params, c->param_count, NULL);
     if (rc == 0) {
         params_register_secrets(l.rb->params, l.rb->param_count, params);
         rc = prepare_target(&l, params, NULL);
     }
     if (rc == 0) {
-        rc = runner_plan(l.rb, params, &l.host, &plan);
+        rc = runner_plan(&plan, l.rb, params, &l.host);
         if (c->json)
             print_json(plan);
         else
@@ -770,13 +770,13 @@ static cJSON *run_state(const char *audit_dir, const char *run_id, int *live)
     *live = lock_is_held(lock_path);
     cJSON *events = NULL, *state = NULL;
     checkpoint *cp = NULL;
-    if (journal_read(journal_path, &events, NULL) == 0 && checkpoint_replay(&cp, run_id, events) == 0) {
+    if (journal_read(&events, NULL, journal_path) == 0 && checkpoint_replay(&cp, run_id, events) == 0) {
         state = checkpoint_to_json(cp);
         double first = 0, last = 0;
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(events, 0), "time");
         const cJSON *b = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(events, cJSON_GetArraySize(events) - 1), "time");
-        if (cJSON_IsString(a) && cJSON_IsString(b) && timefmt_parse_timestamp(a->valuestring, &first) == 0 &&
-            timefmt_parse_timestamp(b->valuestring, &last) == 0)
+        if (cJSON_IsString(a) && cJSON_IsString(b) && timefmt_parse_timestamp(&first, a->valuestring) == 0 &&
+            timefmt_parse_timestamp(&last, b->valuestring) == 0)
             cJSON_AddNumberToObject(state, "elapsed_seconds", round((last - first) * 1000) / 1000);
     } else {
         state = cJSON_CreateObject();
@@ -816,7 +816,7 @@ static cJSON *collect_runs(const char *audit_path)
     cJSON *rows = cJSON_CreateArray();
     for (size_t i = count; i-- > 0;) {
         cJSON *info = NULL;
-        if (runner_read_run_info(audit_path, ids[i], &info) != 0)
+        if (runner_read_run_info(&info, audit_path, ids[i]) != 0)
             continue;
         int live;
         cJSON *state = run_state(audit_path, ids[i], &live);
@@ -858,8 +858,8 @@ static int print_runs(cli *c, int with_duration)
         char *rbv = xasprintf("%s@%s", json_string(row, "runbook", "?"), json_string(row, "version", "?"));
         char took[32] = "";
         if (with_duration)
-            timefmt_format_duration(cJSON_GetObjectItemCaseSensitive(row, "duration_seconds")->valuedouble, took,
-                                    sizeof took);
+            timefmt_format_duration(took, sizeof took,
+                                    cJSON_GetObjectItemCaseSensitive(row, "duration_seconds")->valuedouble);
         term_out("%-44s %-24s %-12s %-28s %s%s%s", json_string(row, "run_id", "?"), rbv,
                  json_string(row, "shown_status", "?"), json_string(row, "started_at", "?"), took,
                  with_duration ? "  " : "", json_string(row, "operator", "?"));
@@ -897,7 +897,7 @@ static int cmd_status_one(cli *c, const char *run_id)
 {
     const char *audit_path = audit_dir_of(c);
     cJSON *info = NULL;
-    int rc = runner_read_run_info(audit_path, run_id, &info);
+    int rc = runner_read_run_info(&info, audit_path, run_id);
     if (rc)
         return rc;
     int live;
@@ -965,7 +965,7 @@ static void drill_scope_resume(const cli *c, loaded *l, const char *run_id, cons
     drill_scope_set_expiry(l->host.drill, json_string(drill, "expires_at", NULL));
     char *path = xasprintf("%s/runs/%s/journal.jsonl", audit_dir_of(c), run_id);
     cJSON *events = NULL;
-    if (journal_read(path, &events, NULL) == 0)
+    if (journal_read(&events, NULL, path) == 0)
         drill_scope_replay(l->host.drill, events);
     cJSON_Delete(events);
     free(path);
@@ -1081,7 +1081,7 @@ static int drill_history(cli *c)
     cJSON_ArrayForEach(row, rows) {
         const char *id = json_string(row, "run_id", "");
         cJSON *info = NULL;
-        if (runner_read_run_info(audit_path, id, &info) != 0)
+        if (runner_read_run_info(&info, audit_path, id) != 0)
             continue;
         if (cJSON_GetObjectItemCaseSensitive(info, "drill")) {
             int live;
@@ -1131,7 +1131,7 @@ static int report_outcome(cli *c, const char *run_id, int rc)
     c->reported = 1;
     int live;
     cJSON *state = run_state(audit_dir_of(c), run_id, &live), *info = NULL;
-    runner_read_run_info(audit_dir_of(c), run_id, &info);
+    runner_read_run_info(&info, audit_dir_of(c), run_id);
     if (cJSON_GetObjectItemCaseSensitive(info, "drill")) {
         drill_outcome(c, run_id, info, state, rc);
     } else if (c->json) {
@@ -1168,7 +1168,7 @@ static int cmd_run(cli *c)
         return rc;
     cJSON *params = NULL;
     char *run_id = NULL;
-    rc = params_resolve(l.rb->params, l.rb->param_count, c->params, c->param_count, NULL, &params);
+    rc = params_resolve(&params, l.rb->params, l.rb->param_count, c->params, c->param_count, NULL);
     audit *trail = NULL;
     if (rc == 0) {
         params_register_secrets(l.rb->params, l.rb->param_count, params);
@@ -1181,7 +1181,7 @@ static int cmd_run(cli *c)
         runner_options opts = options_for(c, &l.host);
         opts.audit = trail;
         opts.target = target_info;
-        rc = runner_start(l.rb, params, &opts, &run_id);
+        rc = runner_start(&run_id, l.rb, params, &opts);
         report_outcome(c, run_id, rc);
     }
     audit_free(trail);
@@ -1218,7 +1218,7 @@ static int cmd_drill(cli *c)
     char *run_id = NULL, **approvals = NULL;
     size_t approval_count = 0;
     audit *trail = NULL;
-    rc = params_resolve(l.rb->params, l.rb->param_count, c->params, c->param_count, NULL, &params);
+    rc = params_resolve(&params, l.rb->params, l.rb->param_count, c->params, c->param_count, NULL);
     if (rc == 0) {
         params_register_secrets(l.rb->params, l.rb->param_count, params);
         rc = prepare_target(&l, params, NULL);
@@ -1233,7 +1233,7 @@ static int cmd_drill(cli *c)
         double now = timefmt_now();
         const cJSON *ttl = cJSON_GetObjectItemCaseSensitive(params, "ttl");
         char expires[48];
-        timefmt_format_utc(floor(now + (cJSON_IsNumber(ttl) ? ttl->valuedouble : 86400)), expires, sizeof expires);
+        timefmt_format_utc(expires, sizeof expires, floor(now + (cJSON_IsNumber(ttl) ? ttl->valuedouble : 86400)));
         l.host.drill = drill_scope_new(run_id, now);
         drill_scope_set_expiry(l.host.drill, expires);
         info = cJSON_CreateObject();
@@ -1251,7 +1251,7 @@ static int cmd_drill(cli *c)
         opts.approvals = approvals;
         opts.approval_count = approval_count;
         char *started_id = NULL;
-        rc = runner_start(l.rb, params, &opts, &started_id);
+        rc = runner_start(&started_id, l.rb, params, &opts);
         report_outcome(c, started_id, rc);
         free(started_id);
     }
@@ -1280,7 +1280,7 @@ static int with_existing_run(cli *c, int aborting)
     if ((rc = audit_open(&trail, audit_dir_of(c), 0)) != 0)
         return rc;
     audit_sync(trail);
-    if ((rc = runner_read_run_info(audit_dir_of(c), run_id, &info)) != 0) {
+    if ((rc = runner_read_run_info(&info, audit_dir_of(c), run_id)) != 0) {
         audit_free(trail);
         return rc;
     }
@@ -1352,11 +1352,11 @@ static int audit_show(cli *c, const char *run_id)
 {
     const char *audit_path = audit_dir_of(c);
     cJSON *info = NULL, *events = NULL;
-    int rc = runner_read_run_info(audit_path, run_id, &info);
+    int rc = runner_read_run_info(&info, audit_path, run_id);
     if (rc)
         return rc;
     char *journal_path = xasprintf("%s/runs/%s/journal.jsonl", audit_path, run_id);
-    rc = journal_read(journal_path, &events, NULL);
+    rc = journal_read(&events, NULL, journal_path);
     free(journal_path);
     if (rc == 0 && c->json) {
         int live;
@@ -1381,7 +1381,7 @@ static int audit_show(cli *c, const char *run_id)
 static int audit_verify(cli *c)
 {
     verify_result result;
-    int rc = verify_audit(audit_dir_of(c), &result);
+    int rc = verify_audit(&result, audit_dir_of(c));
     if (rc) {
         cJSON_Delete(result.problems);
         return rc;

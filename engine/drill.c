@@ -68,7 +68,7 @@ int drill_scope_claims(const drill_scope *s, const cJSON *object)
 {
     const char *name = string_of(object, "name"), *created = string_of(object, "created_at");
     double at;
-    if (!name || !created || !strstr(name, s->run_tag) || timefmt_parse_timestamp(created, &at) != 0)
+    if (!name || !created || !strstr(name, s->run_tag) || timefmt_parse_timestamp(&at, created) != 0)
         return 0;
     /* created_at is given to the second */
     return at >= s->started - 1;

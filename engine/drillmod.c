@@ -99,7 +99,7 @@ static int l_writer_stop(lua_State *L)
         return 1;
     }
     drill_writer_stats s;
-    drill_writer_stop(m->writer, &s);
+    drill_writer_stop(&s, m->writer);
     m->writer = NULL;
     cJSON *data = cJSON_CreateObject();
     cJSON_AddNumberToObject(data, "inserted", (double)s.inserted);
@@ -118,7 +118,7 @@ static int l_writer_stats(lua_State *L)
         return 1;
     }
     drill_writer_stats s;
-    drill_writer_stats_of(m->writer, &s);
+    drill_writer_stats_of(&s, m->writer);
     push_stats(L, &s);
     return 1;
 }
@@ -156,6 +156,6 @@ void drillmod_free(drill_module *m)
 {
     if (!m)
         return;
-    drill_writer_stop(m->writer, NULL);
+    drill_writer_stop(NULL, m->writer);
     free(m);
 }

@@ -160,14 +160,14 @@ drill_writer *drill_writer_start(const char *uri, int rate)
     return w;
 }
 
-void drill_writer_stats_of(drill_writer *w, drill_writer_stats *out)
+void drill_writer_stats_of(drill_writer_stats *out, drill_writer *w)
 {
     pthread_mutex_lock(&w->lock);
     *out = w->stats;
     pthread_mutex_unlock(&w->lock);
 }
 
-void drill_writer_stop(drill_writer *w, drill_writer_stats *out)
+void drill_writer_stop(drill_writer_stats *out, drill_writer *w)
 {
     if (!w)
         return;

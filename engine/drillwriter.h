@@ -35,9 +35,9 @@ typedef struct drill_writer_stats {
  * must exist. NULL with the error set when the thread cannot start. */
 drill_writer *drill_writer_start(const char *uri, int rate);
 
-void drill_writer_stats_of(drill_writer *w, drill_writer_stats *out);
+void drill_writer_stats_of(drill_writer_stats *out, drill_writer *w);
 
 /* Stops the thread, waits for it, frees; *out (may be NULL) gets the totals. */
-void drill_writer_stop(drill_writer *w, drill_writer_stats *out);
+void drill_writer_stop(drill_writer_stats *out, drill_writer *w);
 
 #endif

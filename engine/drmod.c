@@ -59,7 +59,7 @@ static double check_duration(lua_State *L, int idx, const char *what)
     }
     const char *text = luaL_checkstring(L, idx);
     double seconds;
-    if (timefmt_parse_duration(text, &seconds) != 0)
+    if (timefmt_parse_duration(&seconds, text) != 0)
         luaL_error(L, "%s: %s", what, err_last());
     return seconds;
 }
@@ -86,7 +86,7 @@ static int dr_sleep(lua_State *L)
 static int dr_now(lua_State *L)
 {
     char text[48];
-    timefmt_format_utc(floor(timefmt_now()), text, sizeof text);
+    timefmt_format_utc(text, sizeof text, floor(timefmt_now()));
     lua_pushstring(L, text);
     return 1;
 }
@@ -98,7 +98,7 @@ static int dr_time(lua_State *L)
         return 1;
     }
     double epoch;
-    if (timefmt_parse_timestamp(luaL_checkstring(L, 1), &epoch) != 0)
+    if (timefmt_parse_timestamp(&epoch, luaL_checkstring(L, 1)) != 0)
         return luaL_error(L, "dr.time: %s", err_last());
     if (epoch == floor(epoch))
         lua_pushinteger(L, (lua_Integer)epoch);
@@ -114,7 +114,7 @@ static int dr_format_time(lua_State *L)
     if (!timefmt_epoch_in_range(epoch))
         return luaL_error(L, "dr.format_time: %f is not a time RFC 3339 can write (seconds since 1970 from %f, "
                           "year 0000, to %f, year 9999)", epoch, TIMEFMT_EPOCH_MIN, TIMEFMT_EPOCH_MAX);
-    timefmt_format_utc(epoch, text, sizeof text);
+    timefmt_format_utc(text, sizeof text, epoch);
     lua_pushstring(L, text);
     return 1;
 }
@@ -293,7 +293,7 @@ static int exec_protected(lua_State *L)
         .should_stop = stop_requested,
     };
     proc_result *r = &call->result;
-    if (proc_run(&req, r) != 0)
+    if (proc_run(r, &req) != 0)
         return luaL_error(L, "dr.exec: %s", err_last());
     if (r->outputs_left_open)
         term_warn("dr.exec of '%s': a process it left running kept its output open; drctl stopped reading it "

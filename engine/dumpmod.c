@@ -265,7 +265,7 @@ static int program_major(const char *program, char **version_line)
     proc_request req = { .argv = argv, .timeout = 30 };
     proc_result r;
     *version_line = NULL;
-    if (proc_run(&req, &r) != 0 || r.exit_code != 0) {
+    if (proc_run(&r, &req) != 0 || r.exit_code != 0) {
         if (r.out)
             proc_result_dispose(&r);
         return -1;
@@ -327,7 +327,7 @@ static int run_tool(lua_State *L, char **argv, const conn_env *c, progress_state
     proc_request req = { .argv = argv, .env = c ? c->env : NULL, .timeout = timeout > 0 ? timeout : 0,
                          .output_limit = 4u << 20, .should_stop = stop_requested,
                          .progress = report_progress, .progress_ud = progress };
-    if (proc_run(&req, r) != 0)
+    if (proc_run(r, &req) != 0)
         return err_set(DR_EFAIL, "cannot run %s: %s", argv[0], err_last());
     if (r->exit_code != 0 || r->timed_out || r->stopped) {
         const char *tail = r->err_len > 800 ? r->err + r->err_len - 800 : r->err;
@@ -414,7 +414,7 @@ static int remove_tree(const char *path)
     char *argv[] = { "rm", "-rf", "--", (char *)path, NULL };
     proc_request req = { .argv = argv, .timeout = 120 };
     proc_result r;
-    int rc = proc_run(&req, &r);
+    int rc = proc_run(&r, &req);
     if (rc == 0) {
         rc = r.exit_code == 0 ? 0 : err_set(DR_EFAIL, "cannot remove %s: %s", path, r.err);
         proc_result_dispose(&r);
@@ -446,7 +446,7 @@ static int prepare_dump(dump_job *j)
             return err_set(DR_EFAIL, "cannot make a staging folder in %s: %s", tmp, strerror(errno));
         j->remote = xasprintf("%s%s%s.dump", j->dest, j->dest[strlen(j->dest) - 1] == '/' ? "" : "/", j->name);
         j->dest = j->staging;
-        int exists, rc = s3_exists(j->remote, &exists);
+        int exists, rc = s3_exists(&exists, j->remote);
         if (rc)
             return rc;
         if (exists)
@@ -781,7 +781,7 @@ static int list_local(lua_State *L, const char *dir)
         struct stat st;
         if (stat(path, &st) == 0) {
             char modified[48];
-            timefmt_format_utc((double)st.st_mtime, modified, sizeof modified);
+            timefmt_format_utc(modified, sizeof modified, (double)st.st_mtime);
             push_file_entry(L, path, e->d_name, S_ISDIR(st.st_mode) ? size_of(path) : (long long)st.st_size,
                             modified);
             lua_rawseti(L, -2, ++n);
@@ -800,7 +800,7 @@ static int l_list_remote(lua_State *L)
         return list_local(L, url);
     s3_object *objects;
     size_t count;
-    if (s3_list(url, &objects, &count) != 0)
+    if (s3_list(&objects, &count, url) != 0)
         return luaL_error(L, "dump.list_remote %s: %s", url, err_last());
     const char *slash = strchr(url + 5, '/');
     size_t bucket_len = slash ? (size_t)(slash - url) : strlen(url);
@@ -863,7 +863,7 @@ static int l_read_text(lua_State *L)
     char *text = NULL;
     size_t len = 0;
     if (rc == 0)
-        rc = fsio_read_file(tmp ? tmp : where, &text, &len);
+        rc = fsio_read_file(&text, &len, tmp ? tmp : where);
     if (tmp) {
         unlink(tmp);
         free(tmp);

@@ -44,7 +44,7 @@ int journal_create(journal **out, const char *run_dir)
     return fsio_fsync_dir(run_dir);
 }
 
-int journal_parse(const char *path, const char *text, size_t len, cJSON **events, long *torn)
+int journal_parse(cJSON **events, long *torn, const char *path, const char *text, size_t len)
 {
     cJSON *list = cJSON_CreateArray();
     size_t pos = 0;
@@ -83,29 +83,29 @@ int journal_parse(const char *path, const char *text, size_t len, cJSON **events
     return 0;
 }
 
-int journal_read(const char *path, cJSON **events, long *torn_bytes)
+int journal_read(cJSON **events, long *torn_bytes, const char *path)
 {
     *events = NULL;
     char *text;
     size_t len;
-    if (fsio_read_file(path, &text, &len) != 0)
+    if (fsio_read_file(&text, &len, path) != 0)
         return DR_EUSAGE;
     long torn;
-    int rc = journal_parse(path, text, len, events, &torn);
+    int rc = journal_parse(events, &torn, path, text, len);
     free(text);
     if (torn_bytes)
         *torn_bytes = torn;
     return rc;
 }
 
-int journal_open(journal **out, const char *run_dir, cJSON **events, long *repaired_bytes)
+int journal_open(journal **out, cJSON **events, long *repaired_bytes, const char *run_dir)
 {
     *out = NULL;
     *events = NULL;
     *repaired_bytes = 0;
     char *path = xasprintf("%s/journal.jsonl", run_dir);
     long torn = 0;
-    int rc = journal_read(path, events, &torn);
+    int rc = journal_read(events, &torn, path);
     if (rc) {
         free(path);
         return rc;
@@ -136,7 +136,7 @@ fail:
 int journal_append(journal *j, const char *kind, const char *step, cJSON *data)
 {
     char now[48];
-    timefmt_format_utc(timefmt_now(), now, sizeof now);
+    timefmt_format_utc(now, sizeof now, timefmt_now());
     cJSON *event = cJSON_CreateObject();
     cJSON_AddNumberToObject(event, "seq", (double)(j->seq + 1));
     cJSON_AddStringToObject(event, "time", now);

@@ -22,15 +22,15 @@ int journal_create(journal **out, const char *run_dir);
  * torn last line (a crash in the middle of an append, never acknowledged)
  * is cut off and *repaired_bytes says how much; any other damage is
  * DR_EUSAGE naming the line, and nothing is changed. */
-int journal_open(journal **out, const char *run_dir, cJSON **events, long *repaired_bytes);
+int journal_open(journal **out, cJSON **events, long *repaired_bytes, const char *run_dir);
 
 /* Parses journal text (named path in messages): every complete line must be
  * an event and seq gapless from 1; *torn gets the length of an incomplete
  * last line. */
-int journal_parse(const char *path, const char *text, size_t len, cJSON **events, long *torn);
+int journal_parse(cJSON **events, long *torn, const char *path, const char *text, size_t len);
 
 /* Reads and checks a journal file without opening it for writing. */
-int journal_read(const char *path, cJSON **events, long *torn_bytes);
+int journal_read(cJSON **events, long *torn_bytes, const char *path);
 
 /* Appends an event; data is taken (may be NULL), step may be NULL. Data is
  * redacted before it is written. */

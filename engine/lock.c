@@ -46,7 +46,7 @@ static int refuse(int fd, const char *what)
     return DR_ELOCKED;
 }
 
-int lock_acquire(lock **out, const char *path, const char *what, const char *run_id, cJSON **stale)
+int lock_acquire(lock **out, cJSON **stale, const char *path, const char *what, const char *run_id)
 {
     *out = NULL;
     if (stale)
@@ -67,7 +67,7 @@ int lock_acquire(lock **out, const char *path, const char *what, const char *run
         cJSON_Delete(previous);
     char *host = identity_host();
     char since[48];
-    timefmt_format_utc(timefmt_now(), since, sizeof since);
+    timefmt_format_utc(since, sizeof since, timefmt_now());
     cJSON *me = cJSON_CreateObject();
     cJSON_AddNumberToObject(me, "pid", getpid());
     cJSON_AddStringToObject(me, "host", host);

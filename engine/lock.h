@@ -17,7 +17,7 @@ typedef struct lock lock;
  * message naming the holder and what it holds (`what`). *stale, when not
  * NULL, gets the description of a dead holder whose lock was taken over, or
  * NULL. */
-int lock_acquire(lock **out, const char *path, const char *what, const char *run_id, cJSON **stale);
+int lock_acquire(lock **out, cJSON **stale, const char *path, const char *what, const char *run_id);
 
 /* Releases and clears the file (NULL is fine). */
 void lock_release(lock *l);

@@ -407,8 +407,8 @@ static int gave_up(neon_client *c, const char *method, const char *path, const a
                      reply->attempts, reply->message ? reply->message : "");
 }
 
-int neon_call(neon_client *c, const char *method, const char *path, const cJSON *body, cJSON **response,
-              neon_reply *reply)
+int neon_call(cJSON **response, neon_reply *reply, neon_client *c, const char *method, const char *path,
+              const cJSON *body)
 {
     *response = NULL;
     memset(reply, 0, sizeof *reply);
@@ -491,7 +491,7 @@ static int wait_one(neon_client *c, const cJSON *op, neon_reply *reply, int *pol
         delay = delay * 1.5 < 2 ? delay * 1.5 : 2;
         cJSON *answer = NULL;
         neon_reply poll = { 0 };
-        rc = neon_call(c, "GET", path, NULL, &answer, &poll);
+        rc = neon_call(&answer, &poll, c, "GET", path, NULL);
         if (polls)
             (*polls)++;
         if (rc == 0) {
@@ -524,7 +524,7 @@ static int wait_one(neon_client *c, const cJSON *op, neon_reply *reply, int *pol
     return rc;
 }
 
-int neon_wait_operations(neon_client *c, const cJSON *operations, neon_reply *reply, int *polls)
+int neon_wait_operations(neon_reply *reply, int *polls, neon_client *c, const cJSON *operations)
 {
     memset(reply, 0, sizeof *reply);
     if (polls)

@@ -63,14 +63,14 @@ int neon_check_path(const char *path);
  * status (401: the key was refused; 0 with outcome_unknown: see above).
  * A bad method or path (neon_check_path) is refused with DR_EUSAGE before
  * anything is sent, and a request libcurl finds malformed is not retried. */
-int neon_call(neon_client *c, const char *method, const char *path, const cJSON *body, cJSON **response,
-              neon_reply *reply);
+int neon_call(cJSON **response, neon_reply *reply, neon_client *c, const char *method, const char *path,
+              const cJSON *body);
 
 /* Waits until each operation (objects with "id" and "project_id", as the
  * API returns them) is finished or skipped, polling each with a backoff
  * from about 100 ms, capped at 2 s. An operation that ends failed, error or
  * cancelled fails the wait with its error. *polls (may be NULL) gets how
  * many polls were made. */
-int neon_wait_operations(neon_client *c, const cJSON *operations, neon_reply *reply, int *polls);
+int neon_wait_operations(neon_reply *reply, int *polls, neon_client *c, const cJSON *operations);
 
 #endif

@@ -116,7 +116,7 @@ static int wait_operations(lua_State *L, neon_module *m, const cJSON *operations
         return 0;
     neon_reply r;
     int polls = 0;
-    int rc = neon_wait_operations(client_of(L, m), operations, &r, &polls);
+    int rc = neon_wait_operations(&r, &polls, client_of(L, m), operations);
     char *error = rc ? xstrdup(err_last()) : NULL;
     cJSON *data = cJSON_CreateObject();
     cJSON_AddItemToObject(data, "operations", operation_ids(operations));
@@ -141,7 +141,7 @@ static cJSON *drill_get(neon_module *m, neon_client *client, const char *path)
 {
     cJSON *answer = NULL;
     neon_reply r;
-    int rc = neon_call(client, "GET", path, NULL, &answer, &r);
+    int rc = neon_call(&answer, &r, client, "GET", path, NULL);
     journal_call(m, "GET", path, &r, answer, rc ? err_last() : NULL, NULL);
     neon_reply_dispose(&r);
     if (rc) {
@@ -305,7 +305,7 @@ static void drill_unexpire_parent(neon_module *m, neon_client *client, const cha
         cJSON_AddNullToObject(cJSON_AddObjectToObject(patch, "branch"), "expires_at");
         cJSON *reply = NULL;
         neon_reply r;
-        int rc = neon_call(client, "PATCH", path, patch, &reply, &r);
+        int rc = neon_call(&reply, &r, client, "PATCH", path, patch);
         journal_call(m, "PATCH", path, &r, reply, rc ? err_last() : NULL, NULL);
         if (rc == 0)
             term_info("    the drill's branch %s no longer expires: Neon lets no expiring branch have children "
@@ -391,7 +391,7 @@ static int l_request(lua_State *L)
     term_debug("neon %s %s", method, path);
     cJSON *answer = NULL;
     neon_reply r;
-    int rc = neon_call(client, method, path, body, &answer, &r);
+    int rc = neon_call(&answer, &r, client, method, path, body);
     cJSON *extra = cJSON_CreateObject();
     if (rc == 0 && m->host->drill)
         drill_learn(m, client, method, path, answer, extra);

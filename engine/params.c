@@ -18,7 +18,7 @@ const char *params_type_name(param_type type)
     return type_names[type];
 }
 
-int params_type_from_name(const char *name, param_type *out)
+int params_type_from_name(param_type *out, const char *name)
 {
     for (size_t i = 0; i < sizeof type_names / sizeof *type_names; i++) {
         if (strcmp(type_names[i], name) == 0) {
@@ -106,7 +106,7 @@ static int prefix_param_error(const param_spec *spec)
     return DR_EUSAGE;
 }
 
-int params_parse_value(const param_spec *spec, const char *text, cJSON **out)
+int params_parse_value(cJSON **out, const param_spec *spec, const char *text)
 {
     *out = NULL;
     switch (spec->type) {
@@ -132,16 +132,16 @@ int params_parse_value(const param_spec *spec, const char *text, cJSON **out)
         return bad_value(spec, text, NULL);
     case PARAM_TIMESTAMP: {
         double epoch;
-        if (timefmt_parse_timestamp(text, &epoch) != 0)
+        if (timefmt_parse_timestamp(&epoch, text) != 0)
             return prefix_param_error(spec);
         char normal[48];
-        timefmt_format_utc(epoch, normal, sizeof normal);
+        timefmt_format_utc(normal, sizeof normal, epoch);
         *out = cJSON_CreateString(normal);
         return 0;
     }
     case PARAM_DURATION: {
         double seconds;
-        if (timefmt_parse_duration(text, &seconds) != 0)
+        if (timefmt_parse_duration(&seconds, text) != 0)
             return prefix_param_error(spec);
         *out = cJSON_CreateNumber(seconds);
         return 0;
@@ -212,7 +212,7 @@ static int apply_assignments(const param_spec *specs, size_t count, char *const 
         if (cJSON_GetObjectItemCaseSensitive(values, spec->name))
             return err_set(DR_EUSAGE, "param '%s' is given twice", spec->name);
         cJSON *value;
-        int rc = params_parse_value(spec, eq + 1, &value);
+        int rc = params_parse_value(&value, spec, eq + 1);
         if (rc)
             return rc;
         cJSON_AddItemToObject(values, spec->name, value);
@@ -253,15 +253,15 @@ static int fill_missing(const param_spec *spec, const cJSON *fixed, cJSON *value
         return DR_EUSAGE;
     }
     cJSON *value;
-    int rc = params_parse_value(spec, text, &value);
+    int rc = params_parse_value(&value, spec, text);
     if (rc)
         return rc;
     cJSON_AddItemToObject(values, spec->name, value);
     return 0;
 }
 
-int params_resolve(const param_spec *specs, size_t count, char *const *assignments,
-                   size_t assignment_count, const cJSON *fixed, cJSON **out)
+int params_resolve(cJSON **out, const param_spec *specs, size_t count, char *const *assignments,
+                   size_t assignment_count, const cJSON *fixed)
 {
     cJSON *values = cJSON_CreateObject();
     int rc = apply_assignments(specs, count, assignments, assignment_count, fixed, values);

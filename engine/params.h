@@ -36,20 +36,20 @@ typedef struct param_spec {
 
 /* "string", "int", ... ; NULL for an unknown name. */
 const char *params_type_name(param_type type);
-int params_type_from_name(const char *name, param_type *out);
+int params_type_from_name(param_type *out, const char *name);
 
 /* What a value of this param must look like, for messages and --help. */
 char *params_expected_form(const param_spec *spec);
 
 /* Parses one textual value. */
-int params_parse_value(const param_spec *spec, const char *text, cJSON **out);
+int params_parse_value(cJSON **out, const param_spec *spec, const char *text);
 
 /* Builds the params object from `key=value` assignments, the environment
  * (DRCTL_PARAM_<KEY>, for values better kept off the command line) and the
  * defaults. `fixed` (may be NULL) holds values recorded by an earlier run:
  * they are kept, and assignments may only supply its redacted secrets. */
-int params_resolve(const param_spec *specs, size_t count, char *const *assignments,
-                   size_t assignment_count, const cJSON *fixed, cJSON **out);
+int params_resolve(cJSON **out, const param_spec *specs, size_t count, char *const *assignments,
+                   size_t assignment_count, const cJSON *fixed);
 
 /* Registers every secret value with the redaction layer, whatever its type,
  * in the text forms it takes in output (a secret int 424242 as "424242").

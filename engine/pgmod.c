@@ -546,7 +546,7 @@ static int prepare_call(lua_State *L, query_call *q, const char **values, row_st
             double seconds;
             if (lua_type(L, -1) == LUA_TNUMBER)
                 seconds = lua_tonumber(L, -1);
-            else if (timefmt_parse_duration(luaL_checkstring(L, -1), &seconds) != 0)
+            else if (timefmt_parse_duration(&seconds, luaL_checkstring(L, -1)) != 0)
                 return luaL_error(L, "query{timeout=}: %s", err_last());
             q->timeout = seconds;
         }

@@ -50,7 +50,7 @@ static void put_value(buf *b, const cJSON *value)
 static double event_epoch(const cJSON *event)
 {
     double t = 0;
-    timefmt_parse_timestamp(text_of(event, "time", ""), &t);
+    timefmt_parse_timestamp(&t, text_of(event, "time", ""));
     return t;
 }
 
@@ -86,7 +86,7 @@ static void header(buf *b, const cJSON *info, const cJSON *events, const checkpo
     buf_printf(b, "| started | %s |\n", text_of(first, "time", "?"));
     buf_printf(b, "| last event | %s |\n", text_of(last, "time", "?"));
     char took[32];
-    timefmt_format_duration(event_epoch(last) - event_epoch(first), took, sizeof took);
+    timefmt_format_duration(took, sizeof took, event_epoch(last) - event_epoch(first));
     buf_printf(b, "| elapsed | %s |\n\n", took);
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(info, "params");
     if (cJSON_GetArraySize(params) > 0) {
@@ -116,7 +116,7 @@ static void timeline(buf *b, const cJSON *events)
         double ms = number_of(data, "duration_ms");
         if (ms >= 0 && strncmp(kind, "step-", 5) == 0) {
             char took[32];
-            timefmt_format_duration(ms / 1000, took, sizeof took);
+            timefmt_format_duration(took, sizeof took, ms / 1000);
             buf_printf(&detail, "took %s", took);
         }
         if (number_of(data, "attempt") > 0)
@@ -221,11 +221,11 @@ int report_write(const char *run_dir)
     char *report_path = xasprintf("%s/report.md", run_dir);
     char *info_text = NULL;
     cJSON *info = NULL, *events = NULL;
-    int rc = fsio_read_file(info_path, &info_text, NULL);
+    int rc = fsio_read_file(&info_text, NULL, info_path);
     if (rc == 0 && !(info = cJSON_Parse(info_text)))
         rc = err_set(DR_EFAIL, "%s is not valid JSON", info_path);
     if (rc == 0)
-        rc = journal_read(journal_path, &events, NULL);
+        rc = journal_read(&events, NULL, journal_path);
     if (rc == 0) {
         char *text = report_render(info, events);
         rc = fsio_write_durable(report_path, text, strlen(text));

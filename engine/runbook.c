@@ -171,7 +171,7 @@ static void validate_param(lua_State *L, int idx, const char *name, const char *
     check_field_type(L, idx, "type", LUA_TSTRING, 1, where, context);
     param_spec spec = { 0 };
     spec.name = (char *)name;
-    if (params_type_from_name(lua_tostring(L, -1), &spec.type) != 0)
+    if (params_type_from_name(&spec.type, lua_tostring(L, -1)) != 0)
         raise_at(L, where, context, "type '%s' is not one of string, int, bool, enum, timestamp, duration",
                  lua_tostring(L, -1));
     lua_pop(L, 1);
@@ -200,7 +200,7 @@ static void validate_param(lua_State *L, int idx, const char *name, const char *
     if (lua_getfield(L, idx, "default") != LUA_TNIL) {
         char *text = default_as_text(L, -1);
         cJSON *value = NULL;
-        int rc = text ? params_parse_value(&spec, text, &value) : DR_EUSAGE;
+        int rc = text ? params_parse_value(&value, &spec, text) : DR_EUSAGE;
         free(text);
         cJSON_Delete(value);
         if (rc != 0) {
@@ -221,7 +221,7 @@ static void validate_duration_field(lua_State *L, int idx, const char *field, co
     int type = lua_getfield(L, idx, field);
     if (type == LUA_TSTRING) {
         double seconds;
-        if (timefmt_parse_duration(lua_tostring(L, -1), &seconds) != 0)
+        if (timefmt_parse_duration(&seconds, lua_tostring(L, -1)) != 0)
             raise_at(L, where, context, "'%s': %s", field, err_last());
     } else if (type == LUA_TNUMBER) {
         if (lua_tonumber(L, -1) <= 0)
@@ -397,7 +397,7 @@ static double duration_field(lua_State *L, int idx, const char *name, double fal
     if (type == LUA_TNUMBER)
         seconds = lua_tonumber(L, -1);
     else if (type == LUA_TSTRING)
-        timefmt_parse_duration(lua_tostring(L, -1), &seconds);
+        timefmt_parse_duration(&seconds, lua_tostring(L, -1));
     lua_pop(L, 1);
     return seconds;
 }
@@ -406,7 +406,7 @@ static void extract_param(lua_State *L, int idx, const char *name, param_spec *s
 {
     spec->name = xstrdup(name);
     char *type = string_field(L, idx, "type");
-    params_type_from_name(type, &spec->type);
+    params_type_from_name(&spec->type, type);
     free(type);
     spec->required = bool_field(L, idx, "required");
     spec->secret = bool_field(L, idx, "secret");
@@ -483,7 +483,7 @@ int runbook_blob_id(const char *path, char out[41])
 {
     char *text;
     size_t len;
-    if (fsio_read_file(path, &text, &len) != 0)
+    if (fsio_read_file(&text, &len, path) != 0)
         return DR_EUSAGE;
     git_oid oid;
     int rc = git_odb_hash(&oid, text, len, GIT_OBJECT_BLOB);
@@ -523,7 +523,7 @@ static void ensure_validated_set(lua_State *L)
 static int load_call(sandbox *sb, int nargs)
 {
     char *error = NULL;
-    int rc = sandbox_call(sb, nargs, 1, RUNBOOK_LOAD_TIMEOUT_SECONDS, &error, NULL);
+    int rc = sandbox_call(&error, NULL, sb, nargs, 1, RUNBOOK_LOAD_TIMEOUT_SECONDS);
     if (rc) {
         rc = rc == DR_EINTR ? DR_EINTR : DR_EUSAGE;
         err_set(rc, "%s", error);

@@ -104,7 +104,7 @@ char *runner_run_lock_path(const char *audit_dir, const char *run_id)
     return xasprintf("%s/.git/drctl/locks/run-%s.lock", audit_dir, run_id);
 }
 
-int runner_read_run_info(const char *audit_dir, const char *run_id, cJSON **info)
+int runner_read_run_info(cJSON **info, const char *audit_dir, const char *run_id)
 {
     *info = NULL;
     if (!runner_valid_run_id(run_id))
@@ -116,7 +116,7 @@ int runner_read_run_info(const char *audit_dir, const char *run_id, cJSON **info
         return DR_EUSAGE;
     }
     char *text;
-    int rc = fsio_read_file(path, &text, NULL);
+    int rc = fsio_read_file(&text, NULL, path);
     if (rc == 0) {
         *info = cJSON_Parse(text);
         free(text);
@@ -421,7 +421,7 @@ static int call_with_ctx(run *r, int fn_ref, double timeout, after_call *a, char
     lua_pushlightuserdata(L, a);
     lua_rawgeti(L, LUA_REGISTRYINDEX, fn_ref);
     lua_rawgeti(L, LUA_REGISTRYINDEX, r->ctx_ref);
-    return sandbox_call(r->sb, 3, 0, timeout, error, traceback);
+    return sandbox_call(error, traceback, r->sb, 3, 0, timeout);
 }
 
 /* ---- setting up and tearing down a run ------------------------------------ */
@@ -497,7 +497,7 @@ static int take_run_lock(run *r, cJSON **stale)
 {
     char *path = runner_run_lock_path(r->opts->audit_dir, r->run_id);
     char *what = xasprintf("run %s", r->run_id);
-    int rc = lock_acquire(&r->run_lock, path, what, r->run_id, stale);
+    int rc = lock_acquire(&r->run_lock, stale, path, what, r->run_id);
     free(what);
     free(path);
     return rc;
@@ -536,7 +536,7 @@ static int take_key_lock(run *r, cJSON **stale)
     snprintf(id, sizeof id, "%016llx", h);
     char *path = xasprintf("%s/.git/drctl/locks/key-%s.lock", r->opts->audit_dir, id);
     char *what = xasprintf("the target '%s'", key);
-    rc = lock_acquire(&r->key_lock, path, what, r->run_id, stale);
+    rc = lock_acquire(&r->key_lock, stale, path, what, r->run_id);
     free(what);
     free(path);
     free(key);
@@ -567,7 +567,7 @@ static cJSON *step_names(const runbook *rb)
 static cJSON *run_info_json(run *r)
 {
     char now[48];
-    timefmt_format_utc(timefmt_now(), now, sizeof now);
+    timefmt_format_utc(now, sizeof now, timefmt_now());
     cJSON *info = cJSON_CreateObject();
     cJSON_AddStringToObject(info, "run_id", r->run_id);
     cJSON *rb = cJSON_AddObjectToObject(info, "runbook");
@@ -697,7 +697,7 @@ static int step_succeeded(run *r, size_t index, cJSON *outputs, double t0)
     const step_record *rec = &r->cp->steps[checkpoint_step_index(r->cp, spec->name)];
     ctx_set_output(r, spec->name, rec->outputs);
     char took[32];
-    timefmt_format_duration(timefmt_monotonic() - t0, took, sizeof took);
+    timefmt_format_duration(took, sizeof took, timefmt_monotonic() - t0);
     char *text = xasprintf("done (%s)", took);
     progress(r, index, text);
     free(text);
@@ -911,7 +911,7 @@ static void announce(run *r, const char *verb)
               r->rb->step_count, r->operator);
 }
 
-int runner_start(runbook *rb, const cJSON *params, const runner_options *opts, char **run_id_out)
+int runner_start(char **run_id_out, runbook *rb, const cJSON *params, const runner_options *opts)
 {
     *run_id_out = NULL;
     char *id = opts->run_id ? xstrdup(opts->run_id) : runner_new_run_id(rb->name);
@@ -981,11 +981,11 @@ done:
 static int open_existing(run *r, char *const *assignments, size_t assignment_count, int *runbook_changed)
 {
     cJSON *info = NULL, *events = NULL;
-    int rc = runner_read_run_info(r->opts->audit_dir, r->run_id, &info);
+    int rc = runner_read_run_info(&info, r->opts->audit_dir, r->run_id);
     if (rc)
         return rc;
     char *journal_path = xasprintf("%s/journal.jsonl", r->run_dir);
-    rc = journal_read(journal_path, &events, NULL);
+    rc = journal_read(&events, NULL, journal_path);
     free(journal_path);
     if (rc == 0)
         rc = checkpoint_replay(&r->cp, r->run_id, events);
@@ -1013,8 +1013,8 @@ static int open_existing(run *r, char *const *assignments, size_t assignment_cou
                      cJSON_IsString(blob) ? blob->valuestring : "?", r->rb->blob_id);
         goto done;
     }
-    rc = params_resolve(r->rb->params, r->rb->param_count, assignments, assignment_count,
-                        cJSON_GetObjectItemCaseSensitive(info, "params"), &r->params);
+    rc = params_resolve(&r->params, r->rb->params, r->rb->param_count, assignments, assignment_count,
+                        cJSON_GetObjectItemCaseSensitive(info, "params"));
     if (rc == 0)
         params_register_secrets(r->rb->params, r->rb->param_count, r->params);
 done:
@@ -1040,7 +1040,7 @@ static int reopen_run(run *r, char *const *assignments, size_t assignment_count,
     cJSON *events = NULL;
     long repaired = 0;
     if (rc == 0)
-        rc = journal_open(&r->journal, r->run_dir, &events, &repaired);
+        rc = journal_open(&r->journal, &events, &repaired, r->run_dir);
     cJSON_Delete(events);
     if (rc) {
         cJSON_Delete(stale_run);
@@ -1124,7 +1124,7 @@ int runner_close_without_runbook(const char *run_id, const runner_options *opts,
         rc = take_run_lock(r, &stale);
     if (rc == 0) {
         char *journal_path = xasprintf("%s/journal.jsonl", r->run_dir);
-        rc = journal_read(journal_path, &events, NULL);
+        rc = journal_read(&events, NULL, journal_path);
         free(journal_path);
     }
     if (rc == 0)
@@ -1136,7 +1136,7 @@ int runner_close_without_runbook(const char *run_id, const runner_options *opts,
     events = NULL;
     long repaired = 0;
     if (rc == 0)
-        rc = journal_open(&r->journal, r->run_dir, &events, &repaired);
+        rc = journal_open(&r->journal, &events, &repaired, r->run_dir);
     cJSON_Delete(events);
     if (rc == 0) {
         journal_set_listener(r->journal, on_journal_event, r);
@@ -1201,7 +1201,7 @@ static cJSON *plan_step(run *r, const step_spec *spec, int *failed)
     return s;
 }
 
-int runner_plan(runbook *rb, const cJSON *params, dr_host *host, cJSON **plan)
+int runner_plan(cJSON **plan, runbook *rb, const cJSON *params, dr_host *host)
 {
     runner_options opts = { .audit_dir = ".", .host = host };
     run *r = run_new(rb, &opts, "<run-id>");

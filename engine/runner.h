@@ -29,11 +29,11 @@ typedef struct runner_options {
 
 /* Computes the plan: {"runbook","version","blob_id","params","steps":[...]}.
  * A plan function that fails is shown in the plan and makes this DR_EFAIL. */
-int runner_plan(runbook *rb, const cJSON *params, dr_host *host, cJSON **plan);
+int runner_plan(cJSON **plan, runbook *rb, const cJSON *params, dr_host *host);
 
 /* Starts a new run with validated params (not taken). *run_id_out gets the
  * run's id as soon as it exists, even when the run then fails. */
-int runner_start(runbook *rb, const cJSON *params, const runner_options *opts, char **run_id_out);
+int runner_start(char **run_id_out, runbook *rb, const cJSON *params, const runner_options *opts);
 
 /* Resumes run_id; assignments may only give secret params again. */
 int runner_resume(runbook *rb, const char *run_id, char *const *assignments, size_t assignment_count,
@@ -50,7 +50,7 @@ int runner_abort(runbook *rb, const char *run_id, char *const *assignments, size
 int runner_close_without_runbook(const char *run_id, const runner_options *opts, const char *why);
 
 /* Reads runs/<run_id>/run.json. */
-int runner_read_run_info(const char *audit_dir, const char *run_id, cJSON **info);
+int runner_read_run_info(cJSON **info, const char *audit_dir, const char *run_id);
 
 /* A new run id: 20260111T143000Z-<runbook>-<4 hex>. */
 char *runner_new_run_id(const char *runbook_name);

@@ -718,7 +718,7 @@ int s3_upload(const char *path, const char *url, const char *sha256,
     s3_call head = { .method = "HEAD", .url = &u };
     if (stat(path, &st) != 0 || !(f = fopen(path, "rb")))
         rc = err_set(DR_EFAIL, "cannot read %s: %s", path, strerror(errno));
-    if (rc == 0 && (rc = s3_exists(url, &exists)) == 0 && exists)
+    if (rc == 0 && (rc = s3_exists(&exists, url)) == 0 && exists)
         rc = err_set(DR_EFAIL, "%s already exists; an export is never overwritten", url);
     /* ETag: the MD5 for one part; for a multipart object S3 says the MD5
      * of the parts' MD5s with "-N", some compatible services the MD5 of
@@ -745,7 +745,7 @@ int s3_upload(const char *path, const char *url, const char *sha256,
     return rc;
 }
 
-int s3_exists(const char *url, int *exists)
+int s3_exists(int *exists, const char *url)
 {
     *exists = 0;
     s3_config c;
@@ -950,7 +950,7 @@ static int next_token(const s3_url *u, const list_page *p, size_t page, char ***
     return 0;
 }
 
-int s3_list(const char *url, s3_object **objects, size_t *count)
+int s3_list(s3_object **objects, size_t *count, const char *url)
 {
     *objects = NULL;
     *count = 0;

@@ -35,13 +35,13 @@ int s3_upload(const char *path, const char *url, const char *sha256,
               void (*progress)(void *ud, long long done, long long total), void *ud);
 
 /* *exists: whether the object is there (HEAD). */
-int s3_exists(const char *url, int *exists);
+int s3_exists(int *exists, const char *url);
 
 /* Downloads url to path (which must not exist). */
 int s3_download(const char *url, const char *path);
 
 /* The objects under url (s3://bucket/prefix), every page. */
-int s3_list(const char *url, s3_object **objects, size_t *count);
+int s3_list(s3_object **objects, size_t *count, const char *url);
 void s3_objects_free(s3_object *objects, size_t count);
 
 int s3_delete(const char *url);

@@ -431,7 +431,7 @@ int sandbox_load_file(sandbox *sb, const char *path)
     lua_State *L = sb->L;
     char *text;
     size_t len;
-    if (fsio_read_file(path, &text, &len) != 0) {
+    if (fsio_read_file(&text, &len, path) != 0) {
         lua_pop(L, 1);
         return DR_EUSAGE;
     }
@@ -571,7 +571,7 @@ static char *error_text_safely(sandbox *sb, int idx)
     return text;
 }
 
-int sandbox_call(sandbox *sb, int nargs, int nresults, double timeout, char **error, char **traceback)
+int sandbox_call(char **error, char **traceback, sandbox *sb, int nargs, int nresults, double timeout)
 {
     lua_State *L = sb->L;
     *error = NULL;
@@ -601,7 +601,7 @@ int sandbox_call(sandbox *sb, int nargs, int nresults, double timeout, char **er
         *error = xstrdup("a confirmation was refused");
     } else if (abort_reason == SANDBOX_ABORT_TIMEOUT) {
         char limit[32];
-        timefmt_format_duration(timeout, limit, sizeof limit);
+        timefmt_format_duration(limit, sizeof limit, timeout);
         *error = xasprintf("timed out after %s", limit);
     } else if (status == LUA_ERRMEM) {
         *error = xasprintf("ran out of memory (runbooks may use at most %zu MiB)",

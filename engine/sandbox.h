@@ -57,7 +57,7 @@ int sandbox_load_file(sandbox *sb, const char *path);
  * timeout seconds (0: none). On error returns DR_EFAIL (error or timeout),
  * DR_EINTR or DR_EREFUSED, and *error gets the message (caller frees);
  * *traceback, if not NULL, the Lua traceback. */
-int sandbox_call(sandbox *sb, int nargs, int nresults, double timeout, char **error, char **traceback);
+int sandbox_call(char **error, char **traceback, sandbox *sb, int nargs, int nresults, double timeout);
 
 /* Raises an abort from a C function (never returns). */
 int sandbox_raise_abort(lua_State *L, sandbox_abort reason);

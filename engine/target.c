@@ -126,7 +126,7 @@ static int answers(const char *url, const char *key)
     neon_client_set_policy(c, &quick);
     cJSON *answer = NULL;
     neon_reply r;
-    int ok = neon_call(c, "GET", "/projects?limit=1", NULL, &answer, &r) == 0;
+    int ok = neon_call(&answer, &r, c, "GET", "/projects?limit=1", NULL) == 0;
     cJSON_Delete(answer);
     neon_reply_dispose(&r);
     neon_client_free(c);
@@ -136,7 +136,7 @@ static int answers(const char *url, const char *key)
 static char *read_trimmed(const char *path)
 {
     char *text = NULL;
-    if (!fsio_exists(path) || fsio_read_file(path, &text, NULL) != 0)
+    if (!fsio_exists(path) || fsio_read_file(&text, NULL, path) != 0)
         return NULL;
     text[strcspn(text, "\r\n")] = '\0';
     return text;
@@ -196,7 +196,7 @@ static char *ready_line(const char *log_path, size_t offset)
 {
     char *text = NULL;
     size_t len = 0;
-    if (fsio_read_file(log_path, &text, &len) != 0)
+    if (fsio_read_file(&text, &len, log_path) != 0)
         return NULL;
     char *url = NULL;
     if (offset < len) {
@@ -215,7 +215,7 @@ static char *log_tail(const char *log_path)
 {
     char *text = NULL;
     size_t len = 0;
-    if (fsio_read_file(log_path, &text, &len) != 0)
+    if (fsio_read_file(&text, &len, log_path) != 0)
         return xstrdup("(no log)");
     char *tail = xstrdup(len > 600 ? text + len - 600 : text);
     free(text);

@@ -49,7 +49,7 @@ static void check_times(verify_result *r, const char *run_id, const char *file, 
         const cJSON *time = cJSON_GetObjectItemCaseSensitive(e, "time");
         const cJSON *seq = cJSON_GetObjectItemCaseSensitive(e, "seq");
         double t;
-        if (!cJSON_IsString(time) || timefmt_parse_timestamp(time->valuestring, &t) != 0) {
+        if (!cJSON_IsString(time) || timefmt_parse_timestamp(&t, time->valuestring) != 0) {
             problem(r, run_id, file, NULL, "event %d has no valid time", seq ? seq->valueint : -1);
             return;
         }
@@ -132,7 +132,7 @@ static void check_run(git_repository *repo, const git_tree_entry *run_entry, ver
         problem(r, run_id, info_path, NULL, "run.json is missing, not JSON, or names another run");
     if (!journal_text)
         problem(r, run_id, journal_file, NULL, "the journal is missing");
-    else if (journal_parse(journal_file, journal_text, len, &events, &torn) != 0)
+    else if (journal_parse(&events, &torn, journal_file, journal_text, len) != 0)
         problem(r, run_id, journal_file, NULL, "%s", err_last());
     else if (torn)
         problem(r, run_id, journal_file, NULL, "the journal ends with an incomplete line");
@@ -475,7 +475,7 @@ static void check_history(git_repository *repo, verify_result *r)
     free(commits);
 }
 
-int verify_audit(const char *dir, verify_result *result)
+int verify_audit(verify_result *result, const char *dir)
 {
     memset(result, 0, sizeof *result);
     result->problems = cJSON_CreateArray();

@@ -21,6 +21,6 @@ typedef struct verify_result {
 
 /* Fills result (caller frees problems). Returns 0 when the check could be
  * made (problems or not), an error when the repository cannot be read. */
-int verify_audit(const char *dir, verify_result *result);
+int verify_audit(verify_result *result, const char *dir);
 
 #endif

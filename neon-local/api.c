@@ -46,7 +46,7 @@ static double schedule_now(const nl_api *api)
 static char *now_text(void)
 {
     char t[48];
-    timefmt_format_utc(floor(timefmt_now()), t, sizeof t);
+    timefmt_format_utc(t, sizeof t, floor(timefmt_now()));
     return xstrdup(t);
 }
 
@@ -210,8 +210,8 @@ static void finish_operations(cJSON *project, const char *branch_id, const char 
             strcmp(text_of(op, "branch_id"), branch_id) != 0)
             continue;
         double started = 0, ended = 0;
-        timefmt_parse_timestamp(text_of(op, "created_at"), &started);
-        timefmt_parse_timestamp(now, &ended);
+        timefmt_parse_timestamp(&started, text_of(op, "created_at"));
+        timefmt_parse_timestamp(&ended, now);
         set_field(op, "status", cJSON_CreateString(error ? "failed" : "finished"));
         set_field(op, "updated_at", cJSON_CreateString(now));
         set_field(op, "total_duration_ms", cJSON_CreateNumber((ended - started) * 1000));
@@ -374,7 +374,7 @@ static void record_history_start(nl_api *api, const char *project_id, const char
 static int postmaster_alive(const char *pid_file)
 {
     char *text = NULL;
-    if (fsio_read_file(pid_file, &text, NULL) != 0)
+    if (fsio_read_file(&text, NULL, pid_file) != 0)
         return 0;
     long pid = strtol(text, NULL, 10);
     free(text);
@@ -885,7 +885,7 @@ static int expire_snapshots(nl_api *api)
             double due;
             const char *expires = text_of(b, "_expires_at");
             if (!is_snapshot(b) || !expires || !(in_state(b, "ready") || failed_and_idle(project, b)) ||
-                timefmt_parse_timestamp(expires, &due) != 0 || due > schedule_now(api))
+                timefmt_parse_timestamp(&due, expires) != 0 || due > schedule_now(api))
                 continue;
             /* A branch being restored from it keeps it until that is done. */
             if (is_needed(project, text_of(b, "id")))
@@ -921,7 +921,7 @@ static int expire_branches(nl_api *api)
             double due;
             const char *expires = text_of(b, "expires_at");
             if (is_snapshot(b) || !expires || !(in_state(b, "ready") || failed_and_idle(project, b)) ||
-                is_needed(project, text_of(b, "id")) || timefmt_parse_timestamp(expires, &due) != 0 || due > now)
+                is_needed(project, text_of(b, "id")) || timefmt_parse_timestamp(&due, expires) != 0 || due > now)
                 continue;
             if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "default")) ||
                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "protected")) || has_children(project, text_of(b, "id")))
@@ -1000,7 +1000,7 @@ static int take_scheduled_snapshots(nl_api *api)
                     continue;
                 cJSON_SetNumberValue(done, slot);
                 char when[48];
-                timefmt_format_utc(slot, when, sizeof when);
+                timefmt_format_utc(when, sizeof when, slot);
                 char *name = xasprintf("%s-%s-%.10s-%.2s%.2s", text_of(b, "name"), text_of(item, "frequency"), when,
                                        when + 11, when + 14);
                 cJSON *snap = add_branch(project, name, 0);
@@ -1013,7 +1013,7 @@ static int take_scheduled_snapshots(nl_api *api)
                 const cJSON *keep = cJSON_GetObjectItemCaseSensitive(item, "retention_seconds");
                 if (cJSON_IsNumber(keep)) {
                     char expires[48];
-                    timefmt_format_utc(now + keep->valuedouble, expires, sizeof expires);
+                    timefmt_format_utc(expires, sizeof expires, now + keep->valuedouble);
                     cJSON_AddStringToObject(snap, "_expires_at", expires);
                 }
                 new_operation(project, "create_branch", text_of(snap, "id"), NULL);
@@ -1540,7 +1540,7 @@ static int point_in_time(cJSON *project, cJSON *parent, const cJSON *spec, char 
         return 0;
     }
     double t, now = timefmt_now();
-    if (!cJSON_IsString(when) || timefmt_parse_timestamp(when->valuestring, &t) != 0) {
+    if (!cJSON_IsString(when) || timefmt_parse_timestamp(&t, when->valuestring) != 0) {
         *bad = nl_error(400, "", "parent_timestamp must be an RFC 3339 time like 2026-01-11T14:29:59Z");
         return -1;
     }
@@ -1563,7 +1563,7 @@ static int point_in_time(cJSON *project, cJSON *parent, const cJSON *spec, char 
     if (!cJSON_IsNumber(history) || t < history->valuedouble) {
         char from[48] = "?";
         if (cJSON_IsNumber(history))
-            timefmt_format_utc(history->valuedouble, from, sizeof from);
+            timefmt_format_utc(from, sizeof from, history->valuedouble);
         *bad = nl_error(400, "", "parent_timestamp %s is before the history of branch %s starts (%s)",
                         when->valuestring, text_of(parent, "id"), from);
         return -1;
@@ -1571,7 +1571,7 @@ static int point_in_time(cJSON *project, cJSON *parent, const cJSON *spec, char 
     /* PostgreSQL reads recovery_target_time before it knows timezone
      * abbreviations: "Z" is refused at startup, so the offset is numeric. */
     char normal[48];
-    timefmt_format_utc(t, normal, sizeof normal);
+    timefmt_format_utc(normal, sizeof normal, t);
     normal[10] = ' ';
     normal[strlen(normal) - 1] = '\0';
     *target = xasprintf("recovery_target_time = '%s+00'", normal);
@@ -1604,7 +1604,7 @@ static int parse_expires_at(const cJSON *value, double *due, nl_response *bad)
 {
     const char *text = cJSON_IsString(value) ? value->valuestring : NULL;
     double t, now = timefmt_now();
-    if (!text || timefmt_parse_timestamp(text, &t) != 0 || (text[10] != 'T' && text[10] != 't') ||
+    if (!text || timefmt_parse_timestamp(&t, text) != 0 || (text[10] != 'T' && text[10] != 't') ||
         !has_time_zone(text)) {
         *bad = nl_error(400, "", "expires_at must be an RFC 3339 time with a time zone, like 2026-01-11T14:30:00Z");
         return -1;
@@ -1628,7 +1628,7 @@ static int parse_expires_at(const cJSON *value, double *due, nl_response *bad)
 static void set_expiry(cJSON *branch, double due)
 {
     char text[48];
-    timefmt_format_utc(due, text, sizeof text);
+    timefmt_format_utc(text, sizeof text, due);
     set_field(branch, "expires_at", cJSON_CreateString(text));
     set_field(branch, "ttl_interval_seconds", cJSON_CreateNumber(ceil(due - timefmt_now())));
 }
@@ -2107,7 +2107,7 @@ static nl_response restore_branch(nl_api *api, const char *project_id, const cha
     if (text_of(branch, "expires_at") && cJSON_IsNumber(ttl) && text_of(branch, "parent_id") &&
         !strcmp(text_of(branch, "parent_id"), source_id)) {
         char due[48];
-        timefmt_format_utc(floor(timefmt_now()) + ttl->valuedouble, due, sizeof due);
+        timefmt_format_utc(due, sizeof due, floor(timefmt_now()) + ttl->valuedouble);
         set_field(branch, "expires_at", cJSON_CreateString(due));
     }
     cJSON_AddItemToObject(branch, "_restore", spec);
@@ -2411,7 +2411,7 @@ static nl_response create_snapshot(nl_api *api, const char *project_id, const ch
         return nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", branch_id);
     const char *expires = text_of(req->query, "expires_at");
     double expires_at = 0;
-    if (expires && (timefmt_parse_timestamp(expires, &expires_at) != 0 || expires_at <= timefmt_now()))
+    if (expires && (timefmt_parse_timestamp(&expires_at, expires) != 0 || expires_at <= timefmt_now()))
         return nl_error(400, "", "expires_at must be a time in the future, like 2026-02-01T00:00:00Z");
     cJSON *spec = cJSON_CreateObject();
     if (text_of(req->query, "timestamp"))
@@ -2439,7 +2439,7 @@ static nl_response create_snapshot(nl_api *api, const char *project_id, const ch
         cJSON_AddStringToObject(snap, "_target", target);
     if (expires) {
         char normal[48];
-        timefmt_format_utc(expires_at, normal, sizeof normal);
+        timefmt_format_utc(normal, sizeof normal, expires_at);
         cJSON_AddStringToObject(snap, "_expires_at", normal);
     }
     free(target);
@@ -2999,7 +2999,7 @@ int nl_api_open(nl_api **out, const char *data_dir)
     api->state_path = xasprintf("%s/state.json", data_dir);
     if (fsio_exists(api->state_path)) {
         char *text = NULL;
-        if (fsio_read_file(api->state_path, &text, NULL) == 0)
+        if (fsio_read_file(&text, NULL, api->state_path) == 0)
             api->state = cJSON_Parse(text);
         free(text);
         if (!cJSON_IsObject(api->state)) {

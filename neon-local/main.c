@@ -65,7 +65,7 @@ static int stored_api_key(const char *dir, char **key)
     char *text = NULL;
     int rc = 0;
     if (fsio_exists(path)) {
-        rc = fsio_read_file(path, &text, NULL);
+        rc = fsio_read_file(&text, NULL, path);
         if (rc == 0) {
             text[strcspn(text, "\r\n")] = '\0';
             *key = text;

@@ -106,7 +106,7 @@ static int read_password_file(const char *path, char **out)
         return err_set(DR_EUSAGE, "%s can be read by other users (mode %03o); it holds the servers' superuser "
                        "password: chmod 600 %s", path, (unsigned)(st.st_mode & 0777), path);
     char *text = NULL;
-    int rc = fsio_read_file(path, &text, NULL);
+    int rc = fsio_read_file(&text, NULL, path);
     if (rc)
         return rc;
     text[strcspn(text, "\r\n")] = '\0';
@@ -290,7 +290,7 @@ static int hba_is_current(const char *datadir)
     char *path = in_datadir(datadir, "pg_hba.conf");
     char *text = NULL;
     size_t len = 0;
-    int current = fsio_read_file(path, &text, &len) == 0 && len == sizeof hba_text - 1 &&
+    int current = fsio_read_file(&text, &len, path) == 0 && len == sizeof hba_text - 1 &&
                   memcmp(text, hba_text, len) == 0;
     free(text);
     free(path);

@@ -74,7 +74,7 @@ static void journal_appends_are_gapless_and_read_back(void)
     journal_free(j);
     char *path = xasprintf("%s/journal.jsonl", test_tmpdir());
     cJSON *events = NULL;
-    CHECK(journal_read(path, &events, NULL) == 0);
+    CHECK(journal_read(&events, NULL, path) == 0);
     CHECK(cJSON_GetArraySize(events) == 2);
     CHECK(cJSON_GetObjectItem(cJSON_GetArrayItem(events, 1), "seq")->valueint == 2);
     cJSON_Delete(events);
@@ -88,13 +88,13 @@ static void a_torn_last_line_is_cut_off_on_open(void)
     journal *j;
     cJSON *events = NULL;
     long repaired = 0;
-    CHECK(journal_open(&j, test_tmpdir(), &events, &repaired) == 0);
+    CHECK(journal_open(&j, &events, &repaired, test_tmpdir()) == 0);
     CHECK(repaired == 12);
     CHECK(cJSON_GetArraySize(events) == 1);
     CHECK(journal_append(j, "log", NULL, NULL) == 0);
     journal_free(j);
     cJSON_Delete(events);
-    CHECK(journal_read(path, &events, NULL) == 0);
+    CHECK(journal_read(&events, NULL, path) == 0);
     CHECK(cJSON_GetArraySize(events) == 2);
     cJSON_Delete(events);
 }
@@ -104,7 +104,7 @@ static void a_gap_in_seq_is_reported_with_its_line(void)
     const char *path = test_write_file("journal.jsonl",
         "{\"seq\":1,\"kind\":\"run-started\"}\n{\"seq\":3,\"kind\":\"log\"}\n");
     cJSON *events = NULL;
-    CHECK(journal_read(path, &events, NULL) == DR_EUSAGE);
+    CHECK(journal_read(&events, NULL, path) == DR_EUSAGE);
     CHECK_CONTAINS(err_last(), "line 2 has seq 3 where 2 was expected");
 }
 
@@ -112,14 +112,14 @@ static void a_garbage_line_is_reported_and_nothing_changes(void)
 {
     const char *path = test_write_file("journal.jsonl", "{\"seq\":1,\"kind\":\"run-started\"}\nnot json\n{\"seq\":3}\n");
     char *before;
-    fsio_read_file(path, &before, NULL);
+    fsio_read_file(&before, NULL, path);
     journal *j;
     cJSON *events = NULL;
     long repaired;
-    CHECK(journal_open(&j, test_tmpdir(), &events, &repaired) == DR_EUSAGE);
+    CHECK(journal_open(&j, &events, &repaired, test_tmpdir()) == DR_EUSAGE);
     CHECK_CONTAINS(err_last(), "line 2 is not a journal event");
     char *after;
-    fsio_read_file(path, &after, NULL);
+    fsio_read_file(&after, NULL, path);
     CHECK_STR(after, before);
     free(before);
     free(after);
@@ -134,7 +134,7 @@ static void state_json_is_the_replay(void)
     char *path = xasprintf("%s/state.json", test_tmpdir());
     CHECK(checkpoint_write(cp, path) == 0);
     char *text;
-    CHECK(fsio_read_file(path, &text, NULL) == 0);
+    CHECK(fsio_read_file(&text, NULL, path) == 0);
     cJSON *state = cJSON_Parse(text);
     cJSON *a = cJSON_GetArrayItem(cJSON_GetObjectItem(state, "steps"), 0);
     CHECK_STR(cJSON_GetObjectItem(a, "state")->valuestring, "failed");
@@ -214,19 +214,19 @@ static void numbers_survive_the_journal_and_state_json_exactly(void)
     journal_free(j);
     char *path = xasprintf("%s/journal.jsonl", test_tmpdir());
     char *text;
-    CHECK(fsio_read_file(path, &text, NULL) == 0);
+    CHECK(fsio_read_file(&text, NULL, path) == 0);
     CHECK_CONTAINS(text, "\"outputs\":{\"max_safe\":9007199254740991,\"two53\":9007199254740992,"
                          "\"sum\":0.30000000000000004,\"huge\":1e+300,\"neg_zero\":-0,\"decimal\":123.456}");
     free(text);
     cJSON *events = NULL;
-    CHECK(journal_read(path, &events, NULL) == 0);
+    CHECK(journal_read(&events, NULL, path) == 0);
     checkpoint *cp = NULL;
     CHECK(checkpoint_replay(&cp, "r1", events) == 0);
     cJSON *want = exact_outputs();
     CHECK(same_numbers(want, cp->steps[0].outputs));
     char *state_path = xasprintf("%s/state.json", test_tmpdir());
     CHECK(checkpoint_write(cp, state_path) == 0);
-    CHECK(fsio_read_file(state_path, &text, NULL) == 0);
+    CHECK(fsio_read_file(&text, NULL, state_path) == 0);
     CHECK_CONTAINS(text, "\"max_safe\":\t9007199254740991,");
     CHECK_CONTAINS(text, "\"sum\":\t0.30000000000000004,");
     cJSON *state = cJSON_Parse(text);

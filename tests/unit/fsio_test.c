@@ -20,7 +20,7 @@ static void a_durable_write_replaces_the_file_and_leaves_no_temporary(void)
     CHECK(fsio_write_durable(path, "two!", 4) == 0);
     char *text;
     size_t len;
-    CHECK(fsio_read_file(path, &text, &len) == 0);
+    CHECK(fsio_read_file(&text, &len, path) == 0);
     CHECK_STR(text, "two!");
     CHECK(len == 4);
     free(text);
@@ -87,7 +87,7 @@ static void a_failed_write_keeps_the_old_content(void)
     CHECK(write_durable_past_a_size_limit(path, "{\"new\": \"a longer content\"}", 4) == DR_EFAIL);
     char *text;
     size_t len;
-    CHECK(fsio_read_file(path, &text, &len) == 0);
+    CHECK(fsio_read_file(&text, &len, path) == 0);
     CHECK(len == strlen(old_text) && memcmp(text, old_text, len) == 0);
     free(text);
     /* Nothing but the old file is left: no temporary beside it. */

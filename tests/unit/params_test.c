@@ -25,7 +25,7 @@ static void typed_values_come_out_typed(void)
                             spec("at", PARAM_TIMESTAMP, 0), spec("margin", PARAM_DURATION, 0) };
     char *args[] = { "n=42", "flag=yes", "at=2026-01-11 14:30:00+01:00", "margin=2m" };
     cJSON *out = NULL;
-    CHECK(params_resolve(specs, 4, args, 4, NULL, &out) == 0);
+    CHECK(params_resolve(&out, specs, 4, args, 4, NULL) == 0);
     CHECK(cJSON_GetObjectItem(out, "n")->valuedouble == 42);
     CHECK(cJSON_IsTrue(cJSON_GetObjectItem(out, "flag")));
     CHECK_STR(cJSON_GetObjectItem(out, "at")->valuestring, "2026-01-11T13:30:00Z");
@@ -38,7 +38,7 @@ static void an_unknown_param_is_named_with_the_known_ones(void)
     param_spec specs[1] = { spec("branch", PARAM_STRING, 0) };
     char *args[] = { "brnch=main" };
     cJSON *out = NULL;
-    CHECK(params_resolve(specs, 1, args, 1, NULL, &out) == DR_EUSAGE);
+    CHECK(params_resolve(&out, specs, 1, args, 1, NULL) == DR_EUSAGE);
     CHECK_CONTAINS(err_last(), "unknown param 'brnch'");
     CHECK_CONTAINS(err_last(), "branch");
     CHECK(out == NULL);
@@ -48,7 +48,7 @@ static void a_missing_required_param_names_its_form(void)
 {
     param_spec specs[1] = { spec("incident_time", PARAM_TIMESTAMP, 1) };
     cJSON *out = NULL;
-    CHECK(params_resolve(specs, 1, NULL, 0, NULL, &out) == DR_EUSAGE);
+    CHECK(params_resolve(&out, specs, 1, NULL, 0, NULL) == DR_EUSAGE);
     CHECK_CONTAINS(err_last(), "param 'incident_time' is required");
     CHECK_CONTAINS(err_last(), "2026-01-11T14:30:00Z");
 }
@@ -58,7 +58,7 @@ static void a_wrong_int_names_the_param_and_form(void)
     param_spec specs[1] = { spec("keep_days", PARAM_INT, 0) };
     char *args[] = { "keep_days=thirty" };
     cJSON *out = NULL;
-    CHECK(params_resolve(specs, 1, args, 1, NULL, &out) == DR_EUSAGE);
+    CHECK(params_resolve(&out, specs, 1, args, 1, NULL) == DR_EUSAGE);
     CHECK_CONTAINS(err_last(), "param 'keep_days'");
     CHECK_CONTAINS(err_last(), "whole number");
 }
@@ -71,9 +71,9 @@ static void enum_values_are_checked(void)
     s.value_count = 2;
     char *good[] = { "strategy=promote" }, *bad[] = { "strategy=yolo" };
     cJSON *out = NULL;
-    CHECK(params_resolve(&s, 1, good, 1, NULL, &out) == 0);
+    CHECK(params_resolve(&out, &s, 1, good, 1, NULL) == 0);
     cJSON_Delete(out);
-    CHECK(params_resolve(&s, 1, bad, 1, NULL, &out) == DR_EUSAGE);
+    CHECK(params_resolve(&out, &s, 1, bad, 1, NULL) == DR_EUSAGE);
     CHECK_CONTAINS(err_last(), "one of restore, promote");
 }
 
@@ -82,7 +82,7 @@ static void defaults_fill_what_is_not_given(void)
     param_spec s = spec("margin", PARAM_DURATION, 0);
     s.default_text = "1s";
     cJSON *out = NULL;
-    CHECK(params_resolve(&s, 1, NULL, 0, NULL, &out) == 0);
+    CHECK(params_resolve(&out, &s, 1, NULL, 0, NULL) == 0);
     CHECK(cJSON_GetObjectItem(out, "margin")->valuedouble == 1);
     cJSON_Delete(out);
 }
@@ -92,7 +92,7 @@ static void the_environment_can_give_a_param(void)
     param_spec s = spec("api_token", PARAM_STRING, 1);
     setenv("DRCTL_PARAM_API_TOKEN", "from-env", 1);
     cJSON *out = NULL;
-    int rc = params_resolve(&s, 1, NULL, 0, NULL, &out);
+    int rc = params_resolve(&out, &s, 1, NULL, 0, NULL);
     unsetenv("DRCTL_PARAM_API_TOKEN");
     CHECK(rc == 0);
     CHECK_STR(cJSON_GetObjectItem(out, "api_token")->valuestring, "from-env");
@@ -104,7 +104,7 @@ static void a_given_twice_param_is_refused(void)
     param_spec s = spec("x", PARAM_STRING, 0);
     char *args[] = { "x=1", "x=2" };
     cJSON *out = NULL;
-    CHECK(params_resolve(&s, 1, args, 2, NULL, &out) == DR_EUSAGE);
+    CHECK(params_resolve(&out, &s, 1, args, 2, NULL) == DR_EUSAGE);
     CHECK_CONTAINS(err_last(), "given twice");
 }
 
@@ -114,10 +114,10 @@ static void secrets_are_redacted_in_copies_and_never_in_messages(void)
     s.secret = 1;
     char *bad[] = { "pin=hunter2" };
     cJSON *out = NULL;
-    CHECK(params_resolve(&s, 1, bad, 1, NULL, &out) == DR_EUSAGE);
+    CHECK(params_resolve(&out, &s, 1, bad, 1, NULL) == DR_EUSAGE);
     CHECK(strstr(err_last(), "hunter2") == NULL);
     char *good[] = { "pin=1234" };
-    CHECK(params_resolve(&s, 1, good, 1, NULL, &out) == 0);
+    CHECK(params_resolve(&out, &s, 1, good, 1, NULL) == 0);
     cJSON *copy = params_redacted_copy(&s, 1, out);
     CHECK_STR(cJSON_GetObjectItem(copy, "pin")->valuestring, "<redacted>");
     cJSON_Delete(copy);
@@ -131,12 +131,12 @@ static void a_resumed_run_keeps_its_params_and_takes_back_secrets(void)
     cJSON *fixed = cJSON_Parse("{\"branch\":\"main\",\"token\":\"<redacted>\"}");
     char *change[] = { "branch=other" };
     cJSON *out = NULL;
-    CHECK(params_resolve(specs, 2, change, 1, fixed, &out) == DR_EUSAGE);
+    CHECK(params_resolve(&out, specs, 2, change, 1, fixed) == DR_EUSAGE);
     CHECK_CONTAINS(err_last(), "fixed when the run started");
-    CHECK(params_resolve(specs, 2, NULL, 0, fixed, &out) == DR_EUSAGE);
+    CHECK(params_resolve(&out, specs, 2, NULL, 0, fixed) == DR_EUSAGE);
     CHECK_CONTAINS(err_last(), "secret and was not stored");
     char *secret[] = { "token=t0k" };
-    CHECK(params_resolve(specs, 2, secret, 1, fixed, &out) == 0);
+    CHECK(params_resolve(&out, specs, 2, secret, 1, fixed) == 0);
     CHECK_STR(cJSON_GetObjectItem(out, "branch")->valuestring, "main");
     CHECK_STR(cJSON_GetObjectItem(out, "token")->valuestring, "t0k");
     cJSON_Delete(out);
@@ -149,7 +149,7 @@ static void a_secret_int_is_hidden_as_it_prints(void)
     s.secret = 1;
     char *args[] = { "pin=86420975" };
     cJSON *out = NULL;
-    CHECK(params_resolve(&s, 1, args, 1, NULL, &out) == 0);
+    CHECK(params_resolve(&out, &s, 1, args, 1, NULL) == 0);
     params_register_secrets(&s, 1, out);
     cJSON_Delete(out);
     char *text = redact_text("pin 86420975, as a float 86420975.0");
@@ -171,7 +171,7 @@ static void a_secret_duration_and_timestamp_are_hidden_as_they_print(void)
     specs[0].secret = specs[1].secret = 1;
     char *args[] = { "wait=2d", "at=2026-01-11 14:30:00+01:00" };
     cJSON *out = NULL;
-    CHECK(params_resolve(specs, 2, args, 2, NULL, &out) == 0);
+    CHECK(params_resolve(&out, specs, 2, args, 2, NULL) == 0);
     params_register_secrets(specs, 2, out);
     cJSON_Delete(out);
     char *text = redact_text("at 2026-01-11T13:30:00Z for 172800 s");
@@ -186,7 +186,7 @@ static void a_too_short_secret_is_named_in_a_warning_and_not_registered(void)
     specs[0].secret = specs[1].secret = 1;
     char *args[] = { "token=b0x", "flag=yes" };
     cJSON *out = NULL;
-    CHECK(params_resolve(specs, 2, args, 2, NULL, &out) == 0);
+    CHECK(params_resolve(&out, specs, 2, args, 2, NULL) == 0);
     fflush(stderr);
     int saved = dup(2);
     const char *path = test_write_file("stderr.txt", "");

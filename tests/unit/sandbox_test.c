@@ -49,7 +49,7 @@ static char *eval_limited(const char *code, double timeout, size_t memory)
     lua_insert(L, -2);
     lua_setupvalue(L, -2, 1);
     char *error = NULL;
-    if (sandbox_call(sb, 0, 1, timeout, &error, NULL) == 0) {
+    if (sandbox_call(&error, NULL, sb, 0, 1, timeout) == 0) {
         out = xasprintf("ok: %s", luaL_tolstring(L, -1, NULL));
     } else {
         out = xasprintf("error: %s", error);
