@@ -8,7 +8,9 @@ local dump = require "dump"
 
 local M = {}
 
--- The params every scenario takes, merged with its own.
+-- The params every scenario takes, merged with its own: an own param of
+-- the same name replaces the shared one, and `false` leaves it out (a
+-- runbook that has no use for it).
 function M.params(own)
   local all = {
     project = { type = "string", required = true, env = "NEON_PROJECT_ID",
@@ -17,7 +19,7 @@ function M.params(own)
     database = { type = "string", default = "neondb", doc = "the database to work on" },
     role = { type = "string", default = "neondb_owner", doc = "the role to connect as" },
   }
-  for k, v in pairs(own or {}) do all[k] = v end
+  for k, v in pairs(own or {}) do all[k] = v or nil end
   return all
 end
 
@@ -35,9 +37,43 @@ function M.name(prefix, ctx)
   return prefix .. "-" .. ctx.run_id:lower()
 end
 
-function M.uri(ctx, branch_id)
-  return neon.connection_uri(ctx.params.project, { branch_id = branch_id, database_name = ctx.params.database,
-                                                   role_name = ctx.params.role })
+-- The name a branch's state is kept under when a run replaces its data in
+-- place: "<branch>-<kind>-<run>", kind saying why ("before-restore",
+-- "corrupted"). Plans pass "<branch>" when the branch is not known yet.
+function M.kept_name(branch_name, kind, run_id)
+  return branch_name .. "-" .. kind .. "-" .. run_id:lower()
+end
+
+-- The first entry of a listing (branches, snapshots, projects...) whose
+-- `field` is `wanted`; without a field, whose name or id is. nil when none
+-- is: "is it still there?".
+function M.find(list, wanted, field)
+  for _, item in ipairs(list or {}) do
+    if field then
+      if item[field] == wanted then return item end
+    elseif item.name == wanted or item.id == wanted then
+      return item
+    end
+  end
+  return nil
+end
+
+-- The text of an error a module raised (a table with a message) or of
+-- error("...").
+function M.message_of(e)
+  return type(e) == "table" and tostring(e.message) or tostring(e)
+end
+
+-- Whether an error is the API's 404: what was asked for is not there.
+function M.not_found(e)
+  return type(e) == "table" and e.status == 404
+end
+
+-- A connection string for a branch of the run's project (or of `project`).
+function M.uri(ctx, branch_id, project)
+  return neon.connection_uri(project or ctx.params.project, { branch_id = branch_id,
+                                                              database_name = ctx.params.database,
+                                                              role_name = ctx.params.role })
 end
 
 function M.connect(ctx, branch_id)
