@@ -7,7 +7,6 @@
 -- not overwritten), the result checked, and after confirmation the branch
 -- is restored in place from it (or it is promoted).
 local neon = require "neon"
-local pg = require "pg"
 local dr = require "dr"
 local common = require "drctl.common"
 
@@ -20,10 +19,6 @@ local function sound(conn, sql)
   local first = rows[1] and rows[1][info.columns[1]]
   if type(first) ~= "boolean" then dr.fail("check_sql must return one boolean (true when the data is sound)") end
   return first
-end
-
-local function message_of(e)
-  return type(e) == "table" and tostring(e.message) or tostring(e)
 end
 
 -- SQL errors that mean an object check_sql reads did not exist yet at that
@@ -57,7 +52,7 @@ local function probe(ctx, branch, t, i, trail)
   local ok, b = pcall(common.make_branch, ctx, name, { parent_id = branch.id, parent_timestamp = at })
   if not ok then
     outcome = (type(b) == "table" and b.status == 400) and "refused" or "error"
-    detail = message_of(b)
+    detail = common.message_of(b)
   else
     local connected, conn = pcall(common.connect, ctx, b.id)
     local checked, verdict = connected, conn
@@ -65,9 +60,9 @@ local function probe(ctx, branch, t, i, trail)
     if checked then
       outcome = verdict and "sound" or "corrupt"
     elseif not_yet(verdict) then
-      outcome, detail = "before-data", message_of(verdict)
+      outcome, detail = "before-data", common.message_of(verdict)
     else
-      outcome, detail = "error", message_of(verdict)
+      outcome, detail = "error", common.message_of(verdict)
     end
     if connected then conn:close() end
     common.drop_branch(ctx, name)
@@ -190,6 +185,65 @@ local function bisect(ctx, branch)
   return lo, hi, i, window_start, why, trail
 end
 
+local function kept_name(ctx, branch_name)
+  return common.kept_name(branch_name, "corrupted", ctx.run_id)
+end
+
+-- What each strategy does in apply, and after it, in one entry: apply's
+-- plan, confirmation and run; whether check runs check_sql on the branch
+-- now in use (a promoted branch is the rebuilt one, checked by verify);
+-- whether the rebuilt branch stays once it is the default. `lost` says what
+-- the result lacks.
+local STRATEGIES = {
+  -- The branch is restored in place from the rebuilt branch (same
+  -- connection string); its corrupted state is kept under another name.
+  restore = {
+    checks_after = true,
+    apply_plan = function(ctx, lost)
+      return "restore the branch in place from the rebuilt branch. Lost from it: " .. lost
+             .. "; kept on " .. kept_name(ctx, "<branch>")
+    end,
+    confirm = function(ctx, g, r, lost)
+      return { challenge = g.branch_name,
+               summary = string.format("the branch %s gets the data of %s (as at %s, plus salvaged rows: %s). "
+                                       .. "Lost from %s: %s; they stay on %s. Its connection string does not "
+                                       .. "change.", g.branch_name, restored_name(ctx), g.at,
+                                       common.format_counts(r.copied), g.branch_name, lost,
+                                       kept_name(ctx, g.branch_name)) }
+    end,
+    apply = function(ctx, g, r)
+      local p = ctx.params.project
+      local kept = kept_name(ctx, g.branch_name)
+      if not neon.find_branch(p, kept) then
+        neon.restore_branch(p, g.branch_id, { source_branch_id = r.restored_id, preserve_under_name = kept })
+      else -- a resumed run: the restore was asked for, and may still be under way
+        common.settle(ctx, g.branch_id)
+      end
+      dr.figure("restored", g.branch_name .. " from " .. restored_name(ctx) .. "; corrupted state kept as " .. kept)
+      return { kept = kept }
+    end,
+  },
+  -- The rebuilt branch becomes the default branch (the connection string
+  -- changes).
+  promote = {
+    keeps_promoted = true,
+    apply_plan = function(_, lost)
+      return "make the rebuilt branch the default branch: the connection string changes; not on it: " .. lost
+    end,
+    confirm = function(ctx, g, _, lost)
+      return { challenge = g.branch_name,
+               summary = string.format("%s becomes the default branch in place of %s; the application's "
+                                       .. "connection string CHANGES. Not on it: %s.", restored_name(ctx),
+                                       g.branch_name, lost) }
+    end,
+    apply = function(ctx, _, r)
+      neon.set_default(ctx.params.project, r.restored_id)
+      return { default = restored_name(ctx) }
+    end,
+  },
+}
+local function strategy(ctx) return STRATEGIES[ctx.params.strategy] end
+
 return runbook {
   name = "corruption", version = "1.0.0",
   summary = "Find the last good instant (or take it), rebuild from it, salvage later rows, restore",
@@ -261,49 +315,20 @@ return runbook {
       end },
     { name = "apply", destructive = true, timeout = "2h",
       plan = function(ctx)
-        local lost = "rows written after the last good instant outside the salvaged tables, and conflicting rows"
-        return ctx.params.strategy == "restore"
-               and ("restore the branch in place from the rebuilt branch. Lost from it: " .. lost
-                    .. "; kept on <branch>-corrupted-" .. ctx.run_id:lower())
-               or ("make the rebuilt branch the default branch: the connection string changes; not on it: " .. lost)
+        return strategy(ctx).apply_plan(ctx, "rows written after the last good instant outside the salvaged tables, "
+                                             .. "and conflicting rows")
       end,
       confirm = function(ctx)
         local g, r = ctx.outputs["last-good"], ctx.outputs.rebuild
         local lost = "rows written after " .. g.at .. " outside the salvaged tables, and the "
                      .. common.format_counts(r.conflicts) .. " conflicting rows"
-        if ctx.params.strategy == "restore" then
-          return { challenge = g.branch_name,
-                   summary = string.format("the branch %s gets the data of %s (as at %s, plus salvaged rows: %s). "
-                                           .. "Lost from %s: %s; they stay on %s-corrupted-%s. Its connection "
-                                           .. "string does not change.", g.branch_name, restored_name(ctx), g.at,
-                                           common.format_counts(r.copied), g.branch_name, lost, g.branch_name,
-                                           ctx.run_id:lower()) }
-        end
-        return { challenge = g.branch_name,
-                 summary = string.format("%s becomes the default branch in place of %s; the application's "
-                                         .. "connection string CHANGES. Not on it: %s.", restored_name(ctx),
-                                         g.branch_name, lost) }
+        return strategy(ctx).confirm(ctx, g, r, lost)
       end,
-      run = function(ctx)
-        local g, r = ctx.outputs["last-good"], ctx.outputs.rebuild
-        local p = ctx.params.project
-        if ctx.params.strategy == "promote" then
-          neon.set_default(p, r.restored_id)
-          return { default = restored_name(ctx) }
-        end
-        local kept = g.branch_name .. "-corrupted-" .. ctx.run_id:lower()
-        if not neon.find_branch(p, kept) then
-          neon.restore_branch(p, g.branch_id, { source_branch_id = r.restored_id, preserve_under_name = kept })
-        else -- a resumed run: the restore was asked for, and may still be under way
-          common.settle(ctx, g.branch_id)
-        end
-        dr.figure("restored", g.branch_name .. " from " .. restored_name(ctx) .. "; corrupted state kept as " .. kept)
-        return { kept = kept }
-      end },
+      run = function(ctx) return strategy(ctx).apply(ctx, ctx.outputs["last-good"], ctx.outputs.rebuild) end },
     { name = "check", idempotent = true,
       plan = function() return "run check_sql on the branch now in use" end,
       run = function(ctx)
-        if not ctx.params.check_sql or ctx.params.strategy == "promote" then return { checked = false } end
+        if not ctx.params.check_sql or not strategy(ctx).checks_after then return { checked = false } end
         if not sound(common.connect(ctx, ctx.outputs["last-good"].branch_id), ctx.params.check_sql) then
           dr.fail("check_sql fails on the restored branch")
         end
@@ -317,7 +342,7 @@ return runbook {
             neon.delete_branch(ctx.params.project, b.id)
           end
         end
-        if ctx.params.strategy ~= "promote" or not (ctx.outputs.apply or {}).default then
+        if not (strategy(ctx).keeps_promoted and (ctx.outputs.apply or {}).default) then
           common.drop_branch(ctx, restored_name(ctx))
         end
         return {}
