@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,4 +167,30 @@ int fsio_is_dir(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int kind, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    int rc = kind == FTW_DP ? rmdir(path) : unlink(path);
+    if (rc != 0 && errno != ENOENT)
+        return err_set(DR_EFAIL, "cannot remove %s: %s", path, strerror(errno));
+    return 0;
+}
+
+int fsio_remove_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : err_set(DR_EFAIL, "cannot remove %s: %s", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) {
+        if (unlink(path) != 0 && errno != ENOENT)
+            return err_set(DR_EFAIL, "cannot remove %s: %s", path, strerror(errno));
+        return 0;
+    }
+    int rc = nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (rc < 0)
+        return err_set(DR_EFAIL, "cannot remove %s: %s", path, strerror(errno));
+    return rc;
 }

@@ -36,6 +36,11 @@ int fsio_fsync_dir(const char *dir);
 /* The directory part of path, as a new string ("." when there is none). */
 char *fsio_dirname(const char *path);
 
+/* rm -rf: removes a file, or a folder and everything under it, never
+ * following a symlink (a link is removed, not what it points to). An
+ * absent path is not an error. */
+int fsio_remove_tree(const char *path);
+
 int fsio_exists(const char *path);
 int fsio_is_dir(const char *path);
 

@@ -4,6 +4,7 @@
 #include "err.h"
 #include "fsio.h"
 #include "jsontext.h"
+#include "jsonfield.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,12 +50,6 @@ static void set_text(char **slot, const char *value)
     char *copy = value ? xstrdup(value) : NULL; /* value may be *slot itself */
     free(*slot);
     *slot = copy;
-}
-
-static const char *data_string(const cJSON *data, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(data, name);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 static void record_free(step_record *r)
@@ -114,11 +109,11 @@ static int apply_step_event(checkpoint *cp, const char *kind, step_record *r, co
         set_text(&r->ended_at, time);
     } else if (strcmp(kind, "step-failed") == 0) {
         r->state = STEP_FAILED;
-        set_text(&r->error, data_string(data, "error"));
+        set_text(&r->error, json_text(data, "error", NULL));
         set_text(&r->ended_at, time);
     } else if (strcmp(kind, "step-interrupted") == 0) {
         r->state = STEP_INTERRUPTED;
-        set_text(&r->error, data_string(data, "error"));
+        set_text(&r->error, json_text(data, "error", NULL));
         set_text(&r->ended_at, time);
     } else if (strcmp(kind, "step-paused") == 0) {
         r->state = STEP_PAUSED;
@@ -147,7 +142,7 @@ static int apply_run_event(checkpoint *cp, const char *kind, const cJSON *data)
     for (size_t i = 0; i < sizeof transitions / sizeof *transitions; i++) {
         if (strcmp(kind, transitions[i].kind) == 0) {
             cp->status = transitions[i].status;
-            set_text(&cp->status_detail, data_string(data, "reason"));
+            set_text(&cp->status_detail, json_text(data, "reason", NULL));
             return 1;
         }
     }
@@ -163,9 +158,9 @@ static int apply_run_event(checkpoint *cp, const char *kind, const cJSON *data)
 int checkpoint_apply(checkpoint *cp, const cJSON *event)
 {
     const cJSON *seq = cJSON_GetObjectItemCaseSensitive(event, "seq");
-    const char *kind = data_string(event, "kind");
-    const char *step = data_string(event, "step");
-    const char *time = data_string(event, "time");
+    const char *kind = json_text(event, "kind", NULL);
+    const char *step = json_text(event, "step", NULL);
+    const char *time = json_text(event, "time", NULL);
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(event, "data");
     if (!kind)
         return err_set(DR_EUSAGE, "an event without a kind");
@@ -190,7 +185,7 @@ int checkpoint_replay(checkpoint **out, const char *run_id, const cJSON *events)
 {
     *out = NULL;
     const cJSON *first = cJSON_GetArrayItem(events, 0);
-    const char *kind = data_string(first, "kind");
+    const char *kind = json_text(first, "kind", NULL);
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(first, "data");
     const cJSON *steps = cJSON_GetObjectItemCaseSensitive(data, "steps");
     if (!kind || strcmp(kind, "run-started") != 0 || !cJSON_IsArray(steps))
@@ -209,7 +204,7 @@ int checkpoint_replay(checkpoint **out, const char *run_id, const cJSON *events)
         }
     }
     if (!cp->updated_at)
-        set_text(&cp->updated_at, data_string(first, "time"));
+        set_text(&cp->updated_at, json_text(first, "time", NULL));
     *out = cp;
     return 0;
 }

@@ -24,6 +24,7 @@
 #include "term.h"
 #include "timefmt.h"
 #include "verify.h"
+#include "jsonfield.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -422,12 +423,6 @@ static void print_json(const cJSON *value)
     free(text);
 }
 
-static const char *json_string(const cJSON *object, const char *name, const char *fallback)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(object, name);
-    return cJSON_IsString(v) ? v->valuestring : fallback;
-}
-
 static const char *audit_dir_of(const cli *c)
 {
     if (c->audit_dir)
@@ -546,7 +541,7 @@ static int name_listed(const cJSON *out, const char *name)
 {
     const cJSON *seen;
     cJSON_ArrayForEach(seen, out)
-        if (strcmp(json_string(seen, "name", ""), name) == 0)
+        if (strcmp(json_text(seen, "name", ""), name) == 0)
             return 1;
     return 0;
 }
@@ -570,7 +565,7 @@ static void list_dir(const char *dir, cJSON *out, int *bad)
         cJSON *entry = describe_runbook_apart(files[i]);
         if (cJSON_GetObjectItemCaseSensitive(entry, "error")) {
             *bad = 1;
-        } else if (name_listed(out, json_string(entry, "name", ""))) {
+        } else if (name_listed(out, json_text(entry, "name", ""))) {
             cJSON_Delete(entry); /* shadowed by one earlier on the search path */
             entry = NULL;
         }
@@ -603,10 +598,10 @@ static int cmd_list(cli *c)
         const cJSON *e;
         cJSON_ArrayForEach(e, out) {
             if (cJSON_GetObjectItemCaseSensitive(e, "error"))
-                term_out("%-22s %-8s %s", "(invalid)", "", json_string(e, "error", ""));
+                term_out("%-22s %-8s %s", "(invalid)", "", json_text(e, "error", ""));
             else
-                term_out("%-22s %-8s %.12s  %s", json_string(e, "name", ""), json_string(e, "version", ""),
-                         json_string(e, "blob_id", ""), json_string(e, "summary", ""));
+                term_out("%-22s %-8s %.12s  %s", json_text(e, "name", ""), json_text(e, "version", ""),
+                         json_text(e, "blob_id", ""), json_text(e, "summary", ""));
         }
     }
     cJSON_Delete(out);
@@ -618,9 +613,9 @@ static int cmd_list(cli *c)
 
 static void print_plan_text(const cJSON *plan)
 {
-    term_out("plan: %s %s (blob %.12s)", json_string(plan, "runbook", ""), json_string(plan, "version", ""),
-             json_string(plan, "blob_id", ""));
-    term_out("  %s", json_string(plan, "summary", ""));
+    term_out("plan: %s %s (blob %.12s)", json_text(plan, "runbook", ""), json_text(plan, "version", ""),
+             json_text(plan, "blob_id", ""));
+    term_out("  %s", json_text(plan, "summary", ""));
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(plan, "params");
     const cJSON *p;
     cJSON_ArrayForEach(p, params) {
@@ -638,13 +633,13 @@ static void print_plan_text(const cJSON *plan)
             buf_puts(&flags, " [idempotent]");
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "always")))
             buf_puts(&flags, " [always: runs even after a failure]");
-        term_out("%d. %s%s", ++n, json_string(s, "name", ""), buf_cstr(&flags));
+        term_out("%d. %s%s", ++n, json_text(s, "name", ""), buf_cstr(&flags));
         buf_dispose(&flags);
-        term_out("     %s", json_string(s, "plan", ""));
+        term_out("     %s", json_text(s, "plan", ""));
         const cJSON *confirm = cJSON_GetObjectItemCaseSensitive(s, "confirm");
         if (confirm)
-            term_out("     confirmation: %s (challenge: type '%s')", json_string(confirm, "summary", ""),
-                     json_string(confirm, "challenge", ""));
+            term_out("     confirmation: %s (challenge: type '%s')", json_text(confirm, "summary", ""),
+                     json_text(confirm, "challenge", ""));
     }
 }
 
@@ -712,9 +707,9 @@ static int prepare_target(loaded *l, const cJSON *params, const cJSON *recorded)
         return target_refuse();
     int rc = 0;
     if (cJSON_IsObject(recorded)) {
-        const char *was = json_string(recorded, "kind", "none");
+        const char *was = json_text(recorded, "kind", "none");
         const char *now = l->target.kind == TARGET_LOCAL ? "local" : "cloud";
-        const char *was_host = json_string(recorded, "api_host", "");
+        const char *was_host = json_text(recorded, "api_host", "");
         if (strcmp(was, now) != 0)
             return err_set(DR_EUSAGE, "this run was started on %s and would now act on %s: resume it with the same "
                            "target (%s)", strcmp(was, "local") == 0 ? "neon-local (--local)" : "the Neon API",
@@ -728,7 +723,7 @@ static int prepare_target(loaded *l, const cJSON *params, const cJSON *recorded)
         return rc;
     redact_add_named_secret("the Neon API key", l->target.api_key);
     char *what = target_describe(&l->target);
-    const char *project = params ? json_string(params, "project", NULL) : NULL;
+    const char *project = params ? json_text(params, "project", NULL) : NULL;
     term_info("target: %s%s%s", what, project && *project ? ", project " : "", project && *project ? project : "");
     free(what);
     return 0;
@@ -792,7 +787,7 @@ static cJSON *run_state(const char *audit_dir, const char *run_id, int *live)
 
 static const char *shown_status(const cJSON *state, int live)
 {
-    const char *status = json_string(state, "status", "?");
+    const char *status = json_text(state, "status", "?");
     if (strcmp(status, "running") == 0 && !live)
         return "dead (the process stopped mid-run; resume it)";
     return status;
@@ -823,13 +818,13 @@ static cJSON *collect_runs(const char *audit_path)
         const cJSON *rb = cJSON_GetObjectItemCaseSensitive(info, "runbook");
         cJSON *row = cJSON_CreateObject();
         cJSON_AddStringToObject(row, "run_id", ids[i]);
-        cJSON_AddStringToObject(row, "runbook", json_string(rb, "name", "?"));
-        cJSON_AddStringToObject(row, "version", json_string(rb, "version", "?"));
-        cJSON_AddStringToObject(row, "status", json_string(state, "status", "?"));
+        cJSON_AddStringToObject(row, "runbook", json_text(rb, "name", "?"));
+        cJSON_AddStringToObject(row, "version", json_text(rb, "version", "?"));
+        cJSON_AddStringToObject(row, "status", json_text(state, "status", "?"));
         cJSON_AddStringToObject(row, "shown_status", shown_status(state, live));
         cJSON_AddBoolToObject(row, "live", live);
-        cJSON_AddStringToObject(row, "started_at", json_string(info, "started_at", "?"));
-        cJSON_AddStringToObject(row, "operator", json_string(info, "operator", "?"));
+        cJSON_AddStringToObject(row, "started_at", json_text(info, "started_at", "?"));
+        cJSON_AddStringToObject(row, "operator", json_text(info, "operator", "?"));
         const cJSON *elapsed = cJSON_GetObjectItemCaseSensitive(state, "elapsed_seconds");
         cJSON_AddNumberToObject(row, "duration_seconds", cJSON_IsNumber(elapsed) ? elapsed->valuedouble : 0);
         cJSON_AddItemToArray(rows, row);
@@ -855,14 +850,14 @@ static int print_runs(cli *c, int with_duration)
     }
     if (!c->json)
         cJSON_ArrayForEach(row, rows) {
-        char *rbv = xasprintf("%s@%s", json_string(row, "runbook", "?"), json_string(row, "version", "?"));
+        char *rbv = xasprintf("%s@%s", json_text(row, "runbook", "?"), json_text(row, "version", "?"));
         char took[32] = "";
         if (with_duration)
             timefmt_format_duration(took, sizeof took,
                                     cJSON_GetObjectItemCaseSensitive(row, "duration_seconds")->valuedouble);
-        term_out("%-44s %-24s %-12s %-28s %s%s%s", json_string(row, "run_id", "?"), rbv,
-                 json_string(row, "shown_status", "?"), json_string(row, "started_at", "?"), took,
-                 with_duration ? "  " : "", json_string(row, "operator", "?"));
+        term_out("%-44s %-24s %-12s %-28s %s%s%s", json_text(row, "run_id", "?"), rbv,
+                 json_text(row, "shown_status", "?"), json_text(row, "started_at", "?"), took,
+                 with_duration ? "  " : "", json_text(row, "operator", "?"));
         free(rbv);
     }
     cJSON_Delete(rows);
@@ -880,8 +875,8 @@ static void print_step_lines(const cJSON *state)
     const cJSON *s;
     cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(state, "steps")) {
         const cJSON *attempts = cJSON_GetObjectItemCaseSensitive(s, "attempts");
-        term_out("  %d. %-28s %-12s attempts %d", ++n, json_string(s, "name", "?"),
-                 json_string(s, "state", "?"), cJSON_IsNumber(attempts) ? attempts->valueint : 0);
+        term_out("  %d. %-28s %-12s attempts %d", ++n, json_text(s, "name", "?"),
+                 json_text(s, "state", "?"), cJSON_IsNumber(attempts) ? attempts->valueint : 0);
         const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(s, "outputs");
         if (outputs && !cJSON_IsNull(outputs)) {
             char *text = json_print_exact(outputs, 0);
@@ -889,7 +884,7 @@ static void print_step_lines(const cJSON *state)
             free(text);
         }
         if (cJSON_GetObjectItemCaseSensitive(s, "error"))
-            term_out("       error: %s", json_string(s, "error", ""));
+            term_out("       error: %s", json_text(s, "error", ""));
     }
 }
 
@@ -913,12 +908,12 @@ static int cmd_status_one(cli *c, const char *run_id)
     }
     const cJSON *rb = cJSON_GetObjectItemCaseSensitive(info, "runbook");
     term_out("run:      %s", run_id);
-    term_out("runbook:  %s %s (blob %.12s)", json_string(rb, "name", "?"), json_string(rb, "version", "?"),
-             json_string(rb, "blob_id", "?"));
+    term_out("runbook:  %s %s (blob %.12s)", json_text(rb, "name", "?"), json_text(rb, "version", "?"),
+             json_text(rb, "blob_id", "?"));
     term_out("status:   %s%s%s", shown_status(state, live), cJSON_GetObjectItemCaseSensitive(state, "detail") ? ": " : "",
-             json_string(state, "detail", ""));
-    term_out("operator: %s on %s, started %s", json_string(info, "operator", "?"), json_string(info, "host", "?"),
-             json_string(info, "started_at", "?"));
+             json_text(state, "detail", ""));
+    term_out("operator: %s on %s, started %s", json_text(info, "operator", "?"), json_text(info, "host", "?"),
+             json_text(info, "started_at", "?"));
     const cJSON *p;
     cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(info, "params")) {
         char *value = cJSON_IsString(p) ? xstrdup(p->valuestring) : json_print_exact(p, 0);
@@ -962,7 +957,7 @@ static void drill_scope_resume(const cli *c, loaded *l, const char *run_id, cons
 {
     const cJSON *started = cJSON_GetObjectItemCaseSensitive(drill, "started");
     l->host.drill = drill_scope_new(run_id, cJSON_IsNumber(started) ? started->valuedouble : 0);
-    drill_scope_set_expiry(l->host.drill, json_string(drill, "expires_at", NULL));
+    drill_scope_set_expiry(l->host.drill, json_text(drill, "expires_at", NULL));
     char *path = xasprintf("%s/runs/%s/journal.jsonl", audit_dir_of(c), run_id);
     cJSON *events = NULL;
     if (journal_read(&events, NULL, path) == 0)
@@ -975,21 +970,15 @@ static const cJSON *step_outputs(const cJSON *state, const char *step)
 {
     const cJSON *s;
     cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(state, "steps"))
-        if (strcmp(json_string(s, "name", ""), step) == 0)
+        if (strcmp(json_text(s, "name", ""), step) == 0)
             return cJSON_GetObjectItemCaseSensitive(s, "outputs");
     return NULL;
-}
-
-static double number_of(const cJSON *object, const char *name, double fallback)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(object, name);
-    return cJSON_IsNumber(v) ? v->valuedouble : fallback;
 }
 
 /* passed, failed, or the run's state while it is not over. */
 static const char *drill_result(const cJSON *state)
 {
-    const char *status = json_string(state, "status", "?");
+    const char *status = json_text(state, "status", "?");
     if (strcmp(status, "done") == 0)
         return "passed";
     if (strcmp(status, "failed") == 0 || strcmp(status, "aborted") == 0)
@@ -1002,9 +991,9 @@ static cJSON *drill_summary(const char *run_id, const cJSON *info, const cJSON *
     const cJSON *m = step_outputs(state, "measure"), *clean = step_outputs(state, "drill-cleanup");
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "run_id", run_id);
-    cJSON_AddStringToObject(out, "scenario", json_string(cJSON_GetObjectItemCaseSensitive(info, "drill"), "scenario", "?"));
-    cJSON_AddStringToObject(out, "started_at", json_string(info, "started_at", "?"));
-    cJSON_AddStringToObject(out, "operator", json_string(info, "operator", "?"));
+    cJSON_AddStringToObject(out, "scenario", json_text(cJSON_GetObjectItemCaseSensitive(info, "drill"), "scenario", "?"));
+    cJSON_AddStringToObject(out, "started_at", json_text(info, "started_at", "?"));
+    cJSON_AddStringToObject(out, "operator", json_text(info, "operator", "?"));
     cJSON_AddStringToObject(out, "result", drill_result(state));
     const char *fields[] = { "rto_seconds", "rto_steps", "rpo_seconds", "rpo_rows", "restore_point", "incident_time",
                              "exactness", "recovered", "writes_after_incident", "writer", "failure", NULL };
@@ -1019,15 +1008,15 @@ static cJSON *drill_summary(const char *run_id, const cJSON *info, const cJSON *
 
 static void print_drill_text(const cJSON *d)
 {
-    term_out("drill %s (%s): %s", json_string(d, "scenario", "?"), json_string(d, "run_id", "?"),
-             json_string(d, "result", "?"));
+    term_out("drill %s (%s): %s", json_text(d, "scenario", "?"), json_text(d, "run_id", "?"),
+             json_text(d, "result", "?"));
     const cJSON *rto = cJSON_GetObjectItemCaseSensitive(d, "rto_seconds");
     if (cJSON_IsNumber(rto)) {
         buf shares = BUF_INIT;
         const cJSON *s;
         cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(d, "rto_steps"))
-            buf_printf(&shares, "%s%s %.1f s", shares.len ? ", " : "", json_string(s, "step", "?"),
-                       number_of(s, "seconds", 0));
+            buf_printf(&shares, "%s%s %.1f s", shares.len ? ", " : "", json_text(s, "step", "?"),
+                       json_number(s, "seconds", 0));
         term_out("  RTO  %.1f s (%s)", rto->valuedouble, buf_cstr(&shares));
         buf_dispose(&shares);
     }
@@ -1039,19 +1028,19 @@ static void print_drill_text(const cJSON *d)
             if (cJSON_IsNumber(r) && r->valuedouble != 0)
                 buf_printf(&rows, "%s%s %.0f", rows.len ? ", " : "", r->string, r->valuedouble);
         term_out("  RPO  %.3f s between the restore point (%s) and the incident; rows lost: %s", rpo->valuedouble,
-                 json_string(d, "restore_point", "?"), rows.len ? buf_cstr(&rows) : "none");
+                 json_text(d, "restore_point", "?"), rows.len ? buf_cstr(&rows) : "none");
         buf_dispose(&rows);
     }
     const cJSON *e;
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(d, "exactness"))
-        term_out("  %-32s %-8s %s", json_string(e, "table", "?"),
-                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "match")) ? "ok" : "MISMATCH", json_string(e, "note", ""));
+        term_out("  %-32s %-8s %s", json_text(e, "table", "?"),
+                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "match")) ? "ok" : "MISMATCH", json_text(e, "note", ""));
     const cJSON *left = cJSON_GetObjectItemCaseSensitive(d, "left_behind");
     if (cJSON_IsNumber(left))
         term_out("  left behind: %.0f", left->valuedouble);
-    if (json_string(d, "failure", NULL))
-        term_out("  %s", json_string(d, "failure", ""));
-    term_out("  report: drctl audit show %s", json_string(d, "run_id", "?"));
+    if (json_text(d, "failure", NULL))
+        term_out("  %s", json_text(d, "failure", ""));
+    term_out("  report: drctl audit show %s", json_text(d, "run_id", "?"));
 }
 
 /* A drill's end: its figures (or JSON), from its state and run.json. */
@@ -1079,7 +1068,7 @@ static int drill_history(cli *c)
     cJSON *rows = collect_runs(audit_path), *out = cJSON_CreateArray();
     const cJSON *row;
     cJSON_ArrayForEach(row, rows) {
-        const char *id = json_string(row, "run_id", "");
+        const char *id = json_text(row, "run_id", "");
         cJSON *info = NULL;
         if (runner_read_run_info(&info, audit_path, id) != 0)
             continue;
@@ -1109,9 +1098,9 @@ static int drill_history(cli *c)
             if (cJSON_IsNumber(b))
                 snprintf(rpo, sizeof rpo, "%.3f", b->valuedouble);
             /* to the second, and the operator cut to its column: one line a drill */
-            term_out("%-20s %.19sZ %-28.28s %8s %8s %-8s %s", json_string(d, "scenario", "?"),
-                     json_string(d, "started_at", "?"), json_string(d, "operator", "?"), rto, rpo,
-                     json_string(d, "result", "?"), json_string(d, "run_id", "?"));
+            term_out("%-20s %.19sZ %-28.28s %8s %8s %-8s %s", json_text(d, "scenario", "?"),
+                     json_text(d, "started_at", "?"), json_text(d, "operator", "?"), rto, rpo,
+                     json_text(d, "result", "?"), json_text(d, "run_id", "?"));
         }
     }
     cJSON_Delete(out);
@@ -1137,7 +1126,7 @@ static int report_outcome(cli *c, const char *run_id, int rc)
     } else if (c->json) {
         cJSON *out = cJSON_CreateObject();
         cJSON_AddStringToObject(out, "run_id", run_id);
-        cJSON_AddStringToObject(out, "status", json_string(state, "status", "?"));
+        cJSON_AddStringToObject(out, "status", json_text(state, "status", "?"));
         cJSON_AddNumberToObject(out, "exit_code", err_exit_status(rc));
         if (rc)
             cJSON_AddStringToObject(out, "message", err_last());
@@ -1145,7 +1134,7 @@ static int report_outcome(cli *c, const char *run_id, int rc)
         print_json(out);
         cJSON_Delete(out);
     } else {
-        term_out("run %s: %s", run_id, json_string(state, "status", "?"));
+        term_out("run %s: %s", run_id, json_text(state, "status", "?"));
     }
     cJSON_Delete(info);
     cJSON_Delete(state);
@@ -1288,9 +1277,9 @@ static int with_existing_run(cli *c, int aborting)
     const cJSON *drill = cJSON_GetObjectItemCaseSensitive(info, "drill");
     loaded l;
     if (drill)
-        rc = load_runbook_as(c, json_string(drill, "scenario", "?"), json_string(rb, "path", NULL), 1, &l);
+        rc = load_runbook_as(c, json_text(drill, "scenario", "?"), json_text(rb, "path", NULL), 1, &l);
     else
-        rc = load_runbook(c, json_string(rb, "name", "?"), json_string(rb, "path", NULL), &l);
+        rc = load_runbook(c, json_text(rb, "name", "?"), json_text(rb, "path", NULL), &l);
     int loaded_ok = rc == 0;
     if (loaded_ok && drill)
         drill_scope_resume(c, &l, run_id, drill);
@@ -1399,13 +1388,13 @@ static int audit_verify(cli *c)
         const cJSON *p;
         cJSON_ArrayForEach(p, result.problems) {
             buf line = BUF_INIT;
-            if (*json_string(p, "run", ""))
-                buf_printf(&line, "run %s: ", json_string(p, "run", ""));
-            if (*json_string(p, "file", ""))
-                buf_printf(&line, "%s: ", json_string(p, "file", ""));
-            buf_puts(&line, json_string(p, "problem", ""));
-            if (json_string(p, "commit", NULL))
-                buf_printf(&line, " (commit %.12s)", json_string(p, "commit", ""));
+            if (*json_text(p, "run", ""))
+                buf_printf(&line, "run %s: ", json_text(p, "run", ""));
+            if (*json_text(p, "file", ""))
+                buf_printf(&line, "%s: ", json_text(p, "file", ""));
+            buf_puts(&line, json_text(p, "problem", ""));
+            if (json_text(p, "commit", NULL))
+                buf_printf(&line, " (commit %.12s)", json_text(p, "commit", ""));
             term_out("%s", buf_cstr(&line));
             buf_dispose(&line);
         }

@@ -4,6 +4,7 @@
 #include "drmod.h"
 #include "err.h"
 #include "timefmt.h"
+#include "jsonfield.h"
 
 #include <ctype.h>
 #include <lauxlib.h>
@@ -58,15 +59,9 @@ int drill_scope_has(const drill_scope *s, drill_kind kind, const char *id)
     return str_list_has(&s->known[kind], id);
 }
 
-static const char *string_of(const cJSON *object, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(object, name);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 int drill_scope_claims(const drill_scope *s, const cJSON *object)
 {
-    const char *name = string_of(object, "name"), *created = string_of(object, "created_at");
+    const char *name = json_text(object, "name", NULL), *created = json_text(object, "created_at", NULL);
     double at;
     if (!name || !created || !strstr(name, s->run_tag) || timefmt_parse_timestamp(&at, created) != 0)
         return 0;
@@ -97,7 +92,7 @@ static size_t split_path(const char *path, char **segments, size_t max)
 
 static const char *body_field(const cJSON *body, const char *object, const char *field)
 {
-    return string_of(object ? cJSON_GetObjectItemCaseSensitive(body, object) : body, field);
+    return json_text(object ? cJSON_GetObjectItemCaseSensitive(body, object) : body, field, NULL);
 }
 
 void drill_target_of(const char *method, const char *path, const cJSON *body, drill_target *t)
@@ -227,18 +222,18 @@ void drill_scope_learn_uri(drill_scope *s, const char *uri, cJSON *learned)
 void drill_scope_learn(drill_scope *s, const cJSON *answer, cJSON *learned)
 {
     const cJSON *project = cJSON_GetObjectItemCaseSensitive(answer, "project");
-    learn(s, DRILL_PROJECT, string_of(project, "id"), learned);
+    learn(s, DRILL_PROJECT, json_text(project, "id", NULL), learned);
     const cJSON *branch = cJSON_GetObjectItemCaseSensitive(answer, "branch");
-    learn(s, DRILL_BRANCH, string_of(branch, "id"), learned);
+    learn(s, DRILL_BRANCH, json_text(branch, "id", NULL), learned);
     const cJSON *snapshot = cJSON_GetObjectItemCaseSensitive(answer, "snapshot");
-    learn(s, DRILL_SNAPSHOT, string_of(snapshot, "id"), learned);
+    learn(s, DRILL_SNAPSHOT, json_text(snapshot, "id", NULL), learned);
     const cJSON *e;
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(answer, "endpoints"))
-        learn(s, DRILL_ENDPOINT, string_of(e, "id"), learned);
-    learn(s, DRILL_ENDPOINT, string_of(cJSON_GetObjectItemCaseSensitive(answer, "endpoint"), "id"), learned);
+        learn(s, DRILL_ENDPOINT, json_text(e, "id", NULL), learned);
+    learn(s, DRILL_ENDPOINT, json_text(cJSON_GetObjectItemCaseSensitive(answer, "endpoint"), "id", NULL), learned);
     const cJSON *u;
     cJSON_ArrayForEach(u, cJSON_GetObjectItemCaseSensitive(answer, "connection_uris"))
-        drill_scope_learn_uri(s, string_of(u, "connection_uri"), learned);
+        drill_scope_learn_uri(s, json_text(u, "connection_uri", NULL), learned);
 }
 
 /* ---- expiry ------------------------------------------------------------------------------- */
@@ -280,7 +275,7 @@ void drill_scope_set_default(drill_scope *s, const char *branch_id)
 
 static void rewrite_one(const drill_scope *s, cJSON *branch)
 {
-    const char *id = string_of(branch, "id");
+    const char *id = json_text(branch, "id", NULL);
     if (!id || !cJSON_GetObjectItemCaseSensitive(branch, "default"))
         return;
     cJSON_ReplaceItemInObjectCaseSensitive(branch, "default", cJSON_CreateBool(strcmp(id, s->default_branch) == 0));
@@ -310,14 +305,14 @@ void drill_scope_replay(drill_scope *s, const cJSON *events)
 {
     const cJSON *e;
     cJSON_ArrayForEach(e, events) {
-        if (strcmp(string_of(e, "kind") ? string_of(e, "kind") : "", "neon") != 0)
+        if (strcmp(json_text(e, "kind", NULL) ? json_text(e, "kind", NULL) : "", "neon") != 0)
             continue;
         const cJSON *data = cJSON_GetObjectItemCaseSensitive(e, "data");
         const cJSON *item;
         cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(data, "drill_learned"))
-            drill_scope_add(s, kind_named(string_of(item, "kind")), string_of(item, "id"));
-        if (string_of(data, "drill_default"))
-            drill_scope_set_default(s, string_of(data, "drill_default"));
+            drill_scope_add(s, kind_named(json_text(item, "kind", NULL)), json_text(item, "id", NULL));
+        if (json_text(data, "drill_default", NULL))
+            drill_scope_set_default(s, json_text(data, "drill_default", NULL));
     }
 }
 

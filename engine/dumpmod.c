@@ -409,23 +409,10 @@ typedef struct dump_job {
     conn_env conn;
 } dump_job;
 
-static int remove_tree(const char *path)
-{
-    char *argv[] = { "rm", "-rf", "--", (char *)path, NULL };
-    proc_request req = { .argv = argv, .timeout = 120 };
-    proc_result r;
-    int rc = proc_run(&r, &req);
-    if (rc == 0) {
-        rc = r.exit_code == 0 ? 0 : err_set(DR_EFAIL, "cannot remove %s: %s", path, r.err);
-        proc_result_dispose(&r);
-    }
-    return rc;
-}
-
 static void dump_job_free(dump_job *j)
 {
     if (j->staging)
-        remove_tree(j->staging);
+        fsio_remove_tree(j->staging);
     free(j->staging);
     free(j->remote);
     free(j->final_path);
@@ -477,7 +464,7 @@ static int prepare_dump(dump_job *j)
                        "faithfully. Install postgresql-client-%d.", j->program, major, j->conn.server_major,
                        j->conn.server_major);
     /* What a failed dump left: not ours to keep. */
-    return remove_tree(j->partial_path);
+    return fsio_remove_tree(j->partial_path);
 }
 
 static int l_pg_dump(lua_State *L)
@@ -887,7 +874,7 @@ static int l_delete(lua_State *L)
     }
     double t0 = timefmt_monotonic();
     int rc = s3_is_url(what) ? s3_delete(what) : !fsio_exists(what) ? err_set(DR_EFAIL, "%s does not exist", what)
-                                                                       : remove_tree(what);
+                                                                       : fsio_remove_tree(what);
     s3_done(L, "delete", what, rc, t0);
     return 0;
 }

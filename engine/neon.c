@@ -4,6 +4,7 @@
 #include "err.h"
 #include "jsontext.h"
 #include "timefmt.h"
+#include "jsonfield.h"
 
 #include <curl/curl.h>
 #include <math.h>
@@ -456,12 +457,6 @@ int neon_call(cJSON **response, neon_reply *reply, neon_client *c, const char *m
 
 /* ---- operations ----------------------------------------------------------------------------- */
 
-static const char *text_of(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static int finished(const char *status)
 {
     return status && (!strcmp(status, "finished") || !strcmp(status, "skipped"));
@@ -475,12 +470,12 @@ static int failed(const char *status)
 /* Polls one operation until it ends. */
 static int wait_one(neon_client *c, const cJSON *op, neon_reply *reply, int *polls)
 {
-    const char *id = text_of(op, "id"), *project = text_of(op, "project_id");
+    const char *id = json_text(op, "id", NULL), *project = json_text(op, "project_id", NULL);
     if (!id || !project)
         return fail_with(reply, DR_EFAIL, "an operation without id or project_id cannot be waited on");
     char *path = xasprintf("/projects/%s/operations/%s", project, id);
-    char *status = text_of(op, "status") ? xstrdup(text_of(op, "status")) : NULL;
-    char *error = NULL, *action = text_of(op, "action") ? xstrdup(text_of(op, "action")) : xstrdup("?");
+    char *status = json_text(op, "status", NULL) ? xstrdup(json_text(op, "status", NULL)) : NULL;
+    char *error = NULL, *action = json_text(op, "action", NULL) ? xstrdup(json_text(op, "action", NULL)) : xstrdup("?");
     double delay = 0.1;
     int rc = 0;
     while (rc == 0 && !finished(status) && !failed(status)) {
@@ -498,8 +493,8 @@ static int wait_one(neon_client *c, const cJSON *op, neon_reply *reply, int *pol
             const cJSON *o = cJSON_GetObjectItemCaseSensitive(answer, "operation");
             free(status);
             free(error);
-            status = text_of(o, "status") ? xstrdup(text_of(o, "status")) : NULL;
-            error = text_of(o, "error") ? xstrdup(text_of(o, "error")) : NULL;
+            status = json_text(o, "status", NULL) ? xstrdup(json_text(o, "status", NULL)) : NULL;
+            error = json_text(o, "error", NULL) ? xstrdup(json_text(o, "error", NULL)) : NULL;
             if (!status)
                 rc = fail_with(reply, DR_EFAIL, "GET %s answered without an operation status", path);
         } else {

@@ -8,22 +8,11 @@
 #include "jsontext.h"
 #include "redact.h"
 #include "timefmt.h"
+#include "jsonfield.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *text_of(const cJSON *object, const char *name, const char *fallback)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(object, name);
-    return cJSON_IsString(v) ? v->valuestring : fallback;
-}
-
-static double number_of(const cJSON *object, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(object, name);
-    return cJSON_IsNumber(v) ? v->valuedouble : -1;
-}
 
 /* Table cells must stay on one line and not break the table. */
 static void put_cell(buf *b, const char *text)
@@ -50,7 +39,7 @@ static void put_value(buf *b, const cJSON *value)
 static double event_epoch(const cJSON *event)
 {
     double t = 0;
-    timefmt_parse_timestamp(&t, text_of(event, "time", ""));
+    timefmt_parse_timestamp(&t, json_text(event, "time", ""));
     return t;
 }
 
@@ -59,10 +48,10 @@ static void header(buf *b, const cJSON *info, const cJSON *events, const checkpo
     const cJSON *rb = cJSON_GetObjectItemCaseSensitive(info, "runbook");
     const cJSON *first = cJSON_GetArrayItem(events, 0);
     const cJSON *last = cJSON_GetArrayItem(events, cJSON_GetArraySize(events) - 1);
-    buf_printf(b, "# Run %s\n\n", text_of(info, "run_id", "?"));
+    buf_printf(b, "# Run %s\n\n", json_text(info, "run_id", "?"));
     buf_puts(b, "| | |\n|---|---|\n");
-    buf_printf(b, "| runbook | %s %s (blob %s) |\n", text_of(rb, "name", "?"), text_of(rb, "version", "?"),
-               text_of(rb, "blob_id", "?"));
+    buf_printf(b, "| runbook | %s %s (blob %s) |\n", json_text(rb, "name", "?"), json_text(rb, "version", "?"),
+               json_text(rb, "blob_id", "?"));
     buf_printf(b, "| status | **%s**", checkpoint_run_status_name(cp->status));
     if (cp->status_detail) {
         buf_puts(b, ": ");
@@ -73,7 +62,7 @@ static void header(buf *b, const cJSON *info, const cJSON *events, const checkpo
     buf operators = BUF_INIT;
     const cJSON *e;
     cJSON_ArrayForEach(e, events) {
-        const char *op = text_of(cJSON_GetObjectItemCaseSensitive(e, "data"), "operator", NULL);
+        const char *op = json_text(cJSON_GetObjectItemCaseSensitive(e, "data"), "operator", NULL);
         if (op && !strstr(buf_cstr(&operators), op))
             buf_printf(&operators, "%s%s", operators.len ? ", " : "", op);
     }
@@ -81,10 +70,10 @@ static void header(buf *b, const cJSON *info, const cJSON *events, const checkpo
     put_cell(b, buf_cstr(&operators));
     buf_puts(b, " |\n");
     buf_dispose(&operators);
-    buf_printf(b, "| host | %s |\n", text_of(info, "host", "?"));
-    buf_printf(b, "| drctl | %s |\n", text_of(info, "drctl_version", "?"));
-    buf_printf(b, "| started | %s |\n", text_of(first, "time", "?"));
-    buf_printf(b, "| last event | %s |\n", text_of(last, "time", "?"));
+    buf_printf(b, "| host | %s |\n", json_text(info, "host", "?"));
+    buf_printf(b, "| drctl | %s |\n", json_text(info, "drctl_version", "?"));
+    buf_printf(b, "| started | %s |\n", json_text(first, "time", "?"));
+    buf_printf(b, "| last event | %s |\n", json_text(last, "time", "?"));
     char took[32];
     timefmt_format_duration(took, sizeof took, event_epoch(last) - event_epoch(first));
     buf_printf(b, "| elapsed | %s |\n\n", took);
@@ -106,22 +95,22 @@ static void timeline(buf *b, const cJSON *events)
     buf_puts(b, "## Timeline\n\n| time | step | event | detail |\n|---|---|---|---|\n");
     const cJSON *e;
     cJSON_ArrayForEach(e, events) {
-        const char *kind = text_of(e, "kind", "");
+        const char *kind = json_text(e, "kind", "");
         if (strncmp(kind, "step-", 5) != 0 && strncmp(kind, "run-", 4) != 0 && strcmp(kind, "abort-requested") != 0 &&
             strcmp(kind, "runbook-changed") != 0 && strcmp(kind, "lock-takeover") != 0)
             continue;
         const cJSON *data = cJSON_GetObjectItemCaseSensitive(e, "data");
-        buf_printf(b, "| %s | %s | %s | ", text_of(e, "time", ""), text_of(e, "step", ""), kind);
+        buf_printf(b, "| %s | %s | %s | ", json_text(e, "time", ""), json_text(e, "step", ""), kind);
         buf detail = BUF_INIT;
-        double ms = number_of(data, "duration_ms");
+        double ms = json_number(data, "duration_ms", -1);
         if (ms >= 0 && strncmp(kind, "step-", 5) == 0) {
             char took[32];
             timefmt_format_duration(took, sizeof took, ms / 1000);
             buf_printf(&detail, "took %s", took);
         }
-        if (number_of(data, "attempt") > 0)
-            buf_printf(&detail, "%sattempt %.0f", detail.len ? ", " : "", number_of(data, "attempt"));
-        const char *why = text_of(data, "error", text_of(data, "reason", text_of(data, "operator", NULL)));
+        if (json_number(data, "attempt", -1) > 0)
+            buf_printf(&detail, "%sattempt %.0f", detail.len ? ", " : "", json_number(data, "attempt", -1));
+        const char *why = json_text(data, "error", json_text(data, "reason", json_text(data, "operator", NULL)));
         if (why)
             buf_printf(&detail, "%s%s", detail.len ? ": " : "", why);
         put_cell(b, buf_cstr(&detail));
@@ -136,19 +125,19 @@ static void confirmations(buf *b, const cJSON *events)
     buf section = BUF_INIT;
     const cJSON *e;
     cJSON_ArrayForEach(e, events) {
-        const char *kind = text_of(e, "kind", "");
+        const char *kind = json_text(e, "kind", "");
         if (strncmp(kind, "confirmation-", 13) != 0)
             continue;
         const cJSON *data = cJSON_GetObjectItemCaseSensitive(e, "data");
-        buf_printf(&section, "| %s | %s | %s | ", text_of(e, "time", ""), text_of(e, "step", ""), kind + 13);
-        put_cell(&section, text_of(data, "operator", ""));
+        buf_printf(&section, "| %s | %s | %s | ", json_text(e, "time", ""), json_text(e, "step", ""), kind + 13);
+        put_cell(&section, json_text(data, "operator", ""));
         buf_puts(&section, " | ");
         if (strcmp(kind, "confirmation-asked") == 0) {
-            put_cell(&section, text_of(data, "summary", ""));
-            buf_printf(&section, " (challenge: `%s`)", text_of(data, "challenge", ""));
-        } else if (text_of(data, "answer", NULL)) {
+            put_cell(&section, json_text(data, "summary", ""));
+            buf_printf(&section, " (challenge: `%s`)", json_text(data, "challenge", ""));
+        } else if (json_text(data, "answer", NULL)) {
             buf_puts(&section, "typed: ");
-            put_cell(&section, text_of(data, "answer", ""));
+            put_cell(&section, json_text(data, "answer", ""));
         }
         buf_puts(&section, " |\n");
     }
@@ -163,11 +152,11 @@ static void figures(buf *b, const cJSON *events)
     buf section = BUF_INIT;
     const cJSON *e;
     cJSON_ArrayForEach(e, events) {
-        if (strcmp(text_of(e, "kind", ""), "figure") != 0)
+        if (strcmp(json_text(e, "kind", ""), "figure") != 0)
             continue;
         const cJSON *data = cJSON_GetObjectItemCaseSensitive(e, "data");
-        buf_printf(&section, "| %s | ", text_of(e, "step", ""));
-        put_cell(&section, text_of(data, "label", ""));
+        buf_printf(&section, "| %s | ", json_text(e, "step", ""));
+        put_cell(&section, json_text(data, "label", ""));
         buf_puts(&section, " | ");
         put_value(&section, cJSON_GetObjectItemCaseSensitive(data, "value"));
         buf_puts(&section, " |\n");
@@ -199,8 +188,8 @@ static void outputs_and_errors(buf *b, const checkpoint *cp)
 char *report_render(const cJSON *info, const cJSON *events)
 {
     checkpoint *cp = NULL;
-    if (checkpoint_replay(&cp, text_of(info, "run_id", "?"), events) != 0)
-        return xasprintf("# Run %s\n\nThe journal cannot be replayed: %s\n", text_of(info, "run_id", "?"), err_last());
+    if (checkpoint_replay(&cp, json_text(info, "run_id", "?"), events) != 0)
+        return xasprintf("# Run %s\n\nThe journal cannot be replayed: %s\n", json_text(info, "run_id", "?"), err_last());
     buf b = BUF_INIT;
     header(&b, info, events, cp);
     timeline(&b, events);

@@ -6,6 +6,7 @@
 #include "jsontext.h"
 #include "postgres.h"
 #include "timefmt.h"
+#include "jsonfield.h"
 
 #include <errno.h>
 #include <math.h>
@@ -94,17 +95,11 @@ static char *new_password(void)
     return buf_detach(&b);
 }
 
-static const char *text_of(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static cJSON *find_by_id(cJSON *list, const char *id)
 {
     cJSON *item;
     cJSON_ArrayForEach(item, list)
-        if (text_of(item, "id") && strcmp(text_of(item, "id"), id) == 0)
+        if (json_text(item, "id", NULL) && strcmp(json_text(item, "id", NULL), id) == 0)
             return item;
     return NULL;
 }
@@ -173,8 +168,8 @@ static char *branch_archive(nl_api *api, const char *branch_id)
 static char *connection_uri(const cJSON *role, const cJSON *endpoint, const char *database)
 {
     const cJSON *port = cJSON_GetObjectItemCaseSensitive(endpoint, "_port");
-    return xasprintf("postgresql://%s:%s@127.0.0.1:%d/%s?sslmode=disable", text_of(role, "name"),
-                     text_of(role, "_password"), cJSON_IsNumber(port) ? port->valueint : 0, database);
+    return xasprintf("postgresql://%s:%s@127.0.0.1:%d/%s?sslmode=disable", json_text(role, "name", NULL),
+                     json_text(role, "_password", NULL), cJSON_IsNumber(port) ? port->valueint : 0, database);
 }
 
 /* ---- operations ------------------------------------------------------------- */
@@ -184,7 +179,7 @@ static cJSON *new_operation(cJSON *project, const char *action, const char *bran
     char *id = new_uuid(), *now = now_text();
     cJSON *op = cJSON_CreateObject();
     cJSON_AddStringToObject(op, "id", id);
-    cJSON_AddStringToObject(op, "project_id", text_of(project, "id"));
+    cJSON_AddStringToObject(op, "project_id", json_text(project, "id", NULL));
     if (branch_id)
         cJSON_AddStringToObject(op, "branch_id", branch_id);
     if (endpoint_id)
@@ -206,11 +201,11 @@ static void finish_operations(cJSON *project, const char *branch_id, const char 
     cJSON *op;
     char *now = now_text();
     cJSON_ArrayForEach(op, cJSON_GetObjectItemCaseSensitive(project, "_operations")) {
-        if (strcmp(text_of(op, "status"), "running") != 0 || !text_of(op, "branch_id") ||
-            strcmp(text_of(op, "branch_id"), branch_id) != 0)
+        if (strcmp(json_text(op, "status", NULL), "running") != 0 || !json_text(op, "branch_id", NULL) ||
+            strcmp(json_text(op, "branch_id", NULL), branch_id) != 0)
             continue;
         double started = 0, ended = 0;
-        timefmt_parse_timestamp(&started, text_of(op, "created_at"));
+        timefmt_parse_timestamp(&started, json_text(op, "created_at", NULL));
         timefmt_parse_timestamp(&ended, now);
         set_field(op, "status", cJSON_CreateString(error ? "failed" : "finished"));
         set_field(op, "updated_at", cJSON_CreateString(now));
@@ -248,7 +243,7 @@ static cJSON *endpoint_of(cJSON *project, const char *branch_id)
 {
     cJSON *e;
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(project, "_endpoints"))
-        if (strcmp(text_of(e, "branch_id"), branch_id) == 0)
+        if (strcmp(json_text(e, "branch_id", NULL), branch_id) == 0)
             return e;
     return NULL;
 }
@@ -337,7 +332,6 @@ static int provision_branch(nl_api *api, const branch_job *job)
     return rc;
 }
 
-static int remove_tree(const char *path);
 
 /* After a branch is ready (and its client told so): the base backup its
  * own history starts from. Until it is there, a point in time on the
@@ -347,7 +341,7 @@ static void record_history_start(nl_api *api, const char *project_id, const char
     char *base = branch_base(api, branch_id);
     pthread_mutex_unlock(&api->lock);
     /* A base left from an earlier life of the data (a preserved branch) is stale. */
-    int rc = remove_tree(base);
+    int rc = fsio_remove_tree(base);
     if (rc == 0)
         rc = nl_pg_basebackup(port, base);
     pthread_mutex_lock(&api->lock);
@@ -359,7 +353,7 @@ static void record_history_start(nl_api *api, const char *project_id, const char
     } else if (!b) {
         /* Deleted while its base was being taken: the base must go with it. */
         char *folder = xasprintf("%s/pg/%s", api->data_dir, branch_id);
-        remove_tree(folder);
+        fsio_remove_tree(folder);
         free(folder);
     } else {
         fprintf(stderr, "neon-local: branch %s: no base backup, so no point in time: %s\n", branch_id, err_last());
@@ -391,25 +385,6 @@ static int stop_if_running(const char *datadir)
     return rc;
 }
 
-/* rm -rf path (by argv): PostgreSQL's files belong to its user. */
-static int remove_tree(const char *path)
-{
-    if (!fsio_exists(path))
-        return 0;
-    char *argv[] = { "/bin/rm", "-rf", "--", (char *)path, NULL };
-    pid_t child = fork();
-    if (child == 0) {
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int status = 1;
-    if (child > 0)
-        waitpid(child, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return err_set(DR_EFAIL, "cannot remove %s", path);
-    return 0;
-}
-
 /* Stops the servers in a branch's folder (or a restore's staging folder)
  * and removes it. */
 static int remove_folder(const char *folder)
@@ -417,7 +392,7 @@ static int remove_folder(const char *folder)
     char *datadir = xasprintf("%s/data", folder);
     int rc = stop_if_running(datadir);
     if (rc == 0)
-        rc = remove_tree(folder);
+        rc = fsio_remove_tree(folder);
     free(datadir);
     return rc;
 }
@@ -444,7 +419,7 @@ static void forget_branch(cJSON *project, const char *branch_id)
         cJSON *list = cJSON_GetObjectItemCaseSensitive(project, lists[i]);
         for (int k = cJSON_GetArraySize(list) - 1; k >= 0; k--) {
             cJSON *item = cJSON_GetArrayItem(list, k);
-            const char *owner = i == 0 ? text_of(item, "id") : text_of(item, "branch_id");
+            const char *owner = i == 0 ? json_text(item, "id", NULL) : json_text(item, "branch_id", NULL);
             if (owner && strcmp(owner, branch_id) == 0)
                 cJSON_DeleteItemFromArray(list, k);
         }
@@ -472,7 +447,7 @@ static cJSON *first_pending(nl_api *api, const char *list, int (*waiting)(const 
 
 static int in_state(const cJSON *branch, const char *state)
 {
-    return strcmp(text_of(branch, "current_state"), state) == 0;
+    return strcmp(json_text(branch, "current_state", NULL), state) == 0;
 }
 
 static int awaits_restore(const cJSON *branch)
@@ -482,7 +457,7 @@ static int awaits_restore(const cJSON *branch)
 
 static int awaits_endpoint_change(const cJSON *endpoint)
 {
-    return text_of(endpoint, "_pending") != NULL;
+    return json_text(endpoint, "_pending", NULL) != NULL;
 }
 
 static int awaits_deletion(const cJSON *branch)
@@ -604,11 +579,11 @@ static int run_next_restore(nl_api *api)
         return 0;
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(branch, "_restore");
     restore_job j = { 0 };
-    j.project_id = xstrdup(text_of(project, "id"));
-    j.branch_id = xstrdup(text_of(branch, "id"));
-    j.source_id = xstrdup(text_of(spec, "source_branch_id"));
-    j.target = text_of(spec, "target") ? xstrdup(text_of(spec, "target")) : NULL;
-    j.preserved_id = text_of(spec, "preserved_id") ? xstrdup(text_of(spec, "preserved_id")) : NULL;
+    j.project_id = xstrdup(json_text(project, "id", NULL));
+    j.branch_id = xstrdup(json_text(branch, "id", NULL));
+    j.source_id = xstrdup(json_text(spec, "source_branch_id", NULL));
+    j.target = json_text(spec, "target", NULL) ? xstrdup(json_text(spec, "target", NULL)) : NULL;
+    j.preserved_id = json_text(spec, "preserved_id", NULL) ? xstrdup(json_text(spec, "preserved_id", NULL)) : NULL;
     j.port = port_of(endpoint_of(project, j.branch_id));
     j.source_port = port_of(endpoint_of(project, j.source_id));
     pthread_mutex_unlock(&api->lock);
@@ -680,10 +655,10 @@ static int run_endpoint_change(nl_api *api)
     cJSON *e = first_pending(api, "_endpoints", awaits_endpoint_change, &project);
     if (!e)
         return 0;
-    char *change = xstrdup(text_of(e, "_pending"));
-    char *from_id = text_of(e, "_from") ? xstrdup(text_of(e, "_from")) : NULL;
-    char *branch_id = xstrdup(text_of(e, "branch_id")), *endpoint_id = xstrdup(text_of(e, "id"));
-    char *project_id = xstrdup(text_of(project, "id"));
+    char *change = xstrdup(json_text(e, "_pending", NULL));
+    char *from_id = json_text(e, "_from", NULL) ? xstrdup(json_text(e, "_from", NULL)) : NULL;
+    char *branch_id = xstrdup(json_text(e, "branch_id", NULL)), *endpoint_id = xstrdup(json_text(e, "id", NULL));
+    char *project_id = xstrdup(json_text(project, "id", NULL));
     int port = port_of(e);
     pthread_mutex_unlock(&api->lock);
     int rc = apply_endpoint_change(api, change, branch_id, from_id, port);
@@ -726,8 +701,8 @@ static int run_deletion(nl_api *api)
     cJSON *branch = first_pending(api, "_branches", awaits_deletion, &project);
     if (!branch)
         return 0;
-    char *branch_id = xstrdup(text_of(branch, "id"));
-    char *project_id = xstrdup(text_of(project, "id"));
+    char *branch_id = xstrdup(json_text(branch, "id", NULL));
+    char *project_id = xstrdup(json_text(project, "id", NULL));
     pthread_mutex_unlock(&api->lock);
     int rc = remove_branch_files(api, branch_id);
     pthread_mutex_lock(&api->lock);
@@ -761,21 +736,21 @@ static int next_job(nl_api *api, branch_job *job)
     cJSON *branch = first_pending(api, "_branches", awaits_making, &project);
     if (!branch)
         return 0;
-    const char *parent_id = text_of(branch, "parent_id");
+    const char *parent_id = json_text(branch, "parent_id", NULL);
     memset(job, 0, sizeof *job);
-    job->branch_id = xstrdup(text_of(branch, "id"));
+    job->branch_id = xstrdup(json_text(branch, "id", NULL));
     job->port = port_of(endpoint_of(project, job->branch_id));
-    if (text_of(branch, "_target"))
-        job->target = xstrdup(text_of(branch, "_target"));
+    if (json_text(branch, "_target", NULL))
+        job->target = xstrdup(json_text(branch, "_target", NULL));
     if (parent_id) {
         job->parent_id = xstrdup(parent_id);
         job->parent_port = port_of(endpoint_of(project, parent_id));
     } else {
         cJSON *role = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(project, "_roles"), 0);
         cJSON *database = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(project, "_databases"), 0);
-        job->role = xstrdup(text_of(role, "name"));
-        job->password = xstrdup(text_of(role, "_password"));
-        job->database = xstrdup(text_of(database, "name"));
+        job->role = xstrdup(json_text(role, "name", NULL));
+        job->password = xstrdup(json_text(role, "_password", NULL));
+        job->database = xstrdup(json_text(database, "name", NULL));
     }
     return 1;
 }
@@ -797,8 +772,8 @@ static cJSON *endpoint_changing(cJSON *project, const char *branch_id)
 {
     cJSON *e;
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(project, "_endpoints"))
-        if (text_of(e, "_pending") && (!strcmp(text_of(e, "branch_id"), branch_id) ||
-                                       (text_of(e, "_from") && !strcmp(text_of(e, "_from"), branch_id))))
+        if (json_text(e, "_pending", NULL) && (!strcmp(json_text(e, "branch_id", NULL), branch_id) ||
+                                       (json_text(e, "_from", NULL) && !strcmp(json_text(e, "_from", NULL), branch_id))))
             return e;
     return NULL;
 }
@@ -815,11 +790,11 @@ static char *job_needing(cJSON *project, const char *branch_id)
 {
     const cJSON *b;
     cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
-        const char *id = text_of(b, "id"), *parent = text_of(b, "parent_id");
+        const char *id = json_text(b, "id", NULL), *parent = json_text(b, "parent_id", NULL);
         const cJSON *restore = cJSON_GetObjectItemCaseSensitive(b, "_restore");
         if (!in_state(b, "init") || !strcmp(id, branch_id))
             continue;
-        if (restore && text_of(restore, "source_branch_id") && !strcmp(text_of(restore, "source_branch_id"), branch_id))
+        if (restore && json_text(restore, "source_branch_id", NULL) && !strcmp(json_text(restore, "source_branch_id", NULL), branch_id))
             return xasprintf("branch %s is being restored from it", id);
         /* A preserved branch gets its files by a move, not by reading its parent. */
         if (!restore && !cJSON_GetObjectItemCaseSensitive(b, "_preserving") && parent && !strcmp(parent, branch_id))
@@ -828,7 +803,7 @@ static char *job_needing(cJSON *project, const char *branch_id)
     }
     const cJSON *e = endpoint_changing(project, branch_id);
     if (e)
-        return xasprintf("endpoint %s is being changed (%s)", text_of(e, "id"), text_of(e, "_pending"));
+        return xasprintf("endpoint %s is being changed (%s)", json_text(e, "id", NULL), json_text(e, "_pending", NULL));
     return NULL;
 }
 
@@ -843,11 +818,11 @@ static int is_needed(cJSON *project, const char *branch_id)
 /* 423 in Neon's shape while a job still needs the branch (job_needing). */
 static int refuse_if_needed(cJSON *project, const cJSON *branch, nl_response *error)
 {
-    char *why = job_needing(project, text_of(branch, "id"));
+    char *why = job_needing(project, json_text(branch, "id", NULL));
     if (!why)
         return 0;
     *error = nl_error(423, "", "%s %s has an operation in progress (%s); wait for it to finish",
-                      is_snapshot(branch) ? "snapshot" : "branch", text_of(branch, "id"), why);
+                      is_snapshot(branch) ? "snapshot" : "branch", json_text(branch, "id", NULL), why);
     free(why);
     return -1;
 }
@@ -856,7 +831,7 @@ static int refuse_if_needed(cJSON *project, const cJSON *branch, nl_response *er
  * or moved on it (the worker could read it before that is done, or while). */
 static int readable_now(cJSON *project, const cJSON *branch)
 {
-    return in_state(branch, "ready") && !endpoint_changing(project, text_of(branch, "id"));
+    return in_state(branch, "ready") && !endpoint_changing(project, json_text(branch, "id", NULL));
 }
 
 /* A branch (or snapshot) whose creation or restore failed: in error, its
@@ -864,12 +839,12 @@ static int readable_now(cJSON *project, const cJSON *branch)
  * way to clean it up, and Neon lets a failed branch be deleted too. */
 static int failed_and_idle(cJSON *project, const cJSON *branch)
 {
-    const char *id = text_of(branch, "id");
+    const char *id = json_text(branch, "id", NULL);
     if (!in_state(branch, "error") || endpoint_changing(project, id))
         return 0;
     const cJSON *op;
     cJSON_ArrayForEach(op, cJSON_GetObjectItemCaseSensitive(project, "_operations"))
-        if (!strcmp(text_of(op, "status"), "running") && text_of(op, "branch_id") && !strcmp(text_of(op, "branch_id"), id))
+        if (!strcmp(json_text(op, "status", NULL), "running") && json_text(op, "branch_id", NULL) && !strcmp(json_text(op, "branch_id", NULL), id))
             return 0;
     return 1;
 }
@@ -883,15 +858,15 @@ static int expire_snapshots(nl_api *api)
         cJSON *b;
         cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
             double due;
-            const char *expires = text_of(b, "_expires_at");
+            const char *expires = json_text(b, "_expires_at", NULL);
             if (!is_snapshot(b) || !expires || !(in_state(b, "ready") || failed_and_idle(project, b)) ||
                 timefmt_parse_timestamp(&due, expires) != 0 || due > schedule_now(api))
                 continue;
             /* A branch being restored from it keeps it until that is done. */
-            if (is_needed(project, text_of(b, "id")))
+            if (is_needed(project, json_text(b, "id", NULL)))
                 continue;
             set_field(b, "current_state", cJSON_CreateString("deleting"));
-            new_operation(project, "delete_timeline", text_of(b, "id"), NULL);
+            new_operation(project, "delete_timeline", json_text(b, "id", NULL), NULL);
             any = 1;
         }
     }
@@ -919,14 +894,14 @@ static int expire_branches(nl_api *api)
         cJSON *b;
         cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
             double due;
-            const char *expires = text_of(b, "expires_at");
+            const char *expires = json_text(b, "expires_at", NULL);
             if (is_snapshot(b) || !expires || !(in_state(b, "ready") || failed_and_idle(project, b)) ||
-                is_needed(project, text_of(b, "id")) || timefmt_parse_timestamp(&due, expires) != 0 || due > now)
+                is_needed(project, json_text(b, "id", NULL)) || timefmt_parse_timestamp(&due, expires) != 0 || due > now)
                 continue;
             if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "default")) ||
-                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "protected")) || has_children(project, text_of(b, "id")))
+                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "protected")) || has_children(project, json_text(b, "id", NULL)))
                 continue;
-            fprintf(stderr, "neon-local: branch %s expired at %s: deleting it\n", text_of(b, "id"), expires);
+            fprintf(stderr, "neon-local: branch %s expired at %s: deleting it\n", json_text(b, "id", NULL), expires);
             cJSON_Delete(start_deletion(project, b));
             any = 1;
         }
@@ -939,7 +914,7 @@ static int expire_branches(nl_api *api)
 /* The latest instant a schedule item fires at, at or before t (UTC). */
 static double latest_slot(const cJSON *item, double t)
 {
-    const char *frequency = text_of(item, "frequency");
+    const char *frequency = json_text(item, "frequency", NULL);
     const cJSON *hour = cJSON_GetObjectItemCaseSensitive(item, "hour");
     const cJSON *day = cJSON_GetObjectItemCaseSensitive(item, "day");
     const cJSON *month = cJSON_GetObjectItemCaseSensitive(item, "month");
@@ -1001,22 +976,22 @@ static int take_scheduled_snapshots(nl_api *api)
                 cJSON_SetNumberValue(done, slot);
                 char when[48];
                 timefmt_format_utc(when, sizeof when, slot);
-                char *name = xasprintf("%s-%s-%.10s-%.2s%.2s", text_of(b, "name"), text_of(item, "frequency"), when,
+                char *name = xasprintf("%s-%s-%.10s-%.2s%.2s", json_text(b, "name", NULL), json_text(item, "frequency", NULL), when,
                                        when + 11, when + 14);
                 cJSON *snap = add_branch(project, name, 0);
                 free(name);
                 cJSON_AddTrueToObject(snap, "_snapshot");
                 cJSON_AddTrueToObject(snap, "_scheduled");
-                cJSON_AddStringToObject(snap, "parent_id", text_of(b, "id"));
-                cJSON_AddStringToObject(snap, "parent_timestamp", text_of(snap, "created_at"));
-                inherit_roles_and_databases(project, text_of(b, "id"), text_of(snap, "id"));
+                cJSON_AddStringToObject(snap, "parent_id", json_text(b, "id", NULL));
+                cJSON_AddStringToObject(snap, "parent_timestamp", json_text(snap, "created_at", NULL));
+                inherit_roles_and_databases(project, json_text(b, "id", NULL), json_text(snap, "id", NULL));
                 const cJSON *keep = cJSON_GetObjectItemCaseSensitive(item, "retention_seconds");
                 if (cJSON_IsNumber(keep)) {
                     char expires[48];
                     timefmt_format_utc(expires, sizeof expires, now + keep->valuedouble);
                     cJSON_AddStringToObject(snap, "_expires_at", expires);
                 }
-                new_operation(project, "create_branch", text_of(snap, "id"), NULL);
+                new_operation(project, "create_branch", json_text(snap, "id", NULL), NULL);
                 any = 1;
             }
         }
@@ -1068,7 +1043,7 @@ static void *worker_main(void *arg)
         char *project_id = NULL;
         cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(api->state, "projects"))
             if (item_in(p, "_branches", job.branch_id))
-                project_id = xstrdup(text_of(p, "id"));
+                project_id = xstrdup(json_text(p, "id", NULL));
         if (rc == 0 && job.port && job.parent_id && project_id)
             record_history_start(api, project_id, job.branch_id, job.port);
         else if (rc == 0 && job.port && project_id) {
@@ -1166,7 +1141,7 @@ static cJSON *add_branch(cJSON *project, const char *name, int is_default)
     char *id = new_id("br"), *now = now_text();
     cJSON *b = cJSON_CreateObject();
     cJSON_AddStringToObject(b, "id", id);
-    cJSON_AddStringToObject(b, "project_id", text_of(project, "id"));
+    cJSON_AddStringToObject(b, "project_id", json_text(project, "id", NULL));
     cJSON_AddStringToObject(b, "name", name);
     cJSON_AddStringToObject(b, "current_state", "init");
     cJSON_AddStringToObject(b, "state_changed_at", now);
@@ -1193,8 +1168,8 @@ static cJSON *add_endpoint(cJSON *project, const cJSON *branch, int port)
     cJSON *e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "id", id);
     cJSON_AddStringToObject(e, "host", "127.0.0.1");
-    cJSON_AddStringToObject(e, "project_id", text_of(project, "id"));
-    cJSON_AddStringToObject(e, "branch_id", text_of(branch, "id"));
+    cJSON_AddStringToObject(e, "project_id", json_text(project, "id", NULL));
+    cJSON_AddStringToObject(e, "branch_id", json_text(branch, "id", NULL));
     cJSON_AddNumberToObject(e, "autoscaling_limit_min_cu", 0.25);
     cJSON_AddNumberToObject(e, "autoscaling_limit_max_cu", 0.25);
     cJSON_AddStringToObject(e, "region_id", "local");
@@ -1255,7 +1230,7 @@ static nl_response create_project(nl_api *api, const nl_request *req)
     cJSON *endpoint = add_endpoint(project, branch, port);
     char *password = new_password(), *now = now_text();
     cJSON *role = cJSON_CreateObject();
-    cJSON_AddStringToObject(role, "branch_id", text_of(branch, "id"));
+    cJSON_AddStringToObject(role, "branch_id", json_text(branch, "id", NULL));
     cJSON_AddStringToObject(role, "name", "neondb_owner");
     cJSON_AddFalseToObject(role, "protected");
     cJSON_AddStringToObject(role, "_password", password);
@@ -1264,16 +1239,16 @@ static nl_response create_project(nl_api *api, const nl_request *req)
     cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(project, "_roles"), role);
     cJSON *database = cJSON_CreateObject();
     cJSON_AddNumberToObject(database, "id", 1);
-    cJSON_AddStringToObject(database, "branch_id", text_of(branch, "id"));
+    cJSON_AddStringToObject(database, "branch_id", json_text(branch, "id", NULL));
     cJSON_AddStringToObject(database, "name", "neondb");
     cJSON_AddStringToObject(database, "owner_name", "neondb_owner");
     cJSON_AddStringToObject(database, "created_at", now);
     cJSON_AddStringToObject(database, "updated_at", now);
     cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(project, "_databases"), database);
     cJSON *ops = cJSON_CreateArray();
-    cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "create_timeline", text_of(branch, "id"), NULL), 1));
-    cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "start_compute", text_of(branch, "id"),
-                                                            text_of(endpoint, "id")), 1));
+    cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "create_timeline", json_text(branch, "id", NULL), NULL), 1));
+    cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "start_compute", json_text(branch, "id", NULL),
+                                                            json_text(endpoint, "id", NULL)), 1));
     cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project);
     if (save_state(api) != 0) {
         cJSON_DetachItemViaPointer(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project);
@@ -1285,7 +1260,7 @@ static nl_response create_project(nl_api *api, const nl_request *req)
     }
     cJSON *body = cJSON_CreateObject();
     cJSON_AddItemToObject(body, "project", project_json(project));
-    add_access(body, project, text_of(branch, "id"), endpoint);
+    add_access(body, project, json_text(branch, "id", NULL), endpoint);
     cJSON_AddItemToObject(body, "operations", ops);
     cJSON_AddItemToObject(body, "branch", public_copy(branch));
     cJSON *endpoints = cJSON_AddArrayToObject(body, "endpoints");
@@ -1338,12 +1313,12 @@ static nl_response delete_project(nl_api *api, const char *project_id)
         return nl_error(404, "", "project %s not found", project_id);
     cJSON *b;
     cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(p, "_branches"))
-        if (strcmp(text_of(b, "current_state"), "ready") != 0 && strcmp(text_of(b, "current_state"), "error") != 0)
-            return nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", text_of(b, "id"));
+        if (strcmp(json_text(b, "current_state", NULL), "ready") != 0 && strcmp(json_text(b, "current_state", NULL), "error") != 0)
+            return nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", json_text(b, "id", NULL));
     cJSON *e;
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(p, "_endpoints"))
-        if (text_of(e, "_pending"))
-            return nl_error(423, "", "endpoint %s has an operation in progress; wait for it to finish", text_of(e, "id"));
+        if (json_text(e, "_pending", NULL))
+            return nl_error(423, "", "endpoint %s has an operation in progress; wait for it to finish", json_text(e, "id", NULL));
     cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(p, "_branches"))
         set_field(b, "current_state", cJSON_CreateString("deleting"));
     cJSON_AddTrueToObject(p, "_deleted");
@@ -1408,7 +1383,7 @@ static cJSON *branch_by_name(cJSON *project, const char *name)
 {
     cJSON *b;
     cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches"))
-        if (!is_snapshot(b) && strcmp(text_of(b, "name"), name) == 0)
+        if (!is_snapshot(b) && strcmp(json_text(b, "name", NULL), name) == 0)
             return b;
     return NULL;
 }
@@ -1423,7 +1398,7 @@ static void inherit_roles_and_databases(cJSON *project, const char *parent_id, c
         int count = cJSON_GetArraySize(list);
         for (int k = 0; k < count; k++) {
             cJSON *item = cJSON_GetArrayItem(list, k);
-            if (strcmp(text_of(item, "branch_id"), parent_id) != 0)
+            if (strcmp(json_text(item, "branch_id", NULL), parent_id) != 0)
                 continue;
             cJSON *copy = cJSON_Duplicate(item, 1);
             set_field(copy, "branch_id", cJSON_CreateString(branch_id));
@@ -1441,29 +1416,29 @@ static void add_access(cJSON *body, cJSON *project, const char *branch_id, const
     cJSON *uris = cJSON_AddArrayToObject(body, "connection_uris");
     const cJSON *role, *db;
     cJSON_ArrayForEach(role, cJSON_GetObjectItemCaseSensitive(project, "_roles")) {
-        if (strcmp(text_of(role, "branch_id"), branch_id) != 0)
+        if (strcmp(json_text(role, "branch_id", NULL), branch_id) != 0)
             continue;
         cJSON *shown = public_copy(role);
-        cJSON_AddStringToObject(shown, "password", text_of(role, "_password"));
+        cJSON_AddStringToObject(shown, "password", json_text(role, "_password", NULL));
         cJSON_AddItemToArray(roles, shown);
     }
     cJSON_ArrayForEach(db, cJSON_GetObjectItemCaseSensitive(project, "_databases")) {
-        if (strcmp(text_of(db, "branch_id"), branch_id) != 0)
+        if (strcmp(json_text(db, "branch_id", NULL), branch_id) != 0)
             continue;
         cJSON_AddItemToArray(databases, public_copy(db));
         const cJSON *owner = NULL;
         cJSON_ArrayForEach(role, cJSON_GetObjectItemCaseSensitive(project, "_roles"))
-            if (!strcmp(text_of(role, "branch_id"), branch_id) && !strcmp(text_of(role, "name"), text_of(db, "owner_name")))
+            if (!strcmp(json_text(role, "branch_id", NULL), branch_id) && !strcmp(json_text(role, "name", NULL), json_text(db, "owner_name", NULL)))
                 owner = role;
         if (!endpoint || !owner)
             continue;
         cJSON *uri = cJSON_CreateObject();
-        char *text = connection_uri(owner, endpoint, text_of(db, "name"));
+        char *text = connection_uri(owner, endpoint, json_text(db, "name", NULL));
         cJSON_AddStringToObject(uri, "connection_uri", text);
         cJSON *parameters = cJSON_AddObjectToObject(uri, "connection_parameters");
-        cJSON_AddStringToObject(parameters, "database", text_of(db, "name"));
-        cJSON_AddStringToObject(parameters, "password", text_of(owner, "_password"));
-        cJSON_AddStringToObject(parameters, "role", text_of(owner, "name"));
+        cJSON_AddStringToObject(parameters, "database", json_text(db, "name", NULL));
+        cJSON_AddStringToObject(parameters, "password", json_text(owner, "_password", NULL));
+        cJSON_AddStringToObject(parameters, "role", json_text(owner, "name", NULL));
         cJSON_AddStringToObject(parameters, "host", "127.0.0.1");
         cJSON_AddStringToObject(parameters, "pooler_host", "127.0.0.1");
         cJSON_AddItemToArray(uris, uri);
@@ -1482,7 +1457,7 @@ static int wants_endpoint(const cJSON *endpoints, nl_response *bad)
     const cJSON *e = cJSON_GetArrayItem(endpoints, 0);
     if (!e)
         return 0;
-    const char *type = text_of(e, "type");
+    const char *type = json_text(e, "type", NULL);
     if (!type || strcmp(type, "read_write") != 0) {
         *bad = nl_error(400, "", "neon-local makes read_write endpoints only");
         return -1;
@@ -1527,12 +1502,12 @@ static int point_in_time(cJSON *project, cJSON *parent, const cJSON *spec, char 
             *bad = nl_error(400, "", "parent_lsn must be an LSN like 0/1A2B3C4");
             return -1;
         }
-        int port = port_of(endpoint_of(project, text_of(parent, "id")));
+        int port = port_of(endpoint_of(project, json_text(parent, "id", NULL)));
         char *end = port ? nl_pg_current_lsn(port) : NULL;
         int beyond = end && lsn_value(lsn->valuestring) > lsn_value(end);
         if (beyond)
             *bad = nl_error(400, "", "parent_lsn %s is beyond the end of branch %s's WAL (%s)", lsn->valuestring,
-                            text_of(parent, "id"), end);
+                            json_text(parent, "id", NULL), end);
         free(end);
         if (beyond)
             return -1;
@@ -1555,9 +1530,9 @@ static int point_in_time(cJSON *project, cJSON *parent, const cJSON *spec, char 
                         "seconds)", when->valuestring, retention->valuedouble);
         return -1;
     }
-    if (!cJSON_IsNumber(history) && endpoint_of(project, text_of(parent, "id"))) {
+    if (!cJSON_IsNumber(history) && endpoint_of(project, json_text(parent, "id", NULL))) {
         *bad = nl_error(423, "", "the history of branch %s is still being recorded; try again in a moment",
-                        text_of(parent, "id"));
+                        json_text(parent, "id", NULL));
         return -1;
     }
     if (!cJSON_IsNumber(history) || t < history->valuedouble) {
@@ -1565,7 +1540,7 @@ static int point_in_time(cJSON *project, cJSON *parent, const cJSON *spec, char 
         if (cJSON_IsNumber(history))
             timefmt_format_utc(from, sizeof from, history->valuedouble);
         *bad = nl_error(400, "", "parent_timestamp %s is before the history of branch %s starts (%s)",
-                        when->valuestring, text_of(parent, "id"), from);
+                        when->valuestring, json_text(parent, "id", NULL), from);
         return -1;
     }
     /* PostgreSQL reads recovery_target_time before it knows timezone
@@ -1670,10 +1645,10 @@ static nl_response create_branch(nl_api *api, const char *project_id, const nl_r
         return nl_error(404, "", "branch %s not found in project %s", parent_id ? parent_id->valuestring : "(default)",
                         project_id);
     if (!readable_now(project, parent))
-        return nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", text_of(parent, "id"));
-    if (text_of(parent, "expires_at"))
+        return nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", json_text(parent, "id", NULL));
+    if (json_text(parent, "expires_at", NULL))
         return nl_error(400, "", "branch %s expires at %s, and an expiring branch cannot have child branches; remove "
-                        "its expires_at first", text_of(parent, "id"), text_of(parent, "expires_at"));
+                        "its expires_at first", json_text(parent, "id", NULL), json_text(parent, "expires_at", NULL));
     if (name && branch_by_name(project, name->valuestring))
         return nl_error(409, "", "a branch named %s already exists in project %s", name->valuestring, project_id);
     char *target = NULL;
@@ -1686,7 +1661,7 @@ static nl_response create_branch(nl_api *api, const char *project_id, const nl_r
     cJSON *branch = add_branch(project, name ? name->valuestring : generated, 0);
     free(generated);
     char *now = now_text();
-    cJSON_AddStringToObject(branch, "parent_id", text_of(parent, "id"));
+    cJSON_AddStringToObject(branch, "parent_id", json_text(parent, "id", NULL));
     const cJSON *asked_time = cJSON_GetObjectItemCaseSensitive(spec, "parent_timestamp");
     const cJSON *asked_lsn = cJSON_GetObjectItemCaseSensitive(spec, "parent_lsn");
     cJSON_AddStringToObject(branch, "parent_timestamp", asked_time ? asked_time->valuestring : now);
@@ -1701,12 +1676,12 @@ static nl_response create_branch(nl_api *api, const char *project_id, const nl_r
     free(target);
     free(now);
     cJSON *endpoint = endpoint_wanted ? add_endpoint(project, branch, port) : NULL;
-    inherit_roles_and_databases(project, text_of(parent, "id"), text_of(branch, "id"));
+    inherit_roles_and_databases(project, json_text(parent, "id", NULL), json_text(branch, "id", NULL));
     cJSON *ops = cJSON_CreateArray();
-    cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "create_branch", text_of(branch, "id"), NULL), 1));
+    cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "create_branch", json_text(branch, "id", NULL), NULL), 1));
     if (endpoint)
-        cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "start_compute", text_of(branch, "id"),
-                                                                text_of(endpoint, "id")), 1));
+        cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "start_compute", json_text(branch, "id", NULL),
+                                                                json_text(endpoint, "id", NULL)), 1));
     if (save_state(api) != 0) {
         cJSON_Delete(ops);
         return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
@@ -1717,7 +1692,7 @@ static nl_response create_branch(nl_api *api, const char *project_id, const nl_r
     if (endpoint)
         cJSON_AddItemToArray(endpoints, public_copy(endpoint));
     cJSON_AddItemToObject(body, "operations", ops);
-    add_access(body, project, text_of(branch, "id"), endpoint);
+    add_access(body, project, json_text(branch, "id", NULL), endpoint);
     pthread_cond_signal(&api->wake);
     return nl_json(201, body);
 }
@@ -1733,22 +1708,22 @@ static int compare_branches(const void *x, const void *y, void *arg)
 {
     const branch_order *o = arg;
     const cJSON *a = *(const cJSON *const *)x, *b = *(const cJSON *const *)y;
-    int c = strcmp(text_of(a, o->sort_by), text_of(b, o->sort_by));
+    int c = strcmp(json_text(a, o->sort_by, NULL), json_text(b, o->sort_by, NULL));
     if (c == 0)
-        c = strcmp(text_of(a, "id"), text_of(b, "id"));
+        c = strcmp(json_text(a, "id", NULL), json_text(b, "id", NULL));
     return o->descending ? -c : c;
 }
 
 static int matches_search(const cJSON *branch, const char *search)
 {
-    return !search || !*search || strcasestr(text_of(branch, "name"), search) || strcasestr(text_of(branch, "id"), search);
+    return !search || !*search || strcasestr(json_text(branch, "name", NULL), search) || strcasestr(json_text(branch, "id", NULL), search);
 }
 
 /* The cursor is the last item's sort key and id, hex-encoded: opaque to
  * clients, and stable when branches come and go between pages. */
 static char *encode_cursor(const cJSON *branch, const char *sort_by)
 {
-    char *raw = xasprintf("%s\x1f%s", text_of(branch, sort_by), text_of(branch, "id"));
+    char *raw = xasprintf("%s\x1f%s", json_text(branch, sort_by, NULL), json_text(branch, "id", NULL));
     buf b = BUF_INIT;
     for (const char *p = raw; *p; p++)
         buf_printf(&b, "%02x", (unsigned char)*p);
@@ -1784,7 +1759,7 @@ static cJSON **select_branches(nl_api *api, const char *project_id, const nl_req
         *error = nl_error(404, "", "project %s not found", project_id);
         return NULL;
     }
-    const char *sort_by = text_of(req->query, "sort_by"), *sort_order = text_of(req->query, "sort_order");
+    const char *sort_by = json_text(req->query, "sort_by", NULL), *sort_order = json_text(req->query, "sort_order", NULL);
     order->sort_by = sort_by ? sort_by : "updated_at";
     if (strcmp(order->sort_by, "name") && strcmp(order->sort_by, "created_at") && strcmp(order->sort_by, "updated_at")) {
         *error = nl_error(400, "", "sort_by must be name, created_at or updated_at");
@@ -1800,8 +1775,8 @@ static cJSON **select_branches(nl_api *api, const char *project_id, const nl_req
     size_t n = 0;
     cJSON *b;
     cJSON_ArrayForEach(b, all)
-        if (!is_snapshot(b) && matches_search(b, text_of(req->query, "search")) &&
-            strcmp(text_of(b, "current_state"), "deleting") != 0)
+        if (!is_snapshot(b) && matches_search(b, json_text(req->query, "search", NULL)) &&
+            strcmp(json_text(b, "current_state", NULL), "deleting") != 0)
             list[n++] = b;
     qsort_r(list, n, sizeof *list, compare_branches, order);
     *count = n;
@@ -1816,7 +1791,7 @@ static nl_response list_branches(nl_api *api, const char *project_id, const nl_r
     cJSON **list = select_branches(api, project_id, req, &order, &n, &error);
     if (!list)
         return error;
-    const char *limit_text = text_of(req->query, "limit"), *cursor = text_of(req->query, "cursor");
+    const char *limit_text = json_text(req->query, "limit", NULL), *cursor = json_text(req->query, "cursor", NULL);
     long limit = limit_text ? strtol(limit_text, NULL, 10) : 10000;
     if (limit < 1 || limit > 10000) {
         free(list);
@@ -1900,11 +1875,11 @@ static nl_response update_branch(nl_api *api, const char *project_id, const char
         return bad;
     /* Neon's rules, on the branch as this request would leave it: an
      * expiring branch is never the default, protected or a parent. */
-    int will_expire = expires ? !cJSON_IsNull(expires) : text_of(branch, "expires_at") != NULL;
+    int will_expire = expires ? !cJSON_IsNull(expires) : json_text(branch, "expires_at", NULL) != NULL;
     int will_protect = protect ? cJSON_IsTrue(protect) : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(branch, "protected"));
     if (will_expire && !expires && will_protect)
         return nl_error(400, "", "branch %s expires at %s, and an expiring branch cannot be protected; remove its "
-                        "expires_at first", branch_id, text_of(branch, "expires_at"));
+                        "expires_at first", branch_id, json_text(branch, "expires_at", NULL));
     if (will_expire) {
         const char *why = NULL;
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(branch, "default")))
@@ -1947,7 +1922,7 @@ static int has_children(cJSON *project, const char *branch_id)
 {
     cJSON *b;
     cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches"))
-        if (!is_snapshot(b) && text_of(b, "parent_id") && strcmp(text_of(b, "parent_id"), branch_id) == 0)
+        if (!is_snapshot(b) && json_text(b, "parent_id", NULL) && strcmp(json_text(b, "parent_id", NULL), branch_id) == 0)
             return 1;
     return 0;
 }
@@ -1962,8 +1937,8 @@ static int lookup_branch(nl_api *api, const char *project_id, const char *branch
         *error = nl_error(404, "", "project %s not found", project_id);
     else if (!*branch)
         *error = nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
-    else if (strcmp(text_of(*branch, "current_state"), "ready") != 0 ||
-             text_of(endpoint_of(*project, branch_id), "_pending"))
+    else if (strcmp(json_text(*branch, "current_state", NULL), "ready") != 0 ||
+             json_text(endpoint_of(*project, branch_id), "_pending", NULL))
         *error = nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", branch_id);
     else
         return 0;
@@ -1974,13 +1949,13 @@ static int lookup_branch(nl_api *api, const char *project_id, const char *branch
  * passed); returns copies of the operations that shows. */
 static cJSON *start_deletion(cJSON *project, cJSON *branch)
 {
-    const char *branch_id = text_of(branch, "id");
+    const char *branch_id = json_text(branch, "id", NULL);
     set_field(branch, "current_state", cJSON_CreateString("deleting"));
     cJSON *ops = cJSON_CreateArray();
     cJSON *endpoint = endpoint_of(project, branch_id);
     if (endpoint)
         cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "suspend_compute", branch_id,
-                                                                text_of(endpoint, "id")), 1));
+                                                                json_text(endpoint, "id", NULL)), 1));
     cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "delete_timeline", branch_id, NULL), 1));
     return ops;
 }
@@ -2018,9 +1993,9 @@ static nl_response set_as_default(nl_api *api, const char *project_id, const cha
     nl_response error;
     if (lookup_branch(api, project_id, branch_id, &project, &branch, &error) != 0)
         return error;
-    if (text_of(branch, "expires_at"))
+    if (json_text(branch, "expires_at", NULL))
         return nl_error(400, "", "branch %s expires at %s, and an expiring branch cannot be the default; remove its "
-                        "expires_at first", branch_id, text_of(branch, "expires_at"));
+                        "expires_at first", branch_id, json_text(branch, "expires_at", NULL));
     cJSON *b;
     cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
         int is_it = b == branch;
@@ -2041,7 +2016,7 @@ static nl_response restore_branch(nl_api *api, const char *project_id, const cha
     nl_response error;
     if (lookup_branch(api, project_id, branch_id, &project, &branch, &error) != 0)
         return error;
-    const char *source_id = text_of(req->body, "source_branch_id");
+    const char *source_id = json_text(req->body, "source_branch_id", NULL);
     const cJSON *preserve = cJSON_GetObjectItemCaseSensitive(req->body, "preserve_under_name");
     if (!source_id)
         return nl_error(400, "", "source_branch_id is required");
@@ -2092,20 +2067,20 @@ static nl_response restore_branch(nl_api *api, const char *project_id, const cha
         cJSON *kept = add_branch(project, preserve->valuestring, 0);
         set_field(kept, "current_state", cJSON_CreateString("init"));
         cJSON_AddStringToObject(kept, "_preserving", branch_id);
-        if (text_of(branch, "parent_id"))
-            cJSON_AddStringToObject(kept, "parent_id", text_of(branch, "parent_id"));
-        cJSON_AddStringToObject(spec, "preserved_id", text_of(kept, "id"));
-        inherit_roles_and_databases(project, branch_id, text_of(kept, "id"));
+        if (json_text(branch, "parent_id", NULL))
+            cJSON_AddStringToObject(kept, "parent_id", json_text(branch, "parent_id", NULL));
+        cJSON_AddStringToObject(spec, "preserved_id", json_text(kept, "id", NULL));
+        inherit_roles_and_databases(project, branch_id, json_text(kept, "id", NULL));
         cJSON *child;
         cJSON_ArrayForEach(child, cJSON_GetObjectItemCaseSensitive(project, "_branches"))
-            if (child != kept && text_of(child, "parent_id") && !strcmp(text_of(child, "parent_id"), branch_id))
-                set_field(child, "parent_id", cJSON_CreateString(text_of(kept, "id")));
+            if (child != kept && json_text(child, "parent_id", NULL) && !strcmp(json_text(child, "parent_id", NULL), branch_id))
+                set_field(child, "parent_id", cJSON_CreateString(json_text(kept, "id", NULL)));
     }
     /* A reset from the parent starts the TTL again with the interval the
      * branch was given (ttl_interval_seconds, which does not change). */
     const cJSON *ttl = cJSON_GetObjectItemCaseSensitive(branch, "ttl_interval_seconds");
-    if (text_of(branch, "expires_at") && cJSON_IsNumber(ttl) && text_of(branch, "parent_id") &&
-        !strcmp(text_of(branch, "parent_id"), source_id)) {
+    if (json_text(branch, "expires_at", NULL) && cJSON_IsNumber(ttl) && json_text(branch, "parent_id", NULL) &&
+        !strcmp(json_text(branch, "parent_id", NULL), source_id)) {
         char due[48];
         timefmt_format_utc(due, sizeof due, floor(timefmt_now()) + ttl->valuedouble);
         set_field(branch, "expires_at", cJSON_CreateString(due));
@@ -2115,7 +2090,7 @@ static nl_response restore_branch(nl_api *api, const char *project_id, const cha
     cJSON *endpoint = endpoint_of(project, branch_id);
     cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "create_timeline", branch_id, NULL), 1));
     cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "start_compute", branch_id,
-                                                            text_of(endpoint, "id")), 1));
+                                                            json_text(endpoint, "id", NULL)), 1));
     if (save_state(api) != 0) {
         cJSON_Delete(ops);
         return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
@@ -2136,7 +2111,7 @@ static cJSON *items_of(cJSON *project, const char *list, const char *branch_id)
     cJSON *out = cJSON_CreateArray();
     const cJSON *item;
     cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(project, list))
-        if (!branch_id || (text_of(item, "branch_id") && !strcmp(text_of(item, "branch_id"), branch_id)))
+        if (!branch_id || (json_text(item, "branch_id", NULL) && !strcmp(json_text(item, "branch_id", NULL), branch_id)))
             cJSON_AddItemToArray(out, public_copy(item));
     return out;
 }
@@ -2159,7 +2134,7 @@ static cJSON *item_named(cJSON *project, const char *list, const char *branch_id
 {
     cJSON *item;
     cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(project, list))
-        if (!strcmp(text_of(item, "branch_id"), branch_id) && !strcmp(text_of(item, "name"), name))
+        if (!strcmp(json_text(item, "branch_id", NULL), branch_id) && !strcmp(json_text(item, "name", NULL), name))
             return item;
     return NULL;
 }
@@ -2176,7 +2151,7 @@ static nl_response reveal_password(nl_api *api, const char *project_id, const ch
     if (!role)
         return nl_error(404, "", "role %s not found on branch %s of project %s", name, branch_id, project_id);
     cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "password", text_of(role, "_password"));
+    cJSON_AddStringToObject(body, "password", json_text(role, "_password", NULL));
     return nl_json(200, body);
 }
 
@@ -2186,21 +2161,21 @@ static nl_response get_connection_uri(nl_api *api, const char *project_id, const
     cJSON *project = live_project(api, project_id);
     if (!project)
         return nl_error(404, "", "project %s not found", project_id);
-    const char *branch_id = text_of(req->query, "branch_id");
-    const char *database = text_of(req->query, "database_name");
-    const char *role_name = text_of(req->query, "role_name");
+    const char *branch_id = json_text(req->query, "branch_id", NULL);
+    const char *database = json_text(req->query, "database_name", NULL);
+    const char *role_name = json_text(req->query, "role_name", NULL);
     if (!database || !role_name)
         return nl_error(400, "", "database_name and role_name are required");
     cJSON *branch = branch_id ? item_in(project, "_branches", branch_id)
                               : default_branch(project);
     if (!branch)
         return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
-    cJSON *role = role_named(project, text_of(branch, "id"), role_name);
-    cJSON *endpoint = endpoint_of(project, text_of(branch, "id"));
+    cJSON *role = role_named(project, json_text(branch, "id", NULL), role_name);
+    cJSON *endpoint = endpoint_of(project, json_text(branch, "id", NULL));
     if (!role)
-        return nl_error(404, "", "role %s not found on branch %s", role_name, text_of(branch, "id"));
+        return nl_error(404, "", "role %s not found on branch %s", role_name, json_text(branch, "id", NULL));
     if (!endpoint)
-        return nl_error(404, "", "branch %s has no endpoint", text_of(branch, "id"));
+        return nl_error(404, "", "branch %s has no endpoint", json_text(branch, "id", NULL));
     char *uri = connection_uri(role, endpoint, database);
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "uri", uri);
@@ -2215,20 +2190,20 @@ static nl_response change_endpoint(nl_api *api, const char *project_id, const ch
     cJSON *e = item_in(project, "_endpoints", endpoint_id);
     if (!e)
         return nl_error(404, "", "endpoint %s not found in project %s", endpoint_id, project_id);
-    cJSON *branch = item_in(project, "_branches", text_of(e, "branch_id"));
+    cJSON *branch = item_in(project, "_branches", json_text(e, "branch_id", NULL));
     if (cJSON_GetObjectItemCaseSensitive(e, "_pending") || !branch ||
-        strcmp(text_of(branch, "current_state"), "ready") != 0)
+        strcmp(json_text(branch, "current_state", NULL), "ready") != 0)
         return nl_error(423, "", "endpoint %s has an operation in progress; wait for it to finish", endpoint_id);
     nl_response error;
     if (refuse_if_needed(project, branch, &error) != 0)
         return error;
     int starting = strcmp(action, "start") == 0;
     cJSON *ops = cJSON_CreateArray();
-    const char *state = text_of(e, "current_state");
+    const char *state = json_text(e, "current_state", NULL);
     if (strcmp(state, starting ? "active" : "idle") != 0) { /* already there: nothing to do */
         cJSON_AddStringToObject(e, "_pending", action);
         cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, starting ? "start_compute" : "suspend_compute",
-                                                                text_of(e, "branch_id"), endpoint_id), 1));
+                                                                json_text(e, "branch_id", NULL), endpoint_id), 1));
         if (save_state(api) != 0) {
             cJSON_Delete(ops);
             return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
@@ -2247,8 +2222,8 @@ static nl_response endpoint_queued(nl_api *api, cJSON *project, cJSON *endpoint,
 {
     set_field(endpoint, "_pending", cJSON_CreateString(change));
     cJSON *ops = cJSON_CreateArray();
-    cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, action, text_of(endpoint, "branch_id"),
-                                                            text_of(endpoint, "id")), 1));
+    cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, action, json_text(endpoint, "branch_id", NULL),
+                                                            json_text(endpoint, "id", NULL)), 1));
     if (save_state(api) != 0) {
         cJSON_Delete(ops);
         return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
@@ -2265,7 +2240,7 @@ static nl_response endpoint_queued(nl_api *api, cJSON *project, cJSON *endpoint,
 static nl_response create_endpoint(nl_api *api, const char *project_id, const nl_request *req)
 {
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->body, "endpoint");
-    const char *branch_id = text_of(spec, "branch_id"), *type = text_of(spec, "type");
+    const char *branch_id = json_text(spec, "branch_id", NULL), *type = json_text(spec, "type", NULL);
     if (!cJSON_IsObject(spec) || !branch_id || !type)
         return nl_error(400, "", "the body must be {\"endpoint\": {\"branch_id\": \"...\", \"type\": \"read_write\"}}");
     if (strcmp(type, "read_write") != 0)
@@ -2293,7 +2268,7 @@ static nl_response delete_endpoint(nl_api *api, const char *project_id, const ch
     cJSON *e = item_in(project, "_endpoints", endpoint_id);
     if (!e)
         return nl_error(404, "", "endpoint %s not found in project %s", endpoint_id, project_id);
-    cJSON *branch = item_in(project, "_branches", text_of(e, "branch_id"));
+    cJSON *branch = item_in(project, "_branches", json_text(e, "branch_id", NULL));
     if (cJSON_GetObjectItemCaseSensitive(e, "_pending") || (branch && !in_state(branch, "ready")))
         return nl_error(423, "", "endpoint %s has an operation in progress; wait for it to finish", endpoint_id);
     nl_response error;
@@ -2312,32 +2287,32 @@ static nl_response finalize_restore(nl_api *api, const char *project_id, const c
     nl_response error;
     if (lookup_branch(api, project_id, branch_id, &project, &restored, &error) != 0)
         return error;
-    const char *original_id = text_of(restored, "_restore_of");
+    const char *original_id = json_text(restored, "_restore_of", NULL);
     if (!original_id)
         return nl_error(400, "", "branch %s was not made by a snapshot restore with finalize_restore false; there is "
                         "nothing to finalize", branch_id);
     if (lookup_branch(api, project_id, original_id, &project, &original, &error) != 0)
         return error;
-    original_id = text_of(original, "id"); /* _restore_of goes below */
+    original_id = json_text(original, "id", NULL); /* _restore_of goes below */
     /* The original's server stops and the restored one's moves to its port. */
     if (refuse_if_needed(project, restored, &error) != 0 || refuse_if_needed(project, original, &error) != 0)
         return error;
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(original, "default")) && text_of(restored, "expires_at"))
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(original, "default")) && json_text(restored, "expires_at", NULL))
         return nl_error(400, "", "branch %s expires at %s and would become the default branch, which cannot expire; "
-                        "remove its expires_at first", branch_id, text_of(restored, "expires_at"));
+                        "remove its expires_at first", branch_id, json_text(restored, "expires_at", NULL));
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(req->body, "name");
     if (name && (!cJSON_IsString(name) || !name->valuestring[0]))
         return nl_error(400, "", "name must be a non-empty string");
     char stamp[32];
     time_t now = (time_t)timefmt_now();
     strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", gmtime(&now));
-    char *old_name = name ? xstrdup(name->valuestring) : xasprintf("%s-old-%s", text_of(original, "name"), stamp);
+    char *old_name = name ? xstrdup(name->valuestring) : xasprintf("%s-old-%s", json_text(original, "name", NULL), stamp);
     if (branch_by_name(project, old_name)) {
         nl_response r = nl_error(409, "", "a branch named %s already exists in project %s", old_name, project_id);
         free(old_name);
         return r;
     }
-    char *taken_name = xstrdup(text_of(original, "name"));
+    char *taken_name = xstrdup(json_text(original, "name", NULL));
     set_field(restored, "name", cJSON_CreateString(taken_name));
     set_field(original, "name", cJSON_CreateString(old_name));
     free(taken_name);
@@ -2363,7 +2338,7 @@ static nl_response finalize_restore(nl_api *api, const char *project_id, const c
         set_field(moving, "_from", cJSON_CreateString(original_id));
         set_field(moving, "_pending", cJSON_CreateString("move"));
         cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "start_compute", branch_id,
-                                                                text_of(moving, "id")), 1));
+                                                                json_text(moving, "id", NULL)), 1));
     }
     if (save_state(api) != 0) {
         cJSON_Delete(ops);
@@ -2380,15 +2355,15 @@ static nl_response finalize_restore(nl_api *api, const char *project_id, const c
 static cJSON *snapshot_json(const cJSON *hidden)
 {
     cJSON *s = cJSON_CreateObject();
-    cJSON_AddStringToObject(s, "id", text_of(hidden, "id"));
-    cJSON_AddStringToObject(s, "name", text_of(hidden, "name"));
-    cJSON_AddStringToObject(s, "source_branch_id", text_of(hidden, "parent_id"));
-    cJSON_AddStringToObject(s, "timestamp", text_of(hidden, "parent_timestamp"));
-    if (text_of(hidden, "parent_lsn"))
-        cJSON_AddStringToObject(s, "lsn", text_of(hidden, "parent_lsn"));
-    cJSON_AddStringToObject(s, "created_at", text_of(hidden, "created_at"));
-    if (text_of(hidden, "_expires_at"))
-        cJSON_AddStringToObject(s, "expires_at", text_of(hidden, "_expires_at"));
+    cJSON_AddStringToObject(s, "id", json_text(hidden, "id", NULL));
+    cJSON_AddStringToObject(s, "name", json_text(hidden, "name", NULL));
+    cJSON_AddStringToObject(s, "source_branch_id", json_text(hidden, "parent_id", NULL));
+    cJSON_AddStringToObject(s, "timestamp", json_text(hidden, "parent_timestamp", NULL));
+    if (json_text(hidden, "parent_lsn", NULL))
+        cJSON_AddStringToObject(s, "lsn", json_text(hidden, "parent_lsn", NULL));
+    cJSON_AddStringToObject(s, "created_at", json_text(hidden, "created_at", NULL));
+    if (json_text(hidden, "_expires_at", NULL))
+        cJSON_AddStringToObject(s, "expires_at", json_text(hidden, "_expires_at", NULL));
     cJSON_AddBoolToObject(s, "manual", !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(hidden, "_scheduled")));
     return s;
 }
@@ -2396,7 +2371,7 @@ static cJSON *snapshot_json(const cJSON *hidden)
 static cJSON *snapshot_by_id(cJSON *project, const char *id)
 {
     cJSON *b = item_in(project, "_branches", id);
-    return b && is_snapshot(b) && strcmp(text_of(b, "current_state"), "deleting") != 0 ? b : NULL;
+    return b && is_snapshot(b) && strcmp(json_text(b, "current_state", NULL), "deleting") != 0 ? b : NULL;
 }
 
 /* POST .../branches/{id}/snapshot?name=&timestamp=&lsn=&expires_at= : a
@@ -2409,15 +2384,15 @@ static nl_response create_snapshot(nl_api *api, const char *project_id, const ch
         return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
     if (!readable_now(project, source))
         return nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", branch_id);
-    const char *expires = text_of(req->query, "expires_at");
+    const char *expires = json_text(req->query, "expires_at", NULL);
     double expires_at = 0;
     if (expires && (timefmt_parse_timestamp(&expires_at, expires) != 0 || expires_at <= timefmt_now()))
         return nl_error(400, "", "expires_at must be a time in the future, like 2026-02-01T00:00:00Z");
     cJSON *spec = cJSON_CreateObject();
-    if (text_of(req->query, "timestamp"))
-        cJSON_AddStringToObject(spec, "parent_timestamp", text_of(req->query, "timestamp"));
-    if (text_of(req->query, "lsn"))
-        cJSON_AddStringToObject(spec, "parent_lsn", text_of(req->query, "lsn"));
+    if (json_text(req->query, "timestamp", NULL))
+        cJSON_AddStringToObject(spec, "parent_timestamp", json_text(req->query, "timestamp", NULL));
+    if (json_text(req->query, "lsn", NULL))
+        cJSON_AddStringToObject(spec, "parent_lsn", json_text(req->query, "lsn", NULL));
     char *target = NULL;
     nl_response bad;
     int checked = point_in_time(project, source, spec, &target, &bad);
@@ -2425,16 +2400,16 @@ static nl_response create_snapshot(nl_api *api, const char *project_id, const ch
     if (checked != 0)
         return bad;
     char *generated = new_id("snap");
-    const char *name = text_of(req->query, "name") ? text_of(req->query, "name") : generated;
+    const char *name = json_text(req->query, "name", NULL) ? json_text(req->query, "name", NULL) : generated;
     cJSON *snap = add_branch(project, name, 0);
     free(generated);
     char *now = now_text();
     cJSON_AddTrueToObject(snap, "_snapshot");
     cJSON_AddStringToObject(snap, "parent_id", branch_id);
-    inherit_roles_and_databases(project, branch_id, text_of(snap, "id"));
-    cJSON_AddStringToObject(snap, "parent_timestamp", text_of(req->query, "timestamp") ? text_of(req->query, "timestamp") : now);
-    if (text_of(req->query, "lsn"))
-        cJSON_AddStringToObject(snap, "parent_lsn", text_of(req->query, "lsn"));
+    inherit_roles_and_databases(project, branch_id, json_text(snap, "id", NULL));
+    cJSON_AddStringToObject(snap, "parent_timestamp", json_text(req->query, "timestamp", NULL) ? json_text(req->query, "timestamp", NULL) : now);
+    if (json_text(req->query, "lsn", NULL))
+        cJSON_AddStringToObject(snap, "parent_lsn", json_text(req->query, "lsn", NULL));
     if (target)
         cJSON_AddStringToObject(snap, "_target", target);
     if (expires) {
@@ -2445,7 +2420,7 @@ static nl_response create_snapshot(nl_api *api, const char *project_id, const ch
     free(target);
     free(now);
     cJSON *ops = cJSON_CreateArray();
-    cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "create_branch", text_of(snap, "id"), NULL), 1));
+    cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "create_branch", json_text(snap, "id", NULL), NULL), 1));
     if (save_state(api) != 0) {
         cJSON_Delete(ops);
         return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
@@ -2466,7 +2441,7 @@ static nl_response list_snapshots(nl_api *api, const char *project_id)
     cJSON *list = cJSON_AddArrayToObject(body, "snapshots");
     const cJSON *b;
     cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches"))
-        if (is_snapshot(b) && strcmp(text_of(b, "current_state"), "deleting") != 0)
+        if (is_snapshot(b) && strcmp(json_text(b, "current_state", NULL), "deleting") != 0)
             cJSON_AddItemToArray(list, snapshot_json(b));
     return nl_json(200, body);
 }
@@ -2493,7 +2468,7 @@ static nl_response change_snapshot(nl_api *api, const char *project_id, const ch
         cJSON_AddItemToObject(body, "operations", ops);
         return nl_json(200, body);
     }
-    const char *name = text_of(cJSON_GetObjectItemCaseSensitive(req->body, "snapshot"), "name");
+    const char *name = json_text(cJSON_GetObjectItemCaseSensitive(req->body, "snapshot"), "name", NULL);
     if (!name || !*name)
         return nl_error(400, "", "the body must be {\"snapshot\": {\"name\": \"...\"}}");
     set_field(snap, "name", cJSON_CreateString(name));
@@ -2510,17 +2485,17 @@ static nl_response restore_snapshot(nl_api *api, const char *project_id, const c
     cJSON *snap = project ? snapshot_by_id(project, snapshot_id) : NULL;
     if (!snap)
         return nl_error(404, "", "snapshot %s not found in project %s", snapshot_id, project_id);
-    if (strcmp(text_of(snap, "current_state"), "ready") != 0)
+    if (strcmp(json_text(snap, "current_state", NULL), "ready") != 0)
         return nl_error(423, "", "snapshot %s is still being taken", snapshot_id);
-    const char *name = text_of(req->body, "name") ? text_of(req->body, "name") : text_of(req->query, "name");
-    const char *target_id = text_of(req->body, "target_branch_id");
+    const char *name = json_text(req->body, "name", NULL) ? json_text(req->body, "name", NULL) : json_text(req->query, "name", NULL);
+    const char *target_id = json_text(req->body, "target_branch_id", NULL);
     if (!target_id)
-        target_id = text_of(snap, "parent_id"); /* as on Neon: the branch the snapshot was taken of */
+        target_id = json_text(snap, "parent_id", NULL); /* as on Neon: the branch the snapshot was taken of */
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req->body, "finalize_restore"))) {
         cJSON *target = item_in(project, "_branches", target_id);
         if (!target || is_snapshot(target))
             return nl_error(404, "", "branch %s not found in project %s", target_id, project_id);
-        char *kept = name ? xstrdup(name) : xasprintf("%s-old", text_of(target, "name"));
+        char *kept = name ? xstrdup(name) : xasprintf("%s-old", json_text(target, "name", NULL));
         cJSON *body = cJSON_CreateObject();
         cJSON_AddStringToObject(body, "source_branch_id", snapshot_id);
         cJSON_AddStringToObject(body, "preserve_under_name", kept);
@@ -2569,7 +2544,7 @@ static nl_response backup_schedule(nl_api *api, const char *project_id, const ch
         static const char *const frequencies[] = { "hourly", "daily", "weekly", "monthly", "yearly" };
         const cJSON *item;
         cJSON_ArrayForEach(item, schedule) {
-            const char *f = text_of(item, "frequency");
+            const char *f = json_text(item, "frequency", NULL);
             int known = 0;
             for (size_t i = 0; f && i < 5; i++)
                 known |= !strcmp(f, frequencies[i]);
@@ -2631,7 +2606,7 @@ static int branch_with_server(nl_api *api, const char *project_id, const char *b
         return -1;
     *port = port_of(endpoint_of(*project, branch_id));
     cJSON *e = endpoint_of(*project, branch_id);
-    if (!*port || strcmp(text_of(e, "current_state"), "active") != 0) {
+    if (!*port || strcmp(json_text(e, "current_state", NULL), "active") != 0) {
         *error = nl_error(400, "", "branch %s has no running endpoint to apply this to", branch_id);
         return -1;
     }
@@ -2666,7 +2641,7 @@ static nl_response create_role(nl_api *api, const char *project_id, const char *
     nl_response error;
     if (branch_with_server(api, project_id, branch_id, &project, &port, &error) != 0)
         return error;
-    const char *name = text_of(cJSON_GetObjectItemCaseSensitive(req->body, "role"), "name");
+    const char *name = json_text(cJSON_GetObjectItemCaseSensitive(req->body, "role"), "name", NULL);
     if (!valid_sql_name(name))
         return nl_error(400, "", "role.name must be 1 to 63 letters, digits, '_' or '-'");
     if (role_named(project, branch_id, name))
@@ -2743,7 +2718,7 @@ static nl_response create_database(nl_api *api, const char *project_id, const ch
     if (branch_with_server(api, project_id, branch_id, &project, &port, &error) != 0)
         return error;
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->body, "database");
-    const char *name = text_of(spec, "name"), *owner = text_of(spec, "owner_name");
+    const char *name = json_text(spec, "name", NULL), *owner = json_text(spec, "owner_name", NULL);
     if (!valid_sql_name(name) || !valid_sql_name(owner))
         return nl_error(400, "", "database.name and database.owner_name must be 1 to 63 letters, digits, '_' or '-'");
     if (!role_named(project, branch_id, owner))
@@ -2791,9 +2766,9 @@ static nl_response delete_role(nl_api *api, const char *project_id, const char *
         return error;
     const cJSON *db;
     cJSON_ArrayForEach(db, cJSON_GetObjectItemCaseSensitive(project, "_databases"))
-        if (!strcmp(text_of(db, "branch_id"), branch_id) && !strcmp(text_of(db, "owner_name"), name))
+        if (!strcmp(json_text(db, "branch_id", NULL), branch_id) && !strcmp(json_text(db, "owner_name", NULL), name))
             return nl_error(409, "", "role %s owns database %s on branch %s; delete the database or give it another "
-                            "owner first", name, text_of(db, "name"), branch_id);
+                            "owner first", name, json_text(db, "name", NULL), branch_id);
     char *sql = xasprintf("DROP ROLE \"%s\"", name);
     nl_response r = dropped(api, project, branch_id, port, "_roles", "role", role, sql);
     free(sql);
@@ -2946,12 +2921,12 @@ static void restart_servers(nl_api *api)
     cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
         const cJSON *b;
         cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(p, "_branches")) {
-            const cJSON *e = endpoint_of((cJSON *)p, text_of(b, "id"));
-            if (strcmp(text_of(b, "current_state"), "ready") != 0 || !e || strcmp(text_of(e, "current_state"), "active") != 0)
+            const cJSON *e = endpoint_of((cJSON *)p, json_text(b, "id", NULL));
+            if (strcmp(json_text(b, "current_state", NULL), "ready") != 0 || !e || strcmp(json_text(e, "current_state", NULL), "active") != 0)
                 continue; /* data-only branches and suspended endpoints stay down */
-            char *datadir = branch_datadir(api, text_of(b, "id"));
+            char *datadir = branch_datadir(api, json_text(b, "id", NULL));
             if (nl_pg_start(datadir) != 0)
-                fprintf(stderr, "neon-local: cannot restart branch %s: %s\n", text_of(b, "id"), err_last());
+                fprintf(stderr, "neon-local: cannot restart branch %s: %s\n", json_text(b, "id", NULL), err_last());
             free(datadir);
         }
     }
@@ -2967,7 +2942,7 @@ static void secure_data_folders(nl_api *api, int force)
     cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
         const cJSON *b;
         cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(p, "_branches")) {
-            const char *id = text_of(b, "id");
+            const char *id = json_text(b, "id", NULL);
             char *datadir = branch_datadir(api, id);
             char *staged = xasprintf("%s/pg/%s.restore/data", api->data_dir, id);
             if (nl_pg_secure(datadir, force) != 0 || nl_pg_secure(staged, force) != 0)
@@ -2984,7 +2959,7 @@ static void stop_servers(nl_api *api)
     cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
         const cJSON *b;
         cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(p, "_branches")) {
-            char *datadir = branch_datadir(api, text_of(b, "id"));
+            char *datadir = branch_datadir(api, json_text(b, "id", NULL));
             stop_if_running(datadir);
             free(datadir);
         }

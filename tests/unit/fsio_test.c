@@ -105,8 +105,31 @@ static void mkdirs_creates_nested_directories(void)
     free(dir);
 }
 
+static void remove_tree_removes_a_folder_but_not_what_its_links_point_to(void)
+{
+    char *outside = xasprintf("%s/outside", test_tmpdir());
+    char *keep = xasprintf("%s/keep.txt", outside);
+    char *tree = xasprintf("%s/tree/a/b", test_tmpdir());
+    char *link = xasprintf("%s/link", tree);
+    char *root = xasprintf("%s/tree", test_tmpdir());
+    CHECK(fsio_mkdirs(outside, 0755) == 0 && fsio_mkdirs(tree, 0755) == 0);
+    CHECK(fsio_write_durable(keep, "kept", 4) == 0);
+    CHECK(symlink(outside, link) == 0);
+    CHECK(fsio_remove_tree(root) == 0);
+    CHECK(!fsio_exists(root));
+    CHECK(fsio_exists(keep));
+    CHECK(fsio_remove_tree(root) == 0); /* absent: nothing to do */
+    CHECK(fsio_remove_tree(keep) == 0 && !fsio_exists(keep));
+    free(outside);
+    free(keep);
+    free(tree);
+    free(link);
+    free(root);
+}
+
 TEST_SUITE(fsio)
 {
+    REGISTER(remove_tree_removes_a_folder_but_not_what_its_links_point_to);
     REGISTER(a_durable_write_replaces_the_file_and_leaves_no_temporary);
     REGISTER(a_failed_write_keeps_the_old_content);
     REGISTER(mkdirs_creates_nested_directories);
