@@ -24,14 +24,15 @@ end
 return runbook {
   name = "total-loss", version = "1.0.0",
   summary = "Restore an export into a new Neon project (or an existing branch) and check it",
-  params = {
+  -- The shared database and role; project only for target_branch, and no
+  -- branch param (target_branch names it).
+  params = common.params {
     dump = { type = "path", doc = "the export's manifest: a path or s3:// URL (default: the newest at source)" },
     source = { type = "path", doc = "where the exports are (a directory or s3://bucket/prefix)" },
     new_project = { type = "string", doc = "the name of the project to create and restore into" },
     project = { type = "string", env = "NEON_PROJECT_ID", doc = "the project of target_branch" },
+    branch = false,
     target_branch = { type = "string", doc = "restore into this existing branch instead (its data is replaced)" },
-    database = { type = "string", default = "neondb" },
-    role = { type = "string", default = "neondb_owner" },
     work = { type = "path", default = ".drctl/restore", doc = "a local folder for the downloaded dump" },
     jobs = { type = "int", default = 4, doc = "pg_restore jobs" },
   },
@@ -76,11 +77,8 @@ return runbook {
       plan = function(ctx) return "find or create " .. target_label(ctx) end,
       run = function(ctx)
         if ctx.params.new_project then
-          for _, p in ipairs(neon.list_projects()) do
-            if p.name == ctx.params.new_project then
-              return { project = p.id, branch = neon.default_branch(p.id).id, created = false }
-            end
-          end
+          local p = common.find(neon.list_projects(), ctx.params.new_project, "name")
+          if p then return { project = p.id, branch = neon.default_branch(p.id).id, created = false } end
           local made = neon.create_project({ name = ctx.params.new_project })
           dr.figure("new project", made.project.id)
           return { project = made.project.id, branch = made.branch.id, created = true }
@@ -110,8 +108,7 @@ return runbook {
       end,
       run = function(ctx)
         local t = ctx.outputs.target
-        local uri = neon.connection_uri(t.project, { branch_id = t.branch, database_name = ctx.params.database,
-                                                     role_name = ctx.params.role })
+        local uri = common.uri(ctx, t.branch, t.project)
         -- --clean always: a new project has nothing to drop, and a restore
         -- that died half-way leaves tables that must go before it runs again.
         local r = dump.pg_restore{ uri = uri, source = ctx.outputs.fetch.path, jobs = ctx.params.jobs, clean = true }
@@ -122,14 +119,8 @@ return runbook {
       plan = function() return "compare the row counts of every table with the manifest" end,
       run = function(ctx)
         local t, m = ctx.outputs.target, ctx.outputs.fetch.manifest
-        local conn = pg.connect(neon.connection_uri(t.project, { branch_id = t.branch, database_name = ctx.params.database,
-                                                                 role_name = ctx.params.role }))
-        local counts = pg.row_counts(conn, (function()
-          local names = {}
-          for name in pairs(m.rows or {}) do names[#names + 1] = name end
-          table.sort(names)
-          return names
-        end)())
+        local conn = common.connect(ctx, t.branch, t.project)
+        local counts = pg.row_counts(conn, common.sorted_keys(m.rows or {}))
         local wrong = {}
         for name, n in pairs(m.rows or {}) do
           dr.figure("rows of " .. name .. " (restored / manifest)", counts[name] .. " / " .. n)
@@ -142,8 +133,7 @@ return runbook {
       plan = function() return "show the new connection string (password hidden) and how to repoint the application" end,
       run = function(ctx)
         local t = ctx.outputs.target
-        local uri = neon.connection_uri(t.project, { branch_id = t.branch, database_name = ctx.params.database,
-                                                     role_name = ctx.params.role })
+        local uri = common.uri(ctx, t.branch, t.project)
         local shown = uri:gsub("^(%w+://[^:/@]+):[^@]+@", "%1:****@")
         dr.log("the data is back in project " .. t.project .. ". To repoint the application:")
         dr.log("  1. set its DATABASE_URL to " .. shown)

@@ -76,8 +76,8 @@ function M.uri(ctx, branch_id, project)
                                                               role_name = ctx.params.role })
 end
 
-function M.connect(ctx, branch_id)
-  return pg.connect(M.uri(ctx, branch_id))
+function M.connect(ctx, branch_id, project)
+  return pg.connect(M.uri(ctx, branch_id, project))
 end
 
 -- A throwaway branch with an endpoint, made once per run (found by name
