@@ -84,7 +84,7 @@ return runbook {
         return result
       end },
     { name = "manifest", idempotent = true,
-      plan = function(ctx) return "write <name>.json beside the dump: database, branch, instant, LSN, sizes, sha256, rows" end,
+      plan = function() return "write <name>.json beside the dump: database, branch, instant, LSN, sizes, sha256, rows" end,
       run = function(ctx)
         local n, d = ctx.outputs.name, ctx.outputs.dump
         local manifest = json.encode({ database = ctx.params.database, branch = n.branch_name, project = ctx.params.project,

@@ -47,7 +47,7 @@ local function deletions_under_way(p, branches)
   local out = {}
   for _, id in ipairs(common.sorted_keys(deleting)) do
     local ok, b = pcall(neon.get_branch, p, id)
-    if not ok and not (type(b) == "table" and b.status == 404) then error(b, 0) end
+    if not ok and not common.not_found(b) then error(b, 0) end
     -- Not found: it is gone already, it holds nothing back.
     if ok and b and b.parent_id then
       out[b.parent_id] = out[b.parent_id] or {}
@@ -149,7 +149,7 @@ local function wait_gone(p, children)
     local delay = 0.1
     while true do
       local ok, b = pcall(neon.get_branch, p, c.id)
-      if not ok and type(b) == "table" and b.status == 404 then break end
+      if not ok and common.not_found(b) then break end
       if not ok then error(b, 0) end
       if b.current_state == "error" then error({ message = "the deletion of " .. c.name .. " failed" }, 0) end
       dr.sleep(delay)
@@ -176,13 +176,12 @@ local function delete_backup_branch(p, v)
       dr.log("waiting for the deletion under way of " .. names_of(going) .. " (children of " .. v.name .. ")")
       local ok, e = pcall(wait_gone, p, going)
       if not ok then
-        return nil, "the deletion of its child " .. names_of(going) .. " did not end well: "
-                    .. (type(e) == "table" and tostring(e.message) or tostring(e))
+        return nil, "the deletion of its child " .. names_of(going) .. " did not end well: " .. common.message_of(e)
       end
     end
     local ok, e = pcall(neon.delete_branch, p, v.id)
     if ok then return "deleted" end
-    local message = type(e) == "table" and tostring(e.message) or tostring(e)
+    local message = common.message_of(e)
     if not (type(e) == "table" and e.status == 400 and message:find("child")) then error(e, 0) end
     refused = message
     dr.sleep(attempt)
@@ -237,9 +236,7 @@ return runbook {
             local _, reason = delete_backup_branch(p, v)
             why = reason
           else
-            local still = false
-            for _, s in ipairs(neon.list_snapshots(p)) do still = still or s.id == v.id end
-            if still then neon.delete_snapshot(p, v.id) end
+            if common.find(neon.list_snapshots(p), v.id, "id") then neon.delete_snapshot(p, v.id) end
           end
           if why then
             skipped[#skipped + 1] = { kind = v.kind, name = v.name, reason = why }

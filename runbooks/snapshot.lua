@@ -47,8 +47,7 @@ return runbook {
           out = { id = made.branch.id, name = n.name, kind = "branch", instant = made.branch.created_at,
                   lsn = made.branch.parent_lsn or lsn }
         else
-          local existing
-          for _, s in ipairs(neon.list_snapshots(p)) do if s.name == n.name then existing = s end end
+          local existing = common.find(neon.list_snapshots(p), n.name, "name")
           local snap = existing or neon.create_snapshot(p, n.branch_id, { name = n.name, lsn = lsn,
                                                                          expires_at = expires_at })
           out = { id = snap.id, name = n.name, kind = "snapshot", instant = snap.timestamp or snap.created_at,

@@ -28,9 +28,8 @@ local function find_backup(ctx)
                                     source_id = s.source_branch_id, lsn = s.lsn }
   end
   if ctx.params.backup then
-    for _, c in ipairs(candidates) do
-      if c.name == ctx.params.backup or c.id == ctx.params.backup then return c end
-    end
+    local named = common.find(candidates, ctx.params.backup)
+    if named then return named end
     dr.fail("no backup branch or snapshot named '" .. ctx.params.backup .. "' in project " .. p)
   end
   local newest
@@ -102,7 +101,7 @@ return runbook {
             source = made
           else
             skipped = "the source's history does not give the backup's LSN " .. backup.lsn .. ": "
-                      .. (type(made) == "table" and tostring(made.message) or tostring(made))
+                      .. common.message_of(made)
           end
         end
         if skipped then dr.log("the comparison with the source is skipped: " .. skipped) end
@@ -166,7 +165,7 @@ return runbook {
           if ok then
             dr.figure("business query " .. i .. " rows", #rows)
           else
-            problems[#problems + 1] = "business query " .. i .. " failed: " .. (type(rows) == "table" and rows.message or tostring(rows))
+            problems[#problems + 1] = "business query " .. i .. " failed: " .. common.message_of(rows)
           end
         end
         dr.figure("foreign keys checked", #fks)
