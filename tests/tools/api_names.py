@@ -404,7 +404,8 @@ class Doc:
                 if other_level <= level:
                     end = j
                     break
-            self.sections[name] = "\n".join(self.lines[i:end])
+            text = "\n".join(self.lines[i:end])
+            self.sections[name] = self.sections[name] + "\n" + text if name in self.sections else text
 
 
 # ---- comparing -----------------------------------------------------------------
