@@ -19,6 +19,7 @@
 #include "runbook.h"
 #include "report.h"
 #include "runner.h"
+#include "runs.h"
 #include "sandbox.h"
 #include "signals.h"
 #include "term.h"
@@ -268,7 +269,7 @@ static int parse_args(cli *c, int argc, char **argv)
                 return DR_EUSAGE;
             /* Refused here, before a runbook, a target or the audit
              * repository is touched: a refusal leaves nothing behind. */
-            if (!runner_valid_run_id(value))
+            if (!runs_valid_id(value))
                 return err_set(DR_EUSAGE, "--run-id '%s' must be 1 to 128 letters, digits, '.', '_' or '-', "
                                "not starting with '.'", value);
             c->run_id = value;
@@ -761,7 +762,7 @@ static int cmd_plan(cli *c)
 static cJSON *run_state(const char *audit_dir, const char *run_id, int *live)
 {
     char *journal_path = xasprintf("%s/runs/%s/journal.jsonl", audit_dir, run_id);
-    char *lock_path = runner_run_lock_path(audit_dir, run_id);
+    char *lock_path = runs_lock_path(audit_dir, run_id);
     *live = lock_is_held(lock_path);
     cJSON *events = NULL, *state = NULL;
     checkpoint *cp = NULL;
@@ -811,7 +812,7 @@ static cJSON *collect_runs(const char *audit_path)
     cJSON *rows = cJSON_CreateArray();
     for (size_t i = count; i-- > 0;) {
         cJSON *info = NULL;
-        if (runner_read_run_info(&info, audit_path, ids[i]) != 0)
+        if (runs_read_info(&info, audit_path, ids[i]) != 0)
             continue;
         int live;
         cJSON *state = run_state(audit_path, ids[i], &live);
@@ -892,7 +893,7 @@ static int cmd_status_one(cli *c, const char *run_id)
 {
     const char *audit_path = audit_dir_of(c);
     cJSON *info = NULL;
-    int rc = runner_read_run_info(&info, audit_path, run_id);
+    int rc = runs_read_info(&info, audit_path, run_id);
     if (rc)
         return rc;
     int live;
@@ -1070,7 +1071,7 @@ static int drill_history(cli *c)
     cJSON_ArrayForEach(row, rows) {
         const char *id = json_text(row, "run_id", "");
         cJSON *info = NULL;
-        if (runner_read_run_info(&info, audit_path, id) != 0)
+        if (runs_read_info(&info, audit_path, id) != 0)
             continue;
         if (cJSON_GetObjectItemCaseSensitive(info, "drill")) {
             int live;
@@ -1120,7 +1121,7 @@ static int report_outcome(cli *c, const char *run_id, int rc)
     c->reported = 1;
     int live;
     cJSON *state = run_state(audit_dir_of(c), run_id, &live), *info = NULL;
-    runner_read_run_info(&info, audit_dir_of(c), run_id);
+    runs_read_info(&info, audit_dir_of(c), run_id);
     if (cJSON_GetObjectItemCaseSensitive(info, "drill")) {
         drill_outcome(c, run_id, info, state, rc);
     } else if (c->json) {
@@ -1218,7 +1219,7 @@ static int cmd_drill(cli *c)
     if (rc == 0 && (rc = audit_open(&trail, audit_dir_of(c), 1)) == 0)
         rc = audit_check_clean(trail);
     if (rc == 0) {
-        run_id = c->run_id ? xstrdup(c->run_id) : runner_new_run_id(l.rb->name);
+        run_id = c->run_id ? xstrdup(c->run_id) : runs_new_id(l.rb->name);
         double now = timefmt_now();
         const cJSON *ttl = cJSON_GetObjectItemCaseSensitive(params, "ttl");
         char expires[48];
@@ -1261,7 +1262,7 @@ static int with_existing_run(cli *c, int aborting)
     if (rc)
         return rc;
     const char *run_id = c->args[0];
-    if (!runner_valid_run_id(run_id))
+    if (!runs_valid_id(run_id))
         return err_set(DR_EUSAGE, "'%s' is not a run id (drctl status lists the runs)", run_id);
     cJSON *info = NULL;
     audit *trail = NULL;
@@ -1269,7 +1270,7 @@ static int with_existing_run(cli *c, int aborting)
     if ((rc = audit_open(&trail, audit_dir_of(c), 0)) != 0)
         return rc;
     audit_sync(trail);
-    if ((rc = runner_read_run_info(&info, audit_dir_of(c), run_id)) != 0) {
+    if ((rc = runs_read_info(&info, audit_dir_of(c), run_id)) != 0) {
         audit_free(trail);
         return rc;
     }
@@ -1341,7 +1342,7 @@ static int audit_show(cli *c, const char *run_id)
 {
     const char *audit_path = audit_dir_of(c);
     cJSON *info = NULL, *events = NULL;
-    int rc = runner_read_run_info(&info, audit_path, run_id);
+    int rc = runs_read_info(&info, audit_path, run_id);
     if (rc)
         return rc;
     char *journal_path = xasprintf("%s/runs/%s/journal.jsonl", audit_path, run_id);

@@ -15,6 +15,7 @@
 #include "params.h"
 #include "redact.h"
 #include "report.h"
+#include "runs.h"
 #include "signals.h"
 #include "term.h"
 #include "timefmt.h"
@@ -64,72 +65,11 @@ typedef struct run {
     double started;
 } run;
 
-/* ---- paths and ids ----------------------------------------------------- */
-
-int runner_valid_run_id(const char *run_id)
-{
-    size_t len = strlen(run_id);
-    if (len == 0 || len > 128 || run_id[0] == '.')
-        return 0;
-    for (const char *p = run_id; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '-' || *p == '_' || *p == '.'))
-            return 0;
-    return 1;
-}
-
-char *runner_new_run_id(const char *runbook_name)
-{
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    char stamp[32];
-    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-    unsigned random_part = 0;
-    FILE *urandom = fopen("/dev/urandom", "rb");
-    if (!urandom || fread(&random_part, sizeof random_part, 1, urandom) != 1)
-        random_part = (unsigned)getpid() ^ (unsigned)now;
-    if (urandom)
-        fclose(urandom);
-    return xasprintf("%s-%s-%04x", stamp, runbook_name, random_part & 0xffff);
-}
+/* ---- paths ----------------------------------------------------------- */
 
 static char *run_dir_path(const char *audit_dir, const char *run_id)
 {
     return xasprintf("%s/runs/%s", audit_dir, run_id);
-}
-
-char *runner_run_lock_path(const char *audit_dir, const char *run_id)
-{
-    return xasprintf("%s/.git/drctl/locks/run-%s.lock", audit_dir, run_id);
-}
-
-int runner_read_run_info(cJSON **info, const char *audit_dir, const char *run_id)
-{
-    *info = NULL;
-    if (!runner_valid_run_id(run_id))
-        return err_set(DR_EUSAGE, "'%s' is not a run id (drctl status lists the runs)", run_id);
-    char *path = xasprintf("%s/runs/%s/run.json", audit_dir, run_id);
-    if (!fsio_exists(path)) {
-        err_set(DR_EUSAGE, "there is no run %s in %s (drctl status lists the runs)", run_id, audit_dir);
-        free(path);
-        return DR_EUSAGE;
-    }
-    char *text;
-    int rc = fsio_read_file(&text, NULL, path);
-    if (rc == 0) {
-        *info = cJSON_Parse(text);
-        free(text);
-        if (!cJSON_IsObject(*info)) {
-            cJSON_Delete(*info);
-            *info = NULL;
-            rc = err_set(DR_EUSAGE, "%s is not valid JSON (corrupt run record); nothing was changed", path);
-        }
-    } else {
-        rc = DR_EUSAGE;
-    }
-    free(path);
-    return rc;
 }
 
 /* ---- events ------------------------------------------------------------ */
@@ -495,7 +435,7 @@ static int ensure_audit_dirs(const char *audit_dir)
 
 static int take_run_lock(run *r, cJSON **stale)
 {
-    char *path = runner_run_lock_path(r->opts->audit_dir, r->run_id);
+    char *path = runs_lock_path(r->opts->audit_dir, r->run_id);
     char *what = xasprintf("run %s", r->run_id);
     int rc = lock_acquire(&r->run_lock, stale, path, what, r->run_id);
     free(what);
@@ -914,8 +854,8 @@ static void announce(run *r, const char *verb)
 int runner_start(char **run_id_out, runbook *rb, const cJSON *params, const runner_options *opts)
 {
     *run_id_out = NULL;
-    char *id = opts->run_id ? xstrdup(opts->run_id) : runner_new_run_id(rb->name);
-    if (!runner_valid_run_id(id)) {
+    char *id = opts->run_id ? xstrdup(opts->run_id) : runs_new_id(rb->name);
+    if (!runs_valid_id(id)) {
         int rc = err_set(DR_EUSAGE, "--run-id '%s' must be 1 to 128 letters, digits, '.', '_' or '-'", id);
         free(id);
         return rc;
@@ -981,7 +921,7 @@ done:
 static int open_existing(run *r, char *const *assignments, size_t assignment_count, int *runbook_changed)
 {
     cJSON *info = NULL, *events = NULL;
-    int rc = runner_read_run_info(&info, r->opts->audit_dir, r->run_id);
+    int rc = runs_read_info(&info, r->opts->audit_dir, r->run_id);
     if (rc)
         return rc;
     char *journal_path = xasprintf("%s/journal.jsonl", r->run_dir);
@@ -1025,7 +965,7 @@ done:
 /* Locks, validates, then opens the journal for appending. */
 static int reopen_run(run *r, char *const *assignments, size_t assignment_count, const char *verb)
 {
-    if (!runner_valid_run_id(r->run_id) || !fsio_is_dir(r->run_dir))
+    if (!runs_valid_id(r->run_id) || !fsio_is_dir(r->run_dir))
         return err_set(DR_EUSAGE, "there is no run %s in %s (drctl status lists the runs)", r->run_id,
                        r->opts->audit_dir);
     cJSON *stale_run = NULL, *stale_key = NULL;
@@ -1118,7 +1058,7 @@ int runner_close_without_runbook(const char *run_id, const runner_options *opts,
     run *r = run_new(NULL, opts, run_id);
     cJSON *stale = NULL, *events = NULL;
     int rc = 0;
-    if (!runner_valid_run_id(run_id) || !fsio_is_dir(r->run_dir))
+    if (!runs_valid_id(run_id) || !fsio_is_dir(r->run_dir))
         rc = err_set(DR_EUSAGE, "there is no run %s in %s (drctl status lists the runs)", run_id, opts->audit_dir);
     if (rc == 0)
         rc = take_run_lock(r, &stale);

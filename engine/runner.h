@@ -49,16 +49,4 @@ int runner_abort(runbook *rb, const char *run_id, char *const *assignments, size
  * it aborted, saying why its cleanup steps did not run. */
 int runner_close_without_runbook(const char *run_id, const runner_options *opts, const char *why);
 
-/* Reads runs/<run_id>/run.json. */
-int runner_read_run_info(cJSON **info, const char *audit_dir, const char *run_id);
-
-/* A new run id: 20260111T143000Z-<runbook>-<4 hex>. */
-char *runner_new_run_id(const char *runbook_name);
-
-/* Run ids are [A-Za-z0-9._-], 1 to 128 characters, not starting with '.'. */
-int runner_valid_run_id(const char *run_id);
-
-/* The path of a run's lock file, so status can tell a live run. */
-char *runner_run_lock_path(const char *audit_dir, const char *run_id);
-
 #endif

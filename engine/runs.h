@@ -1,0 +1,38 @@
+/* runs: the runs recorded in an audit directory (runs/<id>/run.json and
+ * journal.jsonl), read back for status, audit, drill --history, resume and
+ * abort; and the run ids that name them. */
+#ifndef DRCTL_RUNS_H
+#define DRCTL_RUNS_H
+
+#include <cjson/cJSON.h>
+
+/* Run ids are [A-Za-z0-9._-], 1 to 128 characters, not starting with '.'. */
+int runs_valid_id(const char *run_id);
+
+/* A new run id: 20260111T143000Z-<runbook>-<4 hex>. */
+char *runs_new_id(const char *runbook_name);
+
+/* The path of a run's lock file, so status can tell a live run. */
+char *runs_lock_path(const char *audit_dir, const char *run_id);
+
+/* The path of a run's journal (runs/<run_id>/journal.jsonl). */
+char *runs_journal_path(const char *audit_dir, const char *run_id);
+
+/* Reads runs/<run_id>/run.json into *info (caller frees); DR_EUSAGE when
+ * the id is invalid, the run does not exist or its record is corrupt. */
+int runs_read_info(cJSON **info, const char *audit_dir, const char *run_id);
+
+/* The run's state, replayed from its journal, with "elapsed_seconds"; a
+ * journal that does not replay gives {"status":"corrupt","detail":...}.
+ * *live tells whether a process holds the run's lock now. */
+cJSON *runs_state(int *live, const char *audit_dir, const char *run_id);
+
+/* The status to show a person: a "running" run nobody holds is dead. */
+const char *runs_shown_status(const cJSON *state, int live);
+
+/* Every run in the audit folder, newest first, one row each: run_id,
+ * runbook, version, status, shown_status, live, started_at, operator,
+ * duration_seconds. Runs whose run.json does not read are left out. */
+cJSON *runs_collect(const char *audit_dir);
+
+#endif
