@@ -13,7 +13,7 @@ api_check() { # [ARGS...]: the check, output in out and err, exit code in rc
 }
 
 # A copy of the sources and the document, in ./tree, to change freely.
-copy_tree() {
+api_doc_copy_tree() {
     mkdir tree
     local entry
     for entry in "$ROOT"/*; do
@@ -25,7 +25,7 @@ copy_tree() {
 }
 
 # Replaces text in every C file of the scratch tree; fails when no file had it.
-edit_c() { # SED-EXPRESSION TEXT-THAT-MUST-BE-THERE
+api_doc_edit_c() { # SED-EXPRESSION TEXT-THAT-MUST-BE-THERE
     local files
     files=$(grep -rlF --include='*.c' -e "$2" tree) || fail "no C file of the copy contains: $2"
     # shellcheck disable=SC2086
@@ -61,8 +61,8 @@ t_api_doc_a_field_table_row_is_checked() {
 }
 
 t_api_doc_a_new_c_function_is_reported() {
-    copy_tree
-    edit_c 's/{ *"confirm", *\([A-Za-z_]*\) *}/{ "confirm", \1 }, { "confirm_twice", \1 }/' '"confirm", '
+    api_doc_copy_tree
+    api_doc_edit_c 's/{ *"confirm", *\([A-Za-z_]*\) *}/{ "confirm", \1 }, { "confirm_twice", \1 }/' '"confirm", '
     api_check --root "$PWD/tree"
     expect_rc 1
     expect_in out "dr.confirm_twice is exported"
@@ -70,9 +70,9 @@ t_api_doc_a_new_c_function_is_reported() {
 }
 
 t_api_doc_methods_and_metamethods_of_connections_are_checked() {
-    copy_tree
-    edit_c 's/{ *"close", *\([A-Za-z_]*\) *}/{ "close", \1 }, { "ping", \1 }/' '"close", '
-    edit_c '/lua_setfield(L, -2, "__close");/d' '"__close"'
+    api_doc_copy_tree
+    api_doc_edit_c 's/{ *"close", *\([A-Za-z_]*\) *}/{ "close", \1 }, { "ping", \1 }/' '"close", '
+    api_doc_edit_c '/lua_setfield(L, -2, "__close");/d' '"__close"'
     api_check --root "$PWD/tree"
     expect_rc 1
     expect_in out "connection:ping is exported"
@@ -80,7 +80,7 @@ t_api_doc_methods_and_metamethods_of_connections_are_checked() {
 }
 
 t_api_doc_a_new_lua_function_of_a_module_is_reported() {
-    copy_tree
+    api_doc_copy_tree
     local neon_lua
     neon_lua=$(grep -rl '^local neon = \.\.\.' tree --include='*.lua' | grep -v '^tree/lua/' | head -1)
     [ -n "$neon_lua" ] || fail "the copy has no Lua part of the neon module"
@@ -91,8 +91,8 @@ t_api_doc_a_new_lua_function_of_a_module_is_reported() {
 }
 
 t_api_doc_an_option_missing_from_a_section_is_reported() {
-    copy_tree
-    edit_c 's/^\( *\)lua_getfield(L, 1, "check");/\1lua_getfield(L, 1, "compress");\n\1lua_pop(L, 1);\n&/' \
+    api_doc_copy_tree
+    api_doc_edit_c 's/^\( *\)lua_getfield(L, 1, "check");/\1lua_getfield(L, 1, "compress");\n\1lua_pop(L, 1);\n&/' \
         'lua_getfield(L, 1, "check");'
     api_check --root "$PWD/tree"
     expect_rc 1

@@ -159,8 +159,11 @@ class Code:
             for name in src.functions:
                 self.where.setdefault(name, src)
 
-    def body(self, name):
-        src = self.where.get(name)
+    def body(self, name, near=None):
+        """A function's source, text and masked text. A static function is
+        private to its file, so the definition in `near` (the file that
+        refers to it) comes first."""
+        src = near if near is not None and name in near.functions else self.where.get(name)
         if not src:
             return None, None, None
         text, masked = src.body(name)
@@ -184,10 +187,11 @@ def registers_names(masked):
 
 
 class Export:
-    def __init__(self, name, c_function=None, where=""):
+    def __init__(self, name, c_function=None, where="", source=None):
         self.name = name
         self.c_function = c_function   # the C function behind it, for its fields
         self.where = where
+        self.source = source           # the file whose table names it
 
 
 def metatable_regions(text, masked):
@@ -208,13 +212,13 @@ def object_name(expr, src):
     return value.split(".")[-1]
 
 
-def module_exports(code, module, opener, seen=None):
+def module_exports(code, module, opener, near=None, seen=None):
     """The names a module's opener (and what it calls) puts on the module."""
     seen = seen if seen is not None else set()
     if opener in seen:
         return [], []
     seen.add(opener)
-    src, text, masked = code.body(opener)
+    src, text, masked = code.body(opener, near)
     if src is None:
         return [], []
     exports, lua_files = [], []
@@ -235,7 +239,7 @@ def module_exports(code, module, opener, seen=None):
         obj = region_of(m.start())
         for lua_name, c_name in tables.get(m.group(1), []):
             name = f"{obj}:{lua_name}" if obj else f"{module}.{lua_name}"
-            exports.append(Export(name, c_name, where))
+            exports.append(Export(name, c_name, where, src))
     for m in SETFIELD.finditer(masked):
         field = text[m.start(1):m.end(1)]
         obj = region_of(m.start())
@@ -249,9 +253,9 @@ def module_exports(code, module, opener, seen=None):
     for m in CALL.finditer(masked):
         callee = m.group(1)
         if callee in code.where and callee != opener:
-            _, _, callee_masked = code.body(callee)
+            _, _, callee_masked = code.body(callee, src)
             if registers_names(callee_masked):
-                more, more_lua = module_exports(code, module, callee, seen)
+                more, more_lua = module_exports(code, module, callee, src, seen)
                 exports += more
                 lua_files += more_lua
     return exports, lua_files
@@ -340,14 +344,12 @@ RESULT_FIELD = re.compile(r'\blua_setfield\s*\(\s*\w+\s*,\s*-2\s*,\s*"([^"\n]*)"
 HELPER_FIELD = re.compile(r'\b(\w+)\s*\(\s*\w+\s*,\s*"([^"\n]*)"')
 
 
-def function_fields(code, c_function, depth=2, seen=None):
+def function_fields(code, c_function, near=None, depth=2, seen=None):
     seen = seen if seen is not None else set()
-    if c_function in seen:
+    src, text, masked = code.body(c_function, near)
+    if src is None or (src.path, c_function) in seen:
         return set()
-    seen.add(c_function)
-    src, text, masked = code.body(c_function)
-    if src is None:
-        return set()
+    seen.add((src.path, c_function))
     fields = set()
     for pattern in (GETFIELD_ARG, RESULT_FIELD):
         for m in pattern.finditer(masked):
@@ -355,14 +357,14 @@ def function_fields(code, c_function, depth=2, seen=None):
     for m in HELPER_FIELD.finditer(masked):
         helper = m.group(1)
         if helper in code.where:
-            _, _, helper_masked = code.body(helper)
+            _, _, helper_masked = code.body(helper, src)
             if GETFIELD_VAR.search(helper_masked):
                 fields.add(text[m.start(2):m.end(2)])
     if depth > 0:
         for m in list(CALL.finditer(masked)) + list(PUSHED.finditer(masked)):
             callee = m.group(1)
             if callee in code.where and callee != c_function:
-                fields |= function_fields(code, callee, depth - 1, seen)
+                fields |= function_fields(code, callee, src, depth - 1, seen)
     return fields
 
 
@@ -417,7 +419,7 @@ def exported(code, root):
             if src.masked[m.start()] == " ":
                 continue  # inside a comment
             module, opener = m.group(1), m.group(2)
-            names, lua_files = module_exports(code, module, opener)
+            names, lua_files = module_exports(code, module, opener, src)
             exports += names
             for file_name in lua_files:
                 path = find_lua_file(root, file_name)
@@ -465,7 +467,7 @@ def compare(root, doc_path, listing=False):
         if not e.c_function or name not in doc.sections:
             continue
         section = doc.sections[name]
-        for field in sorted(function_fields(code, e.c_function)):
+        for field in sorted(function_fields(code, e.c_function, e.source)):
             if not re.search(r"\b%s\b" % re.escape(field), section):
                 problems.append(f"{name} takes or returns the field '{field}' ({e.where}, {e.c_function}), "
                                 f"which its section of {doc_rel} (line {doc.names[name]}) does not mention")
