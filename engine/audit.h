@@ -5,11 +5,8 @@
  * touches only that folder, authored by the operator, with the message
  * "<run-id>: <step> <state>". Commits are built from trees directly (no
  * index rewrite per commit, which would cost O(all runs)); the index is
- * brought up to date once per command so `git status` stays clean. With a
- * remote named origin, each commit is pushed; when the remote moved, drctl
- * fetches, replays its own commits on top (runs never share a folder) and
- * pushes again. A push that fails never loses the local commit and never
- * blocks a recovery: it is reported and retried by the next command. */
+ * brought up to date once per command so `git status` stays clean. What
+ * concerns the remote (fetch, replay, push) is in audit_remote.h. */
 #ifndef DRCTL_AUDIT_H
 #define DRCTL_AUDIT_H
 
@@ -37,14 +34,5 @@ int audit_commit_run(audit *a, const char *run_id, const char *message, const ch
 /* End of a command: the index gets the run's files, pending commits are
  * pushed (best effort, reported). */
 int audit_settle(audit *a, const char *run_id);
-
-/* Fetches origin and integrates it (fast-forward, or replay of the local
- * commits on top). A missing or unreachable remote is a warning, not an
- * error. */
-int audit_sync(audit *a);
-
-/* Pushes the branch to origin, integrating the remote when it moved; a few
- * tries with backoff. Failure is reported as a warning and returns 0. */
-int audit_push(audit *a);
 
 #endif

@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include "audit.h"
+#include "audit_remote.h"
 #include "buf.h"
 #include "checkpoint.h"
 #include "drill.h"
