@@ -239,41 +239,48 @@ static void reap(running *r)
         r->result->exit_code = 128 + SIGKILL; /* left behind, stuck: it was killed */
 }
 
-/* Starts the child, with the parent's ends of its pipes in r. */
+/* Starts the child, with the parent's ends of its pipes in r. Whatever
+ * fails (a pipe, the fork, the exec), every descriptor made is closed. */
 static int start_child(running *r)
 {
     const proc_request *req = r->req;
-    int in[2], out[2], errp[2], report[2];
-    if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(errp, O_CLOEXEC) || pipe2(report, O_CLOEXEC))
-        return err_set(DR_EFAIL, "cannot create pipes: %s", strerror(errno));
-    char **envp = child_environment(req->env);
+    int in[2] = { -1, -1 }, out[2] = { -1, -1 }, errp[2] = { -1, -1 }, report[2] = { -1, -1 };
+    char **envp = NULL;
+    int exec_errno = 0, rc = 0;
+    if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(errp, O_CLOEXEC) || pipe2(report, O_CLOEXEC)) {
+        rc = err_set(DR_EFAIL, "cannot create pipes: %s", strerror(errno));
+        goto cleanup;
+    }
+    envp = child_environment(req->env);
     pid_t pid = fork();
     if (pid == 0)
         run_child(req, envp, in[0], out[1], errp[1], report[1]);
-    int fork_errno = errno;
-    free(envp);
-    close(in[0]);
-    close(out[1]);
-    close(errp[1]);
-    close(report[1]);
-    int exec_errno = 0;
-    ssize_t got = pid < 0 ? 0 : read(report[0], &exec_errno, sizeof exec_errno);
-    close(report[0]);
-    if (pid < 0 || got == (ssize_t)sizeof exec_errno) {
-        close(in[1]);
-        close(out[0]);
-        close(errp[0]);
-        if (pid < 0)
-            return err_set(DR_EFAIL, "cannot start %s: %s", req->argv[0], strerror(fork_errno));
+    if (pid < 0) {
+        rc = err_set(DR_EFAIL, "cannot start %s: %s", req->argv[0], strerror(errno));
+        goto cleanup;
+    }
+    /* The child's ends: kept open here, they would hide its end of output. */
+    close_fd(&in[0]);
+    close_fd(&out[1]);
+    close_fd(&errp[1]);
+    close_fd(&report[1]);
+    if (read(report[0], &exec_errno, sizeof exec_errno) == (ssize_t)sizeof exec_errno) {
         waitpid(pid, NULL, 0);
-        return err_set(DR_EFAIL, "cannot run '%s': %s", req->argv[0], strerror(exec_errno));
+        rc = err_set(DR_EFAIL, "cannot run '%s': %s", req->argv[0], strerror(exec_errno));
+        goto cleanup;
     }
     setpgid(pid, pid);
     r->pid = pid;
     r->in_fd = in[1];
     r->out_fd = out[0];
     r->err_fd = errp[0];
-    return 0;
+    in[1] = out[0] = errp[0] = -1;
+cleanup:
+    free(envp);
+    int *ends[] = { &in[0], &in[1], &out[0], &out[1], &errp[0], &errp[1], &report[0], &report[1] };
+    for (size_t i = 0; i < sizeof ends / sizeof *ends; i++)
+        close_fd(ends[i]);
+    return rc;
 }
 
 int proc_run(proc_result *result, const proc_request *req)
