@@ -7,6 +7,7 @@
 #include "postgres.h"
 #include "timefmt.h"
 #include "jsonfield.h"
+#include "state.h"
 
 #include <errno.h>
 #include <math.h>
@@ -20,9 +21,9 @@
 #include <unistd.h>
 
 /* The whole state is one JSON document, DIR/state.json, written durably
- * after every change: {"projects": [ {project fields..., "_branches": [...],
- * "_endpoints": [...], "_roles": [...], "_databases": [...],
- * "_operations": [...]} ]}. Fields starting with '_' are never shown. */
+ * after every change: {"projects": [ {project fields..., NL_BRANCHES: [...],
+ * NL_ENDPOINTS: [...], NL_ROLES: [...], NL_DATABASES: [...],
+ * NL_OPERATIONS: [...]} ]}. Fields starting with '_' are never shown. */
 struct nl_api {
     char *data_dir;
     char *state_path;
@@ -95,56 +96,11 @@ static char *new_password(void)
     return buf_detach(&b);
 }
 
-static cJSON *find_by_id(cJSON *list, const char *id)
-{
-    cJSON *item;
-    cJSON_ArrayForEach(item, list)
-        if (json_text(item, "id", NULL) && strcmp(json_text(item, "id", NULL), id) == 0)
-            return item;
-    return NULL;
-}
 
-/* Sets object.key to value (taken), whether or not the key is there yet:
- * cJSON's replace leaks the value when the key is missing. */
-static void set_field(cJSON *object, const char *key, cJSON *value)
-{
-    if (cJSON_GetObjectItemCaseSensitive(object, key))
-        cJSON_ReplaceItemInObjectCaseSensitive(object, key, value);
-    else
-        cJSON_AddItemToObject(object, key, value);
-}
 
-/* Any project, a deleted one too: the worker finishes its clean-up. */
-static cJSON *any_project(nl_api *api, const char *project_id)
-{
-    return find_by_id(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project_id);
-}
 
-/* A project the API still shows (a deleted one is cleaned up in the
- * background, and is 404 from the moment it is deleted). */
-static cJSON *live_project(nl_api *api, const char *project_id)
-{
-    cJSON *p = any_project(api, project_id);
-    return p && !cJSON_GetObjectItemCaseSensitive(p, "_deleted") ? p : NULL;
-}
 
-/* The item with that id in one of a project's lists (_branches,
- * _endpoints, ...), or NULL; project may be NULL. */
-static cJSON *item_in(cJSON *project, const char *list, const char *id)
-{
-    return project ? find_by_id(cJSON_GetObjectItemCaseSensitive(project, list), id) : NULL;
-}
 
-/* A copy without the internal '_' fields. */
-static cJSON *public_copy(const cJSON *o)
-{
-    cJSON *copy = cJSON_CreateObject();
-    const cJSON *field;
-    cJSON_ArrayForEach(field, o)
-        if (field->string[0] != '_')
-            cJSON_AddItemToObject(copy, field->string, cJSON_Duplicate(field, 1));
-    return copy;
-}
 
 static int save_state(nl_api *api)
 {
@@ -167,9 +123,9 @@ static char *branch_archive(nl_api *api, const char *branch_id)
 
 static char *connection_uri(const cJSON *role, const cJSON *endpoint, const char *database)
 {
-    const cJSON *port = cJSON_GetObjectItemCaseSensitive(endpoint, "_port");
+    const cJSON *port = cJSON_GetObjectItemCaseSensitive(endpoint, NL_PORT);
     return xasprintf("postgresql://%s:%s@127.0.0.1:%d/%s?sslmode=disable", json_text(role, "name", NULL),
-                     json_text(role, "_password", NULL), cJSON_IsNumber(port) ? port->valueint : 0, database);
+                     json_text(role, NL_PASSWORD, NULL), cJSON_IsNumber(port) ? port->valueint : 0, database);
 }
 
 /* ---- operations ------------------------------------------------------------- */
@@ -185,12 +141,12 @@ static cJSON *new_operation(cJSON *project, const char *action, const char *bran
     if (endpoint_id)
         cJSON_AddStringToObject(op, "endpoint_id", endpoint_id);
     cJSON_AddStringToObject(op, "action", action);
-    cJSON_AddStringToObject(op, "status", "running");
+    cJSON_AddStringToObject(op, "status", NL_OPERATION_RUNNING);
     cJSON_AddNumberToObject(op, "failures_count", 0);
     cJSON_AddStringToObject(op, "created_at", now);
     cJSON_AddStringToObject(op, "updated_at", now);
     cJSON_AddNumberToObject(op, "total_duration_ms", 0);
-    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(project, "_operations"), op);
+    cJSON_AddItemToArray(nl_state_list(project, NL_OPERATIONS), op);
     free(id);
     free(now);
     return op;
@@ -200,16 +156,16 @@ static void finish_operations(cJSON *project, const char *branch_id, const char 
 {
     cJSON *op;
     char *now = now_text();
-    cJSON_ArrayForEach(op, cJSON_GetObjectItemCaseSensitive(project, "_operations")) {
-        if (strcmp(json_text(op, "status", NULL), "running") != 0 || !json_text(op, "branch_id", NULL) ||
+    cJSON_ArrayForEach(op, nl_state_list(project, NL_OPERATIONS)) {
+        if (strcmp(json_text(op, "status", NULL), NL_OPERATION_RUNNING) != 0 || !json_text(op, "branch_id", NULL) ||
             strcmp(json_text(op, "branch_id", NULL), branch_id) != 0)
             continue;
         double started = 0, ended = 0;
         timefmt_parse_timestamp(&started, json_text(op, "created_at", NULL));
         timefmt_parse_timestamp(&ended, now);
-        set_field(op, "status", cJSON_CreateString(error ? "failed" : "finished"));
-        set_field(op, "updated_at", cJSON_CreateString(now));
-        set_field(op, "total_duration_ms", cJSON_CreateNumber((ended - started) * 1000));
+        nl_state_set(op, "status", cJSON_CreateString(error ? NL_OPERATION_FAILED : NL_OPERATION_FINISHED));
+        nl_state_set(op, "updated_at", cJSON_CreateString(now));
+        nl_state_set(op, "total_duration_ms", cJSON_CreateNumber((ended - started) * 1000));
         if (error)
             cJSON_AddStringToObject(op, "error", error);
     }
@@ -239,20 +195,7 @@ static void branch_job_free(branch_job *job)
     free(job->database);
 }
 
-static cJSON *endpoint_of(cJSON *project, const char *branch_id)
-{
-    cJSON *e;
-    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(project, "_endpoints"))
-        if (strcmp(json_text(e, "branch_id", NULL), branch_id) == 0)
-            return e;
-    return NULL;
-}
 
-static int port_of(const cJSON *endpoint)
-{
-    const cJSON *port = cJSON_GetObjectItemCaseSensitive(endpoint, "_port");
-    return cJSON_IsNumber(port) ? port->valueint : 0;
-}
 
 static char *branch_base(nl_api *api, const char *branch_id)
 {
@@ -345,10 +288,10 @@ static void record_history_start(nl_api *api, const char *project_id, const char
     if (rc == 0)
         rc = nl_pg_basebackup(port, base);
     pthread_mutex_lock(&api->lock);
-    cJSON *p = any_project(api, project_id);
-    cJSON *b = item_in(p, "_branches", branch_id);
+    cJSON *p = nl_state_any_project(api->state, project_id);
+    cJSON *b = nl_state_item_in(p, NL_BRANCHES, branch_id);
     if (b && rc == 0) {
-        set_field(b, "_history_from", cJSON_CreateNumber(timefmt_now()));
+        nl_state_set(b, NL_HISTORY_FROM, cJSON_CreateNumber(timefmt_now()));
         save_state(api);
     } else if (!b) {
         /* Deleted while its base was being taken: the base must go with it. */
@@ -411,20 +354,6 @@ static int remove_branch_files(nl_api *api, const char *branch_id)
     return rc;
 }
 
-/* Takes a deleted branch out of the state with everything that was its. */
-static void forget_branch(cJSON *project, const char *branch_id)
-{
-    static const char *const lists[] = { "_branches", "_endpoints", "_roles", "_databases" };
-    for (size_t i = 0; i < 4; i++) {
-        cJSON *list = cJSON_GetObjectItemCaseSensitive(project, lists[i]);
-        for (int k = cJSON_GetArraySize(list) - 1; k >= 0; k--) {
-            cJSON *item = cJSON_GetArrayItem(list, k);
-            const char *owner = i == 0 ? json_text(item, "id", NULL) : json_text(item, "branch_id", NULL);
-            if (owner && strcmp(owner, branch_id) == 0)
-                cJSON_DeleteItemFromArray(list, k);
-        }
-    }
-}
 
 /* ---- the worker's jobs: each takes the first item waiting for it --------------- */
 
@@ -433,7 +362,7 @@ static void forget_branch(cJSON *project, const char *branch_id)
 static cJSON *first_pending(nl_api *api, const char *list, int (*waiting)(const cJSON *item), cJSON **project_out)
 {
     cJSON *project;
-    cJSON_ArrayForEach(project, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
+    cJSON_ArrayForEach(project, nl_state_projects(api->state)) {
         cJSON *item;
         cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(project, list)) {
             if (waiting(item)) {
@@ -445,31 +374,27 @@ static cJSON *first_pending(nl_api *api, const char *list, int (*waiting)(const 
     return NULL;
 }
 
-static int in_state(const cJSON *branch, const char *state)
-{
-    return strcmp(json_text(branch, "current_state", NULL), state) == 0;
-}
 
 static int awaits_restore(const cJSON *branch)
 {
-    return in_state(branch, "init") && cJSON_GetObjectItemCaseSensitive(branch, "_restore");
+    return nl_state_is(branch, NL_BRANCH_INIT) && cJSON_GetObjectItemCaseSensitive(branch, NL_RESTORE);
 }
 
 static int awaits_endpoint_change(const cJSON *endpoint)
 {
-    return json_text(endpoint, "_pending", NULL) != NULL;
+    return json_text(endpoint, NL_PENDING, NULL) != NULL;
 }
 
 static int awaits_deletion(const cJSON *branch)
 {
-    return in_state(branch, "deleting");
+    return nl_state_is(branch, NL_BRANCH_DELETING);
 }
 
 /* Restores, and the branches they preserve, are run_next_restore's. */
 static int awaits_making(const cJSON *branch)
 {
-    return in_state(branch, "init") && !cJSON_GetObjectItemCaseSensitive(branch, "_restore") &&
-           !cJSON_GetObjectItemCaseSensitive(branch, "_preserving");
+    return nl_state_is(branch, NL_BRANCH_INIT) && !cJSON_GetObjectItemCaseSensitive(branch, NL_RESTORE) &&
+           !cJSON_GetObjectItemCaseSensitive(branch, NL_PRESERVING);
 }
 
 /* ---- restore in place ----------------------------------------------------------- */
@@ -574,35 +499,35 @@ static int run_restore(nl_api *api, const restore_job *j)
 static int run_next_restore(nl_api *api)
 {
     cJSON *project;
-    cJSON *branch = first_pending(api, "_branches", awaits_restore, &project);
+    cJSON *branch = first_pending(api, NL_BRANCHES, awaits_restore, &project);
     if (!branch)
         return 0;
-    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(branch, "_restore");
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(branch, NL_RESTORE);
     restore_job j = { 0 };
     j.project_id = xstrdup(json_text(project, "id", NULL));
     j.branch_id = xstrdup(json_text(branch, "id", NULL));
     j.source_id = xstrdup(json_text(spec, "source_branch_id", NULL));
     j.target = json_text(spec, "target", NULL) ? xstrdup(json_text(spec, "target", NULL)) : NULL;
     j.preserved_id = json_text(spec, "preserved_id", NULL) ? xstrdup(json_text(spec, "preserved_id", NULL)) : NULL;
-    j.port = port_of(endpoint_of(project, j.branch_id));
-    j.source_port = port_of(endpoint_of(project, j.source_id));
+    j.port = nl_endpoint_port(nl_endpoint_of(project, j.branch_id));
+    j.source_port = nl_endpoint_port(nl_endpoint_of(project, j.source_id));
     pthread_mutex_unlock(&api->lock);
     int rc = run_restore(api, &j);
     pthread_mutex_lock(&api->lock);
-    cJSON *p = any_project(api, j.project_id);
-    cJSON *b = item_in(p, "_branches", j.branch_id);
+    cJSON *p = nl_state_any_project(api->state, j.project_id);
+    cJSON *b = nl_state_item_in(p, NL_BRANCHES, j.branch_id);
     if (b) {
         char *now = now_text();
-        cJSON_DeleteItemFromObjectCaseSensitive(b, "_restore");
-        set_field(b, "current_state", cJSON_CreateString(rc ? "error" : "ready"));
-        set_field(b, "state_changed_at", cJSON_CreateString(now));
-        set_field(b, "updated_at", cJSON_CreateString(now));
+        cJSON_DeleteItemFromObjectCaseSensitive(b, NL_RESTORE);
+        nl_state_set_current(b, rc ? NL_BRANCH_ERROR : NL_BRANCH_READY);
+        nl_state_set(b, "state_changed_at", cJSON_CreateString(now));
+        nl_state_set(b, "updated_at", cJSON_CreateString(now));
         /* Its old history went with the old state. */
-        cJSON_DeleteItemFromObjectCaseSensitive(b, "_history_from");
-        cJSON *kept = j.preserved_id ? item_in(p, "_branches", j.preserved_id) : NULL;
+        cJSON_DeleteItemFromObjectCaseSensitive(b, NL_HISTORY_FROM);
+        cJSON *kept = j.preserved_id ? nl_state_item_in(p, NL_BRANCHES, j.preserved_id) : NULL;
         if (kept) {
-            cJSON_DeleteItemFromObjectCaseSensitive(kept, "_preserving");
-            set_field(kept, "current_state", cJSON_CreateString(rc ? "error" : "ready"));
+            cJSON_DeleteItemFromObjectCaseSensitive(kept, NL_PRESERVING);
+            nl_state_set_current(kept, rc ? NL_BRANCH_ERROR : NL_BRANCH_READY);
         }
         finish_operations(p, j.branch_id, rc ? err_last() : NULL);
         free(now);
@@ -652,31 +577,31 @@ static int apply_endpoint_change(nl_api *api, const char *change, const char *br
 static int run_endpoint_change(nl_api *api)
 {
     cJSON *project;
-    cJSON *e = first_pending(api, "_endpoints", awaits_endpoint_change, &project);
+    cJSON *e = first_pending(api, NL_ENDPOINTS, awaits_endpoint_change, &project);
     if (!e)
         return 0;
-    char *change = xstrdup(json_text(e, "_pending", NULL));
-    char *from_id = json_text(e, "_from", NULL) ? xstrdup(json_text(e, "_from", NULL)) : NULL;
+    char *change = xstrdup(json_text(e, NL_PENDING, NULL));
+    char *from_id = json_text(e, NL_FROM, NULL) ? xstrdup(json_text(e, NL_FROM, NULL)) : NULL;
     char *branch_id = xstrdup(json_text(e, "branch_id", NULL)), *endpoint_id = xstrdup(json_text(e, "id", NULL));
     char *project_id = xstrdup(json_text(project, "id", NULL));
-    int port = port_of(e);
+    int port = nl_endpoint_port(e);
     pthread_mutex_unlock(&api->lock);
     int rc = apply_endpoint_change(api, change, branch_id, from_id, port);
     pthread_mutex_lock(&api->lock);
-    cJSON *p = any_project(api, project_id);
-    cJSON *endpoint = item_in(p, "_endpoints", endpoint_id);
-    cJSON *branch = item_in(p, "_branches", branch_id);
+    cJSON *p = nl_state_any_project(api->state, project_id);
+    cJSON *endpoint = nl_state_item_in(p, NL_ENDPOINTS, endpoint_id);
+    cJSON *branch = nl_state_item_in(p, NL_BRANCHES, branch_id);
     int history_needed = 0;
     if (endpoint) {
-        cJSON_DeleteItemFromObjectCaseSensitive(endpoint, "_pending");
-        cJSON_DeleteItemFromObjectCaseSensitive(endpoint, "_from");
+        cJSON_DeleteItemFromObjectCaseSensitive(endpoint, NL_PENDING);
+        cJSON_DeleteItemFromObjectCaseSensitive(endpoint, NL_FROM);
         int stopped = !strcmp(change, "suspend") || !strcmp(change, "delete");
         if (rc == 0 && !strcmp(change, "delete")) {
-            cJSON_DetachItemViaPointer(cJSON_GetObjectItemCaseSensitive(p, "_endpoints"), endpoint);
+            cJSON_DetachItemViaPointer(nl_state_list(p, NL_ENDPOINTS), endpoint);
             cJSON_Delete(endpoint);
         } else if (rc == 0) {
-            set_field(endpoint, "current_state", cJSON_CreateString(stopped ? "idle" : "active"));
-            history_needed = !stopped && branch && !cJSON_GetObjectItemCaseSensitive(branch, "_history_from");
+            nl_state_set_current(endpoint, stopped ? NL_ENDPOINT_IDLE : NL_ENDPOINT_ACTIVE);
+            history_needed = !stopped && branch && !cJSON_GetObjectItemCaseSensitive(branch, NL_HISTORY_FROM);
         }
         finish_operations(p, branch_id, rc ? err_last() : NULL);
     }
@@ -698,7 +623,7 @@ static int run_endpoint_change(nl_api *api)
 static int run_deletion(nl_api *api)
 {
     cJSON *project;
-    cJSON *branch = first_pending(api, "_branches", awaits_deletion, &project);
+    cJSON *branch = first_pending(api, NL_BRANCHES, awaits_deletion, &project);
     if (!branch)
         return 0;
     char *branch_id = xstrdup(json_text(branch, "id", NULL));
@@ -707,18 +632,17 @@ static int run_deletion(nl_api *api)
     int rc = remove_branch_files(api, branch_id);
     pthread_mutex_lock(&api->lock);
     /* The raw lookup: a deleted project is exactly what this cleans up. */
-    cJSON *p = any_project(api, project_id);
+    cJSON *p = nl_state_any_project(api->state, project_id);
     if (p) {
         finish_operations(p, branch_id, rc ? err_last() : NULL);
         if (rc != 0) {
-            set_field(item_in(p, "_branches", branch_id),
-                      "current_state", cJSON_CreateString("error"));
+            nl_state_set_current(nl_state_item_in(p, NL_BRANCHES, branch_id), NL_BRANCH_ERROR);
         } else {
-            forget_branch(p, branch_id);
+            nl_state_forget_branch(p, branch_id);
             /* A deleted project goes once its last branch is gone. */
-            if (cJSON_GetObjectItemCaseSensitive(p, "_deleted") &&
-                cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(p, "_branches")) == 0) {
-                cJSON_DetachItemViaPointer(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), p);
+            if (cJSON_GetObjectItemCaseSensitive(p, NL_DELETED) &&
+                cJSON_GetArraySize(nl_state_list(p, NL_BRANCHES)) == 0) {
+                cJSON_DetachItemViaPointer(nl_state_projects(api->state), p);
                 cJSON_Delete(p);
             }
         }
@@ -733,23 +657,23 @@ static int run_deletion(nl_api *api)
 static int next_job(nl_api *api, branch_job *job)
 {
     cJSON *project;
-    cJSON *branch = first_pending(api, "_branches", awaits_making, &project);
+    cJSON *branch = first_pending(api, NL_BRANCHES, awaits_making, &project);
     if (!branch)
         return 0;
     const char *parent_id = json_text(branch, "parent_id", NULL);
     memset(job, 0, sizeof *job);
     job->branch_id = xstrdup(json_text(branch, "id", NULL));
-    job->port = port_of(endpoint_of(project, job->branch_id));
-    if (json_text(branch, "_target", NULL))
-        job->target = xstrdup(json_text(branch, "_target", NULL));
+    job->port = nl_endpoint_port(nl_endpoint_of(project, job->branch_id));
+    if (json_text(branch, NL_TARGET, NULL))
+        job->target = xstrdup(json_text(branch, NL_TARGET, NULL));
     if (parent_id) {
         job->parent_id = xstrdup(parent_id);
-        job->parent_port = port_of(endpoint_of(project, parent_id));
+        job->parent_port = nl_endpoint_port(nl_endpoint_of(project, parent_id));
     } else {
-        cJSON *role = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(project, "_roles"), 0);
-        cJSON *database = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(project, "_databases"), 0);
+        cJSON *role = cJSON_GetArrayItem(nl_state_list(project, NL_ROLES), 0);
+        cJSON *database = cJSON_GetArrayItem(nl_state_list(project, NL_DATABASES), 0);
         job->role = xstrdup(json_text(role, "name", NULL));
-        job->password = xstrdup(json_text(role, "_password", NULL));
+        job->password = xstrdup(json_text(role, NL_PASSWORD, NULL));
         job->database = xstrdup(json_text(database, "name", NULL));
     }
     return 1;
@@ -757,10 +681,7 @@ static int next_job(nl_api *api, branch_job *job)
 
 /* Defined with the resources below; the scheduler makes snapshots too, and
  * expiry deletes branches as DELETE does. */
-static int is_snapshot(const cJSON *branch);
 static cJSON *add_branch(cJSON *project, const char *name, int is_default);
-static void inherit_roles_and_databases(cJSON *project, const char *parent_id, const char *branch_id);
-static int has_children(cJSON *project, const char *branch_id);
 static cJSON *start_deletion(cJSON *project, cJSON *branch);
 
 /* ---- what the worker's jobs still need ---------------------------------------- */
@@ -771,9 +692,9 @@ static cJSON *start_deletion(cJSON *project, cJSON *branch);
 static cJSON *endpoint_changing(cJSON *project, const char *branch_id)
 {
     cJSON *e;
-    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(project, "_endpoints"))
-        if (json_text(e, "_pending", NULL) && (!strcmp(json_text(e, "branch_id", NULL), branch_id) ||
-                                       (json_text(e, "_from", NULL) && !strcmp(json_text(e, "_from", NULL), branch_id))))
+    cJSON_ArrayForEach(e, nl_state_list(project, NL_ENDPOINTS))
+        if (json_text(e, NL_PENDING, NULL) && (!strcmp(json_text(e, "branch_id", NULL), branch_id) ||
+                                       (json_text(e, NL_FROM, NULL) && !strcmp(json_text(e, NL_FROM, NULL), branch_id))))
             return e;
     return NULL;
 }
@@ -789,21 +710,21 @@ static cJSON *endpoint_changing(cJSON *project, const char *branch_id)
 static char *job_needing(cJSON *project, const char *branch_id)
 {
     const cJSON *b;
-    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
+    cJSON_ArrayForEach(b, nl_state_list(project, NL_BRANCHES)) {
         const char *id = json_text(b, "id", NULL), *parent = json_text(b, "parent_id", NULL);
-        const cJSON *restore = cJSON_GetObjectItemCaseSensitive(b, "_restore");
-        if (!in_state(b, "init") || !strcmp(id, branch_id))
+        const cJSON *restore = cJSON_GetObjectItemCaseSensitive(b, NL_RESTORE);
+        if (!nl_state_is(b, NL_BRANCH_INIT) || !strcmp(id, branch_id))
             continue;
         if (restore && json_text(restore, "source_branch_id", NULL) && !strcmp(json_text(restore, "source_branch_id", NULL), branch_id))
             return xasprintf("branch %s is being restored from it", id);
         /* A preserved branch gets its files by a move, not by reading its parent. */
-        if (!restore && !cJSON_GetObjectItemCaseSensitive(b, "_preserving") && parent && !strcmp(parent, branch_id))
-            return is_snapshot(b) ? xasprintf("snapshot %s is being taken of it", id)
+        if (!restore && !cJSON_GetObjectItemCaseSensitive(b, NL_PRESERVING) && parent && !strcmp(parent, branch_id))
+            return nl_branch_is_snapshot(b) ? xasprintf("snapshot %s is being taken of it", id)
                                   : xasprintf("branch %s is being made from it", id);
     }
     const cJSON *e = endpoint_changing(project, branch_id);
     if (e)
-        return xasprintf("endpoint %s is being changed (%s)", json_text(e, "id", NULL), json_text(e, "_pending", NULL));
+        return xasprintf("endpoint %s is being changed (%s)", json_text(e, "id", NULL), json_text(e, NL_PENDING, NULL));
     return NULL;
 }
 
@@ -822,7 +743,7 @@ static int refuse_if_needed(cJSON *project, const cJSON *branch, nl_response *er
     if (!why)
         return 0;
     *error = nl_error(423, "", "%s %s has an operation in progress (%s); wait for it to finish",
-                      is_snapshot(branch) ? "snapshot" : "branch", json_text(branch, "id", NULL), why);
+                      nl_branch_is_snapshot(branch) ? "snapshot" : "branch", json_text(branch, "id", NULL), why);
     free(why);
     return -1;
 }
@@ -831,7 +752,7 @@ static int refuse_if_needed(cJSON *project, const cJSON *branch, nl_response *er
  * or moved on it (the worker could read it before that is done, or while). */
 static int readable_now(cJSON *project, const cJSON *branch)
 {
-    return in_state(branch, "ready") && !endpoint_changing(project, json_text(branch, "id", NULL));
+    return nl_state_is(branch, NL_BRANCH_READY) && !endpoint_changing(project, json_text(branch, "id", NULL));
 }
 
 /* A branch (or snapshot) whose creation or restore failed: in error, its
@@ -840,11 +761,11 @@ static int readable_now(cJSON *project, const cJSON *branch)
 static int failed_and_idle(cJSON *project, const cJSON *branch)
 {
     const char *id = json_text(branch, "id", NULL);
-    if (!in_state(branch, "error") || endpoint_changing(project, id))
+    if (!nl_state_is(branch, NL_BRANCH_ERROR) || endpoint_changing(project, id))
         return 0;
     const cJSON *op;
-    cJSON_ArrayForEach(op, cJSON_GetObjectItemCaseSensitive(project, "_operations"))
-        if (!strcmp(json_text(op, "status", NULL), "running") && json_text(op, "branch_id", NULL) && !strcmp(json_text(op, "branch_id", NULL), id))
+    cJSON_ArrayForEach(op, nl_state_list(project, NL_OPERATIONS))
+        if (!strcmp(json_text(op, "status", NULL), NL_OPERATION_RUNNING) && json_text(op, "branch_id", NULL) && !strcmp(json_text(op, "branch_id", NULL), id))
             return 0;
     return 1;
 }
@@ -854,18 +775,18 @@ static int expire_snapshots(nl_api *api)
 {
     int any = 0;
     cJSON *project;
-    cJSON_ArrayForEach(project, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
+    cJSON_ArrayForEach(project, nl_state_projects(api->state)) {
         cJSON *b;
-        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
+        cJSON_ArrayForEach(b, nl_state_list(project, NL_BRANCHES)) {
             double due;
-            const char *expires = json_text(b, "_expires_at", NULL);
-            if (!is_snapshot(b) || !expires || !(in_state(b, "ready") || failed_and_idle(project, b)) ||
+            const char *expires = json_text(b, NL_EXPIRES_AT, NULL);
+            if (!nl_branch_is_snapshot(b) || !expires || !(nl_state_is(b, NL_BRANCH_READY) || failed_and_idle(project, b)) ||
                 timefmt_parse_timestamp(&due, expires) != 0 || due > schedule_now(api))
                 continue;
             /* A branch being restored from it keeps it until that is done. */
             if (is_needed(project, json_text(b, "id", NULL)))
                 continue;
-            set_field(b, "current_state", cJSON_CreateString("deleting"));
+            nl_state_set_current(b, NL_BRANCH_DELETING);
             new_operation(project, "delete_timeline", json_text(b, "id", NULL), NULL);
             any = 1;
         }
@@ -888,18 +809,18 @@ static int expire_branches(nl_api *api)
     int any = 0;
     double now = schedule_now(api);
     cJSON *project;
-    cJSON_ArrayForEach(project, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
-        if (cJSON_GetObjectItemCaseSensitive(project, "_deleted"))
+    cJSON_ArrayForEach(project, nl_state_projects(api->state)) {
+        if (cJSON_GetObjectItemCaseSensitive(project, NL_DELETED))
             continue;
         cJSON *b;
-        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
+        cJSON_ArrayForEach(b, nl_state_list(project, NL_BRANCHES)) {
             double due;
             const char *expires = json_text(b, "expires_at", NULL);
-            if (is_snapshot(b) || !expires || !(in_state(b, "ready") || failed_and_idle(project, b)) ||
+            if (nl_branch_is_snapshot(b) || !expires || !(nl_state_is(b, NL_BRANCH_READY) || failed_and_idle(project, b)) ||
                 is_needed(project, json_text(b, "id", NULL)) || timefmt_parse_timestamp(&due, expires) != 0 || due > now)
                 continue;
-            if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "default")) ||
-                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "protected")) || has_children(project, json_text(b, "id", NULL)))
+            if (nl_state_flag(b, "default") ||
+                nl_state_flag(b, "protected") || nl_branch_has_children(project, json_text(b, "id", NULL)))
                 continue;
             fprintf(stderr, "neon-local: branch %s expired at %s: deleting it\n", json_text(b, "id", NULL), expires);
             cJSON_Delete(start_deletion(project, b));
@@ -959,13 +880,13 @@ static int take_scheduled_snapshots(nl_api *api)
     int any = 0;
     double now = schedule_now(api);
     cJSON *project;
-    cJSON_ArrayForEach(project, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
+    cJSON_ArrayForEach(project, nl_state_projects(api->state)) {
         cJSON *b;
-        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
-            cJSON *schedule = cJSON_GetObjectItemCaseSensitive(b, "_backup_schedule");
-            cJSON *last = cJSON_GetObjectItemCaseSensitive(b, "_schedule_last");
+        cJSON_ArrayForEach(b, nl_state_list(project, NL_BRANCHES)) {
+            cJSON *schedule = cJSON_GetObjectItemCaseSensitive(b, NL_BACKUP_SCHEDULE);
+            cJSON *last = cJSON_GetObjectItemCaseSensitive(b, NL_SCHEDULE_LAST);
             /* While its server is being changed, the next check takes the slot. */
-            if (!schedule || !last || !readable_now(project, b) || is_snapshot(b))
+            if (!schedule || !last || !readable_now(project, b) || nl_branch_is_snapshot(b))
                 continue;
             for (int i = 0; i < cJSON_GetArraySize(schedule); i++) {
                 cJSON *item = cJSON_GetArrayItem(schedule, i);
@@ -980,16 +901,16 @@ static int take_scheduled_snapshots(nl_api *api)
                                        when + 11, when + 14);
                 cJSON *snap = add_branch(project, name, 0);
                 free(name);
-                cJSON_AddTrueToObject(snap, "_snapshot");
-                cJSON_AddTrueToObject(snap, "_scheduled");
+                cJSON_AddTrueToObject(snap, NL_SNAPSHOT);
+                cJSON_AddTrueToObject(snap, NL_SCHEDULED);
                 cJSON_AddStringToObject(snap, "parent_id", json_text(b, "id", NULL));
                 cJSON_AddStringToObject(snap, "parent_timestamp", json_text(snap, "created_at", NULL));
-                inherit_roles_and_databases(project, json_text(b, "id", NULL), json_text(snap, "id", NULL));
+                nl_state_inherit_roles_and_databases(project, json_text(b, "id", NULL), json_text(snap, "id", NULL));
                 const cJSON *keep = cJSON_GetObjectItemCaseSensitive(item, "retention_seconds");
                 if (cJSON_IsNumber(keep)) {
                     char expires[48];
                     timefmt_format_utc(expires, sizeof expires, now + keep->valuedouble);
-                    cJSON_AddStringToObject(snap, "_expires_at", expires);
+                    cJSON_AddStringToObject(snap, NL_EXPIRES_AT, expires);
                 }
                 new_operation(project, "create_branch", json_text(snap, "id", NULL), NULL);
                 any = 1;
@@ -1024,16 +945,16 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&api->lock);
         /* The project may have been deleted meanwhile: look it up again. */
         cJSON *p;
-        cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
-            cJSON *b = item_in(p, "_branches", job.branch_id);
+        cJSON_ArrayForEach(p, nl_state_projects(api->state)) {
+            cJSON *b = nl_state_item_in(p, NL_BRANCHES, job.branch_id);
             if (!b)
                 continue;
             char *now = now_text();
-            set_field(b, "current_state", cJSON_CreateString(rc ? "error" : "ready"));
-            set_field(b, "state_changed_at", cJSON_CreateString(now));
-            cJSON *e = endpoint_of(p, job.branch_id);
+            nl_state_set_current(b, rc ? NL_BRANCH_ERROR : NL_BRANCH_READY);
+            nl_state_set(b, "state_changed_at", cJSON_CreateString(now));
+            cJSON *e = nl_endpoint_of(p, job.branch_id);
             if (e)
-                set_field(e, "current_state", cJSON_CreateString(rc ? "idle" : "active"));
+                nl_state_set_current(e, rc ? NL_ENDPOINT_IDLE : NL_ENDPOINT_ACTIVE);
             finish_operations(p, job.branch_id, rc ? err_last() : NULL);
             free(now);
         }
@@ -1041,16 +962,16 @@ static void *worker_main(void *arg)
             fprintf(stderr, "neon-local: branch %s: %s\n", job.branch_id, err_last());
         save_state(api);
         char *project_id = NULL;
-        cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(api->state, "projects"))
-            if (item_in(p, "_branches", job.branch_id))
+        cJSON_ArrayForEach(p, nl_state_projects(api->state))
+            if (nl_state_item_in(p, NL_BRANCHES, job.branch_id))
                 project_id = xstrdup(json_text(p, "id", NULL));
         if (rc == 0 && job.port && job.parent_id && project_id)
             record_history_start(api, project_id, job.branch_id, job.port);
         else if (rc == 0 && job.port && project_id) {
-            cJSON *pr = any_project(api, project_id);
-            cJSON *b = item_in(pr, "_branches", job.branch_id);
+            cJSON *pr = nl_state_any_project(api->state, project_id);
+            cJSON *b = nl_state_item_in(pr, NL_BRANCHES, job.branch_id);
             if (b) {
-                set_field(b, "_history_from", cJSON_CreateNumber(timefmt_now()));
+                nl_state_set(b, NL_HISTORY_FROM, cJSON_CreateNumber(timefmt_now()));
                 save_state(api);
             }
         }
@@ -1081,7 +1002,7 @@ static nl_response saved_answer(nl_api *api, const char *key, cJSON *item)
 
 static cJSON *project_json(const cJSON *project)
 {
-    return public_copy(project);
+    return nl_state_public_copy(project);
 }
 
 static nl_response list_projects(nl_api *api, const nl_request *req)
@@ -1089,8 +1010,8 @@ static nl_response list_projects(nl_api *api, const nl_request *req)
     (void)req;
     cJSON *list = cJSON_CreateArray();
     const cJSON *p;
-    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(api->state, "projects"))
-        if (!cJSON_GetObjectItemCaseSensitive(p, "_deleted"))
+    cJSON_ArrayForEach(p, nl_state_projects(api->state))
+        if (!cJSON_GetObjectItemCaseSensitive(p, NL_DELETED))
             cJSON_AddItemToArray(list, project_json(p));
     cJSON *body = cJSON_CreateObject();
     cJSON_AddItemToObject(body, "projects", list);
@@ -1126,11 +1047,11 @@ static cJSON *make_project(const char *name, double retention)
     cJSON_AddNumberToObject(p, "data_storage_bytes_hour", 0);
     cJSON_AddObjectToObject(p, "settings");
     cJSON_AddObjectToObject(p, "default_endpoint_settings");
-    cJSON_AddArrayToObject(p, "_branches");
-    cJSON_AddArrayToObject(p, "_endpoints");
-    cJSON_AddArrayToObject(p, "_roles");
-    cJSON_AddArrayToObject(p, "_databases");
-    cJSON_AddArrayToObject(p, "_operations");
+    cJSON_AddArrayToObject(p, NL_BRANCHES);
+    cJSON_AddArrayToObject(p, NL_ENDPOINTS);
+    cJSON_AddArrayToObject(p, NL_ROLES);
+    cJSON_AddArrayToObject(p, NL_DATABASES);
+    cJSON_AddArrayToObject(p, NL_OPERATIONS);
     free(id);
     free(now);
     return p;
@@ -1143,7 +1064,7 @@ static cJSON *add_branch(cJSON *project, const char *name, int is_default)
     cJSON_AddStringToObject(b, "id", id);
     cJSON_AddStringToObject(b, "project_id", json_text(project, "id", NULL));
     cJSON_AddStringToObject(b, "name", name);
-    cJSON_AddStringToObject(b, "current_state", "init");
+    cJSON_AddStringToObject(b, "current_state", NL_BRANCH_INIT);
     cJSON_AddStringToObject(b, "state_changed_at", now);
     cJSON_AddStringToObject(b, "creation_source", "neon-local");
     cJSON_AddBoolToObject(b, "primary", is_default);
@@ -1156,7 +1077,7 @@ static cJSON *add_branch(cJSON *project, const char *name, int is_default)
     cJSON_AddNumberToObject(b, "data_transfer_bytes", 0);
     cJSON_AddStringToObject(b, "created_at", now);
     cJSON_AddStringToObject(b, "updated_at", now);
-    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(project, "_branches"), b);
+    cJSON_AddItemToArray(nl_state_list(project, NL_BRANCHES), b);
     free(id);
     free(now);
     return b;
@@ -1174,7 +1095,7 @@ static cJSON *add_endpoint(cJSON *project, const cJSON *branch, int port)
     cJSON_AddNumberToObject(e, "autoscaling_limit_max_cu", 0.25);
     cJSON_AddStringToObject(e, "region_id", "local");
     cJSON_AddStringToObject(e, "type", "read_write");
-    cJSON_AddStringToObject(e, "current_state", "init");
+    cJSON_AddStringToObject(e, "current_state", NL_ENDPOINT_INIT);
     cJSON_AddObjectToObject(e, "settings");
     cJSON_AddFalseToObject(e, "pooler_enabled");
     cJSON_AddStringToObject(e, "pooler_mode", "transaction");
@@ -1186,8 +1107,8 @@ static cJSON *add_endpoint(cJSON *project, const cJSON *branch, int port)
     cJSON_AddStringToObject(e, "proxy_host", "127.0.0.1");
     cJSON_AddNumberToObject(e, "suspend_timeout_seconds", 0);
     cJSON_AddStringToObject(e, "provisioner", "k8s-neonvm");
-    cJSON_AddNumberToObject(e, "_port", port);
-    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(project, "_endpoints"), e);
+    cJSON_AddNumberToObject(e, NL_PORT, port);
+    cJSON_AddItemToArray(nl_state_list(project, NL_ENDPOINTS), e);
     free(id);
     free(now);
     return e;
@@ -1233,10 +1154,10 @@ static nl_response create_project(nl_api *api, const nl_request *req)
     cJSON_AddStringToObject(role, "branch_id", json_text(branch, "id", NULL));
     cJSON_AddStringToObject(role, "name", "neondb_owner");
     cJSON_AddFalseToObject(role, "protected");
-    cJSON_AddStringToObject(role, "_password", password);
+    cJSON_AddStringToObject(role, NL_PASSWORD, password);
     cJSON_AddStringToObject(role, "created_at", now);
     cJSON_AddStringToObject(role, "updated_at", now);
-    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(project, "_roles"), role);
+    cJSON_AddItemToArray(nl_state_list(project, NL_ROLES), role);
     cJSON *database = cJSON_CreateObject();
     cJSON_AddNumberToObject(database, "id", 1);
     cJSON_AddStringToObject(database, "branch_id", json_text(branch, "id", NULL));
@@ -1244,14 +1165,14 @@ static nl_response create_project(nl_api *api, const nl_request *req)
     cJSON_AddStringToObject(database, "owner_name", "neondb_owner");
     cJSON_AddStringToObject(database, "created_at", now);
     cJSON_AddStringToObject(database, "updated_at", now);
-    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(project, "_databases"), database);
+    cJSON_AddItemToArray(nl_state_list(project, NL_DATABASES), database);
     cJSON *ops = cJSON_CreateArray();
     cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "create_timeline", json_text(branch, "id", NULL), NULL), 1));
     cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "start_compute", json_text(branch, "id", NULL),
                                                             json_text(endpoint, "id", NULL)), 1));
-    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project);
+    cJSON_AddItemToArray(nl_state_projects(api->state), project);
     if (save_state(api) != 0) {
-        cJSON_DetachItemViaPointer(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), project);
+        cJSON_DetachItemViaPointer(nl_state_projects(api->state), project);
         cJSON_Delete(project);
         cJSON_Delete(ops);
         free(password);
@@ -1262,9 +1183,9 @@ static nl_response create_project(nl_api *api, const nl_request *req)
     cJSON_AddItemToObject(body, "project", project_json(project));
     add_access(body, project, json_text(branch, "id", NULL), endpoint);
     cJSON_AddItemToObject(body, "operations", ops);
-    cJSON_AddItemToObject(body, "branch", public_copy(branch));
+    cJSON_AddItemToObject(body, "branch", nl_state_public_copy(branch));
     cJSON *endpoints = cJSON_AddArrayToObject(body, "endpoints");
-    cJSON_AddItemToArray(endpoints, public_copy(endpoint));
+    cJSON_AddItemToArray(endpoints, nl_state_public_copy(endpoint));
     free(password);
     free(now);
     pthread_cond_signal(&api->wake);
@@ -1273,7 +1194,7 @@ static nl_response create_project(nl_api *api, const nl_request *req)
 
 static nl_response get_project(nl_api *api, const char *project_id)
 {
-    cJSON *p = live_project(api, project_id);
+    cJSON *p = nl_state_live_project(api->state, project_id);
     if (!p)
         return nl_error(404, "", "project %s not found", project_id);
     cJSON *body = cJSON_CreateObject();
@@ -1283,7 +1204,7 @@ static nl_response get_project(nl_api *api, const char *project_id)
 
 static nl_response update_project(nl_api *api, const char *project_id, const nl_request *req)
 {
-    cJSON *p = live_project(api, project_id);
+    cJSON *p = nl_state_live_project(api->state, project_id);
     if (!p)
         return nl_error(404, "", "project %s not found", project_id);
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->body, "project");
@@ -1295,11 +1216,11 @@ static nl_response update_project(nl_api *api, const char *project_id, const nl_
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(spec, "name");
     const cJSON *retention = cJSON_GetObjectItemCaseSensitive(spec, "history_retention_seconds");
     if (name)
-        set_field(p, "name", cJSON_CreateString(name->valuestring));
+        nl_state_set(p, "name", cJSON_CreateString(name->valuestring));
     if (retention)
-        set_field(p, "history_retention_seconds", cJSON_CreateNumber(retention->valuedouble));
+        nl_state_set(p, "history_retention_seconds", cJSON_CreateNumber(retention->valuedouble));
     char *now = now_text();
-    set_field(p, "updated_at", cJSON_CreateString(now));
+    nl_state_set(p, "updated_at", cJSON_CreateString(now));
     free(now);
     return saved_answer(api, "project", project_json(p));
 }
@@ -1308,22 +1229,22 @@ static nl_response update_project(nl_api *api, const char *project_id, const nl_
  * and its data removed in the background. */
 static nl_response delete_project(nl_api *api, const char *project_id)
 {
-    cJSON *p = live_project(api, project_id);
+    cJSON *p = nl_state_live_project(api->state, project_id);
     if (!p)
         return nl_error(404, "", "project %s not found", project_id);
     cJSON *b;
-    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(p, "_branches"))
-        if (strcmp(json_text(b, "current_state", NULL), "ready") != 0 && strcmp(json_text(b, "current_state", NULL), "error") != 0)
+    cJSON_ArrayForEach(b, nl_state_list(p, NL_BRANCHES))
+        if (!nl_state_is(b, NL_BRANCH_READY) && !nl_state_is(b, NL_BRANCH_ERROR))
             return nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", json_text(b, "id", NULL));
     cJSON *e;
-    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(p, "_endpoints"))
-        if (json_text(e, "_pending", NULL))
+    cJSON_ArrayForEach(e, nl_state_list(p, NL_ENDPOINTS))
+        if (json_text(e, NL_PENDING, NULL))
             return nl_error(423, "", "endpoint %s has an operation in progress; wait for it to finish", json_text(e, "id", NULL));
-    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(p, "_branches"))
-        set_field(b, "current_state", cJSON_CreateString("deleting"));
-    cJSON_AddTrueToObject(p, "_deleted");
-    if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(p, "_branches")) == 0) {
-        cJSON_DetachItemViaPointer(cJSON_GetObjectItemCaseSensitive(api->state, "projects"), p);
+    cJSON_ArrayForEach(b, nl_state_list(p, NL_BRANCHES))
+        nl_state_set_current(b, NL_BRANCH_DELETING);
+    cJSON_AddTrueToObject(p, NL_DELETED);
+    if (cJSON_GetArraySize(nl_state_list(p, NL_BRANCHES)) == 0) {
+        cJSON_DetachItemViaPointer(nl_state_projects(api->state), p);
         cJSON *body = cJSON_CreateObject();
         cJSON_AddItemToObject(body, "project", project_json(p));
         cJSON_Delete(p);
@@ -1340,10 +1261,10 @@ static nl_response delete_project(nl_api *api, const char *project_id)
 
 static nl_response get_operation(nl_api *api, const char *project_id, const char *operation_id)
 {
-    cJSON *p = live_project(api, project_id);
+    cJSON *p = nl_state_live_project(api->state, project_id);
     if (!p)
         return nl_error(404, "", "project %s not found", project_id);
-    cJSON *op = item_in(p, "_operations", operation_id);
+    cJSON *op = nl_state_item_in(p, NL_OPERATIONS, operation_id);
     if (!op)
         return nl_error(404, "", "operation %s not found in project %s", operation_id, project_id);
     cJSON *body = cJSON_CreateObject();
@@ -1353,59 +1274,19 @@ static nl_response get_operation(nl_api *api, const char *project_id, const char
 
 static nl_response list_operations(nl_api *api, const char *project_id)
 {
-    cJSON *p = live_project(api, project_id);
+    cJSON *p = nl_state_live_project(api->state, project_id);
     if (!p)
         return nl_error(404, "", "project %s not found", project_id);
     cJSON *body = cJSON_CreateObject();
-    cJSON_AddItemToObject(body, "operations", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(p, "_operations"), 1));
+    cJSON_AddItemToObject(body, "operations", cJSON_Duplicate(nl_state_list(p, NL_OPERATIONS), 1));
     return nl_json(200, body);
 }
 
 /* ---- branches --------------------------------------------------------------- */
 
-static cJSON *default_branch(cJSON *project)
-{
-    cJSON *b;
-    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches"))
-        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "default")))
-            return b;
-    return NULL;
-}
 
-/* Snapshots are kept as hidden data-only branches: the branch views never
- * show them, and they never block their source. */
-static int is_snapshot(const cJSON *branch)
-{
-    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(branch, "_snapshot"));
-}
 
-static cJSON *branch_by_name(cJSON *project, const char *name)
-{
-    cJSON *b;
-    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches"))
-        if (!is_snapshot(b) && strcmp(json_text(b, "name", NULL), name) == 0)
-            return b;
-    return NULL;
-}
 
-/* The roles and databases of a branch's parent, which a branch inherits
- * with its data. */
-static void inherit_roles_and_databases(cJSON *project, const char *parent_id, const char *branch_id)
-{
-    static const char *const lists[] = { "_roles", "_databases" };
-    for (size_t i = 0; i < 2; i++) {
-        cJSON *list = cJSON_GetObjectItemCaseSensitive(project, lists[i]);
-        int count = cJSON_GetArraySize(list);
-        for (int k = 0; k < count; k++) {
-            cJSON *item = cJSON_GetArrayItem(list, k);
-            if (strcmp(json_text(item, "branch_id", NULL), parent_id) != 0)
-                continue;
-            cJSON *copy = cJSON_Duplicate(item, 1);
-            set_field(copy, "branch_id", cJSON_CreateString(branch_id));
-            cJSON_AddItemToArray(list, copy);
-        }
-    }
-}
 
 /* roles (with passwords), databases and connection_uris of a branch, as the
  * create responses show them. */
@@ -1415,19 +1296,19 @@ static void add_access(cJSON *body, cJSON *project, const char *branch_id, const
     cJSON *databases = cJSON_AddArrayToObject(body, "databases");
     cJSON *uris = cJSON_AddArrayToObject(body, "connection_uris");
     const cJSON *role, *db;
-    cJSON_ArrayForEach(role, cJSON_GetObjectItemCaseSensitive(project, "_roles")) {
+    cJSON_ArrayForEach(role, nl_state_list(project, NL_ROLES)) {
         if (strcmp(json_text(role, "branch_id", NULL), branch_id) != 0)
             continue;
-        cJSON *shown = public_copy(role);
-        cJSON_AddStringToObject(shown, "password", json_text(role, "_password", NULL));
+        cJSON *shown = nl_state_public_copy(role);
+        cJSON_AddStringToObject(shown, "password", json_text(role, NL_PASSWORD, NULL));
         cJSON_AddItemToArray(roles, shown);
     }
-    cJSON_ArrayForEach(db, cJSON_GetObjectItemCaseSensitive(project, "_databases")) {
+    cJSON_ArrayForEach(db, nl_state_list(project, NL_DATABASES)) {
         if (strcmp(json_text(db, "branch_id", NULL), branch_id) != 0)
             continue;
-        cJSON_AddItemToArray(databases, public_copy(db));
+        cJSON_AddItemToArray(databases, nl_state_public_copy(db));
         const cJSON *owner = NULL;
-        cJSON_ArrayForEach(role, cJSON_GetObjectItemCaseSensitive(project, "_roles"))
+        cJSON_ArrayForEach(role, nl_state_list(project, NL_ROLES))
             if (!strcmp(json_text(role, "branch_id", NULL), branch_id) && !strcmp(json_text(role, "name", NULL), json_text(db, "owner_name", NULL)))
                 owner = role;
         if (!endpoint || !owner)
@@ -1437,7 +1318,7 @@ static void add_access(cJSON *body, cJSON *project, const char *branch_id, const
         cJSON_AddStringToObject(uri, "connection_uri", text);
         cJSON *parameters = cJSON_AddObjectToObject(uri, "connection_parameters");
         cJSON_AddStringToObject(parameters, "database", json_text(db, "name", NULL));
-        cJSON_AddStringToObject(parameters, "password", json_text(owner, "_password", NULL));
+        cJSON_AddStringToObject(parameters, "password", json_text(owner, NL_PASSWORD, NULL));
         cJSON_AddStringToObject(parameters, "role", json_text(owner, "name", NULL));
         cJSON_AddStringToObject(parameters, "host", "127.0.0.1");
         cJSON_AddStringToObject(parameters, "pooler_host", "127.0.0.1");
@@ -1502,7 +1383,7 @@ static int point_in_time(cJSON *project, cJSON *parent, const cJSON *spec, char 
             *bad = nl_error(400, "", "parent_lsn must be an LSN like 0/1A2B3C4");
             return -1;
         }
-        int port = port_of(endpoint_of(project, json_text(parent, "id", NULL)));
+        int port = nl_endpoint_port(nl_endpoint_of(project, json_text(parent, "id", NULL)));
         char *end = port ? nl_pg_current_lsn(port) : NULL;
         int beyond = end && lsn_value(lsn->valuestring) > lsn_value(end);
         if (beyond)
@@ -1520,7 +1401,7 @@ static int point_in_time(cJSON *project, cJSON *parent, const cJSON *spec, char 
         return -1;
     }
     const cJSON *retention = cJSON_GetObjectItemCaseSensitive(project, "history_retention_seconds");
-    const cJSON *history = cJSON_GetObjectItemCaseSensitive(parent, "_history_from");
+    const cJSON *history = cJSON_GetObjectItemCaseSensitive(parent, NL_HISTORY_FROM);
     if (t > now) {
         *bad = nl_error(400, "", "parent_timestamp %s is in the future", when->valuestring);
         return -1;
@@ -1530,7 +1411,7 @@ static int point_in_time(cJSON *project, cJSON *parent, const cJSON *spec, char 
                         "seconds)", when->valuestring, retention->valuedouble);
         return -1;
     }
-    if (!cJSON_IsNumber(history) && endpoint_of(project, json_text(parent, "id", NULL))) {
+    if (!cJSON_IsNumber(history) && nl_endpoint_of(project, json_text(parent, "id", NULL))) {
         *bad = nl_error(423, "", "the history of branch %s is still being recorded; try again in a moment",
                         json_text(parent, "id", NULL));
         return -1;
@@ -1604,8 +1485,8 @@ static void set_expiry(cJSON *branch, double due)
 {
     char text[48];
     timefmt_format_utc(text, sizeof text, due);
-    set_field(branch, "expires_at", cJSON_CreateString(text));
-    set_field(branch, "ttl_interval_seconds", cJSON_CreateNumber(ceil(due - timefmt_now())));
+    nl_state_set(branch, "expires_at", cJSON_CreateString(text));
+    nl_state_set(branch, "ttl_interval_seconds", cJSON_CreateNumber(ceil(due - timefmt_now())));
 }
 
 static void clear_expiry(cJSON *branch)
@@ -1616,7 +1497,7 @@ static void clear_expiry(cJSON *branch)
 
 static nl_response create_branch(nl_api *api, const char *project_id, const nl_request *req)
 {
-    cJSON *project = live_project(api, project_id);
+    cJSON *project = nl_state_live_project(api->state, project_id);
     if (!project)
         return nl_error(404, "", "project %s not found", project_id);
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->body, "branch");
@@ -1639,8 +1520,8 @@ static nl_response create_branch(nl_api *api, const char *project_id, const nl_r
     int endpoint_wanted = wants_endpoint(cJSON_GetObjectItemCaseSensitive(req->body, "endpoints"), &bad);
     if (endpoint_wanted < 0)
         return bad;
-    cJSON *parent = parent_id ? item_in(project, "_branches", parent_id->valuestring)
-                              : default_branch(project);
+    cJSON *parent = parent_id ? nl_state_item_in(project, NL_BRANCHES, parent_id->valuestring)
+                              : nl_branch_default(project);
     if (!parent)
         return nl_error(404, "", "branch %s not found in project %s", parent_id ? parent_id->valuestring : "(default)",
                         project_id);
@@ -1649,7 +1530,7 @@ static nl_response create_branch(nl_api *api, const char *project_id, const nl_r
     if (json_text(parent, "expires_at", NULL))
         return nl_error(400, "", "branch %s expires at %s, and an expiring branch cannot have child branches; remove "
                         "its expires_at first", json_text(parent, "id", NULL), json_text(parent, "expires_at", NULL));
-    if (name && branch_by_name(project, name->valuestring))
+    if (name && nl_branch_named(project, name->valuestring))
         return nl_error(409, "", "a branch named %s already exists in project %s", name->valuestring, project_id);
     char *target = NULL;
     if (point_in_time(project, parent, spec, &target, &bad) != 0)
@@ -1668,15 +1549,15 @@ static nl_response create_branch(nl_api *api, const char *project_id, const nl_r
     if (asked_lsn)
         cJSON_AddStringToObject(branch, "parent_lsn", asked_lsn->valuestring);
     if (target)
-        cJSON_AddStringToObject(branch, "_target", target);
+        cJSON_AddStringToObject(branch, NL_TARGET, target);
     if (protect)
-        set_field(branch, "protected", cJSON_CreateBool(cJSON_IsTrue(protect)));
+        nl_state_set(branch, "protected", cJSON_CreateBool(cJSON_IsTrue(protect)));
     if (expires)
         set_expiry(branch, due);
     free(target);
     free(now);
     cJSON *endpoint = endpoint_wanted ? add_endpoint(project, branch, port) : NULL;
-    inherit_roles_and_databases(project, json_text(parent, "id", NULL), json_text(branch, "id", NULL));
+    nl_state_inherit_roles_and_databases(project, json_text(parent, "id", NULL), json_text(branch, "id", NULL));
     cJSON *ops = cJSON_CreateArray();
     cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "create_branch", json_text(branch, "id", NULL), NULL), 1));
     if (endpoint)
@@ -1687,10 +1568,10 @@ static nl_response create_branch(nl_api *api, const char *project_id, const nl_r
         return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
     }
     cJSON *body = cJSON_CreateObject();
-    cJSON_AddItemToObject(body, "branch", public_copy(branch));
+    cJSON_AddItemToObject(body, "branch", nl_state_public_copy(branch));
     cJSON *endpoints = cJSON_AddArrayToObject(body, "endpoints");
     if (endpoint)
-        cJSON_AddItemToArray(endpoints, public_copy(endpoint));
+        cJSON_AddItemToArray(endpoints, nl_state_public_copy(endpoint));
     cJSON_AddItemToObject(body, "operations", ops);
     add_access(body, project, json_text(branch, "id", NULL), endpoint);
     pthread_cond_signal(&api->wake);
@@ -1754,7 +1635,7 @@ static char *decode_cursor(const char *cursor)
 static cJSON **select_branches(nl_api *api, const char *project_id, const nl_request *req, branch_order *order,
                                size_t *count, nl_response *error)
 {
-    cJSON *project = live_project(api, project_id);
+    cJSON *project = nl_state_live_project(api->state, project_id);
     if (!project) {
         *error = nl_error(404, "", "project %s not found", project_id);
         return NULL;
@@ -1770,13 +1651,13 @@ static cJSON **select_branches(nl_api *api, const char *project_id, const nl_req
         return NULL;
     }
     order->descending = !sort_order || !strcmp(sort_order, "desc");
-    cJSON *all = cJSON_GetObjectItemCaseSensitive(project, "_branches");
+    cJSON *all = nl_state_list(project, NL_BRANCHES);
     cJSON **list = xcalloc((size_t)cJSON_GetArraySize(all) + 1, sizeof *list);
     size_t n = 0;
     cJSON *b;
     cJSON_ArrayForEach(b, all)
-        if (!is_snapshot(b) && matches_search(b, json_text(req->query, "search", NULL)) &&
-            strcmp(json_text(b, "current_state", NULL), "deleting") != 0)
+        if (!nl_branch_is_snapshot(b) && matches_search(b, json_text(req->query, "search", NULL)) &&
+            !nl_state_is(b, NL_BRANCH_DELETING))
             list[n++] = b;
     qsort_r(list, n, sizeof *list, compare_branches, order);
     *count = n;
@@ -1819,7 +1700,7 @@ static nl_response list_branches(nl_api *api, const char *project_id, const nl_r
     cJSON *branches = cJSON_AddArrayToObject(body, "branches");
     size_t end = start + (size_t)limit < n ? start + (size_t)limit : n;
     for (size_t i = start; i < end; i++)
-        cJSON_AddItemToArray(branches, public_copy(list[i]));
+        cJSON_AddItemToArray(branches, nl_state_public_copy(list[i]));
     cJSON_AddObjectToObject(body, "annotations");
     cJSON *pagination = cJSON_AddObjectToObject(body, "pagination");
     if (end < n && end > start) {
@@ -1852,9 +1733,9 @@ static nl_response count_branches(nl_api *api, const char *project_id, const nl_
  * checked before anything changes. */
 static nl_response update_branch(nl_api *api, const char *project_id, const char *branch_id, const nl_request *req)
 {
-    cJSON *project = live_project(api, project_id);
-    cJSON *branch = item_in(project, "_branches", branch_id);
-    if (!branch || is_snapshot(branch))
+    cJSON *project = nl_state_live_project(api->state, project_id);
+    cJSON *branch = nl_state_item_in(project, NL_BRANCHES, branch_id);
+    if (!branch || nl_branch_is_snapshot(branch))
         return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->body, "branch");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(spec, "name");
@@ -1865,7 +1746,7 @@ static nl_response update_branch(nl_api *api, const char *project_id, const char
         return nl_error(400, "", "the body must be {\"branch\": {\"name\": \"...\", \"protected\": true|false, "
                         "\"expires_at\": \"...\"|null}}");
     if (name) {
-        cJSON *other = branch_by_name(project, name->valuestring);
+        cJSON *other = nl_branch_named(project, name->valuestring);
         if (other && other != branch)
             return nl_error(409, "", "a branch named %s already exists in project %s", name->valuestring, project_id);
     }
@@ -1876,69 +1757,61 @@ static nl_response update_branch(nl_api *api, const char *project_id, const char
     /* Neon's rules, on the branch as this request would leave it: an
      * expiring branch is never the default, protected or a parent. */
     int will_expire = expires ? !cJSON_IsNull(expires) : json_text(branch, "expires_at", NULL) != NULL;
-    int will_protect = protect ? cJSON_IsTrue(protect) : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(branch, "protected"));
+    int will_protect = protect ? cJSON_IsTrue(protect) : nl_state_flag(branch, "protected");
     if (will_expire && !expires && will_protect)
         return nl_error(400, "", "branch %s expires at %s, and an expiring branch cannot be protected; remove its "
                         "expires_at first", branch_id, json_text(branch, "expires_at", NULL));
     if (will_expire) {
         const char *why = NULL;
-        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(branch, "default")))
+        if (nl_state_flag(branch, "default"))
             why = "it is the project's default branch";
         else if (will_protect)
             why = "it is protected";
-        else if (has_children(project, branch_id))
+        else if (nl_branch_has_children(project, branch_id))
             why = "it has child branches";
         if (why)
             return nl_error(400, "", "branch %s cannot expire: %s", branch_id, why);
     }
     if (name)
-        set_field(branch, "name", cJSON_CreateString(name->valuestring));
+        nl_state_set(branch, "name", cJSON_CreateString(name->valuestring));
     if (protect)
-        set_field(branch, "protected", cJSON_CreateBool(cJSON_IsTrue(protect)));
+        nl_state_set(branch, "protected", cJSON_CreateBool(cJSON_IsTrue(protect)));
     if (expires && cJSON_IsNull(expires))
         clear_expiry(branch);
     else if (expires)
         set_expiry(branch, due);
     char *now = now_text();
-    set_field(branch, "updated_at", cJSON_CreateString(now));
+    nl_state_set(branch, "updated_at", cJSON_CreateString(now));
     free(now);
-    return saved_answer(api, "branch", public_copy(branch));
+    return saved_answer(api, "branch", nl_state_public_copy(branch));
 }
 
 static nl_response get_branch(nl_api *api, const char *project_id, const char *branch_id)
 {
-    cJSON *project = live_project(api, project_id);
+    cJSON *project = nl_state_live_project(api->state, project_id);
     if (!project)
         return nl_error(404, "", "project %s not found", project_id);
-    cJSON *b = item_in(project, "_branches", branch_id);
-    if (!b || is_snapshot(b))
+    cJSON *b = nl_state_item_in(project, NL_BRANCHES, branch_id);
+    if (!b || nl_branch_is_snapshot(b))
         return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
     cJSON *body = cJSON_CreateObject();
-    cJSON_AddItemToObject(body, "branch", public_copy(b));
+    cJSON_AddItemToObject(body, "branch", nl_state_public_copy(b));
     return nl_json(200, body);
 }
 
-static int has_children(cJSON *project, const char *branch_id)
-{
-    cJSON *b;
-    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches"))
-        if (!is_snapshot(b) && json_text(b, "parent_id", NULL) && strcmp(json_text(b, "parent_id", NULL), branch_id) == 0)
-            return 1;
-    return 0;
-}
 
 /* The project and branch a request names, or the error response. */
 static int lookup_branch(nl_api *api, const char *project_id, const char *branch_id, cJSON **project, cJSON **branch,
                          nl_response *error)
 {
-    *project = live_project(api, project_id);
-    *branch = item_in(*project, "_branches", branch_id);
+    *project = nl_state_live_project(api->state, project_id);
+    *branch = nl_state_item_in(*project, NL_BRANCHES, branch_id);
     if (!*project)
         *error = nl_error(404, "", "project %s not found", project_id);
     else if (!*branch)
         *error = nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
-    else if (strcmp(json_text(*branch, "current_state", NULL), "ready") != 0 ||
-             json_text(endpoint_of(*project, branch_id), "_pending", NULL))
+    else if (!nl_state_is(*branch, NL_BRANCH_READY) ||
+             json_text(nl_endpoint_of(*project, branch_id), NL_PENDING, NULL))
         *error = nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", branch_id);
     else
         return 0;
@@ -1950,9 +1823,9 @@ static int lookup_branch(nl_api *api, const char *project_id, const char *branch
 static cJSON *start_deletion(cJSON *project, cJSON *branch)
 {
     const char *branch_id = json_text(branch, "id", NULL);
-    set_field(branch, "current_state", cJSON_CreateString("deleting"));
+    nl_state_set_current(branch, NL_BRANCH_DELETING);
     cJSON *ops = cJSON_CreateArray();
-    cJSON *endpoint = endpoint_of(project, branch_id);
+    cJSON *endpoint = nl_endpoint_of(project, branch_id);
     if (endpoint)
         cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "suspend_compute", branch_id,
                                                                 json_text(endpoint, "id", NULL)), 1));
@@ -1962,26 +1835,26 @@ static cJSON *start_deletion(cJSON *project, cJSON *branch)
 
 static nl_response delete_branch(nl_api *api, const char *project_id, const char *branch_id)
 {
-    cJSON *project = live_project(api, project_id);
-    cJSON *branch = item_in(project, "_branches", branch_id);
+    cJSON *project = nl_state_live_project(api->state, project_id);
+    cJSON *branch = nl_state_item_in(project, NL_BRANCHES, branch_id);
     nl_response error;
     if (!(branch && failed_and_idle(project, branch)) &&
         lookup_branch(api, project_id, branch_id, &project, &branch, &error) != 0)
         return error;
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(branch, "default")))
+    if (nl_state_flag(branch, "default"))
         return nl_error(400, "", "branch %s is the project's default branch and cannot be deleted; make another "
                         "branch the default first", branch_id);
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(branch, "protected")))
+    if (nl_state_flag(branch, "protected"))
         return nl_error(400, "", "branch %s is protected and cannot be deleted", branch_id);
     /* Before the children: a child still being made is a job reading it. */
     if (refuse_if_needed(project, branch, &error) != 0)
         return error;
-    if (has_children(project, branch_id))
+    if (nl_branch_has_children(project, branch_id))
         return nl_error(400, "", "branch %s has child branches; delete them first", branch_id);
     cJSON *ops = start_deletion(project, branch);
     save_state(api);
     cJSON *body = cJSON_CreateObject();
-    cJSON_AddItemToObject(body, "branch", public_copy(branch));
+    cJSON_AddItemToObject(body, "branch", nl_state_public_copy(branch));
     cJSON_AddItemToObject(body, "operations", ops);
     pthread_cond_signal(&api->wake);
     return nl_json(200, body);
@@ -1997,12 +1870,12 @@ static nl_response set_as_default(nl_api *api, const char *project_id, const cha
         return nl_error(400, "", "branch %s expires at %s, and an expiring branch cannot be the default; remove its "
                         "expires_at first", branch_id, json_text(branch, "expires_at", NULL));
     cJSON *b;
-    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches")) {
+    cJSON_ArrayForEach(b, nl_state_list(project, NL_BRANCHES)) {
         int is_it = b == branch;
-        set_field(b, "default", cJSON_CreateBool(is_it));
-        set_field(b, "primary", cJSON_CreateBool(is_it));
+        nl_state_set(b, "default", cJSON_CreateBool(is_it));
+        nl_state_set(b, "primary", cJSON_CreateBool(is_it));
     }
-    return saved_answer(api, "branch", public_copy(branch));
+    return saved_answer(api, "branch", nl_state_public_copy(branch));
 }
 
 /* POST .../branches/{id}/restore: the branch gets the state of
@@ -2022,7 +1895,7 @@ static nl_response restore_branch(nl_api *api, const char *project_id, const cha
         return nl_error(400, "", "source_branch_id is required");
     if (preserve && (!cJSON_IsString(preserve) || !preserve->valuestring[0]))
         return nl_error(400, "", "preserve_under_name must be a non-empty string");
-    cJSON *source = item_in(project, "_branches", source_id);
+    cJSON *source = nl_state_item_in(project, NL_BRANCHES, source_id);
     if (!source)
         return nl_error(404, "", "branch %s not found in project %s", source_id, project_id);
     int from_itself = source == branch;
@@ -2030,17 +1903,17 @@ static nl_response restore_branch(nl_api *api, const char *project_id, const cha
                       cJSON_GetObjectItemCaseSensitive(req->body, "source_lsn");
     if (from_itself && !in_the_past)
         return nl_error(400, "", "restoring a branch from itself needs source_timestamp or source_lsn");
-    if ((from_itself || has_children(project, branch_id)) && !preserve)
+    if ((from_itself || nl_branch_has_children(project, branch_id)) && !preserve)
         return nl_error(400, "", "preserve_under_name is required when a branch is restored from itself or has "
                         "child branches");
-    if (!port_of(endpoint_of(project, branch_id)))
+    if (!nl_endpoint_port(nl_endpoint_of(project, branch_id)))
         return nl_error(400, "", "neon-local restores branches that have an endpoint");
     if (!from_itself && !readable_now(project, source))
         return nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", source_id);
     /* Its files are swapped for the source's: nothing may be reading them. */
     if (refuse_if_needed(project, branch, &error) != 0)
         return error;
-    if (preserve && branch_by_name(project, preserve->valuestring))
+    if (preserve && nl_branch_named(project, preserve->valuestring))
         return nl_error(409, "", "a branch named %s already exists in project %s", preserve->valuestring, project_id);
     /* The same checks as a branch in the past, with the restore's names. */
     cJSON *as_branch = cJSON_CreateObject();
@@ -2065,16 +1938,16 @@ static nl_response restore_branch(nl_api *api, const char *project_id, const cha
         /* The previous state becomes a branch of its own, data only; the
          * children follow it. */
         cJSON *kept = add_branch(project, preserve->valuestring, 0);
-        set_field(kept, "current_state", cJSON_CreateString("init"));
-        cJSON_AddStringToObject(kept, "_preserving", branch_id);
+        nl_state_set_current(kept, NL_BRANCH_INIT);
+        cJSON_AddStringToObject(kept, NL_PRESERVING, branch_id);
         if (json_text(branch, "parent_id", NULL))
             cJSON_AddStringToObject(kept, "parent_id", json_text(branch, "parent_id", NULL));
         cJSON_AddStringToObject(spec, "preserved_id", json_text(kept, "id", NULL));
-        inherit_roles_and_databases(project, branch_id, json_text(kept, "id", NULL));
+        nl_state_inherit_roles_and_databases(project, branch_id, json_text(kept, "id", NULL));
         cJSON *child;
-        cJSON_ArrayForEach(child, cJSON_GetObjectItemCaseSensitive(project, "_branches"))
+        cJSON_ArrayForEach(child, nl_state_list(project, NL_BRANCHES))
             if (child != kept && json_text(child, "parent_id", NULL) && !strcmp(json_text(child, "parent_id", NULL), branch_id))
-                set_field(child, "parent_id", cJSON_CreateString(json_text(kept, "id", NULL)));
+                nl_state_set(child, "parent_id", cJSON_CreateString(json_text(kept, "id", NULL)));
     }
     /* A reset from the parent starts the TTL again with the interval the
      * branch was given (ttl_interval_seconds, which does not change). */
@@ -2083,11 +1956,11 @@ static nl_response restore_branch(nl_api *api, const char *project_id, const cha
         !strcmp(json_text(branch, "parent_id", NULL), source_id)) {
         char due[48];
         timefmt_format_utc(due, sizeof due, floor(timefmt_now()) + ttl->valuedouble);
-        set_field(branch, "expires_at", cJSON_CreateString(due));
+        nl_state_set(branch, "expires_at", cJSON_CreateString(due));
     }
-    cJSON_AddItemToObject(branch, "_restore", spec);
-    set_field(branch, "current_state", cJSON_CreateString("init"));
-    cJSON *endpoint = endpoint_of(project, branch_id);
+    cJSON_AddItemToObject(branch, NL_RESTORE, spec);
+    nl_state_set_current(branch, NL_BRANCH_INIT);
+    cJSON *endpoint = nl_endpoint_of(project, branch_id);
     cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "create_timeline", branch_id, NULL), 1));
     cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "start_compute", branch_id,
                                                             json_text(endpoint, "id", NULL)), 1));
@@ -2096,7 +1969,7 @@ static nl_response restore_branch(nl_api *api, const char *project_id, const cha
         return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
     }
     cJSON *body = cJSON_CreateObject();
-    cJSON_AddItemToObject(body, "branch", public_copy(branch));
+    cJSON_AddItemToObject(body, "branch", nl_state_public_copy(branch));
     cJSON_AddItemToObject(body, "operations", ops);
     pthread_cond_signal(&api->wake);
     return nl_json(200, body);
@@ -2112,53 +1985,44 @@ static cJSON *items_of(cJSON *project, const char *list, const char *branch_id)
     const cJSON *item;
     cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(project, list))
         if (!branch_id || (json_text(item, "branch_id", NULL) && !strcmp(json_text(item, "branch_id", NULL), branch_id)))
-            cJSON_AddItemToArray(out, public_copy(item));
+            cJSON_AddItemToArray(out, nl_state_public_copy(item));
     return out;
 }
 
 static nl_response list_of_branch(nl_api *api, const char *project_id, const char *branch_id, const char *list,
                                   const char *key)
 {
-    cJSON *project = live_project(api, project_id);
+    cJSON *project = nl_state_live_project(api->state, project_id);
     if (!project)
         return nl_error(404, "", "project %s not found", project_id);
-    if (branch_id && !item_in(project, "_branches", branch_id))
+    if (branch_id && !nl_state_item_in(project, NL_BRANCHES, branch_id))
         return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
     cJSON *body = cJSON_CreateObject();
     cJSON_AddItemToObject(body, key, items_of(project, list, branch_id));
     return nl_json(200, body);
 }
 
-/* The item of a project's list (_roles, _databases) on a branch, by name. */
-static cJSON *item_named(cJSON *project, const char *list, const char *branch_id, const char *name)
-{
-    cJSON *item;
-    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(project, list))
-        if (!strcmp(json_text(item, "branch_id", NULL), branch_id) && !strcmp(json_text(item, "name", NULL), name))
-            return item;
-    return NULL;
-}
 
 static cJSON *role_named(cJSON *project, const char *branch_id, const char *name)
 {
-    return item_named(project, "_roles", branch_id, name);
+    return nl_state_item_named(project, NL_ROLES, branch_id, name);
 }
 
 static nl_response reveal_password(nl_api *api, const char *project_id, const char *branch_id, const char *name)
 {
-    cJSON *project = live_project(api, project_id);
+    cJSON *project = nl_state_live_project(api->state, project_id);
     cJSON *role = project ? role_named(project, branch_id, name) : NULL;
     if (!role)
         return nl_error(404, "", "role %s not found on branch %s of project %s", name, branch_id, project_id);
     cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "password", json_text(role, "_password", NULL));
+    cJSON_AddStringToObject(body, "password", json_text(role, NL_PASSWORD, NULL));
     return nl_json(200, body);
 }
 
 /* GET /projects/{id}/connection_uri?branch_id=&database_name=&role_name= */
 static nl_response get_connection_uri(nl_api *api, const char *project_id, const nl_request *req)
 {
-    cJSON *project = live_project(api, project_id);
+    cJSON *project = nl_state_live_project(api->state, project_id);
     if (!project)
         return nl_error(404, "", "project %s not found", project_id);
     const char *branch_id = json_text(req->query, "branch_id", NULL);
@@ -2166,12 +2030,12 @@ static nl_response get_connection_uri(nl_api *api, const char *project_id, const
     const char *role_name = json_text(req->query, "role_name", NULL);
     if (!database || !role_name)
         return nl_error(400, "", "database_name and role_name are required");
-    cJSON *branch = branch_id ? item_in(project, "_branches", branch_id)
-                              : default_branch(project);
+    cJSON *branch = branch_id ? nl_state_item_in(project, NL_BRANCHES, branch_id)
+                              : nl_branch_default(project);
     if (!branch)
         return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
     cJSON *role = role_named(project, json_text(branch, "id", NULL), role_name);
-    cJSON *endpoint = endpoint_of(project, json_text(branch, "id", NULL));
+    cJSON *endpoint = nl_endpoint_of(project, json_text(branch, "id", NULL));
     if (!role)
         return nl_error(404, "", "role %s not found on branch %s", role_name, json_text(branch, "id", NULL));
     if (!endpoint)
@@ -2186,22 +2050,21 @@ static nl_response get_connection_uri(nl_api *api, const char *project_id, const
 /* POST /projects/{id}/endpoints/{endpoint}/start | suspend */
 static nl_response change_endpoint(nl_api *api, const char *project_id, const char *endpoint_id, const char *action)
 {
-    cJSON *project = live_project(api, project_id);
-    cJSON *e = item_in(project, "_endpoints", endpoint_id);
+    cJSON *project = nl_state_live_project(api->state, project_id);
+    cJSON *e = nl_state_item_in(project, NL_ENDPOINTS, endpoint_id);
     if (!e)
         return nl_error(404, "", "endpoint %s not found in project %s", endpoint_id, project_id);
-    cJSON *branch = item_in(project, "_branches", json_text(e, "branch_id", NULL));
-    if (cJSON_GetObjectItemCaseSensitive(e, "_pending") || !branch ||
-        strcmp(json_text(branch, "current_state", NULL), "ready") != 0)
+    cJSON *branch = nl_state_item_in(project, NL_BRANCHES, json_text(e, "branch_id", NULL));
+    if (cJSON_GetObjectItemCaseSensitive(e, NL_PENDING) || !branch ||
+        !nl_state_is(branch, NL_BRANCH_READY))
         return nl_error(423, "", "endpoint %s has an operation in progress; wait for it to finish", endpoint_id);
     nl_response error;
     if (refuse_if_needed(project, branch, &error) != 0)
         return error;
     int starting = strcmp(action, "start") == 0;
     cJSON *ops = cJSON_CreateArray();
-    const char *state = json_text(e, "current_state", NULL);
-    if (strcmp(state, starting ? "active" : "idle") != 0) { /* already there: nothing to do */
-        cJSON_AddStringToObject(e, "_pending", action);
+    if (!nl_state_is(e, starting ? NL_ENDPOINT_ACTIVE : NL_ENDPOINT_IDLE)) { /* already there: nothing to do */
+        cJSON_AddStringToObject(e, NL_PENDING, action);
         cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, starting ? "start_compute" : "suspend_compute",
                                                                 json_text(e, "branch_id", NULL), endpoint_id), 1));
         if (save_state(api) != 0) {
@@ -2211,7 +2074,7 @@ static nl_response change_endpoint(nl_api *api, const char *project_id, const ch
         pthread_cond_signal(&api->wake);
     }
     cJSON *body = cJSON_CreateObject();
-    cJSON_AddItemToObject(body, "endpoint", public_copy(e));
+    cJSON_AddItemToObject(body, "endpoint", nl_state_public_copy(e));
     cJSON_AddItemToObject(body, "operations", ops);
     return nl_json(200, body);
 }
@@ -2220,7 +2083,7 @@ static nl_response change_endpoint(nl_api *api, const char *project_id, const ch
 static nl_response endpoint_queued(nl_api *api, cJSON *project, cJSON *endpoint, const char *change,
                                    const char *action, int status)
 {
-    set_field(endpoint, "_pending", cJSON_CreateString(change));
+    nl_state_set(endpoint, NL_PENDING, cJSON_CreateString(change));
     cJSON *ops = cJSON_CreateArray();
     cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, action, json_text(endpoint, "branch_id", NULL),
                                                             json_text(endpoint, "id", NULL)), 1));
@@ -2230,7 +2093,7 @@ static nl_response endpoint_queued(nl_api *api, cJSON *project, cJSON *endpoint,
     }
     pthread_cond_signal(&api->wake);
     cJSON *body = cJSON_CreateObject();
-    cJSON_AddItemToObject(body, "endpoint", public_copy(endpoint));
+    cJSON_AddItemToObject(body, "endpoint", nl_state_public_copy(endpoint));
     cJSON_AddItemToObject(body, "operations", ops);
     return nl_json(status, body);
 }
@@ -2249,9 +2112,9 @@ static nl_response create_endpoint(nl_api *api, const char *project_id, const nl
     nl_response error;
     if (lookup_branch(api, project_id, branch_id, &project, &branch, &error) != 0)
         return error;
-    if (is_snapshot(branch))
+    if (nl_branch_is_snapshot(branch))
         return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
-    if (endpoint_of(project, branch_id))
+    if (nl_endpoint_of(project, branch_id))
         return nl_error(409, "", "branch %s already has a read_write endpoint", branch_id);
     /* A server started on files being copied would spoil the copy. */
     if (refuse_if_needed(project, branch, &error) != 0)
@@ -2264,12 +2127,12 @@ static nl_response create_endpoint(nl_api *api, const char *project_id, const nl
  * keeps its data. */
 static nl_response delete_endpoint(nl_api *api, const char *project_id, const char *endpoint_id)
 {
-    cJSON *project = live_project(api, project_id);
-    cJSON *e = item_in(project, "_endpoints", endpoint_id);
+    cJSON *project = nl_state_live_project(api->state, project_id);
+    cJSON *e = nl_state_item_in(project, NL_ENDPOINTS, endpoint_id);
     if (!e)
         return nl_error(404, "", "endpoint %s not found in project %s", endpoint_id, project_id);
-    cJSON *branch = item_in(project, "_branches", json_text(e, "branch_id", NULL));
-    if (cJSON_GetObjectItemCaseSensitive(e, "_pending") || (branch && !in_state(branch, "ready")))
+    cJSON *branch = nl_state_item_in(project, NL_BRANCHES, json_text(e, "branch_id", NULL));
+    if (cJSON_GetObjectItemCaseSensitive(e, NL_PENDING) || (branch && !nl_state_is(branch, NL_BRANCH_READY)))
         return nl_error(423, "", "endpoint %s has an operation in progress; wait for it to finish", endpoint_id);
     nl_response error;
     if (branch && refuse_if_needed(project, branch, &error) != 0)
@@ -2287,7 +2150,7 @@ static nl_response finalize_restore(nl_api *api, const char *project_id, const c
     nl_response error;
     if (lookup_branch(api, project_id, branch_id, &project, &restored, &error) != 0)
         return error;
-    const char *original_id = json_text(restored, "_restore_of", NULL);
+    const char *original_id = json_text(restored, NL_RESTORE_OF, NULL);
     if (!original_id)
         return nl_error(400, "", "branch %s was not made by a snapshot restore with finalize_restore false; there is "
                         "nothing to finalize", branch_id);
@@ -2297,7 +2160,7 @@ static nl_response finalize_restore(nl_api *api, const char *project_id, const c
     /* The original's server stops and the restored one's moves to its port. */
     if (refuse_if_needed(project, restored, &error) != 0 || refuse_if_needed(project, original, &error) != 0)
         return error;
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(original, "default")) && json_text(restored, "expires_at", NULL))
+    if (nl_state_flag(original, "default") && json_text(restored, "expires_at", NULL))
         return nl_error(400, "", "branch %s expires at %s and would become the default branch, which cannot expire; "
                         "remove its expires_at first", branch_id, json_text(restored, "expires_at", NULL));
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(req->body, "name");
@@ -2307,36 +2170,36 @@ static nl_response finalize_restore(nl_api *api, const char *project_id, const c
     time_t now = (time_t)timefmt_now();
     strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", gmtime(&now));
     char *old_name = name ? xstrdup(name->valuestring) : xasprintf("%s-old-%s", json_text(original, "name", NULL), stamp);
-    if (branch_by_name(project, old_name)) {
+    if (nl_branch_named(project, old_name)) {
         nl_response r = nl_error(409, "", "a branch named %s already exists in project %s", old_name, project_id);
         free(old_name);
         return r;
     }
     char *taken_name = xstrdup(json_text(original, "name", NULL));
-    set_field(restored, "name", cJSON_CreateString(taken_name));
-    set_field(original, "name", cJSON_CreateString(old_name));
+    nl_state_set(restored, "name", cJSON_CreateString(taken_name));
+    nl_state_set(original, "name", cJSON_CreateString(old_name));
     free(taken_name);
     free(old_name);
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(original, "default"))) {
-        set_field(restored, "default", cJSON_CreateTrue());
-        set_field(restored, "primary", cJSON_CreateTrue());
-        set_field(original, "default", cJSON_CreateFalse());
-        set_field(original, "primary", cJSON_CreateFalse());
+    if (nl_state_flag(original, "default")) {
+        nl_state_set(restored, "default", cJSON_CreateTrue());
+        nl_state_set(restored, "primary", cJSON_CreateTrue());
+        nl_state_set(original, "default", cJSON_CreateFalse());
+        nl_state_set(original, "primary", cJSON_CreateFalse());
     }
-    cJSON_DeleteItemFromObjectCaseSensitive(restored, "_restore_of");
+    cJSON_DeleteItemFromObjectCaseSensitive(restored, NL_RESTORE_OF);
     cJSON *ops = cJSON_CreateArray();
-    cJSON *moving = endpoint_of(project, original_id);
+    cJSON *moving = nl_endpoint_of(project, original_id);
     if (moving) {
         /* One read_write endpoint a branch: the restored branch's own goes,
          * its server comes back on the original's port. */
-        cJSON *own = endpoint_of(project, branch_id);
+        cJSON *own = nl_endpoint_of(project, branch_id);
         if (own) {
-            cJSON_DetachItemViaPointer(cJSON_GetObjectItemCaseSensitive(project, "_endpoints"), own);
+            cJSON_DetachItemViaPointer(nl_state_list(project, NL_ENDPOINTS), own);
             cJSON_Delete(own);
         }
-        set_field(moving, "branch_id", cJSON_CreateString(branch_id));
-        set_field(moving, "_from", cJSON_CreateString(original_id));
-        set_field(moving, "_pending", cJSON_CreateString("move"));
+        nl_state_set(moving, "branch_id", cJSON_CreateString(branch_id));
+        nl_state_set(moving, NL_FROM, cJSON_CreateString(original_id));
+        nl_state_set(moving, NL_PENDING, cJSON_CreateString("move"));
         cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "start_compute", branch_id,
                                                                 json_text(moving, "id", NULL)), 1));
     }
@@ -2362,25 +2225,25 @@ static cJSON *snapshot_json(const cJSON *hidden)
     if (json_text(hidden, "parent_lsn", NULL))
         cJSON_AddStringToObject(s, "lsn", json_text(hidden, "parent_lsn", NULL));
     cJSON_AddStringToObject(s, "created_at", json_text(hidden, "created_at", NULL));
-    if (json_text(hidden, "_expires_at", NULL))
-        cJSON_AddStringToObject(s, "expires_at", json_text(hidden, "_expires_at", NULL));
-    cJSON_AddBoolToObject(s, "manual", !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(hidden, "_scheduled")));
+    if (json_text(hidden, NL_EXPIRES_AT, NULL))
+        cJSON_AddStringToObject(s, "expires_at", json_text(hidden, NL_EXPIRES_AT, NULL));
+    cJSON_AddBoolToObject(s, "manual", !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(hidden, NL_SCHEDULED)));
     return s;
 }
 
 static cJSON *snapshot_by_id(cJSON *project, const char *id)
 {
-    cJSON *b = item_in(project, "_branches", id);
-    return b && is_snapshot(b) && strcmp(json_text(b, "current_state", NULL), "deleting") != 0 ? b : NULL;
+    cJSON *b = nl_state_item_in(project, NL_BRANCHES, id);
+    return b && nl_branch_is_snapshot(b) && !nl_state_is(b, NL_BRANCH_DELETING) ? b : NULL;
 }
 
 /* POST .../branches/{id}/snapshot?name=&timestamp=&lsn=&expires_at= : a
  * data-only copy of the branch, now or at an instant of its history. */
 static nl_response create_snapshot(nl_api *api, const char *project_id, const char *branch_id, const nl_request *req)
 {
-    cJSON *project = live_project(api, project_id);
-    cJSON *source = item_in(project, "_branches", branch_id);
-    if (!source || is_snapshot(source))
+    cJSON *project = nl_state_live_project(api->state, project_id);
+    cJSON *source = nl_state_item_in(project, NL_BRANCHES, branch_id);
+    if (!source || nl_branch_is_snapshot(source))
         return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
     if (!readable_now(project, source))
         return nl_error(423, "", "branch %s has an operation in progress; wait for it to finish", branch_id);
@@ -2404,18 +2267,18 @@ static nl_response create_snapshot(nl_api *api, const char *project_id, const ch
     cJSON *snap = add_branch(project, name, 0);
     free(generated);
     char *now = now_text();
-    cJSON_AddTrueToObject(snap, "_snapshot");
+    cJSON_AddTrueToObject(snap, NL_SNAPSHOT);
     cJSON_AddStringToObject(snap, "parent_id", branch_id);
-    inherit_roles_and_databases(project, branch_id, json_text(snap, "id", NULL));
+    nl_state_inherit_roles_and_databases(project, branch_id, json_text(snap, "id", NULL));
     cJSON_AddStringToObject(snap, "parent_timestamp", json_text(req->query, "timestamp", NULL) ? json_text(req->query, "timestamp", NULL) : now);
     if (json_text(req->query, "lsn", NULL))
         cJSON_AddStringToObject(snap, "parent_lsn", json_text(req->query, "lsn", NULL));
     if (target)
-        cJSON_AddStringToObject(snap, "_target", target);
+        cJSON_AddStringToObject(snap, NL_TARGET, target);
     if (expires) {
         char normal[48];
         timefmt_format_utc(normal, sizeof normal, expires_at);
-        cJSON_AddStringToObject(snap, "_expires_at", normal);
+        cJSON_AddStringToObject(snap, NL_EXPIRES_AT, normal);
     }
     free(target);
     free(now);
@@ -2434,31 +2297,31 @@ static nl_response create_snapshot(nl_api *api, const char *project_id, const ch
 
 static nl_response list_snapshots(nl_api *api, const char *project_id)
 {
-    cJSON *project = live_project(api, project_id);
+    cJSON *project = nl_state_live_project(api->state, project_id);
     if (!project)
         return nl_error(404, "", "project %s not found", project_id);
     cJSON *body = cJSON_CreateObject();
     cJSON *list = cJSON_AddArrayToObject(body, "snapshots");
     const cJSON *b;
-    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(project, "_branches"))
-        if (is_snapshot(b) && strcmp(json_text(b, "current_state", NULL), "deleting") != 0)
+    cJSON_ArrayForEach(b, nl_state_list(project, NL_BRANCHES))
+        if (nl_branch_is_snapshot(b) && !nl_state_is(b, NL_BRANCH_DELETING))
             cJSON_AddItemToArray(list, snapshot_json(b));
     return nl_json(200, body);
 }
 
 static nl_response change_snapshot(nl_api *api, const char *project_id, const char *snapshot_id, const nl_request *req)
 {
-    cJSON *project = live_project(api, project_id);
+    cJSON *project = nl_state_live_project(api->state, project_id);
     cJSON *snap = project ? snapshot_by_id(project, snapshot_id) : NULL;
     if (!snap)
         return nl_error(404, "", "snapshot %s not found in project %s", snapshot_id, project_id);
     if (!strcmp(req->method, "DELETE")) {
-        if (!in_state(snap, "ready") && !failed_and_idle(project, snap))
+        if (!nl_state_is(snap, NL_BRANCH_READY) && !failed_and_idle(project, snap))
             return nl_error(423, "", "snapshot %s is still being taken", snapshot_id);
         nl_response error;
         if (refuse_if_needed(project, snap, &error) != 0)
             return error;
-        set_field(snap, "current_state", cJSON_CreateString("deleting"));
+        nl_state_set_current(snap, NL_BRANCH_DELETING);
         cJSON *ops = cJSON_CreateArray();
         cJSON_AddItemToArray(ops, cJSON_Duplicate(new_operation(project, "delete_timeline", snapshot_id, NULL), 1));
         save_state(api);
@@ -2471,7 +2334,7 @@ static nl_response change_snapshot(nl_api *api, const char *project_id, const ch
     const char *name = json_text(cJSON_GetObjectItemCaseSensitive(req->body, "snapshot"), "name", NULL);
     if (!name || !*name)
         return nl_error(400, "", "the body must be {\"snapshot\": {\"name\": \"...\"}}");
-    set_field(snap, "name", cJSON_CreateString(name));
+    nl_state_set(snap, "name", cJSON_CreateString(name));
     return saved_answer(api, "snapshot", snapshot_json(snap));
 }
 
@@ -2481,19 +2344,19 @@ static nl_response change_snapshot(nl_api *api, const char *project_id, const ch
  * kept, its previous state preserved under `name` or "<target>-old"). */
 static nl_response restore_snapshot(nl_api *api, const char *project_id, const char *snapshot_id, const nl_request *req)
 {
-    cJSON *project = live_project(api, project_id);
+    cJSON *project = nl_state_live_project(api->state, project_id);
     cJSON *snap = project ? snapshot_by_id(project, snapshot_id) : NULL;
     if (!snap)
         return nl_error(404, "", "snapshot %s not found in project %s", snapshot_id, project_id);
-    if (strcmp(json_text(snap, "current_state", NULL), "ready") != 0)
+    if (!nl_state_is(snap, NL_BRANCH_READY))
         return nl_error(423, "", "snapshot %s is still being taken", snapshot_id);
     const char *name = json_text(req->body, "name", NULL) ? json_text(req->body, "name", NULL) : json_text(req->query, "name", NULL);
     const char *target_id = json_text(req->body, "target_branch_id", NULL);
     if (!target_id)
         target_id = json_text(snap, "parent_id", NULL); /* as on Neon: the branch the snapshot was taken of */
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req->body, "finalize_restore"))) {
-        cJSON *target = item_in(project, "_branches", target_id);
-        if (!target || is_snapshot(target))
+        cJSON *target = nl_state_item_in(project, NL_BRANCHES, target_id);
+        if (!target || nl_branch_is_snapshot(target))
             return nl_error(404, "", "branch %s not found in project %s", target_id, project_id);
         char *kept = name ? xstrdup(name) : xasprintf("%s-old", json_text(target, "name", NULL));
         cJSON *body = cJSON_CreateObject();
@@ -2521,8 +2384,8 @@ static nl_response restore_snapshot(nl_api *api, const char *project_id, const c
     nl_response r = create_branch(api, project_id, &as_branch);
     cJSON_Delete(body);
     if (r.status == 201) { /* the new branch is the last one; finalize_restore needs to know whose place it takes */
-        cJSON *branches = cJSON_GetObjectItemCaseSensitive(project, "_branches");
-        cJSON_AddStringToObject(cJSON_GetArrayItem(branches, cJSON_GetArraySize(branches) - 1), "_restore_of",
+        cJSON *branches = nl_state_list(project, NL_BRANCHES);
+        cJSON_AddStringToObject(cJSON_GetArrayItem(branches, cJSON_GetArraySize(branches) - 1), NL_RESTORE_OF,
                                 restored_for);
         save_state(api);
     }
@@ -2533,9 +2396,9 @@ static nl_response restore_snapshot(nl_api *api, const char *project_id, const c
 /* GET/PUT .../branches/{id}/backup_schedule */
 static nl_response backup_schedule(nl_api *api, const char *project_id, const char *branch_id, const nl_request *req)
 {
-    cJSON *project = live_project(api, project_id);
-    cJSON *branch = item_in(project, "_branches", branch_id);
-    if (!branch || is_snapshot(branch))
+    cJSON *project = nl_state_live_project(api->state, project_id);
+    cJSON *branch = nl_state_item_in(project, NL_BRANCHES, branch_id);
+    if (!branch || nl_branch_is_snapshot(branch))
         return nl_error(404, "", "branch %s not found in project %s", branch_id, project_id);
     if (!strcmp(req->method, "PUT")) {
         const cJSON *schedule = cJSON_GetObjectItemCaseSensitive(req->body, "schedule");
@@ -2560,16 +2423,16 @@ static nl_response backup_schedule(nl_api *api, const char *project_id, const ch
                 (keep && (!cJSON_IsNumber(keep) || keep->valuedouble < 3600)))
                 return nl_error(400, "", "hour 0-23, day 1-31, month 1-12, retention_seconds at least 3600");
         }
-        set_field(branch, "_backup_schedule", cJSON_Duplicate(schedule, 1));
+        nl_state_set(branch, NL_BACKUP_SCHEDULE, cJSON_Duplicate(schedule, 1));
         /* Slots before now are not backfilled. */
         cJSON *last = cJSON_CreateArray();
         cJSON_ArrayForEach(item, schedule)
             cJSON_AddItemToArray(last, cJSON_CreateNumber(latest_slot(item, schedule_now(api))));
-        set_field(branch, "_schedule_last", last);
+        nl_state_set(branch, NL_SCHEDULE_LAST, last);
         if (save_state(api) != 0)
             return nl_error(500, "", "cannot save neon-local's state: %s", err_last());
     }
-    const cJSON *stored = cJSON_GetObjectItemCaseSensitive(branch, "_backup_schedule");
+    const cJSON *stored = cJSON_GetObjectItemCaseSensitive(branch, NL_BACKUP_SCHEDULE);
     cJSON *body = cJSON_CreateObject();
     cJSON_AddItemToObject(body, "schedule", stored ? cJSON_Duplicate(stored, 1) : cJSON_CreateArray());
     return nl_json(200, body);
@@ -2604,9 +2467,9 @@ static int branch_with_server(nl_api *api, const char *project_id, const char *b
     cJSON *branch;
     if (lookup_branch(api, project_id, branch_id, project, &branch, error) != 0)
         return -1;
-    *port = port_of(endpoint_of(*project, branch_id));
-    cJSON *e = endpoint_of(*project, branch_id);
-    if (!*port || strcmp(json_text(e, "current_state", NULL), "active") != 0) {
+    *port = nl_endpoint_port(nl_endpoint_of(*project, branch_id));
+    cJSON *e = nl_endpoint_of(*project, branch_id);
+    if (!*port || !nl_state_is(e, NL_ENDPOINT_ACTIVE)) {
         *error = nl_error(400, "", "branch %s has no running endpoint to apply this to", branch_id);
         return -1;
     }
@@ -2620,8 +2483,8 @@ static nl_response applied(nl_api *api, cJSON *project, const char *branch_id, i
     new_operation(project, "apply_config", branch_id, NULL);
     finish_operations(project, branch_id, NULL);
     cJSON *ops = cJSON_CreateArray();
-    cJSON *op = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(project, "_operations"),
-                                   cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(project, "_operations")) - 1);
+    cJSON *op = cJSON_GetArrayItem(nl_state_list(project, NL_OPERATIONS),
+                                   cJSON_GetArraySize(nl_state_list(project, NL_OPERATIONS)) - 1);
     cJSON_AddItemToArray(ops, cJSON_Duplicate(op, 1));
     if (save_state(api) != 0) {
         cJSON_Delete(item);
@@ -2659,11 +2522,11 @@ static nl_response create_role(nl_api *api, const char *project_id, const char *
     cJSON_AddStringToObject(role, "branch_id", branch_id);
     cJSON_AddStringToObject(role, "name", name);
     cJSON_AddFalseToObject(role, "protected");
-    cJSON_AddStringToObject(role, "_password", password);
+    cJSON_AddStringToObject(role, NL_PASSWORD, password);
     cJSON_AddStringToObject(role, "created_at", now);
     cJSON_AddStringToObject(role, "updated_at", now);
-    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(project, "_roles"), role);
-    cJSON *shown = public_copy(role);
+    cJSON_AddItemToArray(nl_state_list(project, NL_ROLES), role);
+    cJSON *shown = nl_state_public_copy(role);
     cJSON_AddStringToObject(shown, "password", password);
     free(password);
     free(now);
@@ -2698,8 +2561,8 @@ static nl_response reset_password(nl_api *api, const char *project_id, const cha
         free(password);
         return nl_error(500, "", "%s", err_last());
     }
-    set_field(role, "_password", cJSON_CreateString(password));
-    cJSON *shown = public_copy(role);
+    nl_state_set(role, NL_PASSWORD, cJSON_CreateString(password));
+    cJSON *shown = nl_state_public_copy(role);
     cJSON_AddStringToObject(shown, "password", password);
     free(password);
     return applied(api, project, branch_id, 201, "role", shown);
@@ -2707,7 +2570,7 @@ static nl_response reset_password(nl_api *api, const char *project_id, const cha
 
 static cJSON *database_named(cJSON *project, const char *branch_id, const char *name)
 {
-    return item_named(project, "_databases", branch_id, name);
+    return nl_state_item_named(project, NL_DATABASES, branch_id, name);
 }
 
 static nl_response create_database(nl_api *api, const char *project_id, const char *branch_id, const nl_request *req)
@@ -2732,15 +2595,15 @@ static nl_response create_database(nl_api *api, const char *project_id, const ch
         return nl_error(500, "", "%s", err_last());
     char *now = now_text();
     cJSON *database = cJSON_CreateObject();
-    cJSON_AddNumberToObject(database, "id", cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(project, "_databases")) + 1);
+    cJSON_AddNumberToObject(database, "id", cJSON_GetArraySize(nl_state_list(project, NL_DATABASES)) + 1);
     cJSON_AddStringToObject(database, "branch_id", branch_id);
     cJSON_AddStringToObject(database, "name", name);
     cJSON_AddStringToObject(database, "owner_name", owner);
     cJSON_AddStringToObject(database, "created_at", now);
     cJSON_AddStringToObject(database, "updated_at", now);
-    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(project, "_databases"), database);
+    cJSON_AddItemToArray(nl_state_list(project, NL_DATABASES), database);
     free(now);
-    return applied(api, project, branch_id, 201, "database", public_copy(database));
+    return applied(api, project, branch_id, 201, "database", nl_state_public_copy(database));
 }
 
 /* Runs a DROP on the branch's server, then takes the item out of the state. */
@@ -2750,7 +2613,7 @@ static nl_response dropped(nl_api *api, cJSON *project, const char *branch_id, i
     if (nl_pg_sql(port, "postgres", sql) != 0)
         return nl_error(500, "", "%s", err_last());
     cJSON_DetachItemViaPointer(cJSON_GetObjectItemCaseSensitive(project, list), item);
-    cJSON *shown = public_copy(item);
+    cJSON *shown = nl_state_public_copy(item);
     cJSON_Delete(item);
     return applied(api, project, branch_id, 200, key, shown);
 }
@@ -2765,12 +2628,12 @@ static nl_response delete_role(nl_api *api, const char *project_id, const char *
     if (role_with_server(api, project_id, branch_id, name, &project, &port, &role, &error) != 0)
         return error;
     const cJSON *db;
-    cJSON_ArrayForEach(db, cJSON_GetObjectItemCaseSensitive(project, "_databases"))
+    cJSON_ArrayForEach(db, nl_state_list(project, NL_DATABASES))
         if (!strcmp(json_text(db, "branch_id", NULL), branch_id) && !strcmp(json_text(db, "owner_name", NULL), name))
             return nl_error(409, "", "role %s owns database %s on branch %s; delete the database or give it another "
                             "owner first", name, json_text(db, "name", NULL), branch_id);
     char *sql = xasprintf("DROP ROLE \"%s\"", name);
-    nl_response r = dropped(api, project, branch_id, port, "_roles", "role", role, sql);
+    nl_response r = dropped(api, project, branch_id, port, NL_ROLES, "role", role, sql);
     free(sql);
     return r;
 }
@@ -2787,7 +2650,7 @@ static nl_response delete_database(nl_api *api, const char *project_id, const ch
     if (!database)
         return nl_error(404, "", "database %s not found on branch %s", name, branch_id);
     char *sql = xasprintf("DROP DATABASE \"%s\" WITH (FORCE)", name);
-    nl_response r = dropped(api, project, branch_id, port, "_databases", "database", database, sql);
+    nl_response r = dropped(api, project, branch_id, port, NL_DATABASES, "database", database, sql);
     free(sql);
     return r;
 }
@@ -2852,11 +2715,11 @@ nl_response nl_api_handle(void *ud, const nl_request *req)
     else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "set_as_default") && post)
         r = set_as_default(api, s[1], s[3]);
     else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "endpoints") && get)
-        r = list_of_branch(api, s[1], s[3], "_endpoints", "endpoints");
+        r = list_of_branch(api, s[1], s[3], NL_ENDPOINTS, "endpoints");
     else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "roles") && get)
-        r = list_of_branch(api, s[1], s[3], "_roles", "roles");
+        r = list_of_branch(api, s[1], s[3], NL_ROLES, "roles");
     else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "databases") && get)
-        r = list_of_branch(api, s[1], s[3], "_databases", "databases");
+        r = list_of_branch(api, s[1], s[3], NL_DATABASES, "databases");
     else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "roles") && post)
         r = create_role(api, s[1], s[3], req);
     else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "databases") && post)
@@ -2869,11 +2732,11 @@ nl_response nl_api_handle(void *ud, const nl_request *req)
              (!strcmp(s[4], "start") || !strcmp(s[4], "suspend")))
         r = change_endpoint(api, s[1], s[3], s[4]);
     else if (n == 4 && !strcmp(s[0], "projects") && !strcmp(s[2], "endpoints") && get) {
-        cJSON *project = live_project(api, s[1]);
-        cJSON *e = project ? item_in(project, "_endpoints", s[3]) : NULL;
+        cJSON *project = nl_state_live_project(api->state, s[1]);
+        cJSON *e = project ? nl_state_item_in(project, NL_ENDPOINTS, s[3]) : NULL;
         cJSON *body = cJSON_CreateObject();
         if (e)
-            cJSON_AddItemToObject(body, "endpoint", public_copy(e));
+            cJSON_AddItemToObject(body, "endpoint", nl_state_public_copy(e));
         r = e ? nl_json(200, body) : (cJSON_Delete(body), nl_error(404, "", "endpoint %s not found", s[3]));
     }
     else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "endpoints") && post)
@@ -2888,7 +2751,7 @@ nl_response nl_api_handle(void *ud, const nl_request *req)
     else if (n == 6 && !strcmp(s[0], "projects") && !strcmp(s[4], "databases") && !strcmp(req->method, "DELETE"))
         r = delete_database(api, s[1], s[3], s[5]);
     else if (n == 3 && !strcmp(s[0], "projects") && !strcmp(s[2], "endpoints") && get)
-        r = list_of_branch(api, s[1], NULL, "_endpoints", "endpoints");
+        r = list_of_branch(api, s[1], NULL, NL_ENDPOINTS, "endpoints");
     else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "snapshot") && post)
         r = create_snapshot(api, s[1], s[3], req);
     else if (n == 5 && !strcmp(s[0], "projects") && !strcmp(s[2], "branches") && !strcmp(s[4], "backup_schedule") &&
@@ -2917,12 +2780,12 @@ nl_response nl_api_handle(void *ud, const nl_request *req)
  * server back. */
 static void restart_servers(nl_api *api)
 {
-    const cJSON *p;
-    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
-        const cJSON *b;
-        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(p, "_branches")) {
-            const cJSON *e = endpoint_of((cJSON *)p, json_text(b, "id", NULL));
-            if (strcmp(json_text(b, "current_state", NULL), "ready") != 0 || !e || strcmp(json_text(e, "current_state", NULL), "active") != 0)
+    cJSON *p;
+    cJSON_ArrayForEach(p, nl_state_projects(api->state)) {
+        cJSON *b;
+        cJSON_ArrayForEach(b, nl_state_list(p, NL_BRANCHES)) {
+            const cJSON *e = nl_endpoint_of(p, json_text(b, "id", NULL));
+            if (!nl_state_is(b, NL_BRANCH_READY) || !e || !nl_state_is(e, NL_ENDPOINT_ACTIVE))
                 continue; /* data-only branches and suspended endpoints stay down */
             char *datadir = branch_datadir(api, json_text(b, "id", NULL));
             if (nl_pg_start(datadir) != 0)
@@ -2938,10 +2801,10 @@ static void restart_servers(nl_api *api)
  * force: the password file is new, so no folder knows it yet. */
 static void secure_data_folders(nl_api *api, int force)
 {
-    const cJSON *p;
-    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
-        const cJSON *b;
-        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(p, "_branches")) {
+    cJSON *p;
+    cJSON_ArrayForEach(p, nl_state_projects(api->state)) {
+        cJSON *b;
+        cJSON_ArrayForEach(b, nl_state_list(p, NL_BRANCHES)) {
             const char *id = json_text(b, "id", NULL);
             char *datadir = branch_datadir(api, id);
             char *staged = xasprintf("%s/pg/%s.restore/data", api->data_dir, id);
@@ -2955,10 +2818,10 @@ static void secure_data_folders(nl_api *api, int force)
 
 static void stop_servers(nl_api *api)
 {
-    const cJSON *p;
-    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(api->state, "projects")) {
-        const cJSON *b;
-        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(p, "_branches")) {
+    cJSON *p;
+    cJSON_ArrayForEach(p, nl_state_projects(api->state)) {
+        cJSON *b;
+        cJSON_ArrayForEach(b, nl_state_list(p, NL_BRANCHES)) {
             char *datadir = branch_datadir(api, json_text(b, "id", NULL));
             stop_if_running(datadir);
             free(datadir);
