@@ -25,13 +25,6 @@ local WRITER = { rows = "drctl_drill_rows", ops = "drctl_drill_ops" }
 -- Commit times and the times writes record differ by a few milliseconds.
 local EPSILON = 0.05
 
--- The params each scenario gets from the drill rather than from the operator.
-local PROVIDED = {
-  ["accidental-deletion"] = { incident_time = true },
-  corruption = { search_from = true, last_good = true },
-  ["total-loss"] = { new_project = true, target_branch = true, project = false },
-}
-
 -- The step whose end is the end of the recovery (RTO).
 local function end_step(scenario)
   local names = {}
@@ -48,7 +41,7 @@ local function is_writer_table(t)
   return bare == WRITER.rows or bare == WRITER.ops
 end
 
-local function copy_name(ctx) return "drill-" .. ctx.run_id:lower() end
+local function copy_name(ctx) return common.name("drill", ctx) end
 
 -- ---- the copy's data ---------------------------------------------------------
 
@@ -172,32 +165,150 @@ local function export_copy(ctx, conn, uri)
   return manifest, result.instant, dir
 end
 
--- ---- what the scenario is given -------------------------------------------------------
+-- The incidents, one a scenario: each records what it did in `out` and
+-- returns the SQL to run on the copy with writes held (nil: none).
 
-local function overrides(ctx, scenario)
-  local o = {}
-  local copy, incident = ctx.outputs.copy or {}, ctx.outputs.incident or {}
-  if scenario == "total-loss" then
-    o.new_project = copy_name(ctx)
-    o.dump = incident.manifest or ctx.params.dump or (ctx.plan and "<the drill's export>" or nil)
-    o.source = nil
-    return o
-  end
-  o.branch = copy.copy_id or (ctx.plan and copy_name(ctx)) or nil
-  if scenario == "accidental-deletion" then
-    o.incident_time = incident.incident_time or dr.now()
-  elseif scenario == "corruption" then
-    o.search_from = (ctx.outputs.prepare or {}).good_since or dr.now()
-    o.check_sql = incident.check_sql or ctx.params.check_sql
-  end
-  return o
+local function delete_rows(ctx, conn, _, out)
+  local sql = ctx.params.incident_sql
+  if not sql or sql == "" then sql, out.target = default_deletion(conn) end
+  return sql
 end
 
-local function scenario_ctx(ctx, scenario)
+local function corrupt_rows(ctx, conn, _, out)
+  local sql
+  sql, out.check_sql = ctx.params.corruption_sql, ctx.params.check_sql
+  if not sql or sql == "" then
+    local check
+    sql, check, out.target = default_corruption(conn)
+    out.check_sql = out.check_sql or check
+  elseif not out.check_sql then
+    dr.fail("-p corruption_sql needs -p check_sql (a query true when the data is sound)")
+  end
+  return sql
+end
+
+-- The project taken as lost: the export to restore is the team's own when
+-- given (or found at source), else one of the copy, made now.
+local function lose_the_project(ctx, conn, uri, out)
+  local given = ctx.params.dump or common.newest_export(ctx.params.source)
+  if not given then
+    out.manifest, out.restore_point, out.export_dir = export_copy(ctx, conn, uri)
+    dr.log("exported the copy: " .. out.manifest .. " at " .. out.restore_point)
+    dr.sleep(2) -- writes after the export: what a total loss loses
+  else
+    -- the team's own export, taken before the copy existed: what it holds
+    -- is known by its manifest's row counts only
+    local m = json.decode(dump.read_text(given))
+    out.manifest, out.restore_point, out.manifest_rows = given, m.instant, m.rows
+    dr.log("the export to restore: " .. given .. " (taken at " .. tostring(m.instant) .. ")")
+  end
+  return nil
+end
+
+-- The branch the recovery left the data on: {project=, branch=, label=}.
+-- A recovery on a branch leaves it on the copy, or on the branch it
+-- promoted; total-loss on the project it made.
+local function recovered_on_branch(ctx)
+  local s = drill.scope()
+  if s.default ~= json.null and s.default then
+    return { project = ctx.params.project, branch = s.default, label = "the promoted branch " .. s.default }
+  end
+  return { project = ctx.params.project, branch = ctx.outputs.copy.copy_id, label = ctx.outputs.copy.copy_name }
+end
+
+local function recovered_in_new_project(ctx)
+  local t = ctx.outputs.target
+  return { project = t.project, branch = t.branch, label = "the new project " .. t.project }
+end
+
+-- The branch a recovery on a branch works on: the copy.
+local function copy_branch(ctx)
+  return (ctx.outputs.copy or {}).copy_id or (ctx.plan and copy_name(ctx)) or nil
+end
+
+local function recorded_then(what)
+  return "record every table of the copy (rows, checksum) with writes held, then " .. what .. ", on the copy"
+end
+
+-- What the drill does differently for each scenario, in one entry:
+--   provided        the scenario's params the drill gives, not the operator
+--                   (false: passed through even so)
+--   params          the drill's own params for the incident
+--   on_branch       the recovery branches from the copy's history (which
+--                   must reach the restore point first)
+--   margin          seconds the restore point lies before the incident
+--   overrides       the scenario's params, pointed at the copy
+--   incident_plan   the incident step's plan
+--   incident        the incident itself (above)
+--   recovered       where the recovery left the data
+--   restore_point   the instant the data went back to
+--   loses_writes    whether the strategy is documented to lose the writes
+--                   after the restore point (else: none)
+local SCENARIOS = {
+  ["accidental-deletion"] = {
+    provided = { incident_time = true },
+    params = { incident_sql = { type = "string",
+                                doc = "the incident (default: 10% of the rows of the largest table deleted)" } },
+    on_branch = true,
+    margin = function(ctx) return ctx.params.margin end,
+    overrides = function(ctx)
+      return { branch = copy_branch(ctx),
+               incident_time = (ctx.outputs.incident or {}).incident_time or dr.now() }
+    end,
+    incident_plan = function(ctx)
+      return recorded_then(ctx.params.incident_sql or "delete 10% of the rows of the largest table")
+    end,
+    incident = delete_rows,
+    recovered = recovered_on_branch,
+    restore_point = function(ctx) return ctx.outputs["restore-point"].restore_point end,
+    loses_writes = function(ctx) return ctx.params.strategy ~= "reinsert" end,
+  },
+  corruption = {
+    provided = { search_from = true, last_good = true },
+    params = { corruption_sql = { type = "string", doc = "the corruption (default: a column nulled on 10% of the rows "
+                                                         .. "of the largest table, with the matching check_sql)" } },
+    on_branch = true,
+    margin = function() return 0 end,
+    overrides = function(ctx)
+      return { branch = copy_branch(ctx), search_from = (ctx.outputs.prepare or {}).good_since or dr.now(),
+               check_sql = (ctx.outputs.incident or {}).check_sql or ctx.params.check_sql }
+    end,
+    incident_plan = function(ctx)
+      return recorded_then(ctx.params.corruption_sql or "null a column on 10% of the largest table")
+    end,
+    incident = corrupt_rows,
+    recovered = recovered_on_branch,
+    restore_point = function(ctx) return ctx.outputs["last-good"].at end,
+    loses_writes = function() return true end,
+  },
+  ["total-loss"] = {
+    provided = { new_project = true, target_branch = true, project = false },
+    params = {},
+    on_branch = false,
+    margin = function() return 0 end,
+    overrides = function(ctx)
+      return { new_project = copy_name(ctx),
+               dump = (ctx.outputs.incident or {}).manifest or ctx.params.dump
+                      or (ctx.plan and "<the drill's export>" or nil) }
+    end,
+    incident_plan = function(ctx)
+      return ctx.params.dump and ("restore " .. ctx.params.dump .. " as if the project were lost")
+             or "export the copy, let writes go on, then take the project as lost"
+    end,
+    incident = lose_the_project,
+    recovered = recovered_in_new_project,
+    restore_point = function(ctx) return ctx.outputs.incident.restore_point end,
+    loses_writes = function() return true end,
+  },
+}
+
+-- ---- what the scenario is given -------------------------------------------------------
+
+local function scenario_ctx(ctx, kind)
   local c, p = {}, {}
   for k, v in pairs(ctx) do c[k] = v end
   for k, v in pairs(ctx.params) do p[k] = v end
-  for k, v in pairs(overrides(ctx, scenario)) do p[k] = v end
+  for k, v in pairs(kind.overrides(ctx)) do p[k] = v end
   c.params = p
   return c
 end
@@ -230,7 +341,7 @@ end
 -- "now" that the target accepts proves it reaches; it goes at once.
 local function wait_for_history(ctx)
   local p, copy = ctx.params.project, ctx.outputs.copy
-  local name = "history-" .. ctx.run_id:lower()
+  local name = common.name("history", ctx)
   local last, give_up = nil, drill.clock() + 600
   while drill.clock() < give_up do
     local at = dr.format_time(drill.clock() - 0.1)
@@ -247,8 +358,8 @@ local function wait_for_history(ctx)
           .. tostring(last) .. "): the recovery could not branch from it at a past instant")
 end
 
-local function step_prepare(ctx, scenario)
-  if scenario ~= "total-loss" then wait_for_history(ctx) end
+local function step_prepare(ctx, kind)
+  if kind.on_branch then wait_for_history(ctx) end
   local conn = pg.connect(copy_uri(ctx))
   conn:exec("CREATE TABLE IF NOT EXISTS " .. WRITER.rows .. " (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0)")
   conn:exec("CREATE TABLE IF NOT EXISTS " .. WRITER.ops .. " (seq bigint PRIMARY KEY, row_id bigint NOT NULL, "
@@ -257,43 +368,18 @@ local function step_prepare(ctx, scenario)
   if ctx.params.write_rate > 0 then drill.writer_start(copy_uri(ctx), ctx.params.write_rate) end
   -- The restore point must fall inside the copy's history, after the
   -- writer began: wait past the margin.
-  local wait = 2 + (scenario == "accidental-deletion" and ctx.params.margin or 0)
+  local wait = 2 + kind.margin(ctx)
   dr.log(string.format("writer: %d writes a second on %s; the incident in %d s", ctx.params.write_rate,
                        ctx.outputs.copy.copy_name, wait))
   dr.sleep(wait)
   return { good_since = good_since, write_rate = ctx.params.write_rate }
 end
 
-local function step_incident(ctx, scenario)
+local function step_incident(ctx, kind)
   local uri = copy_uri(ctx)
   local conn = pg.connect(uri)
   local out = {}
-  local given = scenario == "total-loss" and (ctx.params.dump or common.newest_export(ctx.params.source))
-  if scenario == "total-loss" and not given then
-    out.manifest, out.restore_point, out.export_dir = export_copy(ctx, conn, uri)
-    dr.log("exported the copy: " .. out.manifest .. " at " .. out.restore_point)
-    dr.sleep(2) -- writes after the export: what a total loss loses
-  elseif given then
-    -- the team's own export, taken before the copy existed: what it holds
-    -- is known by its manifest's row counts only
-    local m = json.decode(dump.read_text(given))
-    out.manifest, out.restore_point, out.manifest_rows = given, m.instant, m.rows
-    dr.log("the export to restore: " .. given .. " (taken at " .. tostring(m.instant) .. ")")
-  end
-  local sql
-  if scenario == "accidental-deletion" then
-    sql = ctx.params.incident_sql
-    if not sql or sql == "" then sql, out.target = default_deletion(conn) end
-  elseif scenario == "corruption" then
-    sql, out.check_sql = ctx.params.corruption_sql, ctx.params.check_sql
-    if not sql or sql == "" then
-      local check
-      sql, check, out.target = default_corruption(conn)
-      out.check_sql = out.check_sql or check
-    elseif not out.check_sql then
-      dr.fail("-p corruption_sql needs -p check_sql (a query true when the data is sound)")
-    end
-  end
+  local sql = kind.incident(ctx, conn, uri, out)
   -- The state the incident hits, exactly: a snapshot taken with the writes
   -- held still, then the incident, then the writes go on while the
   -- snapshot is read (on a large database that takes a while).
@@ -323,32 +409,6 @@ local function step_incident(ctx, scenario)
   return out
 end
 
--- The branch the recovery left the data on: {project=, branch=, label=}.
-local function recovered(ctx, scenario)
-  if scenario == "total-loss" then
-    local t = ctx.outputs.target
-    return { project = t.project, branch = t.branch, label = "the new project " .. t.project }
-  end
-  local s = drill.scope()
-  if s.default ~= json.null and s.default then
-    return { project = ctx.params.project, branch = s.default, label = "the promoted branch " .. s.default }
-  end
-  return { project = ctx.params.project, branch = ctx.outputs.copy.copy_id, label = ctx.outputs.copy.copy_name }
-end
-
--- The instant the data went back to.
-local function restore_point(ctx, scenario)
-  if scenario == "accidental-deletion" then return ctx.outputs["restore-point"].restore_point end
-  if scenario == "corruption" then return ctx.outputs["last-good"].at end
-  return ctx.outputs.incident.restore_point
-end
-
--- What the scenario's strategy is documented to lose of the writes before
--- the incident: those after the restore point, or none (reinsert).
-local function loses_writes(ctx, scenario)
-  return not (scenario == "accidental-deletion" and ctx.params.strategy == "reinsert")
-end
-
 local function rto(ctx, scenario_steps, last)
   local tl = ctx.timeline or {}
   local first = tl[scenario_steps[1]]
@@ -368,13 +428,12 @@ end
 -- The writer's totals when the end of the recovery stopped it.
 local writer_totals
 
-local function step_measure(ctx, scenario, scenario_steps, last)
+local function step_measure(ctx, kind, scenario_steps, last)
   local stats = drill.writer_stop() or writer_totals
   local inc = ctx.outputs.incident
-  local rec = recovered(ctx, scenario)
-  local conn = pg.connect(neon.connection_uri(rec.project, { branch_id = rec.branch, database_name = ctx.params.database,
-                                                            role_name = ctx.params.role }))
-  local rp = restore_point(ctx, scenario)
+  local rec = kind.recovered(ctx)
+  local conn = common.connect(ctx, rec.branch, rec.project)
+  local rp = kind.restore_point(ctx)
   local rp_t, inc_t = dr.time(rp), dr.time(inc.incident_time)
   local exact, rows, all_match = {}, {}, true
   local now_tables = {}
@@ -411,7 +470,7 @@ local function step_measure(ctx, scenario, scenario_steps, last)
   -- A write is lost by a restore to an instant when it committed after
   -- it; the time it records comes a few milliseconds before its commit, so
   -- a write recorded just before the restore point may be lost too.
-  local loses = loses_writes(ctx, scenario)
+  local loses = kind.loses_writes(ctx)
   local lost, lost_inserts, lost_near, foreign, should_lose = 0, 0, 0, 0, 0
   local before = {}
   for _, op in ipairs(inc.ops) do
@@ -514,7 +573,7 @@ local function step_cleanup(ctx)
         -- again next round; what is left at the end is listed below.
         local ok, e = pcall(neon.delete_branch, p, b.id)
         if ok then deleted = deleted + 1; dr.log("deleted branch " .. b.name)
-        elseif last then dr.log("cannot delete " .. b.name .. ": " .. tostring(type(e) == "table" and e.message or e)) end
+        elseif last then dr.log("cannot delete " .. b.name .. ": " .. common.message_of(e)) end
       end
     end
     if last then break end
@@ -553,22 +612,23 @@ end
 
 -- ---- the composed runbook ---------------------------------------------------------------
 
-local function wrap(fn, scenario, before)
+local function wrap(fn, kind, before)
   if not fn then return nil end
   return function(ctx)
     if before then before(ctx) end
-    return fn(scenario_ctx(ctx, scenario))
+    return fn(scenario_ctx(ctx, kind))
   end
 end
 
 function M.compose(spec)
   local scenario = spec.name
-  if not PROVIDED[scenario] then
+  local kind = SCENARIOS[scenario]
+  if not kind then
     error("a drill rehearses accidental-deletion, corruption or total-loss, not " .. tostring(scenario), 0)
   end
   local params = {}
   for k, v in pairs(spec.params or {}) do
-    if not PROVIDED[scenario][k] then
+    if not kind.provided[k] then
       local copy = {}
       for f, x in pairs(v) do copy[f] = x end
       params[k] = copy
@@ -582,12 +642,7 @@ function M.compose(spec)
   params.write_rate = { type = "int", default = 0,
                         doc = "writes a second kept going on the copy from before the incident to the check" }
   params.ttl = { type = "duration", default = "1d", doc = "every branch the drill makes expires after this" }
-  if scenario == "accidental-deletion" then
-    params.incident_sql = { type = "string", doc = "the incident (default: 10% of the rows of the largest table deleted)" }
-  elseif scenario == "corruption" then
-    params.corruption_sql = { type = "string", doc = "the corruption (default: a column nulled on 10% of the rows "
-                                                     .. "of the largest table, with the matching check_sql)" }
-  end
+  for k, v in pairs(kind.params) do params[k] = v end
   local last = end_step(spec)
   local scenario_steps, writing = {}, { incident = true }
   for _, s in ipairs(spec.steps) do
@@ -613,26 +668,17 @@ function M.compose(spec)
       plan = function(ctx)
         return "create the writer's tables on the copy and start " .. ctx.params.write_rate .. " writes a second"
       end,
-      run = function(ctx) return step_prepare(ctx, scenario) end },
+      run = function(ctx) return step_prepare(ctx, kind) end },
     { name = "incident", timeout = "2h",
-      plan = function(ctx)
-        if scenario == "total-loss" then
-          return ctx.params.dump and ("restore " .. ctx.params.dump .. " as if the project were lost")
-                 or "export the copy, let writes go on, then take the project as lost"
-        end
-        return "record every table of the copy (rows, checksum) with writes held, then "
-               .. (ctx.params.incident_sql or ctx.params.corruption_sql
-                   or (scenario == "corruption" and "null a column on 10% of the largest table"
-                       or "delete 10% of the rows of the largest table")) .. ", on the copy"
-      end,
-      run = function(ctx) keep_writing(ctx); return step_incident(ctx, scenario) end },
+      plan = kind.incident_plan,
+      run = function(ctx) keep_writing(ctx); return step_incident(ctx, kind) end },
   }
   for _, s in ipairs(spec.steps) do
     local step = {}
     for k, v in pairs(s) do step[k] = v end
-    step.run = wrap(s.run, scenario, keep_writing)
-    step.plan = wrap(s.plan, scenario)
-    step.confirm = wrap(s.confirm, scenario)
+    step.run = wrap(s.run, kind, keep_writing)
+    step.plan = wrap(s.plan, kind)
+    step.confirm = wrap(s.confirm, kind)
     if s.name == last then
       local run = step.run
       step.run = function(ctx)
@@ -647,7 +693,7 @@ function M.compose(spec)
   steps[#steps + 1] = {
     name = "measure", idempotent = true, timeout = "2h",
     plan = function() return "RTO, RPO, and every table of the recovered branch against the copy before the incident" end,
-    run = function(ctx) return step_measure(ctx, scenario, scenario_steps, last) end }
+    run = function(ctx) return step_measure(ctx, kind, scenario_steps, last) end }
   steps[#steps + 1] = {
     name = "drill-cleanup", always = true, idempotent = true, timeout = "1h",
     plan = function() return "delete every branch, endpoint and project the drill made, and list again to check" end,
