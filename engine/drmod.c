@@ -28,19 +28,25 @@ static void host_event(lua_State *L, const char *kind, cJSON *data)
         luaL_error(L, "cannot record the %s event: %s", kind, err_last());
 }
 
+/* The line is built in Lua's own buffer: a __tostring that raises, or the
+ * memory cap, then leaves no C memory behind. */
 static int dr_log(lua_State *L)
 {
     int n = lua_gettop(L);
-    buf line = BUF_INIT;
+    luaL_Buffer line;
+    luaL_buffinit(L, &line);
     for (int i = 1; i <= n; i++) {
         if (i > 1)
-            buf_putc(&line, ' ');
-        buf_puts(&line, luaL_tolstring(L, i, NULL));
-        lua_pop(L, 1);
+            luaL_addchar(&line, ' ');
+        size_t len;
+        const char *text = luaL_tolstring(L, i, &len);
+        if (strlen(text) != len) { /* the line is a C string: each piece ends at a NUL */
+            lua_pushlstring(L, text, strlen(text));
+            lua_replace(L, -2);
+        }
+        luaL_addvalue(&line);
     }
-    char *text = buf_detach(&line);
-    lua_pushstring(L, text); /* so a raise below cannot leak it */
-    free(text);
+    luaL_pushresult(&line);
     term_info("    %s", lua_tostring(L, -1));
     cJSON *data = cJSON_CreateObject();
     cJSON_AddStringToObject(data, "message", lua_tostring(L, -1));

@@ -882,9 +882,11 @@ static int note_password(lua_State *L, const char *uri)
 {
     char *error = NULL;
     PQconninfoOption *opts = PQconninfoParse(uri, &error);
-    if (!opts) {
-        lua_pushfstring(L, "pg.connect: not a PostgreSQL connection string: %s", error ? error : "?");
+    if (!opts) { /* libpq's message is copied and freed before Lua can raise */
+        char message[512];
+        snprintf(message, sizeof message, "pg.connect: not a PostgreSQL connection string: %s", error ? error : "?");
         PQfreemem(error);
+        lua_pushstring(L, message);
         return -1;
     }
     for (PQconninfoOption *o = opts; o->keyword; o++)
