@@ -1,6 +1,8 @@
 -- What the scenario runbooks share: their common params, finding the
--- project's branches, connecting to them, naming what a run creates, and
+-- project's branches, connecting to them, naming what a run creates and
+-- keeps, finding an entry in a listing, reading raised errors, and
 -- comparing row counts. Nothing here knows the guide's table names.
+-- Unit-tested in plain Lua by tests/lua/common_test.lua.
 local neon = require "neon"
 local pg = require "pg"
 local dr = require "dr"
