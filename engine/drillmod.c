@@ -8,6 +8,7 @@
 #include "timefmt.h"
 
 #include <lauxlib.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 struct drill_module {
@@ -77,11 +78,12 @@ static int l_writer_start(lua_State *L)
     /* the writer has its own connection: it may write only to a drill's branch */
     char *where = drill_host_of_uri(uri);
     int owned = where && drill_scope_has(m->host->drill, DRILL_HOST, where);
-    lua_pushfstring(L, "the drill refused a writer on %s: not one of the drill's branches", where ? where : "?");
+    char refusal[512]; /* made and where freed before Lua, which may raise, has it */
+    snprintf(refusal, sizeof refusal, "the drill refused a writer on %s: not one of the drill's branches",
+             where ? where : "?");
     free(where);
     if (!owned)
-        return drill_refuse_lua(L, m->host, lua_tostring(L, -1));
-    lua_pop(L, 1);
+        return drill_refuse_lua(L, m->host, refusal);
     if (!(m->writer = drill_writer_start(uri, rate)))
         return luaL_error(L, "%s", err_last());
     cJSON *data = cJSON_CreateObject();

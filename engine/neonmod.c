@@ -71,6 +71,38 @@ static void push_error(lua_State *L, const neon_reply *r, const char *message, c
     }
 }
 
+/* What a failed or finished call pushes, read by the protected pushers
+ * below: C still holds the reply and the answer while Lua makes its values,
+ * and a Lua error then (the memory cap) must not leak them. */
+typedef struct call_outcome {
+    const neon_reply *r;
+    const char *error;          /* the call failed: its error table */
+    const char *event;          /* or this event could not be recorded */
+    const cJSON *answer;        /* or the answer, as Lua values */
+    const char *method, *path;
+} call_outcome;
+
+static int push_outcome_protected(lua_State *L)
+{
+    const call_outcome *o = lua_touserdata(L, 1);
+    if (o->error)
+        push_error(L, o->r, o->error, o->method, o->path);
+    else if (o->event)
+        lua_pushfstring(L, "cannot record the %s event: %s", o->event, err_last());
+    else
+        jsonlua_push(L, o->answer);
+    return 1;
+}
+
+/* Pushes the outcome; returns 0, or -1 with Lua's own error (the memory
+ * cap) pushed instead. */
+static int push_outcome(lua_State *L, const call_outcome *o)
+{
+    lua_pushcfunction(L, push_outcome_protected);
+    lua_pushlightuserdata(L, (void *)o);
+    return lua_pcall(L, 1, 1, 0) == LUA_OK ? 0 : -1;
+}
+
 static cJSON *operation_ids(const cJSON *operations)
 {
     cJSON *ids = cJSON_CreateArray();
@@ -125,10 +157,11 @@ static int wait_operations(lua_State *L, neon_module *m, const cJSON *operations
     if (error)
         cJSON_AddStringToObject(data, "error", error);
     int jrc = journal(m, "neon-wait", data);
-    if (rc)
-        push_error(L, &r, error, "GET", "operations");
-    else if (jrc)
-        lua_pushfstring(L, "cannot record the neon-wait event: %s", err_last());
+    if (rc || jrc) {
+        call_outcome failure = { .r = &r, .error = error, .event = "neon-wait", .method = "GET",
+                                 .path = "operations" };
+        push_outcome(L, &failure);
+    }
     free(error);
     neon_reply_dispose(&r);
     return rc || jrc ? DR_EFAIL : 0;
@@ -254,8 +287,9 @@ static void drill_learn(neon_module *m, neon_client *client, const char *method,
 }
 
 /* A change a drill refuses: recorded (so the step fails even when the
- * runbook catches the error), journaled, and its error pushed. */
-static void drill_refuse(lua_State *L, neon_module *m, const char *method, const char *path, const drill_target *t)
+ * runbook catches the error) and journaled. Returns the refusal's message,
+ * which the drill keeps. */
+static const char *drill_refusal(neon_module *m, const char *method, const char *path, const drill_target *t)
 {
     buf what = BUF_INIT;
     buf_printf(&what, "the drill refused %s %s: ", method, path);
@@ -271,6 +305,12 @@ static void drill_refuse(lua_State *L, neon_module *m, const char *method, const
     cJSON_AddStringToObject(data, "path", path);
     cJSON_AddStringToObject(data, "refused", message);
     journal(m, "drill-refused", data);
+    buf_dispose(&what);
+    return message;
+}
+
+static void push_refusal(lua_State *L, const char *message)
+{
     lua_createtable(L, 0, 4);
     lua_pushstring(L, message);
     lua_setfield(L, -2, "message");
@@ -278,7 +318,6 @@ static void drill_refuse(lua_State *L, neon_module *m, const char *method, const
     lua_setfield(L, -2, "code");
     lua_pushinteger(L, 0);
     lua_setfield(L, -2, "status");
-    buf_dispose(&what);
 }
 
 /* Neon lets no expiring branch have children: when the drill branches from
@@ -320,22 +359,25 @@ static void drill_unexpire_parent(neon_module *m, neon_client *client, const cha
 }
 
 /* set_as_default on a drill's branch: the drill's own default moves, the
- * project's never does. Answers as the API would, with the branch. */
-static int drill_set_default(lua_State *L, neon_module *m, neon_client *client, const drill_target *t)
+ * project's never does. Answers as the API would, with the branch (NULL
+ * when it cannot be read, with the message set). */
+static cJSON *drill_set_default(neon_module *m, neon_client *client, const drill_target *t)
 {
     drill_scope_set_default(m->host->drill, t->id);
     char *path = xasprintf("/projects/%s/branches/%s", t->project, t->id);
     cJSON *answer = drill_get(m, client, path);
     free(path);
-    if (!answer)
-        return luaL_error(L, "the drill's branch %s cannot be read: %s", t->id, err_last());
+    if (!answer) {
+        err_set(DR_EFAIL, "the drill's branch %s cannot be read: %s", t->id, err_last());
+        return NULL;
+    }
     drill_scope_rewrite_default(m->host->drill, answer);
     cJSON *data = cJSON_CreateObject();
     cJSON_AddStringToObject(data, "method", "POST");
     cJSON_AddStringToObject(data, "path", "set_as_default (kept inside the drill: the project's default stays)");
     cJSON_AddStringToObject(data, "drill_default", t->id);
     journal(m, "neon", data);
-    return jsonlua_push_and_free(L, answer);
+    return answer;
 }
 
 /* neon.request(method, path [, body [, {wait = true}]]) */
@@ -357,20 +399,20 @@ static int l_request(lua_State *L)
         lua_pop(L, 1);
     }
     neon_client *client = client_of(L, m);
-    cJSON *body = NULL;
-    if (!lua_isnoneornil(L, 3)) {
+    if (!lua_isnoneornil(L, 3))
         luaL_checktype(L, 3, LUA_TTABLE);
-        if (!(body = jsonlua_from_lua(L, 3, "body")))
-            return luaL_error(L, "neon.request %s %s: %s", method, path, err_last());
-    }
-    sandbox_check_abort(L);
+    sandbox_check_abort(L); /* before the body is made: it would not be freed */
+    cJSON *body = NULL;
+    if (!lua_isnoneornil(L, 3) && !(body = jsonlua_from_lua(L, 3, "body")))
+        return luaL_error(L, "neon.request %s %s: %s", method, path, err_last());
     if (m->host->drill && strcmp(method, "GET") != 0) {
         drill_target t;
         drill_target_of(method, path, body, &t);
         if (!drill_owns(m, client, &t)) {
+            const char *refusal = drill_refusal(m, method, path, &t);
             cJSON_Delete(body);
-            drill_refuse(L, m, method, path, &t);
             drill_target_dispose(&t);
+            push_refusal(L, refusal);
             return lua_error(L);
         }
         if (t.creates_branch) {
@@ -382,9 +424,11 @@ static int l_request(lua_State *L)
         }
         if (t.set_default) {
             cJSON_Delete(body);
-            int r = drill_set_default(L, m, client, &t);
+            cJSON *answer = drill_set_default(m, client, &t);
             drill_target_dispose(&t);
-            return r;
+            if (!answer)
+                return luaL_error(L, "%s", err_last());
+            return jsonlua_push_and_free(L, answer);
         }
         drill_target_dispose(&t);
     }
@@ -399,13 +443,9 @@ static int l_request(lua_State *L)
     char *error = rc ? xstrdup(err_last()) : NULL;
     int jrc = journal_call(m, method, path, &r, answer, error, extra);
     cJSON_Delete(extra);
-    int failed = rc != 0 || jrc != 0;
-    if (rc)
-        push_error(L, &r, error, method, path);
-    else if (jrc)
-        lua_pushfstring(L, "cannot record the neon event: %s", err_last());
-    else
-        jsonlua_push(L, answer);
+    call_outcome outcome = { .r = &r, .error = error, .event = jrc ? "neon" : NULL, .answer = answer,
+                             .method = method, .path = path };
+    int failed = push_outcome(L, &outcome) != 0 || rc != 0 || jrc != 0;
     if (!failed && wait)
         failed = wait_operations(L, m, cJSON_GetObjectItemCaseSensitive(answer, "operations")) != 0;
     free(error);
