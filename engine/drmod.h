@@ -34,6 +34,14 @@ typedef struct dr_host {
     void *step_ended_ud;
     /* During a drill, what the modules may change (NULL otherwise). */
     struct drill_scope *drill;
+    /* The run file access is confined to (filesmod.h): its id, its
+     * runbook's params and where the run keeps their values (read at each
+     * call: a run resolves them after it is set up); borrowed, set by
+     * files_begin_run. NULL run_id: no run, no folder allowed. */
+    const char *run_id;
+    const struct param_spec *param_specs;
+    size_t param_count;
+    cJSON *const *params;
 } dr_host;
 
 /* Makes `dr` and `json` requirable and routes `print` to dr.log. host must

@@ -4,6 +4,7 @@
 #include "drill.h"
 #include "drmod.h"
 #include "err.h"
+#include "filesmod.h"
 #include "fsio.h"
 #include "proc.h"
 #include "redact.h"
@@ -18,7 +19,6 @@
 #include <lauxlib.h>
 #include <libpq-fe.h>
 #include <math.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,107 +29,6 @@
 static dr_host *host_of(lua_State *L)
 {
     return lua_touserdata(L, lua_upvalueindex(1));
-}
-
-/* ---- checksums ------------------------------------------------------------------------ */
-
-static int file_sha256(const char *path, unsigned char digest[32])
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return err_set(DR_EFAIL, "cannot read %s: %s", path, strerror(errno));
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-    static char chunk[1 << 16];
-    ssize_t n;
-    while ((n = read(fd, chunk, sizeof chunk)) > 0)
-        EVP_DigestUpdate(ctx, chunk, (size_t)n);
-    int rc = n < 0 ? err_set(DR_EFAIL, "cannot read %s: %s", path, strerror(errno)) : 0;
-    unsigned int len = 32;
-    EVP_DigestFinal_ex(ctx, digest, &len);
-    EVP_MD_CTX_free(ctx);
-    close(fd);
-    return rc;
-}
-
-static void to_hex(const unsigned char digest[32], char out[65])
-{
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", digest[i]);
-}
-
-static int compare_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-int dump_sha256(const char *path, char out[65])
-{
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return err_set(DR_EFAIL, "cannot read %s: %s", path, strerror(errno));
-    unsigned char digest[32];
-    if (!S_ISDIR(st.st_mode)) {
-        int rc = file_sha256(path, digest);
-        if (rc == 0)
-            to_hex(digest, out);
-        return rc;
-    }
-    DIR *d = opendir(path);
-    if (!d)
-        return err_set(DR_EFAIL, "cannot read %s: %s", path, strerror(errno));
-    char **names = NULL;
-    size_t count = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        names = xrealloc(names, (count + 1) * sizeof *names);
-        names[count++] = xstrdup(e->d_name);
-    }
-    closedir(d);
-    qsort(names, count, sizeof *names, compare_names);
-    buf listing = BUF_INIT;
-    int rc = 0;
-    for (size_t i = 0; i < count; i++) {
-        char *file = xasprintf("%s/%s", path, names[i]);
-        char hex[65];
-        if (rc == 0 && (rc = file_sha256(file, digest)) == 0) {
-            to_hex(digest, hex);
-            buf_printf(&listing, "%s %s\n", names[i], hex);
-        }
-        free(file);
-        free(names[i]);
-    }
-    free(names);
-    if (rc == 0) {
-        EVP_Digest(listing.data ? listing.data : "", listing.len, digest, NULL, EVP_sha256(), NULL);
-        to_hex(digest, out);
-    }
-    buf_dispose(&listing);
-    return rc;
-}
-
-static long long size_of(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return 0;
-    if (!S_ISDIR(st.st_mode))
-        return (long long)st.st_size;
-    long long total = 0;
-    DIR *d = opendir(path);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char *file = xasprintf("%s/%s", path, e->d_name);
-        total += size_of(file);
-        free(file);
-    }
-    if (d)
-        closedir(d);
-    return total;
 }
 
 /* ---- connection details, without the password on any command line ------------------------ */
@@ -303,15 +202,9 @@ static void report_progress(void *ud, const char *err, size_t err_len)
     s->tables = count_lines_with(err, err_len, "dumping contents of table") +
                 count_lines_with(err, err_len, "processing data for table");
     if (s->watch_path)
-        term_info("    %s: %.1f MB written, %d tables done", s->what, size_of(s->watch_path) / 1e6, s->tables);
+        term_info("    %s: %.1f MB written, %d tables done", s->what, files_size_of(s->watch_path) / 1e6, s->tables);
     else
         term_info("    %s: %d tables done", s->what, s->tables);
-}
-
-static void report_upload(void *ud, long long done, long long total)
-{
-    (void)ud;
-    term_info("    upload: %.1f of %.1f MB", done / 1e6, total / 1e6);
 }
 
 static int stop_requested(void)
@@ -471,14 +364,16 @@ static int l_pg_dump(lua_State *L)
 {
     dr_host *host = host_of(L);
     luaL_checktype(L, 1, LUA_TTABLE);
-    if (host->plan_mode)
-        return luaL_error(L, "dump.pg_dump is refused in plan mode (a plan must not act)");
     dump_job j = { .uri = opt_string(L, "uri", NULL), .dest = opt_string(L, "dest", NULL),
                    .name = opt_string(L, "name", NULL), .format = opt_string(L, "format", "custom"),
                    .snapshot = opt_string(L, "snapshot", NULL), .jobs = opt_int(L, "jobs", 1) };
     lua_getfield(L, 1, "check");
     j.check = lua_toboolean(L, -1);
     lua_pop(L, 1);
+    if (j.dest && !s3_is_url(j.dest)) /* before the plan's refusal: the message names the allowed folders */
+        free(files_confine_lua(L, host, "dump.pg_dump", j.dest, CONFINE_ACCESS));
+    if (host->plan_mode)
+        return luaL_error(L, "dump.pg_dump is refused in plan mode (a plan must not act)");
     if (!j.uri || !j.dest)
         return luaL_error(L, "dump.pg_dump needs {uri = ..., dest = DIR, name = ...}");
     if (prepare_dump(&j) != 0) {
@@ -508,13 +403,13 @@ static int l_pg_dump(lua_State *L)
         rc = err_set(DR_EFAIL, "cannot rename %s: %s", j.partial_path, strerror(errno));
     free(snapshot_arg);
     if (rc == 0)
-        rc = dump_sha256(j.final_path, hex);
+        rc = files_sha256(j.final_path, hex);
     int entries = 0;
     if (rc == 0 && j.check && (rc = list_dump(L, j.final_path, &entries, &j.listed_tables)) == 0 && entries == 0)
         rc = err_set(DR_EFAIL, "pg_restore --list finds nothing in %s", j.final_path);
-    long long bytes = rc == 0 ? size_of(j.final_path) : 0;
+    long long bytes = rc == 0 ? files_size_of(j.final_path) : 0;
     if (rc == 0 && j.remote) {
-        rc = s3_upload(j.final_path, j.remote, hex, report_upload, NULL);
+        rc = s3_upload(j.final_path, j.remote, hex, files_report_upload, NULL);
         free(j.final_path);
         j.final_path = xstrdup(j.remote); /* the dump is where it was asked for */
     }
@@ -571,9 +466,11 @@ static int l_pg_restore(lua_State *L)
 {
     dr_host *host = host_of(L);
     luaL_checktype(L, 1, LUA_TTABLE);
+    const char *uri = opt_string(L, "uri", NULL), *source = opt_string(L, "source", NULL);
+    if (source)
+        free(files_confine_lua(L, host, "dump.pg_restore", source, CONFINE_ACCESS));
     if (host->plan_mode)
         return luaL_error(L, "dump.pg_restore is refused in plan mode (a plan must not act)");
-    const char *uri = opt_string(L, "uri", NULL), *source = opt_string(L, "source", NULL);
     int jobs = opt_int(L, "jobs", 1);
     lua_getfield(L, 1, "clean");
     int clean = lua_toboolean(L, -1);
@@ -657,6 +554,7 @@ static int l_pg_restore(lua_State *L)
 static int l_list(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
+    free(files_confine_lua(L, host_of(L), "dump.list", path, CONFINE_ACCESS));
     int entries, tables;
     if (list_dump(L, path, &entries, &tables) != 0)
         return luaL_error(L, "dump.list %s: %s", path, err_last());
@@ -668,232 +566,23 @@ static int l_list(lua_State *L)
     return 1;
 }
 
-static int l_sha256(lua_State *L)
-{
-    char hex[65];
-    if (dump_sha256(luaL_checkstring(L, 1), hex) != 0)
-        return luaL_error(L, "dump.sha256: %s", err_last());
-    lua_pushstring(L, hex);
-    return 1;
-}
-
-/* Records an S3 transfer; raises on failure (after the journal). */
-static int s3_done(lua_State *L, const char *what, const char *url, int rc, double t0)
-{
-    cJSON *data = cJSON_CreateObject();
-    cJSON_AddStringToObject(data, "url", url);
-    cJSON_AddNumberToObject(data, "duration_ms", round((timefmt_monotonic() - t0) * 1000));
-    if (rc)
-        cJSON_AddStringToObject(data, "error", err_last());
-    lua_pushstring(L, err_last());
-    if (journal_tool(L, what, data) != 0 && rc == 0)
-        return luaL_error(L, "cannot record the dump event: %s", err_last());
-    if (rc) {
-        sandbox_check_abort(L);
-        return lua_error(L);
-    }
-    lua_pop(L, 1);
-    return 0;
-}
-
-static void refuse_in_plan(lua_State *L, const char *what)
-{
-    if (host_of(L)->plan_mode)
-        luaL_error(L, "%s is refused in plan mode (a plan must not act)", what);
-}
-
-/* dump.upload(path, "s3://bucket/key") -> {url=, bytes=, sha256=} */
-static int l_upload(lua_State *L)
-{
-    const char *path = luaL_checkstring(L, 1), *url = luaL_checkstring(L, 2);
-    refuse_in_plan(L, "dump.upload");
-    char hex[65];
-    double t0 = timefmt_monotonic();
-    int rc = dump_sha256(path, hex);
-    if (rc == 0)
-        rc = s3_upload(path, url, hex, report_upload, NULL);
-    s3_done(L, "s3-upload", url, rc, t0);
-    lua_createtable(L, 0, 3);
-    lua_pushstring(L, url);
-    lua_setfield(L, -2, "url");
-    lua_pushinteger(L, size_of(path));
-    lua_setfield(L, -2, "bytes");
-    lua_pushstring(L, hex);
-    lua_setfield(L, -2, "sha256");
-    return 1;
-}
-
-/* dump.download("s3://bucket/key", path) -> path */
-static int l_download(lua_State *L)
-{
-    const char *url = luaL_checkstring(L, 1), *path = luaL_checkstring(L, 2);
-    refuse_in_plan(L, "dump.download");
-    double t0 = timefmt_monotonic();
-    s3_done(L, "s3-download", url, s3_download(url, path), t0);
-    lua_pushstring(L, path);
-    return 1;
-}
-
-static void push_file_entry(lua_State *L, const char *url, const char *key, long long size, const char *modified)
-{
-    lua_createtable(L, 0, 4);
-    lua_pushstring(L, url);
-    lua_setfield(L, -2, "url");
-    lua_pushstring(L, key);
-    lua_setfield(L, -2, "key");
-    lua_pushinteger(L, size);
-    lua_setfield(L, -2, "size");
-    lua_pushstring(L, modified);
-    lua_setfield(L, -2, "last_modified");
-}
-
-/* The files of a local directory, as list_remote shows objects. */
-static int list_local(lua_State *L, const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) {
-        if (errno == ENOENT) {
-            lua_newtable(L);
-            return 1;
-        }
-        return luaL_error(L, "dump.list_files %s: %s", dir, strerror(errno));
-    }
-    lua_newtable(L);
-    lua_Integer n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char *path = xasprintf("%s/%s", dir, e->d_name);
-        struct stat st;
-        if (stat(path, &st) == 0) {
-            char modified[48];
-            timefmt_format_utc(modified, sizeof modified, (double)st.st_mtime);
-            push_file_entry(L, path, e->d_name, S_ISDIR(st.st_mode) ? size_of(path) : (long long)st.st_size,
-                            modified);
-            lua_rawseti(L, -2, ++n);
-        }
-        free(path);
-    }
-    closedir(d);
-    return 1;
-}
-
-/* dump.list_remote("s3://bucket/prefix") -> {{url=, key=, size=, last_modified=}, ...} */
-static int l_list_remote(lua_State *L)
-{
-    const char *url = luaL_checkstring(L, 1);
-    if (!s3_is_url(url))
-        return list_local(L, url);
-    s3_object *objects;
-    size_t count;
-    if (s3_list(&objects, &count, url) != 0)
-        return luaL_error(L, "dump.list_remote %s: %s", url, err_last());
-    const char *slash = strchr(url + 5, '/');
-    size_t bucket_len = slash ? (size_t)(slash - url) : strlen(url);
-    lua_createtable(L, (int)count, 0);
-    for (size_t i = 0; i < count; i++) {
-        char *object_url = xasprintf("%.*s/%s", (int)bucket_len, url, objects[i].key ? objects[i].key : "");
-        push_file_entry(L, object_url, objects[i].key ? objects[i].key : "", objects[i].size,
-                        objects[i].last_modified ? objects[i].last_modified : "");
-        free(object_url);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-    s3_objects_free(objects, count);
-    return 1;
-}
-
-/* A temporary file name in TMPDIR (the file itself removed: callers make it). */
-static char *temp_name(void)
-{
-    const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    char *path = xasprintf("%s/drctl-text-XXXXXX", tmp);
-    int fd = mkstemp(path);
-    if (fd >= 0) {
-        close(fd);
-        unlink(path);
-    }
-    return path;
-}
-
-/* dump.write_text(path or url, text): a small file (a manifest), never
- * overwriting one. */
-static int l_write_text(lua_State *L)
-{
-    const char *where = luaL_checkstring(L, 1);
-    size_t len;
-    const char *text = luaL_checklstring(L, 2, &len);
-    refuse_in_plan(L, "dump.write_text");
-    double t0 = timefmt_monotonic();
-    int rc;
-    if (s3_is_url(where)) {
-        char *tmp = temp_name(), hex[65];
-        rc = fsio_write_durable(tmp, text, len);
-        if (rc == 0 && (rc = dump_sha256(tmp, hex)) == 0)
-            rc = s3_upload(tmp, where, hex, NULL, NULL);
-        unlink(tmp);
-        free(tmp);
-    } else {
-        rc = fsio_exists(where) ? err_set(DR_EFAIL, "%s already exists; it is not overwritten", where)
-                                : fsio_write_durable(where, text, len);
-    }
-    s3_done(L, "write", where, rc, t0);
-    return 0;
-}
-
-/* dump.read_text(path or url) -> text */
-static int l_read_text(lua_State *L)
-{
-    const char *where = luaL_checkstring(L, 1);
-    char *tmp = s3_is_url(where) ? temp_name() : NULL;
-    int rc = tmp ? s3_download(where, tmp) : 0;
-    char *text = NULL;
-    size_t len = 0;
-    if (rc == 0)
-        rc = fsio_read_file(&text, &len, tmp ? tmp : where);
-    if (tmp) {
-        unlink(tmp);
-        free(tmp);
-    }
-    if (rc)
-        return luaL_error(L, "dump.read_text %s: %s", where, err_last());
-    lua_pushlstring(L, text, len);
-    free(text);
-    return 1;
-}
-
-/* dump.delete(path or "s3://...") */
-static int l_delete(lua_State *L)
-{
-    const char *what = luaL_checkstring(L, 1);
-    refuse_in_plan(L, "dump.delete");
-    dr_host *host = host_of(L);
-    if (host->drill && !drill_scope_owns_path(host->drill, what)) {
-        lua_pushfstring(L, "the drill refused dump.delete %s: a drill deletes only what it made", what);
-        return drill_refuse_lua(L, host, lua_tostring(L, -1));
-    }
-    double t0 = timefmt_monotonic();
-    int rc = s3_is_url(what) ? s3_delete(what) : !fsio_exists(what) ? err_set(DR_EFAIL, "%s does not exist", what)
-                                                                       : fsio_remove_tree(what);
-    s3_done(L, "delete", what, rc, t0);
-    return 0;
-}
-
 static int open_dump(lua_State *L)
 {
     static const luaL_Reg functions[] = {
-        { "pg_dump", l_pg_dump }, { "pg_restore", l_pg_restore }, { "list", l_list }, { "sha256", l_sha256 },
-        { "upload", l_upload }, { "download", l_download }, { "list_remote", l_list_remote },
-        { "delete", l_delete }, { "list_files", l_list_remote }, { "write_text", l_write_text },
-        { "read_text", l_read_text }, { NULL, NULL },
+        { "pg_dump", l_pg_dump }, { "pg_restore", l_pg_restore }, { "list", l_list }, { NULL, NULL },
     };
     luaL_newlibtable(L, functions);
     lua_pushvalue(L, lua_upvalueindex(1));
     luaL_setfuncs(L, functions, 1);
+    /* the file functions it had before `files` existed, confined the same way */
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushstring(L, "dump");
+    luaL_setfuncs(L, filesmod_dump_aliases, 2);
     return 1;
 }
 
 void dumpmod_register(sandbox *sb, dr_host *host)
 {
     sandbox_add_module(sb, "dump", open_dump, host);
+    filesmod_register(sb, host);
 }

@@ -5,6 +5,7 @@
 #include "checkpoint.h"
 #include "drill.h"
 #include "err.h"
+#include "filesmod.h"
 #include "fsio.h"
 #include "gate.h"
 #include "identity.h"
@@ -188,15 +189,51 @@ static int host_confirm(void *ud, const char *summary, const char *challenge)
 
 /* ---- the ctx table ------------------------------------------------------ */
 
+/* Every change of ctx runs in a protected call of its own: ctx holds the
+ * params and the outputs of every done step, which together can pass the
+ * sandbox's memory cap, and a memory error outside any protected call would
+ * end drctl through lua_atpanic instead of failing the step. What is pushed
+ * belongs to the run (its params, its checkpoint), so nothing is left to
+ * free when a push raises. */
+typedef struct ctx_change {
+    void (*apply)(lua_State *L, struct ctx_change *change); /* may raise */
+    run *r;
+    int plan_mode;          /* build_ctx */
+    const char *step;       /* set_step_ctx, pass_outputs_on: the step's name */
+    int attempt;            /* set_step_ctx */
+    const cJSON *outputs;   /* pass_outputs_on */
+} ctx_change;
+
+static int apply_protected(lua_State *L)
+{
+    ctx_change *change = lua_touserdata(L, 1);
+    change->apply(L, change);
+    return 0;
+}
+
+/* DR_EFAIL, "what: ran out of memory (...)", when the change raised. */
+static int change_ctx(ctx_change *change, const char *what)
+{
+    sandbox *sb = change->r->sb;
+    lua_State *L = sandbox_state(sb);
+    lua_pushcfunction(L, apply_protected);
+    lua_pushlightuserdata(L, change);
+    char *error = NULL;
+    int rc = sandbox_call(&error, NULL, sb, 1, 0, 0);
+    if (rc)
+        err_set(rc, "%s: %s", what, error);
+    free(error);
+    return rc;
+}
+
 static int plan_outputs_index(lua_State *L)
 {
     lua_newtable(L);
     return 1;
 }
 
-static void push_outputs(run *r, int plan_mode)
+static void push_outputs(lua_State *L, run *r, int plan_mode)
 {
-    lua_State *L = sandbox_state(r->sb);
     lua_newtable(L);
     if (plan_mode) {
         /* In a plan nothing has run: ctx.outputs.step is an empty table, so
@@ -215,17 +252,18 @@ static void push_outputs(run *r, int plan_mode)
     }
 }
 
-static void build_ctx(run *r, int plan_mode)
+/* r->ctx_ref is set last, once the whole table stands. */
+static void build_now(lua_State *L, ctx_change *change)
 {
-    lua_State *L = sandbox_state(r->sb);
+    run *r = change->r;
     lua_createtable(L, 0, 8);
     jsonlua_push(L, r->params);
     lua_setfield(L, -2, "params");
-    push_outputs(r, plan_mode);
+    push_outputs(L, r, change->plan_mode);
     lua_setfield(L, -2, "outputs");
     lua_pushstring(L, r->run_id);
     lua_setfield(L, -2, "run_id");
-    lua_pushboolean(L, plan_mode);
+    lua_pushboolean(L, change->plan_mode);
     lua_setfield(L, -2, "plan");
     lua_createtable(L, 0, 2);
     lua_pushstring(L, r->rb->name);
@@ -236,11 +274,18 @@ static void build_ctx(run *r, int plan_mode)
     r->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
+/* The ctx every step function gets: params, the done steps' outputs, the
+ * run id, whether it is a plan, the runbook's name and version. */
+static int build_ctx(run *r, int plan_mode)
+{
+    ctx_change change = { .apply = build_now, .r = r, .plan_mode = plan_mode };
+    return change_ctx(&change, "the run's ctx (its params and the outputs of its done steps) cannot be built");
+}
+
 /* ctx.timeline: each step's state and times so far, from the checkpoint
  * (what a drill measures its recovery time with). */
-static void push_timeline(run *r)
+static void push_timeline(lua_State *L, run *r)
 {
-    lua_State *L = sandbox_state(r->sb);
     lua_createtable(L, 0, (int)r->cp->step_count);
     for (size_t i = 0; i < r->cp->step_count; i++) {
         const step_record *rec = &r->cp->steps[i];
@@ -259,27 +304,44 @@ static void push_timeline(run *r)
     }
 }
 
-static void ctx_set(run *r, const char *field, const char *value, int attempt)
+static void set_step_now(lua_State *L, ctx_change *change)
 {
-    lua_State *L = sandbox_state(r->sb);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, r->ctx_ref);
-    lua_pushstring(L, value);
-    lua_setfield(L, -2, field);
-    lua_pushinteger(L, attempt);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, change->r->ctx_ref);
+    lua_pushstring(L, change->step);
+    lua_setfield(L, -2, "step");
+    lua_pushinteger(L, change->attempt);
     lua_setfield(L, -2, "attempt");
-    push_timeline(r);
+    push_timeline(L, change->r);
     lua_setfield(L, -2, "timeline");
-    lua_pop(L, 1);
 }
 
-static void ctx_set_output(run *r, const char *step, const cJSON *outputs)
+/* ctx.step, ctx.attempt and ctx.timeline for the step about to run. */
+static int set_step_ctx(run *r, const char *step, int attempt)
 {
-    lua_State *L = sandbox_state(r->sb);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, r->ctx_ref);
+    ctx_change change = { .apply = set_step_now, .r = r, .step = step, .attempt = attempt };
+    return change_ctx(&change, "the step's ctx cannot be set up");
+}
+
+static void set_output_now(lua_State *L, ctx_change *change)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, change->r->ctx_ref);
     lua_getfield(L, -1, "outputs");
-    jsonlua_push(L, outputs);
-    lua_setfield(L, -2, step);
-    lua_pop(L, 2);
+    jsonlua_push(L, change->outputs);
+    lua_setfield(L, -2, change->step);
+}
+
+/* The next steps see a done step's outputs as saved (redacted), exactly as
+ * they would after a resume. The step stays done if they do not fit: the
+ * run fails, and a resume, in a fresh sandbox, goes on after the step. */
+static int pass_outputs_on(run *r, const char *step)
+{
+    const step_record *rec = &r->cp->steps[checkpoint_step_index(r->cp, step)];
+    ctx_change change = { .apply = set_output_now, .r = r, .step = step, .outputs = rec->outputs };
+    char *what = xasprintf("step '%s' is done and its outputs are saved, but they do not fit in the next "
+                           "steps' ctx", step);
+    int rc = change_ctx(&change, what);
+    free(what);
+    return rc;
 }
 
 /* What is taken from a Lua function's result inside the same protected
@@ -389,6 +451,7 @@ static run *run_new(runbook *rb, const runner_options *opts, const char *run_id)
         opts->host->event = host_event;
         opts->host->confirm = host_confirm;
         opts->host->ud = r;
+        files_begin_run(opts->host, r->run_id, rb ? rb->params : NULL, rb ? rb->param_count : 0, &r->params);
     }
     return r;
 }
@@ -398,6 +461,10 @@ static void run_free(run *r)
     if (!r)
         return;
     signals_set_hard_stop(NULL, NULL);
+    /* A run that ended completed or aborted needs its own folder no more. */
+    if (r->opts->host)
+        files_end_run(r->opts->host, r->run_id,
+                      r->cp && (r->cp->status == RUN_DONE || r->cp->status == RUN_ABORTED));
     /* The run's files go into the index and pending commits are pushed
      * once per command, whatever happened. */
     if (r->opts->audit && r->journal)
@@ -632,10 +699,6 @@ static int step_succeeded(run *r, size_t index, cJSON *outputs, double t0)
     int rc = record(r, "step-done", spec->name, data);
     if (rc)
         return rc;
-    /* The next steps see the outputs as saved (redacted), exactly as they
-     * would after a resume. */
-    const step_record *rec = &r->cp->steps[checkpoint_step_index(r->cp, spec->name)];
-    ctx_set_output(r, spec->name, rec->outputs);
     char took[32];
     timefmt_format_duration(took, sizeof took, timefmt_monotonic() - t0);
     char *text = xasprintf("done (%s)", took);
@@ -664,13 +727,17 @@ static int execute_step(run *r, size_t index)
         if (record(r, "step-started", spec->name, data) != 0)
             return DR_EFAIL;
         progress(r, index, attempt > 1 ? "started again" : "started");
-        ctx_set(r, "step", spec->name, attempt);
         double t0 = timefmt_monotonic();
         char *error = NULL, *traceback = NULL;
         struct drill_scope *drill = r->opts->host ? r->opts->host->drill : NULL;
         size_t refused_before = drill ? drill_scope_refusal_count(drill) : 0;
         after_call a = { .take = take_outputs };
-        int rc = call_with_ctx(r, spec->run_ref, spec->timeout, &a, &error, &traceback);
+        /* a ctx that cannot be set up fails the step as its code would */
+        int rc = set_step_ctx(r, spec->name, attempt);
+        if (rc)
+            error = xstrdup(err_last());
+        else
+            rc = call_with_ctx(r, spec->run_ref, spec->timeout, &a, &error, &traceback);
         if (r->opts->host && r->opts->host->step_ended) /* a step's connections end with it */
             r->opts->host->step_ended(r->opts->host->step_ended_ud);
         if (rc == DR_EFAIL && a.taking) {
@@ -695,7 +762,7 @@ static int execute_step(run *r, size_t index)
             a.outputs = NULL;
             if (rc == 0) {
                 after_call_free(&a);
-                return 0;
+                return pass_outputs_on(r, spec->name);
             }
             error = xasprintf("the step's result cannot be saved: %s", err_last());
             rc = DR_EFAIL;
@@ -868,9 +935,9 @@ int runner_start(char **run_id_out, runbook *rb, const cJSON *params, const runn
     run *r = run_new(rb, opts, id);
     free(id);
     r->params = cJSON_Duplicate(params, 1);
-    build_ctx(r, 0);
     cJSON *stale_key = NULL, *stale_run = NULL;
-    rc = take_key_lock(r, &stale_key);
+    if ((rc = build_ctx(r, 0)) == 0)
+        rc = take_key_lock(r, &stale_key);
     if (rc == 0)
         rc = take_run_lock(r, &stale_run);
     if (rc)
@@ -973,10 +1040,8 @@ static int reopen_run(run *r, char *const *assignments, size_t assignment_count,
     int rc = take_run_lock(r, &stale_run);
     if (rc == 0)
         rc = open_existing(r, assignments, assignment_count, &changed);
-    if (rc == 0) {
-        build_ctx(r, 0);
+    if (rc == 0 && (rc = build_ctx(r, 0)) == 0)
         rc = take_key_lock(r, &stale_key);
-    }
     cJSON *events = NULL;
     long repaired = 0;
     if (rc == 0)
@@ -1016,8 +1081,8 @@ static int reopen_run(run *r, char *const *assignments, size_t assignment_count,
     }
     /* Outputs of done steps are part of the checkpoint; rebuild ctx with them. */
     luaL_unref(sandbox_state(r->sb), LUA_REGISTRYINDEX, r->ctx_ref);
-    build_ctx(r, 0);
-    return 0;
+    r->ctx_ref = LUA_NOREF; /* run_free must not release it twice if the build fails */
+    return build_ctx(r, 0);
 }
 
 int runner_resume(runbook *rb, const char *run_id, char *const *assignments, size_t assignment_count,
@@ -1100,7 +1165,7 @@ int runner_close_without_runbook(const char *run_id, const runner_options *opts,
 
 /* ---- plan ----------------------------------------------------------------- */
 
-static cJSON *plan_step(run *r, const step_spec *spec, int *failed)
+static cJSON *plan_step(int *failed, run *r, const step_spec *spec)
 {
     cJSON *s = cJSON_CreateObject();
     cJSON_AddStringToObject(s, "name", spec->name);
@@ -1141,13 +1206,10 @@ static cJSON *plan_step(run *r, const step_spec *spec, int *failed)
     return s;
 }
 
-int runner_plan(cJSON **plan, runbook *rb, const cJSON *params, dr_host *host)
+/* Every step's plan, redacted; *failed is set when a plan function failed. */
+static cJSON *plan_steps(int *failed, run *r, const cJSON *params)
 {
-    runner_options opts = { .audit_dir = ".", .host = host };
-    run *r = run_new(rb, &opts, "<run-id>");
-    host->plan_mode = 1;
-    r->params = cJSON_Duplicate(params, 1);
-    build_ctx(r, 1);
+    const runbook *rb = r->rb;
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "runbook", rb->name);
     cJSON_AddStringToObject(out, "version", rb->version);
@@ -1155,12 +1217,26 @@ int runner_plan(cJSON **plan, runbook *rb, const cJSON *params, dr_host *host)
     cJSON_AddStringToObject(out, "blob_id", rb->blob_id);
     cJSON_AddItemToObject(out, "params", params_redacted_copy(rb->params, rb->param_count, params));
     cJSON *steps = cJSON_AddArrayToObject(out, "steps");
-    int failed = 0;
     for (size_t i = 0; i < rb->step_count; i++)
-        cJSON_AddItemToArray(steps, plan_step(r, &rb->steps[i], &failed));
+        cJSON_AddItemToArray(steps, plan_step(failed, r, &rb->steps[i]));
     redact_json(out);
+    return out;
+}
+
+int runner_plan(cJSON **plan, runbook *rb, const cJSON *params, dr_host *host)
+{
+    *plan = NULL;
+    runner_options opts = { .audit_dir = ".", .host = host };
+    run *r = run_new(rb, &opts, "<run-id>");
+    host->plan_mode = 1;
+    r->params = cJSON_Duplicate(params, 1);
+    int failed = 0;
+    int rc = build_ctx(r, 1);
+    if (rc == 0)
+        *plan = plan_steps(&failed, r, params);
     host->plan_mode = 0;
     run_free(r);
-    *plan = out;
-    return failed ? err_set(DR_EFAIL, "the plan of at least one step failed (shown in the plan)") : 0;
+    if (failed)
+        rc = err_set(DR_EFAIL, "the plan of at least one step failed (shown in the plan)");
+    return rc;
 }

@@ -28,7 +28,9 @@ typedef struct runner_options {
 } runner_options;
 
 /* Computes the plan: {"runbook","version","blob_id","params","steps":[...]}.
- * A plan function that fails is shown in the plan and makes this DR_EFAIL. */
+ * A plan function that fails is shown in the plan and makes this DR_EFAIL;
+ * a ctx that does not fit in the sandbox's memory makes it DR_EFAIL with
+ * *plan NULL. */
 int runner_plan(cJSON **plan, runbook *rb, const cJSON *params, dr_host *host);
 
 /* Starts a new run with validated params (not taken). *run_id_out gets the
