@@ -745,9 +745,9 @@ static int cmd_plan(cli *c)
     }
     if (rc == 0) {
         rc = runner_plan(&plan, l.rb, params, &l.host);
-        if (c->json)
+        if (plan && c->json)
             print_json(plan);
-        else
+        else if (plan)
             print_plan_text(plan);
     }
     cJSON_Delete(plan);
