@@ -21,7 +21,7 @@ static long days_from_civil(long y, unsigned m, unsigned d)
     return era * 146097 + (long)doe - 719468;
 }
 
-static void civil_from_days(long z, long *y, unsigned *m, unsigned *d)
+static void civil_from_days(long *y, unsigned *m, unsigned *d, long z)
 {
     z += 719468;
     long era = (z >= 0 ? z : z - 146096) / 146097;
@@ -43,7 +43,7 @@ static int days_in_month(long y, unsigned m)
 }
 
 /* Reads exactly n digits. */
-static int read_digits(const char **p, int n, int *out)
+static int read_digits(int *out, const char **p, int n)
 {
     int v = 0;
     for (int i = 0; i < n; i++) {
@@ -67,14 +67,14 @@ int timefmt_parse_timestamp(double *epoch_out, const char *text)
 {
     const char *p = text;
     int year, month, day, hour, minute, second;
-    if (read_digits(&p, 4, &year) || *p++ != '-' || read_digits(&p, 2, &month) ||
-        *p++ != '-' || read_digits(&p, 2, &day))
+    if (read_digits(&year, &p, 4) || *p++ != '-' || read_digits(&month, &p, 2) ||
+        *p++ != '-' || read_digits(&day, &p, 2))
         return bad_timestamp(text, "the date must be YYYY-MM-DD");
     if (*p != 'T' && *p != 't' && *p != ' ')
         return bad_timestamp(text, "a time of day must follow the date");
     p++;
-    if (read_digits(&p, 2, &hour) || *p++ != ':' || read_digits(&p, 2, &minute) ||
-        *p++ != ':' || read_digits(&p, 2, &second))
+    if (read_digits(&hour, &p, 2) || *p++ != ':' || read_digits(&minute, &p, 2) ||
+        *p++ != ':' || read_digits(&second, &p, 2))
         return bad_timestamp(text, "the time of day must be HH:MM:SS");
     if (month < 1 || month > 12)
         return bad_timestamp(text, "no such month");
@@ -100,7 +100,7 @@ int timefmt_parse_timestamp(double *epoch_out, const char *text)
     } else if (*p == '+' || *p == '-') {
         int sign = *p == '-' ? -1 : 1, oh, om;
         p++;
-        if (read_digits(&p, 2, &oh) || *p++ != ':' || read_digits(&p, 2, &om) || oh > 23 || om > 59)
+        if (read_digits(&oh, &p, 2) || *p++ != ':' || read_digits(&om, &p, 2) || oh > 23 || om > 59)
             return bad_timestamp(text, "the offset must be +hh:mm or -hh:mm");
         offset = sign * (oh * 3600L + om * 60L);
     }
@@ -135,7 +135,7 @@ void timefmt_format_utc(char *out, size_t size, double epoch)
     long rem = (long)(secs - days * 86400);
     long y;
     unsigned m, d;
-    civil_from_days((long)days, &y, &m, &d);
+    civil_from_days(&y, &m, &d, (long)days);
     int n = snprintf(out, size, "%04ld-%02u-%02uT%02ld:%02ld:%02ld", y, m, d,
                      rem / 3600, rem / 60 % 60, rem % 60);
     if (n < 0 || (size_t)n >= size)

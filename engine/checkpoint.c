@@ -52,7 +52,7 @@ static void set_text(char **slot, const char *value)
     *slot = copy;
 }
 
-static void record_free(step_record *r)
+static void record_dispose(step_record *r)
 {
     free(r->name);
     cJSON_Delete(r->outputs);
@@ -83,7 +83,7 @@ static void set_steps(checkpoint *cp, const cJSON *names)
         i++;
     }
     for (size_t k = 0; k < cp->step_count; k++)
-        record_free(&cp->steps[k]);
+        record_dispose(&cp->steps[k]);
     free(cp->steps);
     cp->steps = steps;
     cp->step_count = count;
@@ -257,7 +257,7 @@ void checkpoint_free(checkpoint *cp)
     if (!cp)
         return;
     for (size_t i = 0; i < cp->step_count; i++)
-        record_free(&cp->steps[i]);
+        record_dispose(&cp->steps[i]);
     free(cp->steps);
     free(cp->run_id);
     free(cp->status_detail);

@@ -72,7 +72,7 @@ int drill_scope_claims(const drill_scope *s, const cJSON *object)
 /* ---- classifying a change ---------------------------------------------------- */
 
 /* The path's segments, at most max; returns how many. Query strings cut. */
-static size_t split_path(const char *path, char **segments, size_t max)
+static size_t split_path(char **segments, size_t max, const char *path)
 {
     size_t n = 0;
     const char *p = path;
@@ -102,7 +102,7 @@ void drill_target_of(const char *method, const char *path, const cJSON *body, dr
     if (strcmp(method, "GET") == 0)
         return;
     char *s[6] = { 0 };
-    size_t n = split_path(path, s, 6);
+    size_t n = split_path(s, 6, path);
     if (n == 1 && !strcmp(s[0], "projects") && !strcmp(method, "POST")) {
         t->creates_project = 1;
     } else if (n >= 2 && !strcmp(s[0], "projects")) {

@@ -194,7 +194,7 @@ typedef struct exec_args {
     size_t envc;
 } exec_args;
 
-static void exec_args_free(exec_args *a)
+static void exec_args_dispose(exec_args *a)
 {
     for (size_t i = 0; i < a->argc; i++)
         free(a->argv[i]);
@@ -360,7 +360,7 @@ static int dr_exec(lua_State *L)
     lua_pushvalue(L, 1);
     lua_pushvalue(L, 2);
     int status = lua_pcall(L, 3, 1, 0);
-    exec_args_free(&call.args);
+    exec_args_dispose(&call.args);
     proc_result_dispose(&call.result);
     if (status != LUA_OK)
         return lua_error(L); /* the same value: an abort stays an abort */

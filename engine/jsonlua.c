@@ -167,7 +167,7 @@ static void path_pop(conversion *c, size_t mark)
 /* A table is an array when its keys are exactly 1..n. Returns n, 0 for an
  * empty table, or -1 when the keys are all strings, -2 when mixed/sparse.
  * *count is the number of keys. lua_next is raw: no __pairs. */
-static lua_Integer table_shape(lua_State *L, int idx, size_t *count)
+static lua_Integer table_shape(size_t *count, lua_State *L, int idx)
 {
     lua_Integer integers = 0, max_index = 0;
     size_t keys = 0;
@@ -299,7 +299,7 @@ static int convert_table(conversion *c, lua_State *L, int idx, cJSON *parent, co
     if (depth > MAX_DEPTH)
         return refuse(c, "nested too deeply (is there a cycle?)");
     size_t count;
-    lua_Integer shape = table_shape(L, idx, &count);
+    lua_Integer shape = table_shape(&count, L, idx);
     if (shape == -2)
         return refuse(c, "a table mixing string keys with numbers, or with holes, cannot be saved "
                          "as JSON (use a list 1..n or string keys only)");

@@ -262,8 +262,8 @@ static char *query_value(const char *path, const char *name)
 /* What a successful call teaches the drill: what it made and the hosts
  * of its connection strings. (A branch a restore preserved is claimed by
  * its name, which carries the run id, when it is first touched.) */
-static void drill_learn(neon_module *m, neon_client *client, const char *method, const char *path,
-                        cJSON *answer, cJSON *extra)
+static void drill_learn(cJSON *extra, neon_module *m, neon_client *client, const char *method, const char *path,
+                        cJSON *answer)
 {
     drill_scope *s = m->host->drill;
     cJSON *learned = cJSON_CreateArray();
@@ -438,7 +438,7 @@ static int l_request(lua_State *L)
     int rc = neon_call(&answer, &r, client, method, path, body);
     cJSON *extra = cJSON_CreateObject();
     if (rc == 0 && m->host->drill)
-        drill_learn(m, client, method, path, answer, extra);
+        drill_learn(extra, m, client, method, path, answer);
     cJSON_Delete(body);
     char *error = rc ? xstrdup(err_last()) : NULL;
     int jrc = journal_call(m, method, path, &r, answer, error, extra);

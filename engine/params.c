@@ -67,7 +67,7 @@ static int bad_value(const param_spec *spec, const char *text, const char *detai
     return DR_EUSAGE;
 }
 
-static int parse_int(const param_spec *spec, const char *text, cJSON **out)
+static int parse_int(cJSON **out, const param_spec *spec, const char *text)
 {
     char *end;
     errno = 0;
@@ -79,7 +79,7 @@ static int parse_int(const param_spec *spec, const char *text, cJSON **out)
     return 0;
 }
 
-static int parse_bool(const param_spec *spec, const char *text, cJSON **out)
+static int parse_bool(cJSON **out, const param_spec *spec, const char *text)
 {
     static const char *const yes[] = { "true", "yes", "on", "1" };
     static const char *const no[] = { "false", "no", "off", "0" };
@@ -119,9 +119,9 @@ int params_parse_value(cJSON **out, const param_spec *spec, const char *text)
         *out = cJSON_CreateString(text);
         return 0;
     case PARAM_INT:
-        return parse_int(spec, text, out);
+        return parse_int(out, spec, text);
     case PARAM_BOOL:
-        return parse_bool(spec, text, out);
+        return parse_bool(out, spec, text);
     case PARAM_ENUM:
         for (size_t i = 0; i < spec->value_count; i++) {
             if (strcmp(spec->values[i], text) == 0) {
@@ -195,8 +195,8 @@ static int is_redacted_secret(const param_spec *spec, const cJSON *fixed)
     return spec->secret && cJSON_IsString(v) && strcmp(v->valuestring, REDACTED) == 0;
 }
 
-static int apply_assignments(const param_spec *specs, size_t count, char *const *assignments,
-                             size_t assignment_count, const cJSON *fixed, cJSON *values)
+static int apply_assignments(cJSON *values, const param_spec *specs, size_t count, char *const *assignments,
+                             size_t assignment_count, const cJSON *fixed)
 {
     for (size_t i = 0; i < assignment_count; i++) {
         const char *a = assignments[i];
@@ -220,7 +220,7 @@ static int apply_assignments(const param_spec *specs, size_t count, char *const 
     return 0;
 }
 
-static int fill_missing(const param_spec *spec, const cJSON *fixed, cJSON *values)
+static int fill_missing(cJSON *values, const param_spec *spec, const cJSON *fixed)
 {
     const char *from_env = env_value(spec->name);
     const char *text = from_env && (!fixed || is_redacted_secret(spec, fixed)) ? from_env : NULL;
@@ -264,10 +264,10 @@ int params_resolve(cJSON **out, const param_spec *specs, size_t count, char *con
                    size_t assignment_count, const cJSON *fixed)
 {
     cJSON *values = cJSON_CreateObject();
-    int rc = apply_assignments(specs, count, assignments, assignment_count, fixed, values);
+    int rc = apply_assignments(values, specs, count, assignments, assignment_count, fixed);
     for (size_t i = 0; rc == 0 && i < count; i++)
         if (!cJSON_GetObjectItemCaseSensitive(values, specs[i].name))
-            rc = fill_missing(&specs[i], fixed, values);
+            rc = fill_missing(values, &specs[i], fixed);
     if (rc) {
         cJSON_Delete(values);
         *out = NULL;

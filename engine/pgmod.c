@@ -199,8 +199,8 @@ static void take_row(row_stream *s, pg_conn *c, const PGresult *res)
 /* Waits for the query sent on c; on a stop, cancels it on the server.
  * Rows go to `rows` when given (single-row mode). Returns the last result
  * (caller clears), a COPY's result for the caller to stream, or NULL. */
-static PGresult *await_result(pg_module *m, pg_conn *c, double call_deadline, int unstoppable, row_stream *rows,
-                              const char **stopped)
+static PGresult *await_result(const char **stopped, pg_module *m, pg_conn *c, double call_deadline, int unstoppable,
+                              row_stream *rows)
 {
     *stopped = NULL;
     PGresult *res, *last = NULL;
@@ -332,7 +332,7 @@ static void push_info(lua_State *L, const PGresult *res, long long rows)
 
 /* The parameters of a call as text (NULL for nil/pg.null). Returns an
  * error text (static) or NULL. values[i] point into the Lua stack. */
-static const char *read_params(lua_State *L, int first, int last, const char **values, int *count)
+static const char *read_params(const char **values, int *count, lua_State *L, int first, int last)
 {
     *count = 0;
     for (int i = first; i <= last; i++) {
@@ -459,7 +459,7 @@ static int push_failure_protected(lua_State *L)
 
 /* Runs one query; on success leaves its result in *out. On failure pushes
  * the error value and returns -1. */
-static int run_query(lua_State *L, pg_module *m, pg_conn *c, const query_call *q, PGresult **out)
+static int run_query(PGresult **out, lua_State *L, pg_module *m, pg_conn *c, const query_call *q)
 {
     *out = NULL;
     double t0 = timefmt_monotonic();
@@ -473,7 +473,7 @@ static int run_query(lua_State *L, pg_module *m, pg_conn *c, const query_call *q
     if (q->rows)
         PQsetSingleRowMode(c->conn);
     const char *stopped;
-    PGresult *res = await_result(m, c, deadline, q->unstoppable, q->rows, &stopped);
+    PGresult *res = await_result(&stopped, m, c, deadline, q->unstoppable, q->rows);
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     int unwanted_copy = !q->copy && (st == PGRES_COPY_IN || st == PGRES_COPY_OUT);
     if (unwanted_copy) {
@@ -527,7 +527,7 @@ static long long read_limit(lua_State *L, const char *field, long long fallback)
 
 /* c:query(sql, ...) or c:query{sql=, params={}, timeout=, max_rows=, max_bytes=};
  * the limits go to `limits`. */
-static int prepare_call(lua_State *L, query_call *q, const char **values, row_stream *limits)
+static int prepare_call(query_call *q, row_stream *limits, const char **values, lua_State *L)
 {
     memset(q, 0, sizeof *q);
     q->values = values;
@@ -558,13 +558,13 @@ static int prepare_call(lua_State *L, query_call *q, const char **values, row_st
             luaL_checkstack(L, (int)n + 2, "too many parameters");
             for (lua_Integer i = 1; i <= n; i++)
                 lua_rawgeti(L, params_idx, i);
-            bad = read_params(L, first, lua_gettop(L), values, &q->count);
+            bad = read_params(values, &q->count, L, first, lua_gettop(L));
         } else {
             bad = NULL;
         }
     } else {
         q->sql = luaL_checkstring(L, 2);
-        bad = read_params(L, 3, lua_gettop(L), values, &q->count);
+        bad = read_params(values, &q->count, L, 3, lua_gettop(L));
     }
     if (bad)
         return luaL_error(L, "%s", bad);
@@ -658,7 +658,7 @@ static void rollback_quietly(pg_module *m, pg_conn *c)
     PGresult *res;
     const char *stopped;
     if (PQsendQuery(c->conn, "ROLLBACK")) {
-        res = await_result(m, c, 0, 1, NULL, &stopped);
+        res = await_result(&stopped, m, c, 0, 1, NULL);
         PQclear(res);
     }
 }
@@ -679,7 +679,7 @@ static int open_read_only_transaction(lua_State *L, pg_module *m, pg_conn *c)
     query_call begin = { .sql = "BEGIN TRANSACTION READ ONLY; SELECT current_setting('transaction_read_only')",
                          .quiet = 1 };
     PGresult *res;
-    if (run_query(L, m, c, &begin, &res) != 0) {
+    if (run_query(&res, L, m, c, &begin) != 0) {
         rollback_quietly(m, c);
         return -1;
     }
@@ -719,7 +719,7 @@ static int refused_as_a_write(lua_State *L)
  * ends that transaction itself is refused. A first word that is not a
  * read is refused before anything is sent; that filter gives the clear
  * message, the transaction is what holds. */
-static int run_read_only(lua_State *L, pg_module *m, pg_conn *c, query_call *q, PGresult **res)
+static int run_read_only(PGresult **res, lua_State *L, pg_module *m, pg_conn *c, query_call *q)
 {
     *res = NULL;
     if (!pgmod_statement_reads_only(q->sql))
@@ -727,13 +727,13 @@ static int run_read_only(lua_State *L, pg_module *m, pg_conn *c, query_call *q, 
     if (open_read_only_transaction(L, m, c) != 0)
         return -1;
     q->single = 1;
-    int rc = run_query(L, m, c, q, res);
+    int rc = run_query(res, L, m, c, q);
     PGTransactionStatusType ts = PQtransactionStatus(c->conn);
     int ended = rc == 0 && (ts != PQTRANS_INTRANS || ends_transaction(PQcmdStatus(*res)));
     if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
         query_call rollback = { .sql = "ROLLBACK", .unstoppable = 1, .quiet = 1 };
         PGresult *done;
-        if (run_query(L, m, c, &rollback, &done) != 0) {
+        if (run_query(&done, L, m, c, &rollback) != 0) {
             PQclear(*res);
             *res = NULL;
             return -1;
@@ -754,7 +754,7 @@ static int run_read_only(lua_State *L, pg_module *m, pg_conn *c, query_call *q, 
 static PGresult *run_statement(lua_State *L, pg_module *m, pg_conn *c, query_call *q)
 {
     PGresult *res;
-    if ((read_only_session(m, c) ? run_read_only(L, m, c, q, &res) : run_query(L, m, c, q, &res)) != 0)
+    if ((read_only_session(m, c) ? run_read_only(&res, L, m, c, q) : run_query(&res, L, m, c, q)) != 0)
         raise_pushed(L);
     return res;
 }
@@ -773,7 +773,7 @@ static int l_query(lua_State *L)
     const char *values[MAX_PARAMS];
     query_call q;
     row_stream rows = { .L = L };
-    prepare_call(L, &q, values, &rows);
+    prepare_call(&q, &rows, values, L);
     lua_newtable(L);
     rows.table = lua_gettop(L);
     q.rows = &rows;
@@ -799,7 +799,7 @@ static int l_exec(lua_State *L)
     const char *values[MAX_PARAMS];
     query_call q;
     row_stream rows = { .L = L };
-    prepare_call(L, &q, values, &rows);
+    prepare_call(&q, &rows, values, L);
     rows.max_rows = rows.max_bytes = 0;
     q.rows = &rows;
     PGresult *res = run_statement(L, m, c, &q);
@@ -814,7 +814,7 @@ static int simple(lua_State *L, pg_module *m, pg_conn *c, const char *sql, int u
 {
     query_call q = { .sql = sql, .unstoppable = unstoppable };
     PGresult *res;
-    if (run_query(L, m, c, &q, &res) != 0)
+    if (run_query(&res, L, m, c, &q) != 0)
         return -1;
     PQclear(res);
     return 0;
@@ -971,7 +971,7 @@ static int push_table_name(lua_State *L, pg_module *m, pg_conn *c, const char *n
     const char *values[1] = { name };
     query_call q = { .sql = "SELECT to_regclass($1)::text AS t", .values = values, .count = 1 };
     PGresult *res;
-    if (run_query(L, m, c, &q, &res) != 0)
+    if (run_query(&res, L, m, c, &q) != 0)
         return -1;
     int missing = PQgetisnull(res, 0, 0);
     lua_pushcfunction(L, missing ? push_missing_table : push_text);
@@ -1159,10 +1159,10 @@ static int l_copy(lua_State *L)
     double t0 = timefmt_monotonic();
     PGresult *res;
     query_call in = { .sql = copy_in, .copy = 1 }, out = { .sql = copy_out, .copy = 1 };
-    if (run_query(L, m, dst, &in, &res) != 0)
+    if (run_query(&res, L, m, dst, &in) != 0)
         return raise_pushed(L);
     PQclear(res);
-    if (run_query(L, m, src, &out, &res) != 0) {
+    if (run_query(&res, L, m, src, &out) != 0) {
         PQputCopyEnd(dst->conn, "the source could not be read");
         while ((res = PQgetResult(dst->conn)))
             PQclear(res);

@@ -282,7 +282,7 @@ static void hide_uris(scan *s)
  * it: 'quoted' with \' and \\ escapes, or up to a space with \ escaping the
  * next character. An unquoted value also ends at '"', so a connection
  * string inside printed JSON ends with its string. Sets *quoted. */
-static size_t value_end(const char *t, size_t v, int *quoted)
+static size_t value_end(int *quoted, const char *t, size_t v)
 {
     *quoted = t[v] == '\'';
     size_t i = v + (size_t)*quoted;
@@ -328,7 +328,7 @@ static void hide_keyword_value(scan *s, const char *keyword, size_t key_start, s
     while (isspace((unsigned char)t[i]))
         i++;
     int quoted;
-    size_t end = value_end(t, i, &quoted);
+    size_t end = value_end(&quoted, t, i);
     hide(s, i + (size_t)quoted, end);
     char *pair = xasprintf("%s=%.*s%s", keyword, (int)(end - i), t + i, quoted && t[end] == '\'' ? "'" : "");
     char *error = NULL;

@@ -402,7 +402,7 @@ static double duration_field(lua_State *L, int idx, const char *name, double fal
     return seconds;
 }
 
-static void extract_param(lua_State *L, int idx, const char *name, param_spec *spec)
+static void extract_param(param_spec *spec, lua_State *L, int idx, const char *name)
 {
     spec->name = xstrdup(name);
     char *type = string_field(L, idx, "type");
@@ -432,7 +432,7 @@ static int compare_params(const void *a, const void *b)
     return strcmp(((const param_spec *)a)->name, ((const param_spec *)b)->name);
 }
 
-static void extract(lua_State *L, int idx, runbook *rb)
+static void extract(runbook *rb, lua_State *L, int idx)
 {
     rb->name = string_field(L, idx, "name");
     rb->version = string_field(L, idx, "version");
@@ -444,7 +444,7 @@ static void extract(lua_State *L, int idx, runbook *rb)
         while (lua_next(L, -2) != 0) {
             rb->params = xrealloc(rb->params, (rb->param_count + 1) * sizeof *rb->params);
             memset(&rb->params[rb->param_count], 0, sizeof *rb->params);
-            extract_param(L, lua_gettop(L), lua_tostring(L, -2), &rb->params[rb->param_count++]);
+            extract_param(&rb->params[rb->param_count++], L, lua_gettop(L), lua_tostring(L, -2));
             lua_pop(L, 1);
         }
         /* Lua's table order is arbitrary; show params in a stable order. */
@@ -580,7 +580,7 @@ int runbook_load(runbook **out, sandbox *sb, const char *path)
     int rc = runbook_blob_id(path, rb->blob_id);
     if (rc || (rc = evaluate(sb, path)) != 0)
         goto fail;
-    extract(L, lua_gettop(L), rb);
+    extract(rb, L, lua_gettop(L));
     lua_pop(L, 1);
     char *stem = file_stem(path);
     if (strcmp(stem, rb->name) != 0) {
@@ -633,7 +633,7 @@ int runbook_load_composed(runbook **out, sandbox *sb, const char *path, const ch
         lua_settop(L, scenario - 1);
         goto fail;
     }
-    extract(L, lua_gettop(L), rb);
+    extract(rb, L, lua_gettop(L));
     lua_settop(L, scenario - 1);
     *out = rb;
     return 0;

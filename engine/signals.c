@@ -53,7 +53,7 @@ static const char *signal_name(int sig)
 
 /* What, if anything, stops the process now; fills why. Otherwise *wait_ms
  * is how long nothing can change (-1: until woken). Under watch_lock. */
-static int hard_stop_due(double now, double *first_seen, char *why, size_t why_size, int *wait_ms)
+static int hard_stop_due(char *why, size_t why_size, int *wait_ms, double now, double *first_seen)
 {
     const double grace = SIGNALS_HARD_STOP_GRACE_SECONDS;
     *wait_ms = -1;
@@ -97,7 +97,7 @@ static void *watchdog_main(void *arg)
         char why[512];
         int wait_ms;
         pthread_mutex_lock(&watch_lock);
-        int due = hard_stop_due(timefmt_monotonic(), &first_seen, why, sizeof why, &wait_ms);
+        int due = hard_stop_due(why, sizeof why, &wait_ms, timefmt_monotonic(), &first_seen);
         pthread_mutex_unlock(&watch_lock);
         if (due)
             signals_hard_stop(why, 130);

@@ -222,7 +222,7 @@ static char *log_tail(const char *log_path)
     return tail;
 }
 
-static int start_neon_local(target *t, char **url_out)
+static int start_neon_local(char **url_out, target *t)
 {
     char *log_path = home_file("neon-local.log");
     struct stat st;
@@ -286,7 +286,7 @@ static int connect_local(target *t)
     if (!url || !key || !answers(url, key)) {
         free(url);
         url = NULL;
-        rc = start_neon_local(t, &url);
+        rc = start_neon_local(&url, t);
         free(key);
         key = rc == 0 ? read_trimmed(key_path) : NULL;
         if (rc == 0 && !key)

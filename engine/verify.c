@@ -101,7 +101,7 @@ static void check_state(verify_result *r, const char *run_id, const char *file, 
 }
 
 /* The content of a file of a run folder, or NULL. */
-static char *file_text(git_repository *repo, git_tree *folder, const char *name, size_t *len)
+static char *file_text(size_t *len, git_repository *repo, git_tree *folder, const char *name)
 {
     const git_tree_entry *entry = folder ? git_tree_entry_byname(folder, name) : NULL;
     git_blob *blob = NULL;
@@ -114,7 +114,7 @@ static char *file_text(git_repository *repo, git_tree *folder, const char *name,
     return text;
 }
 
-static void check_run(git_repository *repo, const git_tree_entry *run_entry, verify_result *r)
+static void check_run(verify_result *r, git_repository *repo, const git_tree_entry *run_entry)
 {
     const char *run_id = git_tree_entry_name(run_entry);
     git_tree *folder = NULL;
@@ -122,9 +122,9 @@ static void check_run(git_repository *repo, const git_tree_entry *run_entry, ver
     char *journal_file = xasprintf("runs/%s/journal.jsonl", run_id);
     char *info_path = xasprintf("runs/%s/run.json", run_id);
     size_t len = 0, state_len, info_len;
-    char *journal_text = file_text(repo, folder, "journal.jsonl", &len);
-    char *state_text = file_text(repo, folder, "state.json", &state_len);
-    char *info_text = file_text(repo, folder, "run.json", &info_len);
+    char *journal_text = file_text(&len, repo, folder, "journal.jsonl");
+    char *state_text = file_text(&state_len, repo, folder, "state.json");
+    char *info_text = file_text(&info_len, repo, folder, "run.json");
     cJSON *events = NULL, *info = info_text ? cJSON_Parse(info_text) : NULL;
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(info, "run_id");
     long torn = 0;
@@ -220,7 +220,7 @@ static int compare_as_directories(const unsigned char *a, size_t alen, const cha
     return (int)ca - (int)cb;
 }
 
-static int raw_tree_find(const unsigned char *data, size_t size, const char *name, raw_entry *out)
+static int raw_tree_find(raw_entry *out, const unsigned char *data, size_t size, const char *name)
 {
     size_t name_len = strlen(name), off = 0;
     while (off < size) {
@@ -252,19 +252,19 @@ static int raw_tree_find(const unsigned char *data, size_t size, const char *nam
 /* True when `after` is `before` with at most the entry `name` added or
  * changed (before NULL: after holds that entry alone). Compares bytes, so
  * it costs a memcmp however many runs the tree lists. */
-static int only_entry_changed(git_odb_object *before, git_odb_object *after, const char *name,
-                              raw_entry *entry_after, raw_entry *entry_before, int *found_before)
+static int only_entry_changed(raw_entry *entry_after, raw_entry *entry_before, int *found_before,
+                              git_odb_object *before, git_odb_object *after, const char *name)
 {
     const unsigned char *a = git_odb_object_data(after);
     size_t asize = git_odb_object_size(after);
     *found_before = 0;
-    if (raw_tree_find(a, asize, name, entry_after) != 1)
+    if (raw_tree_find(entry_after, a, asize, name) != 1)
         return 0;
     if (!before)
         return entry_after->offset == 0 && entry_after->length == asize;
     const unsigned char *b = git_odb_object_data(before);
     size_t bsize = git_odb_object_size(before);
-    int found = raw_tree_find(b, bsize, name, entry_before);
+    int found = raw_tree_find(entry_before, b, bsize, name);
     if (found < 0)
         return 0;
     *found_before = found;
@@ -277,18 +277,18 @@ static int only_entry_changed(git_odb_object *before, git_odb_object *after, con
 }
 
 /* The raw "runs" tree of a commit's root tree, or NULL. */
-static git_odb_object *runs_tree_raw(git_odb *odb, const git_oid *root, git_odb_object **root_raw)
+static git_odb_object *runs_tree_raw(git_odb_object **root_raw, git_odb *odb, const git_oid *root)
 {
     git_odb_object *runs = NULL;
     raw_entry e;
     if (git_odb_read(root_raw, odb, root) == 0 &&
-        raw_tree_find(git_odb_object_data(*root_raw), git_odb_object_size(*root_raw), "runs", &e) == 1)
+        raw_tree_find(&e, git_odb_object_data(*root_raw), git_odb_object_size(*root_raw), "runs") == 1)
         git_odb_read(&runs, odb, &e.id);
     return runs;
 }
 
 /* The slow path, for naming what a bad commit changed outside its run. */
-static void name_foreign_change(git_repository *repo, git_commit *commit, const char *run_id, verify_result *r)
+static void name_foreign_change(verify_result *r, git_repository *repo, git_commit *commit, const char *run_id)
 {
     git_commit *parent = NULL;
     git_tree *tree = NULL, *parent_tree = NULL;
@@ -323,18 +323,18 @@ typedef struct walk_state {
     git_odb_object *runs_raw;
 } walk_state;
 
-static char *journal_of_folder(git_repository *repo, const git_oid *folder_id, size_t *len)
+static char *journal_of_folder(size_t *len, git_repository *repo, const git_oid *folder_id)
 {
     git_tree *folder = NULL;
     char *text = NULL;
     *len = 0;
     if (git_tree_lookup(&folder, repo, folder_id) == 0)
-        text = file_text(repo, folder, "journal.jsonl", len);
+        text = file_text(len, repo, folder, "journal.jsonl");
     git_tree_free(folder);
     return text;
 }
 
-static void check_commit(git_repository *repo, git_commit *commit, walk_state *w, verify_result *r)
+static void check_commit(verify_result *r, git_repository *repo, git_commit *commit, walk_state *w)
 {
     const git_oid *oid = git_commit_id(commit);
     r->commits++;
@@ -343,7 +343,7 @@ static void check_commit(git_repository *repo, git_commit *commit, walk_state *w
     const char *message = git_commit_message(commit);
     const char *colon = strchr(message, ':');
     git_odb_object *root_raw = NULL;
-    git_odb_object *runs_raw = runs_tree_raw(w->odb, git_commit_tree_id(commit), &root_raw);
+    git_odb_object *runs_raw = runs_tree_raw(&root_raw, w->odb, git_commit_tree_id(commit));
     /* The parent is the previous commit of the walk, unless history forks. */
     int parent_known = git_commit_parentcount(commit) == 0 ||
                        (w->root_raw && git_oid_equal(git_commit_parent_id(commit, 0), &w->root));
@@ -356,14 +356,15 @@ static void check_commit(git_repository *repo, git_commit *commit, walk_state *w
         int had_runs = 0, had_run = 0;
         int has_parent = git_commit_parentcount(commit) > 0;
         int ok = runs_raw &&
-                 only_entry_changed(has_parent ? w->root_raw : NULL, root_raw, "runs", &runs_entry, &runs_before,
-                                    &had_runs) &&
-                 only_entry_changed(has_parent ? w->runs_raw : NULL, runs_raw, run_id, &run_entry, &run_before, &had_run);
+                 only_entry_changed(&runs_entry, &runs_before, &had_runs, has_parent ? w->root_raw : NULL, root_raw,
+                                    "runs") &&
+                 only_entry_changed(&run_entry, &run_before, &had_run, has_parent ? w->runs_raw : NULL, runs_raw,
+                                    run_id);
         if (!ok)
-            name_foreign_change(repo, commit, run_id, r);
+            name_foreign_change(r, repo, commit, run_id);
         size_t old_len = 0, new_len = 0;
-        char *old_journal = ok && had_run ? journal_of_folder(repo, &run_before.id, &old_len) : NULL;
-        char *new_journal = ok ? journal_of_folder(repo, &run_entry.id, &new_len) : NULL;
+        char *old_journal = ok && had_run ? journal_of_folder(&old_len, repo, &run_before.id) : NULL;
+        char *new_journal = ok ? journal_of_folder(&new_len, repo, &run_entry.id) : NULL;
         if (!ok)
             ; /* named above */
         else if (!new_journal)
@@ -409,7 +410,7 @@ static void *check_chunk(void *arg)
         git_commit *before = NULL;
         const git_oid *oid = &chunk->commits[chunk->first - 1];
         if (git_commit_lookup(&before, repo, oid) == 0) {
-            w.runs_raw = runs_tree_raw(w.odb, git_commit_tree_id(before), &w.root_raw);
+            w.runs_raw = runs_tree_raw(&w.root_raw, w.odb, git_commit_tree_id(before));
             git_oid_cpy(&w.root, oid);
         }
         git_commit_free(before);
@@ -417,7 +418,7 @@ static void *check_chunk(void *arg)
     for (size_t i = chunk->first; i < chunk->first + chunk->count; i++) {
         git_commit *commit = NULL;
         if (git_commit_lookup(&commit, repo, &chunk->commits[i]) == 0)
-            check_commit(repo, commit, &w, &chunk->result);
+            check_commit(&chunk->result, repo, commit, &w);
         git_commit_free(commit);
     }
 cleanup:
@@ -430,7 +431,7 @@ cleanup:
 
 /* Every commit, oldest first, then checked in as many shares as there are
  * processors: each check needs only its commit and the one before. */
-static void check_history(git_repository *repo, verify_result *r)
+static void check_history(verify_result *r, git_repository *repo)
 {
     git_revwalk *walk = NULL;
     git_oid *commits = NULL;
@@ -503,11 +504,11 @@ int verify_audit(verify_result *result, const char *dir)
     if (git_tree_entry_bypath(&runs_entry, tree, "runs") == 0 &&
         git_tree_lookup(&runs, repo, git_tree_entry_id(runs_entry)) == 0) {
         for (size_t i = 0; i < git_tree_entrycount(runs); i++)
-            check_run(repo, git_tree_entry_byindex(runs, i), result);
+            check_run(result, repo, git_tree_entry_byindex(runs, i));
     }
     term_debug("%ld runs checked at HEAD in %.2fs", result->runs, timefmt_monotonic() - t0);
     t0 = timefmt_monotonic();
-    check_history(repo, result);
+    check_history(result, repo);
     term_debug("%ld commits checked in %.2fs", result->commits, timefmt_monotonic() - t0);
 cleanup:
     git_tree_free(runs);
