@@ -4,6 +4,7 @@
 -- deleted after confirmation.
 local pg = require "pg"
 local dump = require "dump"
+local files = require "files"
 local json = require "json"
 local dr = require "dr"
 local common = require "drctl.common"
@@ -17,14 +18,14 @@ local function basename(url) return url:match("[^/]+$") end
 -- The urls of what is at dest, as a set (one listing, however many lookups).
 local function present(ctx)
   local set = {}
-  for _, f in ipairs(dump.list_files(ctx.params.dest)) do set[f.url] = true end
+  for _, f in ipairs(files.list(ctx.params.dest)) do set[f.url] = true end
   return set
 end
 
 -- The exports of this database and branch at dest, newest first.
 local function exports(ctx, stem)
   local found = {}
-  for _, f in ipairs(dump.list_files(ctx.params.dest)) do
+  for _, f in ipairs(files.list(ctx.params.dest)) do
     local name = basename(f.url)
     if name:sub(1, #stem + 1) == stem .. "-" and name:sub(-5) == ".dump" then
       found[#found + 1] = { url = f.url, name = name:sub(1, -6), size = f.size }
@@ -58,7 +59,7 @@ return runbook {
         local target = join(ctx.params.dest, n.name .. ".dump")
         -- A dump of this name is this run's own, left by an attempt that
         -- died: it cannot be trusted, it goes.
-        if present(ctx)[target] then dump.delete(target) end
+        if present(ctx)[target] then files.delete(target) end
         local uri = common.uri(ctx, n.branch_id)
         local conn = pg.connect(uri)
         local result
@@ -92,8 +93,8 @@ return runbook {
                                        server_version = d.server_version, size = d.bytes, sha256 = d.sha256,
                                        dump = basename(d.url), rows = d.rows, run = ctx.run_id }, true)
         local where = join(ctx.params.dest, n.name .. ".json")
-        if present(ctx)[where] then dump.delete(where) end -- this run's own, from an attempt that died
-        dump.write_text(where, manifest)
+        if present(ctx)[where] then files.delete(where) end -- this run's own, from an attempt that died
+        files.write_text(where, manifest)
         return { manifest = where }
       end },
     { name = "retention", destructive = true, idempotent = true,
@@ -121,9 +122,9 @@ return runbook {
         local deleted, there = {}, present(ctx)
         for i, e in ipairs(exports(ctx, ctx.outputs.name.stem)) do
           if i > ctx.params.keep then
-            dump.delete(e.url)
+            files.delete(e.url)
             local manifest = e.url:gsub("%.dump$", ".json")
-            if there[manifest] then dump.delete(manifest) end
+            if there[manifest] then files.delete(manifest) end
             deleted[#deleted + 1] = e.name
           end
         end

@@ -6,6 +6,7 @@
 local neon = require "neon"
 local pg = require "pg"
 local dump = require "dump"
+local files = require "files"
 local json = require "json"
 local dr = require "dr"
 local common = require "drctl.common"
@@ -50,7 +51,7 @@ return runbook {
           dr.fail("say which export: -p dump=<manifest path or URL>, or -p source=<where the exports are>")
         end
         local where = ctx.params.dump or newest_manifest(ctx.params.source)
-        local manifest = json.decode(dump.read_text(where))
+        local manifest = json.decode(files.read_text(where))
         if type(manifest) ~= "table" or not manifest.sha256 or not manifest.dump then
           dr.fail(where .. " is not an export manifest (no sha256 or dump)")
         end
@@ -61,11 +62,11 @@ return runbook {
           dr.exec({ "mkdir", "-p", ctx.params.work })
           path = ctx.params.work .. "/" .. manifest.dump
           local have = false
-          for _, f in ipairs(dump.list_files(ctx.params.work)) do have = have or f.url == path end
-          if have and dump.sha256(path) ~= manifest.sha256 then dump.delete(path); have = false end
-          if not have then dump.download(remote, path) end
+          for _, f in ipairs(files.list(ctx.params.work)) do have = have or f.url == path end
+          if have and files.sha256(path) ~= manifest.sha256 then files.delete(path); have = false end
+          if not have then files.download(remote, path) end
         end
-        local sha = dump.sha256(path)
+        local sha = files.sha256(path)
         if sha ~= manifest.sha256 then
           dr.fail(string.format("%s has sha256 %s, the manifest says %s: the dump is damaged", path, sha, manifest.sha256))
         end

@@ -6,7 +6,7 @@
 local neon = require "neon"
 local pg = require "pg"
 local dr = require "dr"
-local dump = require "dump"
+local files = require "files"
 
 local M = {}
 
@@ -251,7 +251,7 @@ end
 function M.newest_export(source)
   if not source or source == "" then return nil end
   local newest
-  for _, f in ipairs(dump.list_files(source)) do
+  for _, f in ipairs(files.list(source)) do
     if f.url:sub(-5) == ".json" and (not newest or f.url > newest) then newest = f.url end
   end
   return newest

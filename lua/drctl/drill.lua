@@ -15,6 +15,7 @@ local neon = require "neon"
 local pg = require "pg"
 local dr = require "dr"
 local dump = require "dump"
+local files = require "files"
 local json = require "json"
 local drill = require "drill"
 local common = require "drctl.common"
@@ -141,7 +142,7 @@ end
 -- An export of the copy into the drill's own folder, in the export
 -- runbook's form (a custom-format dump and its manifest).
 local function export_copy(ctx, conn, uri)
-  local dir = ".drctl/drill/" .. ctx.run_id:lower()
+  local dir = files.run_folder() .. "/export-" .. ctx.run_id:lower()
   dr.exec({ "mkdir", "-p", dir })
   local name = ctx.params.database .. "-" .. copy_name(ctx)
   local result
@@ -156,7 +157,7 @@ local function export_copy(ctx, conn, uri)
                pg_dump_version = d.pg_dump_version, server_version = d.server_version }
   end)
   local manifest = dir .. "/" .. name .. ".json"
-  dump.write_text(manifest, json.encode({ database = ctx.params.database, branch = copy_name(ctx),
+  files.write_text(manifest, json.encode({ database = ctx.params.database, branch = copy_name(ctx),
                                           project = ctx.params.project, instant = result.instant, lsn = result.lsn,
                                           pg_dump_version = result.pg_dump_version,
                                           server_version = result.server_version, size = result.bytes,
@@ -198,7 +199,7 @@ local function lose_the_project(ctx, conn, uri, out)
   else
     -- the team's own export, taken before the copy existed: what it holds
     -- is known by its manifest's row counts only
-    local m = json.decode(dump.read_text(given))
+    local m = json.decode(files.read_text(given))
     out.manifest, out.restore_point, out.manifest_rows = given, m.instant, m.rows
     dr.log("the export to restore: " .. given .. " (taken at " .. tostring(m.instant) .. ")")
   end
@@ -587,13 +588,13 @@ local function step_cleanup(ctx)
   for _, id in ipairs(scope.snapshots) do pcall(neon.delete_snapshot, p, id) end
   local export = (ctx.outputs.incident or {}).export_dir
   if export then
-    local ok = pcall(dump.delete, export)
+    local ok = pcall(files.delete, export)
     if ok then dr.log("deleted the drill's export " .. export) end
   end
   -- Listed again: what is still there was left behind.
   local left = {}
   for _, b in ipairs(neon.list_branches(p)) do if ours(b, ids) then left[#left + 1] = "branch " .. b.name end end
-  if export and #dump.list_files(export) > 0 then left[#left + 1] = "the export " .. export end
+  if export and #files.list(export) > 0 then left[#left + 1] = "the export " .. export end
   local projects = {}
   for _, id in ipairs(scope.projects) do projects[id] = true end
   for _, pr in ipairs(neon.list_projects()) do if projects[pr.id] then left[#left + 1] = "project " .. pr.id end end
