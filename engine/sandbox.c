@@ -377,7 +377,7 @@ static int sandbox_require(lua_State *L)
         }
         if (!path) {
             lua_pushfstring(L, "module '%s' is not available to runbooks: engine modules are "
-                            "dr, json, neon, pg and dump, and library modules are looked up as %s",
+                            "dr, json, neon, pg, dump, files and drill, and library modules are looked up as %s",
                             name, tried.len ? buf_cstr(&tried) : "(no lua/ folder found)");
             buf_dispose(&tried);
             return lua_error(L);

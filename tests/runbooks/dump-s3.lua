@@ -10,8 +10,8 @@ local uri_of = require "testing.uri"
 return runbook {
   name = "dump-s3", version = "1.0.0",
   summary = "Test runbook: the dump module with an S3 destination",
-  params = { project = { type = "string", required = true }, dest = { type = "string", required = true },
-             work = { type = "string", required = true } },
+  params = { project = { type = "string", required = true }, dest = { type = "path", required = true },
+             work = { type = "path", required = true } },
   steps = {
     { name = "export", run = function(ctx)
         local d = dump.pg_dump{ uri = uri_of(ctx.params.project), dest = ctx.params.dest, name = "weekly" }

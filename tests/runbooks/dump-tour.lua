@@ -12,7 +12,7 @@ local uri_of = require "testing.uri"
 return runbook {
   name = "dump-tour", version = "1.0.0",
   summary = "Test runbook: the dump module, checked",
-  params = { project = { type = "string", required = true }, dest = { type = "string", required = true } },
+  params = { project = { type = "string", required = true }, dest = { type = "path", required = true } },
   steps = {
     { name = "dump", run = function(ctx)
         local d = dump.pg_dump{ uri = uri_of(ctx.params.project), dest = ctx.params.dest, name = "salons" }

@@ -8,8 +8,8 @@ local check = require "testing.check"
 return runbook {
   name = "s3-keys", version = "1.0.0",
   summary = "Test runbook: S3 keys with characters that need escaping",
-  params = { file = { type = "string", required = true }, prefix = { type = "string", required = true },
-             work = { type = "string", required = true } },
+  params = { file = { type = "path", required = true }, prefix = { type = "path", required = true },
+             work = { type = "path", required = true } },
   steps = {
     { name = "round-trip", run = function(ctx)
         local prefix = ctx.params.prefix

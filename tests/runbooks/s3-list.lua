@@ -6,7 +6,7 @@ return runbook {
   name = "s3-list", version = "1.0.0",
   summary = "Test runbook: one S3 listing or download against a given endpoint",
   params = { url = { type = "string", required = true }, op = { type = "string", default = "list" },
-             work = { type = "string", default = "." } },
+             work = { type = "path", default = "." } },
   steps = {
     { name = "ask", run = function(ctx)
         if ctx.params.op == "download" then
