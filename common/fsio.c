@@ -59,30 +59,34 @@ int fsio_write_durable_mode(const char *path, const void *data, size_t len, mode
 {
     char *dir = fsio_dirname(path);
     char *tmp = xasprintf("%s.tmp-%ld", path, (long)getpid());
-    int rc = 0;
+    int rc = 0, placed = 0;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    int created = fd >= 0;
     if (fd < 0) {
         rc = err_set(DR_EFAIL, "cannot write %s: %s", path, strerror(errno));
         goto cleanup;
     }
     if (fsio_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
         rc = err_set(DR_EFAIL, "cannot write %s: %s", path, strerror(errno));
-        close(fd);
-        unlink(tmp);
         goto cleanup;
     }
-    if (close(fd) != 0) {
+    int closed = close(fd);
+    fd = -1;
+    if (closed != 0) {
         rc = err_set(DR_EFAIL, "cannot write %s: %s", path, strerror(errno));
-        unlink(tmp);
         goto cleanup;
     }
     if (rename(tmp, path) != 0) {
         rc = err_set(DR_EFAIL, "cannot replace %s: %s", path, strerror(errno));
-        unlink(tmp);
         goto cleanup;
     }
+    placed = 1;
     rc = fsio_fsync_dir(dir);
 cleanup:
+    if (fd >= 0)
+        close(fd);
+    if (created && !placed) /* the old content stays, and no temporary beside it */
+        unlink(tmp);
     free(tmp);
     free(dir);
     return rc;

@@ -380,6 +380,46 @@ static cJSON *drill_set_default(neon_module *m, neon_client *client, const drill
     return answer;
 }
 
+/* A change made in a drill, before it is sent: refused (raised) when the
+ * drill did not make what it changes, answered by the drill itself for
+ * set_as_default (its results pushed), or let through (-1), a new branch's
+ * body stamped with the drill's TTL. When it does not go on, the body is
+ * freed, and the target, before anything is pushed. */
+static int drill_request(lua_State *L, neon_module *m, neon_client *client, const char *method, const char *path,
+                         cJSON **body)
+{
+    drill_target t;
+    drill_target_of(method, path, *body, &t);
+    const char *refusal = NULL;
+    cJSON *answer = NULL;
+    int owned = drill_owns(m, client, &t), answered = !owned || t.set_default;
+    if (!owned) {
+        refusal = drill_refusal(m, method, path, &t);
+    } else if (t.creates_branch) {
+        /* a new branch of a drill carries its TTL */
+        if (!*body)
+            *body = cJSON_CreateObject();
+        drill_scope_stamp_expiry(m->host->drill, *body);
+        drill_unexpire_parent(m, client, t.project, *body);
+    }
+    if (answered) {
+        cJSON_Delete(*body);
+        *body = NULL;
+        if (owned)
+            answer = drill_set_default(m, client, &t);
+    }
+    drill_target_dispose(&t);
+    if (!answered)
+        return -1;
+    if (refusal) {
+        push_refusal(L, refusal);
+        return lua_error(L);
+    }
+    if (!answer)
+        return luaL_error(L, "%s", err_last());
+    return jsonlua_push_and_free(L, answer);
+}
+
 /* neon.request(method, path [, body [, {wait = true}]]) */
 static int l_request(lua_State *L)
 {
@@ -406,31 +446,9 @@ static int l_request(lua_State *L)
     if (!lua_isnoneornil(L, 3) && !(body = jsonlua_from_lua(L, 3, "body")))
         return luaL_error(L, "neon.request %s %s: %s", method, path, err_last());
     if (m->host->drill && strcmp(method, "GET") != 0) {
-        drill_target t;
-        drill_target_of(method, path, body, &t);
-        if (!drill_owns(m, client, &t)) {
-            const char *refusal = drill_refusal(m, method, path, &t);
-            cJSON_Delete(body);
-            drill_target_dispose(&t);
-            push_refusal(L, refusal);
-            return lua_error(L);
-        }
-        if (t.creates_branch) {
-            /* a new branch of a drill carries its TTL */
-            if (!body)
-                body = cJSON_CreateObject();
-            drill_scope_stamp_expiry(m->host->drill, body);
-            drill_unexpire_parent(m, client, t.project, body);
-        }
-        if (t.set_default) {
-            cJSON_Delete(body);
-            cJSON *answer = drill_set_default(m, client, &t);
-            drill_target_dispose(&t);
-            if (!answer)
-                return luaL_error(L, "%s", err_last());
-            return jsonlua_push_and_free(L, answer);
-        }
-        drill_target_dispose(&t);
+        int results = drill_request(L, m, client, method, path, &body);
+        if (results >= 0)
+            return results;
     }
     term_debug("neon %s %s", method, path);
     cJSON *answer = NULL;

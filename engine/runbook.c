@@ -159,6 +159,19 @@ static char *default_as_text(lua_State *L, int idx)
     }
 }
 
+typedef struct invalid_default {
+    const char *where, *context, *form;
+} invalid_default;
+
+/* The message for a default that is not valid, made in a protected call:
+ * the expected form is C memory until it is copied. */
+static int push_invalid_default(lua_State *L)
+{
+    const invalid_default *bad = lua_touserdata(L, 1);
+    lua_pushfstring(L, "%s %s: the default is not valid: expected %s", bad->where, bad->context, bad->form);
+    return 1;
+}
+
 static void validate_param(lua_State *L, int idx, const char *name, const char *where)
 {
     char context[96];
@@ -185,12 +198,13 @@ static void validate_param(lua_State *L, int idx, const char *name, const char *
         if (values_type != LUA_TTABLE || luaL_len(L, -1) == 0)
             raise_at(L, where, context, "an enum needs values = { \"a\", \"b\", ... }");
         lua_Integer n = luaL_len(L, -1);
-        spec.values = xcalloc((size_t)n, sizeof *spec.values);
+        /* Lua's memory, kept below the values table: whatever raises
+         * below, nothing is left for C to free. */
+        spec.values = lua_newuserdatauv(L, (size_t)n * sizeof *spec.values, 0);
+        lua_insert(L, -2);
         for (lua_Integer i = 1; i <= n; i++) {
-            if (lua_rawgeti(L, -1, i) != LUA_TSTRING) {
-                free(spec.values);
+            if (lua_rawgeti(L, -1, i) != LUA_TSTRING)
                 raise_at(L, where, context, "enum values must be strings");
-            }
             spec.values[spec.value_count++] = (char *)lua_tostring(L, -1);
             lua_pop(L, 1);
         }
@@ -205,14 +219,15 @@ static void validate_param(lua_State *L, int idx, const char *name, const char *
         cJSON_Delete(value);
         if (rc != 0) {
             char *form = params_expected_form(&spec);
-            lua_pushfstring(L, "%s %s: the default is not valid: expected %s", where, context, form);
+            invalid_default bad = { where, context, form };
+            lua_pushcfunction(L, push_invalid_default);
+            lua_pushlightuserdata(L, &bad);
+            lua_pcall(L, 1, 1, 0); /* a Lua error here (out of memory) is raised instead */
             free(form);
-            free(spec.values);
             lua_error(L);
         }
     }
-    free(spec.values);
-    lua_pop(L, 2);
+    lua_pop(L, spec.values ? 3 : 2);
 }
 
 static void validate_duration_field(lua_State *L, int idx, const char *field, const char *where,

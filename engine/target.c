@@ -267,22 +267,22 @@ static int start_neon_local(char **url_out, target *t)
 
 static int connect_local(target *t)
 {
-    char *home = home_file("");
+    char *home = home_file(""), *lock_path = NULL, *url_path = NULL, *key_path = NULL, *url = NULL, *key = NULL;
+    int lock_fd = -1;
     /* 0755: the PostgreSQL servers run as another user when drctl runs as root. */
     int rc = fsio_mkdirs(home, 0755);
-    free(home);
     if (rc)
-        return rc;
-    char *lock_path = home_file("neon-local.lock");
-    int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    free(lock_path);
+        goto cleanup;
+    lock_path = home_file("neon-local.lock");
+    lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lock_fd < 0 || flock(lock_fd, LOCK_EX) != 0) {
-        if (lock_fd >= 0)
-            close(lock_fd);
-        return err_set(DR_EFAIL, "cannot lock ./" LOCAL_HOME "/neon-local.lock: %s", strerror(errno));
+        rc = err_set(DR_EFAIL, "cannot lock ./" LOCAL_HOME "/neon-local.lock: %s", strerror(errno));
+        goto cleanup;
     }
-    char *url_path = home_file("neon-local.url"), *key_path = xasprintf("%s/api-key", t->local_dir);
-    char *url = read_trimmed(url_path), *key = read_trimmed(key_path);
+    url_path = home_file("neon-local.url");
+    key_path = xasprintf("%s/api-key", t->local_dir);
+    url = read_trimmed(url_path);
+    key = read_trimmed(key_path);
     if (!url || !key || !answers(url, key)) {
         free(url);
         url = NULL;
@@ -292,17 +292,21 @@ static int connect_local(target *t)
         if (rc == 0 && !key)
             rc = err_set(DR_EFAIL, "neon-local started but %s is missing", key_path);
     }
-    close(lock_fd); /* releases the lock */
     if (rc == 0) {
         t->api_host = url;
         t->api_key = key;
         t->connected = 1;
-    } else {
-        free(url);
-        free(key);
+        url = key = NULL;
     }
+cleanup:
+    if (lock_fd >= 0)
+        close(lock_fd); /* releases the lock */
+    free(home);
+    free(lock_path);
     free(url_path);
     free(key_path);
+    free(url);
+    free(key);
     return rc;
 }
 

@@ -436,18 +436,18 @@ static void check_history(verify_result *r, git_repository *repo)
     git_revwalk *walk = NULL;
     git_oid *commits = NULL;
     size_t count = 0, cap = 0;
-    if (git_revwalk_new(&walk, repo) != 0 || git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) ||
-        git_revwalk_push_head(walk) != 0) {
-        git_revwalk_free(walk);
-        return;
-    }
+    int listed = git_revwalk_new(&walk, repo) == 0 &&
+                 git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) == 0 &&
+                 git_revwalk_push_head(walk) == 0;
     git_oid oid;
-    while (git_revwalk_next(&oid, walk) == 0) {
+    while (listed && git_revwalk_next(&oid, walk) == 0) {
         if (count == cap)
             commits = xrealloc(commits, (cap = cap ? cap * 2 : 1024) * sizeof *commits);
         git_oid_cpy(&commits[count++], &oid);
     }
     git_revwalk_free(walk);
+    if (!listed)
+        return;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     size_t shares = count < 256 ? 1 : (size_t)(cpus < 1 ? 1 : cpus > 8 ? 8 : cpus);
     history_chunk chunks[8];
