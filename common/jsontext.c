@@ -19,7 +19,7 @@ static void use_json_decimal_point(char *text)
             *p = '.';
 }
 
-size_t json_number_text(double v, char out[JSON_NUMBER_MAX])
+size_t json_number_text(char out[JSON_NUMBER_MAX], double v)
 {
     int len;
     if (!isfinite(v)) {
@@ -77,7 +77,7 @@ static void numbers_to_raw(cJSON *item, number_slot *slots, size_t *used)
         number_slot *s = &slots[(*used)++];
         s->node = item;
         s->type = item->type;
-        json_number_text(item->valuedouble, s->text);
+        json_number_text(s->text, item->valuedouble);
         item->type = cJSON_Raw | (item->type & ~0xFF);
         item->valuestring = s->text;
     }

@@ -17,7 +17,7 @@
 
 /* Writes v's exact JSON text into out and returns its length. NaN and the
  * infinities, which JSON cannot carry, are written as null, as cJSON does. */
-size_t json_number_text(double v, char out[JSON_NUMBER_MAX]);
+size_t json_number_text(char out[JSON_NUMBER_MAX], double v);
 
 /* The length of s (len bytes, no NUL inside) as a JSON string literal,
  * quotes and escapes included, as cJSON prints it. */

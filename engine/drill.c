@@ -95,7 +95,7 @@ static const char *body_field(const cJSON *body, const char *object, const char 
     return json_text(object ? cJSON_GetObjectItemCaseSensitive(body, object) : body, field, NULL);
 }
 
-void drill_target_of(const char *method, const char *path, const cJSON *body, drill_target *t)
+void drill_target_of(drill_target *t, const char *method, const char *path, const cJSON *body)
 {
     memset(t, 0, sizeof *t);
     t->kind = DRILL_KINDS;

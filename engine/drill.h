@@ -51,7 +51,7 @@ typedef struct drill_target {
 } drill_target;
 
 /* Classifies METHOD path (+ body) for the checks. Reads are DRILL_KINDS. */
-void drill_target_of(const char *method, const char *path, const cJSON *body, drill_target *t);
+void drill_target_of(drill_target *t, const char *method, const char *path, const cJSON *body);
 void drill_target_dispose(drill_target *t);
 
 /* Records a refusal (the text is copied) and returns the message to raise. */

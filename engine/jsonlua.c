@@ -326,7 +326,7 @@ static int convert_number(conversion *c, lua_State *L, int idx, cJSON *parent, c
             return refuse(c, "NaN and infinities cannot be saved as JSON");
     }
     char text[JSON_NUMBER_MAX];
-    if (charge(c, json_number_text(v, text)) != 0)
+    if (charge(c, json_number_text(text, v)) != 0)
         return -1;
     return attach(c, parent, key, cJSON_CreateNumber(v));
 }

@@ -389,7 +389,7 @@ static int drill_request(lua_State *L, neon_module *m, neon_client *client, cons
                          cJSON **body)
 {
     drill_target t;
-    drill_target_of(method, path, *body, &t);
+    drill_target_of(&t, method, path, *body);
     const char *refusal = NULL;
     cJSON *answer = NULL;
     int owned = drill_owns(m, client, &t), answered = !owned || t.set_default;

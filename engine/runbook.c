@@ -494,7 +494,7 @@ static void extract(runbook *rb, lua_State *L, int idx)
     lua_pop(L, 1);
 }
 
-int runbook_blob_id(const char *path, char out[41])
+int runbook_blob_id(char out[41], const char *path)
 {
     char *text;
     size_t len;
@@ -592,7 +592,7 @@ int runbook_load(runbook **out, sandbox *sb, const char *path)
     *out = NULL;
     lua_State *L = sandbox_state(sb);
     runbook *rb = runbook_new(sb, path);
-    int rc = runbook_blob_id(path, rb->blob_id);
+    int rc = runbook_blob_id(rb->blob_id, path);
     if (rc || (rc = evaluate(sb, path)) != 0)
         goto fail;
     extract(rb, L, lua_gettop(L));
@@ -617,7 +617,7 @@ int runbook_load_composed(runbook **out, sandbox *sb, const char *path, const ch
     *out = NULL;
     lua_State *L = sandbox_state(sb);
     runbook *rb = runbook_new(sb, path);
-    int rc = runbook_blob_id(path, rb->blob_id);
+    int rc = runbook_blob_id(rb->blob_id, path);
     if (rc || (rc = evaluate(sb, path)) != 0)
         goto fail;
     int scenario = lua_gettop(L);

@@ -59,7 +59,7 @@ int runbook_load_composed(runbook **out, sandbox *sb, const char *path, const ch
 int runbook_step_index(const runbook *rb, const char *name);
 
 /* The git blob id (SHA-1 of "blob <len>\0<content>") of a file. */
-int runbook_blob_id(const char *path, char out[41]);
+int runbook_blob_id(char out[41], const char *path);
 
 /* [a-z0-9-]+, the form of runbook and step names. */
 int runbook_valid_name(const char *name);

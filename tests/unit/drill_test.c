@@ -10,7 +10,7 @@ static drill_target classify(const char *method, const char *path, const char *b
 {
     cJSON *body = body_text ? cJSON_Parse(body_text) : NULL;
     drill_target t;
-    drill_target_of(method, path, body, &t);
+    drill_target_of(&t, method, path, body);
     cJSON_Delete(body);
     return t;
 }

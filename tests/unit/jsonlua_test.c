@@ -187,7 +187,7 @@ static void any_double_reads_back_as_itself(void)
         if (!isfinite(v))
             continue;
         char text[JSON_NUMBER_MAX];
-        size_t len = json_number_text(v, text);
+        size_t len = json_number_text(text, v);
         CHECK(len == strlen(text) && len < JSON_NUMBER_MAX);
         double back = strtod(text, NULL);
         if (memcmp(&back, &v, sizeof v) != 0)
