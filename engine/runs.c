@@ -1,9 +1,16 @@
 #include "runs.h"
 
 #include "buf.h"
+#include "checkpoint.h"
 #include "err.h"
 #include "fsio.h"
+#include "journal.h"
+#include "jsonfield.h"
+#include "lock.h"
+#include "timefmt.h"
 
+#include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,4 +98,129 @@ int runs_read_info(cJSON **info, const char *audit_dir, const char *run_id)
         rc = err_set(DR_EUSAGE, "there is no run %s in %s (drctl status lists the runs)", run_id, audit_dir);
     free(path);
     return rc;
+}
+
+/* ---- state, replayed ---------------------------------------------------------- */
+
+/* The time from the first event to the last, in seconds to the
+ * millisecond; -1 when either has no readable time. */
+static int elapsed_seconds(double *out, const cJSON *events)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(events, 0), "time");
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(events, cJSON_GetArraySize(events) - 1),
+                                                      "time");
+    double first = 0, last = 0;
+    if (!cJSON_IsString(a) || !cJSON_IsString(b) || timefmt_parse_timestamp(&first, a->valuestring) != 0 ||
+        timefmt_parse_timestamp(&last, b->valuestring) != 0)
+        return -1;
+    *out = round((last - first) * 1000) / 1000;
+    return 0;
+}
+
+static cJSON *corrupt_state(void)
+{
+    cJSON *state = cJSON_CreateObject();
+    cJSON_AddStringToObject(state, "status", "corrupt");
+    cJSON_AddStringToObject(state, "detail", err_last());
+    return state;
+}
+
+/* Replayed from the journal, not read from state.json: state.json may lag
+ * the journal by the one event a crash interrupted. */
+cJSON *runs_state(int *live, const char *audit_dir, const char *run_id)
+{
+    char *journal_path = runs_journal_path(audit_dir, run_id);
+    char *lock_path = runs_lock_path(audit_dir, run_id);
+    cJSON *events = NULL, *state = NULL;
+    checkpoint *cp = NULL;
+    *live = lock_is_held(lock_path);
+    if (journal_read(&events, NULL, journal_path) != 0 || checkpoint_replay(&cp, run_id, events) != 0) {
+        state = corrupt_state();
+        goto cleanup;
+    }
+    state = checkpoint_to_json(cp);
+    double elapsed;
+    if (elapsed_seconds(&elapsed, events) == 0)
+        cJSON_AddNumberToObject(state, "elapsed_seconds", elapsed);
+cleanup:
+    checkpoint_free(cp);
+    cJSON_Delete(events);
+    free(journal_path);
+    free(lock_path);
+    return state;
+}
+
+const char *runs_shown_status(const cJSON *state, int live)
+{
+    const char *status = json_text(state, "status", "?");
+    if (strcmp(status, "running") == 0 && !live)
+        return "dead (the process stopped mid-run; resume it)";
+    return status;
+}
+
+/* ---- every run ------------------------------------------------------------------ */
+
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names in runs/, sorted (oldest first, as run ids begin with their
+ * start time); none when the folder does not exist yet. */
+static void list_run_ids(char ***ids, size_t *count, const char *audit_dir)
+{
+    *ids = NULL;
+    *count = 0;
+    char *runs_dir = xasprintf("%s/runs", audit_dir);
+    DIR *d = opendir(runs_dir);
+    free(runs_dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        *ids = xrealloc(*ids, (*count + 1) * sizeof **ids);
+        (*ids)[(*count)++] = xstrdup(e->d_name);
+    }
+    closedir(d);
+    qsort(*ids, *count, sizeof **ids, compare_strings);
+}
+
+static cJSON *run_row(const char *run_id, const cJSON *info, const cJSON *state, int live)
+{
+    const cJSON *rb = cJSON_GetObjectItemCaseSensitive(info, "runbook");
+    cJSON *row = cJSON_CreateObject();
+    cJSON_AddStringToObject(row, "run_id", run_id);
+    cJSON_AddStringToObject(row, "runbook", json_text(rb, "name", "?"));
+    cJSON_AddStringToObject(row, "version", json_text(rb, "version", "?"));
+    cJSON_AddStringToObject(row, "status", json_text(state, "status", "?"));
+    cJSON_AddStringToObject(row, "shown_status", runs_shown_status(state, live));
+    cJSON_AddBoolToObject(row, "live", live);
+    cJSON_AddStringToObject(row, "started_at", json_text(info, "started_at", "?"));
+    cJSON_AddStringToObject(row, "operator", json_text(info, "operator", "?"));
+    cJSON_AddNumberToObject(row, "duration_seconds", json_number(state, "elapsed_seconds", 0));
+    return row;
+}
+
+cJSON *runs_collect(const char *audit_dir)
+{
+    char **ids;
+    size_t count;
+    list_run_ids(&ids, &count, audit_dir);
+    cJSON *rows = cJSON_CreateArray();
+    for (size_t i = count; i-- > 0;) {
+        cJSON *info = NULL;
+        if (runs_read_info(&info, audit_dir, ids[i]) != 0)
+            continue;
+        int live;
+        cJSON *state = runs_state(&live, audit_dir, ids[i]);
+        cJSON_AddItemToArray(rows, run_row(ids[i], info, state, live));
+        cJSON_Delete(state);
+        cJSON_Delete(info);
+    }
+    for (size_t i = 0; i < count; i++)
+        free(ids[i]);
+    free(ids);
+    return rows;
 }

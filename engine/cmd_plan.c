@@ -1,0 +1,75 @@
+#include "cmd_plan.h"
+
+#include "buf.h"
+#include "jsonfield.h"
+#include "jsontext.h"
+#include "params.h"
+#include "runner.h"
+#include "session.h"
+#include "term.h"
+
+#include <stdlib.h>
+
+/* "N. name [flags]", what the step would do, and its confirmation. */
+static void print_plan_step(int n, const cJSON *s)
+{
+    buf flags = BUF_INIT;
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "destructive")))
+        buf_puts(&flags, " [DESTRUCTIVE: asks for a typed confirmation]");
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "idempotent")))
+        buf_puts(&flags, " [idempotent]");
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "always")))
+        buf_puts(&flags, " [always: runs even after a failure]");
+    term_out("%d. %s%s", n, json_text(s, "name", ""), buf_cstr(&flags));
+    buf_dispose(&flags);
+    term_out("     %s", json_text(s, "plan", ""));
+    const cJSON *confirm = cJSON_GetObjectItemCaseSensitive(s, "confirm");
+    if (confirm)
+        term_out("     confirmation: %s (challenge: type '%s')", json_text(confirm, "summary", ""),
+                 json_text(confirm, "challenge", ""));
+}
+
+static void print_plan_text(const cJSON *plan)
+{
+    term_out("plan: %s %s (blob %.12s)", json_text(plan, "runbook", ""), json_text(plan, "version", ""),
+             json_text(plan, "blob_id", ""));
+    term_out("  %s", json_text(plan, "summary", ""));
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(plan, "params");
+    const cJSON *p;
+    cJSON_ArrayForEach(p, params) {
+        char *value = cJSON_IsString(p) ? xstrdup(p->valuestring) : json_print_exact(p, 0);
+        term_out("  param %s = %s", p->string, value);
+        free(value);
+    }
+    int n = 0;
+    const cJSON *s;
+    cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(plan, "steps"))
+        print_plan_step(++n, s);
+}
+
+int cmd_plan(cli *c)
+{
+    int rc = cli_expect_args(c, 1, 1, "RUNBOOK [-p key=value]...");
+    session s;
+    if (rc || (rc = session_load(&s, c, c->args[0], NULL, 0)) != 0)
+        return rc;
+    cJSON *params = NULL, *plan = NULL;
+    rc = params_resolve(&params, s.rb->params, s.rb->param_count, c->params, c->param_count, NULL);
+    if (rc)
+        goto cleanup;
+    params_register_secrets(s.rb->params, s.rb->param_count, params);
+    if ((rc = session_prepare_target(&s, params, NULL)) != 0)
+        goto cleanup;
+    /* a plan function that failed is shown in the plan; a ctx that does
+     * not fit in memory leaves no plan to show */
+    rc = runner_plan(&plan, s.rb, params, &s.host);
+    if (plan && c->json)
+        cli_print_json(plan);
+    else if (plan)
+        print_plan_text(plan);
+cleanup:
+    cJSON_Delete(plan);
+    cJSON_Delete(params);
+    session_dispose(&s);
+    return rc;
+}
