@@ -200,15 +200,26 @@ static size_t on_header(char *data, size_t size, size_t count, void *ud)
     attempt *a = ud;
     size_t len = size * count;
     if (len > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
-        double seconds = strtod(data + 12, NULL);
-        if (seconds > 0 && isfinite(seconds))
+        /* The line is not NUL-terminated: copied before it is read. */
+        char value[64];
+        size_t n = len - 12 < sizeof value - 1 ? len - 12 : sizeof value - 1;
+        memcpy(value, data + 12, n);
+        value[n] = '\0';
+        double seconds = neon_parse_retry_after(value);
+        if (seconds > 0)
             a->retry_after = seconds;
     }
     return len;
 }
 
-static void try_once(neon_client *c, const char *method, const char *url, const char *body_text, double time_left,
-                     attempt *a)
+double neon_parse_retry_after(const char *value)
+{
+    double seconds = strtod(value, NULL);
+    return seconds > 0 && isfinite(seconds) ? seconds : 0;
+}
+
+static void try_once(attempt *a, neon_client *c, const char *method, const char *url, const char *body_text,
+                     double time_left)
 {
     CURL *h = c->curl;
     curl_easy_reset(h);
@@ -262,7 +273,7 @@ static int permanent_curl_error(CURLcode code)
            code == CURLE_NOT_BUILT_IN;
 }
 
-static int retryable_status(long status)
+int neon_retryable_status(long status)
 {
     return status == 423 || status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
 }
@@ -276,7 +287,7 @@ static void set_text(char **field, const char *value)
 }
 
 /* Reads Neon's error shape {code, message, request_id} into the reply. */
-static void read_api_error(const attempt *a, neon_reply *reply)
+static void read_api_error(neon_reply *reply, const attempt *a)
 {
     cJSON *doc = cJSON_ParseWithLength(a->body.data ? a->body.data : "", a->body.len);
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(doc, "code");
@@ -323,11 +334,6 @@ static int pause_for(neon_client *c, double seconds)
     }
 }
 
-static double jitter(double seconds)
-{
-    return seconds * (0.5 + 0.5 * ((double)rand() / RAND_MAX));
-}
-
 /* How long the call may still take: its own deadline and the caller's. */
 static double time_left(neon_client *c, double started)
 {
@@ -342,43 +348,76 @@ static double time_left(neon_client *c, double started)
 
 /* ---- the call ---------------------------------------------------------------------------- */
 
-/* What to do after a try: 0 done (2xx), 1 retry, or an error code. */
-static int judge(neon_client *c, const char *method, const char *path, attempt *a, neon_reply *reply,
+neon_verdict neon_classify(const char *method, int curl_code, long status, int sent, int dropped_before)
+{
+    if (curl_code == CURLE_OK && status == 404 && dropped_before && strcmp(method, "DELETE") == 0)
+        return NEON_ALREADY_DONE;
+    if (curl_code != CURLE_OK) {
+        if (permanent_curl_error((CURLcode)curl_code))
+            return NEON_REQUEST_REFUSED;
+        if (sent && strcmp(method, "POST") == 0)
+            return NEON_OUTCOME_UNKNOWN;
+        return NEON_RETRY;
+    }
+    if (status >= 200 && status < 300)
+        return NEON_SUCCEEDED;
+    if (neon_retryable_status(status))
+        return NEON_RETRY;
+    return status == 401 ? NEON_KEY_REFUSED : NEON_FAILED;
+}
+
+double neon_retry_wait(double retry_after, double backoff, double unit_random)
+{
+    return retry_after > 0 ? retry_after : backoff * (0.5 + 0.5 * unit_random);
+}
+
+double neon_next_backoff(double backoff, double max_backoff)
+{
+    return backoff * 2 < max_backoff ? backoff * 2 : max_backoff;
+}
+
+int neon_gives_up(int attempts, int max_attempts, double seconds_left, double wait)
+{
+    return attempts >= max_attempts || seconds_left < wait;
+}
+
+/* What to do after a try: 0 done (2xx), 1 retry, or an error code; the
+ * reply gets the status and, on failure, the error. */
+static int judge(neon_reply *reply, neon_client *c, const char *method, const char *path, attempt *a,
                  int dropped_before)
 {
     reply->status = a->status;
-    /* A DELETE whose answer was lost, then 404: the first one did it. */
-    if (a->curl_code == CURLE_OK && a->status == 404 && dropped_before && strcmp(method, "DELETE") == 0) {
+    const char *curl_text = a->curl_error[0] ? a->curl_error : curl_easy_strerror(a->curl_code);
+    switch (neon_classify(method, a->curl_code, a->status, a->sent, dropped_before)) {
+    case NEON_ALREADY_DONE:
         buf_dispose(&a->body);
         return 0;
-    }
-    if (a->curl_code != CURLE_OK) {
-        if (permanent_curl_error(a->curl_code)) {
-            set_text(&reply->code, "BAD_REQUEST");
-            return fail_with(reply, DR_EFAIL, "%s %s: libcurl refused the request: %s", method, path,
-                             a->curl_error[0] ? a->curl_error : curl_easy_strerror(a->curl_code));
-        }
-        if (a->sent && strcmp(method, "POST") == 0) {
-            reply->outcome_unknown = 1;
-            set_text(&reply->code, "OUTCOME_UNKNOWN");
-            return fail_with(reply, DR_EFAIL, "%s %s: the connection broke after the request was sent (%s); it may "
-                             "or may not have happened, so it is not repeated blindly", method, path,
-                             a->curl_error[0] ? a->curl_error : curl_easy_strerror(a->curl_code));
-        }
-        return 1;
-    }
-    if (a->status >= 200 && a->status < 300)
+    case NEON_SUCCEEDED:
         return 0;
-    read_api_error(a, reply);
-    if (retryable_status(a->status))
+    case NEON_REQUEST_REFUSED:
+        set_text(&reply->code, "BAD_REQUEST");
+        return fail_with(reply, DR_EFAIL, "%s %s: libcurl refused the request: %s", method, path, curl_text);
+    case NEON_OUTCOME_UNKNOWN:
+        reply->outcome_unknown = 1;
+        set_text(&reply->code, "OUTCOME_UNKNOWN");
+        return fail_with(reply, DR_EFAIL, "%s %s: the connection broke after the request was sent (%s); it may "
+                         "or may not have happened, so it is not repeated blindly", method, path, curl_text);
+    case NEON_RETRY:
+        if (a->curl_code == CURLE_OK)
+            read_api_error(reply, a);
         return 1;
-    if (a->status == 401)
+    case NEON_KEY_REFUSED:
+        read_api_error(reply, a);
         return fail_with(reply, DR_EFAIL, "the API key was refused (401) by %s for %s %s: check NEON_API_KEY",
                          c->base, method, path);
+    case NEON_FAILED:
+        break;
+    }
+    read_api_error(reply, a);
     return fail_with(reply, DR_EFAIL, "%s %s: %ld %s", method, path, a->status, reply->message);
 }
 
-static int decode(const char *method, const char *path, attempt *a, cJSON **response, neon_reply *reply)
+static int decode(cJSON **response, neon_reply *reply, const char *method, const char *path, attempt *a)
 {
     if (a->body.len == 0) {
         *response = cJSON_CreateObject();
@@ -394,7 +433,7 @@ static int decode(const char *method, const char *path, attempt *a, cJSON **resp
 }
 
 /* The message after the last try of a call that kept failing. */
-static int gave_up(neon_client *c, const char *method, const char *path, const attempt *a, neon_reply *reply)
+static int gave_up(neon_reply *reply, neon_client *c, const char *method, const char *path, const attempt *a)
 {
     if (a->curl_code != CURLE_OK) {
         set_text(&reply->code, "UNREACHABLE");
@@ -428,17 +467,17 @@ int neon_call(cJSON **response, neon_reply *reply, neon_client *c, const char *m
     for (;;) {
         attempt a = { .body = BUF_INIT };
         reply->attempts++;
-        try_once(c, method, url, body_text, time_left(c, started), &a);
-        int verdict = judge(c, method, path, &a, reply, dropped);
+        try_once(&a, c, method, url, body_text, time_left(c, started));
+        int verdict = judge(reply, c, method, path, &a, dropped);
         dropped = dropped || (a.curl_code != CURLE_OK && a.sent);
         if (verdict == 0)
-            rc = decode(method, path, &a, response, reply);
+            rc = decode(response, reply, method, path, &a);
         else if (verdict != 1)
             rc = verdict;
-        double wait = a.retry_after > 0 ? a.retry_after : jitter(backoff);
-        int last = verdict == 1 && (reply->attempts >= c->policy.attempts || time_left(c, started) < wait);
+        double wait = neon_retry_wait(a.retry_after, backoff, (double)rand() / RAND_MAX);
+        int last = verdict == 1 && neon_gives_up(reply->attempts, c->policy.attempts, time_left(c, started), wait);
         if (last)
-            rc = gave_up(c, method, path, &a, reply);
+            rc = gave_up(reply, c, method, path, &a);
         buf_dispose(&a.body);
         if (verdict != 1 || last)
             break;
@@ -446,7 +485,7 @@ int neon_call(cJSON **response, neon_reply *reply, neon_client *c, const char *m
             rc = fail_with(reply, DR_EINTR, "%s %s: interrupted while waiting to retry", method, path);
             break;
         }
-        backoff = backoff * 2 < c->policy.max_backoff ? backoff * 2 : c->policy.max_backoff;
+        backoff = neon_next_backoff(backoff, c->policy.max_backoff);
     }
     reply->duration = timefmt_monotonic() - started;
     free(url);
@@ -468,7 +507,7 @@ static int failed(const char *status)
 }
 
 /* Polls one operation until it ends. */
-static int wait_one(neon_client *c, const cJSON *op, neon_reply *reply, int *polls)
+static int wait_one(neon_reply *reply, int *polls, neon_client *c, const cJSON *op)
 {
     const char *id = json_text(op, "id", NULL), *project = json_text(op, "project_id", NULL);
     if (!id || !project)
@@ -528,7 +567,7 @@ int neon_wait_operations(neon_reply *reply, int *polls, neon_client *c, const cJ
     const cJSON *op;
     int rc = 0;
     cJSON_ArrayForEach(op, operations) {
-        if ((rc = wait_one(c, op, reply, polls)) != 0)
+        if ((rc = wait_one(reply, polls, c, op)) != 0)
             break;
     }
     reply->duration = timefmt_monotonic() - started;

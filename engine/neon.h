@@ -73,4 +73,46 @@ int neon_call(cJSON **response, neon_reply *reply, neon_client *c, const char *m
  * many polls were made. */
 int neon_wait_operations(neon_reply *reply, int *polls, neon_client *c, const cJSON *operations);
 
+/* ---- the retry policy, as pure functions (neon_call is made of them) ---- */
+
+/* What one try's outcome means for the call. */
+typedef enum neon_verdict {
+    NEON_SUCCEEDED,       /* a 2xx answer */
+    NEON_ALREADY_DONE,    /* a DELETE answered 404 after an earlier try's answer was lost: that one did it */
+    NEON_RETRY,           /* 423, 429, 500, 502, 503, 504, or a connection failure before a POST was sent */
+    NEON_REQUEST_REFUSED, /* libcurl finds the request itself malformed: no retry mends it */
+    NEON_OUTCOME_UNKNOWN, /* a POST was sent and its answer never came: never repeated blindly */
+    NEON_KEY_REFUSED,     /* 401 */
+    NEON_FAILED,          /* any other answer (400, 403, 404, 409, 422, ...) */
+} neon_verdict;
+
+/* The verdict on one try of method: curl_code is its CURLcode (0: an
+ * answer came, with status), sent whether the request left this machine,
+ * dropped_before whether an earlier try of the same call was sent and its
+ * answer lost. */
+neon_verdict neon_classify(const char *method, int curl_code, long status, int sent, int dropped_before);
+
+/* 1 for the statuses that are retried: 423, 429, 500, 502, 503, 504. */
+int neon_retryable_status(long status);
+
+/* The seconds a Retry-After header's value (the text after the colon)
+ * asks to wait, or 0 when it gives none drctl uses: only a positive,
+ * finite number of seconds is read (as strtod reads it, so "1.5" and "12
+ * seconds" count); an HTTP date, garbage, 0, a negative number, inf or nan
+ * give 0, and the call backs off on its own instead. A huge value is not
+ * cut: neon_gives_up ends the call when it would outlast the time left. */
+double neon_parse_retry_after(const char *value);
+
+/* The wait before the next try: Retry-After when the answer gave one
+ * (above 0), else the backoff with jitter, between half of it and all of
+ * it (unit_random is uniform in [0, 1]). */
+double neon_retry_wait(double retry_after, double backoff, double unit_random);
+
+/* The backoff after one more failed try: doubled, capped at max_backoff. */
+double neon_next_backoff(double backoff, double max_backoff);
+
+/* 1 when a call that would retry stops instead: it has made max_attempts
+ * tries, or the wait is longer than the seconds it has left. */
+int neon_gives_up(int attempts, int max_attempts, double seconds_left, double wait);
+
 #endif
