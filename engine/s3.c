@@ -114,10 +114,8 @@ static void close_target(s3_config *c, s3_url *u)
     config_free(c);
 }
 
-/* A key in a URL path, or a value in a query: each byte but SigV4's
- * unreserved ones (and '/' in a path) percent-encoded. This is also the
- * form SigV4 signs, so what is sent is what is signed. */
-static void put_escaped(buf *b, const char *text, int keep_slash)
+/* A key in a URL path, or a value in a query (see s3.h). */
+void s3_escape(buf *b, const char *text, int keep_slash)
 {
     for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
         if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
@@ -219,48 +217,67 @@ typedef struct s3_call {
     FILE *sink;            /* GET to a file, or NULL */
 } s3_call;
 
-static int perform(const s3_config *c, const s3_call *call, s3_reply *r)
+void s3_payload_sha256(char hex[65], const void *body, size_t len)
+{
+    unsigned char digest[32];
+    EVP_Digest(body ? body : "", body ? len : 0, digest, NULL, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+}
+
+void s3_sign_request(struct curl_slist **headers, CURL *h, const s3_signer *signer, const char *payload_sha256)
+{
+    char *provider = xasprintf("aws:amz:%s:%s", signer->region, signer->service);
+    curl_easy_setopt(h, CURLOPT_AWS_SIGV4, provider); /* libcurl keeps copies of strings */
+    curl_easy_setopt(h, CURLOPT_USERNAME, signer->key_id);
+    curl_easy_setopt(h, CURLOPT_PASSWORD, signer->secret);
+    free(provider);
+    if (signer->token) {
+        char *token = xasprintf("x-amz-security-token: %s", signer->token);
+        *headers = curl_slist_append(*headers, token);
+        free(token);
+    }
+    /* No "Expect:" to turn 100-continue off: this libcurl would sign
+     * that header though it never sends it, which services refuse. */
+    if (payload_sha256) {
+        char *payload = xasprintf("x-amz-content-sha256: %s", payload_sha256);
+        *headers = curl_slist_append(*headers, payload);
+        free(payload);
+    }
+}
+
+static int perform(s3_reply *r, const s3_config *c, const s3_call *call)
 {
     buf url = BUF_INIT;
     buf_printf(&url, "%s/", c->endpoint);
-    put_escaped(&url, call->url->bucket, 0);
+    s3_escape(&url, call->url->bucket, 0);
     if (*call->url->key && !call->bucket_only) {
         buf_putc(&url, '/');
-        put_escaped(&url, call->url->key, 1);
+        s3_escape(&url, call->url->key, 1);
     }
     if (call->query)
         buf_printf(&url, "?%s", call->query);
-    char *sigv4 = xasprintf("aws:amz:%s:s3", c->region);
-    /* S3 wants the payload's hash, signed; this libcurl does not add it. */
-    unsigned char digest[32];
-    EVP_Digest(call->body ? call->body : "", call->body ? call->body_len : 0, digest, NULL, EVP_sha256(), NULL);
-    char payload_header[96] = "x-amz-content-sha256: ";
-    for (int i = 0; i < 32; i++)
-        snprintf(payload_header + 22 + 2 * i, 3, "%02x", digest[i]);
+    s3_signer signer = { c->region, "s3", c->key_id, c->secret, c->token };
+    char payload_sha256[65];
+    s3_payload_sha256(payload_sha256, call->body, call->body_len);
     int rc = 0;
     for (int attempt = 1; attempt <= ATTEMPTS; attempt++) {
         memset(r, 0, sizeof *r);
         r->body = (buf)BUF_INIT;
         if (call->sink) {
             fflush(call->sink);
-            if (ftruncate(fileno(call->sink), 0) != 0 || fseek(call->sink, 0, SEEK_SET) != 0)
-                return err_set(DR_EFAIL, "cannot rewrite the download: %s", strerror(errno));
+            if (ftruncate(fileno(call->sink), 0) != 0 || fseek(call->sink, 0, SEEK_SET) != 0) {
+                rc = err_set(DR_EFAIL, "cannot rewrite the download: %s", strerror(errno));
+                break;
+            }
         }
         CURL *h = curl_easy_init();
         struct curl_slist *headers = NULL;
-        char *token = c->token ? xasprintf("x-amz-security-token: %s", c->token) : NULL;
         char *meta = call->sha256 ? xasprintf("x-amz-meta-sha256: %s", call->sha256) : NULL;
-        if (token)
-            headers = curl_slist_append(headers, token);
         if (meta)
             headers = curl_slist_append(headers, meta);
-        /* No "Expect:" to turn 100-continue off: this libcurl would sign
-         * that header though it never sends it, which services refuse. */
-        headers = curl_slist_append(headers, payload_header);
+        s3_sign_request(&headers, h, &signer, payload_sha256);
         curl_easy_setopt(h, CURLOPT_URL, buf_cstr(&url));
-        curl_easy_setopt(h, CURLOPT_AWS_SIGV4, sigv4);
-        curl_easy_setopt(h, CURLOPT_USERNAME, c->key_id);
-        curl_easy_setopt(h, CURLOPT_PASSWORD, c->secret);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
         /* A key may hold "." and ".." segments: they are names, not steps. */
@@ -286,7 +303,6 @@ static int perform(const s3_config *c, const s3_call *call, s3_reply *r)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
         curl_slist_free_all(headers);
         curl_easy_cleanup(h);
-        free(token);
         free(meta);
         if (r->too_big) { /* the same answer again would be as big */
             rc = err_set(DR_EFAIL, "S3 %s %s: the answer is larger than " ANSWER_LIMIT_TEXT
@@ -311,7 +327,6 @@ static int perform(const s3_config *c, const s3_call *call, s3_reply *r)
             nanosleep(&ts, NULL);
         }
     }
-    free(sigv4);
     buf_dispose(&url);
     return rc;
 }
@@ -600,7 +615,7 @@ static int put_single(const s3_config *c, const s3_url *u, FILE *f, const char *
         md5_hex(digest, expected);
         s3_call call = { .method = "PUT", .url = u, .body = part, .body_len = len, .sha256 = sha256 };
         s3_reply r;
-        rc = perform(c, &call, &r);
+        rc = perform(&r, c, &call);
         if (rc == 0 && (r.status < 200 || r.status >= 300))
             rc = failed_status(&call, &r, "upload");
         buf_dispose(&r.body);
@@ -618,7 +633,7 @@ static int put_multipart(const s3_config *c, const s3_url *u, FILE *f, long long
      * sorted, values encoded, '=' always there). */
     s3_call start = { .method = "POST", .url = u, .query = "uploads=", .sha256 = sha256 };
     s3_reply r;
-    int rc = perform(c, &start, &r);
+    int rc = perform(&r, c, &start);
     if (rc == 0 && r.status != 200)
         return failed_status(&start, &r, "multipart start");
     if (rc)
@@ -628,7 +643,7 @@ static int put_multipart(const s3_config *c, const s3_url *u, FILE *f, long long
                           "InitiateMultipartUploadResult/UploadId", &upload_id)) != 0)
         return rc;
     buf escaped_id = BUF_INIT;
-    put_escaped(&escaped_id, upload_id, 0);
+    s3_escape(&escaped_id, upload_id, 0);
     char *part = xmalloc(PART_SIZE);
     unsigned char *md5s = NULL;
     EVP_MD_CTX *whole = EVP_MD_CTX_new();
@@ -645,7 +660,7 @@ static int put_multipart(const s3_config *c, const s3_url *u, FILE *f, long long
         EVP_DigestUpdate(whole, part, len);
         char *query = xasprintf("partNumber=%d&uploadId=%s", parts, buf_cstr(&escaped_id));
         s3_call put = { .method = "PUT", .url = u, .query = query, .body = part, .body_len = len };
-        rc = perform(c, &put, &r);
+        rc = perform(&r, c, &put);
         if (rc == 0 && r.status != 200)
             rc = failed_status(&put, &r, "part upload");
         if (rc == 0) {
@@ -663,7 +678,7 @@ static int put_multipart(const s3_config *c, const s3_url *u, FILE *f, long long
     char *query = xasprintf("uploadId=%s", buf_cstr(&escaped_id));
     if (rc == 0) {
         s3_call finish = { .method = "POST", .url = u, .query = query, .body = complete.data, .body_len = complete.len };
-        rc = perform(c, &finish, &r);
+        rc = perform(&r, c, &finish);
         /* S3 may answer 200 with an <Error> body. */
         if (rc == 0)
             rc = r.status != 200 ? failed_status(&finish, &r, "multipart completion")
@@ -673,7 +688,7 @@ static int put_multipart(const s3_config *c, const s3_url *u, FILE *f, long long
     }
     if (rc != 0) { /* nothing half-made stays billed */
         s3_call abort_call = { .method = "DELETE", .url = u, .query = query };
-        if (perform(c, &abort_call, &r) == 0)
+        if (perform(&r, c, &abort_call) == 0)
             buf_dispose(&r.body);
     } else {
         multipart_etag(md5s, parts, expected);
@@ -729,7 +744,7 @@ int s3_upload(const char *path, const char *url, const char *sha256,
                                      : put_multipart(&c, &u, f, (long long)st.st_size, sha256, expected, whole_md5,
                                                      progress, ud);
     /* Checked as stored: size, ETag (the MD5s), the sha256 metadata. */
-    if (rc == 0 && (rc = perform(&c, &head, &r)) == 0) {
+    if (rc == 0 && (rc = perform(&r, &c, &head)) == 0) {
         buf_dispose(&r.body);
         strip_quotes(r.etag);
         if (r.status != 200)
@@ -755,7 +770,7 @@ int s3_exists(int *exists, const char *url)
         return rc;
     s3_call head = { .method = "HEAD", .url = &u };
     s3_reply r;
-    if ((rc = perform(&c, &head, &r)) == 0) {
+    if ((rc = perform(&r, &c, &head)) == 0) {
         buf_dispose(&r.body);
         if (r.status == 200)
             *exists = 1;
@@ -783,7 +798,7 @@ int s3_download(const char *url, const char *path)
         } else {
             s3_call get = { .method = "GET", .url = &u, .sink = f };
             s3_reply r;
-            rc = perform(&c, &get, &r);
+            rc = perform(&r, &c, &get);
             if (rc == 0 && r.status != 200)
                 rc = failed_status(&get, &r, "download");
             buf_dispose(&r.body);
@@ -968,14 +983,14 @@ int s3_list(s3_object **objects, size_t *count, const char *url)
         buf query = BUF_INIT;
         if (token) {
             buf_puts(&query, "continuation-token=");
-            put_escaped(&query, token, 0);
+            s3_escape(&query, token, 0);
             buf_putc(&query, '&');
         }
         buf_puts(&query, "encoding-type=url&list-type=2&prefix=");
-        put_escaped(&query, u.key, 0);
+        s3_escape(&query, u.key, 0);
         s3_call list = { .method = "GET", .url = &u, .bucket_only = 1, .query = buf_cstr(&query) };
         s3_reply r;
-        rc = perform(&c, &list, &r);
+        rc = perform(&r, &c, &list);
         if (rc == 0 && r.status != 200)
             rc = failed_status(&list, &r, "listing");
         list_page page = { .objects = objects, .count = count, .first = *count };
@@ -1011,7 +1026,7 @@ int s3_delete(const char *url)
         return rc;
     s3_call del = { .method = "DELETE", .url = &u };
     s3_reply r;
-    rc = perform(&c, &del, &r);
+    rc = perform(&r, &c, &del);
     if (rc == 0 && r.status != 204 && r.status != 200)
         rc = failed_status(&del, &r, "deletion");
     buf_dispose(&r.body);

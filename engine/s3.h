@@ -18,6 +18,9 @@
 #ifndef DRCTL_S3_H
 #define DRCTL_S3_H
 
+#include "buf.h"
+
+#include <curl/curl.h>
 #include <stddef.h>
 
 typedef struct s3_object {
@@ -45,5 +48,38 @@ int s3_list(s3_object **objects, size_t *count, const char *url);
 void s3_objects_free(s3_object *objects, size_t count);
 
 int s3_delete(const char *url);
+
+/* ---- SigV4, as every request above is signed --------------------------------
+ * libcurl computes the signature (CURLOPT_AWS_SIGV4); drctl gives it the
+ * scope and credentials, the payload's hash, and a URL already in SigV4's
+ * canonical form. tests/unit/s3_test.c checks the whole against AWS's
+ * published vectors. */
+
+typedef struct s3_signer {
+    const char *region;
+    const char *service; /* "s3" for every request drctl sends */
+    const char *key_id;
+    const char *secret;
+    const char *token;   /* the session token, or NULL */
+} s3_signer;
+
+/* Appends text to out percent-encoded as SigV4 signs it: every byte but
+ * A-Z a-z 0-9 - _ . ~ (and '/' when keep_slash) as %XX, upper-case. Keys go
+ * into paths and values into queries this way, so that what is sent is
+ * what is signed. */
+void s3_escape(buf *out, const char *text, int keep_slash);
+
+/* hex gets the SHA-256 of the payload in lower-case hex, as
+ * x-amz-content-sha256 carries it. */
+void s3_payload_sha256(char hex[65], const void *body, size_t len);
+
+/* Makes h sign its request: the provider "aws:amz:REGION:SERVICE" and the
+ * key go to libcurl, and *headers gets x-amz-security-token (with a token)
+ * and, when payload_sha256 is not NULL, x-amz-content-sha256, which S3
+ * wants signed and this libcurl does not add. The caller sets
+ * CURLOPT_HTTPHEADER to *headers and frees it after the transfer. libcurl
+ * signs at the moment the request goes, or at the time an X-Amz-Date
+ * header already in *headers names. */
+void s3_sign_request(struct curl_slist **headers, CURL *h, const s3_signer *signer, const char *payload_sha256);
 
 #endif
