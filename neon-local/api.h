@@ -1,5 +1,11 @@
 /* nl_api: the Neon API v2 resources neon-local serves. Routes a request to
- * its resource; anything it does not serve is 404 in Neon's shape. */
+ * its resource; anything it does not serve is 404 in Neon's shape.
+ *
+ * Behind this header: routes.c holds the table of what is served; one file
+ * a resource family answers (projects, branches with branchlist and
+ * restores, endpoints, roles, snapshots, schedules, operations); state.h
+ * names the state document; jobs.h is the worker that does the slow
+ * PostgreSQL work, and provision.h that work itself. */
 #ifndef DRCTL_NL_API_H
 #define DRCTL_NL_API_H
 

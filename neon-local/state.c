@@ -16,6 +16,18 @@ cJSON *nl_state_projects(cJSON *state)
     return cJSON_GetObjectItemCaseSensitive(state, NL_PROJECTS);
 }
 
+int nl_state_each_branch(cJSON *state, nl_branch_visitor visit, void *context)
+{
+    int changed = 0;
+    cJSON *project;
+    cJSON_ArrayForEach(project, nl_state_projects(state)) {
+        cJSON *branch;
+        cJSON_ArrayForEach(branch, nl_state_list(project, NL_BRANCHES))
+            changed |= visit(project, branch, context);
+    }
+    return changed;
+}
+
 cJSON *nl_state_list(cJSON *project, const char *list)
 {
     return project ? cJSON_GetObjectItemCaseSensitive(project, list) : NULL;

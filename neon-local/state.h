@@ -65,6 +65,15 @@
 /* An empty state: {"projects": []}. */
 cJSON *nl_state_new(void);
 
+/* Called on one branch of a project; returns 1 when it changed it. */
+typedef int (*nl_branch_visitor)(cJSON *project, cJSON *branch, void *context);
+
+/* Calls visit on every branch (snapshots included) of every project
+ * (deleted ones too), in order. visit may add branches (they are visited
+ * too) but must not remove any. Returns 1 when
+ * any visit did change its branch. */
+int nl_state_each_branch(cJSON *state, nl_branch_visitor visit, void *context);
+
 /* The list of projects. */
 cJSON *nl_state_projects(cJSON *state);
 
