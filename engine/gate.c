@@ -45,7 +45,7 @@ static int write_all(int fd, const char *text)
 
 /* Reads one line from the terminal. Returns 0, -1 on end of input, or
  * DR_EINTR when a signal came while waiting. */
-static int read_line(int fd, buf *line)
+static int read_line(buf *line, int fd)
 {
     for (;;) {
         char c;
@@ -63,8 +63,7 @@ static int read_line(int fd, buf *line)
     }
 }
 
-static int ask_on_terminal(const gate *g, int tty, const char *step, const char *reason,
-                           const char *summary, const char *challenge)
+char *gate_prompt(const char *step, const char *reason, const char *summary, const char *challenge)
 {
     char *clean_summary = redact_text(summary);
     char *prompt = xasprintf("\n==== confirmation needed: step '%s' (%s) ====\n%s\n\n"
@@ -72,17 +71,29 @@ static int ask_on_terminal(const gate *g, int tty, const char *step, const char 
                              step, strcmp(reason, "rerun") == 0 ? "re-run of an unfinished step" : "destructive",
                              clean_summary, challenge);
     free(clean_summary);
+    return prompt;
+}
+
+int gate_answer_matches(const char *answer, const char *challenge)
+{
+    return strcmp(answer, challenge) == 0;
+}
+
+int gate_ask(const gate *g, int tty, const char *step, const char *reason, const char *summary,
+             const char *challenge)
+{
+    char *prompt = gate_prompt(step, reason, summary, challenge);
     int written = write_all(tty, prompt);
     free(prompt);
     if (written != 0)
         return DR_EINTR;
     buf answer = BUF_INIT;
-    int rc = read_line(tty, &answer);
+    int rc = read_line(&answer, tty);
     if (rc == DR_EINTR) {
         buf_dispose(&answer);
         return DR_EINTR;
     }
-    if (rc == 0 && strcmp(buf_cstr(&answer), challenge) == 0) {
+    if (rc == 0 && gate_answer_matches(buf_cstr(&answer), challenge)) {
         write_all(tty, "confirmed.\n");
         emit(g, "confirmation-given", reason, buf_cstr(&answer));
         buf_dispose(&answer);
@@ -114,7 +125,7 @@ int gate_confirm(const gate *g, const char *step, const char *reason, const char
                        "on; nothing was changed. What it would do: %s Approve it explicitly, once you "
                        "agree: %s --approve %s", step, summary, g->resume_hint, step);
     }
-    int rc = ask_on_terminal(g, tty, step, reason, summary, challenge);
+    int rc = gate_ask(g, tty, step, reason, summary, challenge);
     close(tty);
     return rc;
 }

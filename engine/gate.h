@@ -34,4 +34,19 @@ int gate_confirm(const gate *g, const char *step, const char *reason, const char
 /* 1 when step was pre-approved with --approve. */
 int gate_is_preapproved(const gate *g, const char *step);
 
+/* The question put to the operator: the step, why it is asked, the
+ * summary (secrets redacted) and the challenge to type. Caller frees. */
+char *gate_prompt(const char *step, const char *reason, const char *summary, const char *challenge);
+
+/* 1 when the typed answer (its line ending removed) is the challenge
+ * exactly: case, spaces and every byte count. */
+int gate_answer_matches(const char *answer, const char *challenge);
+
+/* The question and its answer on an open terminal fd (gate_confirm opens
+ * /dev/tty and calls this): writes the prompt, reads one line, returns 0
+ * on the challenge, DR_EREFUSED on anything else or end of input, and
+ * records the answer (confirmation-given or -refused) through on_event. */
+int gate_ask(const gate *g, int tty, const char *step, const char *reason, const char *summary,
+             const char *challenge);
+
 #endif
