@@ -251,7 +251,7 @@ local SCENARIOS = {
     params = { incident_sql = { type = "string",
                                 doc = "the incident (default: 10% of the rows of the largest table deleted)" } },
     on_branch = true,
-    margin = function(ctx) return ctx.params.margin end,
+    margin = function(ctx) return ctx.params.margin or 0 end, -- a runbook of that name may not take one
     overrides = function(ctx)
       return { branch = copy_branch(ctx),
                incident_time = (ctx.outputs.incident or {}).incident_time or dr.now() }
