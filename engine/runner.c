@@ -918,16 +918,26 @@ static void announce(run *r, const char *verb)
               r->rb->step_count, r->operator);
 }
 
+/* --run-id, checked again (the caller may not be the command line), or a
+ * new id. */
+static int choose_run_id(char **out, const runbook *rb, const runner_options *opts)
+{
+    *out = opts->run_id ? xstrdup(opts->run_id) : runs_new_id(rb->name);
+    if (runs_valid_id(*out))
+        return 0;
+    int rc = err_set(DR_EUSAGE, "--run-id '%s' must be 1 to 128 letters, digits, '.', '_' or '-'", *out);
+    free(*out);
+    *out = NULL;
+    return rc;
+}
+
 int runner_start(char **run_id_out, runbook *rb, const cJSON *params, const runner_options *opts)
 {
     *run_id_out = NULL;
-    char *id = opts->run_id ? xstrdup(opts->run_id) : runs_new_id(rb->name);
-    if (!runs_valid_id(id)) {
-        int rc = err_set(DR_EUSAGE, "--run-id '%s' must be 1 to 128 letters, digits, '.', '_' or '-'", id);
-        free(id);
-        return rc;
-    }
-    int rc = ensure_audit_dirs(opts->audit_dir);
+    char *id = NULL;
+    int rc = choose_run_id(&id, rb, opts);
+    if (rc == 0)
+        rc = ensure_audit_dirs(opts->audit_dir);
     if (rc) {
         free(id);
         return rc;
@@ -941,12 +951,12 @@ int runner_start(char **run_id_out, runbook *rb, const cJSON *params, const runn
     if (rc == 0)
         rc = take_run_lock(r, &stale_run);
     if (rc)
-        goto done;
+        goto cleanup;
     if (mkdir(r->run_dir, 0755) != 0) {
         rc = errno == EEXIST ? err_set(DR_EUSAGE, "run %s already exists; choose another --run-id, "
                                        "or resume it: %s", r->run_id, r->resume_hint)
                              : err_set(DR_EFAIL, "cannot create %s: %s", r->run_dir, strerror(errno));
-        goto done;
+        goto cleanup;
     }
     *run_id_out = xstrdup(r->run_id);
     r->cp = xcalloc(1, sizeof *r->cp);
@@ -957,7 +967,7 @@ int runner_start(char **run_id_out, runbook *rb, const cJSON *params, const runn
     for (size_t i = 0; i < rb->step_count; i++)
         r->cp->steps[i].name = xstrdup(rb->steps[i].name);
     if ((rc = write_run_info(r)) != 0 || (rc = journal_create(&r->journal, r->run_dir)) != 0)
-        goto done;
+        goto cleanup;
     journal_set_listener(r->journal, on_journal_event, r);
     cJSON *started = cJSON_CreateObject();
     cJSON_AddStringToObject(started, "runbook", rb->name);
@@ -968,16 +978,16 @@ int runner_start(char **run_id_out, runbook *rb, const cJSON *params, const runn
     cJSON_AddItemToObject(started, "params", params_redacted_copy(rb->params, rb->param_count, params));
     cJSON_AddItemToObject(started, "steps", step_names(rb));
     if ((rc = record(r, "run-started", NULL, started)) != 0)
-        goto done;
+        goto cleanup;
     if ((rc = checkpoint_write(r->cp, r->state_path)) != 0)
-        goto done;
+        goto cleanup;
     record_takeover(r, stale_key, "target");
     stale_key = NULL;
     record_takeover(r, stale_run, "run");
     stale_run = NULL;
     announce(r, "starting");
     rc = run_steps(r, 0);
-done:
+cleanup:
     cJSON_Delete(stale_key);
     cJSON_Delete(stale_run);
     run_free(r);
@@ -998,11 +1008,11 @@ static int open_existing(run *r, char *const *assignments, size_t assignment_cou
         rc = checkpoint_replay(&r->cp, r->run_id, events);
     cJSON_Delete(events);
     if (rc)
-        goto done;
+        goto cleanup;
     if (r->cp->status == RUN_DONE || r->cp->status == RUN_ABORTED) {
         rc = err_set(DR_EUSAGE, "run %s is already %s; there is nothing left to do (start a new run "
                      "with drctl run)", r->run_id, checkpoint_run_status_name(r->cp->status));
-        goto done;
+        goto cleanup;
     }
     const cJSON *rb_info = cJSON_GetObjectItemCaseSensitive(info, "runbook");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(rb_info, "name");
@@ -1010,7 +1020,7 @@ static int open_existing(run *r, char *const *assignments, size_t assignment_cou
     if (!cJSON_IsString(name) || strcmp(name->valuestring, r->rb->name) != 0) {
         rc = err_set(DR_EUSAGE, "run %s was made by runbook '%s', not '%s'", r->run_id,
                      cJSON_IsString(name) ? name->valuestring : "?", r->rb->name);
-        goto done;
+        goto cleanup;
     }
     *runbook_changed = !cJSON_IsString(blob) || strcmp(blob->valuestring, r->rb->blob_id) != 0;
     if (*runbook_changed && !r->opts->allow_runbook_change) {
@@ -1018,13 +1028,13 @@ static int open_existing(run *r, char *const *assignments, size_t assignment_cou
                      "nothing was done. Review the change, then resume with --allow-runbook-change "
                      "(recorded in the journal)", r->rb->path, r->run_id,
                      cJSON_IsString(blob) ? blob->valuestring : "?", r->rb->blob_id);
-        goto done;
+        goto cleanup;
     }
     rc = params_resolve(&r->params, r->rb->params, r->rb->param_count, assignments, assignment_count,
                         cJSON_GetObjectItemCaseSensitive(info, "params"));
     if (rc == 0)
         params_register_secrets(r->rb->params, r->rb->param_count, r->params);
-done:
+cleanup:
     cJSON_Delete(info);
     return rc;
 }
