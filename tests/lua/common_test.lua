@@ -1,5 +1,5 @@
 -- Unit tests of lua/drctl/common.lua in plain Lua 5.4 (no drctl): the
--- modules it requires (neon, pg, dr, dump) are small stand-ins that record
+-- modules it requires (neon, pg, dr, files) are small stand-ins that record
 -- what they were asked and answer what each test sets.
 --   lua5.4 tests/lua/common_test.lua
 -- prints "ok" or "FAIL" and the name of each test, then each difference
@@ -52,8 +52,8 @@ package.loaded.pg = {
   foreign_keys = function() return answers.foreign_keys end,
   connect = function(uri) return { uri = uri } end,
 }
-package.loaded.dump = {
-  list_files = function(where) record("list_files", where); return answers.files end,
+package.loaded.files = {
+  list = function(where) record("list", where); return answers.files end,
 }
 package.loaded.json = { null = setmetatable({}, { __name = "json.null" }) }
 
@@ -280,7 +280,7 @@ test("newest_export_is_the_greatest_manifest_name", function()
     { url = "s3://b/x/neondb-main-20260105-000000.json" }, { url = "s3://b/x/notes.txt" },
   }
   eq(common.newest_export("s3://b/x"), "s3://b/x/neondb-main-20260105-000000.json")
-  eq(calls[1], { "list_files", "s3://b/x" }, "listed once")
+  eq(calls[1], { "list", "s3://b/x" }, "listed once")
   answers.files = { { url = "/d/a.dump" } }
   eq(common.newest_export("/d"), nil, "no manifest")
   calls = {}
