@@ -172,12 +172,80 @@ static int matches(const char *arg, const char *name)
     return strncmp(arg, name, len) == 0 && (arg[len] == '\0' || arg[len] == '=');
 }
 
+/* A flag, an option without a value; 0 when arg is none of them. */
+static int parse_flag(cli *c, const char *arg)
+{
+    if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)
+        c->help = 1;
+    else if (strcmp(arg, "--json") == 0)
+        c->json = 1;
+    else if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0)
+        term_set_verbosity(TERM_VERBOSE);
+    else if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0)
+        term_set_verbosity(TERM_QUIET);
+    else if (strcmp(arg, "--local") == 0)
+        c->local = 1;
+    else if (strcmp(arg, "--history") == 0)
+        c->history = 1;
+    else if (strcmp(arg, "--allow-runbook-change") == 0)
+        c->allow_runbook_change = 1;
+    else if (strcmp(arg, "--version") == 0)
+        c->command = "version";
+    else
+        return 0;
+    return 1;
+}
+
+/* Refused here, before a runbook, a target or the audit repository is
+ * touched: a refusal leaves nothing behind. */
+static int set_run_id(cli *c, const char *value)
+{
+    if (!runs_valid_id(value))
+        return err_set(DR_EUSAGE, "--run-id '%s' must be 1 to 128 letters, digits, '.', '_' or '-', "
+                       "not starting with '.'", value);
+    c->run_id = value;
+    return 0;
+}
+
+/* An option with a value, at argv[*i] (*i moves past a separate value). */
+static int parse_option(cli *c, int *i, int argc, char **argv)
+{
+    char *arg = argv[*i];
+    const char *value;
+    if (matches(arg, "--runbooks")) {
+        if (!(value = option_value(i, argc, argv, "--runbooks")))
+            return DR_EUSAGE;
+        cli_push_arg(&c->runbook_dirs, &c->runbook_dir_count, (char *)value);
+    } else if (matches(arg, "--audit")) {
+        if (!(value = option_value(i, argc, argv, "--audit")))
+            return DR_EUSAGE;
+        c->audit_dir = value;
+    } else if (strcmp(arg, "-p") == 0 || matches(arg, "--param")) {
+        if (!(value = option_value(i, argc, argv, arg[1] == 'p' ? "-p" : "--param")))
+            return DR_EUSAGE;
+        cli_push_arg(&c->params, &c->param_count, (char *)value);
+    } else if (strncmp(arg, "-p", 2) == 0 && strchr(arg, '=')) {
+        cli_push_arg(&c->params, &c->param_count, arg + 2);
+    } else if (matches(arg, "--approve")) {
+        if (!(value = option_value(i, argc, argv, "--approve")))
+            return DR_EUSAGE;
+        cli_push_arg(&c->approvals, &c->approval_count, (char *)value);
+    } else if (matches(arg, "--run-id")) {
+        if (!(value = option_value(i, argc, argv, "--run-id")))
+            return DR_EUSAGE;
+        return set_run_id(c, value);
+    } else {
+        return err_set(DR_EUSAGE, "unknown option '%s' (drctl --help lists them)", arg);
+    }
+    return 0;
+}
+
 static int parse_args(cli *c, int argc, char **argv)
 {
     int only_positional = 0;
     for (int i = 1; i < argc; i++) {
         char *arg = argv[i];
-        const char *value;
+        int rc = 0;
         if (only_positional || arg[0] != '-' || strcmp(arg, "-") == 0) {
             if (!c->command)
                 c->command = arg;
@@ -185,52 +253,11 @@ static int parse_args(cli *c, int argc, char **argv)
                 cli_push_arg(&c->args, &c->arg_count, arg);
         } else if (strcmp(arg, "--") == 0) {
             only_positional = 1;
-        } else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-            c->help = 1;
-        } else if (strcmp(arg, "--json") == 0) {
-            c->json = 1;
-        } else if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0) {
-            term_set_verbosity(TERM_VERBOSE);
-        } else if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0) {
-            term_set_verbosity(TERM_QUIET);
-        } else if (strcmp(arg, "--local") == 0) {
-            c->local = 1;
-        } else if (strcmp(arg, "--history") == 0) {
-            c->history = 1;
-        } else if (strcmp(arg, "--allow-runbook-change") == 0) {
-            c->allow_runbook_change = 1;
-        } else if (strcmp(arg, "--version") == 0) {
-            c->command = "version";
-        } else if (matches(arg, "--runbooks")) {
-            if (!(value = option_value(&i, argc, argv, "--runbooks")))
-                return DR_EUSAGE;
-            cli_push_arg(&c->runbook_dirs, &c->runbook_dir_count, (char *)value);
-        } else if (matches(arg, "--audit")) {
-            if (!(value = option_value(&i, argc, argv, "--audit")))
-                return DR_EUSAGE;
-            c->audit_dir = value;
-        } else if (strcmp(arg, "-p") == 0 || matches(arg, "--param")) {
-            if (!(value = option_value(&i, argc, argv, arg[1] == 'p' ? "-p" : "--param")))
-                return DR_EUSAGE;
-            cli_push_arg(&c->params, &c->param_count, (char *)value);
-        } else if (strncmp(arg, "-p", 2) == 0 && strchr(arg, '=')) {
-            cli_push_arg(&c->params, &c->param_count, arg + 2);
-        } else if (matches(arg, "--approve")) {
-            if (!(value = option_value(&i, argc, argv, "--approve")))
-                return DR_EUSAGE;
-            cli_push_arg(&c->approvals, &c->approval_count, (char *)value);
-        } else if (matches(arg, "--run-id")) {
-            if (!(value = option_value(&i, argc, argv, "--run-id")))
-                return DR_EUSAGE;
-            /* Refused here, before a runbook, a target or the audit
-             * repository is touched: a refusal leaves nothing behind. */
-            if (!runs_valid_id(value))
-                return err_set(DR_EUSAGE, "--run-id '%s' must be 1 to 128 letters, digits, '.', '_' or '-', "
-                               "not starting with '.'", value);
-            c->run_id = value;
-        } else {
-            return err_set(DR_EUSAGE, "unknown option '%s' (drctl --help lists them)", arg);
+        } else if (!parse_flag(c, arg)) {
+            rc = parse_option(c, &i, argc, argv);
         }
+        if (rc)
+            return rc;
     }
     return 0;
 }
