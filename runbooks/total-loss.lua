@@ -61,8 +61,7 @@ return runbook {
         if remote:find("^s3://") then
           dr.exec({ "mkdir", "-p", ctx.params.work })
           path = ctx.params.work .. "/" .. manifest.dump
-          local have = false
-          for _, f in ipairs(files.list(ctx.params.work)) do have = have or f.url == path end
+          local have = common.find(files.list(ctx.params.work), path, "url") ~= nil
           if have and files.sha256(path) ~= manifest.sha256 then files.delete(path); have = false end
           if not have then files.download(remote, path) end
         end
