@@ -25,7 +25,7 @@ cJSON *nl_branch_add(cJSON *project, const char *name, int is_default)
     cJSON_AddStringToObject(b, "id", id);
     cJSON_AddStringToObject(b, "project_id", json_text(project, "id", NULL));
     cJSON_AddStringToObject(b, "name", name);
-    cJSON_AddStringToObject(b, "current_state", NL_BRANCH_INIT);
+    nl_state_set_current(b, NL_BRANCH_INIT);
     cJSON_AddStringToObject(b, "state_changed_at", now);
     cJSON_AddStringToObject(b, "creation_source", "neon-local");
     cJSON_AddBoolToObject(b, "primary", is_default);

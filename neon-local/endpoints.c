@@ -23,7 +23,7 @@ cJSON *nl_endpoint_add(cJSON *project, const cJSON *branch, int port)
     cJSON_AddNumberToObject(e, "autoscaling_limit_max_cu", 0.25);
     cJSON_AddStringToObject(e, "region_id", "local");
     cJSON_AddStringToObject(e, "type", "read_write");
-    cJSON_AddStringToObject(e, "current_state", NL_ENDPOINT_INIT);
+    nl_state_set_current(e, NL_ENDPOINT_INIT);
     cJSON_AddObjectToObject(e, "settings");
     cJSON_AddFalseToObject(e, "pooler_enabled");
     cJSON_AddStringToObject(e, "pooler_mode", "transaction");

@@ -144,29 +144,33 @@ static int valid_sql_name(const char *name)
     return 1;
 }
 
-/* The branch a role/database request names, with a running server. */
-static int branch_with_server(cJSON **project, int *port, nl_response *error, nl_api *api, const nl_path_ids *ids)
+/* What a role or database change works on: the project, the port of the
+ * branch's running server, and the role the path names (NULL when it names
+ * none). */
+typedef struct server_target {
+    cJSON *project;
+    int port;
+    cJSON *role;
+} server_target;
+
+/* The branch a role/database request names, with a running server, and
+ * the role named in the path if there is one; -1 with *error set when not. */
+static int open_target(server_target *out, nl_response *error, nl_api *api, const nl_path_ids *ids)
 {
     cJSON *branch;
-    if (nl_branch_lookup(project, &branch, error, api, ids->project_id, ids->branch_id) != 0)
+    memset(out, 0, sizeof *out);
+    if (nl_branch_lookup(&out->project, &branch, error, api, ids->project_id, ids->branch_id) != 0)
         return -1;
-    cJSON *endpoint = nl_endpoint_of(*project, ids->branch_id);
-    *port = nl_endpoint_port(endpoint);
-    if (!*port || !nl_state_is(endpoint, NL_ENDPOINT_ACTIVE)) {
+    cJSON *endpoint = nl_endpoint_of(out->project, ids->branch_id);
+    out->port = nl_endpoint_port(endpoint);
+    if (!out->port || !nl_state_is(endpoint, NL_ENDPOINT_ACTIVE)) {
         *error = nl_error(400, "", "branch %s has no running endpoint to apply this to", ids->branch_id);
         return -1;
     }
-    return 0;
-}
-
-/* A role of a branch whose server runs, or the error response. */
-static int role_with_server(cJSON **project, int *port, cJSON **role, nl_response *error, nl_api *api,
-                            const nl_path_ids *ids)
-{
-    if (branch_with_server(project, port, error, api, ids) != 0)
-        return -1;
-    *role = nl_state_item_named(*project, NL_ROLES, ids->branch_id, ids->role_name);
-    if (!*role) {
+    if (!ids->role_name)
+        return 0;
+    out->role = nl_state_item_named(out->project, NL_ROLES, ids->branch_id, ids->role_name);
+    if (!out->role) {
         *error = nl_error(404, "", "role %s not found on branch %s", ids->role_name, ids->branch_id);
         return -1;
     }
@@ -209,43 +213,41 @@ nl_response nl_databases_list(nl_api *api, const nl_request *req, const nl_path_
 
 nl_response nl_role_create(nl_api *api, const nl_request *req, const nl_path_ids *ids)
 {
-    cJSON *project;
-    int port;
+    server_target t;
     nl_response error;
-    if (branch_with_server(&project, &port, &error, api, ids) != 0)
+    if (open_target(&t, &error, api, ids) != 0)
         return error;
     const char *name = json_text(cJSON_GetObjectItemCaseSensitive(req->body, "role"), "name", NULL);
     if (!valid_sql_name(name))
         return nl_error(400, "", "role.name must be 1 to 63 letters, digits, '_' or '-'");
-    if (nl_state_item_named(project, NL_ROLES, ids->branch_id, name))
+    if (nl_state_item_named(t.project, NL_ROLES, ids->branch_id, name))
         return nl_error(409, "", "role %s already exists on branch %s", name, ids->branch_id);
     char *password = nl_new_password();
-    if (run_sql(&error, port, xasprintf("CREATE ROLE \"%s\" LOGIN PASSWORD '%s'", name, password)) != 0) {
+    if (run_sql(&error, t.port, xasprintf("CREATE ROLE \"%s\" LOGIN PASSWORD '%s'", name, password)) != 0) {
         free(password);
         return error;
     }
-    cJSON *shown = role_shown(nl_role_add(project, ids->branch_id, name, password), password);
+    cJSON *shown = role_shown(nl_role_add(t.project, ids->branch_id, name, password), password);
     free(password);
-    return applied(api, project, ids->branch_id, 201, "role", shown);
+    return applied(api, t.project, ids->branch_id, 201, "role", shown);
 }
 
 nl_response nl_role_reset_password(nl_api *api, const nl_request *req, const nl_path_ids *ids)
 {
     (void)req;
-    cJSON *project, *role;
-    int port;
+    server_target t;
     nl_response error;
-    if (role_with_server(&project, &port, &role, &error, api, ids) != 0)
+    if (open_target(&t, &error, api, ids) != 0)
         return error;
     char *password = nl_new_password();
-    if (run_sql(&error, port, xasprintf("ALTER ROLE \"%s\" PASSWORD '%s'", ids->role_name, password)) != 0) {
+    if (run_sql(&error, t.port, xasprintf("ALTER ROLE \"%s\" PASSWORD '%s'", ids->role_name, password)) != 0) {
         free(password);
         return error;
     }
-    nl_state_set_text(role, NL_PASSWORD, password);
-    cJSON *shown = role_shown(role, password);
+    nl_state_set_text(t.role, NL_PASSWORD, password);
+    cJSON *shown = role_shown(t.role, password);
     free(password);
-    return applied(api, project, ids->branch_id, 201, "role", shown);
+    return applied(api, t.project, ids->branch_id, 201, "role", shown);
 }
 
 nl_response nl_role_reveal_password(nl_api *api, const nl_request *req, const nl_path_ids *ids)
@@ -263,23 +265,22 @@ nl_response nl_role_reveal_password(nl_api *api, const nl_request *req, const nl
 
 nl_response nl_database_create(nl_api *api, const nl_request *req, const nl_path_ids *ids)
 {
-    cJSON *project;
-    int port;
+    server_target t;
     nl_response error;
-    if (branch_with_server(&project, &port, &error, api, ids) != 0)
+    if (open_target(&t, &error, api, ids) != 0)
         return error;
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->body, "database");
     const char *name = json_text(spec, "name", NULL), *owner = json_text(spec, "owner_name", NULL);
     if (!valid_sql_name(name) || !valid_sql_name(owner))
         return nl_error(400, "", "database.name and database.owner_name must be 1 to 63 letters, digits, '_' or '-'");
-    if (!nl_state_item_named(project, NL_ROLES, ids->branch_id, owner))
+    if (!nl_state_item_named(t.project, NL_ROLES, ids->branch_id, owner))
         return nl_error(404, "", "role %s not found on branch %s", owner, ids->branch_id);
-    if (nl_state_item_named(project, NL_DATABASES, ids->branch_id, name))
+    if (nl_state_item_named(t.project, NL_DATABASES, ids->branch_id, name))
         return nl_error(409, "", "database %s already exists on branch %s", name, ids->branch_id);
-    if (run_sql(&error, port, xasprintf("CREATE DATABASE \"%s\" OWNER \"%s\"", name, owner)) != 0)
+    if (run_sql(&error, t.port, xasprintf("CREATE DATABASE \"%s\" OWNER \"%s\"", name, owner)) != 0)
         return error;
-    cJSON *database = nl_database_add(project, ids->branch_id, name, owner);
-    return applied(api, project, ids->branch_id, 201, "database", nl_state_public_copy(database));
+    cJSON *database = nl_database_add(t.project, ids->branch_id, name, owner);
+    return applied(api, t.project, ids->branch_id, 201, "database", nl_state_public_copy(database));
 }
 
 /* Runs a DROP on the branch's server, then takes the item out of the state. */
@@ -310,16 +311,15 @@ static const cJSON *database_owned_by(cJSON *project, const char *branch_id, con
 nl_response nl_role_delete(nl_api *api, const nl_request *req, const nl_path_ids *ids)
 {
     (void)req;
-    cJSON *project, *role;
-    int port;
+    server_target t;
     nl_response error;
-    if (role_with_server(&project, &port, &role, &error, api, ids) != 0)
+    if (open_target(&t, &error, api, ids) != 0)
         return error;
-    const cJSON *owned = database_owned_by(project, ids->branch_id, ids->role_name);
+    const cJSON *owned = database_owned_by(t.project, ids->branch_id, ids->role_name);
     if (owned)
         return nl_error(409, "", "role %s owns database %s on branch %s; delete the database or give it another "
                         "owner first", ids->role_name, json_text(owned, "name", NULL), ids->branch_id);
-    return dropped(api, project, ids->branch_id, port, NL_ROLES, "role", role,
+    return dropped(api, t.project, ids->branch_id, t.port, NL_ROLES, "role", t.role,
                    xasprintf("DROP ROLE \"%s\"", ids->role_name));
 }
 
@@ -327,14 +327,13 @@ nl_response nl_role_delete(nl_api *api, const nl_request *req, const nl_path_ids
 nl_response nl_database_delete(nl_api *api, const nl_request *req, const nl_path_ids *ids)
 {
     (void)req;
-    cJSON *project;
-    int port;
+    server_target t;
     nl_response error;
-    if (branch_with_server(&project, &port, &error, api, ids) != 0)
+    if (open_target(&t, &error, api, ids) != 0)
         return error;
-    cJSON *database = nl_state_item_named(project, NL_DATABASES, ids->branch_id, ids->database_name);
+    cJSON *database = nl_state_item_named(t.project, NL_DATABASES, ids->branch_id, ids->database_name);
     if (!database)
         return nl_error(404, "", "database %s not found on branch %s", ids->database_name, ids->branch_id);
-    return dropped(api, project, ids->branch_id, port, NL_DATABASES, "database", database,
+    return dropped(api, t.project, ids->branch_id, t.port, NL_DATABASES, "database", database,
                    xasprintf("DROP DATABASE \"%s\" WITH (FORCE)", ids->database_name));
 }
