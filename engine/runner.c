@@ -715,6 +715,50 @@ static int record_step_end(run *r, const char *kind, const step_spec *spec, cons
     return record(r, kind, spec->name, data);
 }
 
+/* The error that fails a step whose drill scope refused changes while it
+ * ran (refusals past refused_before), or NULL. */
+static char *drill_refusal_error(struct drill_scope *drill, size_t refused_before)
+{
+    if (!drill || drill_scope_refusal_count(drill) <= refused_before)
+        return NULL;
+    size_t refused = drill_scope_refusal_count(drill) - refused_before;
+    if (refused > 1)
+        return xasprintf("%zu changes refused, the first: %s (all in the journal: drill-refused)", refused,
+                         drill_scope_refusal(drill, refused_before));
+    return xasprintf("%s", drill_scope_refusal(drill, refused_before));
+}
+
+/* After a failed attempt that may be retried: the retry recorded, then the
+ * backoff (doubling, capped) waited; DR_EINTR when a signal ends the wait. */
+static int wait_to_retry(run *r, size_t index, int attempt, int attempt_here, const char *error, double t0)
+{
+    const step_spec *spec = &r->rb->steps[index];
+    double delay = fmin(spec->retry_backoff * pow(2, attempt_here - 1), MAX_RETRY_DELAY);
+    cJSON *retry = cJSON_CreateObject();
+    cJSON_AddNumberToObject(retry, "attempt", attempt);
+    cJSON_AddStringToObject(retry, "error", error);
+    cJSON_AddNumberToObject(retry, "delay_seconds", delay);
+    record(r, "step-retry", spec->name, retry);
+    char *text = xasprintf("failed (%s); retrying in %.1fs", error, delay);
+    progress(r, index, text);
+    free(text);
+    if (sleep_interruptibly(delay) != DR_EINTR)
+        return 0;
+    record_step_end(r, "step-interrupted", spec, "interrupted while waiting to retry", t0);
+    return DR_EINTR;
+}
+
+/* The last attempt failed: recorded, shown, and DR_EFAIL with the error. */
+static int step_failed(run *r, size_t index, const char *error, double t0)
+{
+    const step_spec *spec = &r->rb->steps[index];
+    record_step_end(r, "step-failed", spec, error, t0);
+    char *text = xasprintf("failed: %s", error);
+    progress(r, index, text);
+    free(text);
+    return err_set(DR_EFAIL, "step '%s' failed: %s", spec->name, error);
+}
+
 static int execute_step(run *r, size_t index)
 {
     const step_spec *spec = &r->rb->steps[index];
@@ -748,12 +792,8 @@ static int execute_step(run *r, size_t index)
             error = why;
             attempt_here = spec->retry_attempts;
         }
-        if (rc == 0 && drill && drill_scope_refusal_count(drill) > refused_before) {
+        if (rc == 0 && (error = drill_refusal_error(drill, refused_before)) != NULL) {
             /* a refusal fails its step even when the runbook caught the error */
-            size_t refused = drill_scope_refusal_count(drill) - refused_before;
-            error = refused > 1 ? xasprintf("%zu changes refused, the first: %s (all in the journal: drill-refused)",
-                                            refused, drill_scope_refusal(drill, refused_before))
-                                : xasprintf("%s", drill_scope_refusal(drill, refused_before));
             rc = DR_EFAIL;
             attempt_here = spec->retry_attempts;
         }
@@ -783,30 +823,11 @@ static int execute_step(run *r, size_t index)
             return err_set(DR_EREFUSED, "step '%s' was refused at a confirmation; the run is paused. "
                            "To go on later: %s", spec->name, r->resume_hint);
         }
-        if (attempt_here < spec->retry_attempts) {
-            double delay = fmin(spec->retry_backoff * pow(2, attempt_here - 1), MAX_RETRY_DELAY);
-            cJSON *retry = cJSON_CreateObject();
-            cJSON_AddNumberToObject(retry, "attempt", attempt);
-            cJSON_AddStringToObject(retry, "error", error);
-            cJSON_AddNumberToObject(retry, "delay_seconds", delay);
-            record(r, "step-retry", spec->name, retry);
-            char *text = xasprintf("failed (%s); retrying in %.1fs", error, delay);
-            progress(r, index, text);
-            free(text);
-            free(error);
-            if (sleep_interruptibly(delay) == DR_EINTR) {
-                record_step_end(r, "step-interrupted", spec, "interrupted while waiting to retry", t0);
-                return DR_EINTR;
-            }
-            continue;
-        }
-        record_step_end(r, "step-failed", spec, error, t0);
-        char *text = xasprintf("failed: %s", error);
-        progress(r, index, text);
-        free(text);
-        err_set(DR_EFAIL, "step '%s' failed: %s", spec->name, error);
+        rc = attempt_here < spec->retry_attempts ? wait_to_retry(r, index, attempt, attempt_here, error, t0)
+                                                 : step_failed(r, index, error, t0);
         free(error);
-        return DR_EFAIL;
+        if (rc)
+            return rc;
     }
 }
 
