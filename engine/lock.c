@@ -51,42 +51,48 @@ int lock_acquire(lock **out, cJSON **stale, const char *path, const char *what, 
     *out = NULL;
     if (stale)
         *stale = NULL;
+    cJSON *previous = NULL, *me = NULL;
+    char *host = NULL, *text = NULL;
+    int rc = 0;
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return err_set(DR_EFAIL, "cannot open lock %s: %s", path, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int rc = errno == EWOULDBLOCK ? refuse(fd, what)
-                                      : err_set(DR_EFAIL, "cannot lock %s: %s", path, strerror(errno));
-        close(fd);
-        return rc;
+        rc = errno == EWOULDBLOCK ? refuse(fd, what) : err_set(DR_EFAIL, "cannot lock %s: %s", path, strerror(errno));
+        goto cleanup;
     }
-    cJSON *previous = read_holder(fd);
-    if (stale && previous)
-        *stale = previous;
-    else
-        cJSON_Delete(previous);
-    char *host = identity_host();
+    previous = read_holder(fd);
+    host = identity_host();
     char since[48];
     timefmt_format_utc(since, sizeof since, timefmt_now());
-    cJSON *me = cJSON_CreateObject();
+    me = cJSON_CreateObject();
     cJSON_AddNumberToObject(me, "pid", getpid());
     cJSON_AddStringToObject(me, "host", host);
     cJSON_AddStringToObject(me, "run_id", run_id);
     cJSON_AddStringToObject(me, "since", since);
-    char *text = json_print_exact(me, 0);
-    cJSON_Delete(me);
-    free(host);
+    text = json_print_exact(me, 0);
     if (ftruncate(fd, 0) != 0 || pwrite(fd, text, strlen(text), 0) < 0) {
-        free(text);
-        close(fd);
-        return err_set(DR_EFAIL, "cannot write lock %s: %s", path, strerror(errno));
+        rc = err_set(DR_EFAIL, "cannot write lock %s: %s", path, strerror(errno));
+        goto cleanup;
     }
-    free(text);
     lock *l = xcalloc(1, sizeof *l);
     l->fd = fd;
     l->path = xstrdup(path);
     *out = l;
-    return 0;
+    fd = -1;
+    if (stale) {
+        *stale = previous;
+        previous = NULL;
+    }
+
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    cJSON_Delete(previous);
+    cJSON_Delete(me);
+    free(host);
+    free(text);
+    return rc;
 }
 
 void lock_release(lock *l)

@@ -79,7 +79,7 @@ static int config_from_env(s3_config *c)
     return 0;
 }
 
-static int parse_url(const char *url, s3_url *u)
+static int parse_url(s3_url *u, const char *url)
 {
     memset(u, 0, sizeof *u);
     if (!s3_is_url(url) || !url[5] || url[5] == '/')
@@ -98,12 +98,12 @@ static void url_free(s3_url *u)
 
 /* The configuration and the parsed URL of one operation (freed with
  * close_target), or an error with nothing to free. */
-static int open_target(const char *url, s3_config *c, s3_url *u)
+static int open_target(s3_config *c, s3_url *u, const char *url)
 {
     int rc = config_from_env(c);
     if (rc)
         return rc;
-    if ((rc = parse_url(url, u)) != 0)
+    if ((rc = parse_url(u, url)) != 0)
         config_free(c);
     return rc;
 }
@@ -176,7 +176,7 @@ static size_t on_body(char *data, size_t size, size_t count, void *ud)
     return len;
 }
 
-static void header_value(const char *line, size_t len, const char *name, char *out, size_t out_size)
+static void header_value(char *out, size_t out_size, const char *line, size_t len, const char *name)
 {
     size_t n = strlen(name);
     if (len <= n || strncasecmp(line, name, n) != 0)
@@ -197,10 +197,10 @@ static size_t on_header(char *data, size_t size, size_t count, void *ud)
 {
     s3_reply *r = ud;
     size_t len = size * count;
-    header_value(data, len, "ETag:", r->etag, sizeof r->etag);
-    header_value(data, len, "x-amz-meta-sha256:", r->sha256, sizeof r->sha256);
+    header_value(r->etag, sizeof r->etag, data, len, "ETag:");
+    header_value(r->sha256, sizeof r->sha256, data, len, "x-amz-meta-sha256:");
     char length[32] = "";
-    header_value(data, len, "Content-Length:", length, sizeof length);
+    header_value(length, sizeof length, data, len, "Content-Length:");
     if (*length)
         r->length = atoll(length);
     return len;
@@ -720,7 +720,7 @@ int s3_upload(const char *path, const char *url, const char *sha256,
 {
     s3_config c;
     s3_url u;
-    int rc = open_target(url, &c, &u), exists = 0;
+    int rc = open_target(&c, &u, url), exists = 0;
     if (rc)
         return rc;
     if (!*u.key) {
@@ -765,7 +765,7 @@ int s3_exists(int *exists, const char *url)
     *exists = 0;
     s3_config c;
     s3_url u;
-    int rc = open_target(url, &c, &u);
+    int rc = open_target(&c, &u, url);
     if (rc)
         return rc;
     s3_call head = { .method = "HEAD", .url = &u };
@@ -785,7 +785,7 @@ int s3_download(const char *url, const char *path)
 {
     s3_config c;
     s3_url u;
-    int rc = open_target(url, &c, &u);
+    int rc = open_target(&c, &u, url);
     if (rc)
         return rc;
     if (fsio_exists(path)) {
@@ -971,7 +971,7 @@ int s3_list(s3_object **objects, size_t *count, const char *url)
     *count = 0;
     s3_config c;
     s3_url u;
-    int rc = open_target(url, &c, &u);
+    int rc = open_target(&c, &u, url);
     if (rc)
         return rc;
     char **seen = NULL, *token = NULL;
@@ -1021,7 +1021,7 @@ int s3_delete(const char *url)
 {
     s3_config c;
     s3_url u;
-    int rc = open_target(url, &c, &u);
+    int rc = open_target(&c, &u, url);
     if (rc)
         return rc;
     s3_call del = { .method = "DELETE", .url = &u };
