@@ -575,9 +575,7 @@ static int open_dump(lua_State *L)
     lua_pushvalue(L, lua_upvalueindex(1));
     luaL_setfuncs(L, functions, 1);
     /* the file functions it had before `files` existed, confined the same way */
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_pushstring(L, "dump");
-    luaL_setfuncs(L, filesmod_dump_aliases, 2);
+    filesmod_add_dump_aliases(L, host_of(L));
     return 1;
 }
 

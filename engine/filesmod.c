@@ -539,11 +539,17 @@ static int l_run_folder(lua_State *L)
     return 1;
 }
 
-const luaL_Reg filesmod_dump_aliases[] = {
-    { "sha256", l_sha256 }, { "upload", l_upload }, { "download", l_download }, { "list_remote", l_list },
-    { "list_files", l_list }, { "delete", l_delete }, { "write_text", l_write_text },
-    { "read_text", l_read_text }, { NULL, NULL },
-};
+void filesmod_add_dump_aliases(lua_State *L, dr_host *host)
+{
+    static const luaL_Reg aliases[] = {
+        { "sha256", l_sha256 }, { "upload", l_upload }, { "download", l_download }, { "list_remote", l_list },
+        { "list_files", l_list }, { "delete", l_delete }, { "write_text", l_write_text },
+        { "read_text", l_read_text }, { NULL, NULL },
+    };
+    lua_pushlightuserdata(L, host);
+    lua_pushstring(L, "dump");
+    luaL_setfuncs(L, aliases, 2);
+}
 
 static int open_files(lua_State *L)
 {

@@ -20,10 +20,11 @@ struct param_spec;
 /* Makes `files` requirable. host must outlive the sandbox's use. */
 void filesmod_register(sandbox *sb, dr_host *host);
 
-/* The files functions under the names the dump module has always had
- * (sha256, upload, download, list_remote, list_files, delete, write_text,
- * read_text): each takes the host as its first upvalue. */
-extern const luaL_Reg filesmod_dump_aliases[];
+/* Sets the files functions into the table on the stack top under the
+ * names the dump module has always had (sha256, upload, download,
+ * list_remote, list_files, delete, write_text, read_text), their messages
+ * naming dump. */
+void filesmod_add_dump_aliases(lua_State *L, dr_host *host);
 
 /* The run whose folders file access is confined to, from now on: its id
  * (its run folder), its runbook's params, and where the run keeps their
