@@ -49,14 +49,6 @@ import os
 import re
 import sys
 
-# Names that do not exist yet: the `files` module is being built. Each is
-# accepted with a warning while the code lacks it; once the code has it,
-# it is checked like any other name. Only files.* names belong here.
-PLANNED = {
-    "files.read_text", "files.write_text", "files.delete", "files.list", "files.sha256",
-    "files.upload", "files.download", "files.run_folder",
-}
-
 # Metamethods that are plumbing, not API: __index carries the methods,
 # __gc frees the handle, __name and __metatable are the type's label.
 PLUMBING_METAMETHODS = {"__index", "__gc", "__name", "__metatable", "__mode"}
@@ -451,15 +443,12 @@ def compare(root, doc_path, listing=False):
         for name in sorted(exports):
             print(name)
         return 0
-    problems, warnings = [], []
+    problems = []
     for name in sorted(exports):
         if name not in doc.names:
             problems.append(f"{name} is exported ({exports[name].where}) but not documented in {doc_rel}")
     for name, line in sorted(doc.names.items(), key=lambda item: item[1]):
         if name in exports:
-            continue
-        if name in PLANNED:
-            warnings.append(f"{name} ({doc_rel}:{line}) does not exist yet: accepted as planned")
             continue
         problems.append(f"{name} is documented ({doc_rel}:{line}) but the code exports no such name")
     for name in sorted(exports):
@@ -471,8 +460,6 @@ def compare(root, doc_path, listing=False):
             if not re.search(r"\b%s\b" % re.escape(field), section):
                 problems.append(f"{name} takes or returns the field '{field}' ({e.where}, {e.c_function}), "
                                 f"which its section of {doc_rel} (line {doc.names[name]}) does not mention")
-    for w in warnings:
-        print("warning: " + w)
     for p in problems:
         print(p)
     if problems:
