@@ -4,7 +4,7 @@
  * message once with err_set(); callers pass the code up without touching
  * the message, so the user reads what the lowest level saw. The codes are
  * chosen so that -code is the process exit status (the command line
- * contract for exit statuses).
+ * contract for exit statuses, docs/design.md).
  * A thread reads only the messages it set itself: a thread that fails
  * passes its message to another in its own result, not through err_last. */
 #ifndef DRCTL_ERR_H

@@ -1,5 +1,5 @@
 /* audit: the audit trail, a git repository written with libgit2
- * (the audit trail contract).
+ * (the audit trail contract, docs/design.md).
  *
  * Each run lives in runs/<run-id>/ and every transition is one commit that
  * touches only that folder, authored by the operator, with the message

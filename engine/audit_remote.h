@@ -1,5 +1,5 @@
 /* audit_remote: the audit trail's remote, named origin (the audit trail
- * contract).
+ * contract, docs/design.md).
  *
  * With a remote named origin, each commit is pushed; when the remote moved,
  * drctl fetches, replays its own commits on top (runs never share a folder)

@@ -1,5 +1,5 @@
 /* checkpoint: a run's state, derived from its journal (the checkpoint
- * contract).
+ * contract, docs/design.md).
  *
  * Replaying the events in order gives each step's state and outputs and the
  * run's status; state.json is that replay written durably after each event

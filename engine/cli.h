@@ -1,4 +1,4 @@
-/* cli: drctl's command line (the command line contract: commands,
+/* cli: drctl's command line (the command line contract in docs/design.md: commands,
  * options and exit statuses).
  *
  * cli.c parses the options, holds the help text and dispatches to one

@@ -1,16 +1,8 @@
-/* drillmod: the `drill` module, the drill's own machinery for lua/drctl/drill.lua.
- *
- *   drill.active()                 true inside drctl drill
- *   drill.scope()                  what the drill made and what it refused:
- *                                  {projects=, branches=, endpoints=, snapshots=, hosts=, refused=, default=}
- *   drill.clear_default()          forgets the drill's own default branch (before its cleanup)
- *   drill.writer_start(uri, rate)  starts the writer (drillwriter.h) unless it runs
- *   drill.writer_stop()            stops it -> {inserted=, updated=, failed=, reconnects=, last_error=}
- *   drill.writer_stats()           the same, while it runs (nil when it does not)
- *   drill.clock()                  the wall clock, epoch seconds with microseconds
- *   drill.lock_key                 the advisory lock the writer's writes hold shared
- *
- * Outside a drill every function but active and clock raises. */
+/* drillmod: the `drill` module, the drill's own machinery for
+ * lua/drctl/drill.lua: the scope of what the drill made, the writer
+ * (drillwriter.h) and the clock (every function: docs/runbooks.md, "The
+ * drill module"). Outside a drill every function but active and clock
+ * raises. */
 #ifndef DRCTL_DRILLMOD_H
 #define DRCTL_DRILLMOD_H
 

@@ -1,16 +1,6 @@
-/* drmod: the engine's `dr` module for runbooks (the runbook contract), plus
- * `json` and `print`.
- *
- *   dr.log(...)                      a line in the journal and on the terminal
- *   dr.exec(argv [, {env=, stdin=, timeout=}])  -> {code=, stdout=, stderr=, timed_out=}
- *   dr.sleep(seconds | "2s")         interruptible, bounded by the step timeout
- *   dr.now()                         RFC 3339 UTC, to the second
- *   dr.time([text])                  epoch seconds of a timestamp (now without text)
- *   dr.format_time(epoch)            RFC 3339 UTC
- *   dr.duration(text)                seconds of "90s", "15m", ...
- *   dr.confirm{summary=, challenge=} an extra typed confirmation inside a step
- *   dr.fail(message | {message=,...}) fails the step with that error
- *   dr.figure(label, value)          a figure for the run's report.md
+/* drmod: the engine's `dr` module for runbooks, plus `json` and `print`
+ * (every function, its options and results: docs/runbooks.md, "The dr
+ * module").
  *
  * Everything with an effect goes through the host, which journals it, and
  * dr.exec is refused in plan mode. */

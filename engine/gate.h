@@ -1,5 +1,5 @@
 /* gate: the typed human confirmation in front of destructive work
- * (the confirmation contract).
+ * (the confirmation contract, docs/design.md).
  *
  * The operator reads what will happen, to what and what is lost, then types
  * the challenge (the name of what changes) on the controlling terminal,

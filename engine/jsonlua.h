@@ -39,7 +39,7 @@ cJSON *jsonlua_from_lua(lua_State *L, int idx, const char *root_name);
 void jsonlua_push_null(lua_State *L);
 int jsonlua_is_null(lua_State *L, int idx);
 
-/* Opens the `json` module: encode(value[, pretty]), decode(text), null. */
+/* Opens the `json` module (docs/runbooks.md, "The json module"). */
 int jsonlua_open_module(lua_State *L);
 
 #endif

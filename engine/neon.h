@@ -1,4 +1,5 @@
-/* neon: a Neon API v2 client (libcurl + cJSON), the API client contract.
+/* neon: a Neon API v2 client (libcurl + cJSON), the API client contract
+ * (docs/design.md).
  *
  * One call is one logical request: it is retried on 423, 429, 500, 502,
  * 503, 504 and on connection failures, with exponential backoff and

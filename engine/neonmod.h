@@ -1,16 +1,12 @@
-/* neonmod: the `neon` module for runbooks (the Neon module contract).
- *
- *   neon.request(method, path [, body [, {wait = true}]]) -> decoded answer
- *   neon.wait(operations)            polls each to finished/skipped
- *   neon.target()                    {kind = "cloud"|"local", api_host = }
- *   + named functions (projects, branches, snapshots, endpoints, roles,
- *     databases, connection_uri, operations), written in Lua on top of
- *     request (engine/neon.lua, compiled in).
+/* neonmod: the `neon` module for runbooks (on the API client
+ * contract, docs/design.md; every function, its options and results:
+ * docs/runbooks.md, "The neon module"). request and wait are C; the named
+ * functions are Lua on top of request (engine/neon.lua, compiled in).
  *
  * Every call is a journal event (method, path, status, duration, attempts,
  * operation ids; never the key, never a body). Calls other than GET are
- * refused in plan mode. Failures are raised as a table
- * {status=, code=, message=, request_id=, method=, path=, outcome_unknown=}. */
+ * refused in plan mode, and in a drill changes to what the drill did not
+ * make. Failures are raised as a table, never as a bare string. */
 #ifndef DRCTL_NEONMOD_H
 #define DRCTL_NEONMOD_H
 

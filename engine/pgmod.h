@@ -1,30 +1,15 @@
-/* pgmod: the `pg` module for runbooks (libpq).
+/* pgmod: the `pg` module for runbooks, on libpq (every function, method,
+ * option and the type mapping: docs/runbooks.md, "The pg module"; the
+ * helpers in Lua are engine/pg.lua, compiled in).
  *
- *   local c = pg.connect(uri [, {project=, branch_id=}])  (password from
- *             neon.reveal_password when the URI has none and a project is given)
- *   c:query(sql, ...)  -> rows ({column = value}), info {columns=, command=, affected=}
- *   c:query{sql=, params={...}, timeout="5s", max_rows=, max_bytes=}   the same,
- *                      with a statement timeout and other limits
- *   c:exec(sql, ...)   -> number of rows affected (rows returned are dropped)
- *   c:tx(function() ... end)   BEGIN/COMMIT, ROLLBACK when it raises
- *   c:close()          (every connection also closes when its step ends)
- *   pg.copy(src, dst, {from = "table" | "SELECT ...", to = "table", columns = {...}})
- *                      -> {rows=, bytes=, seconds=, peak_rss_kb=}: COPY TO STDOUT
- *                         streamed into COPY FROM STDIN, never the whole table in memory
- *   pg.null            SQL NULL (the same value as json.null)
- *   + helpers in Lua (engine/pg.lua): user_tables, row_counts, primary_key,
- *     foreign_keys, orphans, fingerprint.
- *
- * Values go as $1 parameters, never into the SQL text. Types map to Lua:
- * integers, float numbers, booleans; numeric as a string (no precision
- * lost); timestamps as RFC 3339 text; everything else as text. Queries run
+ * Values go as $1 parameters, never into the SQL text. Queries run
  * asynchronously so that a signal or the step's deadline cancels them on
- * the server. A SQL error fails the step with PostgreSQL's message and
- * SQLSTATE. Passwords are registered as secrets as soon as they are seen.
+ * the server. Passwords are registered as secrets as soon as they are
+ * seen.
  *
  * Rows come one at a time (libpq's single-row mode), so no whole result is
- * ever held outside Lua's memory cap: c:query raises past max_rows
- * (100,000) or max_bytes (64 MiB of text) and cancels the query.
+ * ever held outside Lua's memory cap: c:query raises past max_rows or
+ * max_bytes and cancels the query.
  *
  * Read-only sessions (every connection of `drctl plan`; in a drill, those
  * to servers the drill did not make) run each statement alone, in a

@@ -1,5 +1,5 @@
 /* runbook: loading and validating a runbook file (the runbook format
- * contract).
+ * contract, docs/design.md; every field: docs/runbooks.md).
  *
  * A runbook is a Lua file returning `runbook { ... }`. The `runbook` global
  * checks the description as it is built and raises with the file and line

@@ -1,5 +1,5 @@
 /* runner: executing a runbook's steps with a durable checkpoint around each
- * (the checkpoint and confirmation contracts).
+ * (the checkpoint and confirmation contracts, docs/design.md).
  *
  * Each state change is an event appended to the journal and fsynced, then
  * state.json is rewritten durably, before the next action. On resume, done

@@ -9,7 +9,8 @@
  * the allocator, and a count hook enforces step deadlines and signals.
  *
  * An abort (timeout, signal, refused confirmation) is raised as a sentinel
- * error that the runbook's pcall/xpcall/coroutine.resume cannot swallow. */
+ * error that the runbook's pcall/xpcall/coroutine.resume cannot swallow.
+ * What runbook authors see of all this: docs/runbooks.md, "The sandbox". */
 #ifndef DRCTL_SANDBOX_H
 #define DRCTL_SANDBOX_H
 

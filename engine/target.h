@@ -1,4 +1,5 @@
-/* target: which Neon the commands act on (the target contract).
+/* target: which Neon the commands act on (the target contract,
+ * docs/design.md).
  *
  * The Neon API at NEON_API_HOST (default the cloud's) when NEON_API_KEY is
  * set; neon-local only when asked (--local or DRCTL_LOCAL=1), at

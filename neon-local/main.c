@@ -1,6 +1,6 @@
 /* neon-local: a Neon-compatible control plane on this machine (the
- * neon-local contract: the Neon API's behaviour, each branch a real
- * PostgreSQL server). Runs in the foreground, prints one ready line, serves
+ * neon-local contract in docs/design.md: the Neon API's behaviour, each
+ * branch a real PostgreSQL server). Runs in the foreground, prints one ready line, serves
  * the Neon API v2 on a loopback address until SIGTERM or SIGINT. */
 #include "buf.h"
 #include "err.h"
