@@ -415,7 +415,7 @@ static const struct {
     { "*", "steps.#" }, { "*", "target.*" }, { "*", "drill.*" },
     /* a plan (runner.c) */
     { "*", "steps.#.name" },
-    /* the state and status records' own fields (checkpoint.c, cli.c) */
+    /* the state and status records' own fields (checkpoint.c, runs.c, cmd_status.c, cmd_run.c) */
     { "*", "run" }, { "*", "state" }, { "*", "status" }, { "*", "at" }, { "*", "ended_at" },
     { "*", "updated_at" }, { "*", "expires_at" }, { "*", "steps.#.state" },
     /* run-started, run-resumed, runbook-changed, abort-requested (runner.c) */

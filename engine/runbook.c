@@ -185,7 +185,7 @@ static void validate_param(lua_State *L, int idx, const char *name, const char *
     param_spec spec = { 0 };
     spec.name = (char *)name;
     if (params_type_from_name(&spec.type, lua_tostring(L, -1)) != 0)
-        raise_at(L, where, context, "type '%s' is not one of string, int, bool, enum, timestamp, duration",
+        raise_at(L, where, context, "type '%s' is not one of string, int, bool, enum, timestamp, duration, path",
                  lua_tostring(L, -1));
     lua_pop(L, 1);
     check_field_type(L, idx, "required", LUA_TBOOLEAN, 0, where, context);

@@ -9,6 +9,7 @@
 local neon = require "neon"
 local pg = require "pg"
 local dr = require "dr"
+local files = require "files"
 local common = require "drctl.common"
 
 local GUIDE_QUERY = [[SELECT s.name, COUNT(b.id) AS total_bookings
@@ -150,9 +151,9 @@ return runbook {
         end
         local queries = {}
         if ctx.params.checks then
-          local r = dr.exec({ "cat", "--", ctx.params.checks })
-          if r.code ~= 0 then dr.fail("cannot read " .. ctx.params.checks .. ": " .. r.stderr) end
-          for q in r.stdout:gmatch("[^;]+") do
+          local ok, text = pcall(files.read_text, ctx.params.checks)
+          if not ok then dr.fail("cannot read " .. ctx.params.checks .. ": " .. common.message_of(text)) end
+          for q in text:gmatch("[^;]+") do
             if q:find("%S") then queries[#queries + 1] = q end
           end
         else

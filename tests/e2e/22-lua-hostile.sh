@@ -161,6 +161,14 @@ t_an_output_with_hostile_metamethods_is_saved_raw() {
     expect_eq "$(jq -c '.steps[] | select(.name == "attack") | .outputs' drctl-audit/runs/h/state.json)" '{"kept":1}'
 }
 
+t_a_log_argument_whose_tostring_fails_raises_in_the_step() {
+    hostile log-tostring-fails
+    expect_rc 0
+    expect_eq "$(jq -c '.steps[] | select(.name == "attack") | .outputs' drctl-audit/runs/h/state.json)" '{"logged":false}'
+    expect_in drctl-audit/runs/h/journal.jsonl "after: false"
+    expect_in drctl-audit/runs/h/journal.jsonl "log tostring exploded"
+}
+
 t_a_confirm_result_whose_index_fails_fails_the_step_clearly() {
     hostile confirm-index-fails
     expect_rc 1
@@ -176,6 +184,7 @@ for t in t_a_long_c_call_is_stopped_past_its_deadline_and_the_run_resumes \
          t_list_reports_a_runbook_stuck_in_c_and_lists_the_others \
          t_the_string_metatable_cannot_be_changed \
          t_an_error_object_whose_tostring_loops_or_fails_fails_its_step_clearly \
-         t_an_output_with_hostile_metamethods_is_saved_raw t_a_confirm_result_whose_index_fails_fails_the_step_clearly; do
+         t_an_output_with_hostile_metamethods_is_saved_raw t_a_log_argument_whose_tostring_fails_raises_in_the_step \
+         t_a_confirm_result_whose_index_fails_fails_the_step_clearly; do
     run_test "$t"
 done

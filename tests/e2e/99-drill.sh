@@ -180,7 +180,8 @@ t_drill_corruption_and_total_loss() {
     api GET /projects "$key"
     expect_eq "$(jq -r '.projects | length' body.json)" 1 "projects after the total-loss drill"
     expect_eq "$(production)" "$before" "production after both drills"
-    [ -z "$(ls .drctl/drill 2>/dev/null)" ] || fail "the drill's export was left: $(ls .drctl/drill)"
+    # the total-loss drill exports into its run folder, removed when the run ends
+    [ -z "$(ls .drctl/runs 2>/dev/null)" ] || fail "a drill's run folder was left: $(ls -R .drctl/runs)"
     stop_neon_local
 }
 

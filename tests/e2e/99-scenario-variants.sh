@@ -59,6 +59,10 @@ t_verify_backup_runs_a_business_query_file_on_a_snapshot() {
     sc run verify-backup -p "checks=$PWD/bad.sql"
     expect_rc 1
     expect_in err "business query 1 failed"
+    rm -rf drctl-audit
+    sc run verify-backup -p "checks=$PWD/no-such-checks.sql"
+    expect_rc 1
+    expect_in err "cannot read $PWD/no-such-checks.sql"
     stop_neon_local
 }
 

@@ -37,6 +37,12 @@ local attacks = {
   ["error-index-loop"] = function()
     error(setmetatable({ message = "the real failure" }, { __index = loop }))
   end,
+  -- dr.log turns its arguments into text: one that raises must leave nothing behind
+  ["log-tostring-fails"] = function()
+    local ok, e = pcall(dr.log, "before", setmetatable({}, { __tostring = function() error("log tostring exploded") end }))
+    dr.log("after: " .. tostring(ok) .. " " .. tostring(e))
+    return { logged = ok }
+  end,
   ["output-index-loop"] = function()
     return setmetatable({ kept = 1 }, { __index = loop, __pairs = loop })
   end,
