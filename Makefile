@@ -83,7 +83,8 @@ $(BUILD)/%.o: %.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -c -o $@ $<
 
-# Lua source compiled into the engine (the neon module's named functions):
+# Lua source compiled into the engine (the neon and pg modules' functions
+# written in Lua):
 # engine/X.lua becomes the C string X_lua[] in $(BUILD)/gen/X_lua.h.
 $(BUILD)/gen/%_lua.h: engine/%.lua
 	@mkdir -p $(@D)
@@ -147,7 +148,7 @@ demo-data:
 deps:
 	@bash .ci/deps.sh
 
-install: $(BIN)/drctl $(BIN)/neon-local $(BIN)/neon-local
+install: $(BIN)/drctl $(BIN)/neon-local
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SHAREDIR)/runbooks $(DESTDIR)$(SHAREDIR)/lua
 	install -m 0755 $(BIN)/drctl $(DESTDIR)$(PREFIX)/bin/drctl
 	install -m 0755 $(BIN)/neon-local $(DESTDIR)$(PREFIX)/bin/neon-local

@@ -12,6 +12,7 @@ return runbook {
     src = { type = "string", required = true, secret = true },
     dst = { type = "string", required = true, secret = true },
     file = { type = "string", required = true },
+    folder = { type = "path", required = true, doc = "a folder that holds file: the dump's files are confined to it" },
   },
   steps = {
     { name = "work", run = function(ctx)
