@@ -48,7 +48,7 @@ t_fifty_changes_under_faults_end_exactly_as_intended() {
     use_api
     make_project
     stop_neon_local
-    start_neon_local --faults rate=0.3,kinds=429+500+503+reset+slow,seed=11
+    start_neon_local --faults rate=0.15,kinds=429+500+503+reset+slow,seed=11
     use_api
     dr run neon-churn -p "project=$project"
     expect_rc 0
