@@ -38,6 +38,15 @@ double nl_api_schedule_now(const nl_api *api)
     return api->clock_origin + (real - api->clock_origin) * api->clock_speed;
 }
 
+int nl_api_sweep_branches(nl_api *api, int (*visit)(cJSON *project, cJSON *branch, void *now))
+{
+    double now = nl_api_schedule_now(api);
+    int any = nl_state_each_branch(api->state, visit, &now);
+    if (any)
+        nl_api_save(api);
+    return any;
+}
+
 char *nl_api_branch_path(const nl_api *api, const char *branch_id, const char *part)
 {
     return part ? xasprintf("%s/pg/%s/%s", api->data_dir, branch_id, part)

@@ -34,6 +34,11 @@ void nl_api_wake_worker(nl_api *api);
 /* The schedule clock: real time, or faster for rehearsals (--clock-speed). */
 double nl_api_schedule_now(const nl_api *api);
 
+/* The clock's sweep over the state: visit (state.h) on every branch, its
+ * context the schedule clock's now (a const double *); the state saved
+ * when any visit changed its branch. Returns 1 when one did. */
+int nl_api_sweep_branches(nl_api *api, int (*visit)(cJSON *project, cJSON *branch, void *now));
+
 /* DATA_DIR/pg/BRANCH_ID/PART (PART: "data", "wal", "base"; NULL: the
  * branch's folder itself). Caller frees. */
 char *nl_api_branch_path(const nl_api *api, const char *branch_id, const char *part);

@@ -384,9 +384,5 @@ static int expire_branch(cJSON *project, cJSON *branch, void *context)
 
 int nl_branches_expire(nl_api *api)
 {
-    double now = nl_api_schedule_now(api);
-    int any = nl_state_each_branch(api->state, expire_branch, &now);
-    if (any)
-        nl_api_save(api);
-    return any;
+    return nl_api_sweep_branches(api, expire_branch);
 }

@@ -96,11 +96,7 @@ static int take_due_of(cJSON *project, cJSON *branch, void *context)
 
 int nl_schedules_take_due(nl_api *api)
 {
-    double now = nl_api_schedule_now(api);
-    int any = nl_state_each_branch(api->state, take_due_of, &now);
-    if (any)
-        nl_api_save(api);
-    return any;
+    return nl_api_sweep_branches(api, take_due_of);
 }
 
 /* The branch a schedule request names (never a snapshot), or NULL. */

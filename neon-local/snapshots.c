@@ -251,9 +251,5 @@ static int expire_snapshot(cJSON *project, cJSON *snap, void *context)
 
 int nl_snapshots_expire(nl_api *api)
 {
-    double now = nl_api_schedule_now(api);
-    int any = nl_state_each_branch(api->state, expire_snapshot, &now);
-    if (any)
-        nl_api_save(api);
-    return any;
+    return nl_api_sweep_branches(api, expire_snapshot);
 }
