@@ -6,6 +6,7 @@
 #include "jsonfield.h"
 #include "runbook.h"
 #include "runner.h"
+#include "term.h"
 #include "sandbox.h"
 
 #include <stdio.h>
@@ -110,7 +111,10 @@ static void outputs_that_do_not_fit_in_ctx_fail_the_run_and_the_step_stays_done(
     runner_options opts = { .audit_dir = audit_dir, .run_id = "big-ctx" };
     cJSON *params = cJSON_CreateObject();
     char *run_id = NULL;
+    int was = term_verbosity();
+    term_set_verbosity(TERM_QUIET); /* the run's progress would mix with the test report */
     int rc = runner_start(&run_id, rb, params, &opts);
+    term_set_verbosity(was);
     char message[512];
     snprintf(message, sizeof message, "%s", err_last());
     char *state_path = xasprintf("%s/runs/big-ctx/state.json", audit_dir);
