@@ -276,6 +276,10 @@ async function main() {
     check('createProjectBranch', await client.createProjectBranch(projectId, { branch: 'x' }), { label: 'bad body', expect: wantStatus(400) });
     await waitOperations(projectId);
     check('getProjectBranch', await client.getProjectBranch(projectId, b1));
+    // The schema and its comparison, which Neon serves and clients use: an
+    // answer other than 200 here is a gap, though the error shape is right.
+    check('getProjectBranchSchema', await client.getProjectBranchSchema({ projectId, branchId: main, db_name: 'neondb' }), { expect: wantStatus(200) });
+    check('getProjectBranchSchemaComparison', await client.getProjectBranchSchemaComparison({ projectId, branchId: b1, base_branch_id: main, db_name: 'neondb' }), { expect: wantStatus(200) });
     check('updateProjectBranch', await client.updateProjectBranch(projectId, b1, { branch: { name: 'b1x' } }));
     check('updateProjectBranch', await client.updateProjectBranch(projectId, b1, { branch: { protected: 'yes' } }), { label: 'bad body', expect: wantStatus(400) });
     check('listProjectBranches', await client.listProjectBranches({ projectId, limit: 1 }), {

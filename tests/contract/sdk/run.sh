@@ -45,8 +45,9 @@ fi
 
 NEON_LOCAL_URL=$url NEON_API_KEY=$(cat "$work/nl/api-key") node "$here/contract.mjs"
 status=$?
-if [ "$status" -ne 0 ] && [ -s "$work/nl.err" ]; then
-    echo "--- neon-local's stderr (last lines):"
-    tail -20 "$work/nl.err" | sed 's/^/  | /'
+# What neon-local said besides its request log, when something failed.
+if [ "$status" -ne 0 ] && grep -qv -- ' -> [0-9]' "$work/nl.err"; then
+    echo "--- neon-local's stderr, its request log left out (last lines):"
+    grep -v -- ' -> [0-9]' "$work/nl.err" | tail -20 | sed 's/^/  | /'
 fi
 exit "$status"
