@@ -46,7 +46,7 @@ UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 TOOLS      := $(BIN)/ptydrive $(BIN)/fsync-floor
 
-.PHONY: all test test-suite unit asan valgrind bench demo demo-run demo-data deps install clean routine
+.PHONY: all test test-suite contract-sdk unit asan valgrind bench demo demo-run demo-data deps install clean routine
 all: $(BIN)/drctl $(BIN)/neon-local
 
 $(BIN)/drctl: $(BUILD)/engine/main.o $(ENGINE_OBJ) $(COMMON_OBJ)
@@ -107,6 +107,11 @@ test-suite: $(BIN)/drctl $(BIN)/neon-local $(BIN)/unit-tests $(TOOLS)
 routine: deps
 	@$(MAKE) --no-print-directory $(BIN)/drctl $(BIN)/neon-local
 	@bash tests/long/routine.sh
+
+# neon-local driven by Neon's official TypeScript SDK, every answer checked
+# against the spec the SDK ships (not in make test until it shows none).
+contract-sdk: deps $(BIN)/neon-local
+	DRCTL_BIN_DIR=$(BIN) bash tests/contract/sdk/run.sh
 
 unit: $(BIN)/unit-tests
 	@$(BIN)/unit-tests
