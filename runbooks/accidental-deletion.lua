@@ -124,7 +124,10 @@ STRATEGIES = {
                                        rp.point_name, rp.branch_name, common.format_counts(v.written_since)) }
     end,
     apply = function(ctx, rp)
-      neon.set_default(ctx.params.project, point(ctx).id)
+      -- Kept from now on: it must not expire, and Neon lets no expiring
+      -- branch be the default.
+      local promoted = common.keep_branch(ctx, point(ctx).id)
+      neon.set_default(ctx.params.project, promoted.id)
       dr.figure("promoted", rp.point_name .. " is the default branch (at " .. rp.restore_point .. ")")
       return { default = rp.point_name }
     end,
@@ -193,7 +196,8 @@ return runbook {
       plan = function(ctx)
         return "create branch " .. point_name(ctx) .. " at " .. restore_point(ctx) .. " (incident "
                .. ctx.params.incident_time .. " minus " .. ctx.params.margin .. " s) from "
-               .. (ctx.params.branch or "the default branch") .. ", to see the data as it was"
+               .. (ctx.params.branch or "the default branch") .. ", to see the data as it was (it expires after "
+               .. common.throwaway_ttl_text(ctx) .. " unless promoted)"
       end,
       run = function(ctx)
         local branch = common.branch(ctx)

@@ -237,6 +237,9 @@ local STRATEGIES = {
                                        g.branch_name, lost) }
     end,
     apply = function(ctx, _, r)
+      -- Kept from now on: it must not expire, and Neon lets no expiring
+      -- branch be the default.
+      common.keep_branch(ctx, r.restored_id)
       neon.set_default(ctx.params.project, r.restored_id)
       return { default = restored_name(ctx) }
     end,
@@ -260,10 +263,11 @@ return runbook {
     { name = "last-good", idempotent = true, timeout = "2h",
       plan = function(ctx)
         if ctx.params.last_good then return "use the last good instant given: " .. ctx.params.last_good end
-        return "bisect the history window with throwaway branches until check_sql flips, to within "
-               .. ctx.params.precision .. " s"
+        return "bisect the history window with throwaway branches (each expiring after "
+               .. common.throwaway_ttl_text(ctx) .. ") until check_sql flips, to within " .. ctx.params.precision .. " s"
       end,
       run = function(ctx)
+        common.throwaway_expiry(ctx) -- a TTL Neon would refuse fails here, before anything is made
         local branch = common.branch(ctx)
         if ctx.params.last_good then
           return { at = ctx.params.last_good, branch_id = branch.id, branch_name = branch.name, probes = 0 }
@@ -281,7 +285,8 @@ return runbook {
       end },
     { name = "rebuild", idempotent = true, timeout = "6h",
       plan = function(ctx)
-        return "create " .. restored_name(ctx) .. " at the last good instant, then copy the rows of "
+        return "create " .. restored_name(ctx) .. " at the last good instant (expiring after "
+               .. common.throwaway_ttl_text(ctx) .. " unless promoted), then copy the rows of "
                .. (ctx.params.salvage or "(no table)") .. " written after it from the corrupted branch"
       end,
       run = function(ctx)

@@ -42,6 +42,7 @@ return runbook {
     dest = { type = "path", required = true, doc = "a local directory or s3://bucket/prefix" },
     keep = { type = "int", default = 8, doc = "how many exports of this database and branch to keep" },
     jobs = { type = "int", default = 1, doc = "pg_dump jobs (directory format only; 1 for custom)" },
+    throwaway_ttl = false, -- it makes no throwaway branch
   },
   steps = {
     { name = "name", idempotent = true,

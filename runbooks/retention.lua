@@ -197,6 +197,7 @@ return runbook {
                  doc = "comma-separated name prefixes of backups" },
     keep_days = { type = "int", default = 30, doc = "backups younger than this stay" },
     keep_last = { type = "int", default = 7, doc = "the newest this many always stay" },
+    throwaway_ttl = false, -- it makes no throwaway branch
   },
   lock = function(ctx) return "project/" .. ctx.params.project end,
   steps = {

@@ -13,12 +13,19 @@ return runbook {
   params = common.params {
     prefix = { type = "string", default = "backup", doc = "the backup's name is <prefix>-YYYY-MM-DD-HHMMSS" },
     method = { type = "enum", values = { "branch", "snapshot" }, default = "branch" },
-    expires = { type = "duration", doc = "when set, the backup expires after this long" },
+    expires = { type = "duration", doc = "when set, the backup expires after this long (a branch: at most 30d)" },
+    throwaway_ttl = false, -- the backup is what the run is for: it is kept, unless expires says otherwise
   },
   steps = {
     { name = "name", idempotent = true,
       plan = function(ctx) return "choose the name " .. ctx.params.prefix .. "-<now, YYYY-MM-DD-HHMMSS>" end,
       run = function(ctx)
+        -- A branch's expiry that Neon would refuse fails here, before
+        -- anything is made.
+        if ctx.params.expires and ctx.params.method == "branch" then
+          local ok, why = common.expiry(ctx.params.expires, dr.time(), "-p expires")
+          if not ok then dr.fail(why) end
+        end
         -- Fixed once, so that a resumed run finds the backup it made.
         local stamp = os.date("!%Y-%m-%d-%H%M%S", math.floor(dr.time()))
         local branch = common.branch(ctx)
@@ -33,7 +40,8 @@ return runbook {
       run = function(ctx)
         local n = ctx.outputs.name
         local p = ctx.params.project
-        local expires_at = ctx.params.expires and dr.format_time(dr.time() + ctx.params.expires) or nil
+        -- Whole seconds: Neon takes expires_at to the second.
+        local expires_at = ctx.params.expires and dr.format_time(math.floor(dr.time() + ctx.params.expires)) or nil
         -- The source's position, and the backup made at exactly that LSN:
         -- its created_at is only to the second, and an API that makes a
         -- branch at head may not say which LSN it holds (neon-local gives

@@ -36,6 +36,7 @@ return runbook {
     target_branch = { type = "string", doc = "restore into this existing branch instead (its data is replaced)" },
     work = { type = "path", default = ".drctl/restore", doc = "a local folder for the downloaded dump" },
     jobs = { type = "int", default = 4, doc = "pg_restore jobs" },
+    throwaway_ttl = false, -- it makes no throwaway branch
   },
   steps = {
     { name = "fetch", idempotent = true, timeout = "6h",

@@ -78,9 +78,11 @@ return runbook {
     { name = "test-branches", idempotent = true, timeout = "30m",
       plan = function(ctx)
         return "create " .. test_name(ctx) .. " from the backup " .. (ctx.params.backup or "(the newest)")
-               .. " and " .. source_name(ctx) .. " from its source branch at the backup's LSN"
+               .. " and " .. source_name(ctx) .. " from its source branch at the backup's LSN, both expiring after "
+               .. common.throwaway_ttl_text(ctx)
       end,
       run = function(ctx)
+        local expires_at = common.throwaway_expiry(ctx) -- a TTL Neon would refuse fails here, before anything is made
         local backup = find_backup(ctx)
         local test
         if backup.kind == "branch" then
@@ -90,6 +92,9 @@ return runbook {
           if not test then
             test = neon.restore_snapshot(ctx.params.project, backup.id, { name = test_name(ctx) }).branch
           end
+          -- A snapshot's restore takes no expires_at: the branch gets it
+          -- next (again on a resume that finds it without one).
+          if not test.expires_at then test = neon.update_branch(ctx.params.project, test.id, { expires_at = expires_at }) end
         end
         -- The source as it was at the backup's LSN, when its history still
         -- reaches back that far (a backup often outlives it).

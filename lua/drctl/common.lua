@@ -7,6 +7,7 @@ local neon = require "neon"
 local pg = require "pg"
 local dr = require "dr"
 local files = require "files"
+local json = require "json"
 
 local M = {}
 
@@ -20,6 +21,9 @@ function M.params(own)
     branch = { type = "string", doc = "the branch, by name or id (default: the project's default branch)" },
     database = { type = "string", default = "neondb", doc = "the database to work on" },
     role = { type = "string", default = "neondb_owner", doc = "the role to connect as" },
+    throwaway_ttl = { type = "duration", default = "1d", env = "DRCTL_THROWAWAY_TTL",
+                      doc = "the branches a run makes for its own checks expire after this (at most 30d), so "
+                            .. "that a run killed and forgotten leaves nothing behind" },
   }
   for k, v in pairs(own or {}) do all[k] = v or nil end
   return all
@@ -82,12 +86,76 @@ function M.connect(ctx, branch_id, project)
   return pg.connect(M.uri(ctx, branch_id, project))
 end
 
+-- The most Neon lets a branch's expires_at lie ahead, and the least a
+-- throwaway branch is given: one that expired sooner could be deleted
+-- while the run still reads it.
+M.MAX_TTL = 30 * 86400
+M.MIN_TTL = 60
+
+-- A number of seconds as a duration text a param takes: "1d", "2h", "1h30m".
+function M.format_duration(seconds)
+  local parts, left = {}, math.floor(seconds)
+  for _, unit in ipairs({ { "d", 86400 }, { "h", 3600 }, { "m", 60 }, { "s", 1 } }) do
+    local n = left // unit[2]
+    if n > 0 then parts[#parts + 1] = n .. unit[1]; left = left - n * unit[2] end
+  end
+  return #parts > 0 and table.concat(parts) or (seconds .. "s")
+end
+
+-- The expires_at (RFC 3339 UTC, whole seconds, as Neon takes it) of a
+-- branch made at `now` that lives `ttl` seconds; nil and the reason when
+-- Neon would refuse it or it is too short to outlive its run. `what` names
+-- the param in the reason ("-p throwaway_ttl").
+function M.expiry(ttl, now, what)
+  what = what or "the TTL"
+  if type(ttl) ~= "number" or ttl ~= ttl then return nil, what .. " must be a duration, like 1d or 2h" end
+  local shown = what .. "=" .. M.format_duration(ttl)
+  if ttl < M.MIN_TTL then
+    return nil, shown .. " is too short: a branch that expires sooner than a minute could be deleted while the run "
+                .. "still uses it; give at least 1m"
+  end
+  if ttl > M.MAX_TTL then
+    return nil, shown .. " is beyond what Neon allows: a branch can expire at most 30 days ahead; give at most 30d"
+  end
+  return dr.format_time(math.floor(now + ttl))
+end
+
+-- The expires_at of a throwaway branch made now (ctx.params.throwaway_ttl,
+-- a day when the runbook has no such param). Fails the step on a TTL Neon
+-- would refuse: runbooks call it in their first step, before they make
+-- anything.
+function M.throwaway_expiry(ctx)
+  local at, why = M.expiry(ctx.params.throwaway_ttl or 86400, dr.time(),
+                           "-p throwaway_ttl (or DRCTL_THROWAWAY_TTL)")
+  if not at then dr.fail(why) end
+  return at
+end
+
+-- How long the throwaway branches live, for plans: "1d".
+function M.throwaway_ttl_text(ctx)
+  return M.format_duration(ctx.params.throwaway_ttl or 86400)
+end
+
 -- A throwaway branch with an endpoint, made once per run (found by name
--- when the run resumes). spec: { parent_id=, parent_timestamp=, parent_lsn= }
+-- when the run resumes). spec: { parent_id=, parent_timestamp=, parent_lsn= }.
+-- It expires after the run's throwaway TTL, so that a run killed and never
+-- resumed leaves nothing billable behind; a branch the run ends up
+-- keeping has the expiry taken off (M.keep_branch).
 function M.make_branch(ctx, name, spec)
-  local s = { name = name, endpoints = { { type = "read_write" } } }
+  local s = { name = name, endpoints = { { type = "read_write" } }, expires_at = M.throwaway_expiry(ctx) }
   for k, v in pairs(spec or {}) do s[k] = v end
   return neon.create_branch(ctx.params.project, s).branch
+end
+
+-- A throwaway branch the run keeps after all (it is promoted): it no
+-- longer expires. Neon lets no expiring branch be the default.
+function M.keep_branch(ctx, branch_id)
+  local b = neon.get_branch(ctx.params.project, branch_id)
+  if b.expires_at and b.expires_at ~= json.null then
+    neon.update_branch(ctx.params.project, branch_id, { expires_at = json.null })
+    dr.log("branch " .. b.name .. " is kept: it no longer expires")
+  end
+  return b
 end
 
 -- Deletes the branch with that name when it exists (cleanup steps). The

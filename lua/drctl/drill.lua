@@ -310,6 +310,9 @@ local function scenario_ctx(ctx, kind)
   for k, v in pairs(ctx) do c[k] = v end
   for k, v in pairs(ctx.params) do p[k] = v end
   for k, v in pairs(kind.overrides(ctx)) do p[k] = v end
+  -- One TTL for every branch of the drill: the scenario's throwaway
+  -- branches expire as the copy does.
+  p.throwaway_ttl = ctx.params.ttl
   c.params = p
   return c
 end
@@ -322,6 +325,9 @@ local function real_default(project)
 end
 
 local function step_copy(ctx)
+  -- A TTL Neon would refuse fails here, before anything is made.
+  local ok, why = common.expiry(ctx.params.ttl, dr.time(), "-p ttl (or DRCTL_THROWAWAY_TTL)")
+  if not ok then dr.fail(why) end
   local source = common.branch(ctx)
   local t0 = drill.clock()
   local made = neon.create_branch(ctx.params.project, { name = copy_name(ctx), parent_id = source.id,
@@ -629,7 +635,7 @@ function M.compose(spec)
   end
   local params = {}
   for k, v in pairs(spec.params or {}) do
-    if not kind.provided[k] then
+    if not kind.provided[k] and k ~= "throwaway_ttl" then -- ttl below is the drill's one TTL
       local copy = {}
       for f, x in pairs(v) do copy[f] = x end
       params[k] = copy
@@ -642,7 +648,8 @@ function M.compose(spec)
   params.role = params.role or { type = "string", default = "neondb_owner" }
   params.write_rate = { type = "int", default = 0,
                         doc = "writes a second kept going on the copy from before the incident to the check" }
-  params.ttl = { type = "duration", default = "1d", doc = "every branch the drill makes expires after this" }
+  params.ttl = { type = "duration", default = "1d", env = "DRCTL_THROWAWAY_TTL",
+                 doc = "every branch the drill makes expires after this (at most 30d)" }
   for k, v in pairs(kind.params) do params[k] = v end
   local last = end_step(spec)
   local scenario_steps, writing = {}, { incident = true }

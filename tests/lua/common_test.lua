@@ -26,7 +26,11 @@ package.loaded.dr = {
   log = function(text) record("log", text) end,
   sleep = function(seconds) record("sleep", seconds) end,
   -- Times as plain numbers of seconds, written "t=<seconds>".
-  time = function(text) return tonumber(text:match("^t=(.+)$")) end,
+  -- Without a text: now, as the test sets it (answers.now), else 1000.
+  time = function(text)
+    if text == nil then return answers.now or 1000 end
+    return tonumber(text:match("^t=(.+)$"))
+  end,
   format_time = function(seconds) return "t=" .. seconds end,
 }
 package.loaded.neon = {
@@ -44,7 +48,10 @@ package.loaded.neon = {
     local ops = answers.operations
     return #ops > 1 and table.remove(ops, 1) or ops[1]
   end,
-  get_branch = function(_, id) return { id = id, name = "main", current_state = answers.state or "ready" } end,
+  get_branch = function(_, id)
+    return answers.branch or { id = id, name = "main", current_state = answers.state or "ready" }
+  end,
+  update_branch = function(project, id, fields) record("update_branch", project, id, fields); return { id = id } end,
 }
 package.loaded.pg = {
   user_tables = function() return answers.user_tables end,
@@ -150,8 +157,62 @@ test("an_own_param_replaces_the_shared_one_and_false_leaves_it_out", function()
   eq(p.database.default, "neondb", "database kept")
 end)
 
-test("params_without_own_ones_are_the_shared_four", function()
-  eq(common.sorted_keys(common.params()), { "branch", "database", "project", "role" })
+test("params_without_own_ones_are_the_shared_five", function()
+  eq(common.sorted_keys(common.params()), { "branch", "database", "project", "role", "throwaway_ttl" })
+end)
+
+test("throwaway_ttl_is_a_day_unless_the_environment_says", function()
+  local p = common.params().throwaway_ttl
+  eq({ p.type, p.default, p.env }, { "duration", "1d", "DRCTL_THROWAWAY_TTL" })
+  eq(common.params { throwaway_ttl = false }.throwaway_ttl, nil, "left out by a runbook that makes none")
+end)
+
+-- ---- throwaway branches' expiry ------------------------------------------------------
+
+test("format_duration_writes_what_a_param_takes", function()
+  eq(common.format_duration(86400), "1d")
+  eq(common.format_duration(7200), "2h")
+  eq(common.format_duration(5400), "1h30m")
+  eq(common.format_duration(40 * 86400 + 1), "40d1s")
+  eq(common.format_duration(0.5), "0.5s", "under a second")
+end)
+
+test("expiry_is_now_plus_the_ttl_in_whole_seconds", function()
+  eq(common.expiry(86400, 1000.75), "t=87400")
+  eq(common.expiry(60, 0), "t=60", "a minute is the least")
+  eq(common.expiry(30 * 86400, 0), "t=" .. 30 * 86400, "30 days is the most")
+end)
+
+test("expiry_refuses_what_neon_would_and_says_why", function()
+  local at, why = common.expiry(30 * 86400 + 1, 0, "-p throwaway_ttl")
+  eq(at, nil, "beyond 30 days")
+  eq(why, "-p throwaway_ttl=30d1s is beyond what Neon allows: a branch can expire at most 30 days ahead; give at most 30d")
+  at, why = common.expiry(59, 0, "-p ttl")
+  eq(at, nil, "under a minute")
+  eq(why, "-p ttl=59s is too short: a branch that expires sooner than a minute could be deleted while the run still "
+          .. "uses it; give at least 1m")
+  eq(common.expiry(0, 0), nil, "zero")
+  eq(common.expiry(-3600, 0), nil, "negative")
+  eq(select(2, common.expiry("1d", 0)), "the TTL must be a duration, like 1d or 2h", "not a number")
+end)
+
+test("throwaway_expiry_fails_the_step_on_a_bad_ttl", function()
+  answers.now = 500
+  eq(common.throwaway_expiry(ctx({ throwaway_ttl = 7200 })), "t=7700", "2h")
+  eq(common.throwaway_expiry(ctx({})), "t=86900", "a day without the param")
+  eq(failure_of(common.throwaway_expiry, ctx({ throwaway_ttl = 40 * 86400 })),
+     "-p throwaway_ttl (or DRCTL_THROWAWAY_TTL)=40d is beyond what Neon allows: a branch can expire at most 30 days "
+     .. "ahead; give at most 30d")
+  eq(common.throwaway_ttl_text(ctx({ throwaway_ttl = 7200 })), "2h", "for plans")
+end)
+
+test("keep_branch_takes_the_expiry_off_only_when_there_is_one", function()
+  answers.branch = { id = "br-9", name = "restore-r", expires_at = "t=5" }
+  eq(common.keep_branch(ctx({ project = "p" }), "br-9"), answers.branch)
+  eq(calls[1], { "update_branch", "p", "br-9", { expires_at = package.loaded.json.null } }, "cleared with null")
+  calls, answers.branch = {}, { id = "br-9", name = "restore-r" }
+  common.keep_branch(ctx({ project = "p" }), "br-9")
+  eq(#calls, 0, "nothing to clear")
 end)
 
 -- ---- lookups and errors -------------------------------------------------------------
@@ -261,7 +322,13 @@ test("make_branch_asks_for_an_endpoint_and_the_spec", function()
   eq(common.make_branch(ctx({ project = "p" }), "check-r", { parent_id = "br-1", parent_timestamp = "t=5" }),
      { id = "br-9" })
   eq(calls[1], { "create_branch", "p", { name = "check-r", endpoints = { { type = "read_write" } }, parent_id = "br-1",
-                                        parent_timestamp = "t=5" } })
+                                        parent_timestamp = "t=5", expires_at = "t=87400" } })
+  calls = {}
+  common.make_branch(ctx({ project = "p", throwaway_ttl = 7200 }), "check-r")
+  eq(calls[1][3].expires_at, "t=8200", "the run's TTL")
+  eq(failure_of(common.make_branch, ctx({ project = "p", throwaway_ttl = 31 * 86400 }), "check-r") ~= nil, true,
+     "a bad TTL fails")
+  eq(#calls, 1, "and nothing is made")
 end)
 
 test("drop_branch_deletes_without_waiting_and_says_whether_it_was_there", function()
