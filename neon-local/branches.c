@@ -202,6 +202,18 @@ nl_response nl_branch_create(nl_api *api, const nl_request *req, const nl_path_i
 
 /* ---- read, update, delete ----------------------------------------------------------- */
 
+/* The annotation the spec requires beside a branch read on its own:
+ * neon-local keeps none, so it is the branch's, with no values. */
+static cJSON *branch_annotation(const cJSON *branch)
+{
+    cJSON *annotation = cJSON_CreateObject();
+    cJSON *object = cJSON_AddObjectToObject(annotation, "object");
+    cJSON_AddStringToObject(object, "type", "console/branch");
+    cJSON_AddStringToObject(object, "id", json_text(branch, "id", ""));
+    cJSON_AddObjectToObject(annotation, "value");
+    return annotation;
+}
+
 nl_response nl_branch_get(nl_api *api, const nl_request *req, const nl_path_ids *ids)
 {
     (void)req;
@@ -213,6 +225,7 @@ nl_response nl_branch_get(nl_api *api, const nl_request *req, const nl_path_ids 
         return nl_api_no_branch(ids->project_id, ids->branch_id);
     cJSON *body = cJSON_CreateObject();
     cJSON_AddItemToObject(body, "branch", nl_state_public_copy(branch));
+    cJSON_AddItemToObject(body, "annotation", branch_annotation(branch));
     return nl_json(200, body);
 }
 
@@ -244,6 +257,17 @@ static int may_expire(nl_response *bad, cJSON *project, const cJSON *branch, con
     return -1;
 }
 
+/* A branch no operation is changing: ready, or failed with nothing left
+ * running, and its endpoint not being changed. A job that only reads it
+ * (a child being made from it) does not stop a rename or a protection. */
+static int is_settled(cJSON *project, const cJSON *branch)
+{
+    const char *branch_id = json_text(branch, "id", NULL);
+    if (!nl_state_is(branch, NL_BRANCH_READY) && !nl_job_failed_and_idle(project, branch))
+        return 0;
+    return !nl_operations_running(project, branch_id) && !json_text(nl_endpoint_of(project, branch_id), NL_PENDING, NULL);
+}
+
 /* PATCH .../branches/{id}: name, protected and expires_at (a time sets or
  * moves the expiration, null removes it, as the spec says). Everything is
  * checked before anything changes. */
@@ -253,6 +277,8 @@ nl_response nl_branch_update(nl_api *api, const nl_request *req, const nl_path_i
     cJSON *branch = shown_branch(project, ids->branch_id);
     if (!branch)
         return nl_api_no_branch(ids->project_id, ids->branch_id);
+    if (!is_settled(project, branch))
+        return nl_api_busy("branch", ids->branch_id);
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->body, "branch");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(spec, "name");
     const cJSON *protect = cJSON_GetObjectItemCaseSensitive(spec, "protected");

@@ -63,3 +63,16 @@ int nl_cursor_decode(char **key, char **id, const char *cursor)
     *key = raw;
     return 0;
 }
+
+int nl_cursor_limit(long *out, const char *text, long def, long max)
+{
+    char *end;
+    *out = def;
+    if (!text)
+        return 0;
+    long value = strtol(text, &end, 10);
+    if (end == text || *end || value < 1 || value > max)
+        return -1;
+    *out = value;
+    return 0;
+}

@@ -2,6 +2,7 @@
 
 #include "branches.h"
 #include "buf.h"
+#include "cursor.h"
 #include "endpoints.h"
 #include "err.h"
 #include "ids.h"
@@ -25,17 +26,114 @@ static cJSON *project_body(const cJSON *project)
     return body;
 }
 
+/* Pages of GET /projects: 10 projects by default, 400 at most, as on Neon. */
+#define DEFAULT_PROJECT_PAGE 10
+#define MAX_PROJECT_PAGE 400
+
+/* Listed oldest first, by created_at then id: a total order a cursor can
+ * name a place in. */
+static int compare_project_keys(const char *key_a, const char *id_a, const char *key_b, const char *id_b)
+{
+    int c = strcmp(key_a, key_b);
+    return c ? c : strcmp(id_a, id_b);
+}
+
+static int compare_projects(const void *x, const void *y)
+{
+    const cJSON *a = *(const cJSON *const *)x, *b = *(const cJSON *const *)y;
+    return compare_project_keys(json_text(a, "created_at", ""), json_text(a, "id", ""), json_text(b, "created_at", ""),
+                                json_text(b, "id", ""));
+}
+
+/* Neon's search: part of the name or of the id, any case. */
+static int project_matches(const cJSON *project, const char *search)
+{
+    return !search || !*search || strcasestr(json_text(project, "name", ""), search) ||
+           strcasestr(json_text(project, "id", ""), search);
+}
+
+/* The live projects search selects, sorted (caller frees the array, not
+ * the items). */
+static cJSON **select_projects(size_t *count, nl_api *api, const char *search)
+{
+    cJSON *all = nl_state_projects(api->state);
+    cJSON **list = xcalloc((size_t)cJSON_GetArraySize(all) + 1, sizeof *list);
+    size_t n = 0;
+    cJSON *project;
+    cJSON_ArrayForEach(project, all)
+        if (!nl_state_flag(project, NL_DELETED) && project_matches(project, search))
+            list[n++] = project;
+    qsort(list, n, sizeof *list, compare_projects);
+    *count = n;
+    return list;
+}
+
+/* A project as the list shows it (ProjectListItem): active_time is the
+ * wall-clock time its endpoints were active, which getProject calls
+ * active_time_seconds. */
+static cJSON *project_list_item(const cJSON *project)
+{
+    cJSON *item = nl_state_public_copy(project);
+    cJSON_AddNumberToObject(item, "active_time", json_number(project, "active_time_seconds", 0));
+    return item;
+}
+
+/* {projects: the page, pagination: {cursor: its last project}, applications,
+ * integrations}; pagination only when the page has a project, as a cursor
+ * is never empty. neon-local installs no applications or integrations. */
+static cJSON *project_page(cJSON **list, size_t start, size_t end)
+{
+    cJSON *body = cJSON_CreateObject();
+    cJSON *projects = cJSON_AddArrayToObject(body, "projects");
+    for (size_t i = start; i < end; i++)
+        cJSON_AddItemToArray(projects, project_list_item(list[i]));
+    if (end > start) {
+        char *cursor = nl_cursor_encode(json_text(list[end - 1], "created_at", ""), json_text(list[end - 1], "id", ""));
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(body, "pagination"), "cursor", cursor);
+        free(cursor);
+    }
+    cJSON_AddObjectToObject(body, "applications");
+    cJSON_AddObjectToObject(body, "integrations");
+    return body;
+}
+
+/* Where the page after a cursor starts: past every project up to and
+ * including the cursor's, by key. -1 when the cursor is not one this
+ * server gave. */
+static int project_page_start(size_t *start, cJSON **list, size_t n, const char *cursor)
+{
+    char *key, *id;
+    *start = 0;
+    if (!cursor || !*cursor)
+        return 0;
+    if (nl_cursor_decode(&key, &id, cursor) != 0)
+        return -1;
+    while (*start < n && compare_project_keys(json_text(list[*start], "created_at", ""),
+                                              json_text(list[*start], "id", ""), key, id) <= 0)
+        (*start)++;
+    free(key);
+    free(id);
+    return 0;
+}
+
+/* GET /projects?search=&limit=&cursor= */
 nl_response nl_projects_list(nl_api *api, const nl_request *req, const nl_path_ids *ids)
 {
-    (void)req, (void)ids;
-    cJSON *list = cJSON_CreateArray();
-    cJSON *project;
-    cJSON_ArrayForEach(project, nl_state_projects(api->state))
-        if (!nl_state_flag(project, NL_DELETED))
-            cJSON_AddItemToArray(list, nl_state_public_copy(project));
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddItemToObject(body, "projects", list);
-    return nl_json(200, body);
+    (void)ids;
+    const char *limit_text = json_text(req->query, "limit", NULL), *cursor = json_text(req->query, "cursor", NULL);
+    long limit;
+    size_t n, start;
+    if (nl_cursor_limit(&limit, limit_text, DEFAULT_PROJECT_PAGE, MAX_PROJECT_PAGE) != 0)
+        return nl_error(400, "", "limit %s: give a whole number from 1 to %d", limit_text, MAX_PROJECT_PAGE);
+    cJSON **list = select_projects(&n, api, json_text(req->query, "search", NULL));
+    nl_response answer;
+    if (project_page_start(&start, list, n, cursor) != 0)
+        answer = nl_error(400, "", "cursor %s is not one this server gave; pass pagination.cursor from the "
+                          "previous page as it is", cursor);
+    else
+        answer = nl_json(200, project_page(list, start, start + (size_t)limit < n ? start + (size_t)limit : n));
+    free(list);
+    return answer;
 }
 
 /* Nobody shares projects with a local key. */

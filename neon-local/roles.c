@@ -120,6 +120,8 @@ nl_response nl_connection_uri_get(nl_api *api, const nl_request *req, const nl_p
     cJSON *endpoint = nl_endpoint_of(project, id);
     if (!role)
         return nl_error(404, "", "role %s not found on branch %s", role_name, id);
+    if (!nl_state_item_named(project, NL_DATABASES, id, database))
+        return nl_error(404, "", "database %s not found on branch %s", database, id);
     if (!endpoint)
         return nl_error(404, "", "branch %s has no endpoint", id);
     char *uri = connection_uri(role, endpoint, database);
@@ -247,7 +249,7 @@ nl_response nl_role_reset_password(nl_api *api, const nl_request *req, const nl_
     nl_state_set_text(t.role, NL_PASSWORD, password);
     cJSON *shown = role_shown(t.role, password);
     free(password);
-    return applied(api, t.project, ids->branch_id, 201, "role", shown);
+    return applied(api, t.project, ids->branch_id, 200, "role", shown);
 }
 
 nl_response nl_role_reveal_password(nl_api *api, const nl_request *req, const nl_path_ids *ids)

@@ -103,7 +103,7 @@ nl_response nl_snapshot_create(nl_api *api, const nl_request *req, const nl_path
     free(target);
     cJSON *ops = cJSON_CreateArray();
     nl_operation_add(ops, project, "create_branch", json_text(snap, "id", NULL), NULL);
-    return nl_api_queued(api, 201, nl_api_body("snapshot", snapshot_json(snap), ops));
+    return nl_api_queued(api, 200, nl_api_body("snapshot", snapshot_json(snap), ops));
 }
 
 nl_response nl_snapshots_list(nl_api *api, const nl_request *req, const nl_path_ids *ids)
@@ -159,7 +159,7 @@ nl_response nl_snapshot_delete(nl_api *api, const nl_request *req, const nl_path
     nl_state_set_current(snap, NL_BRANCH_DELETING);
     cJSON *ops = cJSON_CreateArray();
     nl_operation_add(ops, project, "delete_timeline", ids->snapshot_id, NULL);
-    return nl_api_queued(api, 200, nl_api_body("snapshot", snapshot_json(snap), ops));
+    return nl_api_queued(api, 202, nl_api_body("snapshot", snapshot_json(snap), ops));
 }
 
 /* finalize_restore true: the target branch restored in place from the
@@ -207,6 +207,7 @@ static nl_response restore_as_branch(nl_api *api, const nl_request *req, const n
         cJSON_AddStringToObject(cJSON_GetArrayItem(branches, cJSON_GetArraySize(branches) - 1), NL_RESTORE_OF,
                                 restored_for);
         nl_api_save(api);
+        r.status = 200; /* a restore answers 200, though it makes the branch as a create does */
     }
     free(restored_for);
     return r;
