@@ -44,8 +44,21 @@ end
 
 -- ---- projects -------------------------------------------------------------
 
+-- Every project, following the cursor: a page holds 10 unless a limit is
+-- given, and a short page is the last. opts: { search=, limit= }
 function neon.list_projects(opts)
-  return neon.request("GET", "/projects" .. query(opts)).projects
+  local params, all = {}, {}
+  for k, v in pairs(opts or {}) do params[k] = v end
+  local limit = tonumber(params.limit) or 10
+  while true do
+    local answer = neon.request("GET", "/projects" .. query(params))
+    local page = answer.projects or {}
+    for _, p in ipairs(page) do all[#all + 1] = p end
+    local cursor = answer.pagination and answer.pagination.cursor
+    if #page < limit or not cursor or cursor == "" or cursor == params.cursor then break end
+    params.cursor = cursor
+  end
+  return all
 end
 
 function neon.get_project(project)
