@@ -287,13 +287,15 @@ t_drctl_backup_branches_carry_expires_at() {
     due=$(jq -r '.branches[] | select(.name | startswith("backup-")) | .expires_at' body.json)
     left=$(($(date -d "$due" +%s) - $(date +%s)))
     [ "$left" -gt 7000 ] && [ "$left" -le 7200 ] || fail "the backup branch expires in $left s ($due), expected about 7200"
-    # Beyond Neon's 30 days: the step fails with neon-local's reason.
+    # Beyond Neon's 30 days: refused before any branch is made.
     set +e
     "$DRCTL" --runbooks "$ROOT/runbooks" run snapshot -p method=branch -p expires=40d -p prefix=long >out 2>err </dev/null
     rc=$?
     set -e
     expect_rc 1
-    expect_in err "more than 30 days"
+    expect_in err "-p expires=40d is beyond what Neon allows: a branch can expire at most 30 days ahead"
+    call GET "/projects/$project/branches"
+    expect_eq "$(jq '[.branches[] | select(.name | startswith("long"))] | length' body.json)" 0 "branches made by the refused run"
     stop_neon_local
 }
 
