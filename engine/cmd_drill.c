@@ -7,7 +7,6 @@
 #include "err.h"
 #include "journal.h"
 #include "jsonfield.h"
-#include "params.h"
 #include "runner.h"
 #include "runs.h"
 #include "term.h"
@@ -299,10 +298,7 @@ int cmd_drill(cli *c)
         return rc;
     cJSON *params = NULL;
     audit *trail = NULL;
-    if ((rc = params_resolve(&params, s.rb->params, s.rb->param_count, c->params, c->param_count, NULL)) != 0)
-        goto cleanup;
-    params_register_secrets(s.rb->params, s.rb->param_count, params);
-    if ((rc = session_prepare_target(&s, params, NULL)) != 0 || (rc = check_drill_params(params)) != 0)
+    if ((rc = session_new_run_params(&params, &s, c)) != 0 || (rc = check_drill_params(params)) != 0)
         goto cleanup;
     if ((rc = audit_open(&trail, cli_audit_dir(c), 1)) != 0 || (rc = audit_check_clean(trail)) != 0)
         goto cleanup;

@@ -3,7 +3,6 @@
 #include "buf.h"
 #include "jsonfield.h"
 #include "jsontext.h"
-#include "params.h"
 #include "runner.h"
 #include "session.h"
 #include "term.h"
@@ -54,11 +53,7 @@ int cmd_plan(cli *c)
     if (rc || (rc = session_load(&s, c, c->args[0], NULL, 0)) != 0)
         return rc;
     cJSON *params = NULL, *plan = NULL;
-    rc = params_resolve(&params, s.rb->params, s.rb->param_count, c->params, c->param_count, NULL);
-    if (rc)
-        goto cleanup;
-    params_register_secrets(s.rb->params, s.rb->param_count, params);
-    if ((rc = session_prepare_target(&s, params, NULL)) != 0)
+    if ((rc = session_new_run_params(&params, &s, c)) != 0)
         goto cleanup;
     /* a plan function that failed is shown in the plan; a ctx that does
      * not fit in memory leaves no plan to show */

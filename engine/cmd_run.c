@@ -6,7 +6,6 @@
 #include "cmd_drill.h"
 #include "err.h"
 #include "jsonfield.h"
-#include "params.h"
 #include "runs.h"
 #include "session.h"
 #include "term.h"
@@ -69,10 +68,7 @@ int cmd_run(cli *c)
     cJSON *params = NULL, *target_info = NULL;
     char *run_id = NULL;
     audit *trail = NULL;
-    if ((rc = params_resolve(&params, s.rb->params, s.rb->param_count, c->params, c->param_count, NULL)) != 0)
-        goto cleanup;
-    params_register_secrets(s.rb->params, s.rb->param_count, params);
-    if ((rc = session_prepare_target(&s, params, NULL)) != 0)
+    if ((rc = session_new_run_params(&params, &s, c)) != 0)
         goto cleanup;
     if ((rc = audit_open(&trail, cli_audit_dir(c), 1)) != 0 || (rc = audit_check_clean(trail)) != 0)
         goto cleanup;

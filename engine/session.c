@@ -6,6 +6,7 @@
 #include "err.h"
 #include "fsio.h"
 #include "jsonfield.h"
+#include "params.h"
 #include "redact.h"
 #include "term.h"
 
@@ -125,6 +126,19 @@ static int validate_approvals(const cli *c, const runbook *rb)
             return err_set(DR_EUSAGE, "--approve %s: runbook %s has no step named '%s'",
                            c->approvals[i], rb->name, c->approvals[i]);
     return 0;
+}
+
+int session_new_run_params(cJSON **params, session *s, const cli *c)
+{
+    int rc = params_resolve(params, s->rb->params, s->rb->param_count, c->params, c->param_count, NULL);
+    if (rc)
+        return rc;
+    params_register_secrets(s->rb->params, s->rb->param_count, *params);
+    if ((rc = session_prepare_target(s, *params, NULL)) != 0) {
+        cJSON_Delete(*params);
+        *params = NULL;
+    }
+    return rc;
 }
 
 void session_dispose(session *s)

@@ -46,6 +46,12 @@ int session_load(session *s, const cli *c, const char *name_or_path, const char 
  * what will be acted on (with params' project, when given). */
 int session_prepare_target(session *s, const cJSON *params, const cJSON *recorded);
 
+/* The params of a new run of s's runbook, from the command line's -p,
+ * the environment and the defaults, with their secrets registered, and the
+ * target prepared for them (session_prepare_target). *params is NULL on
+ * error. */
+int session_new_run_params(cJSON **params, session *s, const cli *c);
+
 /* Frees what s holds and zeroes it: safe on a zeroed or disposed session. */
 void session_dispose(session *s);
 
