@@ -4,8 +4,10 @@
 #include "endpoints.h"
 #include "operations.h"
 #include "projects.h"
+#include "recovery.h"
 #include "roles.h"
 #include "schedules.h"
+#include "schema.h"
 #include "snapshots.h"
 
 #include <stddef.h>
@@ -20,6 +22,7 @@ const nl_route nl_routes[] = {
     { "GET", "/projects/{project_id}", nl_project_get },
     { "PATCH", "/projects/{project_id}", nl_project_update },
     { "DELETE", "/projects/{project_id}", nl_project_delete },
+    { "POST", "/projects/{project_id}/recover", nl_project_recover },
     { "GET", "/projects/{project_id}/connection_uri", nl_connection_uri_get },
     { "GET", "/projects/{project_id}/operations", nl_operations_list },
     { "GET", "/projects/{project_id}/operations/{operation_id}", nl_operation_get },
@@ -33,6 +36,9 @@ const nl_route nl_routes[] = {
     { "POST", "/projects/{project_id}/branches/{branch_id}/restore", nl_branch_restore },
     { "POST", "/projects/{project_id}/branches/{branch_id}/set_as_default", nl_branch_set_as_default },
     { "POST", "/projects/{project_id}/branches/{branch_id}/finalize_restore", nl_branch_finalize_restore },
+    { "POST", "/projects/{project_id}/branches/{branch_id}/recover", nl_branch_recover },
+    { "GET", "/projects/{project_id}/branches/{branch_id}/schema", nl_branch_schema_get },
+    { "GET", "/projects/{project_id}/branches/{branch_id}/compare_schema", nl_branch_schema_compare },
 
     { "GET", "/projects/{project_id}/endpoints", nl_endpoints_list },
     { "POST", "/projects/{project_id}/endpoints", nl_endpoint_create },
