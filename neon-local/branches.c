@@ -8,6 +8,7 @@
 #include "jsonfield.h"
 #include "operations.h"
 #include "postgres.h"
+#include "recovery.h"
 #include "roles.h"
 #include "state.h"
 #include "timefmt.h"
@@ -341,18 +342,41 @@ static int refuse_deletion(nl_response *error, cJSON *project, const cJSON *bran
     return -1;
 }
 
+/* hard_delete=true|false (false when absent); -1 with *bad set when it is neither. */
+static int wants_hard_delete(int *hard, nl_response *bad, const cJSON *query)
+{
+    const char *text = json_text(query, "hard_delete", "false");
+    *hard = !strcmp(text, "true");
+    if (*hard || !strcmp(text, "false"))
+        return 0;
+    *bad = nl_error(400, "", "hard_delete %s: give true (deleted for good at once) or false (recoverable for 7 "
+                    "days, the default)", text);
+    return -1;
+}
+
+/* DELETE .../branches/{id}[?hard_delete=true]: the branch is kept,
+ * recoverable for Neon's period (recovery.h), unless hard_delete asks it
+ * gone at once with what is kept of its deleted descendants. A snapshot
+ * (which the branch views never show) always goes at once. */
 nl_response nl_branch_delete(nl_api *api, const nl_request *req, const nl_path_ids *ids)
 {
-    (void)req;
     cJSON *project = nl_state_live_project(api->state, ids->project_id);
     cJSON *branch = nl_state_item_in(project, NL_BRANCHES, ids->branch_id);
     nl_response error;
+    int hard;
+    if (wants_hard_delete(&hard, &error, req->query) != 0)
+        return error;
     /* A branch whose making failed is deleted as it is; any other must be ready. */
     if (!(branch && nl_job_failed_and_idle(project, branch)) &&
         nl_branch_lookup(&project, &branch, &error, api, ids->project_id, ids->branch_id) != 0)
         return error;
     if (refuse_deletion(&error, project, branch) != 0)
         return error;
+    if (!hard && !nl_branch_is_snapshot(branch)) {
+        cJSON *ops = nl_recovery_keep_branch(api, project, branch, NL_DELETED_BY_USER);
+        return nl_api_queued(api, 200, nl_api_body("branch", nl_recovery_shown_branch(branch), ops));
+    }
+    nl_recovery_purge_descendants(project, ids->branch_id);
     cJSON *ops = nl_branch_start_deletion(project, branch);
     return nl_api_queued(api, 200, branch_body(branch, ops));
 }
@@ -394,21 +418,36 @@ static int is_due(cJSON *project, cJSON *branch, double now)
            !nl_branch_has_children(project, id);
 }
 
-/* Expired branches are deleted as DELETE deletes them: server stopped,
- * data removed, endpoints, roles and databases gone. The schedule clock
- * makes --clock-speed rehearse TTLs as it does snapshot retention. */
-static int expire_branch(cJSON *project, cJSON *branch, void *context)
+/* Expired branches are deleted as DELETE deletes them: kept, recoverable
+ * for Neon's period (deletion_method ttl), their servers stopped. The
+ * schedule clock makes --clock-speed rehearse TTLs as it does snapshot
+ * retention. Returns 1 when it deleted one. */
+static int expire_branches_of(nl_api *api, cJSON *project, double now)
 {
-    const double *now = context;
-    if (nl_state_flag(project, NL_DELETED) || !is_due(project, branch, *now))
-        return 0;
-    fprintf(stderr, "neon-local: branch %s expired at %s: deleting it\n", json_text(branch, "id", NULL),
-            json_text(branch, "expires_at", NULL));
-    cJSON_Delete(nl_branch_start_deletion(project, branch));
-    return 1;
+    int any = 0;
+    cJSON *branch = cJSON_GetObjectItemCaseSensitive(project, NL_BRANCHES)->child, *next;
+    /* A deleted branch leaves the list: the next one is taken first. */
+    for (; branch; branch = next) {
+        next = branch->next;
+        if (!is_due(project, branch, now))
+            continue;
+        fprintf(stderr, "neon-local: branch %s expired at %s: deleting it (recoverable)\n",
+                json_text(branch, "id", NULL), json_text(branch, "expires_at", NULL));
+        cJSON_Delete(nl_recovery_keep_branch(api, project, branch, NL_DELETED_BY_TTL));
+        any = 1;
+    }
+    return any;
 }
 
 int nl_branches_expire(nl_api *api)
 {
-    return nl_api_sweep_branches(api, expire_branch);
+    double now = nl_api_schedule_now(api);
+    int any = 0;
+    cJSON *project;
+    cJSON_ArrayForEach(project, nl_state_projects(api->state))
+        if (!nl_state_flag(project, NL_DELETED) && nl_state_list(project, NL_BRANCHES))
+            any |= expire_branches_of(api, project, now);
+    if (any)
+        nl_api_save(api);
+    return any;
 }

@@ -1,7 +1,8 @@
 /* branches: POST and GET .../branches/{branch_id}, PATCH, DELETE,
  * set_as_default, restore (in place, from a branch or a snapshot) and
  * finalize_restore (a snapshot restore taking its branch's place); branch
- * expiry (expires_at) on the schedule clock. Listing and counting are in
+ * expiry (expires_at) on the schedule clock. What DELETE keeps, and its
+ * recovery, are recovery.h's. Listing and counting are in
  * branchlist.c. */
 #ifndef DRCTL_NL_BRANCHES_H
 #define DRCTL_NL_BRANCHES_H
@@ -17,12 +18,13 @@ cJSON *nl_branch_add(cJSON *project, const char *name, int is_default);
 int nl_branch_lookup(cJSON **project, cJSON **branch, nl_response *error, nl_api *api, const char *project_id,
                      const char *branch_id);
 
-/* Hands a branch to the worker for deletion (DELETE, or its expires_at
- * passed); returns copies of the operations that shows. */
+/* Hands a branch to the worker for deletion for good (DELETE with
+ * hard_delete, a snapshot); returns copies of the operations that shows.
+ * A DELETE without hard_delete keeps the branch instead (recovery.h). */
 cJSON *nl_branch_start_deletion(cJSON *project, cJSON *branch);
 
-/* Branches whose expires_at has passed go, as DELETE would take them; 1
- * when any did (the state saved). */
+/* Branches whose expires_at has passed go as DELETE takes them, kept and
+ * recoverable (deletion_method ttl); 1 when any did (the state saved). */
 int nl_branches_expire(nl_api *api);
 
 nl_response nl_branch_create(nl_api *api, const nl_request *req, const nl_path_ids *ids);

@@ -6,6 +6,7 @@
 #include "buf.h"
 #include "cursor.h"
 #include "jsonfield.h"
+#include "recovery.h"
 #include "state.h"
 
 #include <stdlib.h>
@@ -61,7 +62,21 @@ static int read_order(branch_order *order, nl_response *error, const cJSON *quer
     return 0;
 }
 
-/* The branches a list or a count request selects, sorted (caller frees the
+/* include_deleted=true|false (false when absent); -1 with *error set when
+ * it is neither. */
+static int wants_deleted(int *with_deleted, nl_response *error, const cJSON *query)
+{
+    const char *text = json_text(query, "include_deleted", "false");
+    *with_deleted = !strcmp(text, "true");
+    if (*with_deleted || !strcmp(text, "false"))
+        return 0;
+    *error = nl_error(400, "", "include_deleted %s: give true (deleted branches still recoverable listed too, with "
+                      "their recovery) or false", text);
+    return -1;
+}
+
+/* The branches a list or a count request selects (deleted ones too with
+ * include_deleted=true), sorted (caller frees the
  * array, not the items); NULL with *error set when a parameter is bad. */
 static cJSON **select_branches(size_t *count, branch_order *order, nl_response *error, nl_api *api,
                                const nl_request *req, const nl_path_ids *ids)
@@ -73,14 +88,23 @@ static cJSON **select_branches(size_t *count, branch_order *order, nl_response *
     }
     if (read_order(order, error, req->query) != 0)
         return NULL;
-    cJSON *all = nl_state_list(project, NL_BRANCHES);
-    cJSON **list = xcalloc((size_t)cJSON_GetArraySize(all) + 1, sizeof *list);
+    int with_deleted;
+    if (wants_deleted(&with_deleted, error, req->query) != 0)
+        return NULL;
+    cJSON *all = nl_state_list(project, NL_BRANCHES), *kept = nl_state_list(project, NL_KEPT_BRANCHES);
+    size_t room = (size_t)cJSON_GetArraySize(all) + (with_deleted ? (size_t)cJSON_GetArraySize(kept) : 0);
+    cJSON **list = xcalloc(room + 1, sizeof *list);
     size_t n = 0;
+    const char *search = json_text(req->query, "search", NULL);
     cJSON *branch;
     cJSON_ArrayForEach(branch, all)
-        if (!nl_branch_is_snapshot(branch) && matches_search(branch, json_text(req->query, "search", NULL)) &&
-            !nl_state_is(branch, NL_BRANCH_DELETING))
+        if (!nl_branch_is_snapshot(branch) && matches_search(branch, search) && !nl_state_is(branch, NL_BRANCH_DELETING))
             list[n++] = branch;
+    /* Those whose period is over are being removed: no longer recoverable. */
+    if (with_deleted)
+        cJSON_ArrayForEach(branch, kept)
+            if (!nl_state_flag(branch, NL_PURGING) && matches_search(branch, search))
+                list[n++] = branch;
     qsort_r(list, n, sizeof *list, compare_branches, order);
     *count = n;
     return list;
@@ -110,7 +134,8 @@ static cJSON *page_body(cJSON **list, size_t n, size_t start, size_t end, const 
     cJSON *body = cJSON_CreateObject();
     cJSON *branches = cJSON_AddArrayToObject(body, "branches");
     for (size_t i = start; i < end; i++)
-        cJSON_AddItemToArray(branches, nl_state_public_copy(list[i]));
+        cJSON_AddItemToArray(branches, nl_branch_is_deleted(list[i]) ? nl_recovery_shown_branch(list[i])
+                                                                      : nl_state_public_copy(list[i]));
     cJSON_AddObjectToObject(body, "annotations");
     cJSON *pagination = cJSON_AddObjectToObject(body, "pagination");
     if (end < n && end > start) {

@@ -7,6 +7,7 @@
 #include "jsonfield.h"
 #include "operations.h"
 #include "provision.h"
+#include "recovery.h"
 #include "schedules.h"
 #include "snapshots.h"
 #include "branches.h"
@@ -94,10 +95,13 @@ static void history_apply(nl_job *next, nl_api *api, const void *data, int rc)
     const history_job *job = data;
     cJSON *project;
     cJSON *branch = branch_again(&project, api, job->project_id, job->branch_id);
+    /* Deleted while its base was being taken, it may still be kept. */
+    if (!branch)
+        branch = nl_state_kept_branch(project, job->branch_id);
     if (branch && rc == 0) {
         nl_state_set(branch, NL_HISTORY_FROM, cJSON_CreateNumber(timefmt_now()));
     } else if (!branch) {
-        /* Deleted while its base was being taken: the base must go with it. */
+        /* Deleted for good while its base was being taken: the base must go with it. */
         char *folder = nl_api_branch_path(api, job->branch_id, NULL);
         fsio_remove_tree(folder);
         free(folder);
@@ -121,6 +125,18 @@ static void follow_with_history(nl_job *next, const char *project_id, const char
 }
 
 /* ---- deleting a branch -------------------------------------------------------------- */
+
+/* A project whose recovery period is over goes once its last branch, kept
+ * ones too, is removed. */
+static void forget_project_if_removed(nl_api *api, cJSON *project)
+{
+    if (!nl_state_flag(project, NL_PURGING) || cJSON_GetArraySize(nl_state_list(project, NL_BRANCHES)) > 0 ||
+        cJSON_GetArraySize(nl_state_list(project, NL_KEPT_BRANCHES)) > 0)
+        return;
+    fprintf(stderr, "neon-local: deleted project %s removed for good\n", json_text(project, "id", NULL));
+    cJSON_DetachItemViaPointer(nl_state_projects(api->state), project);
+    cJSON_Delete(project);
+}
 
 typedef struct deletion_job {
     char *project_id, *branch_id;
@@ -166,11 +182,7 @@ static void deletion_apply(nl_job *next, nl_api *api, const void *data, int rc)
         return;
     }
     nl_state_forget_branch(project, job->branch_id);
-    /* A deleted project goes once its last branch is gone. */
-    if (nl_state_flag(project, NL_DELETED) && cJSON_GetArraySize(nl_state_list(project, NL_BRANCHES)) == 0) {
-        cJSON_DetachItemViaPointer(nl_state_projects(api->state), project);
-        cJSON_Delete(project);
-    }
+    forget_project_if_removed(api, project);
 }
 
 static void deletion_free(void *data)
@@ -185,6 +197,121 @@ static void deletion_free(void *data)
 
 static const nl_job_kind deletion_kind = { "delete branch", deletion_prepare, deletion_run, deletion_apply,
                                            deletion_free };
+
+/* ---- a deleted branch: its server stopped, later its data removed ------------------------ */
+
+/* The job's data for both: which deleted branch, and its port. */
+typedef struct kept_job {
+    char *project_id, *branch_id;
+    int port;
+} kept_job;
+
+/* The first deleted branch of any project whose flag (NL_STOPPING,
+ * NL_PURGING) is set, as a job's data; NULL when none is. */
+static kept_job *first_kept_with(nl_api *api, const char *flag)
+{
+    cJSON *project;
+    cJSON_ArrayForEach(project, nl_state_projects(api->state)) {
+        cJSON *kept;
+        cJSON_ArrayForEach(kept, nl_state_list(project, NL_KEPT_BRANCHES)) {
+            if (!nl_state_flag(kept, flag))
+                continue;
+            const cJSON *held = cJSON_GetObjectItemCaseSensitive(kept, NL_KEPT);
+            kept_job *job = xcalloc(1, sizeof *job);
+            job->project_id = xstrdup(json_text(project, "id", NULL));
+            job->branch_id = xstrdup(json_text(kept, "id", NULL));
+            job->port = nl_endpoint_port(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(held, "endpoints"), 0));
+            return job;
+        }
+    }
+    return NULL;
+}
+
+static void kept_free(void *data)
+{
+    kept_job *job = data;
+    if (!job)
+        return;
+    free(job->project_id);
+    free(job->branch_id);
+    free(job);
+}
+
+/* The deleted branch a job was for, looked up again after the work. */
+static cJSON *kept_again(cJSON **project_out, nl_api *api, const kept_job *job)
+{
+    *project_out = nl_state_any_project(api->state, job->project_id);
+    return nl_state_kept_branch(*project_out, job->branch_id);
+}
+
+static void stop_kept_prepare(void **out, nl_api *api)
+{
+    *out = first_kept_with(api, NL_STOPPING);
+}
+
+static int stop_kept_run(nl_api *api, const void *data)
+{
+    const kept_job *job = data;
+    return nl_provision_endpoint_change(api, "suspend", job->branch_id, NULL, job->port);
+}
+
+/* Stopped: its endpoints are idle, and the deletion's operations end.
+ * A server that would not stop is logged; the branch stays kept (its data
+ * is all there) and recoverable. */
+static void stop_kept_apply(nl_job *next, nl_api *api, const void *data, int rc)
+{
+    (void)next;
+    const kept_job *job = data;
+    cJSON *project;
+    cJSON *kept = kept_again(&project, api, job);
+    if (rc)
+        fprintf(stderr, "neon-local: deleted branch %s: its server did not stop: %s\n", job->branch_id, err_last());
+    if (!kept)
+        return;
+    cJSON_DeleteItemFromObjectCaseSensitive(kept, NL_STOPPING);
+    cJSON *endpoint;
+    cJSON_ArrayForEach(endpoint, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(kept, NL_KEPT),
+                                                                  "endpoints"))
+        nl_state_set_current(endpoint, NL_ENDPOINT_IDLE);
+    nl_operations_finish(project, job->branch_id, rc ? err_last() : NULL);
+}
+
+static const nl_job_kind stop_kept_kind = { "stop deleted branch", stop_kept_prepare, stop_kept_run,
+                                            stop_kept_apply, kept_free };
+
+/* Its recovery period over (or its parent deleted for good): its data goes. */
+static void purge_kept_prepare(void **out, nl_api *api)
+{
+    *out = first_kept_with(api, NL_PURGING);
+}
+
+static int purge_kept_run(nl_api *api, const void *data)
+{
+    const kept_job *job = data;
+    return nl_provision_remove_branch(api, job->branch_id);
+}
+
+static void purge_kept_apply(nl_job *next, nl_api *api, const void *data, int rc)
+{
+    (void)next;
+    const kept_job *job = data;
+    cJSON *project;
+    cJSON *kept = kept_again(&project, api, job);
+    if (!kept)
+        return;
+    if (rc != 0) {
+        /* Tried again at the next turn: its data must not outlive it. */
+        fprintf(stderr, "neon-local: deleted branch %s: cannot remove its data: %s\n", job->branch_id, err_last());
+        return;
+    }
+    cJSON_DetachItemViaPointer(nl_state_list(project, NL_KEPT_BRANCHES), kept);
+    cJSON_Delete(kept);
+    nl_operations_finish(project, job->branch_id, NULL);
+    forget_project_if_removed(api, project);
+}
+
+static const nl_job_kind purge_kept_kind = { "remove deleted branch", purge_kept_prepare, purge_kept_run,
+                                             purge_kept_apply, kept_free };
 
 /* ---- restoring a branch in place ------------------------------------------------------- */
 
@@ -433,7 +560,8 @@ static int run_waiting(nl_api *api, const nl_job_kind *kind)
 }
 
 /* Deletions, restores and endpoint changes first: requests wait on them. */
-static const nl_job_kind *const urgent_kinds[] = { &deletion_kind, &restore_kind, &endpoint_kind };
+static const nl_job_kind *const urgent_kinds[] = { &deletion_kind, &stop_kept_kind, &purge_kept_kind, &restore_kind,
+                                                   &endpoint_kind };
 
 static int run_urgent(nl_api *api)
 {
@@ -447,7 +575,8 @@ static int run_urgent(nl_api *api)
  * (what they start is a job like any other). */
 static int run_clock(nl_api *api)
 {
-    return nl_snapshots_expire(api) || nl_branches_expire(api) || nl_schedules_take_due(api);
+    return nl_snapshots_expire(api) || nl_branches_expire(api) || nl_recovery_expire(api) ||
+           nl_schedules_take_due(api);
 }
 
 void *nl_worker_main(void *arg)
@@ -504,6 +633,9 @@ static char *branch_job_needing(const cJSON *other, const char *branch_id)
 
 char *nl_job_needing(cJSON *project, const char *branch_id)
 {
+    /* A deleted project is frozen until it is recovered or removed. */
+    if (nl_state_flag(project, NL_DELETED))
+        return xasprintf("project %s is deleted", json_text(project, "id", NULL));
     const cJSON *other;
     cJSON_ArrayForEach(other, nl_state_list(project, NL_BRANCHES)) {
         char *why = branch_job_needing(other, branch_id);
@@ -538,6 +670,8 @@ int nl_job_refuse_if_needed(nl_response *error, cJSON *project, const cJSON *bra
 
 int nl_job_readable_now(cJSON *project, const cJSON *branch)
 {
+    if (nl_branch_is_deleted(branch) || nl_state_flag(project, NL_DELETED))
+        return 0;
     return nl_state_is(branch, NL_BRANCH_READY) && !nl_job_endpoint_changing(project, json_text(branch, "id", NULL));
 }
 

@@ -9,6 +9,7 @@
 #include "jsonfield.h"
 #include "operations.h"
 #include "postgres.h"
+#include "recovery.h"
 #include "roles.h"
 #include "state.h"
 
@@ -52,16 +53,25 @@ static int project_matches(const cJSON *project, const char *search)
            strcasestr(json_text(project, "id", ""), search);
 }
 
-/* The live projects search selects, sorted (caller frees the array, not
- * the items). */
-static cJSON **select_projects(size_t *count, nl_api *api, const char *search)
+/* A project GET /projects shows: a live one, or with recoverable=true a
+ * deleted one still in its recovery period (only those). */
+static int listed(const cJSON *project, int recoverable)
+{
+    if (!nl_state_flag(project, NL_DELETED))
+        return !recoverable;
+    return recoverable && !nl_state_flag(project, NL_PURGING);
+}
+
+/* The projects search selects, sorted (caller frees the array, not the
+ * items). */
+static cJSON **select_projects(size_t *count, nl_api *api, const char *search, int recoverable)
 {
     cJSON *all = nl_state_projects(api->state);
     cJSON **list = xcalloc((size_t)cJSON_GetArraySize(all) + 1, sizeof *list);
     size_t n = 0;
     cJSON *project;
     cJSON_ArrayForEach(project, all)
-        if (!nl_state_flag(project, NL_DELETED) && project_matches(project, search))
+        if (listed(project, recoverable) && project_matches(project, search))
             list[n++] = project;
     qsort(list, n, sizeof *list, compare_projects);
     *count = n;
@@ -116,16 +126,20 @@ static int project_page_start(size_t *start, cJSON **list, size_t n, const char 
     return 0;
 }
 
-/* GET /projects?search=&limit=&cursor= */
+/* GET /projects?search=&limit=&cursor=&recoverable= */
 nl_response nl_projects_list(nl_api *api, const nl_request *req, const nl_path_ids *ids)
 {
     (void)ids;
     const char *limit_text = json_text(req->query, "limit", NULL), *cursor = json_text(req->query, "cursor", NULL);
+    const char *recoverable = json_text(req->query, "recoverable", "false");
     long limit;
     size_t n, start;
     if (nl_cursor_limit(&limit, limit_text, DEFAULT_PROJECT_PAGE, MAX_PROJECT_PAGE) != 0)
         return nl_error(400, "", "limit %s: give a whole number from 1 to %d", limit_text, MAX_PROJECT_PAGE);
-    cJSON **list = select_projects(&n, api, json_text(req->query, "search", NULL));
+    if (strcmp(recoverable, "true") && strcmp(recoverable, "false"))
+        return nl_error(400, "", "recoverable %s: give true (only deleted projects still recoverable) or false",
+                        recoverable);
+    cJSON **list = select_projects(&n, api, json_text(req->query, "search", NULL), !strcmp(recoverable, "true"));
     nl_response answer;
     if (project_page_start(&start, list, n, cursor) != 0)
         answer = nl_error(400, "", "cursor %s is not one this server gave; pass pagination.cursor from the "
@@ -305,8 +319,8 @@ static int refuse_if_busy(nl_response *error, cJSON *project)
     return 0;
 }
 
-/* DELETE /projects/{id}: gone for the API at once; its servers are stopped
- * and its data removed in the background. */
+/* DELETE /projects/{id}: gone for the API at once, kept recoverable for
+ * Neon's period (recovery.h): its endpoints are suspended, its data stays. */
 nl_response nl_project_delete(nl_api *api, const nl_request *req, const nl_path_ids *ids)
 {
     (void)req;
@@ -316,16 +330,10 @@ nl_response nl_project_delete(nl_api *api, const nl_request *req, const nl_path_
         return nl_api_no_project(ids->project_id);
     if (refuse_if_busy(&error, project) != 0)
         return error;
-    cJSON *branch;
-    cJSON_ArrayForEach(branch, nl_state_list(project, NL_BRANCHES))
-        nl_state_set_current(branch, NL_BRANCH_DELETING);
-    cJSON_AddTrueToObject(project, NL_DELETED);
-    if (cJSON_GetArraySize(nl_state_list(project, NL_BRANCHES)) > 0)
-        return nl_api_queued(api, 200, project_body(project));
-    /* Nothing for the worker to clean up: it goes now. */
-    cJSON_DetachItemViaPointer(nl_state_projects(api->state), project);
-    cJSON *body = project_body(project);
-    cJSON_Delete(project);
-    nl_api_save(api);
-    return nl_json(200, body);
+    /* The spec's answer is the project alone: the suspends show in its
+     * operations list. */
+    cJSON *ops = cJSON_CreateArray();
+    nl_recovery_keep_project(api, project, ops);
+    cJSON_Delete(ops);
+    return nl_api_queued(api, 200, project_body(project));
 }

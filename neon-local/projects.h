@@ -1,5 +1,6 @@
-/* projects: GET/POST /projects, GET /projects/shared, and GET, PATCH and
- * DELETE /projects/{project_id}. */
+/* projects: GET/POST /projects (recoverable=true: the deleted ones still
+ * recoverable), GET /projects/shared, and GET, PATCH and DELETE
+ * /projects/{project_id} (a deleted project is kept: recovery.h). */
 #ifndef DRCTL_NL_PROJECTS_H
 #define DRCTL_NL_PROJECTS_H
 

@@ -99,7 +99,9 @@ static void restart_ttl(cJSON *branch, const char *source_id)
  * source_branch_id (at its head, or at source_timestamp / source_lsn),
  * keeping its id and its endpoint; its previous state is kept as a new
  * branch named preserve_under_name when asked (required when the branch
- * restores from itself or has children, whose parent it becomes). */
+ * restores from itself or has children), which becomes the parent of the
+ * branch and of its children. Deleting that backup is then refused, as on
+ * Neon, while the restored branch is its child. */
 nl_response nl_branch_restore(nl_api *api, const nl_request *req, const nl_path_ids *ids)
 {
     cJSON *project, *branch;
@@ -124,10 +126,15 @@ nl_response nl_branch_restore(nl_api *api, const nl_request *req, const nl_path_
     if (target)
         cJSON_AddStringToObject(spec, "target", target);
     free(target);
-    if (preserve)
-        cJSON_AddStringToObject(spec, "preserved_id",
-                                json_text(add_preserved(project, branch, preserve->valuestring), "id", NULL));
+    const cJSON *kept = preserve ? add_preserved(project, branch, preserve->valuestring) : NULL;
+    if (kept)
+        cJSON_AddStringToObject(spec, "preserved_id", json_text(kept, "id", NULL));
     restart_ttl(branch, source_id);
+    /* As on Neon, the backup becomes the parent of the restored branch
+     * (undoing the restore is a reset from the parent), after the TTL has
+     * been checked against the parent the reset is from. */
+    if (kept)
+        nl_state_set_text(branch, "parent_id", json_text(kept, "id", NULL));
     cJSON_AddItemToObject(branch, NL_RESTORE, spec);
     nl_state_set_current(branch, NL_BRANCH_INIT);
     cJSON *ops = cJSON_CreateArray();

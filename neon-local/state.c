@@ -24,6 +24,8 @@ int nl_state_each_branch(cJSON *state, nl_branch_visitor visit, void *context)
         cJSON *branch;
         cJSON_ArrayForEach(branch, nl_state_list(project, NL_BRANCHES))
             changed |= visit(project, branch, context);
+        cJSON_ArrayForEach(branch, nl_state_list(project, NL_KEPT_BRANCHES))
+            changed |= visit(project, branch, context);
     }
     return changed;
 }
@@ -187,5 +189,88 @@ void nl_state_forget_branch(cJSON *project, const char *branch_id)
         for (int k = cJSON_GetArraySize(list) - 1; k >= 0; k--)
             if (text_is(cJSON_GetArrayItem(list, k), owner_key, branch_id))
                 cJSON_DeleteItemFromArray(list, k);
+    }
+}
+
+cJSON *nl_state_kept_branches(cJSON *project)
+{
+    cJSON *list = nl_state_list(project, NL_KEPT_BRANCHES);
+    /* A state written before deleted branches were kept has none. */
+    return list ? list : cJSON_AddArrayToObject(project, NL_KEPT_BRANCHES);
+}
+
+cJSON *nl_state_kept_branch(cJSON *project, const char *branch_id)
+{
+    return nl_state_item_in(project, NL_KEPT_BRANCHES, branch_id);
+}
+
+int nl_branch_is_deleted(const cJSON *branch)
+{
+    return cJSON_GetObjectItemCaseSensitive(branch, NL_RECOVERY) != NULL;
+}
+
+/* The names NL_KEPT files a branch's items under, with the list each is from. */
+static const struct {
+    const char *kept_as;
+    const char *list;
+} kept_lists[] = {
+    { "endpoints", NL_ENDPOINTS },
+    { "roles", NL_ROLES },
+    { "databases", NL_DATABASES },
+};
+
+cJSON *nl_state_keep_branch(cJSON *project, cJSON *branch, cJSON *recovery)
+{
+    const char *branch_id = json_text(branch, "id", NULL);
+    cJSON *kept = cJSON_CreateObject();
+    for (size_t i = 0; i < sizeof kept_lists / sizeof *kept_lists; i++) {
+        cJSON *into = cJSON_AddArrayToObject(kept, kept_lists[i].kept_as);
+        cJSON *list = nl_state_list(project, kept_lists[i].list);
+        /* In order, so that they come back in the order they had. */
+        for (int k = 0; k < cJSON_GetArraySize(list);) {
+            cJSON *item = cJSON_GetArrayItem(list, k);
+            if (text_is(item, "branch_id", branch_id))
+                cJSON_AddItemToArray(into, cJSON_DetachItemFromArray(list, k));
+            else
+                k++;
+        }
+    }
+    cJSON_DetachItemViaPointer(nl_state_list(project, NL_BRANCHES), branch);
+    nl_state_set(branch, NL_KEPT, kept);
+    nl_state_set(branch, NL_RECOVERY, recovery);
+    nl_state_set(branch, NL_STOPPING, cJSON_CreateTrue());
+    cJSON_AddItemToArray(nl_state_kept_branches(project), branch);
+    return branch;
+}
+
+cJSON *nl_state_bring_back_branch(cJSON *project, cJSON *kept)
+{
+    cJSON_DetachItemViaPointer(nl_state_kept_branches(project), kept);
+    cJSON *held = cJSON_DetachItemFromObjectCaseSensitive(kept, NL_KEPT);
+    for (size_t i = 0; i < sizeof kept_lists / sizeof *kept_lists; i++) {
+        cJSON *from = cJSON_GetObjectItemCaseSensitive(held, kept_lists[i].kept_as);
+        while (cJSON_GetArraySize(from) > 0)
+            cJSON_AddItemToArray(nl_state_list(project, kept_lists[i].list), cJSON_DetachItemFromArray(from, 0));
+    }
+    cJSON_Delete(held);
+    cJSON_DeleteItemFromObjectCaseSensitive(kept, NL_RECOVERY);
+    cJSON_DeleteItemFromObjectCaseSensitive(kept, NL_STOPPING);
+    cJSON_DeleteItemFromObjectCaseSensitive(kept, NL_PURGING);
+    cJSON_AddItemToArray(nl_state_list(project, NL_BRANCHES), kept);
+    return kept;
+}
+
+void nl_state_each_endpoint(cJSON *state, void (*visit)(const cJSON *endpoint, void *context), void *context)
+{
+    cJSON *project;
+    cJSON_ArrayForEach(project, nl_state_projects(state)) {
+        const cJSON *endpoint, *branch;
+        cJSON_ArrayForEach(endpoint, nl_state_list(project, NL_ENDPOINTS))
+            visit(endpoint, context);
+        cJSON_ArrayForEach(branch, nl_state_list(project, NL_KEPT_BRANCHES)) {
+            const cJSON *kept = cJSON_GetObjectItemCaseSensitive(branch, NL_KEPT);
+            cJSON_ArrayForEach(endpoint, cJSON_GetObjectItemCaseSensitive(kept, "endpoints"))
+                visit(endpoint, context);
+        }
     }
 }

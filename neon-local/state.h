@@ -24,7 +24,9 @@
 #define NL_ROLES "_roles"           /* the roles of every branch, each with its branch_id */
 #define NL_DATABASES "_databases"   /* the databases of every branch, each with its branch_id */
 #define NL_OPERATIONS "_operations" /* every operation it ran, in order */
-#define NL_DELETED "_deleted"       /* true: deleted, 404 for the API, cleaned up by the worker */
+#define NL_DELETED "_deleted"       /* true: deleted, 404 for the API; recoverable until its recoverable_until */
+#define NL_PURGING "_purging"       /* true: its recovery period ended, the worker removes its data for good */
+#define NL_KEPT_BRANCHES "_deleted_branches" /* its deleted branches, each recoverable until its NL_RECOVERY's end */
 
 /* ---- hidden keys of a branch ---- */
 #define NL_SNAPSHOT "_snapshot"             /* true: a snapshot, kept as a data-only branch the branch views never show */
@@ -37,6 +39,11 @@
 #define NL_RESTORE_OF "_restore_of"         /* id of the branch a snapshot restore was made for (finalize_restore) */
 #define NL_BACKUP_SCHEDULE "_backup_schedule" /* the schedule PUT .../backup_schedule set, as given */
 #define NL_SCHEDULE_LAST "_schedule_last"   /* per schedule item, the last slot taken (seconds): slots are never taken twice */
+
+/* ---- hidden keys of a deleted branch (in NL_KEPT_BRANCHES) ---- */
+#define NL_RECOVERY "_recovery"   /* {deleted_at, recoverable_until, deletion_method}: shown as "recovery" */
+#define NL_KEPT "_kept"           /* what was its: {"endpoints": [...], "roles": [...], "databases": [...]} */
+#define NL_STOPPING "_stopping"   /* true: its server is still to be stopped by the worker */
 
 /* ---- hidden keys of an endpoint ---- */
 #define NL_PORT "_port"       /* its server's TCP port on 127.0.0.1 */
@@ -69,9 +76,11 @@ cJSON *nl_state_new(void);
 typedef int (*nl_branch_visitor)(cJSON *project, cJSON *branch, void *context);
 
 /* Calls visit on every branch (snapshots included) of every project
- * (deleted ones too), in order. visit may add branches (they are visited
- * too) but must not remove any. Returns 1 when
- * any visit did change its branch. */
+ * (deleted ones too), in order, then on the project's deleted branches
+ * (NL_KEPT_BRANCHES: their data is still there, recoverable; a visit that
+ * must not touch one checks nl_branch_is_deleted). visit may add branches
+ * (they are visited too) but must not remove any. Returns 1 when any visit
+ * did change its branch. */
 int nl_state_each_branch(cJSON *state, nl_branch_visitor visit, void *context);
 
 /* The list of projects. */
@@ -140,5 +149,30 @@ void nl_state_inherit_roles_and_databases(cJSON *project, const char *parent_id,
 /* Takes a deleted branch out of the state with everything that was its:
  * the branch, its endpoint, roles and databases. */
 void nl_state_forget_branch(cJSON *project, const char *branch_id);
+
+/* ---- deleted, still recoverable ---- */
+
+/* The project's deleted branches (NL_KEPT_BRANCHES), made when missing. */
+cJSON *nl_state_kept_branches(cJSON *project);
+
+/* A deleted branch of the project by id, or NULL; project may be NULL. */
+cJSON *nl_state_kept_branch(cJSON *project, const char *branch_id);
+
+/* Whether a branch is a deleted one (it has NL_RECOVERY). */
+int nl_branch_is_deleted(const cJSON *branch);
+
+/* Moves a branch, with its endpoint, roles and databases (into NL_KEPT),
+ * out of the live lists into NL_KEPT_BRANCHES, with its NL_RECOVERY
+ * (recovery taken) and NL_STOPPING set: the API no longer sees it. */
+cJSON *nl_state_keep_branch(cJSON *project, cJSON *branch, cJSON *recovery);
+
+/* The reverse: a deleted branch, with what NL_KEPT holds, back in the live
+ * lists (at their ends), its recovery keys gone. Returns the branch. */
+cJSON *nl_state_bring_back_branch(cJSON *project, cJSON *kept);
+
+/* Calls visit on every endpoint the state holds: live ones, a deleted
+ * project's, and a deleted branch's (in its NL_KEPT). Each keeps its
+ * address while it can be recovered, so nothing new may take it. */
+void nl_state_each_endpoint(cJSON *state, void (*visit)(const cJSON *endpoint, void *context), void *context);
 
 #endif
