@@ -21,7 +21,7 @@ OPT      ?= -O2 -g
 CFLAGS   += $(OPT) -std=c11 -D_GNU_SOURCE -pthread $(WARNINGS) -MMD -MP \
             -DDRCTL_VERSION='"$(VERSION)"' -DDRCTL_SHAREDIR='"$(SHAREDIR)"' \
             $(shell pkg-config --cflags $(DRCTL_PKGS) $(NEON_LOCAL_PKGS))
-NL_LDLIBS := $(shell pkg-config --libs $(NEON_LOCAL_PKGS)) -lm -pthread
+NL_LDLIBS := $(shell pkg-config --libs $(NEON_LOCAL_PKGS) libcrypto) -lm -pthread
 LDLIBS   += $(shell pkg-config --libs $(DRCTL_PKGS)) -lm -lutil -pthread
 
 ifdef SANITIZER

@@ -1,22 +1,38 @@
 #include "endpoints.h"
 
 #include "branches.h"
+#include "err.h"
 #include "ids.h"
 #include "jobs.h"
 #include "jsonfield.h"
 #include "operations.h"
 #include "postgres.h"
+#include "proxy.h"
 #include "state.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The endpoint's own address (proxy.h), where neonctl's connection
+ * strings go; one that resolves nowhere when none is free. */
+static void claim_host(char host[NL_ADDRESS_MAX], const char *id)
+{
+    if (nl_proxy_claim(host) != 0) {
+        fprintf(stderr, "neon-local: endpoint %s has no address of its own: %s\n", id, err_last());
+        snprintf(host, NL_ADDRESS_MAX, "%s", "");
+    }
+}
 
 cJSON *nl_endpoint_add(cJSON *project, const cJSON *branch, int port)
 {
     char *id = nl_new_id("ep"), *now = nl_now_text();
+    char host[NL_ADDRESS_MAX];
+    claim_host(host, id);
+    const char *shown = *host ? host : NL_PROXY_NO_ADDRESS;
     cJSON *e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "id", id);
-    cJSON_AddStringToObject(e, "host", "127.0.0.1");
+    cJSON_AddStringToObject(e, "host", shown);
     cJSON_AddStringToObject(e, "project_id", json_text(project, "id", NULL));
     cJSON_AddStringToObject(e, "branch_id", json_text(branch, "id", NULL));
     cJSON_AddNumberToObject(e, "autoscaling_limit_min_cu", 0.25);
@@ -32,7 +48,7 @@ cJSON *nl_endpoint_add(cJSON *project, const cJSON *branch, int port)
     cJSON_AddStringToObject(e, "creation_source", "neon-local");
     cJSON_AddStringToObject(e, "created_at", now);
     cJSON_AddStringToObject(e, "updated_at", now);
-    cJSON_AddStringToObject(e, "proxy_host", "127.0.0.1");
+    cJSON_AddStringToObject(e, "proxy_host", shown);
     cJSON_AddNumberToObject(e, "suspend_timeout_seconds", 0);
     cJSON_AddStringToObject(e, "provisioner", "k8s-neonvm");
     cJSON_AddNumberToObject(e, NL_PORT, port);

@@ -6,7 +6,10 @@
 #include "err.h"
 #include "fsio.h"
 #include "api.h"
+#include "postgres.h"
+#include "proxy.h"
 #include "server.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +42,14 @@ static const char usage[] =
     "(postgres) included: that one is generated into DIR/superuser-password (mode 0600) and\n"
     "never shown by the API. A data folder written by an older neon-local, whose servers\n"
     "trusted postgres on 127.0.0.1, is brought to this rule when neon-local starts on it.\n"
+    "\n"
+    "Every endpoint gets a loopback address of its own (127.a.b.c, never 127.0.x.x), its host,\n"
+    "where neon-local listens on port 5432 and passes connections to the branch's server: the\n"
+    "connection strings neonctl builds from the host alone (sslmode=require) reach it. Each\n"
+    "address is one nothing else listened on; it is kept across restarts, or replaced when\n"
+    "another program took it meanwhile. The servers speak TLS with a certificate made into\n"
+    "DIR/tls (server.key mode 0600, server.crt: sslmode=verify-ca sslrootcert=DIR/tls/server.crt\n"
+    "proves a connection reaches this neon-local).\n"
     "\n"
     "When ready it prints 'neon-local: http://127.0.0.1:PORT/api/v2'. SIGTERM or SIGINT stop it.\n";
 
@@ -93,6 +104,18 @@ static int stored_api_key(const char *dir, char **key)
         }
     }
     free(path);
+    return rc;
+}
+
+/* The certificate every branch server presents, made into DIR/tls once. */
+static int use_tls(const char *data)
+{
+    char *cert = NULL, *key = NULL;
+    int rc = nl_tls_prepare(data, &cert, &key);
+    if (rc == 0)
+        nl_pg_use_tls(cert, key);
+    free(cert);
+    free(key);
     return rc;
 }
 
@@ -156,16 +179,22 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     nl_api *api = NULL;
     nl_server *server = NULL;
-    if (nl_api_open(&api, data) != 0 || nl_server_start(&server, host, port, key, idle_timeout, nl_api_handle, api) != 0) {
+    /* TLS first: nl_api_open starts the servers that were running. */
+    if (use_tls(data) != 0 || nl_api_open(&api, data) != 0 || nl_proxy_start(api) != 0 ||
+        nl_server_start(&server, host, port, key, idle_timeout, nl_api_handle, api) != 0) {
         fprintf(stderr, "neon-local: %s\n", err_last());
+        nl_proxy_stop();
         nl_api_free(api);
+        nl_pg_use_tls(NULL, NULL);
         free(key);
         return 1;
     }
     if (faults && *faults && nl_server_set_faults(server, faults) != 0) {
         fprintf(stderr, "neon-local: %s\n", err_last());
         nl_server_stop(server);
+        nl_proxy_stop();
         nl_api_free(api);
+        nl_pg_use_tls(NULL, NULL);
         free(key);
         return 2;
     }
@@ -175,7 +204,9 @@ int main(int argc, char **argv)
     int sig = 0;
     sigwait(&stop, &sig);
     nl_server_stop(server);
+    nl_proxy_stop();
     nl_api_free(api);
+    nl_pg_use_tls(NULL, NULL);
     free(key);
     fprintf(stderr, "neon-local: stopped (%s)\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     return 0;

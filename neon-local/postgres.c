@@ -443,11 +443,73 @@ cleanup:
     return rc;
 }
 
+/* The certificate and key every server presents (nl_pg_use_tls); NULL:
+ * servers without TLS. */
+static char *tls_cert, *tls_key;
+
+void nl_pg_use_tls(const char *cert_path, const char *key_path)
+{
+    free(tls_cert);
+    free(tls_key);
+    tls_cert = cert_path ? xstrdup(cert_path) : NULL;
+    tls_key = key_path ? xstrdup(key_path) : NULL;
+}
+
+/* A path as a quoted value of postgresql.conf ('' for '); a newline has no
+ * quoting there and is refused. */
+static int conf_quote(buf *out, const char *path)
+{
+    if (strpbrk(path, "\r\n"))
+        return err_set(DR_EUSAGE, "the path %s holds a line break, which PostgreSQL's settings cannot quote: "
+                       "move neon-local's data folder to a path without one", path);
+    buf_putc(out, '\'');
+    for (const char *c = path; *c; c++) {
+        if (*c == '\'')
+            buf_putc(out, '\'');
+        buf_putc(out, *c);
+    }
+    buf_putc(out, '\'');
+    return 0;
+}
+
+/* postgresql.auto.conf's TLS settings made the current ones, whatever
+ * wrote the rest of it: an older neon-local, or the branch a base backup
+ * came from. */
+static int write_tls_settings(const char *datadir)
+{
+    char *conf = in_datadir(datadir, "postgresql.auto.conf");
+    char *text = NULL;
+    buf b = BUF_INIT;
+    int rc = fsio_exists(conf) ? fsio_read_file(&text, NULL, conf) : 0;
+    for (char *save = NULL, *line = text ? strtok_r(text, "\n", &save) : NULL; rc == 0 && line;
+         line = strtok_r(NULL, "\n", &save))
+        if (strncmp(line, "ssl", 3) != 0)
+            buf_printf(&b, "%s\n", line);
+    if (rc == 0 && tls_cert && tls_key) {
+        buf_puts(&b, "ssl = on\nssl_cert_file = ");
+        rc = conf_quote(&b, tls_cert);
+        buf_puts(&b, "\nssl_key_file = ");
+        if (rc == 0)
+            rc = conf_quote(&b, tls_key);
+        buf_putc(&b, '\n');
+    }
+    if (rc == 0)
+        rc = fsio_write_durable(conf, b.data ? b.data : "", b.len);
+    if (rc == 0)
+        rc = nl_pg_own(conf);
+    buf_dispose(&b);
+    free(text);
+    free(conf);
+    return rc;
+}
+
 int nl_pg_start(const char *datadir)
 {
     /* Never a server with an older, trusting pg_hba.conf (a copy of an
      * older data folder): it gets the password rule first. */
     int rc = nl_pg_secure(datadir, 0);
+    if (rc == 0)
+        rc = write_tls_settings(datadir);
     if (rc == 0)
         rc = pg_ctl(datadir, "start");
     return rc;

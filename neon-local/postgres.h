@@ -68,7 +68,13 @@ char *nl_pg_current_lsn(int port);
 /* 1 when the server at port answers `SELECT 1`. */
 int nl_pg_is_up(int port);
 
-/* Starts the server, after nl_pg_secure (no server ever starts trusting). */
+/* The certificate and key every server presents from now on, with ssl =
+ * on (nl_tls_prepare makes them); NULLs: none (and frees the copies). */
+void nl_pg_use_tls(const char *cert_path, const char *key_path);
+
+/* Starts the server, after nl_pg_secure (no server ever starts trusting),
+ * with the TLS settings of nl_pg_use_tls written into its
+ * postgresql.auto.conf (a folder an older neon-local wrote gets them too). */
 int nl_pg_start(const char *datadir);
 int nl_pg_stop(const char *datadir);
 
