@@ -1,14 +1,606 @@
 #include "schema.h"
 
-/* Placeholder until the schema is served. */
+#include "buf.h"
+#include "err.h"
+#include "fsio.h"
+#include "jobs.h"
+#include "jsonfield.h"
+#include "postgres.h"
+#include "proc.h"
+#include "state.h"
+
+#include <ctype.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- a dump two reads can compare ------------------------------------------------ */
+
+/* Lines pg_dump writes differently each time, or from one version to the
+ * next, for the same schema: the versions that made it, and (since 15.14)
+ * the random key psql's \restrict mode takes for one restore. */
+static int varying_dump_line(const char *line, size_t len)
+{
+    static const char *const prefixes[] = { "-- Dumped from database version", "-- Dumped by pg_dump version",
+                                            "\\restrict ", "\\unrestrict ", NULL };
+    for (const char *const *p = prefixes; *p; p++) {
+        size_t n = strlen(*p);
+        if (len >= n && memcmp(line, *p, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+char *nl_schema_stable_dump(const char *dump)
+{
+    buf out = BUF_INIT;
+    const char *p = dump;
+    while (*p) {
+        size_t len = strcspn(p, "\n");
+        size_t with_end = len + (p[len] == '\n');
+        if (!varying_dump_line(p, len))
+            buf_append(&out, p, with_end);
+        p += with_end;
+    }
+    return buf_detach(&out);
+}
+
+/* ---- unified diff --------------------------------------------------------------- */
+
+/* A text cut into lines (without their '\n'); they point into the text. */
+typedef struct line_list {
+    const char **start;
+    size_t *len;
+    size_t count;
+} line_list;
+
+static void lines_split(line_list *out, const char *text)
+{
+    size_t cap = 16;
+    out->start = xmalloc(cap * sizeof *out->start);
+    out->len = xmalloc(cap * sizeof *out->len);
+    out->count = 0;
+    for (const char *p = text; *p;) {
+        size_t len = strcspn(p, "\n");
+        if (out->count == cap) {
+            cap *= 2;
+            out->start = xrealloc(out->start, cap * sizeof *out->start);
+            out->len = xrealloc(out->len, cap * sizeof *out->len);
+        }
+        out->start[out->count] = p;
+        out->len[out->count++] = len;
+        p += len + (p[len] == '\n');
+    }
+}
+
+static void lines_dispose(line_list *l)
+{
+    free(l->start);
+    free(l->len);
+}
+
+static int line_equal(const line_list *a, size_t i, const line_list *b, size_t j)
+{
+    return a->len[i] == b->len[j] && memcmp(a->start[i], b->start[j], a->len[i]) == 0;
+}
+
+/* One step of the edit script: a line kept ('='), removed from the old
+ * text ('-') or added from the new one ('+'), with the positions in both
+ * texts before the step. */
+typedef struct edit {
+    char kind;
+    size_t old_pos, new_pos;
+} edit;
+
+typedef struct edit_list {
+    edit *items;
+    size_t count;
+} edit_list;
+
+static void edit_push(edit_list *l, char kind, size_t old_pos, size_t new_pos)
+{
+    l->items[l->count++] = (edit){ kind, old_pos, new_pos };
+}
+
+/* Beyond this many differing lines the middle of the two texts is shown
+ * as removed then added, not searched for its shortest script: Myers'
+ * search keeps (D+1)^2 positions for D differences, and a schema that
+ * different is not read line by line anyway. */
+#define MAX_SEARCHED_DIFFERENCES 2000
+
+/* Myers' greedy search (An O(ND) Difference Algorithm, 1986) over
+ * old[lo_a, hi_a) and new[lo_b, hi_b): the furthest x reached on each
+ * diagonal k = x - y after d differences is kept for every d (trace[d],
+ * indexed k + d), then the path is walked back from the end. Appends the
+ * script in order; 0, or -1 when it needs more than the cap. */
+static int myers_middle(edit_list *script, const line_list *a, size_t lo_a, size_t hi_a, const line_list *b,
+                        size_t lo_b, size_t hi_b)
+{
+    long n = (long)(hi_a - lo_a), m = (long)(hi_b - lo_b);
+    long max_d = n + m < MAX_SEARCHED_DIFFERENCES ? n + m : MAX_SEARCHED_DIFFERENCES;
+    long offset = max_d + 1;
+    long *v = xcalloc((size_t)(2 * max_d + 3), sizeof *v);
+    long **trace = xcalloc((size_t)max_d + 1, sizeof *trace);
+    long found = -1;
+    for (long d = 0; d <= max_d && found < 0; d++) {
+        for (long k = -d; k <= d; k += 2) {
+            long x = (k == -d || (k != d && v[offset + k - 1] < v[offset + k + 1])) ? v[offset + k + 1]
+                                                                                   : v[offset + k - 1] + 1;
+            long y = x - k;
+            while (x < n && y < m && line_equal(a, lo_a + (size_t)x, b, lo_b + (size_t)y))
+                x++, y++;
+            v[offset + k] = x;
+            if (x >= n && y >= m)
+                found = d;
+        }
+        trace[d] = xmalloc((size_t)(2 * d + 1) * sizeof **trace);
+        memcpy(trace[d], v + offset - d, (size_t)(2 * d + 1) * sizeof **trace);
+    }
+    int rc = found < 0 ? -1 : 0;
+    if (rc == 0) {
+        /* Walked back, the steps come last first: they are written from the
+         * end of the slots this search owns, (n + m + d) / 2 of them (each
+         * kept line counts for both texts, each difference for one). */
+        size_t end = script->count + (size_t)((n + m + found) / 2), at = end;
+        long x = n, y = m;
+        for (long d = found; d > 0; d--) {
+            const long *prev = trace[d - 1];
+            long k = x - y;
+            int down = k == -d || (k != d && prev[k - 1 + d - 1] < prev[k + 1 + d - 1]);
+            long prev_k = down ? k + 1 : k - 1;
+            long prev_x = prev[prev_k + d - 1], prev_y = prev_x - prev_k;
+            long mid_x = down ? prev_x : prev_x + 1; /* where the snake to (x, y) starts */
+            for (; x > mid_x; x--, y--)
+                script->items[--at] = (edit){ '=', lo_a + (size_t)x - 1, lo_b + (size_t)y - 1 };
+            script->items[--at] = down ? (edit){ '+', lo_a + (size_t)prev_x, lo_b + (size_t)prev_y }
+                                       : (edit){ '-', lo_a + (size_t)prev_x, lo_b + (size_t)prev_y };
+            x = prev_x, y = prev_y;
+        }
+        for (; x > 0; x--, y--)
+            script->items[--at] = (edit){ '=', lo_a + (size_t)x - 1, lo_b + (size_t)y - 1 };
+        script->count = end;
+    }
+    for (long d = 0; d <= max_d; d++)
+        free(trace[d]);
+    free(trace);
+    free(v);
+    return rc;
+}
+
+/* The shortest script (or, past the cap, a plain one) from a to b: the
+ * lines both start and end with are kept without a search. */
+static void edit_script(edit_list *script, const line_list *a, const line_list *b)
+{
+    script->items = xmalloc((a->count + b->count + 1) * sizeof *script->items);
+    script->count = 0;
+    size_t head = 0, tail = 0;
+    while (head < a->count && head < b->count && line_equal(a, head, b, head))
+        head++;
+    while (tail < a->count - head && tail < b->count - head &&
+           line_equal(a, a->count - 1 - tail, b, b->count - 1 - tail))
+        tail++;
+    for (size_t i = 0; i < head; i++)
+        edit_push(script, '=', i, i);
+    size_t hi_a = a->count - tail, hi_b = b->count - tail;
+    if (myers_middle(script, a, head, hi_a, b, head, hi_b) != 0) {
+        for (size_t i = head; i < hi_a; i++)
+            edit_push(script, '-', i, head);
+        for (size_t j = head; j < hi_b; j++)
+            edit_push(script, '+', hi_a, j);
+    }
+    for (size_t i = 0; i < tail; i++)
+        edit_push(script, '=', hi_a + i, hi_b + i);
+}
+
+/* "start,count" as diff -u writes it: the count left out when 1, and the
+ * line before the hunk as its start when the side has no line in it. */
+static void hunk_range(buf *out, size_t pos, size_t count)
+{
+    if (count == 1)
+        buf_printf(out, "%zu", pos + 1);
+    else
+        buf_printf(out, "%zu,%zu", count ? pos + 1 : pos, count);
+}
+
+/* One hunk: script[from, to), its header first. */
+static void write_hunk(buf *out, const edit_list *script, size_t from, size_t to, const line_list *a,
+                       const line_list *b)
+{
+    size_t old_count = 0, new_count = 0;
+    for (size_t i = from; i < to; i++) {
+        old_count += script->items[i].kind != '+';
+        new_count += script->items[i].kind != '-';
+    }
+    buf_puts(out, "@@ -");
+    hunk_range(out, script->items[from].old_pos, old_count);
+    buf_puts(out, " +");
+    hunk_range(out, script->items[from].new_pos, new_count);
+    buf_puts(out, " @@\n");
+    for (size_t i = from; i < to; i++) {
+        const edit *e = &script->items[i];
+        buf_putc(out, e->kind == '=' ? ' ' : e->kind);
+        if (e->kind == '+')
+            buf_append(out, b->start[e->new_pos], b->len[e->new_pos]);
+        else
+            buf_append(out, a->start[e->old_pos], a->len[e->old_pos]);
+        buf_putc(out, '\n');
+    }
+}
+
+char *nl_schema_unified_diff(const char *old_text, const char *new_text, const char *old_label,
+                             const char *new_label, size_t context)
+{
+    line_list a, b;
+    lines_split(&a, old_text);
+    lines_split(&b, new_text);
+    edit_list script;
+    edit_script(&script, &a, &b);
+    buf out = BUF_INIT;
+    size_t i = 0;
+    while (i < script.count) {
+        while (i < script.count && script.items[i].kind == '=')
+            i++;
+        if (i == script.count)
+            break;
+        /* A hunk: context before the first change, then changes joined
+         * while the kept lines between them are at most two contexts. */
+        size_t from = i > context ? i - context : 0, last_change = i;
+        for (size_t j = i; j < script.count && j <= last_change + 2 * context + 1; j++)
+            if (script.items[j].kind != '=')
+                last_change = j;
+        size_t to = last_change + 1 + context < script.count ? last_change + 1 + context : script.count;
+        if (out.len == 0)
+            buf_printf(&out, "--- %s\n+++ %s\n", old_label, new_label);
+        write_hunk(&out, &script, from, to, &a, &b);
+        i = last_change + 1;
+    }
+    free(script.items);
+    lines_dispose(&a);
+    lines_dispose(&b);
+    return buf_detach(&out);
+}
+
+/* ---- reading a schema ------------------------------------------------------------ */
+
+/* What reading one database's schema needs, copied out of the state so
+ * that the read runs without the lock. */
+typedef struct schema_source {
+    char *branch_id;
+    char *db_name;
+    char *host;
+    int port;
+} schema_source;
+
+static void schema_source_dispose(schema_source *s)
+{
+    free(s->branch_id);
+    free(s->db_name);
+    free(s->host);
+    memset(s, 0, sizeof *s);
+}
+
+/* The branch a schema is read from: in the project, not a snapshot. */
+static cJSON *shown_branch(cJSON *project, const char *branch_id)
+{
+    cJSON *branch = nl_state_item_in(project, NL_BRANCHES, branch_id);
+    return branch && !nl_branch_is_snapshot(branch) ? branch : NULL;
+}
+
+/* A ready branch whose server runs, with database db_name: its address
+ * copied into *out; -1 with the 404, 423 or 400 answer in *bad. */
+static int schema_source_find(schema_source *out, nl_response *bad, cJSON *project, const char *project_id,
+                              const char *branch_id, const char *db_name)
+{
+    memset(out, 0, sizeof *out);
+    cJSON *branch = shown_branch(project, branch_id);
+    if (!project) {
+        *bad = nl_api_no_project(project_id);
+        return -1;
+    }
+    if (!branch) {
+        *bad = nl_api_no_branch(project_id, branch_id);
+        return -1;
+    }
+    if (!nl_job_readable_now(project, branch)) {
+        *bad = nl_api_busy("branch", branch_id);
+        return -1;
+    }
+    if (!nl_state_item_named(project, NL_DATABASES, branch_id, db_name)) {
+        *bad = nl_error(404, "", "database %s not found on branch %s; GET .../branches/%s/databases lists them",
+                        db_name, branch_id, branch_id);
+        return -1;
+    }
+    cJSON *endpoint = nl_endpoint_of(project, branch_id);
+    int port = nl_endpoint_port(endpoint);
+    if (!port || !nl_state_is(endpoint, NL_ENDPOINT_ACTIVE)) {
+        *bad = nl_error(400, "", "branch %s has no running endpoint to read the schema from; start its endpoint "
+                        "(POST .../endpoints/{endpoint_id}/start) or add one (POST .../endpoints)", branch_id);
+        return -1;
+    }
+    out->branch_id = xstrdup(branch_id);
+    out->db_name = xstrdup(db_name);
+    out->host = xstrdup(json_text(endpoint, "host", "127.0.0.1"));
+    out->port = port;
+    return 0;
+}
+
+/* The servers' superuser password, read from DIR/superuser-password (which
+ * neon-local checked at start-up); NULL with the reason set. */
+static char *superuser_password(const nl_api *api)
+{
+    char *path = xasprintf("%s/superuser-password", api->data_dir);
+    char *text = NULL;
+    int rc = fsio_read_file(&text, NULL, path);
+    if (rc != 0)
+        err_set(DR_EFAIL, "cannot read the servers' superuser password in %s: %s", path, err_last());
+    else
+        text[strcspn(text, "\r\n")] = '\0';
+    free(path);
+    return text;
+}
+
+static void forget_secret(char *secret)
+{
+    if (secret) {
+        explicit_bzero(secret, strlen(secret));
+        free(secret);
+    }
+}
+
+/* pg_dump's output is capped: a schema is text, never this big. */
+#define DUMP_LIMIT (64u << 20)
+#define DUMP_TIMEOUT_SECONDS 120.0
+
+/* pg_dump --schema-only of the source's database, made stable. Where to
+ * connect and the password go in the child's environment only, never its
+ * arguments (which any local user can read); PGDATABASE is never taken for
+ * a connection string, as a database argument would be. */
+static int read_dump(char **out, const schema_source *src, const char *password)
+{
+    *out = NULL;
+    char *program = xasprintf("%s/pg_dump", nl_pg_bindir());
+    char *argv[] = { program, "--schema-only", "--no-password", NULL };
+    char *env[] = { xasprintf("PGHOST=%s", src->host), xasprintf("PGPORT=%d", src->port), xstrdup("PGUSER=postgres"),
+                    xasprintf("PGDATABASE=%s", src->db_name), xasprintf("PGPASSWORD=%s", password),
+                    xstrdup("PGCONNECT_TIMEOUT=10"), NULL };
+    proc_request req = { .argv = argv, .env = env, .timeout = DUMP_TIMEOUT_SECONDS, .output_limit = DUMP_LIMIT };
+    proc_result res;
+    memset(&res, 0, sizeof res);
+    int rc = proc_run(&res, &req);
+    if (rc == 0 && (res.exit_code != 0 || res.truncated)) {
+        const char *why = res.truncated ? "its output is over 64 MiB" : res.err_len ? res.err : "no message";
+        rc = err_set(DR_EFAIL, "pg_dump of database %s on branch %s failed (exit %d): %.*s", src->db_name,
+                     src->branch_id, res.exit_code, (int)strcspn(why, "\n"), why);
+    }
+    if (rc == 0)
+        *out = nl_schema_stable_dump(res.out);
+    proc_result_dispose(&res);
+    for (char **e = env; *e; e++)
+        forget_secret(*e);
+    free(program);
+    return rc;
+}
+
+/* The tables of the database as the spec's BranchSchemaJSON: every table
+ * outside the system schemas, its columns in order, and its primary key,
+ * unique and foreign key constraints. PostgreSQL builds the JSON itself. */
+static const char catalog_query[] =
+    "SELECT json_build_object('tables', coalesce(json_agg(t ORDER BY t.schema, t.name), '[]'))::text FROM ("
+    " SELECT n.nspname AS schema, c.relname AS name,"
+    "  coalesce((SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),"
+    "     'nullable', NOT a.attnotnull, 'generated', a.attgenerated <> '') ORDER BY a.attnum)"
+    "    FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns,"
+    "  coalesce((SELECT json_agg(json_strip_nulls(json_build_object("
+    "     'type', CASE k.contype WHEN 'p' THEN 'primary_key' WHEN 'u' THEN 'unique' ELSE 'foreign_key' END,"
+    "     'name', k.conname,"
+    "     'columns', (SELECT json_agg(a.attname ORDER BY u.ord) FROM unnest(k.conkey) WITH ORDINALITY u(num, ord)"
+    "                 JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.num),"
+    "     'referenced_table', CASE WHEN k.contype = 'f' THEN json_build_object('schema', fn.nspname,"
+    "        'table', fc.relname, 'columns', (SELECT json_agg(a.attname ORDER BY u.ord)"
+    "         FROM unnest(k.confkey) WITH ORDINALITY u(num, ord)"
+    "         JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.num)) END)) ORDER BY k.conname)"
+    "    FROM pg_constraint k LEFT JOIN pg_class fc ON fc.oid = k.confrelid"
+    "    LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace"
+    "    WHERE k.conrelid = c.oid AND k.contype IN ('p', 'u', 'f')), '[]') AS constraints"
+    " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'"
+    ") t";
+
+static int read_catalog(cJSON **out, const schema_source *src, const char *password)
+{
+    *out = NULL;
+    char port[16];
+    snprintf(port, sizeof port, "%d", src->port);
+    const char *const keys[] = { "host", "port", "user", "dbname", "password", "connect_timeout", NULL };
+    const char *const values[] = { src->host, port, "postgres", src->db_name, password, "10", NULL };
+    PGconn *conn = PQconnectdbParams(keys, values, 0);
+    int rc = 0;
+    if (PQstatus(conn) != CONNECTION_OK) {
+        rc = err_set(DR_EFAIL, "cannot connect to database %s on branch %s: %s", src->db_name, src->branch_id,
+                     PQerrorMessage(conn));
+    } else {
+        PGresult *res = PQexec(conn, catalog_query);
+        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+            *out = cJSON_Parse(PQgetvalue(res, 0, 0));
+        if (!*out)
+            rc = err_set(DR_EFAIL, "cannot read the tables of database %s on branch %s: %s", src->db_name,
+                         src->branch_id, PQresultErrorMessage(res));
+        PQclear(res);
+    }
+    PQfinish(conn);
+    return rc;
+}
+
+/* ---- the requests ---------------------------------------------------------------- */
+
+/* db_name, required by both operations. */
+static const char *wanted_database(nl_response *bad, const nl_request *req)
+{
+    const char *db_name = json_text(req->query, "db_name", NULL);
+    if (!db_name || !*db_name)
+        *bad = nl_error(400, "", "db_name is required: the database whose schema to read, e.g. ?db_name=neondb");
+    return db_name && *db_name ? db_name : NULL;
+}
+
+/* A schema at a past point (lsn, timestamp and their base_ forms) is not
+ * read: -1 with the 400 answer naming the first one given. */
+static int refuse_point_in_time(nl_response *bad, const nl_request *req, const char *const *names)
+{
+    for (const char *const *name = names; *name; name++) {
+        if (json_text(req->query, *name, NULL)) {
+            *bad = nl_error(400, "", "%s is not supported: neon-local reads a schema at the branch's head only; "
+                            "leave out %s, or create a branch at that point (parent_lsn or parent_timestamp) "
+                            "and read its schema", *name, *name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int valid_branch_id(const char *id)
+{
+    size_t n = strlen(id);
+    if (n < 1 || n > 60)
+        return 0;
+    for (const char *c = id; *c; c++)
+        if (!(islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '-'))
+            return 0;
+    return 1;
+}
+
+/* After a read failed: 404 or 423 when the branch went or got busy while
+ * the lock was released (the failure came from that), else 500 with the
+ * read's own message. */
+static nl_response read_failure(nl_api *api, const char *project_id, const schema_source *src, const char *why)
+{
+    nl_response moved;
+    schema_source again;
+    cJSON *project = nl_state_live_project(api->state, project_id);
+    if (schema_source_find(&again, &moved, project, project_id, src->branch_id, src->db_name) != 0)
+        return moved;
+    schema_source_dispose(&again);
+    return nl_error(500, "", "%s", why);
+}
+
+/* Reads one schema, or both of a comparison (base may be NULL), with the
+ * lock released. 0, or -1 with the answer in *bad (the lock held again). */
+static int read_unlocked(nl_response *bad, nl_api *api, const char *project_id, const schema_source *src,
+                         const schema_source *base, int as_json, char **sql, char **base_sql, cJSON **json)
+{
+    char *password = superuser_password(api);
+    if (!password) {
+        *bad = nl_error(500, "", "%s", err_last());
+        return -1;
+    }
+    pthread_mutex_unlock(&api->lock);
+    const schema_source *failed = NULL;
+    int rc = 0;
+    if (base && (rc = read_dump(base_sql, base, password)) != 0)
+        failed = base;
+    else if (as_json && (rc = read_catalog(json, src, password)) != 0)
+        failed = src;
+    else if (!as_json && (rc = read_dump(sql, src, password)) != 0)
+        failed = src;
+    char *why = rc ? xstrdup(err_last()) : NULL;
+    forget_secret(password);
+    pthread_mutex_lock(&api->lock);
+    if (rc)
+        *bad = read_failure(api, project_id, failed, why);
+    free(why);
+    return rc ? -1 : 0;
+}
+
 nl_response nl_branch_schema_get(nl_api *api, const nl_request *req, const nl_path_ids *ids)
 {
-    (void)api, (void)req, (void)ids;
-    return nl_error(404, "", "the schema is not served yet");
+    static const char *const points[] = { "lsn", "timestamp", NULL };
+    nl_response bad;
+    const char *db_name = wanted_database(&bad, req);
+    if (!db_name || refuse_point_in_time(&bad, req, points) != 0)
+        return bad;
+    const char *format = json_text(req->query, "format", "sql");
+    if (strcmp(format, "sql") != 0 && strcmp(format, "json") != 0)
+        return nl_error(400, "", "format must be sql or json, not '%s'", format);
+    int as_json = strcmp(format, "json") == 0;
+    schema_source src;
+    cJSON *project = nl_state_live_project(api->state, ids->project_id);
+    if (schema_source_find(&src, &bad, project, ids->project_id, ids->branch_id, db_name) != 0)
+        return bad;
+    char *sql = NULL;
+    cJSON *json = NULL;
+    int rc = read_unlocked(&bad, api, ids->project_id, &src, NULL, as_json, &sql, NULL, &json);
+    schema_source_dispose(&src);
+    if (rc != 0)
+        return bad;
+    cJSON *body = cJSON_CreateObject();
+    if (as_json)
+        cJSON_AddItemToObject(body, "json", json);
+    else
+        cJSON_AddStringToObject(body, "sql", sql);
+    free(sql);
+    return nl_json(200, body);
+}
+
+/* The branch a comparison is made against: base_branch_id, or the
+ * branch's parent as Neon takes it; NULL with the answer in *bad. */
+static const char *comparison_base(nl_response *bad, const nl_request *req, cJSON *project, const nl_path_ids *ids)
+{
+    const char *given = json_text(req->query, "base_branch_id", NULL);
+    if (given && !valid_branch_id(given)) {
+        *bad = nl_error(400, "", "base_branch_id must be a branch id (1 to 60 lowercase letters, digits or '-'), "
+                        "not '%s'", given);
+        return NULL;
+    }
+    if (given)
+        return given;
+    cJSON *branch = shown_branch(project, ids->branch_id);
+    if (!project || !branch) {
+        *bad = project ? nl_api_no_branch(ids->project_id, ids->branch_id) : nl_api_no_project(ids->project_id);
+        return NULL;
+    }
+    const char *parent = json_text(branch, "parent_id", NULL);
+    if (!parent)
+        *bad = nl_error(400, "", "branch %s has no parent to compare its schema with; give base_branch_id",
+                        ids->branch_id);
+    return parent;
 }
 
 nl_response nl_branch_schema_compare(nl_api *api, const nl_request *req, const nl_path_ids *ids)
 {
-    (void)api, (void)req, (void)ids;
-    return nl_error(404, "", "the schema comparison is not served yet");
+    static const char *const points[] = { "lsn", "timestamp", "base_lsn", "base_timestamp", NULL };
+    nl_response bad;
+    const char *db_name = wanted_database(&bad, req);
+    if (!db_name || refuse_point_in_time(&bad, req, points) != 0)
+        return bad;
+    cJSON *project = nl_state_live_project(api->state, ids->project_id);
+    const char *base_id = comparison_base(&bad, req, project, ids);
+    if (!base_id)
+        return bad;
+    schema_source src, base;
+    if (schema_source_find(&src, &bad, project, ids->project_id, ids->branch_id, db_name) != 0)
+        return bad;
+    if (schema_source_find(&base, &bad, project, ids->project_id, base_id, db_name) != 0) {
+        schema_source_dispose(&src);
+        return bad;
+    }
+    char *sql = NULL, *base_sql = NULL;
+    int rc = read_unlocked(&bad, api, ids->project_id, &src, &base, 0, &sql, &base_sql, NULL);
+    char *diff = NULL;
+    if (rc == 0) {
+        char *old_label = xasprintf("a/%s/%s", base.branch_id, db_name);
+        char *new_label = xasprintf("b/%s/%s", src.branch_id, db_name);
+        diff = nl_schema_unified_diff(base_sql, sql, old_label, new_label, 3);
+        free(old_label);
+        free(new_label);
+    }
+    free(sql);
+    free(base_sql);
+    schema_source_dispose(&src);
+    schema_source_dispose(&base);
+    if (rc != 0)
+        return bad;
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "diff", diff);
+    free(diff);
+    return nl_json(200, body);
 }
