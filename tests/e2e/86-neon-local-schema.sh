@@ -1,0 +1,159 @@
+# neon-local serves a branch database's schema (pg_dump --schema-only, the
+# same text for the same schema) and compare_schema (a unified diff from the
+# base branch, by default the parent), as Neon's spec says; what it cannot
+# answer is refused in Neon's error shape. Helpers from 90-neon-local.sh and
+# 89-neon-local-spec.sh; this file loads them without running their tests.
+
+if ! declare -F start_neon_local >/dev/null; then
+    source <(sed '/^for t in/,$d' "$ROOT/tests/e2e/90-neon-local.sh")
+fi
+if ! declare -F spec_expect_error >/dev/null; then
+    source <(sed '/^for t in/,$d' "$ROOT/tests/e2e/89-neon-local-spec.sh")
+fi
+
+# The diff's changed lines (its +/- lines without the two header lines).
+changed_lines() { # FILE
+    jq -r .diff "$1" | sed '1,2d' | grep '^[-+]' || true
+}
+
+t_the_schema_is_the_databases_dump_and_the_same_each_time() {
+    chmod 755 .
+    start_neon_local
+    ready_project
+    main=$(jq -r .branch.id created.json)
+    psql "$uri" -Xqc "create table booking (id int primary key, guest text not null, nights int generated always as (1) stored)"
+    psql "$uri" -Xqc "create table payment (id int primary key, booking_id int references booking (id), amount numeric)"
+    call GET "/projects/$project/branches/$main/schema?db_name=neondb"
+    expect_eq "$status" 200 "schema ($(jq -r .message body.json))"
+    jq -r .sql body.json > first.sql
+    expect_in first.sql "CREATE TABLE public.booking ("
+    expect_in first.sql "guest text NOT NULL"
+    expect_in first.sql "CREATE TABLE public.payment ("
+    # What differs from one dump to the next of the same schema is left out.
+    expect_not_in first.sql "Dumped from"
+    expect_not_in first.sql "Dumped by"
+    expect_not_in first.sql '\restrict'
+    expect_not_in first.sql '\unrestrict'
+    call GET "/projects/$project/branches/$main/schema?db_name=neondb&format=sql"
+    jq -r .sql body.json > second.sql
+    cmp -s first.sql second.sql || fail "two reads of the same schema differ: $(diff first.sql second.sql | head -5)"
+    # format=json: the spec's BranchSchemaJSON, read from the catalog.
+    call GET "/projects/$project/branches/$main/schema?db_name=neondb&format=json"
+    expect_eq "$status" 200 "schema as JSON ($(jq -r .message body.json))"
+    expect_eq "$(jq -r '[.json.tables[] | .schema + "." + .name] | join(",")' body.json)" \
+        public.booking,public.payment "the tables"
+    expect_eq "$(jq -c '[.json.tables[0].columns[] | [.name, .type, .nullable, .generated]]' body.json)" \
+        '[["id","integer",false,false],["guest","text",false,false],["nights","integer",true,true]]' "booking's columns"
+    expect_eq "$(jq -c '[.json.tables[1].constraints[] | [.type, .columns, .referenced_table]]' body.json)" \
+        '[["foreign_key",["booking_id"],{"schema":"public","table":"booking","columns":["id"]}],["primary_key",["id"],null]]' \
+        "payment's constraints"
+    stop_neon_local
+}
+
+t_compare_schema_shows_exactly_what_changed_on_a_child() {
+    chmod 755 .
+    start_neon_local
+    ready_project
+    main=$(jq -r .branch.id created.json)
+    psql "$uri" -Xqc "create table booking (id int primary key)"
+    ready_branch '{"branch":{"name":"child"},"endpoints":[{"type":"read_write"}]}'
+    child=$branch_id
+    # A fresh child has its parent's schema: the default base is the parent.
+    call GET "/projects/$project/branches/$child/compare_schema?db_name=neondb"
+    expect_eq "$status" 200 "compare with the parent ($(jq -r .message body.json))"
+    expect_eq "$(jq -r .diff body.json)" "" "the diff of a fresh child"
+    psql "$branch_uri" -Xqc "alter table booking add column note text"
+    call GET "/projects/$project/branches/$child/compare_schema?db_name=neondb"
+    expect_eq "$status" 200 "compare after ALTER TABLE"
+    cp body.json child-vs-main.json
+    expect_eq "$(jq -r .diff body.json | sed -n 1,2p | tr '\n' '|')" "--- a/$main/neondb|+++ b/$child/neondb|" \
+        "the diff's header: from the parent to the child"
+    expect_eq "$(changed_lines body.json | tr '\n' '|')" \
+        "-    id integer NOT NULL|+    id integer NOT NULL,|+    note text|" "only the added column changed"
+    expect_eq "$(jq -r .diff body.json | grep -c '^@@ ')" 1 "one hunk"
+    # The base named, the other way round: the column is what main lacks.
+    call GET "/projects/$project/branches/$main/compare_schema?db_name=neondb&base_branch_id=$child"
+    expect_eq "$(changed_lines body.json | tr '\n' '|')" \
+        "-    id integer NOT NULL,|-    note text|+    id integer NOT NULL|" "main compared with the child"
+    # A branch compared with itself: nothing.
+    call GET "/projects/$project/branches/$child/compare_schema?db_name=neondb&base_branch_id=$child"
+    expect_eq "$status" 200 "compare with itself"
+    expect_eq "$(jq -r .diff body.json)" "" "the diff of a branch with itself"
+    # The diff is the real one: applied to the parent's schema, it gives the child's.
+    if command -v patch >/dev/null; then
+        call GET "/projects/$project/branches/$main/schema?db_name=neondb"
+        jq -r .sql body.json > main.sql
+        call GET "/projects/$project/branches/$child/schema?db_name=neondb"
+        jq -r .sql body.json > child.sql
+        jq -r .diff child-vs-main.json > change.diff
+        patch -s -o patched.sql main.sql change.diff
+        cmp -s patched.sql child.sql || fail "the diff applied to main's schema is not the child's"
+    fi
+    stop_neon_local
+}
+
+t_schema_requests_it_cannot_answer_are_refused_in_neons_shape() {
+    chmod 755 .
+    start_neon_local
+    ready_project
+    main=$(jq -r .branch.id created.json)
+    local base="/projects/$project/branches/$main"
+    call GET "$base/schema"
+    spec_expect_error 400 "no db_name"
+    expect_in body.json db_name
+    call GET "$base/schema?db_name=no_such_db"
+    spec_expect_error 404 "an unknown database"
+    expect_in body.json no_such_db
+    call GET "/projects/$project/branches/br-no-such-branch-1/schema?db_name=neondb"
+    spec_expect_error 404 "an unknown branch"
+    call GET "/projects/no-such-project-1/branches/$main/schema?db_name=neondb"
+    spec_expect_error 404 "an unknown project"
+    call GET "$base/schema?db_name=neondb&format=xml"
+    spec_expect_error 400 "format=xml"
+    expect_in body.json "format must be sql or json"
+    # A schema at a past point is not read: the parameter is named.
+    call GET "$base/schema?db_name=neondb&lsn=0/1000000"
+    spec_expect_error 400 "lsn"
+    expect_in body.json "lsn is not supported"
+    call GET "$base/schema?db_name=neondb&timestamp=2026-01-01T00:00:00Z"
+    spec_expect_error 400 "timestamp"
+    expect_in body.json "timestamp is not supported"
+    call GET "$base/compare_schema?db_name=neondb&base_branch_id=$main&base_lsn=0/1000000"
+    spec_expect_error 400 "base_lsn"
+    expect_in body.json "base_lsn is not supported"
+    # The root branch has no parent to be compared with by default.
+    call GET "$base/compare_schema?db_name=neondb"
+    spec_expect_error 400 "compare the root branch with no base"
+    expect_in body.json "base_branch_id"
+    call GET "$base/compare_schema?db_name=neondb&base_branch_id=NOT_AN_ID"
+    spec_expect_error 400 "a base_branch_id that is no branch id"
+    call GET "$base/compare_schema?db_name=neondb&base_branch_id=br-no-such-branch-1"
+    spec_expect_error 404 "an unknown base branch"
+    call GET "$base/compare_schema"
+    spec_expect_error 400 "compare with no db_name"
+    # A branch with no endpoint has no server to read from.
+    ready_branch '{"branch":{"name":"data-only"}}'
+    call GET "/projects/$project/branches/$branch_id/schema?db_name=neondb"
+    spec_expect_error 400 "a branch with no endpoint"
+    expect_in body.json "no running endpoint"
+    call GET "/projects/$project/branches/$branch_id/compare_schema?db_name=neondb"
+    spec_expect_error 400 "compare a branch with no endpoint"
+    # A branch being made: 423, as every other change of it is.
+    curl -s -o busy.json -X POST -H "Authorization: Bearer $key" \
+         -d '{"branch":{"name":"busy"},"endpoints":[{"type":"read_write"}]}' "$URL/projects/$project/branches"
+    busy=$(jq -r .branch.id busy.json)
+    call GET "/projects/$project/branches/$busy/schema?db_name=neondb"
+    spec_expect_error 423 "the schema of a branch being made"
+    call GET "/projects/$project/branches/$busy/compare_schema?db_name=neondb"
+    spec_expect_error 423 "compare a branch being made"
+    spec_wait busy.json
+    call GET "/projects/$project/branches/$busy/schema?db_name=neondb"
+    expect_eq "$status" 200 "the schema once it is ready ($(jq -r .message body.json))"
+    stop_neon_local
+}
+
+for t in t_the_schema_is_the_databases_dump_and_the_same_each_time \
+         t_compare_schema_shows_exactly_what_changed_on_a_child \
+         t_schema_requests_it_cannot_answer_are_refused_in_neons_shape; do
+    run_test "$t"
+done
