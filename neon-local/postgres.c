@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
@@ -619,16 +620,37 @@ int nl_pg_copy_backup(const char *backup, const char *datadir)
     return rc;
 }
 
+/* The state pg_control records (PostgreSQL's DBState: 1 shut down, 2 shut
+ * down in recovery, 6 in production), or -1 when unreadable. It is the
+ * int32 after the system identifier, pg_control_version and
+ * catalog_version_no; pg_ctl promote -w waits on it the same way. */
+enum { CLUSTER_SHUT_DOWN = 1, CLUSTER_IN_PRODUCTION = 6 };
+
+static int cluster_state(const char *datadir)
+{
+    char *path = in_datadir(datadir, "global/pg_control"), *data = NULL;
+    size_t len = 0;
+    int32_t state = -1;
+    if (fsio_read_file(&data, &len, path) == 0 && len >= 20)
+        memcpy(&state, data + 16, sizeof state);
+    free(data);
+    free(path);
+    return state;
+}
+
 /* For a base backup from an older neon-local, whose superuser has no
  * password (or another one) and so cannot log in: waits until the server
- * is promoted (it then removes recovery.signal), stops it, sets the
- * password offline and starts it again. */
+ * has ended its recovery (pg_control says in production: recovery.signal
+ * goes earlier, before the new timeline and the end-of-recovery checkpoint,
+ * and a server stopped then is still in recovery), stops it, sets the
+ * password offline and starts it again. Single-user mode on a server shut
+ * down in recovery would replay all the WAL it holds, past the target. */
 static int promote_then_set_password(const char *datadir, int port)
 {
-    char *signal_file = in_datadir(datadir, "recovery.signal"), *pid = in_datadir(datadir, "postmaster.pid");
+    char *pid = in_datadir(datadir, "postmaster.pid");
     int rc = err_set(DR_EFAIL, "the server on port %d did not finish recovery within 60 s; see %s.log", port, datadir);
     for (int i = 0; i < 1200; i++) {
-        if (!fsio_exists(signal_file)) {
+        if (cluster_state(datadir) == CLUSTER_IN_PRODUCTION) {
             rc = 0;
             break;
         }
@@ -641,11 +663,13 @@ static int promote_then_set_password(const char *datadir, int port)
     }
     if (rc == 0)
         rc = nl_pg_stop(datadir);
+    if (rc == 0 && cluster_state(datadir) != CLUSTER_SHUT_DOWN)
+        rc = err_set(DR_EFAIL, "the server on port %d stopped before the end of its recovery (pg_control state %d); "
+                     "see %s.log", port, cluster_state(datadir), datadir);
     if (rc == 0)
         rc = set_password_offline(datadir);
     if (rc == 0)
         rc = pg_ctl(datadir, "start");
-    free(signal_file);
     free(pid);
     return rc;
 }
