@@ -7,6 +7,7 @@
 #include "cmd_plan.h"
 #include "cmd_run.h"
 #include "cmd_status.h"
+#include "cmd_undo.h"
 #include "err.h"
 #include "jsontext.h"
 #include "runs.h"
@@ -35,6 +36,9 @@ static const char usage_text[] =
     "  drill SCENARIO [-p k=v]... rehearse accidental-deletion, corruption or total-loss on a\n"
     "                            copy of production: RTO, RPO, exactness, nothing left behind\n"
     "  drill --history           past drills, newest first\n"
+    "  undo RUN_ID [--approve undo]\n"
+    "                            put a branch back as it was before a finished\n"
+    "                            accidental-deletion or corruption run\n"
     "  audit log | show RUN_ID | verify\n"
     "                            read and check the audit trail (a git repository)\n"
     "\n"
@@ -126,6 +130,22 @@ static const struct {
       "Exit 0: passed; 1: failed (or a step failed); otherwise as for run.\n"
       "\n"
       "  --history               every drill in the audit trail: scenario, date, operator, RTO, RPO, result\n" },
+    { "undo",
+      "usage: drctl undo RUN_ID [--approve undo] [--run-id ID] [--json]\n"
+      "\n"
+      "Puts the branch a finished accidental-deletion or corruption run recovered back as it\n"
+      "was before that run, on the target the run acted on (--local for neon-local):\n"
+      "  restore   the branch is restored in place from the branch the run preserved; its\n"
+      "            state now is kept as <branch>-before-undo-<undo run>\n"
+      "  promote   the branch that was the default before the run is the default again; the\n"
+      "            promoted branch stays, with what was written on it\n"
+      "  reinsert  exactly the rows the run inserted (by the primary keys it recorded) are\n"
+      "            deleted, in one transaction\n"
+      "The undo step is destructive: its typed confirmation says what is lost (what was\n"
+      "written since the recovery). The undo is its own run in the audit trail, with param\n"
+      "run = RUN_ID; drctl status shows the link both ways. Refused, with the reason and\n"
+      "nothing changed, for a run that is not done, was undone already, whose preserved\n"
+      "branch is gone, protected or changed since, or whose previous default is gone.\n" },
     { "audit",
       "usage: drctl audit log | show RUN_ID | verify [--json]\n"
       "\n"
@@ -267,14 +287,15 @@ static int parse_args(cli *c, int argc, char **argv)
 static int check_options_apply(const cli *c)
 {
     const char *cmd = c->command;
-    int acts = !strcmp(cmd, "run") || !strcmp(cmd, "resume") || !strcmp(cmd, "abort") || !strcmp(cmd, "drill");
+    int acts = !strcmp(cmd, "run") || !strcmp(cmd, "resume") || !strcmp(cmd, "abort") || !strcmp(cmd, "drill") ||
+               !strcmp(cmd, "undo");
     if (c->history && strcmp(cmd, "drill") != 0)
         return err_set(DR_EUSAGE, "--history does not apply to '%s' (it is drctl drill --history)", cmd);
     if (c->param_count && !acts && strcmp(cmd, "plan") != 0)
         return err_set(DR_EUSAGE, "-p does not apply to '%s'", cmd);
     if (c->approval_count && !acts)
         return err_set(DR_EUSAGE, "--approve does not apply to '%s'", cmd);
-    if (c->run_id && strcmp(cmd, "run") != 0 && strcmp(cmd, "drill") != 0)
+    if (c->run_id && strcmp(cmd, "run") != 0 && strcmp(cmd, "drill") != 0 && strcmp(cmd, "undo") != 0)
         return err_set(DR_EUSAGE, "--run-id does not apply to '%s'", cmd);
     if (c->allow_runbook_change && strcmp(cmd, "resume") != 0 && strcmp(cmd, "abort") != 0)
         return err_set(DR_EUSAGE, "--allow-runbook-change does not apply to '%s'", cmd);
@@ -332,7 +353,7 @@ static const struct {
 } commands[] = {
     { "list", cmd_list }, { "plan", cmd_plan },     { "run", cmd_run },
     { "resume", cmd_resume }, { "status", cmd_status }, { "abort", cmd_abort },
-    { "audit", cmd_audit }, { "drill", cmd_drill },
+    { "audit", cmd_audit }, { "drill", cmd_drill }, { "undo", cmd_undo },
 };
 
 static int dispatch(cli *c)

@@ -9,6 +9,7 @@
 #include "timefmt.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* ---- every run ------------------------------------------------------------------ */
 
@@ -67,7 +68,20 @@ static void print_step_lines(const cJSON *state)
     }
 }
 
-static void print_run_text(const char *run_id, const cJSON *info, const cJSON *state, int live)
+/* The undo links, both ways: what this run undoes (its param run, when it
+ * is an undo) and the undos of it. */
+static void print_undo_links(const cJSON *info, const cJSON *undone_by)
+{
+    const char *runbook_name = json_text(cJSON_GetObjectItemCaseSensitive(info, "runbook"), "name", "");
+    if (!strcmp(runbook_name, RUNS_UNDO_RUNBOOK))
+        term_out("undoes:   %s", json_text(cJSON_GetObjectItemCaseSensitive(info, "params"), "run", "?"));
+    const cJSON *u;
+    cJSON_ArrayForEach(u, undone_by)
+        term_out("undone by: %s (%s)", json_text(u, "run_id", "?"), json_text(u, "status", "?"));
+}
+
+static void print_run_text(const char *run_id, const cJSON *info, const cJSON *state, int live,
+                           const cJSON *undone_by)
 {
     const cJSON *rb = cJSON_GetObjectItemCaseSensitive(info, "runbook");
     term_out("run:      %s", run_id);
@@ -77,6 +91,7 @@ static void print_run_text(const char *run_id, const cJSON *info, const cJSON *s
              cJSON_GetObjectItemCaseSensitive(state, "detail") ? ": " : "", json_text(state, "detail", ""));
     term_out("operator: %s on %s, started %s", json_text(info, "operator", "?"), json_text(info, "host", "?"),
              json_text(info, "started_at", "?"));
+    print_undo_links(info, undone_by);
     const cJSON *p;
     cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(info, "params")) {
         char *value = cJSON_IsString(p) ? xstrdup(p->valuestring) : json_print_exact(p, 0);
@@ -96,16 +111,19 @@ static int status_one(cli *c, const char *run_id)
         return rc;
     int live;
     cJSON *state = runs_state(&live, audit_path, run_id);
+    cJSON *undone_by = runs_undone_by(audit_path, run_id);
     if (c->json) {
         cJSON *out = cJSON_CreateObject();
         cJSON_AddItemToObject(out, "run", info);
         cJSON_AddItemToObject(out, "state", state);
         cJSON_AddBoolToObject(out, "live", live);
+        cJSON_AddItemToObject(out, "undone_by", undone_by);
         cli_print_json(out);
-        cJSON_Delete(out); /* info and state with it */
+        cJSON_Delete(out); /* info, state and undone_by with it */
         return 0;
     }
-    print_run_text(run_id, info, state, live);
+    print_run_text(run_id, info, state, live, undone_by);
+    cJSON_Delete(undone_by);
     cJSON_Delete(state);
     cJSON_Delete(info);
     return 0;

@@ -5,6 +5,7 @@
 #include "err.h"
 #include "jsonlua.h"
 #include "proc.h"
+#include "runs.h"
 #include "signals.h"
 #include "term.h"
 #include "timefmt.h"
@@ -137,6 +138,22 @@ static int dr_duration(lua_State *L)
 
 /* dr.figure(label, value): a figure for the run's report (rows restored,
  * the instant restored to, ...). value must be JSON. */
+/* dr.run(run_id): a past run of the audit trail, read only (runs_record):
+ * how an undo learns what the run it undoes did. */
+static int dr_run(lua_State *L)
+{
+    dr_host *host = lua_touserdata(L, lua_upvalueindex(1));
+    const char *run_id = luaL_checkstring(L, 1);
+    if (!host->audit_dir)
+        return luaL_error(L, "dr.run: there is no audit trail here");
+    cJSON *record = NULL;
+    if (runs_record(&record, host->audit_dir, run_id) != 0) {
+        lua_pushstring(L, err_last());
+        return lua_error(L);
+    }
+    return jsonlua_push_and_free(L, record);
+}
+
 static int dr_figure(lua_State *L)
 {
     const char *label = luaL_checkstring(L, 1);
@@ -377,6 +394,7 @@ static int open_dr(lua_State *L)
         { "time", dr_time },       { "format_time", dr_format_time },
         { "duration", dr_duration }, { "confirm", dr_confirm },
         { "fail", dr_fail },       { "figure", dr_figure },
+        { "run", dr_run },
         { NULL, NULL },
     };
     luaL_newlibtable(L, functions);

@@ -32,6 +32,8 @@ typedef struct dr_host {
     const struct param_spec *param_specs;
     size_t param_count;
     cJSON *const *params;
+    /* The audit trail dr.run reads past runs from (NULL: none). */
+    const char *audit_dir;
 } dr_host;
 
 /* Makes `dr` and `json` requirable and routes `print` to dr.log. host must

@@ -224,3 +224,83 @@ cJSON *runs_collect(const char *audit_dir)
     free(ids);
     return rows;
 }
+
+/* ---- undo links ------------------------------------------------------------------ */
+
+cJSON *runs_undone_by(const char *audit_dir, const char *run_id)
+{
+    char **ids;
+    size_t count;
+    list_run_ids(&ids, &count, audit_dir);
+    cJSON *undos = cJSON_CreateArray();
+    for (size_t i = 0; i < count; i++) {
+        cJSON *info = NULL;
+        /* run.json alone says which runs are undos of which: only those
+         * have their journals replayed. */
+        if (runs_read_info(&info, audit_dir, ids[i]) == 0 &&
+            !strcmp(json_text(cJSON_GetObjectItemCaseSensitive(info, "runbook"), "name", ""), RUNS_UNDO_RUNBOOK) &&
+            !strcmp(json_text(cJSON_GetObjectItemCaseSensitive(info, "params"), "run", ""), run_id)) {
+            int live;
+            cJSON *state = runs_state(&live, audit_dir, ids[i]);
+            cJSON *row = cJSON_CreateObject();
+            cJSON_AddStringToObject(row, "run_id", ids[i]);
+            cJSON_AddStringToObject(row, "status", json_text(state, "status", "?"));
+            cJSON_AddBoolToObject(row, "live", live);
+            cJSON_AddItemToArray(undos, row);
+            cJSON_Delete(state);
+        }
+        cJSON_Delete(info);
+        free(ids[i]);
+    }
+    free(ids);
+    return undos;
+}
+
+/* ---- a past run, as a runbook reads it ---------------------------------------------- */
+
+static cJSON *outputs_by_step(const cJSON *state)
+{
+    cJSON *outputs = cJSON_CreateObject();
+    const cJSON *s;
+    cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(state, "steps")) {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(s, "outputs");
+        if (o && !cJSON_IsNull(o))
+            cJSON_AddItemToObject(outputs, json_text(s, "name", "?"), cJSON_Duplicate(o, 1));
+    }
+    return outputs;
+}
+
+static void copy_field(cJSON *to, const cJSON *from, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(from, name);
+    cJSON_AddItemToObject(to, name, v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
+}
+
+int runs_record(cJSON **out, const char *audit_dir, const char *run_id)
+{
+    cJSON *info = NULL;
+    *out = NULL;
+    int rc = runs_read_info(&info, audit_dir, run_id);
+    if (rc)
+        return rc;
+    int live;
+    cJSON *state = runs_state(&live, audit_dir, run_id);
+    cJSON *record = cJSON_CreateObject();
+    const cJSON *rb = cJSON_GetObjectItemCaseSensitive(info, "runbook");
+    cJSON_AddStringToObject(record, "run_id", run_id);
+    cJSON_AddStringToObject(record, "runbook", json_text(rb, "name", "?"));
+    cJSON_AddStringToObject(record, "version", json_text(rb, "version", "?"));
+    cJSON_AddStringToObject(record, "status", json_text(state, "status", "?"));
+    cJSON_AddBoolToObject(record, "live", live);
+    copy_field(record, info, "params");
+    copy_field(record, info, "target");
+    copy_field(record, info, "started_at");
+    copy_field(record, info, "operator");
+    copy_field(record, state, "updated_at");
+    cJSON_AddItemToObject(record, "outputs", outputs_by_step(state));
+    cJSON_AddItemToObject(record, "undone_by", runs_undone_by(audit_dir, run_id));
+    cJSON_Delete(state);
+    cJSON_Delete(info);
+    *out = record;
+    return 0;
+}

@@ -35,4 +35,19 @@ const char *runs_shown_status(const cJSON *state, int live);
  * duration_seconds. Runs whose run.json does not read are left out. */
 cJSON *runs_collect(const char *audit_dir);
 
+/* The runbook that undoes a recovery run (drctl undo RUN_ID runs it with
+ * param run = RUN_ID). */
+#define RUNS_UNDO_RUNBOOK "undo"
+
+/* The undo runs of run_id, oldest first: [{run_id, status, live}]. The
+ * link from an undo to what it undoes is its param run, in its run.json;
+ * the original run's record is never rewritten. */
+cJSON *runs_undone_by(const char *audit_dir, const char *run_id);
+
+/* A past run as a runbook reads it (dr.run): run_id, runbook, version,
+ * status, live, params (secrets redacted, as recorded), target,
+ * started_at, operator, updated_at, outputs {step = outputs} and
+ * undone_by. DR_EUSAGE when there is no such run. */
+int runs_record(cJSON **out, const char *audit_dir, const char *run_id);
+
 #endif

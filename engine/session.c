@@ -160,6 +160,7 @@ int session_load(session *s, const cli *c, const char *name_or_path, const char 
     if (!path)
         return DR_EUSAGE;
     target_resolve(&s->target, c->local);
+    s->host.audit_dir = cli_audit_dir(c);
     s->neon.host = &s->host;
     s->neon.target = &s->target;
     int rc = session_sandbox_new(&s->sb, &s->pg, &s->drill, path, &s->host, &s->neon);
@@ -184,14 +185,19 @@ static int check_same_target(const target *now_target, const cJSON *recorded)
     const char *now = now_target->kind == TARGET_LOCAL ? "local" : "cloud";
     const char *was_host = json_text(recorded, "api_host", "");
     if (strcmp(was, now) != 0)
-        return err_set(DR_EUSAGE, "this run was started on %s and would now act on %s: resume it with the same "
-                       "target (%s)", strcmp(was, "local") == 0 ? "neon-local (--local)" : "the Neon API",
+        return err_set(DR_EUSAGE, "this run was started on %s and would now act on %s: act on it with the "
+                       "same target (%s)", strcmp(was, "local") == 0 ? "neon-local (--local)" : "the Neon API",
                        strcmp(now, "local") == 0 ? "neon-local" : "the Neon API",
                        strcmp(was, "local") == 0 ? "--local" : "NEON_API_KEY, without --local");
     if (!strcmp(now, "cloud") && strcmp(was_host, now_target->api_host) != 0)
         return err_set(DR_EUSAGE, "this run was started on the Neon API at %s, and NEON_API_HOST now says %s: "
-                       "resume it with the same NEON_API_HOST", was_host, now_target->api_host);
+                       "act on it with the same NEON_API_HOST", was_host, now_target->api_host);
     return 0;
+}
+
+int session_check_target(const session *s, const cJSON *recorded)
+{
+    return s->neon.required && cJSON_IsObject(recorded) ? check_same_target(&s->target, recorded) : 0;
 }
 
 int session_prepare_target(session *s, const cJSON *params, const cJSON *recorded)

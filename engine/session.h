@@ -46,6 +46,10 @@ int session_load(session *s, const cli *c, const char *name_or_path, const char 
  * what will be acted on (with params' project, when given). */
 int session_prepare_target(session *s, const cJSON *params, const cJSON *recorded);
 
+/* Refuses (DR_EUSAGE, saying how to fix it) when s would act on another
+ * target than the one recorded (a run.json's "target"); 0 when s uses no
+ * Neon or nothing is recorded. */
+int session_check_target(const session *s, const cJSON *recorded);
 /* The params of a new run of s's runbook, from the command line's -p,
  * the environment and the defaults, with their secrets registered, and the
  * target prepared for them (session_prepare_target). *params is NULL on

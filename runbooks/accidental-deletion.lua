@@ -76,7 +76,7 @@ STRATEGIES = {
         neon.restore_branch(p, rp.branch_id, { source_branch_id = point(ctx).id, preserve_under_name = kept })
       end
       dr.figure("restored", rp.branch_name .. " to " .. rp.restore_point .. "; previous state kept as " .. kept)
-      return { kept = kept }
+      return common.kept_outputs(ctx, kept)
     end,
     check = function(ctx, rp, v)
       local live = common.connect(ctx, rp.branch_id)
@@ -96,7 +96,7 @@ STRATEGIES = {
       for _, t in ipairs(lost) do
         if counts[t] - written[t] ~= v.at_restore_point[t] then by_key[#by_key + 1] = t end
       end
-      local still = common.missing_rows(at, live, by_key, false)
+      local still = common.missing_rows(at, live, by_key)
       for t, n in pairs(still) do
         if n > 0 then dr.fail(n .. " rows of " .. t .. " that the restore point has are missing after the restore") end
       end
@@ -127,9 +127,11 @@ STRATEGIES = {
       -- Kept from now on: it must not expire, and Neon lets no expiring
       -- branch be the default.
       local promoted = common.keep_branch(ctx, point(ctx).id)
+      local previous = common.default_before_promotion(ctx, promoted.id, rp.branch_id, rp.branch_name)
       neon.set_default(ctx.params.project, promoted.id)
       dr.figure("promoted", rp.point_name .. " is the default branch (at " .. rp.restore_point .. ")")
-      return { default = rp.point_name }
+      return { default = rp.point_name, default_id = promoted.id, previous_default_id = previous.id,
+               previous_default_name = previous.name }
     end,
     check = function(ctx, rp)
       local default = neon.default_branch(ctx.params.project)
@@ -145,7 +147,7 @@ STRATEGIES = {
     verify_plan = ", and the rows missing now by primary key",
     counts_now = function(_, live, tables) return pg.row_counts(live, tables), {} end,
     missing_now = function(at, live, tables)
-      local missing = common.missing_rows(at, live, tables, false)
+      local missing = common.missing_rows(at, live, tables)
       dr.log("missing now, by primary key: " .. common.format_counts(missing))
       return missing
     end,
@@ -161,16 +163,21 @@ STRATEGIES = {
     end,
     apply = function(ctx, rp, v)
       local live, at = common.connect(ctx, rp.branch_id), common.connect(ctx, point(ctx).id)
-      local inserted
+      local inserted, keys
       live:tx(function()
-        inserted = common.missing_rows(at, live, common.parents_first(live, v.tables), true)
+        inserted, keys = common.insert_missing_rows(at, live, common.parents_first(live, v.tables))
       end)
       dr.figure("rows inserted back", common.format_counts(inserted))
-      return { inserted = inserted }
+      -- What drctl undo deletes, and nothing else.
+      if not keys then
+        dr.log("the inserted rows' keys are more than " .. common.MAX_UNDO_KEY_BYTES .. " bytes: they are not "
+               .. "recorded, so drctl undo cannot take this reinsertion back")
+      end
+      return { inserted = inserted, inserted_keys = keys }
     end,
     check = function(ctx, rp, v)
       local live = common.connect(ctx, rp.branch_id)
-      local still = common.missing_rows(common.connect(ctx, point(ctx).id), live, v.tables, false)
+      local still = common.missing_rows(common.connect(ctx, point(ctx).id), live, v.tables)
       for t, n in pairs(still) do
         if n > 0 then dr.fail(n .. " rows of " .. t .. " are still missing after the reinsertion") end
       end

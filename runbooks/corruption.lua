@@ -220,7 +220,7 @@ local STRATEGIES = {
         common.settle(ctx, g.branch_id)
       end
       dr.figure("restored", g.branch_name .. " from " .. restored_name(ctx) .. "; corrupted state kept as " .. kept)
-      return { kept = kept }
+      return common.kept_outputs(ctx, kept)
     end,
   },
   -- The rebuilt branch becomes the default branch (the connection string
@@ -236,12 +236,14 @@ local STRATEGIES = {
                                        .. "connection string CHANGES. Not on it: %s.", restored_name(ctx),
                                        g.branch_name, lost) }
     end,
-    apply = function(ctx, _, r)
+    apply = function(ctx, g, r)
       -- Kept from now on: it must not expire, and Neon lets no expiring
       -- branch be the default.
       common.keep_branch(ctx, r.restored_id)
+      local previous = common.default_before_promotion(ctx, r.restored_id, g.branch_id, g.branch_name)
       neon.set_default(ctx.params.project, r.restored_id)
-      return { default = restored_name(ctx) }
+      return { default = restored_name(ctx), default_id = r.restored_id, previous_default_id = previous.id,
+               previous_default_name = previous.name }
     end,
   },
 }

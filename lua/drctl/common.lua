@@ -158,6 +158,25 @@ function M.keep_branch(ctx, branch_id)
   return b
 end
 
+-- What a restore in place returns, so that drctl undo can go back: the
+-- branch that keeps the state before, and when the API last changed it
+-- (an undo refuses a kept branch changed since).
+function M.kept_outputs(ctx, kept)
+  local b = neon.find_branch(ctx.params.project, kept)
+  if not b then dr.fail("the branch " .. kept .. " that keeps the state before the restore is not there") end
+  return { kept = kept, kept_id = b.id, kept_updated_at = b.updated_at }
+end
+
+-- The default branch before a promotion: what drctl undo makes the default
+-- again. A resumed apply may find its own promotion done already (the
+-- default is the promoted branch): then it was the branch the run
+-- recovered, which the promotion replaced.
+function M.default_before_promotion(ctx, promoted_id, recovered_id, recovered_name)
+  local before = neon.default_branch(ctx.params.project)
+  if before and before.id ~= promoted_id then return { id = before.id, name = before.name } end
+  return { id = recovered_id, name = recovered_name }
+end
+
 -- Deletes the branch with that name when it exists (cleanup steps). The
 -- deletion is not waited on: once accepted the branch is going, and the
 -- run (the recovery) is not held up by it.
@@ -233,8 +252,8 @@ end
 
 -- Copies table t of source into a temporary table on target (only its
 -- primary key columns when keys_only: what counting needs, a fraction of
--- the bytes), then calls fn(tmp, on) where `on` matches tmp's rows (m) to
--- t's (x) by primary key.
+-- the bytes), then calls fn(tmp, on, keys) where `on` matches tmp's rows
+-- (m) to t's (x) by primary key and `keys` lists the key's columns.
 local function with_copy(source, target, t, what, fn, keys_only)
   local pk = pg.primary_key(target, t)
   if #pk == 0 then dr.fail("table " .. t .. " has no primary key: its " .. what .. " cannot be told apart") end
@@ -253,24 +272,72 @@ local function with_copy(source, target, t, what, fn, keys_only)
     target:exec("CREATE TEMP TABLE " .. tmp .. " (LIKE " .. t .. ")")
     pg.copy(source, target, { from = t, to = tmp })
   end
-  local result = fn(tmp, table.concat(match, " AND "))
+  local result = fn(tmp, table.concat(match, " AND "), table.concat(cols, ", "))
   target:exec("DROP TABLE " .. tmp)
   return result
 end
 
 -- Rows of each table that exist in `source` (by primary key) and are
--- missing from `target`. With insert = true they are inserted (in the
--- caller's transaction). Returns {table = count}.
-function M.missing_rows(source, target, tables, insert)
+-- missing from `target`: {table = count}.
+function M.missing_rows(source, target, tables)
   local counts = {}
   for _, t in ipairs(tables) do
     counts[t] = with_copy(source, target, t, "missing rows", function(tmp, on)
-      local absent = " FROM " .. tmp .. " m WHERE NOT EXISTS (SELECT 1 FROM " .. t .. " x WHERE " .. on .. ")"
-      if insert then return target:exec("INSERT INTO " .. t .. " SELECT m.*" .. absent) end
-      return target:query("SELECT count(*) AS n" .. absent)[1].n
-    end, not insert)
+      return target:query("SELECT count(*) AS n FROM " .. tmp .. " m WHERE NOT EXISTS (SELECT 1 FROM " .. t
+                          .. " x WHERE " .. on .. ")")[1].n
+    end, true)
   end
   return counts
+end
+
+-- The most primary-key text an insertion records for its undo. Outputs
+-- are bounded (16 MiB as JSON), and a run must never fail once its rows
+-- are in: past this, the keys are not recorded and the run cannot be
+-- undone by key (it says so).
+M.MAX_UNDO_KEY_BYTES = 8 * 1024 * 1024
+
+-- Inserts into `target` (in the caller's transaction) the rows of each
+-- table that `source` has and `target` lacks, by primary key. Returns
+-- {table = count}, and {table = the inserted rows' keys as a JSON array
+-- text} (nil when they exceed MAX_UNDO_KEY_BYTES).
+function M.insert_missing_rows(source, target, tables)
+  local counts, keys, bytes = {}, {}, 0
+  for _, t in ipairs(tables) do
+    local r = with_copy(source, target, t, "missing rows", function(tmp, on, key_columns)
+      return target:query("WITH ins AS (INSERT INTO " .. t .. " SELECT m.* FROM " .. tmp .. " m WHERE NOT EXISTS "
+                          .. "(SELECT 1 FROM " .. t .. " x WHERE " .. on .. ") RETURNING " .. key_columns .. ") "
+                          .. "SELECT count(*) AS n, coalesce(json_agg(ins), '[]')::text AS keys FROM ins")[1]
+    end, false)
+    counts[t], keys[t] = r.n, r.keys
+    bytes = bytes + #r.keys
+  end
+  if bytes > M.MAX_UNDO_KEY_BYTES then return counts, nil end
+  return counts, keys
+end
+
+-- Deletes from `conn` (in the caller's transaction) the rows of table t
+-- whose primary keys are in `keys` (a JSON array text of key objects, as
+-- insert_missing_rows records): the count deleted.
+function M.delete_rows_by_key(conn, t, keys)
+  local on = {}
+  for _, col in ipairs(pg.primary_key(conn, t)) do
+    local q = conn:query("SELECT quote_ident($1) AS q", col)[1].q
+    on[#on + 1] = "x." .. q .. " = k." .. q
+  end
+  if #on == 0 then dr.fail("table " .. t .. " has no primary key now: its rows cannot be found by key") end
+  return conn:exec("DELETE FROM " .. t .. " x USING json_populate_recordset(NULL::" .. t .. ", $1::json) k WHERE "
+                   .. table.concat(on, " AND "), keys)
+end
+
+-- How many of the rows whose keys are in `keys` table t of `conn` holds.
+function M.count_rows_by_key(conn, t, keys)
+  local on = {}
+  for _, col in ipairs(pg.primary_key(conn, t)) do
+    local q = conn:query("SELECT quote_ident($1) AS q", col)[1].q
+    on[#on + 1] = "x." .. q .. " = k." .. q
+  end
+  return conn:query("SELECT count(*) AS n FROM " .. t .. " x JOIN json_populate_recordset(NULL::" .. t
+                    .. ", $1::json) k ON " .. table.concat(on, " AND "), keys)[1].n
 end
 
 -- Rows of each table of `live` inserted or updated after the instant that
