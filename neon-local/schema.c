@@ -268,15 +268,13 @@ char *nl_schema_unified_diff(const char *old_text, const char *new_text, const c
 typedef struct schema_source {
     char *branch_id;
     char *db_name;
-    char *host;
-    int port;
+    int port; /* the server's own, on 127.0.0.1 (the endpoint's host is its proxy's) */
 } schema_source;
 
 static void schema_source_dispose(schema_source *s)
 {
     free(s->branch_id);
     free(s->db_name);
-    free(s->host);
     memset(s, 0, sizeof *s);
 }
 
@@ -320,7 +318,6 @@ static int schema_source_find(schema_source *out, nl_response *bad, cJSON *proje
     }
     out->branch_id = xstrdup(branch_id);
     out->db_name = xstrdup(db_name);
-    out->host = xstrdup(json_text(endpoint, "host", "127.0.0.1"));
     out->port = port;
     return 0;
 }
@@ -361,7 +358,7 @@ static int read_dump(char **out, const schema_source *src, const char *password)
     *out = NULL;
     char *program = xasprintf("%s/pg_dump", nl_pg_bindir());
     char *argv[] = { program, "--schema-only", "--no-password", NULL };
-    char *env[] = { xasprintf("PGHOST=%s", src->host), xasprintf("PGPORT=%d", src->port), xstrdup("PGUSER=postgres"),
+    char *env[] = { xstrdup("PGHOST=127.0.0.1"), xasprintf("PGPORT=%d", src->port), xstrdup("PGUSER=postgres"),
                     xasprintf("PGDATABASE=%s", src->db_name), xasprintf("PGPASSWORD=%s", password),
                     xstrdup("PGCONNECT_TIMEOUT=10"), NULL };
     proc_request req = { .argv = argv, .env = env, .timeout = DUMP_TIMEOUT_SECONDS, .output_limit = DUMP_LIMIT };
@@ -413,7 +410,7 @@ static int read_catalog(cJSON **out, const schema_source *src, const char *passw
     char port[16];
     snprintf(port, sizeof port, "%d", src->port);
     const char *const keys[] = { "host", "port", "user", "dbname", "password", "connect_timeout", NULL };
-    const char *const values[] = { src->host, port, "postgres", src->db_name, password, "10", NULL };
+    const char *const values[] = { "127.0.0.1", port, "postgres", src->db_name, password, "10", NULL };
     PGconn *conn = PQconnectdbParams(keys, values, 0);
     int rc = 0;
     if (PQstatus(conn) != CONNECTION_OK) {

@@ -272,14 +272,14 @@ async function main() {
     if (await running(projectId, b1))
         check('updateProjectBranch', await client.updateProjectBranch(projectId, b1, { branch: { protected: false } }), { label: 'operations running', expect: wantStatus(423) });
     else console.log('note updateProjectBranch: b1\'s operations had finished, 423 not provoked');
+    if (await running(projectId, b1))
+        check('getProjectBranchSchema', await client.getProjectBranchSchema({ projectId, branchId: b1, db_name: 'neondb' }), { label: 'operations running', expect: wantStatus(423) });
+    else console.log('note getProjectBranchSchema: b1\'s operations had finished, 423 not provoked');
     check('createProjectBranch', await client.createProjectBranch(projectId, { branch: { name: 'b1', parent_id: main } }), { label: 'name taken', expect: wantStatus(409) });
     check('createProjectBranch', await client.createProjectBranch(projectId, { branch: 'x' }), { label: 'bad body', expect: wantStatus(400) });
     await waitOperations(projectId);
     check('getProjectBranch', await client.getProjectBranch(projectId, b1));
-    // The schema and its comparison, which Neon serves and clients use: an
-    // answer other than 200 here is a gap, though the error shape is right.
-    check('getProjectBranchSchema', await client.getProjectBranchSchema({ projectId, branchId: main, db_name: 'neondb' }), { expect: wantStatus(200) });
-    check('getProjectBranchSchemaComparison', await client.getProjectBranchSchemaComparison({ projectId, branchId: b1, base_branch_id: main, db_name: 'neondb' }), { expect: wantStatus(200) });
+    await schemaChecks(projectId, main, b1);
     check('updateProjectBranch', await client.updateProjectBranch(projectId, b1, { branch: { name: 'b1x' } }));
     check('updateProjectBranch', await client.updateProjectBranch(projectId, b1, { branch: { protected: 'yes' } }), { label: 'bad body', expect: wantStatus(400) });
     check('listProjectBranches', await client.listProjectBranches({ projectId, limit: 1 }), {
@@ -391,8 +391,113 @@ async function main() {
     check('deleteProjectBranch', await client.deleteProjectBranch({ projectId, branchId: b1 }));
     await waitOperations(projectId);
 
+    await branchRecoveryChecks(projectId, mainNow);
+    if (otherId) await projectRecoveryChecks(projectId, otherId);
+
     for (const id of projects.splice(0)) check('deleteProject', await client.deleteProject(id));
     check('deleteProject', await client.deleteProject('no-such-project-123'), { label: 'unknown project', expect: wantStatus(404) });
+}
+
+// The schema and its comparison: the SQL is a schema dump, the JSON lists
+// tables, a branch compared with its parent (the default base) or with
+// itself shows no difference, and every refusal has Neon's error shape.
+async function schemaChecks(projectId, main, b1) {
+    const schema = (query, label, expect) =>
+        client.getProjectBranchSchema({ projectId, branchId: b1, db_name: 'neondb', ...query }).then((res) =>
+            check('getProjectBranchSchema', res, { label, expect }));
+    const compare = (branchId, query, label, expect) =>
+        client.getProjectBranchSchemaComparison({ projectId, branchId, db_name: 'neondb', ...query }).then((res) =>
+            check('getProjectBranchSchemaComparison', res, { label, expect }));
+    await schema({}, 'sql', (res) => [
+        res.status !== 200 && `status ${res.status}, expected 200`,
+        res.status === 200 && !/PostgreSQL database dump/.test(res.data?.sql ?? '') && `/sql: a pg_dump of the schema, got ${JSON.stringify(String(res.data?.sql).slice(0, 80))}`,
+        res.status === 200 && /Dumped (from|by)|\\restrict /.test(res.data?.sql ?? '') && '/sql: the lines that differ from one dump to the next (versions, \\restrict key) are left out',
+    ]);
+    await schema({ format: 'json' }, 'format=json', (res) => [
+        res.status !== 200 && `status ${res.status}, expected 200`,
+        res.status === 200 && !Array.isArray(res.data?.json?.tables) && '/json/tables: the tables, got none',
+    ]);
+    await schema({ format: 'yaml' }, 'bad format', wantStatus(400));
+    await schema({ db_name: 'no_such_db' }, 'unknown database', wantStatus(404));
+    await schema({ db_name: undefined }, 'no db_name', wantStatus(400));
+    await schema({ lsn: '0/1' }, 'lsn', wantStatus(400));
+    check('getProjectBranchSchema', await client.getProjectBranchSchema({ projectId, branchId: 'br-no-such-branch-123', db_name: 'neondb' }), { label: 'unknown branch', expect: wantStatus(404) });
+    const noDiff = (res) => [res.status !== 200 && `status ${res.status}, expected 200`,
+        res.status === 200 && res.data?.diff !== '' && `/diff: "" (the same schema), got ${JSON.stringify(String(res.data?.diff).slice(0, 120))}`];
+    await compare(b1, { base_branch_id: main }, 'base_branch_id', noDiff);
+    await compare(b1, {}, 'base is the parent', noDiff);
+    await compare(main, {}, 'no parent', wantStatus(400));
+    await compare(b1, { base_branch_id: 'br-no-such-branch-123' }, 'unknown base', wantStatus(404));
+    await compare(b1, { db_name: 'no_such_db' }, 'unknown database', wantStatus(404));
+    await compare(b1, { base_timestamp: '2020-01-01T00:00:00Z' }, 'base_timestamp', wantStatus(400));
+}
+
+const listed = (res, id) => (res.data?.branches ?? []).find((b) => b.id === id);
+
+// A branch deleted as Neon does by default stays recoverable: listed with
+// include_deleted (and its recovery info) but not without, recovered with
+// its id; one deleted with hard_delete is gone and cannot be recovered.
+async function branchRecoveryChecks(projectId, parentId) {
+    let body = check('createProjectBranch', await client.createProjectBranch(projectId, { branch: { name: 'to-recover', parent_id: parentId }, endpoints: [{ type: 'read_write' }] }), { label: 'to recover' });
+    const kept = body?.branch?.id;
+    body = check('createProjectBranch', await client.createProjectBranch(projectId, { branch: { name: 'to-purge', parent_id: parentId } }), { label: 'to delete for good' });
+    const purged = body?.branch?.id;
+    if (!kept || !purged) throw new Error('no branches to delete and recover');
+    await waitOperations(projectId);
+    check('deleteProjectBranch', await client.deleteProjectBranch({ projectId, branchId: kept }), { label: 'recoverable', expect: wantStatus(200) });
+    check('deleteProjectBranch', await client.deleteProjectBranch({ projectId, branchId: purged, hard_delete: true }), { label: 'hard_delete', expect: wantStatus(200) });
+    await waitOperations(projectId);
+    check('listProjectBranches', await client.listProjectBranches({ projectId, include_deleted: true }), {
+        label: 'include_deleted',
+        expect: (res) => {
+            const item = listed(res, kept);
+            return [!item && `/branches: the deleted branch ${kept}, got none`,
+                item && !item.recovery && `/branches: ${kept}'s recovery info (deleted_at, recoverable_until), got none`,
+                item?.recovery && item.recovery.deletion_method !== 'user' && `/branches: ${kept} deleted by 'user', got ${item.recovery.deletion_method}`,
+                listed(res, purged) && `/branches: ${purged} was deleted with hard_delete, yet it is listed`];
+        },
+    });
+    check('listProjectBranches', await client.listProjectBranches({ projectId }), {
+        label: 'without deleted',
+        expect: (res) => [listed(res, kept) && `/branches: the deleted branch ${kept} is listed without include_deleted`],
+    });
+    check('getProjectBranch', await client.getProjectBranch(projectId, kept), { label: 'deleted branch', expect: wantStatus(404) });
+    check('recoverProjectBranch', await client.recoverProjectBranch(projectId, kept), { expect: wantStatus(200) });
+    await waitOperations(projectId);
+    check('getProjectBranch', await client.getProjectBranch(projectId, kept), { label: 'recovered branch', expect: wantStatus(200) });
+    check('recoverProjectBranch', await client.recoverProjectBranch(projectId, kept), { label: 'not deleted', expect: wantStatus(404) });
+    check('recoverProjectBranch', await client.recoverProjectBranch(projectId, purged), { label: 'deleted for good', expect: wantStatus(404) });
+    check('recoverProjectBranch', await client.recoverProjectBranch(projectId, 'br-no-such-branch-123'), { label: 'unknown branch', expect: wantStatus(404) });
+}
+
+// A deleted project is listed with recoverable=true (and only deleted ones
+// are), and comes back with its id.
+async function projectRecoveryChecks(liveId, deletedId) {
+    check('deleteProject', await client.deleteProject(deletedId), { label: 'recoverable', expect: wantStatus(200) });
+    check('listProjects', await client.listProjects({ recoverable: true }), {
+        label: 'recoverable',
+        expect: (res) => {
+            const ids = (res.data?.projects ?? []).map((p) => p.id);
+            const item = (res.data?.projects ?? []).find((p) => p.id === deletedId);
+            return [!item && `/projects: the deleted project ${deletedId}, got ${JSON.stringify(ids)}`,
+                item && (!item.deleted_at || !item.recoverable_until) && `/projects: ${deletedId}'s deleted_at and recoverable_until, got ${item.deleted_at} and ${item.recoverable_until}`,
+                ids.includes(liveId) && `/projects: only deleted projects with recoverable=true, got the live ${liveId}`];
+        },
+    });
+    check('getProject', await client.getProject(deletedId), { label: 'deleted project', expect: wantStatus(404) });
+    // Its endpoints are being suspended a moment after the delete, and the
+    // project cannot come back meanwhile: 423, as Neon's clients retry.
+    let res = await client.recoverProject(deletedId);
+    for (let i = 0; i < 240 && res.status === 423; i++) {
+        check('recoverProject', res, { label: 'its deletion still running', quiet: true });
+        await sleep(250);
+        res = await client.recoverProject(deletedId);
+    }
+    check('recoverProject', res, { expect: wantStatus(200) });
+    await waitOperations(deletedId);
+    check('getProject', await client.getProject(deletedId), { label: 'recovered project', expect: wantStatus(200) });
+    check('recoverProject', await client.recoverProject(deletedId), { label: 'not deleted', expect: wantStatus(404) });
+    check('recoverProject', await client.recoverProject('no-such-project-123'), { label: 'unknown project', expect: wantStatus(404) });
 }
 
 // Operations neon-local serves (from its route table, when beside us) that
