@@ -12,6 +12,12 @@
  *   apply    under the lock: records the result on the items, looked up
  *            again by id, since a request may have removed them meanwhile.
  *
+ * Deleted branches kept for recovery have two jobs of their own: their
+ * server stopped (NL_STOPPING), and at the end of their period their data
+ * removed (NL_PURGING); a deleted project's endpoints are suspended by the
+ * endpoint job, and its branches removed by the deletion job when its
+ * period ends.
+ *
  * The state is saved after each apply. An apply may hand back a follow-up
  * job, which runs at once the same way (the base backup a ready branch's
  * history starts from). */
@@ -49,7 +55,9 @@ void *nl_worker_main(void *arg);
  * for, and the job stays in the state until it is done, so this holds from
  * the request to the end. Deleting, expiring or restoring over such a
  * branch, or stopping or starting its server, would make the job fail
- * half-way. Returns what the job is (caller frees), or NULL. */
+ * half-way. A deleted project's branches are all needed: the project is
+ * kept as it was until it is recovered or its period ends (recovery.h).
+ * Returns what the job is (caller frees), or NULL. */
 char *nl_job_needing(cJSON *project, const char *branch_id);
 
 /* 1 when nl_job_needing finds a job. */
@@ -63,7 +71,8 @@ int nl_job_refuse_if_needed(nl_response *error, cJSON *project, const cJSON *bra
 cJSON *nl_job_endpoint_changing(cJSON *project, const char *branch_id);
 
 /* A branch a new job may read: ready, and no server being started, stopped
- * or moved on it (the worker could read it before that is done, or while). */
+ * or moved on it (the worker could read it before that is done, or while);
+ * never a deleted branch, nor one of a deleted project. */
 int nl_job_readable_now(cJSON *project, const cJSON *branch);
 
 /* A branch (or snapshot) whose creation or restore failed: in error, its

@@ -6,7 +6,8 @@
  *
  *     {"projects": [ {public project fields...,
  *                     "_branches": [...], "_endpoints": [...], "_roles": [...],
- *                     "_databases": [...], "_operations": [...]} ]}
+ *                     "_databases": [...], "_operations": [...],
+ *                     "_deleted_branches": [...]} ]}
  *
  * Fields whose names start with '_' are hidden: the API never shows them
  * (nl_state_public_copy drops them). Each is named here once, with what it

@@ -141,13 +141,14 @@ t_a_branch_its_ttl_deleted_is_recoverable_and_loses_its_ttl() {
 
 t_when_the_period_ends_the_data_goes_for_good() {
     chmod 755 .
-    # A week of the schedule clock in about six seconds.
-    start_neon_local --clock-speed 100000
+    # A week of the schedule clock in about twelve seconds.
+    start_neon_local --clock-speed 50000
     ready_project
     ready_branch '{"branch":{"name":"brief"},"endpoints":[{"type":"read_write"}]}'
     brief=$branch_id
     call DELETE "/projects/$project/branches/$brief"
     expect_eq "$status" 200 "delete ($(jq -r .message body.json))"
+    [ -n "$(rec_listed "$brief")" ] || fail "not recoverable at first"
     for _ in $(seq 1 240); do
         [ -e "nl/pg/$brief" ] || break
         sleep 0.25
@@ -162,6 +163,8 @@ t_when_the_period_ends_the_data_goes_for_good() {
     main_id=$(jq -r .branch.id created.json)
     call DELETE "/projects/$project"
     expect_eq "$status" 200 "delete the project"
+    call GET "/projects?recoverable=true"
+    expect_eq "$(jq -r '[.projects[].id] | join(",")' body.json)" "$project" "recoverable at first"
     for _ in $(seq 1 240); do
         [ "$(jq -r '.projects | length' nl/state.json)" = 0 ] && [ ! -e "nl/pg/$main_id" ] && break
         sleep 0.25
