@@ -278,7 +278,8 @@ t_branch_deletion_rules_and_set_as_default() {
     call DELETE "/projects/$project/branches/$b1"
     expect_eq "$status" 400 "delete a branch with children"
     expect_in body.json "has child branches"
-    call DELETE "/projects/$project/branches/$b2"
+    # Deleted for good at once (without hard_delete it is kept for recovery: 88-neon-local-recover.sh).
+    call DELETE "/projects/$project/branches/$b2?hard_delete=true"
     expect_eq "$status" 200 "delete a leaf"
     expect_eq "$(jq -r '[.operations[].status] | unique | join(",")' body.json)" running
     operations_finish "$project" body.json "$key" "operation"
@@ -402,14 +403,16 @@ t_projects_update_and_delete() {
     expect_eq "$status" 200 "delete"
     call GET "/projects/$project"
     expect_eq "$status" 404 "gone at once"
+    # Its servers stop; its data and record stay for the recovery period
+    # (their end is 88-neon-local-recover.sh's).
     for _ in $(seq 1 100); do
-        [ -z "$(ls nl/pg 2>/dev/null)" ] && break
+        ! psql "$uri" -XAtc 'select 1' >/dev/null 2>&1 && ! psql "$branch_uri" -XAtc 'select 1' >/dev/null 2>&1 && break
         sleep 0.1
     done
-    expect_eq "$(ls nl/pg)" "" "data removed"
     ! psql "$uri" -XAtc 'select 1' >/dev/null 2>&1 || fail "the project's server still answers"
     ! psql "$branch_uri" -XAtc 'select 1' >/dev/null 2>&1 || fail "a branch's server still answers"
-    expect_eq "$(jq -r '.projects | length' nl/state.json)" 0 "the project's record is gone"
+    expect_eq "$(ls nl/pg | wc -l)" 2 "data kept for recovery"
+    expect_eq "$(jq -r '.projects[0]._deleted' nl/state.json)" true "the project's record is kept, deleted"
     stop_neon_local
 }
 

@@ -183,6 +183,14 @@ t_an_expired_branch_is_deleted_with_its_server_and_data() {
     expect_eq "$status" 200 "before it expires"
     ttl_wait_gone "$short"
     [ "$(date +%s)" -ge "$(date -d "$due" +%s)" ] || fail "deleted before its expires_at"
+    # Deleted as DELETE deletes: its server stops, its data is kept for
+    # the recovery period (88-neon-local-recover.sh recovers it).
+    # Its operations end once its server is stopped.
+    for _ in $(seq 1 120); do
+        call GET "/projects/$project/operations"
+        [ "$(jq -r --arg b "$short" '[.operations[] | select(.branch_id == $b and .action == "delete_timeline") | .status] | join(",")' body.json)" = finished ] && break
+        sleep 0.25
+    done
     call GET "/projects/$project/branches"
     expect_eq "$(jq -r '[.branches[].name] | sort | join(",")' body.json)" "main,stays" "the list"
     call GET "/projects/$project/endpoints/$endpoint"
@@ -191,8 +199,11 @@ t_an_expired_branch_is_deleted_with_its_server_and_data() {
     expect_eq "$(jq -r --arg b "$short" '[.endpoints[] | select(.branch_id == $b)] | length' body.json)" 0 "endpoints list"
     call GET "/projects/$project/branches/$short/roles"
     expect_eq "$status" 404 "its roles"
-    [ ! -e "nl/pg/$short" ] || fail "its data folder is still there"
+    [ -d "nl/pg/$short/data" ] || fail "its data folder is gone, though it is recoverable"
     ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || fail "its server still listens on port $port"
+    call GET "/projects/$project/branches?include_deleted=true"
+    expect_eq "$(jq -r --arg b "$short" '.branches[] | select(.id == $b) | .recovery.deletion_method' body.json)" ttl \
+        "listed as deleted by its TTL"
     call GET "/projects/$project/operations"
     expect_eq "$(jq -r --arg b "$short" '[.operations[] | select(.branch_id == $b and .action == "delete_timeline") | .status] | join(",")' body.json)" \
         finished "its deletion's operation"
@@ -220,7 +231,9 @@ t_clock_speed_runs_branch_expiry_faster() {
     call GET "/projects/$project/branches/$soon"
     expect_eq "$status" 200 "not at once"
     ttl_wait_gone "$soon"
-    [ ! -e "nl/pg/$soon" ] || fail "its data folder is still there"
+    call GET "/projects/$project/branches?include_deleted=true"
+    expect_eq "$(jq -r --arg b "$soon" '.branches[] | select(.id == $b) | .recovery.deletion_method' body.json)" ttl \
+        "listed as deleted by its TTL"
     call GET "/projects/$project/branches/$later"
     expect_eq "$status" 200 "a branch due in 29 days"
     stop_neon_local
@@ -248,7 +261,9 @@ t_expires_at_survives_a_restart_and_lapses_while_stopped() {
     expect_eq "$(jq -r .branch.expires_at body.json)" "$due" "expires_at after a restart"
     expect_eq "$(jq -r .branch.ttl_interval_seconds body.json)" "$ttl" "ttl_interval_seconds after a restart"
     ttl_wait_gone "$lapse"
-    [ ! -e "nl/pg/$lapse" ] || fail "the lapsed branch's data is still there"
+    call GET "/projects/$project/branches?include_deleted=true"
+    expect_eq "$(jq -r --arg b "$lapse" '.branches[] | select(.id == $b) | .recovery.deletion_method' body.json)" ttl \
+        "the lapsed branch is kept, recoverable"
     stop_neon_local
 }
 

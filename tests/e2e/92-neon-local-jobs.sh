@@ -51,8 +51,8 @@ t_a_branch_a_restore_reads_cannot_be_deleted_until_it_is_done() {
     call GET "/projects/$project/branches/$target"
     expect_eq "$(jq -r .branch.current_state body.json)" ready "the target after the restore"
     expect_eq "$(psql "$target_uri" -XAtc 'select count(*) from t')" 10 "the target has the source's data"
-    # The job is done: the source can go.
-    call DELETE "/projects/$project/branches/$source_id"
+    # The job is done: the source can go (for good, so that its files go now).
+    call DELETE "/projects/$project/branches/$source_id?hard_delete=true"
     expect_eq "$status" 200 "delete the source after the restore ($(jq -r .message body.json))"
     cp body.json deleted.json
     jobs_wait_all deleted.json finished "the deletion"
@@ -155,7 +155,7 @@ t_a_branch_in_error_can_be_deleted() {
     kill -9 "$(head -1 "nl/pg/$target/data/postmaster.pid")"
     # All three can be deleted: server stopped, files removed, gone from the lists.
     for gone in "$target" "$target2" "$broken"; do
-        call DELETE "/projects/$project/branches/$gone"
+        call DELETE "/projects/$project/branches/$gone?hard_delete=true"
         expect_eq "$status" 200 "delete branch $gone in error ($(jq -r .message body.json))"
         cp body.json deleted.json
         jobs_wait_all deleted.json finished "the deletion of $gone"
