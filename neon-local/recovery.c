@@ -152,21 +152,23 @@ int nl_recovery_expire(nl_api *api)
 
 typedef struct address_use {
     const cJSON *endpoint;  /* the one coming back */
-    const cJSON *taken_by;  /* another endpoint on its host and port, or NULL */
+    const cJSON *taken_by;  /* another endpoint on its host or its server's port, or NULL */
 } address_use;
 
-static void note_same_address(const cJSON *other, void *context)
+static void note_same_address(cJSON *other, void *context)
 {
     address_use *use = context;
+    const char *host = json_text(use->endpoint, "host", "");
+    int port = nl_endpoint_port(use->endpoint);
     if (other == use->endpoint || use->taken_by)
         return;
-    if (nl_endpoint_port(other) == nl_endpoint_port(use->endpoint) &&
-        !strcmp(json_text(other, "host", ""), json_text(use->endpoint, "host", "")))
+    if ((port && nl_endpoint_port(other) == port) || (*host && !strcmp(json_text(other, "host", ""), host)))
         use->taken_by = other;
 }
 
-/* 409 when something live took the host and port of an endpoint coming
- * back while it was deleted: its old connection string would reach that. */
+/* 409 when another endpoint took the host or the server port of an
+ * endpoint coming back while it was deleted: its old connection strings
+ * would reach that one. */
 static int refuse_taken_address(nl_response *error, nl_api *api, const cJSON *endpoints)
 {
     const cJSON *endpoint;
@@ -174,9 +176,10 @@ static int refuse_taken_address(nl_response *error, nl_api *api, const cJSON *en
         address_use use = { endpoint, NULL };
         nl_state_each_endpoint(api->state, note_same_address, &use);
         if (use.taken_by) {
-            *error = nl_error(409, "", "endpoint %s cannot come back: %s:%d is now endpoint %s's; delete that "
-                              "endpoint first", json_text(endpoint, "id", NULL), json_text(endpoint, "host", ""),
-                              nl_endpoint_port(endpoint), json_text(use.taken_by, "id", NULL));
+            *error = nl_error(409, "", "endpoint %s cannot come back: endpoint %s took its host %s or its port %d "
+                              "meanwhile; delete that endpoint first", json_text(endpoint, "id", NULL),
+                              json_text(use.taken_by, "id", NULL), json_text(endpoint, "host", ""),
+                              nl_endpoint_port(endpoint));
             return -1;
         }
     }

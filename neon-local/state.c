@@ -260,15 +260,15 @@ cJSON *nl_state_bring_back_branch(cJSON *project, cJSON *kept)
     return kept;
 }
 
-void nl_state_each_endpoint(cJSON *state, void (*visit)(const cJSON *endpoint, void *context), void *context)
+void nl_state_each_endpoint(cJSON *state, void (*visit)(cJSON *endpoint, void *context), void *context)
 {
     cJSON *project;
     cJSON_ArrayForEach(project, nl_state_projects(state)) {
-        const cJSON *endpoint, *branch;
+        cJSON *endpoint, *branch;
         cJSON_ArrayForEach(endpoint, nl_state_list(project, NL_ENDPOINTS))
             visit(endpoint, context);
         cJSON_ArrayForEach(branch, nl_state_list(project, NL_KEPT_BRANCHES)) {
-            const cJSON *kept = cJSON_GetObjectItemCaseSensitive(branch, NL_KEPT);
+            cJSON *kept = cJSON_GetObjectItemCaseSensitive(branch, NL_KEPT);
             cJSON_ArrayForEach(endpoint, cJSON_GetObjectItemCaseSensitive(kept, "endpoints"))
                 visit(endpoint, context);
         }

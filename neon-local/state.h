@@ -174,6 +174,6 @@ cJSON *nl_state_bring_back_branch(cJSON *project, cJSON *kept);
 /* Calls visit on every endpoint the state holds: live ones, a deleted
  * project's, and a deleted branch's (in its NL_KEPT). Each keeps its
  * address while it can be recovered, so nothing new may take it. */
-void nl_state_each_endpoint(cJSON *state, void (*visit)(const cJSON *endpoint, void *context), void *context);
+void nl_state_each_endpoint(cJSON *state, void (*visit)(cJSON *endpoint, void *context), void *context);
 
 #endif
