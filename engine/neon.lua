@@ -79,6 +79,17 @@ function neon.delete_project(project)
   return neon.request("DELETE", project_path(project)).project
 end
 
+-- A deleted project within Neon's recovery period comes back with its ids,
+-- branches, endpoints and connection strings.
+function neon.recover_project(project)
+  return neon.request("POST", project_path(project) .. "/recover").project
+end
+
+-- The deleted projects still recoverable (deleted_at, recoverable_until).
+function neon.list_recoverable_projects()
+  return neon.list_projects({ recoverable = true })
+end
+
 -- ---- branches -------------------------------------------------------------
 
 -- Every branch, following the cursor to the last page.
@@ -94,6 +105,40 @@ function neon.list_branches(project, opts)
     params.cursor = next_cursor
   end
   return all
+end
+
+-- The branches deleted and still recoverable: each with its `recovery`
+-- (deleted_at, recoverable_until, deletion_method).
+function neon.list_deleted_branches(project)
+  local deleted = {}
+  for _, b in ipairs(neon.list_branches(project, { include_deleted = true })) do
+    if type(b.recovery) == "table" then deleted[#deleted + 1] = b end
+  end
+  return deleted
+end
+
+-- A deleted branch within the recovery period comes back with its id and
+-- endpoints (its connection strings); it no longer expires. Returns the
+-- whole answer (branch, endpoints, operations).
+function neon.recover_branch(project, branch)
+  return neon.request("POST", branch_path(project, branch) .. "/recover")
+end
+
+-- A database's schema as SQL (pg_dump --schema-only), at the head or at
+-- opts.lsn / opts.timestamp.
+function neon.branch_schema(project, branch, db_name, opts)
+  local params = { db_name = need(db_name, "the database name") }
+  for k, v in pairs(opts or {}) do params[k] = v end
+  return neon.request("GET", branch_path(project, branch) .. "/schema" .. query(params)).sql
+end
+
+-- The difference between a branch database's schema and another branch's
+-- (opts.base_branch_id; default its parent), as a unified diff: "" when
+-- they are the same.
+function neon.compare_schema(project, branch, db_name, opts)
+  local params = { db_name = need(db_name, "the database name") }
+  for k, v in pairs(opts or {}) do params[k] = v end
+  return neon.request("GET", branch_path(project, branch) .. "/compare_schema" .. query(params)).diff
 end
 
 function neon.count_branches(project, opts)
