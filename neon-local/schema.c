@@ -1,8 +1,10 @@
 #include "schema.h"
 
+#include "branchtime.h"
 #include "buf.h"
 #include "err.h"
 #include "fsio.h"
+#include "ids.h"
 #include "jobs.h"
 #include "jsonfield.h"
 #include "postgres.h"
@@ -10,10 +12,12 @@
 #include "state.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- a dump two reads can compare ------------------------------------------------ */
 
@@ -268,13 +272,15 @@ char *nl_schema_unified_diff(const char *old_text, const char *new_text, const c
 typedef struct schema_source {
     char *branch_id;
     char *db_name;
-    int port; /* the server's own, on 127.0.0.1 (the endpoint's host is its proxy's) */
+    int port;     /* the server's own, on 127.0.0.1 (the endpoint's host is its proxy's) */
+    char *target; /* a recovery_target_* setting: the schema at that point; NULL: at head */
 } schema_source;
 
 static void schema_source_dispose(schema_source *s)
 {
     free(s->branch_id);
     free(s->db_name);
+    free(s->target);
     memset(s, 0, sizeof *s);
 }
 
@@ -285,10 +291,106 @@ static cJSON *shown_branch(cJSON *project, const char *branch_id)
     return branch && !nl_branch_is_snapshot(branch) ? branch : NULL;
 }
 
-/* A ready branch whose server runs, with database db_name: its address
- * copied into *out; -1 with the 404, 423 or 400 answer in *bad. */
-static int schema_source_find(schema_source *out, nl_response *bad, cJSON *project, const char *project_id,
-                              const char *branch_id, const char *db_name)
+/* A point in time a request asks a schema at: the values of its lsn and
+ * timestamp parameters (NULL when not given), and those parameters' names
+ * ("lsn" or "base_lsn", ...) for the answers that refuse them. */
+typedef struct schema_point {
+    const char *lsn, *timestamp;
+    const char *lsn_name, *timestamp_name;
+} schema_point;
+
+/* Replaces every `from` in an error answer's message by `to`. */
+static void rename_in_message(nl_response *r, const char *from, const char *to)
+{
+    cJSON *message = cJSON_GetObjectItemCaseSensitive(r->body, "message");
+    if (!cJSON_IsString(message))
+        return;
+    buf out = BUF_INIT;
+    size_t n = strlen(from);
+    for (const char *p = message->valuestring; *p;) {
+        if (strncmp(p, from, n) == 0) {
+            buf_puts(&out, to);
+            p += n;
+        } else {
+            buf_putc(&out, *p++);
+        }
+    }
+    char *text = buf_detach(&out);
+    cJSON_SetValuestring(message, text);
+    free(text);
+}
+
+/* The recovery target of the point (NULL at head), checked as a branch
+ * made at that point of this one would be (branchtime.h): within the
+ * branch's history and the project's retention, not in the future, not
+ * both given. The refusals name the request's parameters. */
+static int point_target(char **target, nl_response *bad, cJSON *project, const cJSON *branch,
+                        const schema_point *point)
+{
+    *target = NULL;
+    if (!point || (!point->lsn && !point->timestamp))
+        return 0;
+    cJSON *as_branch = cJSON_CreateObject();
+    if (point->timestamp)
+        cJSON_AddStringToObject(as_branch, "parent_timestamp", point->timestamp);
+    if (point->lsn)
+        cJSON_AddStringToObject(as_branch, "parent_lsn", point->lsn);
+    int rc = nl_point_in_time(target, bad, project, branch, as_branch);
+    cJSON_Delete(as_branch);
+    if (rc != 0) {
+        rename_in_message(bad, "parent_timestamp", point->timestamp_name);
+        rename_in_message(bad, "parent_lsn", point->lsn_name);
+    }
+    return rc;
+}
+
+static int parse_lsn(unsigned long long *out, const char *text)
+{
+    unsigned hi, lo;
+    char end;
+    if (sscanf(text, "%X/%X%c", &hi, &lo, &end) != 2)
+        return -1;
+    *out = (unsigned long long)hi << 32 | lo;
+    return 0;
+}
+
+/* branchtime.h checks an LSN against the end of the branch's WAL; its
+ * history starts where the base backup it is replayed from began (START
+ * WAL LOCATION in its backup_label), and an LSN before that cannot be
+ * reached: -1 with the 400 (or the 423 while that backup is being taken). */
+static int lsn_within_history(nl_response *bad, const nl_api *api, const char *branch_id, const schema_point *point)
+{
+    unsigned long long wanted, start;
+    if (!point || !point->lsn || parse_lsn(&wanted, point->lsn) != 0)
+        return 0; /* none, or refused by branchtime.h with its own reason */
+    char *label = nl_api_branch_path(api, branch_id, "base/backup_label");
+    char *text = NULL;
+    int rc = 0;
+    if (fsio_read_file(&text, NULL, label) != 0) {
+        *bad = nl_error(423, "", "the history of branch %s is still being recorded; try again in a moment", branch_id);
+        rc = -1;
+    } else {
+        const char *at = strstr(text, "START WAL LOCATION: ");
+        char first[32] = "?";
+        if (at)
+            sscanf(at + 20, "%31s", first);
+        if (parse_lsn(&start, first) == 0 && wanted < start) {
+            *bad = nl_error(400, "", "%s %s is before the history of branch %s starts (%s)", point->lsn_name,
+                            point->lsn, branch_id, first);
+            rc = -1;
+        }
+    }
+    free(text);
+    free(label);
+    return rc;
+}
+
+/* A ready branch whose server runs, with database db_name, and the point
+ * in time asked for (point may be NULL: head): copied into *out; -1 with
+ * the 404, 423 or 400 answer in *bad. */
+static int schema_source_find(schema_source *out, nl_response *bad, const nl_api *api, cJSON *project,
+                              const char *project_id, const char *branch_id, const char *db_name,
+                              const schema_point *point)
 {
     memset(out, 0, sizeof *out);
     cJSON *branch = shown_branch(project, branch_id);
@@ -314,6 +416,12 @@ static int schema_source_find(schema_source *out, nl_response *bad, cJSON *proje
     if (!port || !nl_state_is(endpoint, NL_ENDPOINT_ACTIVE)) {
         *bad = nl_error(400, "", "branch %s has no running endpoint to read the schema from; start its endpoint "
                         "(POST .../endpoints/{endpoint_id}/start) or add one (POST .../endpoints)", branch_id);
+        return -1;
+    }
+    if (point_target(&out->target, bad, project, branch, point) != 0 ||
+        lsn_within_history(bad, api, branch_id, point) != 0) {
+        free(out->target);
+        out->target = NULL;
         return -1;
     }
     out->branch_id = xstrdup(branch_id);
@@ -353,12 +461,12 @@ static void forget_secret(char *secret)
  * connect and the password go in the child's environment only, never its
  * arguments (which any local user can read); PGDATABASE is never taken for
  * a connection string, as a database argument would be. */
-static int read_dump(char **out, const schema_source *src, const char *password)
+static int read_dump(char **out, const schema_source *src, int port, const char *password)
 {
     *out = NULL;
     char *program = xasprintf("%s/pg_dump", nl_pg_bindir());
     char *argv[] = { program, "--schema-only", "--no-password", NULL };
-    char *env[] = { xstrdup("PGHOST=127.0.0.1"), xasprintf("PGPORT=%d", src->port), xstrdup("PGUSER=postgres"),
+    char *env[] = { xstrdup("PGHOST=127.0.0.1"), xasprintf("PGPORT=%d", port), xstrdup("PGUSER=postgres"),
                     xasprintf("PGDATABASE=%s", src->db_name), xasprintf("PGPASSWORD=%s", password),
                     xstrdup("PGCONNECT_TIMEOUT=10"), NULL };
     proc_request req = { .argv = argv, .env = env, .timeout = DUMP_TIMEOUT_SECONDS, .output_limit = DUMP_LIMIT };
@@ -404,11 +512,11 @@ static const char catalog_query[] =
     " WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'"
     ") t";
 
-static int read_catalog(cJSON **out, const schema_source *src, const char *password)
+static int read_catalog(cJSON **out, const schema_source *src, int server_port, const char *password)
 {
     *out = NULL;
     char port[16];
-    snprintf(port, sizeof port, "%d", src->port);
+    snprintf(port, sizeof port, "%d", server_port);
     const char *const keys[] = { "host", "port", "user", "dbname", "password", "connect_timeout", NULL };
     const char *const values[] = { "127.0.0.1", port, "postgres", src->db_name, password, "10", NULL };
     PGconn *conn = PQconnectdbParams(keys, values, 0);
@@ -429,6 +537,126 @@ static int read_catalog(cJSON **out, const schema_source *src, const char *passw
     return rc;
 }
 
+/* ---- a schema at a past point ----------------------------------------------------- */
+
+/* A past schema is read from a server of its own, in
+ * DATA_DIR/scratch/schema-PID-UUID: the pid tells this process's folders
+ * from those a neon-local killed while reading one left behind. */
+static char *scratch_root(const nl_api *api)
+{
+    return xasprintf("%s/scratch", api->data_dir);
+}
+
+/* Stops a scratch folder's server (when one runs there) and removes it. */
+static int remove_scratch_folder(const char *folder)
+{
+    char *datadir = xasprintf("%s/data", folder), *pid = xasprintf("%s/data/postmaster.pid", folder);
+    if (fsio_exists(pid))
+        (void)nl_pg_stop(datadir); /* a server that died with its neon-local leaves the file too */
+    int rc = fsio_remove_tree(folder);
+    free(datadir);
+    free(pid);
+    return rc;
+}
+
+/* What a killed neon-local left in the scratch folder goes: its servers
+ * would run on for ever, and their copies fill the disk. */
+static void remove_left_scratch(const nl_api *api)
+{
+    char *root = scratch_root(api);
+    char mine[48];
+    snprintf(mine, sizeof mine, "schema-%ld-", (long)getpid());
+    DIR *dir = opendir(root);
+    const struct dirent *entry;
+    while (dir && (entry = readdir(dir)) != NULL) {
+        if (strncmp(entry->d_name, "schema-", 7) != 0 || strncmp(entry->d_name, mine, strlen(mine)) == 0)
+            continue;
+        char *folder = xasprintf("%s/%s", root, entry->d_name);
+        if (remove_scratch_folder(folder) != 0)
+            fprintf(stderr, "neon-local: cannot remove %s, left by an earlier neon-local: %s\n", folder, err_last());
+        free(folder);
+    }
+    if (dir)
+        closedir(dir);
+    free(root);
+}
+
+/* The scratch server's last FATAL or ERROR line, as "; it said: ..." (""
+ * when none): its log goes with its folder, which the message would
+ * otherwise send the reader to. Borrowed, until the next call. */
+static const char *last_server_error(const char *folder)
+{
+    static _Thread_local char said[512];
+    char *log = xasprintf("%s/data.log", folder), *text = NULL;
+    said[0] = '\0';
+    if (fsio_read_file(&text, NULL, log) == 0) {
+        for (const char *line = text; *line; line += strcspn(line, "\n"), line += *line == '\n') {
+            size_t len = strcspn(line, "\n");
+            const char *fatal = memmem(line, len, "FATAL:", 6), *error = memmem(line, len, "ERROR:", 6);
+            const char *what = fatal ? fatal : error;
+            if (what)
+                snprintf(said, sizeof said, "; it said: %.*s", (int)(len - (size_t)(what - line)), what);
+        }
+    }
+    free(text);
+    free(log);
+    return said;
+}
+
+/* The schema of src at its target, as a branch made at that point would
+ * have it: the branch's base backup replayed from its WAL archive (the
+ * WAL up to now archived first) on a free port, read, then stopped and
+ * removed whatever happened. The files read are the branch's own; a job
+ * that removes or replaces them meanwhile makes the copy or the replay
+ * fail (PostgreSQL refuses to end a recovery short of its target), never
+ * answer an earlier schema. */
+static int read_past(char **sql, cJSON **json, const nl_api *api, const schema_source *src, const char *password)
+{
+    remove_left_scratch(api);
+    char *root = scratch_root(api), *uuid = nl_new_uuid();
+    char *folder = xasprintf("%s/schema-%ld-%s", root, (long)getpid(), uuid);
+    char *datadir = xasprintf("%s/data", folder), *archive = xasprintf("%s/wal", folder);
+    char *base = nl_api_branch_path(api, src->branch_id, "base");
+    char *source_archive = nl_api_branch_path(api, src->branch_id, "wal");
+    int port = nl_free_port();
+    int rc = port > 0 ? fsio_mkdirs(root, 0755) : err_set(DR_EFAIL, "no free port on 127.0.0.1 for a server of "
+                                                         "branch %s's past", src->branch_id);
+    if (rc == 0)
+        rc = nl_pg_archive_now(src->port);
+    if (rc == 0)
+        rc = nl_pg_copy_backup(base, datadir);
+    if (rc == 0)
+        rc = nl_pg_recover_to(datadir, port, archive, source_archive, src->target);
+    if (rc == 0)
+        rc = json ? read_catalog(json, src, port, password) : read_dump(sql, src, port, password);
+    if (rc != 0)
+        err_set(rc, "cannot read the schema of branch %s at %s: %s%s", src->branch_id, src->target, err_last(),
+                last_server_error(folder));
+    char *why = rc ? xstrdup(err_last()) : NULL;
+    if (fsio_exists(folder) && remove_scratch_folder(folder) != 0)
+        fprintf(stderr, "neon-local: cannot remove %s: %s\n", folder, err_last());
+    if (why)
+        err_set(rc, "%s", why);
+    free(why);
+    free(root);
+    free(uuid);
+    free(folder);
+    free(datadir);
+    free(archive);
+    free(base);
+    free(source_archive);
+    return rc;
+}
+
+/* One schema: SQL into *sql, or JSON into *json when json is not NULL;
+ * at head from the branch's server, or at its point in time. */
+static int read_source(char **sql, cJSON **json, const nl_api *api, const schema_source *src, const char *password)
+{
+    if (src->target)
+        return read_past(sql, json, api, src, password);
+    return json ? read_catalog(json, src, src->port, password) : read_dump(sql, src, src->port, password);
+}
+
 /* ---- the requests ---------------------------------------------------------------- */
 
 /* db_name, required by both operations. */
@@ -438,21 +666,6 @@ static const char *wanted_database(nl_response *bad, const nl_request *req)
     if (!db_name || !*db_name)
         *bad = nl_error(400, "", "db_name is required: the database whose schema to read, e.g. ?db_name=neondb");
     return db_name && *db_name ? db_name : NULL;
-}
-
-/* A schema at a past point (lsn, timestamp and their base_ forms) is not
- * read: -1 with the 400 answer naming the first one given. */
-static int refuse_point_in_time(nl_response *bad, const nl_request *req, const char *const *names)
-{
-    for (const char *const *name = names; *name; name++) {
-        if (json_text(req->query, *name, NULL)) {
-            *bad = nl_error(400, "", "%s is not supported: neon-local reads a schema at the branch's head only; "
-                            "leave out %s, or create a branch at that point (parent_lsn or parent_timestamp) "
-                            "and read its schema", *name, *name);
-            return -1;
-        }
-    }
-    return 0;
 }
 
 static int valid_branch_id(const char *id)
@@ -474,7 +687,7 @@ static nl_response read_failure(nl_api *api, const char *project_id, const schem
     nl_response moved;
     schema_source again;
     cJSON *project = nl_state_live_project(api->state, project_id);
-    if (schema_source_find(&again, &moved, project, project_id, src->branch_id, src->db_name) != 0)
+    if (schema_source_find(&again, &moved, api, project, project_id, src->branch_id, src->db_name, NULL) != 0)
         return moved;
     schema_source_dispose(&again);
     return nl_error(500, "", "%s", why);
@@ -493,11 +706,9 @@ static int read_unlocked(nl_response *bad, nl_api *api, const char *project_id, 
     pthread_mutex_unlock(&api->lock);
     const schema_source *failed = NULL;
     int rc = 0;
-    if (base && (rc = read_dump(base_sql, base, password)) != 0)
+    if (base && (rc = read_source(base_sql, NULL, api, base, password)) != 0)
         failed = base;
-    else if (as_json && (rc = read_catalog(json, src, password)) != 0)
-        failed = src;
-    else if (!as_json && (rc = read_dump(sql, src, password)) != 0)
+    else if ((rc = read_source(sql, as_json ? json : NULL, api, src, password)) != 0)
         failed = src;
     char *why = rc ? xstrdup(err_last()) : NULL;
     forget_secret(password);
@@ -510,18 +721,19 @@ static int read_unlocked(nl_response *bad, nl_api *api, const char *project_id, 
 
 nl_response nl_branch_schema_get(nl_api *api, const nl_request *req, const nl_path_ids *ids)
 {
-    static const char *const points[] = { "lsn", "timestamp", NULL };
     nl_response bad;
     const char *db_name = wanted_database(&bad, req);
-    if (!db_name || refuse_point_in_time(&bad, req, points) != 0)
+    if (!db_name)
         return bad;
+    const schema_point point = { json_text(req->query, "lsn", NULL), json_text(req->query, "timestamp", NULL),
+                                 "lsn", "timestamp" };
     const char *format = json_text(req->query, "format", "sql");
     if (strcmp(format, "sql") != 0 && strcmp(format, "json") != 0)
         return nl_error(400, "", "format must be sql or json, not '%s'", format);
     int as_json = strcmp(format, "json") == 0;
     schema_source src;
     cJSON *project = nl_state_live_project(api->state, ids->project_id);
-    if (schema_source_find(&src, &bad, project, ids->project_id, ids->branch_id, db_name) != 0)
+    if (schema_source_find(&src, &bad, api, project, ids->project_id, ids->branch_id, db_name, &point) != 0)
         return bad;
     char *sql = NULL;
     cJSON *json = NULL;
@@ -562,21 +774,33 @@ static const char *comparison_base(nl_response *bad, const nl_request *req, cJSO
     return parent;
 }
 
+/* A diff header's name for one side: "a/BRANCH/DB", and after a tab (where
+ * diff -u puts a file's time) the point it was read at, if not head. */
+static char *side_label(const char *side, const schema_source *src, const schema_point *point)
+{
+    const char *at = point->lsn ? point->lsn : point->timestamp;
+    return at ? xasprintf("%s/%s/%s\t(at %s)", side, src->branch_id, src->db_name, at)
+              : xasprintf("%s/%s/%s", side, src->branch_id, src->db_name);
+}
+
 nl_response nl_branch_schema_compare(nl_api *api, const nl_request *req, const nl_path_ids *ids)
 {
-    static const char *const points[] = { "lsn", "timestamp", "base_lsn", "base_timestamp", NULL };
     nl_response bad;
     const char *db_name = wanted_database(&bad, req);
-    if (!db_name || refuse_point_in_time(&bad, req, points) != 0)
+    if (!db_name)
         return bad;
+    const schema_point point = { json_text(req->query, "lsn", NULL), json_text(req->query, "timestamp", NULL),
+                                 "lsn", "timestamp" };
+    const schema_point base_point = { json_text(req->query, "base_lsn", NULL),
+                                      json_text(req->query, "base_timestamp", NULL), "base_lsn", "base_timestamp" };
     cJSON *project = nl_state_live_project(api->state, ids->project_id);
     const char *base_id = comparison_base(&bad, req, project, ids);
     if (!base_id)
         return bad;
     schema_source src, base;
-    if (schema_source_find(&src, &bad, project, ids->project_id, ids->branch_id, db_name) != 0)
+    if (schema_source_find(&src, &bad, api, project, ids->project_id, ids->branch_id, db_name, &point) != 0)
         return bad;
-    if (schema_source_find(&base, &bad, project, ids->project_id, base_id, db_name) != 0) {
+    if (schema_source_find(&base, &bad, api, project, ids->project_id, base_id, db_name, &base_point) != 0) {
         schema_source_dispose(&src);
         return bad;
     }
@@ -584,8 +808,8 @@ nl_response nl_branch_schema_compare(nl_api *api, const nl_request *req, const n
     int rc = read_unlocked(&bad, api, ids->project_id, &src, &base, 0, &sql, &base_sql, NULL);
     char *diff = NULL;
     if (rc == 0) {
-        char *old_label = xasprintf("a/%s/%s", base.branch_id, db_name);
-        char *new_label = xasprintf("b/%s/%s", src.branch_id, db_name);
+        char *old_label = side_label("a", &base, &base_point);
+        char *new_label = side_label("b", &src, &point);
         diff = nl_schema_unified_diff(base_sql, sql, old_label, new_label, 3);
         free(old_label);
         free(new_label);

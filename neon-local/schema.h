@@ -13,10 +13,15 @@
  * branch's schema ("-", the branch's parent when B is not given, as Neon
  * does) to the branch's ("+"); "" when they are the same.
  *
- * lsn, timestamp, base_lsn and base_timestamp (a schema at a past point)
- * are refused with 400: neon-local reads a schema at head only.
+ * lsn or timestamp (base_lsn or base_timestamp for the base) reads the
+ * schema at that point of the branch's past, checked as a branch made at
+ * that point would be (branchtime.h): the branch's base backup is replayed
+ * from its WAL archive on a scratch server of its own, in
+ * DATA_DIR/scratch, which is read, stopped and removed before the answer
+ * (what a killed neon-local left there is removed by the next such read).
+ * It takes seconds, as making a branch in the past does.
  *
- * The slow part (pg_dump, the catalog query) runs with the API's lock
+ * The slow part (pg_dump, the catalog query, a replay) runs with the API's lock
  * released, so that other requests and the worker go on meanwhile: what it
  * needs is copied out of the state first, and nothing of the state is read
  * again until the lock is taken back. A branch that a job changes

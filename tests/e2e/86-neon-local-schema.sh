@@ -92,6 +92,64 @@ t_compare_schema_shows_exactly_what_changed_on_a_child() {
     stop_neon_local
 }
 
+t_a_schema_at_a_past_point_is_the_one_the_branch_had_then() {
+    chmod 755 .
+    start_neon_local
+    ready_project
+    main=$(jq -r .branch.id created.json)
+    psql "$uri" -Xqc "create table booking (id int primary key)"
+    lsn=$(psql "$uri" -XAtc "select pg_current_wal_lsn()")
+    # An instant in whole seconds after the table and before the column.
+    sleep 1.1
+    at=$(psql "$uri" -XAtc "select to_char(now() at time zone 'utc', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
+    sleep 1.1
+    psql "$uri" -Xqc "alter table booking add column note text"
+    # What a killed neon-local (pid 1 is never one) left: the next past read removes it.
+    mkdir -p nl/scratch/schema-1-left-behind/data
+    local base="/projects/$project/branches/$main"
+    call GET "$base/schema?db_name=neondb"
+    jq -r .sql body.json > head.sql
+    expect_in head.sql "note text"
+    call GET "$base/schema?db_name=neondb&lsn=$lsn"
+    expect_eq "$status" 200 "the schema at an LSN ($(jq -r .message body.json))"
+    jq -r .sql body.json > at-lsn.sql
+    expect_in at-lsn.sql "CREATE TABLE public.booking ("
+    expect_not_in at-lsn.sql "note text"
+    call GET "$base/schema?db_name=neondb&timestamp=$at"
+    expect_eq "$status" 200 "the schema at an instant ($(jq -r .message body.json))"
+    jq -r .sql body.json > at-time.sql
+    cmp -s at-lsn.sql at-time.sql || fail "the schema at $lsn and at $at differ: $(diff at-lsn.sql at-time.sql | head)"
+    call GET "$base/schema?db_name=neondb&format=json&lsn=$lsn"
+    expect_eq "$(jq -c '[.json.tables[0].columns[].name]' body.json)" '["id"]' "the columns then, as JSON"
+    # The branch's head compared with its own past: the column is the change.
+    call GET "$base/compare_schema?db_name=neondb&base_branch_id=$main&base_timestamp=$at"
+    expect_eq "$status" 200 "compare with the branch's past ($(jq -r .message body.json))"
+    expect_eq "$(jq -r .diff body.json | sed -n 1p)" "--- a/$main/neondb	(at $at)" "the past side's header"
+    expect_eq "$(changed_lines body.json | tr '\n' '|')" \
+        "-    id integer NOT NULL|+    id integer NOT NULL,|+    note text|" "the column added since"
+    call GET "$base/compare_schema?db_name=neondb&base_branch_id=$main&lsn=$lsn&base_timestamp=$at"
+    expect_eq "$(jq -r .diff body.json)" "" "the same past on both sides"
+    # Refusals name the request's own parameters.
+    call GET "$base/schema?db_name=neondb&timestamp=2999-01-01T00:00:00Z"
+    spec_expect_error 400 "a timestamp in the future"
+    expect_in body.json "timestamp 2999-01-01T00:00:00Z is in the future"
+    expect_not_in body.json parent_
+    call GET "$base/schema?db_name=neondb&lsn=yesterday"
+    spec_expect_error 400 "an lsn that is none"
+    expect_in body.json "lsn must be an LSN"
+    call GET "$base/compare_schema?db_name=neondb&base_branch_id=$main&base_lsn=$lsn&base_timestamp=$at"
+    spec_expect_error 400 "base_lsn and base_timestamp both"
+    expect_in body.json "give base_timestamp or base_lsn, not both"
+    call GET "$base/schema?db_name=neondb&timestamp=2000-01-01T00:00:00Z"
+    spec_expect_error 400 "a timestamp before the branch's history"
+    call GET "$base/schema?db_name=neondb&lsn=0/1"
+    spec_expect_error 400 "an lsn before the branch's history"
+    expect_in body.json "lsn 0/1 is before the history of branch $main starts"
+    # Every scratch server is gone, its folder too, and what was left before.
+    expect_eq "$(ls nl/scratch 2>/dev/null | wc -l)" 0 "scratch folders left"
+    stop_neon_local
+}
+
 t_schema_requests_it_cannot_answer_are_refused_in_neons_shape() {
     chmod 755 .
     start_neon_local
@@ -111,16 +169,6 @@ t_schema_requests_it_cannot_answer_are_refused_in_neons_shape() {
     call GET "$base/schema?db_name=neondb&format=xml"
     spec_expect_error 400 "format=xml"
     expect_in body.json "format must be sql or json"
-    # A schema at a past point is not read: the parameter is named.
-    call GET "$base/schema?db_name=neondb&lsn=0/1000000"
-    spec_expect_error 400 "lsn"
-    expect_in body.json "lsn is not supported"
-    call GET "$base/schema?db_name=neondb&timestamp=2026-01-01T00:00:00Z"
-    spec_expect_error 400 "timestamp"
-    expect_in body.json "timestamp is not supported"
-    call GET "$base/compare_schema?db_name=neondb&base_branch_id=$main&base_lsn=0/1000000"
-    spec_expect_error 400 "base_lsn"
-    expect_in body.json "base_lsn is not supported"
     # The root branch has no parent to be compared with by default.
     call GET "$base/compare_schema?db_name=neondb"
     spec_expect_error 400 "compare the root branch with no base"
@@ -154,6 +202,7 @@ t_schema_requests_it_cannot_answer_are_refused_in_neons_shape() {
 
 for t in t_the_schema_is_the_databases_dump_and_the_same_each_time \
          t_compare_schema_shows_exactly_what_changed_on_a_child \
+         t_a_schema_at_a_past_point_is_the_one_the_branch_had_then \
          t_schema_requests_it_cannot_answer_are_refused_in_neons_shape; do
     run_test "$t"
 done
