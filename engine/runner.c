@@ -354,6 +354,7 @@ typedef struct after_call {
     cJSON *outputs;     /* take_outputs */
     char *text;         /* take_text, take_confirmation (the summary) */
     char *challenge;    /* take_confirmation */
+    char *skip;         /* take_confirmation: { skip = "why" } */
 } after_call;
 
 static void after_call_free(after_call *a)
@@ -361,6 +362,7 @@ static void after_call_free(after_call *a)
     cJSON_Delete(a->outputs);
     free(a->text);
     free(a->challenge);
+    free(a->skip);
 }
 
 /* A step's result as JSON, refused with jsonlua's message. */
@@ -400,6 +402,11 @@ static void take_confirmation(lua_State *L, after_call *a)
         a->text = summary;
     }
     lua_pop(L, 2);
+    /* Only an explicit reason, and no summary, says there is nothing to
+     * confirm: a confirm that returns nothing still fails its step. */
+    if (!a->text && lua_getfield(L, -1, "skip") == LUA_TSTRING && lua_rawlen(L, -1))
+        a->skip = xstrdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
 }
 
 /* The protected body: (after_call, fn, args...) -> fn(args...), then
@@ -641,8 +648,12 @@ static int fail_before_start(run *r, const step_spec *spec, const char *error)
     return err_set(DR_EFAIL, "step '%s' failed: %s", spec->name, error);
 }
 
-static int gate_before_step(run *r, const step_spec *spec, const step_record *rec)
+/* Before a step: the rerun confirmation of a half-done step that is not
+ * idempotent, then a destructive step's typed confirmation, or *skip (the
+ * caller frees) when its confirm says there is nothing to do. */
+static int gate_before_step(char **skip, run *r, const step_spec *spec, const step_record *rec)
 {
+    *skip = NULL;
     if (!spec->idempotent && unfinished(rec)) {
         char *summary = rerun_summary(rec);
         int rc = gate_confirm(&r->gate, spec->name, "rerun", summary, spec->name);
@@ -660,9 +671,12 @@ static int gate_before_step(run *r, const step_spec *spec, const step_record *re
         free(error);
         rc = rc == DR_EINTR ? DR_EINTR : fail_before_start(r, spec, message);
         free(message);
+    } else if (a.skip) {
+        *skip = a.skip;
+        a.skip = NULL;
     } else if (!a.text) {
         rc = fail_before_start(r, spec, "its confirm function must return { summary = \"...\", "
-                                        "challenge = \"...\" } with both non-empty");
+                                        "challenge = \"...\" } with both non-empty, or { skip = \"why\" }");
     } else {
         rc = gate_confirm(&r->gate, spec->name, "destructive", a.text, a.challenge);
     }
@@ -831,6 +845,26 @@ static int execute_step(run *r, size_t index)
     }
 }
 
+/* A destructive step whose confirm said there is nothing to do: journaled
+ * as started and done, with outputs { skipped = why }, and nothing asked
+ * (nothing is destroyed: its run is not called). */
+static int skip_step(run *r, size_t index, const char *why)
+{
+    const step_spec *spec = &r->rb->steps[index];
+    const step_record *rec = &r->cp->steps[checkpoint_step_index(r->cp, spec->name)];
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddNumberToObject(data, "attempt", rec->attempts + 1);
+    if (record(r, "step-started", spec->name, data) != 0)
+        return DR_EFAIL;
+    char *text = xasprintf("skipped: %s", why);
+    progress(r, index, text);
+    free(text);
+    cJSON *outputs = cJSON_CreateObject();
+    cJSON_AddStringToObject(outputs, "skipped", why);
+    int rc = step_succeeded(r, index, outputs, timefmt_monotonic());
+    return rc ? rc : pass_outputs_on(r, spec->name);
+}
+
 /* ---- the run loop -------------------------------------------------------- */
 
 static int finish(run *r, const char *kind, const char *reason, int rc)
@@ -884,9 +918,11 @@ static int run_steps(run *r, int cleanup_only)
             break;
         }
         set_current_step(r, spec->name);
-        int rc = gate_before_step(r, spec, rec);
+        char *skip;
+        int rc = gate_before_step(&skip, r, spec, rec);
         if (rc == 0)
-            rc = execute_step(r, i);
+            rc = skip ? skip_step(r, i, skip) : execute_step(r, i);
+        free(skip);
         set_current_step(r, NULL);
         if (rc == 0)
             continue;

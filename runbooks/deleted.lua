@@ -159,15 +159,10 @@ return runbook {
       plan = function() return "connect with its connection string and count the rows of its tables" end,
       run = function(ctx)
         local r = ctx.outputs.recover
-        local endpoints = neon.list_endpoints(r.project, r.branch_id) or {}
+        local endpoints = common.wake_endpoints(r.project, r.branch_id)
         if #endpoints == 0 then
           dr.log("the branch has no endpoint (it had none): its data is back, with no connection string to check")
           return { connected = false }
-        end
-        -- Recovered endpoints are idle: Neon starts one at the first
-        -- connection, and neon-local only when asked.
-        for _, e in ipairs(endpoints) do
-          if e.current_state == "idle" then neon.start_endpoint(r.project, e.id) end
         end
         local uri = common.uri(ctx, r.branch_id, r.project)
         local conn = pg.connect(uri)

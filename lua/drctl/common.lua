@@ -158,6 +158,17 @@ function M.keep_branch(ctx, branch_id)
   return b
 end
 
+-- Starts a branch's idle endpoints, as a recovery leaves them: Neon starts
+-- one at the first connection, neon-local only when asked. Returns the
+-- branch's endpoints.
+function M.wake_endpoints(project, branch_id)
+  local endpoints = neon.list_endpoints(project, branch_id) or {}
+  for _, e in ipairs(endpoints) do
+    if e.current_state == "idle" then neon.start_endpoint(project, e.id) end
+  end
+  return endpoints
+end
+
 -- What a restore in place returns, so that drctl undo can go back: the
 -- branch that keeps the state before, and when the API last changed it
 -- (an undo refuses a kept branch changed since).

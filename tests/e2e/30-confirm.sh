@@ -7,6 +7,29 @@ hold_run() { # extra args...
     set -e
 }
 
+t_a_destructive_step_with_nothing_to_do_is_skipped_without_asking() {
+    # No terminal and no --approve: only a skip lets the run end.
+    "$DRCTL" --runbooks "$TEST_RUNBOOKS" run skip -p dir="$PWD" -p answer=skip >out 2>err </dev/null && rc=0 || rc=$?
+    expect_rc 0
+    [ ! -e destroyed ] || fail "the skipped step ran"
+    id=$(run_id)
+    expect_eq "$(jq -r 'select(.kind == "step-done" and .step == "destroy") | .data.outputs.skipped' \
+        "drctl-audit/runs/$id/journal.jsonl")" "nothing to destroy" "the skipped step's outputs"
+    expect_eq "$(count_events "$id" confirmation-given destroy)" 0 "confirmations asked"
+    expect_in err "skipped: nothing to destroy"
+    rm -rf drctl-audit
+    # The same step with something to do stops for its confirmation.
+    "$DRCTL" --runbooks "$TEST_RUNBOOKS" run skip -p dir="$PWD" >out 2>err </dev/null && rc=0 || rc=$?
+    expect_rc 3
+    [ ! -e destroyed ] || fail "the unconfirmed step ran"
+    rm -rf drctl-audit
+    # An empty answer is neither: the step fails before it starts.
+    "$DRCTL" --runbooks "$TEST_RUNBOOKS" run skip -p dir="$PWD" -p answer=empty >out 2>err </dev/null && rc=0 || rc=$?
+    expect_rc 1
+    expect_in err 'or { skip = "why" }'
+    [ ! -e destroyed ] || fail "the step with an empty confirmation ran"
+}
+
 t_the_right_challenge_on_the_terminal_proceeds() {
     hold_run --expect "Type 'main' to proceed" --send main -- \
         "$DRCTL" --runbooks "$TEST_RUNBOOKS" run hold -p dir="$PWD"
@@ -75,7 +98,7 @@ t_end_of_input_on_the_terminal_refuses() {
     [ ! -e promote.started ] || fail "the step ran"
 }
 
-for t in t_the_right_challenge_on_the_terminal_proceeds t_a_wrong_answer_refuses_and_pauses_exit_3 \
+for t in t_a_destructive_step_with_nothing_to_do_is_skipped_without_asking t_the_right_challenge_on_the_terminal_proceeds t_a_wrong_answer_refuses_and_pauses_exit_3 \
          t_without_a_terminal_only_approve_lets_it_go t_an_answer_on_stdin_is_never_read \
          t_end_of_input_on_the_terminal_refuses; do
     run_test "$t"

@@ -102,9 +102,43 @@ t_a_recovery_killed_while_it_waits_resumes_without_asking_twice() {
     stop_neon_local
 }
 
+project_names() {
+    api GET /projects "$key"
+    jq -r '[.projects[].name] | sort | join(",")' body.json
+}
+
+t_total_loss_offers_the_recovery_of_a_deleted_project_before_its_export() {
+    salons_project
+    before=$(count_on "$uri" 'select count(*) from booking')
+    sc run export -p "dest=$PWD/exports" --approve retention
+    expect_rc 0
+    curl -s -o /dev/null -X DELETE -H "Authorization: Bearer $key" "$URL/projects/$project"
+    # The export's project is found recoverable: the recovery is offered first.
+    sc run total-loss -p "source=$PWD/exports" -p new_project=salons-reborn --approve restore
+    expect_rc 3
+    expect_in err "can be recovered until"
+    expect_in err "comes back with its branches, endpoints and connection strings"
+    expect_in err "-p use_export=true"
+    run=$(newest_run)
+    sc resume "$run" --approve recover-project
+    expect_rc 0
+    expect_eq "$(count_on "$uri" 'select count(*) from booking')" "$before" "bookings on the old connection string"
+    expect_eq "$(project_names)" p "projects after the recovery (no export restored)"
+    expect_in "drctl-audit/runs/$run/journal.jsonl" '"step-done","step":"restore","data":{"outputs":{"skipped"'
+    # Told to use the export, it restores it and leaves the deleted project be.
+    curl -s -o /dev/null -X DELETE -H "Authorization: Bearer $key" "$URL/projects/$project"
+    sc run total-loss -p "source=$PWD/exports" -p new_project=salons-reborn -p use_export=true --approve restore
+    expect_rc 0
+    expect_eq "$(project_names)" salons-reborn "projects after the export's restore"
+    api GET "/projects?recoverable=true" "$key"
+    expect_eq "$(jq -r '.projects[0].id' body.json)" "$project" "the deleted project, still recoverable"
+    stop_neon_local
+}
+
 for t in t_a_deleted_branch_comes_back_on_its_old_connection_string \
          t_a_deleted_project_comes_back_with_its_connection_strings \
          t_what_is_not_recoverable_is_refused_with_the_reason \
-         t_a_recovery_killed_while_it_waits_resumes_without_asking_twice; do
+         t_a_recovery_killed_while_it_waits_resumes_without_asking_twice \
+         t_total_loss_offers_the_recovery_of_a_deleted_project_before_its_export; do
     run_test "$t"
 done
