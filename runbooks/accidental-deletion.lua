@@ -100,7 +100,8 @@ STRATEGIES = {
       for t, n in pairs(still) do
         if n > 0 then dr.fail(n .. " rows of " .. t .. " that the restore point has are missing after the restore") end
       end
-      return { checked = lost, checked_by_key = by_key }
+      common.check_schema(ctx, rp.branch_id, { branch_id = point(ctx).id, label = "the restore point's" })
+      return { checked = lost, checked_by_key = by_key, schema = "same" }
     end,
   },
 
@@ -136,7 +137,9 @@ STRATEGIES = {
     check = function(ctx, rp)
       local default = neon.default_branch(ctx.params.project)
       if default.name ~= rp.point_name then dr.fail("the default branch is " .. default.name .. ", not " .. rp.point_name) end
-      return { default = default.name }
+      common.check_schema(ctx, default.id, { branch_id = rp.branch_id, timestamp = rp.restore_point,
+                                             label = rp.branch_name .. "'s at " .. rp.restore_point })
+      return { default = default.name, schema = "same" }
     end,
   },
 
@@ -181,7 +184,12 @@ STRATEGIES = {
       for t, n in pairs(still) do
         if n > 0 then dr.fail(n .. " rows of " .. t .. " are still missing after the reinsertion") end
       end
-      return { missing = still }
+      -- The rows went back into today's schema: one changed since the
+      -- restore point (a migration) is reported, not undone.
+      local diff = common.schema_difference(ctx, rp.branch_id, { branch_id = point(ctx).id })
+      if diff ~= "" then dr.log("the schema changed since the restore point:\n" .. common.first_lines(diff, 40)) end
+      dr.figure("schema", diff == "" and "the same as at the restore point" or "changed since the restore point")
+      return { missing = still, schema = diff == "" and "same" or "changed" }
     end,
   },
 }

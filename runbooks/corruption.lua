@@ -333,13 +333,21 @@ return runbook {
       end,
       run = function(ctx) return strategy(ctx).apply(ctx, ctx.outputs["last-good"], ctx.outputs.rebuild) end },
     { name = "check", idempotent = true,
-      plan = function() return "run check_sql on the branch now in use" end,
+      plan = function() return "compare the schema of the branch now in use with the last good instant's, and run check_sql on it" end,
       run = function(ctx)
-        if not ctx.params.check_sql or not strategy(ctx).checks_after then return { checked = false } end
-        if not sound(common.connect(ctx, ctx.outputs["last-good"].branch_id), ctx.params.check_sql) then
+        local g, r = ctx.outputs["last-good"], ctx.outputs.rebuild
+        -- The schema of the branch now in use is the last good instant's.
+        if strategy(ctx).checks_after then
+          common.check_schema(ctx, g.branch_id, { branch_id = r.restored_id, label = restored_name(ctx) .. "'s" })
+        else
+          common.check_schema(ctx, r.restored_id, { branch_id = g.branch_id, timestamp = g.at,
+                                                    label = g.branch_name .. "'s at " .. g.at })
+        end
+        if not ctx.params.check_sql or not strategy(ctx).checks_after then return { checked = false, schema = "same" } end
+        if not sound(common.connect(ctx, g.branch_id), ctx.params.check_sql) then
           dr.fail("check_sql fails on the restored branch")
         end
-        return { checked = true }
+        return { checked = true, schema = "same" }
       end },
     { name = "cleanup", always = true, idempotent = true,
       plan = function(ctx) return "delete the probe branches, and " .. restored_name(ctx) .. " unless promoted" end,

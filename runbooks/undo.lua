@@ -139,7 +139,8 @@ local KINDS = {
                 .. i.source_name .. " has " .. tostring(source[t]))
       end
       dr.figure("rows now", common.format_counts(now))
-      return { counts = now }
+      common.check_schema(ctx, i.branch_id, { branch_id = i.source_id, label = i.source_name .. "'s" })
+      return { counts = now, schema = "same" }
     end,
   },
 

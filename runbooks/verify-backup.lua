@@ -116,7 +116,10 @@ return runbook {
         return { backup = backup, test_id = test.id, source_id = source and source.id or nil, source_skipped = skipped }
       end },
     { name = "check", timeout = "2h",
-      plan = function() return "count rows, check every foreign key for orphans, run the business queries, compare" end,
+      plan = function()
+        return "count rows, check every foreign key for orphans, run the business queries, compare the counts and "
+               .. "the schema with the source"
+      end,
       run = function(ctx)
         local t = ctx.outputs["test-branches"]
         local conn = common.connect(ctx, t.test_id)
@@ -137,6 +140,14 @@ return runbook {
               problems[#problems + 1] = string.format("%s has %d rows in the backup, %s in the source at LSN %s",
                                                       name, counts[name], tostring(source_counts[name]), t.backup.lsn)
             end
+          end
+          -- The schema too: a backup whose tables or columns differ is no backup of that instant.
+          local diff = common.schema_difference(ctx, t.test_id, { branch_id = t.source_id })
+          dr.figure("schema (backup / source at the backup's LSN)", diff == "" and "the same" or "differs")
+          if diff ~= "" then
+            comparison = "fail"
+            problems[#problems + 1] = "the backup's schema differs from the source's at LSN " .. t.backup.lsn .. ":\n"
+                                      .. common.first_lines(diff, 40)
           end
           dr.figure("comparison with the source", comparison .. " (at LSN " .. t.backup.lsn .. ")")
         else

@@ -158,6 +158,36 @@ function M.keep_branch(ctx, branch_id)
   return b
 end
 
+-- The first `n` lines of a text, with how many were left out.
+function M.first_lines(text, n)
+  local lines, total = {}, 0
+  for line in (text .. "\n"):gmatch("(.-)\n") do
+    total = total + 1
+    if total <= n then lines[#lines + 1] = line end
+  end
+  if total > n then lines[#lines + 1] = string.format("... (%d more lines)", total - n) end
+  return table.concat(lines, "\n")
+end
+
+-- The difference between the schema of the run's database on branch_id
+-- and on `base` ({ branch_id =, timestamp = }: another branch, at an
+-- instant of its history when given), as a unified diff: "" when the same.
+function M.schema_difference(ctx, branch_id, base)
+  return neon.compare_schema(ctx.params.project, branch_id, ctx.params.database,
+                             { base_branch_id = base.branch_id, base_timestamp = base.timestamp })
+end
+
+-- Fails the step when the recovered branch's schema is not the one it
+-- should have (`base`, described by base.label); a figure says it matched.
+function M.check_schema(ctx, branch_id, base)
+  local diff = M.schema_difference(ctx, branch_id, base)
+  if diff ~= "" then
+    dr.fail("the recovered branch's schema differs from " .. base.label .. ":\n" .. M.first_lines(diff, 40))
+  end
+  dr.figure("schema", "the same as " .. base.label)
+  return true
+end
+
 -- Starts a branch's idle endpoints, as a recovery leaves them: Neon starts
 -- one at the first connection, neon-local only when asked. Returns the
 -- branch's endpoints.
