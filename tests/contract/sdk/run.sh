@@ -2,7 +2,7 @@
 # Runs the SDK contract test: starts neon-local (from DRCTL_BIN_DIR, default
 # ./bin; built beforehand, nothing is built here) on a fresh data folder, runs
 # contract.mjs against it, stops it, removes the folder, and exits with the
-# script's status.
+# script's status (1 as well when neon-local does not exit cleanly).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -45,6 +45,16 @@ fi
 
 NEON_LOCAL_URL=$url NEON_API_KEY=$(cat "$work/nl/api-key") node "$here/contract.mjs"
 status=$?
+# neon-local must stop cleanly too (a sanitizer build exits non-zero on a
+# leak or an error it found while serving).
+kill -TERM "$pid" 2>/dev/null
+wait "$pid"
+code=$?
+pid=
+if [ "$code" -ne 0 ]; then
+    echo "FAIL neon-local exited with $code when stopped"
+    [ "$status" -ne 0 ] || status=1
+fi
 # What neon-local said besides its request log, when something failed.
 if [ "$status" -ne 0 ] && grep -qv -- ' -> [0-9]' "$work/nl.err"; then
     echo "--- neon-local's stderr, its request log left out (last lines):"
