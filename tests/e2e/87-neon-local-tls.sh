@@ -222,6 +222,8 @@ t_an_older_data_folder_gets_addresses_and_tls() {
     tls_wait_ready "$project"
     uri=$(jq -r '.connection_uris[0].connection_uri' neon.json)
     psql "$uri" -Xqc "create table whose (name text); insert into whose values ('main')"
+    # The connection string an older neon-local gave: its server's own port.
+    older_uri="postgresql://neondb_owner:$(jq -r '.connection_uris[0].connection_parameters.password' neon.json)@127.0.0.1:$(psql "$uri" -XAtc 'show port')/neondb"
     stop_neon_local
     # What an older neon-local left: endpoints on 127.0.0.1, no TLS.
     jq '.projects[]._endpoints[] |= (.host = "127.0.0.1" | .proxy_host = "127.0.0.1")' nl/state.json >state.json
@@ -238,7 +240,7 @@ t_an_older_data_folder_gets_addresses_and_tls() {
     tls_neonctl connection-string --project-id "$project" main
     expect_eq "$(psql "$(cat neon.json)" -XAtc "select name || ' ' || current_setting('ssl') from whose")" "main on" \
         "the older branch through neonctl's string"
-    expect_eq "$(psql "$uri" -XAtc 'select count(*) from whose')" 1 "its connection_uri still connects"
+    expect_eq "$(psql "$older_uri" -XAtc 'select count(*) from whose')" 1 "the older connection string still connects"
     stop_neon_local
 }
 
