@@ -109,7 +109,7 @@ routine: deps
 	@bash tests/long/routine.sh
 
 # neon-local driven by Neon's official TypeScript SDK, every answer checked
-# against the spec the SDK ships (not in make test until it shows none).
+# against the spec the SDK ships (make test runs it too: 85-sdk-contract.sh).
 contract-sdk: deps $(BIN)/neon-local
 	DRCTL_BIN_DIR=$(BIN) bash tests/contract/sdk/run.sh
 
