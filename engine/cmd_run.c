@@ -59,30 +59,33 @@ int cmd_run_report_outcome(cli *c, const char *run_id, int rc)
 
 /* ---- run ----------------------------------------------------------------------------- */
 
+int cmd_run_start(cli *c, session *s, const cJSON *params, audit *trail)
+{
+    cJSON *target_info = s->neon.required ? target_json(&s->target) : NULL;
+    runner_options opts = cmd_run_options(c, &s->host);
+    opts.audit = trail;
+    opts.target = target_info;
+    char *run_id = NULL;
+    int rc = runner_start(&run_id, s->rb, params, &opts);
+    cmd_run_report_outcome(c, run_id, rc);
+    free(run_id);
+    cJSON_Delete(target_info);
+    return rc;
+}
+
 int cmd_run(cli *c)
 {
     int rc = cli_expect_args(c, 1, 1, "RUNBOOK [-p key=value]... [--approve STEP]...");
     session s;
     if (rc || (rc = session_load(&s, c, c->args[0], NULL, 0)) != 0)
         return rc;
-    cJSON *params = NULL, *target_info = NULL;
-    char *run_id = NULL;
+    cJSON *params = NULL;
     audit *trail = NULL;
-    if ((rc = session_new_run_params(&params, &s, c)) != 0)
-        goto cleanup;
-    if ((rc = audit_open(&trail, cli_audit_dir(c), 1)) != 0 || (rc = audit_check_clean(trail)) != 0)
-        goto cleanup;
-    target_info = s.neon.required ? target_json(&s.target) : NULL;
-    runner_options opts = cmd_run_options(c, &s.host);
-    opts.audit = trail;
-    opts.target = target_info;
-    rc = runner_start(&run_id, s.rb, params, &opts);
-    cmd_run_report_outcome(c, run_id, rc);
-cleanup:
+    if ((rc = session_new_run_params(&params, &s, c)) == 0 &&
+        (rc = audit_open(&trail, cli_audit_dir(c), 1)) == 0 && (rc = audit_check_clean(trail)) == 0)
+        rc = cmd_run_start(c, &s, params, trail);
     audit_free(trail);
-    cJSON_Delete(target_info);
     cJSON_Delete(params);
-    free(run_id);
     session_dispose(&s);
     return rc;
 }

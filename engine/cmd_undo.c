@@ -86,21 +86,11 @@ static int start_undo(cli *c, const char *run_id, const cJSON *info, audit *trai
     cli with_params = *c;
     with_params.params = params;
     with_params.param_count = count;
-    cJSON *run_params = NULL, *target_info = NULL;
-    char *undo_id = NULL;
+    cJSON *run_params = NULL;
     /* An undo acts where the run it undoes acted. */
-    if ((rc = session_check_target(&s, cJSON_GetObjectItemCaseSensitive(info, "target"))) != 0 ||
-        (rc = session_new_run_params(&run_params, &s, &with_params)) != 0 || (rc = audit_check_clean(trail)) != 0)
-        goto cleanup;
-    target_info = s.neon.required ? target_json(&s.target) : NULL;
-    runner_options opts = cmd_run_options(c, &s.host);
-    opts.audit = trail;
-    opts.target = target_info;
-    rc = runner_start(&undo_id, s.rb, run_params, &opts);
-    cmd_run_report_outcome(c, undo_id, rc);
-cleanup:
-    free(undo_id);
-    cJSON_Delete(target_info);
+    if ((rc = session_check_target(&s, cJSON_GetObjectItemCaseSensitive(info, "target"))) == 0 &&
+        (rc = session_new_run_params(&run_params, &s, &with_params)) == 0 && (rc = audit_check_clean(trail)) == 0)
+        rc = cmd_run_start(c, &s, run_params, trail);
     cJSON_Delete(run_params);
     cli_free_list(params, count);
     session_dispose(&s);

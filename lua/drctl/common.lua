@@ -356,29 +356,29 @@ function M.insert_missing_rows(source, target, tables)
   return counts, keys
 end
 
--- Deletes from `conn` (in the caller's transaction) the rows of table t
--- whose primary keys are in `keys` (a JSON array text of key objects, as
--- insert_missing_rows records): the count deleted.
-function M.delete_rows_by_key(conn, t, keys)
+-- "x.k = k.k AND ..." over table t's primary key columns.
+local function key_match(conn, t)
   local on = {}
   for _, col in ipairs(pg.primary_key(conn, t)) do
     local q = conn:query("SELECT quote_ident($1) AS q", col)[1].q
     on[#on + 1] = "x." .. q .. " = k." .. q
   end
   if #on == 0 then dr.fail("table " .. t .. " has no primary key now: its rows cannot be found by key") end
+  return table.concat(on, " AND ")
+end
+
+-- Deletes from `conn` (in the caller's transaction) the rows of table t
+-- whose primary keys are in `keys` (a JSON array text of key objects, as
+-- insert_missing_rows records): the count deleted.
+function M.delete_rows_by_key(conn, t, keys)
   return conn:exec("DELETE FROM " .. t .. " x USING json_populate_recordset(NULL::" .. t .. ", $1::json) k WHERE "
-                   .. table.concat(on, " AND "), keys)
+                   .. key_match(conn, t), keys)
 end
 
 -- How many of the rows whose keys are in `keys` table t of `conn` holds.
 function M.count_rows_by_key(conn, t, keys)
-  local on = {}
-  for _, col in ipairs(pg.primary_key(conn, t)) do
-    local q = conn:query("SELECT quote_ident($1) AS q", col)[1].q
-    on[#on + 1] = "x." .. q .. " = k." .. q
-  end
   return conn:query("SELECT count(*) AS n FROM " .. t .. " x JOIN json_populate_recordset(NULL::" .. t
-                    .. ", $1::json) k ON " .. table.concat(on, " AND "), keys)[1].n
+                    .. ", $1::json) k ON " .. key_match(conn, t), keys)[1].n
 end
 
 -- Rows of each table of `live` inserted or updated after the instant that
