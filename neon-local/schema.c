@@ -13,7 +13,9 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <libpq-fe.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,8 +274,9 @@ char *nl_schema_unified_diff(const char *old_text, const char *new_text, const c
 typedef struct schema_source {
     char *branch_id;
     char *db_name;
-    int port;     /* the server's own, on 127.0.0.1 (the endpoint's host is its proxy's) */
+    int port;     /* the server's own, on 127.0.0.1 (the endpoint's host is its proxy's); 0: none runs */
     char *target; /* a recovery_target_* setting: the schema at that point; NULL: at head */
+    char *last_operation; /* id of the branch's newest operation when copied out (NULL: none) */
 } schema_source;
 
 static void schema_source_dispose(schema_source *s)
@@ -281,7 +284,23 @@ static void schema_source_dispose(schema_source *s)
     free(s->branch_id);
     free(s->db_name);
     free(s->target);
+    free(s->last_operation);
     memset(s, 0, sizeof *s);
+}
+
+/* The id of the newest operation on a branch, or NULL. Every change of a
+ * branch's server or files (an endpoint started, moved or created, a
+ * restore, a deletion) records one on it when it is asked for. */
+static const char *newest_operation(cJSON *project, const char *branch_id)
+{
+    const char *newest = NULL;
+    const cJSON *op;
+    cJSON_ArrayForEach(op, nl_state_list(project, NL_OPERATIONS)) {
+        const char *on = json_text(op, "branch_id", NULL);
+        if (on && strcmp(on, branch_id) == 0)
+            newest = json_text(op, "id", NULL);
+    }
+    return newest;
 }
 
 /* The branch a schema is read from: in the project, not a snapshot. */
@@ -411,11 +430,16 @@ static int schema_source_find(schema_source *out, nl_response *bad, const nl_api
                         db_name, branch_id, branch_id);
         return -1;
     }
+    /* With no running server (no endpoint, or a suspended one), the head
+     * is read from a copy of the branch's files; its past needs the WAL a
+     * stopped server has not archived, and a commit after the instant. */
     cJSON *endpoint = nl_endpoint_of(project, branch_id);
-    int port = nl_endpoint_port(endpoint);
-    if (!port || !nl_state_is(endpoint, NL_ENDPOINT_ACTIVE)) {
-        *bad = nl_error(400, "", "branch %s has no running endpoint to read the schema from; start its endpoint "
-                        "(POST .../endpoints/{endpoint_id}/start) or add one (POST .../endpoints)", branch_id);
+    int port = nl_state_is(endpoint, NL_ENDPOINT_ACTIVE) ? nl_endpoint_port(endpoint) : 0;
+    if (!port && point && (point->lsn || point->timestamp)) {
+        *bad = nl_error(400, "", "%s is read from branch %s's running server, and it has none; start its endpoint "
+                        "(POST .../endpoints/{endpoint_id}/start) or add one (POST .../endpoints), or leave out "
+                        "%s to read its schema at its head", point->lsn ? point->lsn_name : point->timestamp_name,
+                        branch_id, point->lsn ? point->lsn_name : point->timestamp_name);
         return -1;
     }
     if (point_target(&out->target, bad, project, branch, point) != 0 ||
@@ -424,9 +448,11 @@ static int schema_source_find(schema_source *out, nl_response *bad, const nl_api
         out->target = NULL;
         return -1;
     }
+    const char *newest = newest_operation(project, branch_id);
     out->branch_id = xstrdup(branch_id);
     out->db_name = xstrdup(db_name);
     out->port = port;
+    out->last_operation = newest ? xstrdup(newest) : NULL;
     return 0;
 }
 
@@ -648,12 +674,87 @@ static int read_past(char **sql, cJSON **json, const nl_api *api, const schema_s
     return rc;
 }
 
+/* ---- the head of a branch whose server is stopped ------------------------------- */
+
+/* Whether a server runs in a data folder: a postmaster.pid whose process
+ * lives (one that died leaves the file behind). */
+static int server_runs_in(const char *datadir)
+{
+    char *path = xasprintf("%s/postmaster.pid", datadir), *text = NULL;
+    long pid = fsio_read_file(&text, NULL, path) == 0 ? strtol(text, NULL, 10) : 0;
+    free(text);
+    free(path);
+    return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+/* A copy of the stopped server's files, made consistent: the lock file of
+ * a server that died goes (the copy's own start would take it for a
+ * running one), its WAL is replayed as after any crash when it starts. */
+static int copy_stopped_data(const char *source, const char *datadir, const char *branch_id)
+{
+    if (server_runs_in(source))
+        return err_set(DR_EFAIL, "a server runs in the data folder of branch %s though its endpoint is not "
+                       "active; try again once its endpoint change is done", branch_id);
+    int rc = nl_pg_copy_backup(source, datadir);
+    char *lock = xasprintf("%s/postmaster.pid", datadir);
+    if (rc == 0 && unlink(lock) != 0 && errno != ENOENT)
+        rc = err_set(DR_EFAIL, "cannot remove %s from the copy: %s", lock, strerror(errno));
+    free(lock);
+    return rc;
+}
+
+/* The schema at the head of a branch whose server is stopped (it has no
+ * endpoint, or its endpoint is suspended), as Neon reads any branch's: its
+ * data folder copied (never opened in place, nor its server started: the
+ * branch stays as the API shows it) and served on a free port by a
+ * scratch server, which is read, stopped and removed, as read_past's is.
+ * A job that starts the branch's server meanwhile could spoil the copy:
+ * read_unlocked then refuses the answer (branch_changed_during_read). */
+static int read_at_rest(char **sql, cJSON **json, const nl_api *api, const schema_source *src, const char *password)
+{
+    remove_left_scratch(api);
+    char *root = scratch_root(api), *uuid = nl_new_uuid();
+    char *folder = xasprintf("%s/schema-%ld-%s", root, (long)getpid(), uuid);
+    char *datadir = xasprintf("%s/data", folder), *archive = xasprintf("%s/wal", folder);
+    char *source = nl_api_branch_path(api, src->branch_id, "data");
+    int port = nl_free_port();
+    int rc = port > 0 ? fsio_mkdirs(root, 0755) : err_set(DR_EFAIL, "no free port on 127.0.0.1 for a copy of "
+                                                         "branch %s", src->branch_id);
+    if (rc == 0)
+        rc = copy_stopped_data(source, datadir, src->branch_id);
+    if (rc == 0)
+        rc = nl_pg_configure(datadir, port, archive, NULL);
+    if (rc == 0)
+        rc = nl_pg_start(datadir);
+    if (rc == 0)
+        rc = json ? read_catalog(json, src, port, password) : read_dump(sql, src, port, password);
+    if (rc != 0)
+        err_set(rc, "cannot read the schema of branch %s from a copy of its data: %s%s", src->branch_id,
+                err_last(), last_server_error(folder));
+    char *why = rc ? xstrdup(err_last()) : NULL;
+    if (fsio_exists(folder) && remove_scratch_folder(folder) != 0)
+        fprintf(stderr, "neon-local: cannot remove %s: %s\n", folder, err_last());
+    if (why)
+        err_set(rc, "%s", why);
+    free(why);
+    free(root);
+    free(uuid);
+    free(folder);
+    free(datadir);
+    free(archive);
+    free(source);
+    return rc;
+}
+
 /* One schema: SQL into *sql, or JSON into *json when json is not NULL;
- * at head from the branch's server, or at its point in time. */
+ * at head from the branch's server (or a copy of its files when it has
+ * none running), or at its point in time. */
 static int read_source(char **sql, cJSON **json, const nl_api *api, const schema_source *src, const char *password)
 {
     if (src->target)
         return read_past(sql, json, api, src, password);
+    if (!src->port)
+        return read_at_rest(sql, json, api, src, password);
     return json ? read_catalog(json, src, src->port, password) : read_dump(sql, src, src->port, password);
 }
 
@@ -693,6 +794,34 @@ static nl_response read_failure(nl_api *api, const char *project_id, const schem
     return nl_error(500, "", "%s", why);
 }
 
+/* After a read from a copy of a stopped branch's files: whether anything
+ * was asked of the branch while the lock was released (a new operation on
+ * it, or it is no longer readable), which could have changed the files
+ * under the copy. */
+static int branch_changed_during_read(nl_api *api, const char *project_id, const schema_source *src)
+{
+    cJSON *project = nl_state_live_project(api->state, project_id);
+    cJSON *branch = shown_branch(project, src->branch_id);
+    if (!branch || !nl_job_readable_now(project, branch))
+        return 1;
+    const char *newest = newest_operation(project, src->branch_id);
+    if (!newest || !src->last_operation)
+        return newest != src->last_operation;
+    return strcmp(newest, src->last_operation) != 0;
+}
+
+/* The first source of a read (src, then base: NULL ends) read from a copy
+ * whose branch changed meanwhile; NULL when none did. */
+static const schema_source *copied_and_changed(nl_api *api, const char *project_id, const schema_source *src,
+                                               const schema_source *base)
+{
+    if (!src->port && !src->target && branch_changed_during_read(api, project_id, src))
+        return src;
+    if (base && !base->port && !base->target && branch_changed_during_read(api, project_id, base))
+        return base;
+    return NULL;
+}
+
 /* Reads one schema, or both of a comparison (base may be NULL), with the
  * lock released. 0, or -1 with the answer in *bad (the lock held again). */
 static int read_unlocked(nl_response *bad, nl_api *api, const char *project_id, const schema_source *src,
@@ -716,6 +845,21 @@ static int read_unlocked(nl_response *bad, nl_api *api, const char *project_id, 
     if (rc)
         *bad = read_failure(api, project_id, failed, why);
     free(why);
+    const schema_source *changed = rc ? NULL : copied_and_changed(api, project_id, src, base);
+    if (changed) {
+        nl_response gone;
+        schema_source again;
+        cJSON *project = nl_state_live_project(api->state, project_id);
+        if (schema_source_find(&again, &gone, api, project, project_id, changed->branch_id, changed->db_name,
+                               NULL) != 0) {
+            *bad = gone;
+        } else {
+            schema_source_dispose(&again);
+            *bad = nl_error(423, "", "branch %s changed while its schema was read from a copy of its data; try "
+                            "again", changed->branch_id);
+        }
+        rc = -1;
+    }
     return rc ? -1 : 0;
 }
 

@@ -21,6 +21,13 @@
  * (what a killed neon-local left there is removed by the next such read).
  * It takes seconds, as making a branch in the past does.
  *
+ * A branch whose server is stopped (it has no endpoint, as a data-only
+ * backup a restore preserved, or its endpoint is suspended) is read at its
+ * head as Neon reads it: from a copy of its data folder served by a scratch
+ * server the same way, the branch and its endpoint left as they were. Its
+ * past (lsn or timestamp) needs its endpoint running (400 says so): a
+ * stopped server's last WAL is not in its archive.
+ *
  * The slow part (pg_dump, the catalog query, a replay) runs with the API's lock
  * released, so that other requests and the worker go on meanwhile: what it
  * needs is copied out of the state first, and nothing of the state is read

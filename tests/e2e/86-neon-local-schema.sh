@@ -1,6 +1,7 @@
 # neon-local serves a branch database's schema (pg_dump --schema-only, the
 # same text for the same schema) and compare_schema (a unified diff from the
-# base branch, by default the parent), as Neon's spec says; what it cannot
+# base branch, by default the parent), as Neon's spec says, for a branch
+# whose server is stopped too (read from a copy of its data); what it cannot
 # answer is refused in Neon's error shape. Helpers from 90-neon-local.sh and
 # 89-neon-local-spec.sh; this file loads them without running their tests.
 
@@ -179,13 +180,16 @@ t_schema_requests_it_cannot_answer_are_refused_in_neons_shape() {
     spec_expect_error 404 "an unknown base branch"
     call GET "$base/compare_schema"
     spec_expect_error 400 "compare with no db_name"
-    # A branch with no endpoint has no server to read from.
+    # A branch with no running server is read at its head only: its past
+    # needs WAL that a stopped server has not archived.
     ready_branch '{"branch":{"name":"data-only"}}'
-    call GET "/projects/$project/branches/$branch_id/schema?db_name=neondb"
-    spec_expect_error 400 "a branch with no endpoint"
-    expect_in body.json "no running endpoint"
-    call GET "/projects/$project/branches/$branch_id/compare_schema?db_name=neondb"
-    spec_expect_error 400 "compare a branch with no endpoint"
+    lsn=$(psql "$uri" -XAtc "select pg_current_wal_lsn()")
+    call GET "/projects/$project/branches/$branch_id/schema?db_name=neondb&lsn=$lsn"
+    spec_expect_error 400 "the past of a branch with no endpoint"
+    expect_in body.json "lsn is read from branch $branch_id's running server, and it has none"
+    call GET "/projects/$project/branches/$main/compare_schema?db_name=neondb&base_branch_id=$branch_id&base_timestamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    spec_expect_error 400 "compare with the past of a branch with no endpoint"
+    expect_in body.json "base_timestamp is read from branch $branch_id's running server"
     # A branch being made: 423, as every other change of it is.
     curl -s -o busy.json -X POST -H "Authorization: Bearer $key" \
          -d '{"branch":{"name":"busy"},"endpoints":[{"type":"read_write"}]}' "$URL/projects/$project/branches"
@@ -200,9 +204,118 @@ t_schema_requests_it_cannot_answer_are_refused_in_neons_shape() {
     stop_neon_local
 }
 
+# Every file of a scratch server is gone once the answer is given.
+expect_no_scratch_left() {
+    expect_eq "$(ls nl/scratch 2>/dev/null | wc -l)" 0 "scratch folders left"
+}
+
+t_a_data_only_branch_is_read_from_a_copy_of_its_data() {
+    chmod 755 .
+    start_neon_local
+    ready_project
+    main=$(jq -r .branch.id created.json)
+    psql "$uri" -Xqc "create table booking (id int primary key, guest text not null)"
+    # A branch made with no endpoint: its schema is its content's.
+    ready_branch '{"branch":{"name":"backup-no-compute"}}'
+    backup=$branch_id
+    expect_eq "$(jq -r '.endpoints | length' branch.json)" 0 "the backup has no compute"
+    call GET "/projects/$project/branches/$backup/schema?db_name=neondb"
+    expect_eq "$status" 200 "the schema of a branch with no endpoint ($(jq -r .message body.json))"
+    jq -r .sql body.json > backup.sql
+    expect_in backup.sql "CREATE TABLE public.booking ("
+    expect_in backup.sql "guest text NOT NULL"
+    call GET "/projects/$project/branches/$main/schema?db_name=neondb"
+    jq -r .sql body.json > main.sql
+    cmp -s main.sql backup.sql || fail "the copy's schema is not its parent's: $(diff main.sql backup.sql | head -5)"
+    call GET "/projects/$project/branches/$backup/schema?db_name=neondb&format=json"
+    expect_eq "$status" 200 "the schema of a branch with no endpoint, as JSON"
+    expect_eq "$(jq -r '[.json.tables[] | .schema + "." + .name] | join(",")' body.json)" public.booking "its tables"
+    # Compared with its parent (the default base), and as the base of a live branch.
+    call GET "/projects/$project/branches/$backup/compare_schema?db_name=neondb"
+    expect_eq "$status" 200 "compare a branch with no endpoint with its parent ($(jq -r .message body.json))"
+    expect_eq "$(jq -r .diff body.json)" "" "the diff of a fresh data-only branch"
+    call GET "/projects/$project/branches/$main/compare_schema?db_name=neondb&base_branch_id=$backup"
+    expect_eq "$status" 200 "compare with a data-only base ($(jq -r .message body.json))"
+    expect_eq "$(jq -r .diff body.json)" "" "the diff while both are the same"
+    psql "$uri" -Xqc "alter table booking add column note text"
+    call GET "/projects/$project/branches/$main/compare_schema?db_name=neondb&base_branch_id=$backup"
+    expect_eq "$(jq -r .diff body.json | sed -n 1,2p | tr '\n' '|')" "--- a/$backup/neondb|+++ b/$main/neondb|" \
+        "the diff's header: from the data-only base to the live branch"
+    expect_eq "$(changed_lines body.json | tr '\n' '|')" \
+        "-    guest text NOT NULL|+    guest text NOT NULL,|+    note text|" "the column added on the live branch"
+    # The backup a restore preserves is data only too: it has the schema from before.
+    status=$(curl -s -o restore.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
+             -d "{\"source_branch_id\":\"$backup\",\"preserve_under_name\":\"main-before-restore\"}" \
+             "$URL/projects/$project/branches/$main/restore")
+    expect_eq "$status" 200 "restore main from the backup ($(jq -r .message restore.json))"
+    spec_wait restore.json
+    call GET "/projects/$project/branches"
+    kept=$(jq -r '.branches[] | select(.name == "main-before-restore") | .id' body.json)
+    call GET "/projects/$project/branches/$kept/endpoints"
+    expect_eq "$(jq -r '.endpoints | length' body.json)" 0 "the preserved branch has no compute"
+    call GET "/projects/$project/branches/$kept/schema?db_name=neondb"
+    expect_eq "$status" 200 "the schema of the preserved branch ($(jq -r .message body.json))"
+    jq -r .sql body.json > kept.sql
+    expect_in kept.sql "note text"
+    call GET "/projects/$project/branches/$main/compare_schema?db_name=neondb&base_branch_id=$kept"
+    expect_eq "$status" 200 "compare the restored branch with the preserved one"
+    expect_eq "$(changed_lines body.json | tr '\n' '|')" \
+        "-    guest text NOT NULL,|-    note text|+    guest text NOT NULL|" "the column the restore took away"
+    # Reading changed nothing: still no endpoint, no server in its folder.
+    call GET "/projects/$project/branches/$kept/endpoints"
+    expect_eq "$(jq -r '.endpoints | length' body.json)" 0 "the preserved branch's endpoints after the reads"
+    [ ! -e "nl/pg/$kept/data/postmaster.pid" ] || fail "a server runs in the preserved branch's own folder"
+    [ ! -e "nl/pg/$backup/data/postmaster.pid" ] || fail "a server runs in the backup's own folder"
+    expect_no_scratch_left
+    stop_neon_local
+}
+
+t_a_suspended_endpoints_branch_is_read_and_stays_suspended() {
+    chmod 755 .
+    start_neon_local
+    ready_project
+    main=$(jq -r .branch.id created.json)
+    endpoint=$(jq -r '.endpoints[0].id' created.json)
+    psql "$uri" -Xqc "create table booking (id int primary key)"
+    ready_branch '{"branch":{"name":"child"},"endpoints":[{"type":"read_write"}]}'
+    child=$branch_id
+    call POST "/projects/$project/endpoints/$endpoint/suspend"
+    expect_eq "$status" 200 "suspend main's endpoint"
+    spec_wait body.json
+    call GET "/projects/$project/endpoints/$endpoint"
+    expect_eq "$(jq -r .endpoint.current_state body.json)" idle "main's endpoint, suspended"
+    jq -S .endpoint body.json > endpoint-before.json
+    call GET "/projects/$project/operations"
+    ops_before=$(jq '.operations | length' body.json)
+    call GET "/projects/$project/branches/$main/schema?db_name=neondb"
+    expect_eq "$status" 200 "the schema of a suspended endpoint's branch ($(jq -r .message body.json))"
+    jq -r .sql body.json > main.sql
+    expect_in main.sql "CREATE TABLE public.booking ("
+    call GET "/projects/$project/branches/$child/compare_schema?db_name=neondb"
+    expect_eq "$status" 200 "compare with a suspended parent ($(jq -r .message body.json))"
+    expect_eq "$(jq -r .diff body.json)" "" "the diff while both are the same"
+    psql "$branch_uri" -Xqc "create index booking_id on booking (id)"
+    call GET "/projects/$project/branches/$child/compare_schema?db_name=neondb"
+    expect_eq "$(changed_lines body.json | grep -c 'CREATE INDEX booking_id')" 1 "the index added on the child"
+    # The endpoint is as it was: suspended, unchanged, no operation run, its server down.
+    call GET "/projects/$project/endpoints/$endpoint"
+    jq -S .endpoint body.json > endpoint-after.json
+    expect_eq "$(jq -r .current_state endpoint-after.json)" idle "main's endpoint after the reads"
+    cmp -s endpoint-before.json endpoint-after.json ||
+        fail "the endpoint changed: $(diff endpoint-before.json endpoint-after.json | head -5)"
+    call GET "/projects/$project/operations"
+    expect_eq "$(jq '.operations | length' body.json)" "$ops_before" "operations run by the reads"
+    ! psql "$uri" -XAtc 'select 1' >/dev/null 2>&1 || fail "the reads woke the suspended endpoint"
+    [ ! -e "nl/pg/$main/data/postmaster.pid" ] || fail "a server runs in main's own folder"
+    expect_no_scratch_left
+    stop_neon_local
+}
+
 for t in t_the_schema_is_the_databases_dump_and_the_same_each_time \
          t_compare_schema_shows_exactly_what_changed_on_a_child \
          t_a_schema_at_a_past_point_is_the_one_the_branch_had_then \
-         t_schema_requests_it_cannot_answer_are_refused_in_neons_shape; do
+         t_schema_requests_it_cannot_answer_are_refused_in_neons_shape \
+         t_a_data_only_branch_is_read_from_a_copy_of_its_data \
+         t_a_suspended_endpoints_branch_is_read_and_stays_suspended; do
     run_test "$t"
 done
