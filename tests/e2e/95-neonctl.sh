@@ -62,6 +62,10 @@ t_neonctl_drives_neon_local() {
     # state kept under another name; main's connection string still works.
     neonctl branches restore --project-id "$project" main "^self@$instant" --preserve-under-name main-damaged
     expect_rc 0
+    # neonctl prints the backup branch from the restored branch's parent_id.
+    cp neon.json restored.json
+    expect_eq "$(jq -r '[.. | objects | select(.name? == "main-damaged") | .name] | first' restored.json)" main-damaged \
+        "the backup branch neonctl printed"
     wait_branches_ready "$project"
     expect_eq "$(psql "$uri" -XAtc 'select count(*) from booking')" 30 "main restored, same connection string"
     neonctl branches get --project-id "$project" main-damaged
@@ -81,6 +85,10 @@ t_neonctl_drives_neon_local() {
     sleep 1
     neonctl branches list --project-id "$project"
     expect_eq "$(jq -r '[.[].name] | sort | join(",")' neon.json)" "b1,main,main-damaged" "after delete"
+    # neonctl has no --include-deleted: the API lists the deleted branch, recoverable.
+    api GET "/projects/$project/branches?include_deleted=true" "$key"
+    expect_eq "$(jq -r '.branches[] | select(.name == "at-instant") | .recovery.deletion_method' body.json)" user \
+        "the deleted branch, listed with include_deleted"
     stop_neon_local
 }
 
