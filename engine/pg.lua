@@ -69,8 +69,9 @@ end
 -- The password of the endpoint that connection string points to, from the
 -- target's Neon API: each endpoint on its host (in opts.project, else in
 -- every project) is asked for the connection string of that role and
--- database, and the one on the same host and port gives it (neon-local
--- serves every endpoint on 127.0.0.1, so the host alone does not tell).
+-- database, and the one on the same host and port gives it (an older
+-- neon-local served every endpoint on 127.0.0.1, where the host alone did
+-- not tell).
 -- Returns the password, or nil and what was searched.
 local function password_from_neon(parts, opts)
   local ok, neon = pcall(require, "neon")
