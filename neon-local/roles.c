@@ -53,10 +53,12 @@ static cJSON *role_shown(const cJSON *role, const char *password)
     return shown;
 }
 
+/* At the endpoint's own address, port 5432, with TLS: the string Neon
+ * gives, which neonctl builds the same way (proxy.h). */
 static char *connection_uri(const cJSON *role, const cJSON *endpoint, const char *database)
 {
-    return xasprintf("postgresql://%s:%s@127.0.0.1:%d/%s?sslmode=disable", json_text(role, "name", NULL),
-                     json_text(role, NL_PASSWORD, NULL), nl_endpoint_port(endpoint), database);
+    return xasprintf("postgresql://%s:%s@%s/%s?sslmode=require", json_text(role, "name", NULL),
+                     json_text(role, NL_PASSWORD, NULL), json_text(endpoint, "host", ""), database);
 }
 
 /* One connection_uris item: the URI of database as its owner, with its parts. */
@@ -70,8 +72,8 @@ static cJSON *connection_item(const cJSON *owner, const cJSON *endpoint, const c
     cJSON_AddStringToObject(parameters, "database", database);
     cJSON_AddStringToObject(parameters, "password", json_text(owner, NL_PASSWORD, NULL));
     cJSON_AddStringToObject(parameters, "role", json_text(owner, "name", NULL));
-    cJSON_AddStringToObject(parameters, "host", "127.0.0.1");
-    cJSON_AddStringToObject(parameters, "pooler_host", "127.0.0.1");
+    cJSON_AddStringToObject(parameters, "host", json_text(endpoint, "host", ""));
+    cJSON_AddStringToObject(parameters, "pooler_host", json_text(endpoint, "host", ""));
     return uri;
 }
 
