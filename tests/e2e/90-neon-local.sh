@@ -4,6 +4,9 @@ NEON_LOCAL=$BIN_DIR/neon-local
 
 # Starts neon-local on a free port; sets URL, and PID for the test to stop.
 start_neon_local() { # extra args...
+    # A restart must not read the previous instance's ready line before the
+    # new one has truncated the file.
+    rm -f nl.out nl.err
     "$NEON_LOCAL" --data "$PWD/nl" --listen 127.0.0.1:0 "$@" > nl.out 2> nl.err &
     PID=$!
     for _ in $(seq 1 100); do
@@ -549,24 +552,24 @@ t_roles_and_databases_are_real() {
     start_neon_local
     ready_project
     main_id=$(jq -r .branch.id created.json)
-    port=$(echo "$uri" | sed -E 's/.*:([0-9]+)\/.*/\1/')
+    host=$(echo "$uri" | sed -E 's#.*@([^/]+)/.*#\1#') # the endpoint's own address
     status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
              -d '{"role":{"name":"app"}}' "$URL/projects/$project/branches/$main_id/roles")
     expect_eq "$status" 201 "create role"
     expect_eq "$(jq -r '.operations[0].status' body.json)" finished
     first=$(jq -r .role.password body.json)
-    expect_eq "$(psql "postgresql://app:$first@127.0.0.1:$port/neondb" -XAtc 'select current_user')" app "log in"
+    expect_eq "$(psql "postgresql://app:$first@$host/neondb?sslmode=require" -XAtc 'select current_user')" app "log in"
     call POST "/projects/$project/branches/$main_id/roles/app/reset_password"
     expect_eq "$status" 200 "reset password"
     second=$(jq -r .role.password body.json)
     [ "$second" != "$first" ] || fail "the password did not change"
-    ! psql "postgresql://app:$first@127.0.0.1:$port/neondb" -XAtc 'select 1' >/dev/null 2>&1 || fail "the old password still works"
+    ! psql "postgresql://app:$first@$host/neondb?sslmode=require" -XAtc 'select 1' >/dev/null 2>&1 || fail "the old password still works"
     api GET "/projects/$project/branches/$main_id/roles/app/reveal_password" "$key"
     expect_eq "$(jq -r .password body.json)" "$second" "revealed"
     status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
              -d '{"database":{"name":"reports","owner_name":"app"}}' "$URL/projects/$project/branches/$main_id/databases")
     expect_eq "$status" 201 "create database"
-    expect_eq "$(psql "postgresql://app:$second@127.0.0.1:$port/reports" -XAtc 'select current_database()')" reports
+    expect_eq "$(psql "postgresql://app:$second@$host/reports?sslmode=require" -XAtc 'select current_database()')" reports
     status=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
              -d '{"role":{"name":"x\"; drop table t; --"}}' "$URL/projects/$project/branches/$main_id/roles")
     expect_eq "$status" 400 "a name with a quote"
@@ -582,7 +585,7 @@ t_roles_and_databases_are_real() {
     expect_eq "$(psql "$uri" -XAtc "select count(*) from pg_database where datname = 'reports'")" 0 "database dropped"
     call DELETE "/projects/$project/branches/$main_id/roles/app"
     expect_eq "$status" 200 "delete the role"
-    ! psql "postgresql://app:$second@127.0.0.1:$port/neondb" -XAtc 'select 1' >/dev/null 2>&1 || fail "the deleted role logs in"
+    ! psql "postgresql://app:$second@$host/neondb?sslmode=require" -XAtc 'select 1' >/dev/null 2>&1 || fail "the deleted role logs in"
     call GET "/projects/$project/branches/$main_id/roles"
     expect_eq "$(jq -r '[.roles[].name] | join(",")' body.json)" neondb_owner "roles left"
     call DELETE "/projects/$project/branches/$main_id/databases/reports"

@@ -48,6 +48,22 @@ sec_expect_open_with_password() { # PORT WHAT
 }
 
 # Creates a branch and checks that it was made; sets branch_id, branch_uri.
+# Makes the parent's archive hold a FIFO as 00000001.history: a point-in-time
+# server asks for it only after it has removed recovery.signal, while it
+# writes its new timeline, and waits in restore_command until the FIFO is
+# fed, one second after recovery.signal is gone. Sets releaser (its pid).
+hold_parent_history() { # MAIN_ID
+    local fifo=nl/pg/$1/wal/00000001.history
+    mkfifo -m 644 "$fifo"
+    (
+        until ls nl/pg/*/data/recovery.signal >/dev/null 2>&1; do sleep 0.05; done
+        while ls nl/pg/*/data/recovery.signal >/dev/null 2>&1; do sleep 0.05; done
+        sleep 1
+        timeout 30 sh -c ": > '$fifo'" || true
+    ) &
+    releaser=$!
+}
+
 sec_ready_branch() { # JSON body
     status=$(curl -s -o branch.json -w '%{http_code}' -X POST -H "Authorization: Bearer $key" -d "$1" \
              "$URL/projects/$project/branches")
@@ -146,7 +162,15 @@ t_an_older_data_folder_is_closed_on_start() {
     idle_uri=$(jq -r .uri body.json)
     expect_eq "$(psql "$idle_uri" -XAtc 'select count(*) from t')" 1 "rows on the data-only branch"
     sec_expect_closed "$(sec_port "$idle_uri")" "the data-only branch, started"
+    # The end of its recovery held back (see hold_parent_history): a server
+    # stopped before it, then set a password offline, would replay past the
+    # instant.
+    hold_parent_history "$(jq -r .branch.id created.json)"
     sec_ready_branch "{\"branch\":{\"name\":\"past\",\"parent_timestamp\":\"$instant\"},\"endpoints\":[{\"type\":\"read_write\"}]}"
+    wait "$releaser"
+    rm -f nl/pg/*/wal/00000001.history
+    expect_eq "$(psql "$branch_uri" -XAtc 'select timeline_id from pg_control_checkpoint()')" 2 \
+        "the branch in the past ended its recovery on a new timeline"
     call GET "/projects/$project/branches/$branch_id"
     expect_eq "$(jq -r .branch.current_state body.json)" ready "the branch in the past, from the older base backup"
     expect_eq "$(psql "$branch_uri" -XAtc 'select count(*) from t')" 1 "rows at the instant"
