@@ -170,10 +170,30 @@ t_an_undo_killed_in_its_restore_resumes_without_repeating_it() {
     stop_neon_local
 }
 
+t_undo_of_a_corruption_restore_brings_the_corrupted_state_back() {
+    salons_project
+    sleep 2
+    good=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
+    sleep 1
+    psql "$uri" -Xqc "update client set phone = 'broken'"
+    sc run corruption -p "last_good=$good" --approve apply
+    expect_rc 0
+    run=$(run_id)
+    expect_eq "$(count_on "$uri" "select count(*) from client where phone = 'broken'")" 0 "broken rows after the recovery"
+    sc undo "$run" --approve undo
+    expect_rc 0
+    # Back as before the recovery: the corruption is there again, on main.
+    expect_eq "$(count_on "$uri" "select count(*) from client where phone = 'broken'")" \
+        "$(count_on "$uri" 'select count(*) from client')" "broken rows after the undo"
+    expect_in "drctl-audit/runs/$(newest_run)/report.md" "the same as main-corrupted-"
+    stop_neon_local
+}
+
 for t in t_undo_of_a_restore_puts_the_branch_back_and_keeps_its_state \
          t_undo_of_a_promotion_gives_the_default_back \
          t_undo_of_a_reinsertion_deletes_exactly_the_rows_it_inserted \
          t_an_undo_that_cannot_be_done_says_why_and_changes_nothing \
-         t_an_undo_killed_in_its_restore_resumes_without_repeating_it; do
+         t_an_undo_killed_in_its_restore_resumes_without_repeating_it \
+         t_undo_of_a_corruption_restore_brings_the_corrupted_state_back; do
     run_test "$t"
 done
