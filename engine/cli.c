@@ -2,6 +2,7 @@
 
 #include "buf.h"
 #include "cmd_audit.h"
+#include "cmd_docs.h"
 #include "cmd_drill.h"
 #include "cmd_list.h"
 #include "cmd_plan.h"
@@ -41,6 +42,8 @@ static const char usage_text[] =
     "                            accidental-deletion or corruption run\n"
     "  audit log | show RUN_ID | verify\n"
     "                            read and check the audit trail (a git repository)\n"
+    "  docs [RUNBOOK] [--out DIR]\n"
+    "                            the runbooks' documentation as Markdown, for the team's wiki\n"
     "\n"
     "global options:\n"
     "  --runbooks DIR   where runbooks are found (repeatable; default ./runbooks, then\n"
@@ -155,6 +158,21 @@ static const struct {
       "                 the journal, linear history, one run folder per commit, journals only ever\n"
       "                 appended to, one commit per transition, nothing edited outside drctl.\n"
       "                 Exit 0 when all holds; otherwise 1, with each problem's run, file and cause.\n" },
+    { "docs",
+      "usage: drctl docs [RUNBOOK] [--out DIR]\n"
+      "\n"
+      "Renders runbooks' documentation as Markdown: summary, description, params (type, default,\n"
+      "env, enum values), each step in order with its plan as drctl plan computes it, which steps\n"
+      "are destructive and what their confirmation says will be lost. Plans are computed offline\n"
+      "(no target needed); a required param without default is shown with an example value.\n"
+      "The first line of a page names the runbook's blob id; the output has no times, so the same\n"
+      "runbook always gives the same page.\n"
+      "\n"
+      "  RUNBOOK      one runbook: its page on stdout, or DIR/RUNBOOK.md with --out\n"
+      "  (none)       every runbook on the search path (as drctl list): with --out, DIR/NAME.md\n"
+      "               each and DIR/index.md linking them; without, the pages on stdout one after\n"
+      "               another, separated by a line '---'\n"
+      "  --out DIR    the folder to write to (made when missing; files replaced atomically)\n" },
 };
 
 static const char *help_for(const char *command)
@@ -250,6 +268,9 @@ static int parse_option(cli *c, int *i, int argc, char **argv)
         if (!(value = option_value(i, argc, argv, "--approve")))
             return DR_EUSAGE;
         cli_push_arg(&c->approvals, &c->approval_count, (char *)value);
+    } else if (matches(arg, "--out")) {
+        if (!(c->out_dir = option_value(i, argc, argv, "--out")))
+            return DR_EUSAGE;
     } else if (matches(arg, "--run-id")) {
         if (!(value = option_value(i, argc, argv, "--run-id")))
             return DR_EUSAGE;
@@ -297,6 +318,8 @@ static int check_options_apply(const cli *c)
         return err_set(DR_EUSAGE, "--approve does not apply to '%s'", cmd);
     if (c->run_id && strcmp(cmd, "run") != 0 && strcmp(cmd, "drill") != 0 && strcmp(cmd, "undo") != 0)
         return err_set(DR_EUSAGE, "--run-id does not apply to '%s'", cmd);
+    if (c->out_dir && strcmp(cmd, "docs") != 0)
+        return err_set(DR_EUSAGE, "--out does not apply to '%s' (it is drctl docs --out DIR)", cmd);
     if (c->allow_runbook_change && strcmp(cmd, "resume") != 0 && strcmp(cmd, "abort") != 0)
         return err_set(DR_EUSAGE, "--allow-runbook-change does not apply to '%s'", cmd);
     return 0;
@@ -354,6 +377,7 @@ static const struct {
     { "list", cmd_list }, { "plan", cmd_plan },     { "run", cmd_run },
     { "resume", cmd_resume }, { "status", cmd_status }, { "abort", cmd_abort },
     { "audit", cmd_audit }, { "drill", cmd_drill }, { "undo", cmd_undo },
+    { "docs", cmd_docs },
 };
 
 static int dispatch(cli *c)

@@ -30,6 +30,7 @@ typedef struct cli {
     int help;
     int reported;     /* the error was already shown with the run's outcome */
     int history;      /* drill --history */
+    const char *out_dir; /* docs --out DIR */
 } cli;
 
 /* Runs one command; returns the process exit status. */
