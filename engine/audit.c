@@ -166,6 +166,9 @@ void audit_unlock(audit *a)
 
 /* ---- commits ------------------------------------------------------------------ */
 
+static char *head_blob_text(git_repository *repo, git_tree *tree, const char *path);
+static int same_text(const char *x, const char *y);
+
 /* "Name <email>" -> a signature; without an email, login@host stands in. */
 static int operator_signature(git_signature **out, const char *operator)
 {
@@ -220,7 +223,10 @@ int audit_head_commit(git_commit **out, git_repository *repo)
     return 0;
 }
 
-int audit_commit_run(audit *a, const char *run_id, const char *message, const char *operator)
+/* One commit of the given files (paths relative to the repository's root)
+ * as they are on disk, on top of HEAD; a file that is absent is left as
+ * HEAD has it. Nothing is committed when nothing changed. */
+static int commit_files(audit *a, char *const *paths, size_t path_count, const char *message, const char *operator)
 {
     int rc = audit_lock(a);
     if (rc)
@@ -228,8 +234,7 @@ int audit_commit_run(audit *a, const char *run_id, const char *message, const ch
     git_commit *parent = NULL;
     git_tree *baseline = NULL, *tree = NULL;
     git_signature *sig = NULL;
-    git_tree_update updates[4];
-    char *paths[4] = { 0 };
+    git_tree_update *updates = xcalloc(path_count ? path_count : 1, sizeof *updates);
     size_t count = 0;
     if ((rc = audit_head_commit(&parent, a->repo)) != 0)
         goto cleanup;
@@ -237,8 +242,8 @@ int audit_commit_run(audit *a, const char *run_id, const char *message, const ch
         rc = audit_git_fail(DR_EFAIL, "cannot read the audit repository's tree");
         goto cleanup;
     }
-    for (const char *const *name = run_files; *name; name++) {
-        char *file = xasprintf("%s/runs/%s/%s", a->dir, run_id, *name);
+    for (size_t i = 0; i < path_count; i++) {
+        char *file = xasprintf("%s/%s", a->dir, paths[i]);
         git_oid blob;
         int present = fsio_exists(file);
         int stored = present && git_blob_create_from_disk(&blob, a->repo, file) == 0;
@@ -247,11 +252,8 @@ int audit_commit_run(audit *a, const char *run_id, const char *message, const ch
             rc = audit_git_fail(DR_EFAIL, "cannot store a file in the audit repository");
             goto cleanup;
         }
-        if (stored) {
-            paths[count] = xasprintf("runs/%s/%s", run_id, *name);
-            updates[count] = (git_tree_update){ GIT_TREE_UPDATE_UPSERT, blob, GIT_FILEMODE_BLOB, paths[count] };
-            count++;
-        }
+        if (stored)
+            updates[count++] = (git_tree_update){ GIT_TREE_UPDATE_UPSERT, blob, GIT_FILEMODE_BLOB, paths[i] };
     }
     git_oid tree_oid, commit_oid;
     if (git_tree_create_updated(&tree_oid, a->repo, baseline, count, updates) != 0 ||
@@ -273,8 +275,7 @@ int audit_commit_run(audit *a, const char *run_id, const char *message, const ch
     }
     a->pending++;
 cleanup:
-    for (size_t i = 0; i < count; i++)
-        free(paths[i]);
+    free(updates);
     git_signature_free(sig);
     git_tree_free(tree);
     git_tree_free(baseline);
@@ -282,6 +283,63 @@ cleanup:
     audit_unlock(a);
     if (rc == 0 && a->pending && a->has_remote && !a->push_broken)
         audit_push(a);
+    return rc;
+}
+
+int audit_commit_run(audit *a, const char *run_id, const char *message, const char *operator)
+{
+    char *paths[4];
+    size_t count = 0;
+    for (const char *const *name = run_files; *name; name++)
+        paths[count++] = xasprintf("runs/%s/%s", run_id, *name);
+    int rc = commit_files(a, paths, count, message, operator);
+    for (size_t i = 0; i < count; i++)
+        free(paths[i]);
+    return rc;
+}
+
+int audit_commit_config(audit *a, const char *message, const char *operator)
+{
+    char *paths[1] = { AUDIT_CONFIG_FILE };
+    int rc = commit_files(a, paths, 1, message, operator);
+    if (rc)
+        return rc;
+    git_index *index = NULL;
+    if ((rc = audit_lock(a)) != 0)
+        return rc;
+    /* the index gets the committed file, so git status stays clean */
+    if (git_repository_index(&index, a->repo) != 0 || git_index_read(index, 0) != 0 ||
+        git_index_add_bypath(index, AUDIT_CONFIG_FILE) != 0 || git_index_write(index) != 0)
+        rc = audit_git_fail(DR_EFAIL, "cannot update the audit repository's index");
+    git_index_free(index);
+    audit_unlock(a);
+    return rc;
+}
+
+int audit_check_config_clean(audit *a)
+{
+    git_commit *head = NULL;
+    git_tree *tree = NULL;
+    int rc = audit_head_commit(&head, a->repo);
+    if (rc || (head && git_commit_tree(&tree, head) != 0)) {
+        rc = rc ? rc : audit_git_fail(DR_EFAIL, "cannot read the audit repository");
+        goto cleanup;
+    }
+    char *committed = head_blob_text(a->repo, tree, AUDIT_CONFIG_FILE);
+    char *file = xasprintf("%s/%s", a->dir, AUDIT_CONFIG_FILE);
+    char *current = NULL;
+    if (fsio_exists(file))
+        fsio_read_file(&current, NULL, file);
+    if (!same_text(committed, current))
+        rc = err_set(DR_EUSAGE, "%s was changed outside drctl (it differs from the last commit); see git -C %s "
+                     "diff, then restore it (git -C %s checkout HEAD -- %s) and change settings with drctl "
+                     "config set, which validates and records them", file, a->dir, a->dir, AUDIT_CONFIG_FILE);
+    free(committed);
+    free(current);
+    free(file);
+cleanup:
+    git_tree_free(tree);
+    git_commit_free(head);
     return rc;
 }
 

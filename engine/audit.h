@@ -31,6 +31,17 @@ int audit_check_clean(audit *a);
 /* Commits the current files of runs/<run_id>/ as operator. */
 int audit_commit_run(audit *a, const char *run_id, const char *message, const char *operator);
 
+/* The team's settings file at the repository's root (config.h). */
+#define AUDIT_CONFIG_FILE "config.json"
+
+/* Commits the current config.json as operator (one commit per change,
+ * message "config: ..."), and brings the index up to date for it. */
+int audit_commit_config(audit *a, const char *message, const char *operator);
+
+/* Refuses (DR_EUSAGE, naming the file) when config.json differs from the
+ * last commit: settings change only through drctl config, validated. */
+int audit_check_config_clean(audit *a);
+
 /* End of a command: the index gets the run's files, pending commits are
  * pushed (best effort, reported). */
 int audit_settle(audit *a, const char *run_id);

@@ -2,6 +2,7 @@
 
 #include "buf.h"
 #include "cmd_audit.h"
+#include "cmd_config.h"
 #include "cmd_docs.h"
 #include "cmd_drill.h"
 #include "cmd_list.h"
@@ -44,6 +45,8 @@ static const char usage_text[] =
     "                            read and check the audit trail (a git repository)\n"
     "  docs [RUNBOOK] [--out DIR]\n"
     "                            the runbooks' documentation as Markdown, for the team's wiki\n"
+    "  config [set KEY VALUE | unset KEY [VALUE]]\n"
+    "                            the team's settings (in the audit repository), and where each came from\n"
     "\n"
     "global options:\n"
     "  --runbooks DIR   where runbooks are found (repeatable; default ./runbooks, then\n"
@@ -173,6 +176,28 @@ static const struct {
       "               each and DIR/index.md linking them; without, the pages on stdout one after\n"
       "               another, separated by a line '---'\n"
       "  --out DIR    the folder to write to (made when missing; files replaced atomically)\n" },
+    { "config",
+      "usage: drctl config [--json]\n"
+      "       drctl config set KEY VALUE\n"
+      "       drctl config unset KEY [VALUE]\n"
+      "\n"
+      "The team's settings live in config.json at the root of the audit repository, committed\n"
+      "(one commit per change, authored by you) and pushed like the runs. drctl config shows every\n"
+      "setting, its value and where it came from (the default, or the commit that set it).\n"
+      "\n"
+      "  notify.webhook           webhook URLs (a list): set adds one, unset KEY URL removes one,\n"
+      "                           unset KEY removes all. A URL holding a token is given as env:NAME,\n"
+      "                           read from that environment variable when used: a literal URL with\n"
+      "                           a user, password or query string is refused\n"
+      "  contact                  Neon's emergency contact for the team (free text)\n"
+      "  check.backup_max_age     duration (default 26h)\n"
+      "  check.history_min        duration (default 7d)\n"
+      "  check.history_warn       duration (default 30d)\n"
+      "  check.restore_test_max_age  duration (default 31d)\n"
+      "  check.export_max_age     duration (default 8d)\n"
+      "  throwaway_ttl            duration (default 1d), the TTL of throwaway branches\n"
+      "\n"
+      "Values are checked before anything is written; a bad value or a bad config.json is exit 2.\n" },
 };
 
 static const char *help_for(const char *command)
@@ -377,7 +402,7 @@ static const struct {
     { "list", cmd_list }, { "plan", cmd_plan },     { "run", cmd_run },
     { "resume", cmd_resume }, { "status", cmd_status }, { "abort", cmd_abort },
     { "audit", cmd_audit }, { "drill", cmd_drill }, { "undo", cmd_undo },
-    { "docs", cmd_docs },
+    { "docs", cmd_docs }, { "config", cmd_config },
 };
 
 static int dispatch(cli *c)

@@ -3,6 +3,7 @@
 #include "audit.h"
 #include "buf.h"
 #include "checkpoint.h"
+#include "config.h"
 #include "err.h"
 #include "journal.h"
 #include "term.h"
@@ -216,7 +217,11 @@ static int compare_as_directories(const unsigned char *a, size_t alen, const cha
     int c = memcmp(a, b, n);
     if (c)
         return c;
-    unsigned char ca = n < alen ? a[n] : '/', cb = n < blen ? (unsigned char)b[n] : '/';
+    /* the settings file is the one entry drctl writes that is not a
+     * directory: it sorts without the '/' */
+    int b_is_file = blen == strlen(CONFIG_FILE) && memcmp(b, CONFIG_FILE, blen) == 0;
+    unsigned char ca = n < alen ? a[n] : b_is_file && alen == blen ? '\0' : '/';
+    unsigned char cb = n < blen ? (unsigned char)b[n] : b_is_file ? '\0' : '/';
     return (int)ca - (int)cb;
 }
 
@@ -334,6 +339,34 @@ static char *journal_of_folder(size_t *len, git_repository *repo, const git_oid 
     return text;
 }
 
+/* A settings commit ("config: ...") changes config.json alone, at the
+ * root, and leaves a file drctl config would accept. */
+static void check_config_commit(verify_result *r, git_repository *repo, git_commit *commit, const walk_state *w,
+                                git_odb_object *root_raw)
+{
+    const git_oid *oid = git_commit_id(commit);
+    raw_entry after, before;
+    int had = 0;
+    int has_parent = git_commit_parentcount(commit) > 0;
+    if (!root_raw ||
+        !only_entry_changed(&after, &before, &had, has_parent ? w->root_raw : NULL, root_raw, CONFIG_FILE)) {
+        problem(r, NULL, CONFIG_FILE, oid, "the settings commit changes more than %s", CONFIG_FILE);
+        return;
+    }
+    git_blob *blob = NULL;
+    config *parsed = NULL;
+    if (git_blob_lookup(&blob, repo, &after.id) != 0) {
+        problem(r, NULL, CONFIG_FILE, oid, "%s cannot be read", CONFIG_FILE);
+        return;
+    }
+    char *text = xstrndup(git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
+    if (config_parse(&parsed, text, CONFIG_FILE) != 0)
+        problem(r, NULL, CONFIG_FILE, oid, "%s", err_last());
+    config_free(parsed);
+    free(text);
+    git_blob_free(blob);
+}
+
 static void check_commit(verify_result *r, git_repository *repo, git_commit *commit, walk_state *w)
 {
     const git_oid *oid = git_commit_id(commit);
@@ -347,7 +380,10 @@ static void check_commit(verify_result *r, git_repository *repo, git_commit *com
     /* The parent is the previous commit of the walk, unless history forks. */
     int parent_known = git_commit_parentcount(commit) == 0 ||
                        (w->root_raw && git_oid_equal(git_commit_parent_id(commit, 0), &w->root));
-    if (!colon) {
+    if (strncmp(message, "config: ", 8) == 0) {
+        if (parent_known)
+            check_config_commit(r, repo, commit, w, root_raw);
+    } else if (!colon) {
         problem(r, NULL, NULL, oid, "not a drctl commit (its message does not start with a run id)");
     } else if (parent_known) {
         char *run_id = xstrndup(message, (size_t)(colon - message));
@@ -495,6 +531,8 @@ int verify_audit(verify_result *result, const char *dir)
     double t0 = timefmt_monotonic();
     if (audit_check_clean(a) != 0)
         problem(result, NULL, NULL, NULL, "%s", err_last());
+    if (audit_check_config_clean(a) != 0)
+        problem(result, NULL, CONFIG_FILE, NULL, "%s", err_last());
     term_debug("working tree checked in %.2fs", timefmt_monotonic() - t0);
     t0 = timefmt_monotonic();
     if (git_revparse_single(&head, repo, "HEAD^{tree}") != 0)

@@ -1,0 +1,340 @@
+#include "config.h"
+
+#include "buf.h"
+#include "err.h"
+#include "fsio.h"
+#include "jsontext.h"
+#include "timefmt.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONTACT_MAX 500
+#define URL_MAX 2048
+
+static const config_key keys[] = {
+    { "notify.webhook", CONFIG_URL_LIST, NULL, "webhooks notified of failures (a list of http(s) URLs or env:NAME)" },
+    { "contact", CONFIG_TEXT, NULL, "Neon's emergency contact for the team" },
+    { "check.backup_max_age", CONFIG_DURATION, "26h", "a backup younger than this passes" },
+    { "check.history_min", CONFIG_DURATION, "7d", "the history window below which the check fails" },
+    { "check.history_warn", CONFIG_DURATION, "30d", "the history window below which the check warns" },
+    { "check.restore_test_max_age", CONFIG_DURATION, "31d", "a drill or verify-backup younger than this passes" },
+    { "check.export_max_age", CONFIG_DURATION, "8d", "an export younger than this passes" },
+    { "throwaway_ttl", CONFIG_DURATION, "1d", "the TTL of the branches a run makes for its own checks" },
+};
+
+struct config {
+    cJSON *values;   /* the file's object: only the keys that are set */
+};
+
+const config_key *config_keys(size_t *count)
+{
+    *count = sizeof keys / sizeof *keys;
+    return keys;
+}
+
+const config_key *config_find_key(const char *name)
+{
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        if (strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+static char *known_keys(void)
+{
+    buf b = BUF_INIT;
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        buf_printf(&b, "%s%s", i ? ", " : "", keys[i].name);
+    return buf_detach(&b);
+}
+
+static int unknown_key(const char *where, const char *key)
+{
+    char *known = known_keys();
+    err_set(DR_EUSAGE, "%s'%s' is not a setting (the settings: %s)", where, key, known);
+    free(known);
+    return DR_EUSAGE;
+}
+
+/* ---- validation ------------------------------------------------------------------ */
+
+static int has_control_character(const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 1;
+    return 0;
+}
+
+static int valid_env_name(const char *name)
+{
+    if (!*name || isdigit((unsigned char)*name))
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_')
+            return 0;
+    return 1;
+}
+
+/* What is wrong with a literal webhook URL, or NULL. A URL that could
+ * carry a credential (user:password@, ?token=...) is refused whatever the
+ * parameter's name: no secret is ever written to the file. */
+static const char *url_problem(const char *url)
+{
+    const char *rest = !strncmp(url, "https://", 8) ? url + 8 : !strncmp(url, "http://", 7) ? url + 7 : NULL;
+    if (!rest)
+        return "an http:// or https:// URL, or env:NAME";
+    size_t authority = strcspn(rest, "/?#");
+    if (authority == 0)
+        return "a URL with a host";
+    if (memchr(rest, '@', authority))
+        return "a URL without user or password (give a URL that holds a credential as env:NAME)";
+    if (strchr(rest, '?'))
+        return "a URL without a query string, which often holds a token (give it as env:NAME)";
+    if (strpbrk(url, " \"<>\\^`{|}"))
+        return "a URL without spaces or quotes";
+    if (strlen(url) > URL_MAX)
+        return "a URL of at most 2048 characters";
+    return NULL;
+}
+
+static int check_value(const char *where, const config_key *k, const char *value)
+{
+    const char *expected = NULL;
+    double seconds;
+    if (has_control_character(value))
+        expected = "text without control characters (newlines, tabs, escapes)";
+    else if (k->kind == CONFIG_DURATION && (timefmt_parse_duration(&seconds, value) != 0 || seconds <= 0))
+        expected = "a duration such as 26h, 7d or 1h30m (units ms s m h d w)";
+    else if (k->kind == CONFIG_TEXT && (!*value || strlen(value) > CONTACT_MAX))
+        expected = "a text of 1 to 500 characters";
+    else if (k->kind == CONFIG_URL_LIST && !strncmp(value, "env:", 4) && !valid_env_name(value + 4))
+        expected = "env:NAME with NAME an environment variable's name (letters, digits, '_')";
+    else if (k->kind == CONFIG_URL_LIST && strncmp(value, "env:", 4) != 0)
+        expected = url_problem(value);
+    if (!expected)
+        return 0;
+    return err_set(DR_EUSAGE, "%s%s: '%s' is not valid: expected %s", where, k->name, value, expected);
+}
+
+int config_validate(const char *key, const char *value)
+{
+    const config_key *k = config_find_key(key);
+    return k ? check_value("", k, value) : unknown_key("", key);
+}
+
+/* ---- the file --------------------------------------------------------------------- */
+
+static int check_entry(const char *where, const cJSON *entry)
+{
+    const config_key *k = config_find_key(entry->string);
+    if (!k)
+        return unknown_key(where, entry->string);
+    if (k->kind != CONFIG_URL_LIST) {
+        if (!cJSON_IsString(entry))
+            return err_set(DR_EUSAGE, "%s%s: expected a string (as drctl config set writes it)", where, k->name);
+        return check_value(where, k, entry->valuestring);
+    }
+    if (!cJSON_IsArray(entry))
+        return err_set(DR_EUSAGE, "%s%s: expected a list of URLs", where, k->name);
+    const cJSON *url;
+    cJSON_ArrayForEach(url, entry) {
+        if (!cJSON_IsString(url))
+            return err_set(DR_EUSAGE, "%s%s: every entry of the list must be a string", where, k->name);
+        int rc = check_value(where, k, url->valuestring);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int config_parse(config **out, const char *text, const char *file)
+{
+    *out = NULL;
+    cJSON *values = cJSON_Parse(text);
+    char *where = xasprintf("%s: ", file);
+    int rc = 0;
+    if (!cJSON_IsObject(values)) {
+        rc = err_set(DR_EUSAGE, "%sis not a JSON object of settings; fix it (git log -p -- %s shows how it "
+                     "changed) or set it again with drctl config set", where, CONFIG_FILE);
+        goto cleanup;
+    }
+    const cJSON *entry;
+    cJSON_ArrayForEach(entry, values) {
+        if ((rc = check_entry(where, entry)) != 0)
+            goto cleanup;
+        if (cJSON_GetObjectItemCaseSensitive(values, entry->string) != entry) {
+            rc = err_set(DR_EUSAGE, "%s%s is given twice", where, entry->string);
+            goto cleanup;
+        }
+    }
+    *out = xcalloc(1, sizeof **out);
+    (*out)->values = values;
+    values = NULL;
+cleanup:
+    cJSON_Delete(values);
+    free(where);
+    return rc;
+}
+
+int config_load(config **out, const char *audit_dir)
+{
+    char *file = xasprintf("%s/%s", audit_dir, CONFIG_FILE);
+    char *text = NULL;
+    int rc;
+    if (!fsio_exists(file)) {
+        *out = xcalloc(1, sizeof **out);
+        (*out)->values = cJSON_CreateObject();
+        rc = 0;
+    } else if (fsio_read_file(&text, NULL, file) != 0) {
+        *out = NULL;
+        rc = err_set(DR_EUSAGE, "cannot read %s: %s", file, err_last());
+    } else {
+        rc = config_parse(out, text, file);
+    }
+    free(text);
+    free(file);
+    return rc;
+}
+
+void config_free(config *c)
+{
+    if (!c)
+        return;
+    cJSON_Delete(c->values);
+    free(c);
+}
+
+/* ---- changes ---------------------------------------------------------------------- */
+
+static int url_index(const cJSON *list, const char *value)
+{
+    int i = 0;
+    const cJSON *url;
+    cJSON_ArrayForEach(url, list) {
+        if (cJSON_IsString(url) && strcmp(url->valuestring, value) == 0)
+            return i;
+        i++;
+    }
+    return -1;
+}
+
+int config_set(config *c, const char *key, const char *value, int *changed)
+{
+    *changed = 0;
+    int rc = config_validate(key, value);
+    if (rc)
+        return rc;
+    const config_key *k = config_find_key(key);
+    cJSON *now = cJSON_GetObjectItemCaseSensitive(c->values, key);
+    if (k->kind == CONFIG_URL_LIST) {
+        if (!now)
+            now = cJSON_AddArrayToObject(c->values, key);
+        if (url_index(now, value) < 0) {
+            cJSON_AddItemToArray(now, cJSON_CreateString(value));
+            *changed = 1;
+        }
+        return 0;
+    }
+    if (now && strcmp(now->valuestring, value) == 0)
+        return 0;
+    cJSON_DeleteItemFromObjectCaseSensitive(c->values, key);
+    cJSON_AddStringToObject(c->values, key, value);
+    *changed = 1;
+    return 0;
+}
+
+int config_unset(config *c, const char *key, const char *value, int *changed)
+{
+    *changed = 0;
+    const config_key *k = config_find_key(key);
+    if (!k)
+        return unknown_key("", key);
+    if (value && k->kind != CONFIG_URL_LIST)
+        return err_set(DR_EUSAGE, "%s takes no value to unset (drctl config unset %s)", key, key);
+    cJSON *now = cJSON_GetObjectItemCaseSensitive(c->values, key);
+    if (!value) {
+        *changed = now != NULL;
+        cJSON_DeleteItemFromObjectCaseSensitive(c->values, key);
+        return 0;
+    }
+    int i = now ? url_index(now, value) : -1;
+    if (i < 0)
+        return err_set(DR_EUSAGE, "%s has no entry '%s' (drctl config shows them)", key, value);
+    cJSON_DeleteItemFromArray(now, i);
+    if (cJSON_GetArraySize(now) == 0)
+        cJSON_DeleteItemFromObjectCaseSensitive(c->values, key);
+    *changed = 1;
+    return 0;
+}
+
+char *config_to_text(const config *c)
+{
+    cJSON *ordered = cJSON_CreateObject();
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(c->values, keys[i].name);
+        if (v)
+            cJSON_AddItemToObject(ordered, keys[i].name, cJSON_Duplicate(v, 1));
+    }
+    char *text = json_print_exact(ordered, 1);
+    cJSON_Delete(ordered);
+    char *with_newline = xasprintf("%s\n", text);
+    free(text);
+    return with_newline;
+}
+
+/* ---- reading settings ----------------------------------------------------------------- */
+
+int config_is_set(const config *c, const char *key)
+{
+    return cJSON_GetObjectItemCaseSensitive(c->values, key) != NULL;
+}
+
+const char *config_text(const config *c, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c->values, key);
+    if (cJSON_IsString(v))
+        return v->valuestring;
+    const config_key *k = config_find_key(key);
+    return k ? k->default_text : NULL;
+}
+
+double config_seconds(const config *c, const char *key)
+{
+    const char *text = config_text(c, key);
+    double seconds = 0;
+    if (text)
+        timefmt_parse_duration(&seconds, text);
+    return seconds;
+}
+
+size_t config_webhook_count(const config *c)
+{
+    return (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(c->values, "notify.webhook"));
+}
+
+const char *config_webhook(const config *c, size_t i)
+{
+    const cJSON *v = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(c->values, "notify.webhook"), (int)i);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+char *config_resolve_url(const char *value)
+{
+    if (strncmp(value, "env:", 4) != 0)
+        return xstrdup(value);
+    const char *url = getenv(value + 4);
+    if (!url || !*url) {
+        err_set(DR_EUSAGE, "notify.webhook %s: the environment variable %s is not set", value, value + 4);
+        return NULL;
+    }
+    const char *rest = !strncmp(url, "https://", 8) ? url + 8 : !strncmp(url, "http://", 7) ? url + 7 : NULL;
+    if (!rest || !*rest || has_control_character(url)) {
+        err_set(DR_EUSAGE, "notify.webhook %s: the environment variable %s does not hold an http(s) URL",
+                value, value + 4);
+        return NULL;
+    }
+    return xstrdup(url);
+}
