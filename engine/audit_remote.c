@@ -5,6 +5,8 @@
 #include "err.h"
 #include "term.h"
 
+#include <cjson/cJSON.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,9 +102,80 @@ cleanup:
 
 /* The tree of `onto` with the run folder of `commit` (named by its
  * message, "<run-id>: ...") as it is in that commit. */
+/* config.json in a tree, parsed; an empty object when it has none (or it
+ * does not parse: the replay then keeps what the other side has). */
+static cJSON *config_in(audit *a, git_tree *tree)
+{
+    git_tree_entry *entry = NULL;
+    git_blob *blob = NULL;
+    cJSON *config = NULL;
+    if (tree && git_tree_entry_bypath(&entry, tree, AUDIT_CONFIG_FILE) == 0 &&
+        git_blob_lookup(&blob, a->repo, git_tree_entry_id(entry)) == 0)
+        config = cJSON_ParseWithLength(git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
+    git_blob_free(blob);
+    git_tree_entry_free(entry);
+    if (!cJSON_IsObject(config)) {
+        cJSON_Delete(config);
+        config = cJSON_CreateObject();
+    }
+    return config;
+}
+
+/* What a settings commit changed (against its parent) applied onto what
+ * `onto` holds, key by key: two operators who set different keys while
+ * apart both keep theirs; on the same key the replayed commit, the later
+ * one, wins. */
+static void apply_config_change(cJSON *onto, const cJSON *before, const cJSON *after)
+{
+    const cJSON *item;
+    cJSON_ArrayForEach(item, before)
+        if (!cJSON_GetObjectItemCaseSensitive(after, item->string))
+            cJSON_DeleteItemFromObjectCaseSensitive(onto, item->string);
+    cJSON_ArrayForEach(item, after) {
+        const cJSON *was = cJSON_GetObjectItemCaseSensitive(before, item->string);
+        if (was && cJSON_Compare(was, item, 1))
+            continue;
+        cJSON_DeleteItemFromObjectCaseSensitive(onto, item->string);
+        cJSON_AddItemToObject(onto, item->string, cJSON_Duplicate(item, 1));
+    }
+}
+
+static int replayed_config_tree(git_oid *out, audit *a, git_commit *commit, git_tree *onto)
+{
+    git_tree *tree = NULL, *parent_tree = NULL;
+    git_commit *parent = NULL;
+    int rc = 0;
+    if (git_commit_tree(&tree, commit) != 0 ||
+        (git_commit_parentcount(commit) > 0 &&
+         (git_commit_parent(&parent, commit, 0) != 0 || git_commit_tree(&parent_tree, parent) != 0)))
+        return audit_git_fail(DR_EFAIL, "cannot read a local settings commit to replay it");
+    cJSON *before = config_in(a, parent_tree), *after = config_in(a, tree), *merged = config_in(a, onto);
+    apply_config_change(merged, before, after);
+    char *text = cJSON_Print(merged);
+    buf file = BUF_INIT;
+    buf_append(&file, text, strlen(text));
+    buf_append(&file, "\n", 1);
+    git_oid blob_id;
+    git_tree_update update = { GIT_TREE_UPDATE_UPSERT, { { 0 } }, GIT_FILEMODE_BLOB, AUDIT_CONFIG_FILE };
+    if (git_blob_create_from_buffer(&blob_id, a->repo, file.data, file.len) != 0 ||
+        (update.id = blob_id, git_tree_create_updated(out, a->repo, onto, 1, &update)) != 0)
+        rc = audit_git_fail(DR_EFAIL, "cannot replay a local settings commit");
+    buf_dispose(&file);
+    free(text);
+    cJSON_Delete(before);
+    cJSON_Delete(after);
+    cJSON_Delete(merged);
+    git_tree_free(parent_tree);
+    git_commit_free(parent);
+    git_tree_free(tree);
+    return rc;
+}
+
 static int replayed_tree(git_oid *out, audit *a, git_commit *commit, git_tree *onto)
 {
     const char *message = git_commit_message(commit);
+    if (!strncmp(message, "config: ", 8))
+        return replayed_config_tree(out, a, commit, onto);
     const char *colon = strchr(message, ':');
     if (!colon)
         return err_set(DR_EFAIL, "commit %.12s is not a drctl commit; cannot replay it",

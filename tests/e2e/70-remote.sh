@@ -80,7 +80,36 @@ t_an_unreachable_remote_never_blocks_and_is_caught_up_later() {
     git -C origin.git cat-file -e main:runs/off/report.md || fail "the earlier run was not pushed"
 }
 
+t_a_setting_changed_offline_is_replayed_onto_a_moved_origin() {
+    setup_origin
+    mkdir w
+    in_clone a "Alice <alice@example.org>" run hold -p dir="$PWD/w" --approve promote --run-id first
+    expect_rc 0
+    in_clone b "Bob <bob@example.org>" config set contact "support ticket, priority P1"
+    expect_rc 0
+    # Offline, Alice sets a threshold while Bob's commit moved origin ahead.
+    git -C a remote set-url origin "$PWD/nowhere.git"
+    in_clone a "Alice <alice@example.org>" config set check.export_max_age 9d
+    expect_rc 0
+    git -C a remote set-url origin "$PWD/origin.git"
+    in_clone a "Alice <alice@example.org>" run hold -p dir="$PWD/w" -p target=t2 --approve promote --run-id second
+    expect_rc 0
+    expect_eq "$(git -C origin.git rev-parse main)" "$(git -C a rev-parse HEAD)" "origin caught up"
+    expect_eq "$(git -C origin.git show main:config.json | jq -r '."check.export_max_age"')" 9d "Alice's setting, replayed"
+    expect_eq "$(git -C origin.git show main:config.json | jq -r .contact)" "support ticket, priority P1" \
+        "Bob's setting, kept (each key replayed, not the whole file)"
+    in_clone a "Alice <alice@example.org>" audit verify
+    expect_rc 0
+    in_clone a "Alice <alice@example.org>" config
+    expect_rc 0
+    expect_in out "support ticket, priority P1"
+    in_clone a "Alice <alice@example.org>" config set check.backup_max_age 25h
+    expect_rc 0
+    expect_eq "$(git -C a status --porcelain)" "" "a is clean"
+}
+
 for t in t_each_commit_is_pushed_to_origin t_two_operators_pushing_at_once_both_reach_origin \
-         t_a_run_paused_on_one_clone_resumes_on_another t_an_unreachable_remote_never_blocks_and_is_caught_up_later; do
+         t_a_run_paused_on_one_clone_resumes_on_another t_an_unreachable_remote_never_blocks_and_is_caught_up_later \
+         t_a_setting_changed_offline_is_replayed_onto_a_moved_origin; do
     run_test "$t"
 done
