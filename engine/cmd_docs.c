@@ -1,5 +1,7 @@
 #include "cmd_docs.h"
 
+#include "cmd_list.h"
+
 #include "buf.h"
 #include "docs.h"
 #include "err.h"
@@ -7,7 +9,6 @@
 #include "session.h"
 #include "term.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,29 +61,6 @@ static int render_page(page *out, const cli *c, const char *name_or_path)
 
 /* ---- every runbook on the search path --------------------------------------------------- */
 
-static int compare_strings(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The .lua files of dir, not hidden, sorted: the order drctl list uses. */
-static void runbook_files(char ***files, size_t *count, const char *dir)
-{
-    *files = NULL;
-    *count = 0;
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t len = strlen(e->d_name);
-        if (len > 4 && strcmp(e->d_name + len - 4, ".lua") == 0 && e->d_name[0] != '.')
-            cli_push_arg(files, count, xasprintf("%s/%s", dir, e->d_name));
-    }
-    closedir(d);
-    qsort(*files, *count, sizeof **files, compare_strings);
-}
-
 static int page_named(const page *pages, size_t count, const char *name)
 {
     for (size_t i = 0; i < count; i++)
@@ -102,7 +80,7 @@ static void render_all(page **pages, size_t *count, int *bad, const cli *c)
     for (size_t d = 0; d < dir_count; d++) {
         char **files;
         size_t file_count;
-        runbook_files(&files, &file_count, dirs[d]);
+        cmd_list_runbook_files(&files, &file_count, dirs[d]);
         for (size_t i = 0; i < file_count; i++) {
             page p;
             if (render_page(&p, c, files[i]) != 0) {

@@ -146,8 +146,7 @@ static int name_listed(const cJSON *out, const char *name)
     return 0;
 }
 
-/* The .lua files of dir, not hidden, sorted. */
-static void runbook_files(char ***files, size_t *count, const char *dir)
+void cmd_list_runbook_files(char ***files, size_t *count, const char *dir)
 {
     *files = NULL;
     *count = 0;
@@ -169,7 +168,7 @@ static void list_dir(cJSON *out, int *bad, const char *dir)
 {
     char **files;
     size_t count;
-    runbook_files(&files, &count, dir);
+    cmd_list_runbook_files(&files, &count, dir);
     for (size_t i = 0; i < count; i++) {
         cJSON *entry = describe_runbook_apart(files[i]);
         if (cJSON_GetObjectItemCaseSensitive(entry, "error")) {

@@ -8,4 +8,8 @@
  * not load is listed with its error, and the result is DR_EUSAGE. */
 int cmd_list(cli *c);
 
+/* The .lua files of dir, not hidden, sorted (caller frees with
+ * cli_free_list): the runbooks drctl list and drctl docs show. */
+void cmd_list_runbook_files(char ***files, size_t *count, const char *dir);
+
 #endif
