@@ -111,10 +111,24 @@ static void *watchdog_main(void *arg)
     return NULL;
 }
 
+/* A fork (drctl list loads each runbook in a child) while the watchdog
+ * holds watch_lock would give the child a lock nobody ever releases, and
+ * the child's first watched call would hang: the fork waits for it. */
+static void lock_watch(void)
+{
+    pthread_mutex_lock(&watch_lock);
+}
+
+static void unlock_watch(void)
+{
+    pthread_mutex_unlock(&watch_lock);
+}
+
 /* The watchdog takes no signal: they must reach the main thread, whose
  * blocking reads return EINTR on them. */
 static void start_watchdog(void)
 {
+    pthread_atfork(lock_watch, unlock_watch, unlock_watch);
     if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         wake_pipe[0] = wake_pipe[1] = -1;
         term_warn("cannot start the watchdog (%s): a step stuck inside a C call will not be stopped past "
