@@ -4,6 +4,7 @@
 #include "err.h"
 #include "timefmt.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -319,4 +320,14 @@ void proc_result_dispose(proc_result *result)
     free(result->out);
     free(result->err);
     result->out = result->err = NULL;
+}
+
+int proc_valid_env_name(const char *name)
+{
+    if (!*name || isdigit((unsigned char)*name))
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_')
+            return 0;
+    return 1;
 }

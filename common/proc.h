@@ -47,4 +47,7 @@ typedef struct proc_result {
 int proc_run(proc_result *result, const proc_request *req);
 void proc_result_dispose(proc_result *result);
 
+/* Whether name can be an environment variable's: [A-Za-z_][A-Za-z0-9_]*. */
+int proc_valid_env_name(const char *name);
+
 #endif

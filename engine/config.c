@@ -2,6 +2,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "proc.h"
 #include "fsio.h"
 #include "jsontext.h"
 #include "timefmt.h"
@@ -68,16 +69,6 @@ static int has_control_character(const char *text)
     return 0;
 }
 
-static int valid_env_name(const char *name)
-{
-    if (!*name || isdigit((unsigned char)*name))
-        return 0;
-    for (const char *p = name; *p; p++)
-        if (!isalnum((unsigned char)*p) && *p != '_')
-            return 0;
-    return 1;
-}
-
 /* What is wrong with a literal webhook URL, or NULL. A URL that could
  * carry a credential (user:password@, ?token=...) is refused whatever the
  * parameter's name: no secret is ever written to the file. */
@@ -110,7 +101,7 @@ static int check_value(const char *where, const config_key *k, const char *value
         expected = "a duration such as 26h, 7d or 1h30m (units ms s m h d w)";
     else if (k->kind == CONFIG_TEXT && (!*value || strlen(value) > CONTACT_MAX))
         expected = "a text of 1 to 500 characters";
-    else if (k->kind == CONFIG_URL_LIST && !strncmp(value, "env:", 4) && !valid_env_name(value + 4))
+    else if (k->kind == CONFIG_URL_LIST && !strncmp(value, "env:", 4) && !proc_valid_env_name(value + 4))
         expected = "env:NAME with NAME an environment variable's name (letters, digits, '_')";
     else if (k->kind == CONFIG_URL_LIST && strncmp(value, "env:", 4) != 0)
         expected = url_problem(value);

@@ -221,16 +221,6 @@ static void exec_args_dispose(exec_args *a)
     free(a->env);
 }
 
-static int valid_env_name(const char *name)
-{
-    if (!*name || isdigit((unsigned char)*name))
-        return 0;
-    for (const char *p = name; *p; p++)
-        if (!isalnum((unsigned char)*p) && *p != '_')
-            return 0;
-    return 1;
-}
-
 /* Reads argv and opts.env into C strings. Returns NULL or an error text
  * (static), so that the caller frees before raising. */
 static const char *read_exec_args(lua_State *L, exec_args *a)
@@ -250,7 +240,7 @@ static const char *read_exec_args(lua_State *L, exec_args *a)
     if (lua_type(L, 2) == LUA_TTABLE && lua_getfield(L, 2, "env") == LUA_TTABLE) {
         lua_pushnil(L);
         while (lua_next(L, -2) != 0) {
-            if (lua_type(L, -2) != LUA_TSTRING || !valid_env_name(lua_tostring(L, -2)) ||
+            if (lua_type(L, -2) != LUA_TSTRING || !proc_valid_env_name(lua_tostring(L, -2)) ||
                 (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)) {
                 lua_pop(L, 3);
                 return "dr.exec: env must map NAMES to string values";
