@@ -636,27 +636,44 @@ static const char *last_server_error(const char *folder)
  * that removes or replaces them meanwhile makes the copy or the replay
  * fail (PostgreSQL refuses to end a recovery short of its target), never
  * answer an earlier schema. */
-static int read_past(char **sql, cJSON **json, const nl_api *api, const schema_source *src, const char *password)
+static int prepare_past(const nl_api *api, const schema_source *src, const char *datadir, int port,
+                        const char *archive)
+{
+    char *base = nl_api_branch_path(api, src->branch_id, "base");
+    char *source_archive = nl_api_branch_path(api, src->branch_id, "wal");
+    int rc = nl_pg_archive_now(src->port);
+    if (rc == 0)
+        rc = nl_pg_copy_backup(base, datadir);
+    if (rc == 0)
+        rc = nl_pg_recover_to(datadir, port, archive, source_archive, src->target);
+    free(base);
+    free(source_archive);
+    return rc;
+}
+
+/* Makes a scratch server's data folder and starts it (read_on_scratch). */
+typedef int (*scratch_prepare)(const nl_api *api, const schema_source *src, const char *datadir, int port,
+                               const char *archive);
+
+/* The schema read from a scratch server that prepare makes in a folder of
+ * its own under DIR/scratch, on a free port; the folder is removed
+ * whatever happened. `where` says what was read, for errors. */
+static int read_on_scratch(char **sql, cJSON **json, const nl_api *api, const schema_source *src,
+                           const char *password, scratch_prepare prepare, const char *where)
 {
     remove_left_scratch(api);
     char *root = scratch_root(api), *uuid = nl_new_uuid();
     char *folder = xasprintf("%s/schema-%ld-%s", root, (long)getpid(), uuid);
     char *datadir = xasprintf("%s/data", folder), *archive = xasprintf("%s/wal", folder);
-    char *base = nl_api_branch_path(api, src->branch_id, "base");
-    char *source_archive = nl_api_branch_path(api, src->branch_id, "wal");
     int port = nl_free_port();
-    int rc = port > 0 ? fsio_mkdirs(root, 0755) : err_set(DR_EFAIL, "no free port on 127.0.0.1 for a server of "
-                                                         "branch %s's past", src->branch_id);
+    int rc = port > 0 ? fsio_mkdirs(root, 0755)
+                      : err_set(DR_EFAIL, "no free port on 127.0.0.1 for a scratch server of branch %s", src->branch_id);
     if (rc == 0)
-        rc = nl_pg_archive_now(src->port);
-    if (rc == 0)
-        rc = nl_pg_copy_backup(base, datadir);
-    if (rc == 0)
-        rc = nl_pg_recover_to(datadir, port, archive, source_archive, src->target);
+        rc = prepare(api, src, datadir, port, archive);
     if (rc == 0)
         rc = json ? read_catalog(json, src, port, password) : read_dump(sql, src, port, password);
     if (rc != 0)
-        err_set(rc, "cannot read the schema of branch %s at %s: %s%s", src->branch_id, src->target, err_last(),
+        err_set(rc, "cannot read the schema of branch %s %s: %s%s", src->branch_id, where, err_last(),
                 last_server_error(folder));
     char *why = rc ? xstrdup(err_last()) : NULL;
     if (fsio_exists(folder) && remove_scratch_folder(folder) != 0)
@@ -669,8 +686,14 @@ static int read_past(char **sql, cJSON **json, const nl_api *api, const schema_s
     free(folder);
     free(datadir);
     free(archive);
-    free(base);
-    free(source_archive);
+    return rc;
+}
+
+static int read_past(char **sql, cJSON **json, const nl_api *api, const schema_source *src, const char *password)
+{
+    char *where = xasprintf("at %s", src->target);
+    int rc = read_on_scratch(sql, json, api, src, password, prepare_past, where);
+    free(where);
     return rc;
 }
 
@@ -710,40 +733,22 @@ static int copy_stopped_data(const char *source, const char *datadir, const char
  * scratch server, which is read, stopped and removed, as read_past's is.
  * A job that starts the branch's server meanwhile could spoil the copy:
  * read_unlocked then refuses the answer (branch_changed_during_read). */
-static int read_at_rest(char **sql, cJSON **json, const nl_api *api, const schema_source *src, const char *password)
+static int prepare_at_rest(const nl_api *api, const schema_source *src, const char *datadir, int port,
+                           const char *archive)
 {
-    remove_left_scratch(api);
-    char *root = scratch_root(api), *uuid = nl_new_uuid();
-    char *folder = xasprintf("%s/schema-%ld-%s", root, (long)getpid(), uuid);
-    char *datadir = xasprintf("%s/data", folder), *archive = xasprintf("%s/wal", folder);
     char *source = nl_api_branch_path(api, src->branch_id, "data");
-    int port = nl_free_port();
-    int rc = port > 0 ? fsio_mkdirs(root, 0755) : err_set(DR_EFAIL, "no free port on 127.0.0.1 for a copy of "
-                                                         "branch %s", src->branch_id);
-    if (rc == 0)
-        rc = copy_stopped_data(source, datadir, src->branch_id);
+    int rc = copy_stopped_data(source, datadir, src->branch_id);
     if (rc == 0)
         rc = nl_pg_configure(datadir, port, archive, NULL);
     if (rc == 0)
         rc = nl_pg_start(datadir);
-    if (rc == 0)
-        rc = json ? read_catalog(json, src, port, password) : read_dump(sql, src, port, password);
-    if (rc != 0)
-        err_set(rc, "cannot read the schema of branch %s from a copy of its data: %s%s", src->branch_id,
-                err_last(), last_server_error(folder));
-    char *why = rc ? xstrdup(err_last()) : NULL;
-    if (fsio_exists(folder) && remove_scratch_folder(folder) != 0)
-        fprintf(stderr, "neon-local: cannot remove %s: %s\n", folder, err_last());
-    if (why)
-        err_set(rc, "%s", why);
-    free(why);
-    free(root);
-    free(uuid);
-    free(folder);
-    free(datadir);
-    free(archive);
     free(source);
     return rc;
+}
+
+static int read_at_rest(char **sql, cJSON **json, const nl_api *api, const schema_source *src, const char *password)
+{
+    return read_on_scratch(sql, json, api, src, password, prepare_at_rest, "from a copy of its data");
 }
 
 /* One schema: SQL into *sql, or JSON into *json when json is not NULL;
