@@ -2,10 +2,12 @@
 
 #include "buf.h"
 #include "cmd_audit.h"
+#include "cmd_check.h"
 #include "cmd_config.h"
 #include "cmd_docs.h"
 #include "cmd_drill.h"
 #include "cmd_list.h"
+#include "cmd_notify.h"
 #include "cmd_plan.h"
 #include "cmd_run.h"
 #include "cmd_status.h"
@@ -47,6 +49,9 @@ static const char usage_text[] =
     "                            the runbooks' documentation as Markdown, for the team's wiki\n"
     "  config [set KEY VALUE | unset KEY [VALUE]]\n"
     "                            the team's settings (in the audit repository), and where each came from\n"
+    "  check [-p project=ID] [-p branch=NAME] [--prometheus FILE]\n"
+    "                            the production checklist scored from live data: pass, warn or fail\n"
+    "  notify test               send a test notification to every configured webhook\n"
     "\n"
     "global options:\n"
     "  --runbooks DIR   where runbooks are found (repeatable; default ./runbooks, then\n"
@@ -198,6 +203,37 @@ static const struct {
       "  throwaway_ttl            duration (default 1d), the TTL of throwaway branches\n"
       "\n"
       "Values are checked before anything is written; a bad value or a bad config.json is exit 2.\n" },
+    { "check",
+      "usage: drctl check [-p project=ID] [-p branch=NAME] [--prometheus FILE] [--json]\n"
+      "\n"
+      "Scores the backup guide's production checklist from what is really there: the Neon API\n"
+      "(the cloud, or neon-local with --local) and the audit trail. Each item is pass, warn or fail,\n"
+      "with its evidence (what was found, with dates and figures) and its fix (the command to run):\n"
+      "  backups          a backup schedule on the branch, or a backup branch or snapshot of it\n"
+      "                   younger than check.backup_max_age (26h)\n"
+      "  history          the project's history window >= check.history_min (7d); warn below\n"
+      "                   check.history_warn (30d)\n"
+      "  schema-backup    the schema at the newest backup equals today's (else the difference)\n"
+      "  notifications    a webhook is configured and a test notification was delivered to it\n"
+      "  restore-test     a drill or verify-backup passed within check.restore_test_max_age (31d)\n"
+      "  export           an export younger than check.export_max_age (8d) whose manifest and\n"
+      "                   sha256 still check at its destination\n"
+      "  docs             drctl docs pages in docs.dir, no older than the runbooks\n"
+      "  contact          Neon's emergency contact recorded (drctl config set contact ...)\n"
+      "\n"
+      "  -p project=ID    the project (default NEON_PROJECT_ID)\n"
+      "  -p branch=NAME   the branch backed up (default the project's default branch)\n"
+      "  --prometheus FILE  also write node_exporter textfile-collector metrics to FILE (atomically)\n"
+      "\n"
+      "A failing check notifies the configured webhooks. Exit 0: every item passes (warnings\n"
+      "included); 1: an item fails; 2: bad configuration or usage.\n" },
+    { "notify",
+      "usage: drctl notify test [--json]\n"
+      "\n"
+      "Sends one test notification to every webhook of notify.webhook (drctl config), and records\n"
+      "in the audit trail what each delivery did (delivered, or failed with the reason); the\n"
+      "check's notifications item relies on it. Exit 0 when every webhook got it, 1 when one did\n"
+      "not, 2 when none is configured.\n" },
 };
 
 static const char *help_for(const char *command)
@@ -296,6 +332,9 @@ static int parse_option(cli *c, int *i, int argc, char **argv)
     } else if (matches(arg, "--out")) {
         if (!(c->out_dir = option_value(i, argc, argv, "--out")))
             return DR_EUSAGE;
+    } else if (matches(arg, "--prometheus")) {
+        if (!(c->prometheus_file = option_value(i, argc, argv, "--prometheus")))
+            return DR_EUSAGE;
     } else if (matches(arg, "--run-id")) {
         if (!(value = option_value(i, argc, argv, "--run-id")))
             return DR_EUSAGE;
@@ -337,7 +376,7 @@ static int check_options_apply(const cli *c)
                !strcmp(cmd, "undo");
     if (c->history && strcmp(cmd, "drill") != 0)
         return err_set(DR_EUSAGE, "--history does not apply to '%s' (it is drctl drill --history)", cmd);
-    if (c->param_count && !acts && strcmp(cmd, "plan") != 0)
+    if (c->param_count && !acts && strcmp(cmd, "plan") != 0 && strcmp(cmd, "check") != 0)
         return err_set(DR_EUSAGE, "-p does not apply to '%s'", cmd);
     if (c->approval_count && !acts)
         return err_set(DR_EUSAGE, "--approve does not apply to '%s'", cmd);
@@ -345,6 +384,8 @@ static int check_options_apply(const cli *c)
         return err_set(DR_EUSAGE, "--run-id does not apply to '%s'", cmd);
     if (c->out_dir && strcmp(cmd, "docs") != 0)
         return err_set(DR_EUSAGE, "--out does not apply to '%s' (it is drctl docs --out DIR)", cmd);
+    if (c->prometheus_file && strcmp(cmd, "check") != 0)
+        return err_set(DR_EUSAGE, "--prometheus does not apply to '%s' (it is drctl check --prometheus FILE)", cmd);
     if (c->allow_runbook_change && strcmp(cmd, "resume") != 0 && strcmp(cmd, "abort") != 0)
         return err_set(DR_EUSAGE, "--allow-runbook-change does not apply to '%s'", cmd);
     return 0;
@@ -402,7 +443,7 @@ static const struct {
     { "list", cmd_list }, { "plan", cmd_plan },     { "run", cmd_run },
     { "resume", cmd_resume }, { "status", cmd_status }, { "abort", cmd_abort },
     { "audit", cmd_audit }, { "drill", cmd_drill }, { "undo", cmd_undo },
-    { "docs", cmd_docs }, { "config", cmd_config },
+    { "docs", cmd_docs }, { "config", cmd_config }, { "check", cmd_check }, { "notify", cmd_notify },
 };
 
 static int dispatch(cli *c)

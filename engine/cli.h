@@ -31,6 +31,7 @@ typedef struct cli {
     int reported;     /* the error was already shown with the run's outcome */
     int history;      /* drill --history */
     const char *out_dir; /* docs --out DIR */
+    const char *prometheus_file; /* check --prometheus FILE */
 } cli;
 
 /* Runs one command; returns the process exit status. */

@@ -15,7 +15,11 @@
 #define URL_MAX 2048
 
 static const config_key keys[] = {
-    { "notify.webhook", CONFIG_URL_LIST, NULL, "webhooks notified of failures (a list of http(s) URLs or env:NAME)" },
+    { "notify.webhook", CONFIG_URL_LIST, NULL,
+      "webhooks notified of failures (a list of http(s) URLs or env:NAME; slack: before either sends "
+      "Slack's incoming-webhook body)" },
+    { "notify.timeout", CONFIG_DURATION, "10s", "the most a notification may delay the command (every retry "
+      "included; at most 60s)" },
     { "contact", CONFIG_TEXT, NULL, "Neon's emergency contact for the team" },
     { "check.backup_max_age", CONFIG_DURATION, "26h", "a backup younger than this passes" },
     { "check.history_min", CONFIG_DURATION, "7d", "the history window below which the check fails" },
@@ -23,6 +27,8 @@ static const config_key keys[] = {
     { "check.restore_test_max_age", CONFIG_DURATION, "31d", "a drill or verify-backup younger than this passes" },
     { "check.export_max_age", CONFIG_DURATION, "8d", "an export younger than this passes" },
     { "throwaway_ttl", CONFIG_DURATION, "1d", "the TTL of the branches a run makes for its own checks" },
+    { "docs.dir", CONFIG_TEXT, NULL, "where drctl docs --out writes the runbooks' pages (relative: to the "
+      "audit directory), which the check reads" },
 };
 
 struct config {
@@ -84,10 +90,31 @@ static const char *url_problem(const char *url)
         return "a URL without user or password (give a URL that holds a credential as env:NAME)";
     if (strchr(rest, '?'))
         return "a URL without a query string, which often holds a token (give it as env:NAME)";
+    if (strstr(url, "://hooks.slack.com/") || strstr(url, "://hooks.slack.com:"))
+        return "a Slack webhook given as env:NAME: its path is its token";
     if (strpbrk(url, " \"<>\\^`{|}"))
         return "a URL without spaces or quotes";
     if (strlen(url) > URL_MAX)
         return "a URL of at most 2048 characters";
+    return NULL;
+}
+
+const char *config_webhook_address(const char *value)
+{
+    return strncmp(value, "slack:", 6) == 0 ? value + 6 : value;
+}
+
+int config_webhook_is_slack(const char *value)
+{
+    return strncmp(value, "slack:", 6) == 0;
+}
+
+static const char *webhook_problem(const char *address)
+{
+    if (strncmp(address, "env:", 4) != 0)
+        return url_problem(address);
+    if (!proc_valid_env_name(address + 4))
+        return "env:NAME with NAME an environment variable's name (letters, digits, '_')";
     return NULL;
 }
 
@@ -99,12 +126,12 @@ static int check_value(const char *where, const config_key *k, const char *value
         expected = "text without control characters (newlines, tabs, escapes)";
     else if (k->kind == CONFIG_DURATION && (timefmt_parse_duration(&seconds, value) != 0 || seconds <= 0))
         expected = "a duration such as 26h, 7d or 1h30m (units ms s m h d w)";
+    else if (!strcmp(k->name, "notify.timeout") && (seconds < 1 || seconds > 60))
+        expected = "a duration from 1s to 60s: a notification must never hold a recovery up for long";
     else if (k->kind == CONFIG_TEXT && (!*value || strlen(value) > CONTACT_MAX))
         expected = "a text of 1 to 500 characters";
-    else if (k->kind == CONFIG_URL_LIST && !strncmp(value, "env:", 4) && !proc_valid_env_name(value + 4))
-        expected = "env:NAME with NAME an environment variable's name (letters, digits, '_')";
-    else if (k->kind == CONFIG_URL_LIST && strncmp(value, "env:", 4) != 0)
-        expected = url_problem(value);
+    else if (k->kind == CONFIG_URL_LIST)
+        expected = webhook_problem(config_webhook_address(value));
     if (!expected)
         return 0;
     return err_set(DR_EUSAGE, "%s%s: '%s' is not valid: expected %s", where, k->name, value, expected);
@@ -314,6 +341,7 @@ const char *config_webhook(const config *c, size_t i)
 
 char *config_resolve_url(const char *value)
 {
+    value = config_webhook_address(value);
     if (strncmp(value, "env:", 4) != 0)
         return xstrdup(value);
     const char *url = getenv(value + 4);

@@ -63,7 +63,11 @@ double config_seconds(const config *c, const char *key);
 size_t config_webhook_count(const config *c);
 const char *config_webhook(const config *c, size_t i);
 
-/* A webhook value as used: env:NAME read from the environment (NULL and
+/* A webhook value without its "slack:" prefix (env:NAME or a URL), and
+ * whether it has one: Slack's incoming-webhook body is sent to it. */
+const char *config_webhook_address(const char *value);
+int config_webhook_is_slack(const char *value);
+/* A webhook value as used (a "slack:" prefix dropped): env:NAME read from the environment (NULL and
  * DR_EUSAGE set when unset or not a valid URL), a literal URL copied.
  * Caller frees. */
 char *config_resolve_url(const char *value);

@@ -1,0 +1,55 @@
+/* notify: telling the team, by webhook, that something needs them (the
+ * notifications contract, docs/design.md).
+ *
+ * On a run that failed, paused for a confirmation or was interrupted, on a
+ * drill's result, on a check that fails and on `drctl notify test`, each
+ * webhook of notify.webhook gets one POST: a generic JSON document, or
+ * Slack's incoming-webhook body for a value written "slack:...". Every
+ * webhook is sent to at once; each is retried with backoff on a connection
+ * failure, a timeout, 408, 425, 429 and 5xx, never on 410 (the target is
+ * gone) or another 4xx; the whole, retries included, takes at most
+ * notify.timeout (10 s), so a notification never holds a recovery up for
+ * longer. A body never carries a secret: it is redacted like the journal.
+ * A webhook is named in records by its configured value (env:NAME), or
+ * for a literal URL by its scheme and host, never its path. */
+#ifndef DRCTL_NOTIFY_H
+#define DRCTL_NOTIFY_H
+#include "config.h"
+#include <cjson/cJSON.h>
+
+struct audit;
+
+/* What happened. Every string may be NULL when it does not apply. */
+typedef struct notify_event {
+    const char *event;    /* run-failed, run-paused, run-interrupted, drill, check-failed, test */
+    const char *summary;  /* one line for a person */
+    const char *run_id;
+    const char *runbook;
+    const char *status;   /* failed, paused, interrupted, passed, ... */
+    const char *step;     /* the step where it happened */
+    const char *error;
+    const char *report;   /* the path of the run's report.md */
+    const cJSON *target;  /* what was acted on: {"kind","api_host","project","branch"} */
+    const cJSON *details; /* more, by event: a drill's figures, a check's failing items */
+} notify_event;
+
+/* Sends ev to every configured webhook; returns what each delivery did,
+ * an array of {"webhook","format":"json"|"slack","delivered":bool,
+ * "status":HTTP status or 0,"attempts":N,"seconds":S,"error":why}, or
+ * NULL when no webhook is configured. Stops early (the remaining ones
+ * failed "interrupted") when stop returns non-zero; stop may be NULL. */
+cJSON *notify_send(const config *cfg, const notify_event *ev, int (*stop)(void));
+
+/* How many deliveries of an array notify_send returned succeeded. */
+int notify_delivered_count(const cJSON *deliveries);
+
+/* Records a notification sent outside a run (test, check-failed) in the
+ * audit trail: notifications/<time>-<event>-<hex>.json, one commit
+ * "notify: EVENT delivered to N of M" by operator. */
+int notify_record(struct audit *a, const notify_event *ev, const cJSON *deliveries, const char *operator);
+
+/* The newest recorded test notification
+ * ({"time","operator","event","deliveries":[...]}), or NULL. */
+cJSON *notify_last_test(const char *audit_dir);
+
+#endif
