@@ -44,7 +44,7 @@ ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 NL_OBJ     := $(NL_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
-TOOLS      := $(BIN)/ptydrive $(BIN)/fsync-floor
+TOOLS      := $(BIN)/ptydrive $(BIN)/fsync-floor $(BIN)/webhook-receiver
 
 .PHONY: all test test-suite contract-sdk unit asan valgrind bench demo demo-run demo-data deps install clean routine
 all: $(BIN)/drctl $(BIN)/neon-local
@@ -67,6 +67,10 @@ $(BIN)/unit-tests: $(UNIT_OBJ) $(ENGINE_OBJ) $(NL_OBJ) $(COMMON_OBJ)
 $(BIN)/ptydrive: tests/tools/ptydrive.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lutil
+
+$(BIN)/webhook-receiver: tests/tools/webhook-receiver.c
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs libmicrohttpd libcjson) -pthread
 
 $(BIN)/fsync-floor: bench/fsync_floor.c
 	@mkdir -p $(@D)
@@ -121,7 +125,8 @@ unit: $(BIN)/unit-tests
 asan: deps
 	@bash tests/contract/install.sh
 	$(MAKE) BUILD=build-asan BIN=bin-asan SANITIZER=address,undefined OPT="-O1 -g" \
-	  bin-asan/drctl bin-asan/neon-local bin-asan/unit-tests bin-asan/ptydrive bin-asan/fsync-floor
+	  bin-asan/drctl bin-asan/neon-local bin-asan/unit-tests bin-asan/ptydrive bin-asan/fsync-floor \
+	  bin-asan/webhook-receiver
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  DRCTL_BIN_DIR=$(CURDIR)/bin-asan bash tests/run.sh

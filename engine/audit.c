@@ -298,22 +298,36 @@ int audit_commit_run(audit *a, const char *run_id, const char *message, const ch
     return rc;
 }
 
-int audit_commit_config(audit *a, const char *message, const char *operator)
+/* Commits one file at path, then gives the index the committed file, so
+ * git status stays clean. */
+static int commit_one_file(audit *a, const char *path, const char *message, const char *operator)
 {
-    char *paths[1] = { AUDIT_CONFIG_FILE };
+    char *paths[1] = { (char *)path };
     int rc = commit_files(a, paths, 1, message, operator);
     if (rc)
         return rc;
     git_index *index = NULL;
     if ((rc = audit_lock(a)) != 0)
         return rc;
-    /* the index gets the committed file, so git status stays clean */
     if (git_repository_index(&index, a->repo) != 0 || git_index_read(index, 0) != 0 ||
-        git_index_add_bypath(index, AUDIT_CONFIG_FILE) != 0 || git_index_write(index) != 0)
+        git_index_add_bypath(index, path) != 0 || git_index_write(index) != 0)
         rc = audit_git_fail(DR_EFAIL, "cannot update the audit repository's index");
     git_index_free(index);
     audit_unlock(a);
     return rc;
+}
+
+int audit_commit_config(audit *a, const char *message, const char *operator)
+{
+    return commit_one_file(a, AUDIT_CONFIG_FILE, message, operator);
+}
+
+int audit_commit_notification(audit *a, const char *relpath, const char *message, const char *operator)
+{
+    size_t dir_len = strlen(AUDIT_NOTIFICATIONS_DIR);
+    if (strncmp(relpath, AUDIT_NOTIFICATIONS_DIR "/", dir_len + 1) != 0 || strchr(relpath + dir_len + 1, '/'))
+        return err_set(DR_EFAIL, "%s is not a file of %s/", relpath, AUDIT_NOTIFICATIONS_DIR);
+    return commit_one_file(a, relpath, message, operator);
 }
 
 int audit_check_config_clean(audit *a)

@@ -42,6 +42,14 @@ int audit_commit_config(audit *a, const char *message, const char *operator);
  * last commit: settings change only through drctl config, validated. */
 int audit_check_config_clean(audit *a);
 
+/* Where notifications sent outside a run are recorded (notify.h). */
+#define AUDIT_NOTIFICATIONS_DIR "notifications"
+
+/* Commits one new file, relpath under notifications/, as operator (one
+ * commit per notification, message "notify: ..."), and brings the index
+ * up to date for it. */
+int audit_commit_notification(audit *a, const char *relpath, const char *message, const char *operator);
+
 /* End of a command: the index gets the run's files, pending commits are
  * pushed (best effort, reported). */
 int audit_settle(audit *a, const char *run_id);

@@ -171,11 +171,53 @@ static int replayed_config_tree(git_oid *out, audit *a, git_commit *commit, git_
     return rc;
 }
 
+/* A notification commit adds its own new file under notifications/ and
+ * nothing else: replayed, it adds that file to what `onto` holds. */
+static int replayed_notification_tree(git_oid *out, audit *a, git_commit *commit, git_tree *onto)
+{
+    git_tree *tree = NULL, *parent_tree = NULL;
+    git_commit *parent = NULL;
+    git_diff *diff = NULL;
+    git_tree_update *updates = NULL;
+    int rc = 0;
+    git_diff_options opts;
+    git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
+    char *pathspec[] = { AUDIT_NOTIFICATIONS_DIR "/" };
+    opts.pathspec.strings = pathspec;
+    opts.pathspec.count = 1;
+    if (git_commit_tree(&tree, commit) != 0 ||
+        (git_commit_parentcount(commit) > 0 &&
+         (git_commit_parent(&parent, commit, 0) != 0 || git_commit_tree(&parent_tree, parent) != 0)) ||
+        git_diff_tree_to_tree(&diff, a->repo, parent_tree, tree, &opts) != 0) {
+        rc = audit_git_fail(DR_EFAIL, "cannot read a local notification commit to replay it");
+        goto cleanup;
+    }
+    size_t count = git_diff_num_deltas(diff);
+    updates = xcalloc(count ? count : 1, sizeof *updates);
+    for (size_t i = 0; i < count; i++) {
+        const git_diff_delta *d = git_diff_get_delta(diff, i);
+        updates[i] = d->status == GIT_DELTA_DELETED
+                         ? (git_tree_update){ GIT_TREE_UPDATE_REMOVE, { { 0 } }, GIT_FILEMODE_BLOB, d->old_file.path }
+                         : (git_tree_update){ GIT_TREE_UPDATE_UPSERT, d->new_file.id, GIT_FILEMODE_BLOB, d->new_file.path };
+    }
+    if (git_tree_create_updated(out, a->repo, onto, count, updates) != 0)
+        rc = audit_git_fail(DR_EFAIL, "cannot replay a local notification commit");
+cleanup:
+    free(updates);
+    git_diff_free(diff);
+    git_tree_free(parent_tree);
+    git_commit_free(parent);
+    git_tree_free(tree);
+    return rc;
+}
+
 static int replayed_tree(git_oid *out, audit *a, git_commit *commit, git_tree *onto)
 {
     const char *message = git_commit_message(commit);
     if (!strncmp(message, "config: ", 8))
         return replayed_config_tree(out, a, commit, onto);
+    if (!strncmp(message, "notify: ", 8))
+        return replayed_notification_tree(out, a, commit, onto);
     const char *colon = strchr(message, ':');
     if (!colon)
         return err_set(DR_EFAIL, "commit %.12s is not a drctl commit; cannot replay it",

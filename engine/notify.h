@@ -44,9 +44,30 @@ cJSON *notify_send(const config *cfg, const notify_event *ev, int (*stop)(void))
 int notify_delivered_count(const cJSON *deliveries);
 
 /* Records a notification sent outside a run (test, check-failed) in the
- * audit trail: notifications/<time>-<event>-<hex>.json, one commit
- * "notify: EVENT delivered to N of M" by operator. */
+ * audit trail: notifications/<time>-<event>-<hex>.json ({"time",
+ * "operator","host","event","summary",...,"delivered","webhooks",
+ * "deliveries"}), one commit "notify: EVENT delivered to N of M" by
+ * operator that adds that file alone. */
 int notify_record(struct audit *a, const notify_event *ev, const cJSON *deliveries, const char *operator);
+
+/* How a webhook value is named in records: env:NAME (with its "slack:")
+ * as written, a literal URL as scheme://host[:port]/… (never its path,
+ * which may be its token). Caller frees. */
+char *notify_webhook_name(const char *value);
+
+/* What one attempt's outcome calls for. curl_code is libcurl's result (0:
+ * an answer came, with http_status): 2xx is delivered; a connection
+ * failure, a timeout, 408, 425, 429 and 5xx are tried again; 410 (the
+ * target is gone), any other 4xx, a redirect, a bad URL or a certificate
+ * that does not verify are not. */
+typedef enum { NOTIFY_DELIVERED, NOTIFY_RETRY, NOTIFY_GIVE_UP } notify_verdict;
+notify_verdict notify_classify(int curl_code, long http_status);
+
+/* The body POSTed for ev, redacted: the generic document ({"event",
+ * "summary","run_id","runbook","status","step","error","report","target",
+ * "details","time","host","operator"}, NULLs left out), or with slack
+ * {"text": mrkdwn}. Caller frees. */
+char *notify_body(const notify_event *ev, int slack, const char *time, const char *host, const char *operator);
 
 /* The newest recorded test notification
  * ({"time","operator","event","deliveries":[...]}), or NULL. */

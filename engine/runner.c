@@ -16,6 +16,7 @@
 #include "params.h"
 #include "redact.h"
 #include "report.h"
+#include "runnotify.h"
 #include "runs.h"
 #include "signals.h"
 #include "term.h"
@@ -867,9 +868,22 @@ static int skip_step(run *r, size_t index, const char *why)
 
 /* ---- the run loop -------------------------------------------------------- */
 
+/* The team is told how the run ended (runnotify.h), and the journal what
+ * each webhook did, before the end is recorded: its commit carries both. */
+static void notify_end(run *r, const char *kind, const char *reason)
+{
+    runnotify_run end = { .audit_dir = r->opts->audit_dir, .run_id = r->run_id,
+                          .runbook = r->rb ? r->rb->name : NULL, .kind = kind, .reason = reason,
+                          .target = r->opts->target, .params = r->params, .drill = r->opts->drill, .cp = r->cp };
+    cJSON *data = r->rb ? runnotify_send(&end) : NULL;
+    if (data)
+        record(r, "notify", NULL, data);
+}
+
 static int finish(run *r, const char *kind, const char *reason, int rc)
 {
     char *message = xstrdup(err_last());
+    notify_end(r, kind, reason);
     cJSON *data = cJSON_CreateObject();
     if (reason)
         cJSON_AddStringToObject(data, "reason", reason);

@@ -367,6 +367,74 @@ static void check_config_commit(verify_result *r, git_repository *repo, git_comm
     git_blob_free(blob);
 }
 
+/* The one file a notification commit added under notifications/, or NULL
+ * (and a problem) when it did anything else: a record is written once and
+ * never changed. before may be NULL (the folder is new). */
+static const git_tree_entry *added_record(verify_result *r, const git_oid *oid, git_tree *before, git_tree *after)
+{
+    size_t had = before ? git_tree_entrycount(before) : 0, has = git_tree_entrycount(after);
+    const git_tree_entry *added = NULL;
+    for (size_t i = 0; i < has; i++) {
+        const git_tree_entry *e = git_tree_entry_byindex(after, i);
+        const git_tree_entry *was = before ? git_tree_entry_byname(before, git_tree_entry_name(e)) : NULL;
+        if (was && git_oid_equal(git_tree_entry_id(was), git_tree_entry_id(e)))
+            continue;
+        if (was || added) {
+            problem(r, NULL, AUDIT_NOTIFICATIONS_DIR, oid, "the notification commit changes %s/%s, which was "
+                    "already recorded, or adds more than one record", AUDIT_NOTIFICATIONS_DIR, git_tree_entry_name(e));
+            return NULL;
+        }
+        added = e;
+    }
+    if (!added || has != had + 1) {
+        problem(r, NULL, AUDIT_NOTIFICATIONS_DIR, oid, "the notification commit %s", added ? "also removes a record"
+                                                                                          : "adds no record");
+        return NULL;
+    }
+    return added;
+}
+
+/* A notification commit ("notify: ...") adds exactly one new file under
+ * notifications/, a JSON object, and changes nothing else. */
+static void check_notify_commit(verify_result *r, git_repository *repo, git_commit *commit, const walk_state *w,
+                                git_odb_object *root_raw)
+{
+    const git_oid *oid = git_commit_id(commit);
+    raw_entry after, before;
+    int had = 0;
+    int has_parent = git_commit_parentcount(commit) > 0;
+    if (!root_raw || !only_entry_changed(&after, &before, &had, has_parent ? w->root_raw : NULL, root_raw,
+                                         AUDIT_NOTIFICATIONS_DIR)) {
+        problem(r, NULL, AUDIT_NOTIFICATIONS_DIR, oid, "the notification commit changes more than one new file "
+                "of %s/", AUDIT_NOTIFICATIONS_DIR);
+        return;
+    }
+    git_tree *after_tree = NULL, *before_tree = NULL;
+    git_blob *blob = NULL;
+    if (git_tree_lookup(&after_tree, repo, &after.id) != 0 ||
+        (had && git_tree_lookup(&before_tree, repo, &before.id) != 0)) {
+        problem(r, NULL, AUDIT_NOTIFICATIONS_DIR, oid, "%s/ is not a folder or cannot be read",
+                AUDIT_NOTIFICATIONS_DIR);
+        goto cleanup;
+    }
+    const git_tree_entry *record = added_record(r, oid, before_tree, after_tree);
+    if (!record)
+        goto cleanup;
+    const char *name = git_tree_entry_name(record);
+    size_t len = strlen(name);
+    cJSON *doc = NULL;
+    if (git_tree_entry_type(record) == GIT_OBJECT_BLOB && git_blob_lookup(&blob, repo, git_tree_entry_id(record)) == 0)
+        doc = cJSON_ParseWithLength(git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
+    if (len <= 5 || strcmp(name + len - 5, ".json") != 0 || !cJSON_IsObject(doc))
+        problem(r, NULL, AUDIT_NOTIFICATIONS_DIR, oid, "%s/%s is not a notification record (a .json object)",
+                AUDIT_NOTIFICATIONS_DIR, name);
+    cJSON_Delete(doc);
+cleanup:
+    git_blob_free(blob);
+    git_tree_free(before_tree);
+    git_tree_free(after_tree);
+}
+
 static void check_commit(verify_result *r, git_repository *repo, git_commit *commit, walk_state *w)
 {
     const git_oid *oid = git_commit_id(commit);
@@ -383,6 +451,9 @@ static void check_commit(verify_result *r, git_repository *repo, git_commit *com
     if (strncmp(message, "config: ", 8) == 0) {
         if (parent_known)
             check_config_commit(r, repo, commit, w, root_raw);
+    } else if (strncmp(message, "notify: ", 8) == 0) {
+        if (parent_known)
+            check_notify_commit(r, repo, commit, w, root_raw);
     } else if (!colon) {
         problem(r, NULL, NULL, oid, "not a drctl commit (its message does not start with a run id)");
     } else if (parent_known) {
@@ -512,6 +583,30 @@ static void check_history(verify_result *r, git_repository *repo)
     free(commits);
 }
 
+/* A recorded notification is never changed or removed in the working
+ * tree either; a new file not yet committed is what a crash between the
+ * write and the commit leaves, and is allowed. */
+static void check_records_unchanged(verify_result *r, git_repository *repo, git_tree *head)
+{
+    git_diff *diff = NULL;
+    git_diff_options opts;
+    git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
+    char *pathspec[] = { AUDIT_NOTIFICATIONS_DIR "/" };
+    opts.pathspec.strings = pathspec;
+    opts.pathspec.count = 1;
+    if (git_diff_tree_to_workdir_with_index(&diff, repo, head, &opts) != 0)
+        return;
+    for (size_t i = 0; i < git_diff_num_deltas(diff); i++) {
+        const git_diff_delta *d = git_diff_get_delta(diff, i);
+        if (d->status == GIT_DELTA_UNTRACKED || d->status == GIT_DELTA_ADDED)
+            continue;
+        const char *path = d->old_file.path ? d->old_file.path : d->new_file.path;
+        problem(r, NULL, path, NULL, "the notification record %s was %s outside drctl; restore it with git "
+                "checkout HEAD -- %s", path, d->status == GIT_DELTA_DELETED ? "deleted" : "changed", path);
+    }
+    git_diff_free(diff);
+}
+
 int verify_audit(verify_result *result, const char *dir)
 {
     memset(result, 0, sizeof *result);
@@ -539,6 +634,7 @@ int verify_audit(verify_result *result, const char *dir)
         goto cleanup; /* no commit yet: nothing to check */
     tree = (git_tree *)head;
     head = NULL;
+    check_records_unchanged(result, repo, tree);
     if (git_tree_entry_bypath(&runs_entry, tree, "runs") == 0 &&
         git_tree_lookup(&runs, repo, git_tree_entry_id(runs_entry)) == 0) {
         for (size_t i = 0; i < git_tree_entrycount(runs); i++)
