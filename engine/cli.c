@@ -191,7 +191,8 @@ static const struct {
       "setting, its value and where it came from (the default, or the commit that set it).\n"
       "\n"
       "  notify.webhook           webhook URLs (a list): set adds one, unset KEY URL removes one,\n"
-      "                           unset KEY removes all. A URL holding a token is given as env:NAME,\n"
+      "                           unset KEY removes all; slack: before a value sends Slack's body.\n"
+      "                           A URL holding a token is given as env:NAME,\n"
       "                           read from that environment variable when used: a literal URL with\n"
       "                           a user, password or query string is refused\n"
       "  contact                  Neon's emergency contact for the team (free text)\n"
@@ -200,7 +201,9 @@ static const struct {
       "  check.history_warn       duration (default 30d)\n"
       "  check.restore_test_max_age  duration (default 31d)\n"
       "  check.export_max_age     duration (default 8d)\n"
+      "  notify.timeout           duration, 1s to 60s (default 10s): the most notifying may take\n"
       "  throwaway_ttl            duration (default 1d), the TTL of throwaway branches\n"
+      "  docs.dir                 where drctl docs --out writes the pages, read by drctl check\n"
       "\n"
       "Values are checked before anything is written; a bad value or a bad config.json is exit 2.\n" },
     { "check",
