@@ -146,6 +146,10 @@ static void render_params(buf *out, const runbook *rb, const cJSON *examples)
         buf_printf(out, " | %s | ", spec->required ? "yes" : "no");
         if (spec->env)
             put_code(out, spec->env);
+        if (spec->config) {
+            buf_puts(out, spec->env ? ", then config " : "config ");
+            put_code(out, spec->config);
+        }
         buf_puts(out, " | ");
         put_escaped(out, spec->doc ? spec->doc : "", 1);
         buf_puts(out, " |\n");

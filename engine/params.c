@@ -182,31 +182,31 @@ static void env_name(const char *name, char *key, size_t size)
     key[n] = '\0';
 }
 
-static const char *env_value(const char *name)
-{
-    char key[160];
-    env_name(name, key, sizeof key);
-    return getenv(key);
-}
-
 static int is_redacted_secret(const param_spec *spec, const cJSON *fixed)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(fixed, spec->name);
     return spec->secret && cJSON_IsString(v) && strcmp(v->valuestring, REDACTED) == 0;
 }
 
-static int apply_assignments(cJSON *values, const param_spec *specs, size_t count, char *const *assignments,
-                             size_t assignment_count, const cJSON *fixed)
+/* Records where a param's value came from, when the caller asked. */
+static void note_source(cJSON *sources, const char *name, const char *source)
 {
-    for (size_t i = 0; i < assignment_count; i++) {
-        const char *a = assignments[i];
+    if (sources)
+        cJSON_AddStringToObject(sources, name, source);
+}
+
+static int apply_assignments(cJSON *values, cJSON *sources, const param_spec *specs, size_t count,
+                             const params_input *in)
+{
+    for (size_t i = 0; i < in->assignment_count; i++) {
+        const char *a = in->assignments[i];
         const char *eq = strchr(a, '=');
         if (!eq || eq == a)
             return err_set(DR_EUSAGE, "'-p %s' must be written -p key=value", a);
         const param_spec *spec = find_spec(specs, count, a, (size_t)(eq - a));
         if (!spec)
             return unknown_param(specs, count, a, (size_t)(eq - a));
-        if (fixed && !is_redacted_secret(spec, fixed))
+        if (in->fixed && !is_redacted_secret(spec, in->fixed))
             return err_set(DR_EUSAGE, "param '%s' was fixed when the run started; a resumed run "
                            "keeps its params (only secret params are given again)", spec->name);
         if (cJSON_GetObjectItemCaseSensitive(values, spec->name))
@@ -216,72 +216,151 @@ static int apply_assignments(cJSON *values, const param_spec *specs, size_t coun
         if (rc)
             return rc;
         cJSON_AddItemToObject(values, spec->name, value);
+        note_source(sources, spec->name, "-p");
     }
     return 0;
 }
 
-static int fill_missing(cJSON *values, const param_spec *spec, const cJSON *fixed)
+/* The team's setting the spec reads, when it is set; NULL otherwise. */
+static const char *setting_value(const param_spec *spec, const cJSON *settings)
 {
-    const char *from_env = env_value(spec->name);
-    const char *text = from_env && (!fixed || is_redacted_secret(spec, fixed)) ? from_env : NULL;
-    if (!text && fixed) {
-        const cJSON *kept = cJSON_GetObjectItemCaseSensitive(fixed, spec->name);
-        if (kept && !is_redacted_secret(spec, fixed)) {
-            cJSON_AddItemToObject(values, spec->name, cJSON_Duplicate(kept, 1));
-            return 0;
-        }
-        if (kept && spec->secret) {
-            char key[160];
-            env_name(spec->name, key, sizeof key);
-            return err_set(DR_EUSAGE, "param '%s' is secret and was not stored; give it again "
-                           "with -p %s=... or %s", spec->name, spec->name, key);
-        }
+    if (!spec->config)
+        return NULL;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(settings, spec->config);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int missing_required(const param_spec *spec)
+{
+    char *form = params_expected_form(spec);
+    char *doc = spec->doc ? xasprintf(" (%s)", spec->doc) : xstrdup("");
+    err_set(DR_EUSAGE, "param '%s' is required%s: give -p %s=<%s>%s%s", spec->name, doc,
+            spec->name, form, spec->env ? " or set " : "", spec->env ? spec->env : "");
+    free(doc);
+    free(form);
+    return DR_EUSAGE;
+}
+
+/* A value from the team's config.json that does not fit the param says
+ * where it came from: the operator fixes the setting, not a -p. */
+static int parse_setting(cJSON **value, const param_spec *spec, const char *text)
+{
+    int rc = params_parse_value(value, spec, text);
+    if (rc) {
+        char *why = xstrdup(err_last());
+        err_set(rc, "%s (from config.json %s; drctl config set %s VALUE changes it)", why, spec->config,
+                spec->config);
+        free(why);
     }
-    if (!text && !fixed && spec->env && getenv(spec->env) && *getenv(spec->env))
+    return rc;
+}
+
+/* A value a resumed run keeps, or the message for a secret it must be
+ * given again; 1 when the value was kept. */
+static int keep_fixed(cJSON *values, cJSON *sources, const param_spec *spec, const cJSON *fixed, int *rc)
+{
+    const cJSON *kept = cJSON_GetObjectItemCaseSensitive(fixed, spec->name);
+    if (kept && !is_redacted_secret(spec, fixed)) {
+        cJSON_AddItemToObject(values, spec->name, cJSON_Duplicate(kept, 1));
+        note_source(sources, spec->name, "run");
+        return 1;
+    }
+    if (kept && spec->secret) {
+        char key[160];
+        env_name(spec->name, key, sizeof key);
+        *rc = err_set(DR_EUSAGE, "param '%s' is secret and was not stored; give it again "
+                      "with -p %s=... or %s", spec->name, spec->name, key);
+        return 1;
+    }
+    return 0;
+}
+
+/* First found wins: DRCTL_PARAM_<NAME>, the run's own value (a resume),
+ * the spec's env variable, the team's setting (config), the default. */
+static int fill_missing(cJSON *values, cJSON *sources, const param_spec *spec, const params_input *in)
+{
+    const cJSON *fixed = in->fixed;
+    char key[160];
+    env_name(spec->name, key, sizeof key);
+    const char *from_env = getenv(key);
+    const char *text = from_env && (!fixed || is_redacted_secret(spec, fixed)) ? from_env : NULL;
+    const char *source = key;
+    int rc = 0;
+    if (!text && fixed && keep_fixed(values, sources, spec, fixed, &rc))
+        return rc;
+    if (!text && !fixed && spec->env && getenv(spec->env) && *getenv(spec->env)) {
         text = getenv(spec->env); /* e.g. NEON_PROJECT_ID, as the Neon tools read it */
-    if (!text)
-        text = spec->default_text;
+        source = spec->env;
+    }
+    char *config_source = NULL;
+    if (!text && !fixed && (text = setting_value(spec, in->settings)) != NULL)
+        source = config_source = xasprintf("config %s", spec->config);
     if (!text) {
-        if (!spec->required)
-            return 0;
-        char *form = params_expected_form(spec);
-        char *doc = spec->doc ? xasprintf(" (%s)", spec->doc) : xstrdup("");
-        err_set(DR_EUSAGE, "param '%s' is required%s: give -p %s=<%s>%s%s", spec->name, doc,
-                spec->name, form, spec->env ? " or set " : "", spec->env ? spec->env : "");
-        free(doc);
-        free(form);
-        return DR_EUSAGE;
+        text = spec->default_text;
+        source = "default";
+    }
+    if (!text) {
+        free(config_source);
+        return spec->required ? missing_required(spec) : 0;
     }
     cJSON *value;
-    int rc = params_parse_value(&value, spec, text);
-    if (rc)
+    rc = config_source ? parse_setting(&value, spec, text) : params_parse_value(&value, spec, text);
+    if (rc == 0) {
+        cJSON_AddItemToObject(values, spec->name, value);
+        note_source(sources, spec->name, source);
+    }
+    free(config_source);
+    return rc;
+}
+
+int params_resolve_from(cJSON **out, cJSON **sources, const param_spec *specs, size_t count,
+                        const params_input *in)
+{
+    cJSON *values = cJSON_CreateObject();
+    cJSON *found = sources ? cJSON_CreateObject() : NULL;
+    int rc = apply_assignments(values, found, specs, count, in);
+    for (size_t i = 0; rc == 0 && i < count; i++)
+        if (!cJSON_GetObjectItemCaseSensitive(values, specs[i].name))
+            rc = fill_missing(values, found, &specs[i], in);
+    if (rc) {
+        cJSON_Delete(values);
+        cJSON_Delete(found);
+        *out = NULL;
+        if (sources)
+            *sources = NULL;
         return rc;
-    cJSON_AddItemToObject(values, spec->name, value);
+    }
+    /* In the runbook's (sorted) order, whatever order -p came in. */
+    cJSON *ordered = cJSON_CreateObject();
+    cJSON *ordered_sources = sources ? cJSON_CreateObject() : NULL;
+    for (size_t i = 0; i < count; i++) {
+        cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(values, specs[i].name);
+        if (v)
+            cJSON_AddItemToObject(ordered, specs[i].name, v);
+        cJSON *from = found ? cJSON_DetachItemFromObjectCaseSensitive(found, specs[i].name) : NULL;
+        if (from)
+            cJSON_AddItemToObject(ordered_sources, specs[i].name, from);
+    }
+    cJSON_Delete(values);
+    cJSON_Delete(found);
+    *out = ordered;
+    if (sources)
+        *sources = ordered_sources;
     return 0;
 }
 
 int params_resolve(cJSON **out, const param_spec *specs, size_t count, char *const *assignments,
                    size_t assignment_count, const cJSON *fixed)
 {
-    cJSON *values = cJSON_CreateObject();
-    int rc = apply_assignments(values, specs, count, assignments, assignment_count, fixed);
-    for (size_t i = 0; rc == 0 && i < count; i++)
-        if (!cJSON_GetObjectItemCaseSensitive(values, specs[i].name))
-            rc = fill_missing(values, &specs[i], fixed);
-    if (rc) {
-        cJSON_Delete(values);
-        *out = NULL;
-        return rc;
-    }
-    /* In the runbook's (sorted) order, whatever order -p came in. */
-    cJSON *ordered = cJSON_CreateObject();
-    for (size_t i = 0; i < count; i++) {
-        cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(values, specs[i].name);
-        if (v)
-            cJSON_AddItemToObject(ordered, specs[i].name, v);
-    }
-    cJSON_Delete(values);
-    *out = ordered;
+    params_input in = { assignments, assignment_count, fixed, NULL };
+    return params_resolve_from(out, NULL, specs, count, &in);
+}
+
+int params_use_config(const param_spec *specs, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (specs[i].config)
+            return 1;
     return 0;
 }
 
@@ -337,6 +416,7 @@ void params_spec_dispose(param_spec *spec)
     free(spec->name);
     free(spec->doc);
     free(spec->env);
+    free(spec->config);
     free(spec->default_text);
     for (size_t i = 0; i < spec->value_count; i++)
         free(spec->values[i]);

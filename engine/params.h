@@ -30,6 +30,7 @@ typedef struct param_spec {
     char *doc;            /* may be NULL */
     char *default_text;   /* the default in -p form, or NULL */
     char *env;            /* an environment variable that gives the value of a new run, or NULL */
+    char *config;         /* a setting of the team's config.json that gives it when no variable does, or NULL */
     char **values;        /* enum values */
     size_t value_count;
 } param_spec;
@@ -50,6 +51,28 @@ int params_parse_value(cJSON **out, const param_spec *spec, const char *text);
  * they are kept, and assignments may only supply its redacted secrets. */
 int params_resolve(cJSON **out, const param_spec *specs, size_t count, char *const *assignments,
                    size_t assignment_count, const cJSON *fixed);
+
+/* What params_resolve_from reads. settings (may be NULL) holds the team's
+ * settings that are set, as text by key ({"throwaway_ttl": "2h"}): a param
+ * whose spec names one of them in `config` takes it when neither -p nor an
+ * environment variable gives a value, before its default. A resumed run
+ * (fixed) keeps its values and never reads settings. */
+typedef struct params_input {
+    char *const *assignments;
+    size_t assignment_count;
+    const cJSON *fixed;
+    const cJSON *settings;
+} params_input;
+
+/* params_resolve, and where each value came from: *sources (when sources
+ * is not NULL; NULL on error) gets an object of param name -> "-p",
+ * "DRCTL_PARAM_<NAME>", the env variable's name, "config KEY", "default"
+ * or "run" (kept from the run's start). A param without a value has none. */
+int params_resolve_from(cJSON **out, cJSON **sources, const param_spec *specs, size_t count,
+                        const params_input *in);
+
+/* Whether a spec reads a setting of config.json (its `config` field). */
+int params_use_config(const param_spec *specs, size_t count);
 
 /* Registers every secret value with the redaction layer, whatever its type,
  * in the text forms it takes in output (a secret int 424242 as "424242").

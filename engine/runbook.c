@@ -1,6 +1,7 @@
 #include "runbook.h"
 
 #include "buf.h"
+#include "config.h"
 #include "err.h"
 #include "fsio.h"
 #include "timefmt.h"
@@ -17,7 +18,7 @@ static const char *const runbook_fields[] = {
     "name", "version", "summary", "description", "params", "steps", "lock", NULL,
 };
 static const char *const param_fields[] = {
-    "type", "required", "default", "doc", "values", "secret", "env", NULL,
+    "type", "required", "default", "doc", "values", "secret", "env", "config", NULL,
 };
 static const char *const step_fields[] = {
     "name", "run", "plan", "destructive", "confirm", "idempotent", "timeout", "retry", "always", NULL,
@@ -172,7 +173,59 @@ static int push_invalid_default(lua_State *L)
     return 1;
 }
 
-static void validate_param(lua_State *L, int idx, const char *name, const char *where)
+/* The param type a setting's value fits: a duration setting is a
+ * duration param, a text one a string; a list fits no param. */
+static int config_kind_fits(config_kind kind, param_type type)
+{
+    return (kind == CONFIG_DURATION && type == PARAM_DURATION) || (kind == CONFIG_TEXT && type == PARAM_STRING);
+}
+
+static const char *config_kind_param_type(config_kind kind)
+{
+    return kind == CONFIG_DURATION ? "duration" : kind == CONFIG_TEXT ? "string" : NULL;
+}
+
+/* `config = "KEY"` names a setting of config.json whose value fits the
+ * param: a mistake here is found when the runbook loads, not when a run
+ * first reads the team's settings. */
+static void validate_param_config(lua_State *L, int idx, const param_spec *spec, const char *runbook_name,
+                                  const char *where)
+{
+    if (lua_getfield(L, idx, "config") == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    char context[192];
+    snprintf(context, sizeof context, "runbook '%s', param '%s'", runbook_name, spec->name);
+    if (lua_type(L, -1) != LUA_TSTRING)
+        raise_at(L, where, context, "'config' must be a string, the name of a setting of config.json");
+    const char *key = lua_tostring(L, -1);
+    const config_key *k = config_find_key(key);
+    if (!k) {
+        size_t count;
+        const config_key *keys = config_keys(&count);
+        luaL_Buffer known;
+        luaL_buffinit(L, &known);
+        for (size_t i = 0; i < count; i++) {
+            if (i)
+                luaL_addstring(&known, ", ");
+            luaL_addstring(&known, keys[i].name);
+        }
+        luaL_pushresult(&known);
+        raise_at(L, where, context, "config '%s' is not a setting of config.json (the settings: %s)", key,
+                 lua_tostring(L, -1));
+    }
+    const char *fits = config_kind_param_type(k->kind);
+    if (!config_kind_fits(k->kind, spec->type))
+        raise_at(L, where, context, "config '%s' %s, not a %s param", key,
+                 fits ? (k->kind == CONFIG_DURATION ? "is a duration: it fits a duration param"
+                                                    : "is text: it fits a string param")
+                      : "is a list: it fits no param",
+                 params_type_name(spec->type));
+    lua_pop(L, 1);
+}
+
+static void validate_param(lua_State *L, int idx, const char *name, const char *runbook_name, const char *where)
 {
     char context[96];
     snprintf(context, sizeof context, "param '%s'", name);
@@ -211,6 +264,7 @@ static void validate_param(lua_State *L, int idx, const char *name, const char *
     } else if (values_type != LUA_TNIL) {
         raise_at(L, where, context, "'values' is only for enum params");
     }
+    validate_param_config(L, idx, &spec, runbook_name, where);
     if (lua_getfield(L, idx, "default") != LUA_TNIL) {
         char *text = default_as_text(L, -1);
         cJSON *value = NULL;
@@ -353,6 +407,8 @@ static int declare_runbook(lua_State *L)
     check_field_type(L, 1, "description", LUA_TSTRING, 0, where, "runbook");
     check_field_type(L, 1, "lock", LUA_TFUNCTION, 0, where, "runbook");
     lua_pop(L, 5);
+    lua_getfield(L, 1, "name");
+    const char *runbook_name = lua_tostring(L, -1); /* kept on the stack while the params are checked */
     int params_type = lua_getfield(L, 1, "params");
     if (params_type == LUA_TTABLE) {
         int params = lua_gettop(L);
@@ -360,13 +416,13 @@ static int declare_runbook(lua_State *L)
         while (lua_next(L, params) != 0) {
             if (lua_type(L, -2) != LUA_TSTRING)
                 raise_at(L, where, "runbook", "params must be named: params = { name = { type = ... } }");
-            validate_param(L, lua_gettop(L), lua_tostring(L, -2), where);
+            validate_param(L, lua_gettop(L), lua_tostring(L, -2), runbook_name, where);
             lua_pop(L, 1);
         }
     } else if (params_type != LUA_TNIL) {
         raise_at(L, where, "runbook", "'params' must be a table of name = { type = ... }");
     }
-    lua_pop(L, 1);
+    lua_pop(L, 2); /* params, name */
     validate_steps(L, 1, where);
     lua_rawgetp(L, LUA_REGISTRYINDEX, &key_validated);
     lua_pushvalue(L, 1);
@@ -427,6 +483,7 @@ static void extract_param(param_spec *spec, lua_State *L, int idx, const char *n
     spec->secret = bool_field(L, idx, "secret");
     spec->doc = string_field(L, idx, "doc");
     spec->env = string_field(L, idx, "env");
+    spec->config = string_field(L, idx, "config");
     lua_getfield(L, idx, "default");
     spec->default_text = lua_isnil(L, -1) ? NULL : default_as_text(L, -1);
     lua_pop(L, 1);

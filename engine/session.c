@@ -1,6 +1,7 @@
 #include "session.h"
 
 #include "buf.h"
+#include "config.h"
 #include "drill.h"
 #include "dumpmod.h"
 #include "err.h"
@@ -128,16 +129,61 @@ static int validate_approvals(const cli *c, const runbook *rb)
     return 0;
 }
 
-int session_new_run_params(cJSON **params, session *s, const cli *c)
+/* The team's settings the runbook's params read (key -> text, only those
+ * set in config.json), in *settings. The file is read only when a param
+ * has `config`: a runbook without one never depends on it. A file that
+ * does not load refuses the run (its message names the file). */
+static int read_param_settings(cJSON **settings, const runbook *rb, const cli *c)
 {
-    int rc = params_resolve(params, s->rb->params, s->rb->param_count, c->params, c->param_count, NULL);
+    *settings = NULL;
+    if (!params_use_config(rb->params, rb->param_count))
+        return 0;
+    config *cfg = NULL;
+    int rc = config_load(&cfg, cli_audit_dir(c));
     if (rc)
         return rc;
-    params_register_secrets(s->rb->params, s->rb->param_count, *params);
-    if ((rc = session_prepare_target(s, *params, NULL)) != 0) {
-        cJSON_Delete(*params);
-        *params = NULL;
+    *settings = cJSON_CreateObject();
+    for (size_t i = 0; i < rb->param_count; i++) {
+        const char *key = rb->params[i].config;
+        if (key && config_is_set(cfg, key) && !cJSON_GetObjectItemCaseSensitive(*settings, key))
+            cJSON_AddStringToObject(*settings, key, config_text(cfg, key));
     }
+    config_free(cfg);
+    return 0;
+}
+
+/* A value the team's settings gave is said, with where it came from: it
+ * is the one source the command line does not show. */
+static void say_setting_sources(const runbook *rb, const cJSON *settings, const cJSON *sources)
+{
+    for (size_t i = 0; i < rb->param_count; i++) {
+        const param_spec *spec = &rb->params[i];
+        const char *from = json_text(sources, spec->name, "");
+        if (spec->config && strncmp(from, "config ", 7) == 0)
+            term_info("param %s = %s (from config.json %s)", spec->name, json_text(settings, spec->config, ""),
+                      spec->config);
+    }
+}
+
+int session_new_run_params(cJSON **params, session *s, const cli *c)
+{
+    *params = NULL;
+    cJSON *settings = NULL, *sources = NULL;
+    int rc = read_param_settings(&settings, s->rb, c);
+    params_input in = { c->params, c->param_count, NULL, settings };
+    if (rc == 0)
+        rc = params_resolve_from(params, &sources, s->rb->params, s->rb->param_count, &in);
+    if (rc == 0) {
+        params_register_secrets(s->rb->params, s->rb->param_count, *params);
+        if ((rc = session_prepare_target(s, *params, NULL)) != 0) {
+            cJSON_Delete(*params);
+            *params = NULL;
+        } else {
+            say_setting_sources(s->rb, settings, sources); /* after the target, which is said first */
+        }
+    }
+    cJSON_Delete(settings);
+    cJSON_Delete(sources);
     return rc;
 }
 

@@ -21,7 +21,7 @@ function M.params(own)
     branch = { type = "string", doc = "the branch, by name or id (default: the project's default branch)" },
     database = { type = "string", default = "neondb", doc = "the database to work on" },
     role = { type = "string", default = "neondb_owner", doc = "the role to connect as" },
-    throwaway_ttl = { type = "duration", default = "1d", env = "DRCTL_THROWAWAY_TTL",
+    throwaway_ttl = { type = "duration", default = "1d", env = "DRCTL_THROWAWAY_TTL", config = "throwaway_ttl",
                       doc = "the branches a run makes for its own checks expire after this (at most 30d), so "
                             .. "that a run killed and forgotten leaves nothing behind" },
   }

@@ -648,7 +648,7 @@ function M.compose(spec)
   params.role = params.role or { type = "string", default = "neondb_owner" }
   params.write_rate = { type = "int", default = 0,
                         doc = "writes a second kept going on the copy from before the incident to the check" }
-  params.ttl = { type = "duration", default = "1d", env = "DRCTL_THROWAWAY_TTL",
+  params.ttl = { type = "duration", default = "1d", env = "DRCTL_THROWAWAY_TTL", config = "throwaway_ttl",
                  doc = "every branch the drill makes expires after this (at most 30d)" }
   for k, v in pairs(kind.params) do params[k] = v end
   local last = end_step(spec)

@@ -1,6 +1,7 @@
 # The branches a run makes for its own checks carry expires_at (a day
-# unless -p throwaway_ttl or DRCTL_THROWAWAY_TTL says otherwise); the
-# branches a run keeps do not (helpers from 90, 96 and 98).
+# unless -p throwaway_ttl, DRCTL_THROWAWAY_TTL or the team's config.json
+# throwaway_ttl says otherwise, in that order); the branches a run keeps
+# do not (helpers from 90, 96 and 98).
 
 # A branch's expires_at by name ("null" when it has none, "absent" when
 # there is no such branch).
@@ -114,9 +115,105 @@ t_a_branch_backup_expires_only_when_asked() {
     stop_neon_local
 }
 
+# The id of the newest run in ./drctl-audit (ids start with their time).
+newest_run() {
+    ls drctl-audit/runs | sort | tail -1
+}
+
+t_the_teams_setting_sets_the_ttl_and_the_command_line_and_environment_win() {
+    salons_project
+    incident
+    sc config set throwaway_ttl 2h
+    expect_rc 0
+    # The plan says where the value came from.
+    sc plan accidental-deletion -p "incident_time=$incident"
+    expect_rc 0
+    expect_in out "param throwaway_ttl = 7200"
+    expect_in err "param throwaway_ttl = 2h (from config.json throwaway_ttl)"
+    head -1 err | grep -q "^target: " || fail "the first line does not name the target: $(head -1 err)"
+    sc run accidental-deletion -p "incident_time=$incident"
+    expect_rc 3
+    run=$(newest_run)
+    expect_expires_in "check-$(lower "$run")" 7200
+    expect_eq "$(jq -r .params.throwaway_ttl "drctl-audit/runs/$run/run.json")" 7200 "the TTL recorded with the run"
+    sc abort "$run"
+    expect_rc 0
+    # The environment wins over the setting...
+    sleep 1.1
+    DRCTL_THROWAWAY_TTL=3h sc run accidental-deletion -p "incident_time=$incident"
+    expect_rc 3
+    run=$(newest_run)
+    expect_expires_in "check-$(lower "$run")" 10800
+    expect_not_in err "from config.json"
+    sc abort "$run"
+    expect_rc 0
+    # ... and -p over both.
+    sleep 1.1
+    DRCTL_THROWAWAY_TTL=3h sc run accidental-deletion -p "incident_time=$incident" -p throwaway_ttl=4h
+    expect_rc 3
+    run=$(newest_run)
+    expect_expires_in "check-$(lower "$run")" 14400
+    sc abort "$run"
+    expect_rc 0
+    # Unset, the default is back.
+    sc config unset throwaway_ttl
+    expect_rc 0
+    sc plan accidental-deletion -p "incident_time=$incident"
+    expect_rc 0
+    expect_in out "param throwaway_ttl = 86400"
+    expect_not_in err "from config.json"
+    stop_neon_local
+}
+
+t_a_drill_takes_the_teams_ttl_and_a_refused_one_names_the_setting() {
+    salons_project
+    before=$(branch_names)
+    sc config set throwaway_ttl 45d
+    expect_rc 0
+    sc drill accidental-deletion
+    expect_rc 1
+    expect_in err "param ttl = 45d (from config.json throwaway_ttl)"
+    expect_in err "=45d is beyond what Neon allows"
+    expect_eq "$(branch_names)" "$before" "branches after a drill refused the team's TTL"
+    # A runbook run takes it too, and refuses it before anything is made.
+    sc run verify-backup
+    expect_rc 1
+    expect_in err "param throwaway_ttl = 45d (from config.json throwaway_ttl)"
+    expect_in err "=45d is beyond what Neon allows"
+    expect_eq "$(branch_names)" "$before" "branches after verify-backup refused the team's TTL"
+    stop_neon_local
+}
+
+t_a_config_json_that_does_not_load_refuses_only_the_runbooks_that_read_it() {
+    chmod 755 .
+    start_neon_local
+    use_api
+    make_project
+    export NEON_PROJECT_ID=$project
+    sc config set contact "ops@example.org"
+    expect_rc 0
+    # By hand, a setting that is not one: drctl config would refuse it too.
+    echo '{"throwaway_tll": "2h"}' >drctl-audit/config.json
+    sc plan verify-backup
+    expect_rc 2
+    expect_in err "drctl-audit/config.json"
+    expect_in err "'throwaway_tll' is not a setting"
+    DRCTL_THROWAWAY_TTL=2h sc plan verify-backup
+    expect_rc 2
+    expect_in err "drctl-audit/config.json"
+    # snapshot has no param with config: it never reads the file.
+    sc plan snapshot
+    expect_rc 0
+    expect_not_in err "config.json"
+    stop_neon_local
+}
+
 for t in t_a_paused_runs_check_branch_expires_in_a_day_and_the_kept_one_never \
          t_the_environment_sets_the_ttl_and_a_promoted_branch_stops_expiring \
          t_a_ttl_neon_would_refuse_is_refused_before_anything_is_made \
-         t_a_branch_backup_expires_only_when_asked; do
+         t_a_branch_backup_expires_only_when_asked \
+         t_the_teams_setting_sets_the_ttl_and_the_command_line_and_environment_win \
+         t_a_drill_takes_the_teams_ttl_and_a_refused_one_names_the_setting \
+         t_a_config_json_that_does_not_load_refuses_only_the_runbooks_that_read_it; do
     run_test "$t"
 done

@@ -213,6 +213,93 @@ static void a_too_short_secret_is_named_in_a_warning_and_not_registered(void)
     free(text);
 }
 
+/* -p, then the environment (DRCTL_PARAM_<NAME>, then the spec's env), then
+ * the team's setting, then the default; and each value says where it came
+ * from. */
+static void a_setting_gives_a_value_after_the_command_line_and_the_environment(void)
+{
+    param_spec s = spec("throwaway_ttl", PARAM_DURATION, 0);
+    s.default_text = "1d";
+    s.env = "DRCTL_TEST_TTL";
+    s.config = "throwaway_ttl";
+    cJSON *settings = cJSON_Parse("{\"throwaway_ttl\": \"2h\"}");
+    unsetenv("DRCTL_TEST_TTL");
+    unsetenv("DRCTL_PARAM_THROWAWAY_TTL");
+    cJSON *out = NULL, *from = NULL;
+
+    params_input none = { NULL, 0, NULL, NULL };
+    CHECK(params_resolve_from(&out, &from, &s, 1, &none) == 0);
+    CHECK(cJSON_GetObjectItem(out, "throwaway_ttl")->valuedouble == 86400);
+    CHECK_STR(cJSON_GetObjectItem(from, "throwaway_ttl")->valuestring, "default");
+    cJSON_Delete(out);
+    cJSON_Delete(from);
+
+    params_input configured = { NULL, 0, NULL, settings };
+    CHECK(params_resolve_from(&out, &from, &s, 1, &configured) == 0);
+    CHECK(cJSON_GetObjectItem(out, "throwaway_ttl")->valuedouble == 7200);
+    CHECK_STR(cJSON_GetObjectItem(from, "throwaway_ttl")->valuestring, "config throwaway_ttl");
+    cJSON_Delete(out);
+    cJSON_Delete(from);
+
+    setenv("DRCTL_TEST_TTL", "3h", 1);
+    CHECK(params_resolve_from(&out, &from, &s, 1, &configured) == 0);
+    CHECK(cJSON_GetObjectItem(out, "throwaway_ttl")->valuedouble == 10800);
+    CHECK_STR(cJSON_GetObjectItem(from, "throwaway_ttl")->valuestring, "DRCTL_TEST_TTL");
+    cJSON_Delete(out);
+    cJSON_Delete(from);
+
+    setenv("DRCTL_PARAM_THROWAWAY_TTL", "4h", 1);
+    CHECK(params_resolve_from(&out, &from, &s, 1, &configured) == 0);
+    CHECK(cJSON_GetObjectItem(out, "throwaway_ttl")->valuedouble == 14400);
+    CHECK_STR(cJSON_GetObjectItem(from, "throwaway_ttl")->valuestring, "DRCTL_PARAM_THROWAWAY_TTL");
+    cJSON_Delete(out);
+    cJSON_Delete(from);
+
+    char *args[] = { "throwaway_ttl=5h" };
+    params_input given = { args, 1, NULL, settings };
+    CHECK(params_resolve_from(&out, &from, &s, 1, &given) == 0);
+    CHECK(cJSON_GetObjectItem(out, "throwaway_ttl")->valuedouble == 18000);
+    CHECK_STR(cJSON_GetObjectItem(from, "throwaway_ttl")->valuestring, "-p");
+    cJSON_Delete(out);
+    cJSON_Delete(from);
+    unsetenv("DRCTL_TEST_TTL");
+    unsetenv("DRCTL_PARAM_THROWAWAY_TTL");
+
+    /* a resumed run keeps its value, whatever the setting says now */
+    cJSON *fixed = cJSON_Parse("{\"throwaway_ttl\": 600}");
+    params_input resumed = { NULL, 0, fixed, settings };
+    CHECK(params_resolve_from(&out, &from, &s, 1, &resumed) == 0);
+    CHECK(cJSON_GetObjectItem(out, "throwaway_ttl")->valuedouble == 600);
+    CHECK_STR(cJSON_GetObjectItem(from, "throwaway_ttl")->valuestring, "run");
+    cJSON_Delete(out);
+    cJSON_Delete(from);
+    cJSON_Delete(fixed);
+
+    /* a param without config never reads the settings */
+    s.config = NULL;
+    CHECK(params_resolve_from(&out, NULL, &s, 1, &configured) == 0);
+    CHECK(cJSON_GetObjectItem(out, "throwaway_ttl")->valuedouble == 86400);
+    cJSON_Delete(out);
+    cJSON_Delete(settings);
+}
+
+static void a_setting_that_does_not_fit_names_the_setting(void)
+{
+    param_spec s = spec("keep", PARAM_DURATION, 0);
+    s.config = "check.export_max_age";
+    cJSON *settings = cJSON_Parse("{\"check.export_max_age\": \"soon\"}");
+    params_input in = { NULL, 0, NULL, settings };
+    cJSON *out = NULL, *from = NULL;
+    CHECK(params_resolve_from(&out, &from, &s, 1, &in) == DR_EUSAGE);
+    CHECK(out == NULL && from == NULL);
+    CHECK_CONTAINS(err_last(), "param 'keep'");
+    CHECK_CONTAINS(err_last(), "from config.json check.export_max_age");
+    cJSON_Delete(settings);
+    CHECK(params_use_config(&s, 1));
+    s.config = NULL;
+    CHECK(!params_use_config(&s, 1));
+}
+
 TEST_SUITE(params)
 {
     REGISTER(typed_values_come_out_typed);
@@ -228,4 +315,6 @@ TEST_SUITE(params)
     REGISTER(a_secret_int_is_hidden_as_it_prints);
     REGISTER(a_secret_duration_and_timestamp_are_hidden_as_they_print);
     REGISTER(a_too_short_secret_is_named_in_a_warning_and_not_registered);
+    REGISTER(a_setting_gives_a_value_after_the_command_line_and_the_environment);
+    REGISTER(a_setting_that_does_not_fit_names_the_setting);
 }

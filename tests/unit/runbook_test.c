@@ -171,6 +171,44 @@ static void confirm_without_destructive_is_refused(void)
     CHECK_CONTAINS(err_last(), "add destructive = true");
 }
 
+static void a_param_config_names_a_setting_of_its_kind(void)
+{
+    runbook *rb = NULL;
+    CHECK(load_text("withconfig", "return runbook { name = 'withconfig', version = '1', summary = 's',\n"
+                                  "  params = { ttl = { type = 'duration', default = '1d', config = 'throwaway_ttl' } }, "
+                                  GOOD_STEPS " }\n", &rb) == 0);
+    CHECK(rb && rb->param_count == 1);
+    if (rb) {
+        CHECK_STR(rb->params[0].config, "throwaway_ttl");
+        sandbox *sb = rb->sb;
+        runbook_free(rb);
+        sandbox_free(sb);
+    }
+    CHECK(load_text("unknownkey", "return runbook { name = 'unknownkey', version = '1', summary = 's',\n"
+                                  "  params = { ttl = { type = 'duration', config = 'throwaway_tl' } }, "
+                                  GOOD_STEPS " }\n", NULL) == DR_EUSAGE);
+    CHECK_CONTAINS(err_last(), "runbooks/unknownkey.lua:");
+    CHECK_CONTAINS(err_last(), "runbook 'unknownkey', param 'ttl': config 'throwaway_tl' is not a setting");
+    CHECK_CONTAINS(err_last(), "throwaway_ttl");
+    CHECK(load_text("wrongkind", "return runbook { name = 'wrongkind', version = '1', summary = 's',\n"
+                                 "  params = { ttl = { type = 'string', config = 'throwaway_ttl' } }, "
+                                 GOOD_STEPS " }\n", NULL) == DR_EUSAGE);
+    CHECK_CONTAINS(err_last(), "param 'ttl': config 'throwaway_ttl' is a duration: it fits a duration param, "
+                               "not a string param");
+    CHECK(load_text("textkey", "return runbook { name = 'textkey', version = '1', summary = 's',\n"
+                               "  params = { who = { type = 'int', config = 'contact' } }, " GOOD_STEPS " }\n",
+                    NULL) == DR_EUSAGE);
+    CHECK_CONTAINS(err_last(), "config 'contact' is text: it fits a string param, not a int param");
+    CHECK(load_text("listkey", "return runbook { name = 'listkey', version = '1', summary = 's',\n"
+                               "  params = { hook = { type = 'string', config = 'notify.webhook' } }, " GOOD_STEPS " }\n",
+                    NULL) == DR_EUSAGE);
+    CHECK_CONTAINS(err_last(), "config 'notify.webhook' is a list: it fits no param");
+    CHECK(load_text("notstring", "return runbook { name = 'notstring', version = '1', summary = 's',\n"
+                                 "  params = { ttl = { type = 'duration', config = 7 } }, " GOOD_STEPS " }\n",
+                    NULL) == DR_EUSAGE);
+    CHECK_CONTAINS(err_last(), "'config' must be a string");
+}
+
 TEST_SUITE(runbook)
 {
     REGISTER(a_valid_runbook_loads_with_its_fields);
@@ -189,4 +227,5 @@ TEST_SUITE(runbook)
     REGISTER(a_finalizer_on_the_runbook_table_is_refused);
     REGISTER(the_file_must_be_named_after_the_runbook);
     REGISTER(confirm_without_destructive_is_refused);
+    REGISTER(a_param_config_names_a_setting_of_its_kind);
 }
