@@ -126,7 +126,7 @@ end
 -- anything.
 function M.throwaway_expiry(ctx)
   local at, why = M.expiry(ctx.params.throwaway_ttl or 86400, dr.time(),
-                           "-p throwaway_ttl (or DRCTL_THROWAWAY_TTL)")
+                           "-p throwaway_ttl (or DRCTL_THROWAWAY_TTL, or the throwaway_ttl setting)")
   if not at then dr.fail(why) end
   return at
 end

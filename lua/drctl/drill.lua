@@ -326,7 +326,7 @@ end
 
 local function step_copy(ctx)
   -- A TTL Neon would refuse fails here, before anything is made.
-  local ok, why = common.expiry(ctx.params.ttl, dr.time(), "-p ttl (or DRCTL_THROWAWAY_TTL)")
+  local ok, why = common.expiry(ctx.params.ttl, dr.time(), "-p ttl (or DRCTL_THROWAWAY_TTL, or the throwaway_ttl setting)")
   if not ok then dr.fail(why) end
   local source = common.branch(ctx)
   local t0 = drill.clock()

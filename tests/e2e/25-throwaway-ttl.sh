@@ -68,13 +68,13 @@ t_a_ttl_neon_would_refuse_is_refused_before_anything_is_made() {
     before=$(branch_names)
     DRCTL_THROWAWAY_TTL=31d sc run accidental-deletion -p "incident_time=$incident" --approve apply
     expect_rc 1
-    expect_in err "throwaway_ttl (or DRCTL_THROWAWAY_TTL)=31d is beyond what Neon allows"
+    expect_in err "throwaway_ttl (or DRCTL_THROWAWAY_TTL, or the throwaway_ttl setting)=31d is beyond what Neon allows"
     expect_in err "give at most 30d"
     expect_eq "$(branch_names)" "$before" "branches after a TTL beyond 30 days"
     rm -rf drctl-audit
     sc run corruption -p "last_good=$incident" -p throwaway_ttl=30s --approve apply
     expect_rc 1
-    expect_in err "throwaway_ttl (or DRCTL_THROWAWAY_TTL)=30s is too short"
+    expect_in err "throwaway_ttl (or DRCTL_THROWAWAY_TTL, or the throwaway_ttl setting)=30s is too short"
     expect_eq "$(branch_names)" "$before" "branches after a TTL under a minute"
     rm -rf drctl-audit
     sc run snapshot
@@ -89,7 +89,7 @@ t_a_ttl_neon_would_refuse_is_refused_before_anything_is_made() {
     # A drill's one TTL, from the environment as well.
     DRCTL_THROWAWAY_TTL=45d sc drill accidental-deletion
     expect_rc 1
-    expect_in err "-p ttl (or DRCTL_THROWAWAY_TTL)=45d is beyond what Neon allows"
+    expect_in err "-p ttl (or DRCTL_THROWAWAY_TTL, or the throwaway_ttl setting)=45d is beyond what Neon allows"
     expect_eq "$(branch_names)" "$before" "branches after a drill refused its TTL"
     stop_neon_local
 }

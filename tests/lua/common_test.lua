@@ -201,7 +201,7 @@ test("throwaway_expiry_fails_the_step_on_a_bad_ttl", function()
   eq(common.throwaway_expiry(ctx({ throwaway_ttl = 7200 })), "t=7700", "2h")
   eq(common.throwaway_expiry(ctx({})), "t=86900", "a day without the param")
   eq(failure_of(common.throwaway_expiry, ctx({ throwaway_ttl = 40 * 86400 })),
-     "-p throwaway_ttl (or DRCTL_THROWAWAY_TTL)=40d is beyond what Neon allows: a branch can expire at most 30 days "
+     "-p throwaway_ttl (or DRCTL_THROWAWAY_TTL, or the throwaway_ttl setting)=40d is beyond what Neon allows: a branch can expire at most 30 days "
      .. "ahead; give at most 30d")
   eq(common.throwaway_ttl_text(ctx({ throwaway_ttl = 7200 })), "2h", "for plans")
 end)
