@@ -14,7 +14,6 @@
 #include "s3.h"
 #include "timefmt.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -768,22 +767,17 @@ static void check_export(check_ctx *x)
 /* The blob ids named by the pages of dir (their first lines). */
 static void page_blobs(str_list *blobs, const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t len = strlen(e->d_name);
-        if (len < 4 || strcmp(e->d_name + len - 3, ".md") != 0)
-            continue;
-        char *path = xasprintf("%s/%s", dir, e->d_name), *text = NULL;
+    char **pages = NULL;
+    size_t count = 0;
+    cmd_list_files_ending(&pages, &count, dir, ".md");
+    for (size_t i = 0; i < count; i++) {
+        char *text = NULL;
         char name[256], blob[41];
-        if (fsio_read_file(&text, NULL, path) == 0 && docs_parse_marker(name, blob, text))
+        if (fsio_read_file(&text, NULL, pages[i]) == 0 && docs_parse_marker(name, blob, text))
             str_list_push(blobs, blob);
         free(text);
-        free(path);
     }
-    closedir(d);
+    cli_free_list(pages, count);
 }
 
 static char *docs_dir(const check_ctx *x)

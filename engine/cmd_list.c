@@ -146,8 +146,9 @@ static int name_listed(const cJSON *out, const char *name)
     return 0;
 }
 
-void cmd_list_runbook_files(char ***files, size_t *count, const char *dir)
+void cmd_list_files_ending(char ***files, size_t *count, const char *dir, const char *suffix)
 {
+    size_t suffix_len = strlen(suffix);
     *files = NULL;
     *count = 0;
     DIR *d = opendir(dir);
@@ -156,11 +157,16 @@ void cmd_list_runbook_files(char ***files, size_t *count, const char *dir)
     struct dirent *e;
     while ((e = readdir(d))) {
         size_t len = strlen(e->d_name);
-        if (len > 4 && strcmp(e->d_name + len - 4, ".lua") == 0 && e->d_name[0] != '.')
+        if (len > suffix_len && strcmp(e->d_name + len - suffix_len, suffix) == 0 && e->d_name[0] != '.')
             cli_push_arg(files, count, xasprintf("%s/%s", dir, e->d_name));
     }
     closedir(d);
     qsort(*files, *count, sizeof **files, compare_strings);
+}
+
+void cmd_list_runbook_files(char ***files, size_t *count, const char *dir)
+{
+    cmd_list_files_ending(files, count, dir, ".lua");
 }
 
 /* Adds dir's runbooks to out; *bad is set when one does not load. */

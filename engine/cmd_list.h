@@ -12,4 +12,7 @@ int cmd_list(cli *c);
  * cli_free_list): the runbooks drctl list and drctl docs show. */
 void cmd_list_runbook_files(char ***files, size_t *count, const char *dir);
 
+/* The same for the files of dir whose names end with suffix. */
+void cmd_list_files_ending(char ***files, size_t *count, const char *dir, const char *suffix);
+
 #endif
