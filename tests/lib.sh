@@ -64,6 +64,15 @@ run_id() {
     ls drctl-audit/runs | head -1
 }
 
+# The run started last in ./drctl-audit, by its first event's time (to the
+# microsecond): run ids have whole seconds, and two runs can start within one.
+newest_run() {
+    local d
+    for d in drctl-audit/runs/*/; do
+        printf '%s %s\n' "$(head -1 "$d/journal.jsonl" | jq -r .time)" "$(basename "$d")"
+    done | sort | tail -1 | cut -d' ' -f2
+}
+
 journal() {
     cat "drctl-audit/runs/$1/journal.jsonl"
 }

@@ -1,11 +1,6 @@
 # drctl undo RUN_ID on neon-local: a finished accidental-deletion or
 # corruption run taken back (helpers from 90, 96 and 98-scenarios).
 
-# The newest run's id (an undo starts after the run it undoes).
-newest_run() {
-    ls drctl-audit/runs | tail -1
-}
-
 default_branch_name() {
     api GET "/projects/$project/branches" "$key"
     jq -r '.branches[] | select(.default) | .name' body.json
@@ -121,6 +116,7 @@ t_an_undo_that_cannot_be_done_says_why_and_changes_nothing() {
     expect_in err "has an endpoint now"
     expect_eq "$(count_on "$uri" 'select count(*) from booking where "salonId" = 3')" "$lost" "bookings after a refused undo"
     sc abort "$(newest_run)"
+    expect_rc 0
     api GET "/projects/$project/branches/$kept_id/endpoints" "$key"
     curl -s -o deleted.json -X DELETE -H "Authorization: Bearer $key" \
         "$URL/projects/$project/endpoints/$(jq -r '.endpoints[0].id' body.json)"
@@ -133,6 +129,7 @@ t_an_undo_that_cannot_be_done_says_why_and_changes_nothing() {
     expect_in err "the preserved branch $kept is protected"
     expect_eq "$(count_on "$uri" 'select count(*) from booking where "salonId" = 3')" "$lost" "bookings after a refused undo"
     sc abort "$(newest_run)"
+    expect_rc 0
     # Unprotected again: the API changed it since the run, so it is refused still.
     curl -s -o /dev/null -X PATCH -H "Authorization: Bearer $key" -d '{"branch":{"protected":false}}' \
         "$URL/projects/$project/branches/$kept_id"
