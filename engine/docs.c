@@ -206,6 +206,26 @@ static void render_flags(buf *out, const step_spec *spec)
                    spec->retry_attempts, spec->retry_backoff);
 }
 
+/* The confirmation as the operator will read it; the values it takes
+ * from the steps before it are shown as placeholders (<step.field>). */
+static void render_confirmation(buf *out, const cJSON *confirm)
+{
+    buf_puts(out, "- Confirmation (what will be lost): ");
+    if (!confirm) {
+        buf_puts(out, "(it depends on what the steps before it find, so it is computed at run time; "
+                      "the plan above says what the step changes)\n");
+        return;
+    }
+    const char *summary = json_text(confirm, "summary", "");
+    put_escaped(out, summary, 1);
+    buf_puts(out, "\n  To go on, the operator types ");
+    put_code(out, json_text(confirm, "challenge", ""));
+    buf_puts(out, ".");
+    if (strstr(summary, "<") || strchr(json_text(confirm, "challenge", ""), '<'))
+        buf_puts(out, " A value in angle brackets stands for what an earlier step finds, or a param, at run time.");
+    buf_puts(out, "\n");
+}
+
 static void render_step(buf *out, int n, const step_spec *spec, const cJSON *planned)
 {
     buf_printf(out, "### %d. ", n);
@@ -221,19 +241,8 @@ static void render_step(buf *out, int n, const step_spec *spec, const cJSON *pla
     else
         buf_puts(out, "(the plan could not be computed offline)");
     buf_puts(out, "\n");
-    if (spec->destructive) {
-        const cJSON *confirm = cJSON_GetObjectItemCaseSensitive(planned, "confirm");
-        buf_puts(out, "- Confirmation (what will be lost): ");
-        if (confirm) {
-            put_escaped(out, json_text(confirm, "summary", ""), 1);
-            buf_puts(out, "; to go on, the operator types ");
-            put_code(out, json_text(confirm, "challenge", ""));
-        } else {
-            buf_puts(out, "(it names what the steps before it found, so it is computed at run time; "
-                          "the plan above says what the step changes)");
-        }
-        buf_puts(out, "\n");
-    }
+    if (spec->destructive)
+        render_confirmation(out, cJSON_GetObjectItemCaseSensitive(planned, "confirm"));
     buf_puts(out, "\n");
 }
 

@@ -14,6 +14,7 @@
 #include "jsontext.h"
 #include "lock.h"
 #include "params.h"
+#include "placeholder.h"
 #include "redact.h"
 #include "report.h"
 #include "runnotify.h"
@@ -129,6 +130,15 @@ static void set_current_step(run *r, const char *step)
  * status tells the truth and resume asks before running the step again.
  * The lock is kept: the process exits next, and nothing may append after
  * this. */
+/* The "notify" event's data for the run's end, or NULL: nothing sent. */
+static cJSON *send_end_notification(run *r, const char *kind, const char *reason)
+{
+    runnotify_run end = { .audit_dir = r->opts->audit_dir, .run_id = r->run_id,
+                          .runbook = r->rb ? r->rb->name : NULL, .kind = kind, .reason = reason,
+                          .target = r->opts->target, .params = r->params, .drill = r->opts->drill, .cp = r->cp };
+    return r->rb ? runnotify_send(&end) : NULL;
+}
+
 static void record_hard_stop(void *ud, const char *why)
 {
     run *r = ud;
@@ -151,6 +161,10 @@ static void record_hard_stop(void *ud, const char *why)
         journal_append(r->journal, "step-interrupted", r->current_step, data);
     }
     if (r->cp->status == RUN_RUNNING) {
+        /* told like any interrupted run, bounded by notify.timeout */
+        cJSON *sent = send_end_notification(r, "run-interrupted", why);
+        if (sent)
+            journal_append(r->journal, "notify", NULL, sent);
         cJSON *data = cJSON_CreateObject();
         cJSON_AddStringToObject(data, "reason", why);
         cJSON_AddNumberToObject(data, "duration_ms", round((timefmt_monotonic() - r->started) * 1000));
@@ -199,7 +213,7 @@ static int host_confirm(void *ud, const char *summary, const char *challenge)
 typedef struct ctx_change {
     void (*apply)(lua_State *L, struct ctx_change *change); /* may raise */
     run *r;
-    int plan_mode;          /* build_ctx */
+    int plan_mode;          /* build_ctx, set_plan_outputs: 0, 1, or PLAN_PLACEHOLDERS */
     const char *step;       /* set_step_ctx, pass_outputs_on: the step's name */
     int attempt;            /* set_step_ctx */
     const cJSON *outputs;   /* pass_outputs_on */
@@ -227,6 +241,10 @@ static int change_ctx(ctx_change *change, const char *what)
     return rc;
 }
 
+/* In a plan, a confirmation sees the outputs it reads as placeholders, so
+ * that its text can be shown before the steps before it have run. */
+#define PLAN_PLACEHOLDERS 2
+
 static int plan_outputs_index(lua_State *L)
 {
     lua_newtable(L);
@@ -235,6 +253,10 @@ static int plan_outputs_index(lua_State *L)
 
 static void push_outputs(lua_State *L, run *r, int plan_mode)
 {
+    if (plan_mode == PLAN_PLACEHOLDERS) {
+        placeholder_push_outputs(L);
+        return;
+    }
     lua_newtable(L);
     if (plan_mode) {
         /* In a plan nothing has run: ctx.outputs.step is an empty table, so
@@ -281,6 +303,20 @@ static int build_ctx(run *r, int plan_mode)
 {
     ctx_change change = { .apply = build_now, .r = r, .plan_mode = plan_mode };
     return change_ctx(&change, "the run's ctx (its params and the outputs of its done steps) cannot be built");
+}
+
+static void set_plan_outputs_now(lua_State *L, ctx_change *change)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, change->r->ctx_ref);
+    push_outputs(L, change->r, change->plan_mode);
+    lua_setfield(L, -2, "outputs");
+}
+
+/* ctx.outputs of a plan: empty tables (1) or placeholders (PLAN_PLACEHOLDERS). */
+static int set_plan_outputs(run *r, int kind)
+{
+    ctx_change change = { .apply = set_plan_outputs_now, .r = r, .plan_mode = kind };
+    return change_ctx(&change, "the plan's ctx cannot be set up");
 }
 
 /* ctx.timeline: each step's state and times so far, from the checkpoint
@@ -396,6 +432,7 @@ static void take_confirmation(lua_State *L, after_call *a)
         return;
     lua_getfield(L, -1, "summary");
     lua_getfield(L, -2, "challenge");
+    placeholder_to_text(L, -1); /* a plan's challenge may be an output */
     if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING && lua_rawlen(L, -2) &&
         lua_rawlen(L, -1)) {
         char *summary = xstrdup(lua_tostring(L, -2));
@@ -872,10 +909,7 @@ static int skip_step(run *r, size_t index, const char *why)
  * each webhook did, before the end is recorded: its commit carries both. */
 static void notify_end(run *r, const char *kind, const char *reason)
 {
-    runnotify_run end = { .audit_dir = r->opts->audit_dir, .run_id = r->run_id,
-                          .runbook = r->rb ? r->rb->name : NULL, .kind = kind, .reason = reason,
-                          .target = r->opts->target, .params = r->params, .drill = r->opts->drill, .cp = r->cp };
-    cJSON *data = r->rb ? runnotify_send(&end) : NULL;
+    cJSON *data = send_end_notification(r, kind, reason);
     if (data)
         record(r, "notify", NULL, data);
 }
@@ -1274,7 +1308,8 @@ static cJSON *plan_step(int *failed, run *r, const step_spec *spec)
     }
     after_call_free(&plan);
     after_call confirm = { .take = take_confirmation };
-    if (spec->destructive && call_with_ctx(r, spec->confirm_ref, 30, &confirm, &error, NULL) == 0) {
+    if (spec->destructive && set_plan_outputs(r, PLAN_PLACEHOLDERS) == 0 &&
+        call_with_ctx(r, spec->confirm_ref, 30, &confirm, &error, NULL) == 0) {
         if (confirm.text) {
             cJSON *c = cJSON_AddObjectToObject(s, "confirm");
             cJSON_AddStringToObject(c, "summary", confirm.text);
@@ -1282,7 +1317,9 @@ static cJSON *plan_step(int *failed, run *r, const step_spec *spec)
         }
     } else {
         free(error);
+        err_clear();
     }
+    set_plan_outputs(r, 1);
     after_call_free(&confirm);
     return s;
 }

@@ -250,6 +250,8 @@ end
 
 -- "booking 312, client 4" from {booking = 312, client = 4} (zeros left out).
 function M.format_counts(counts)
+  -- a plan's placeholder for counts known at run time: shown as it is
+  if type(counts) ~= "table" then return tostring(counts) end
   local parts = {}
   for _, k in ipairs(M.sorted_keys(counts)) do
     if counts[k] ~= 0 then parts[#parts + 1] = k .. " " .. counts[k] end

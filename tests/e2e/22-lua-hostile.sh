@@ -84,6 +84,26 @@ t_a_second_signal_stops_a_drctl_stuck_in_c_at_once() {
     expect_interrupted_and_resumable hang
 }
 
+# The stop of a stuck run is told to the team like any interruption, and
+# the journal says so in the same commit as the end.
+t_a_hard_stop_is_notified_and_recorded() {
+    notify_receiver_start 200
+    dr config set notify.webhook "http://127.0.0.1:$RECV_PORT/hook"
+    start_stuck find-forever inside-hang
+    for _ in $(seq 1 100); do
+        kill -TERM "$(cat bg.pid)" 2>/dev/null || break
+        sleep 0.2
+    done
+    wait_bg
+    notify_receiver_stop
+    expect_eq "$code" 130 "exit code"
+    expect_eq "$(notify_body_to /hook | jq -r '[.event, .run_id, .step] | @tsv')" "run-interrupted	h	hang"
+    expect_eq "$(count_events h notify)" 1 "notify events"
+    expect_interrupted_and_resumable hang
+    dr audit verify
+    expect_rc 0
+}
+
 t_a_signal_a_stuck_step_does_not_honour_stops_it_after_the_grace() {
     start_stuck find-forever inside-hang
     kill -INT "$(cat bg.pid)"
@@ -179,6 +199,7 @@ t_a_confirm_result_whose_index_fails_fails_the_step_clearly() {
 
 for t in t_a_long_c_call_is_stopped_past_its_deadline_and_the_run_resumes \
          t_a_second_signal_stops_a_drctl_stuck_in_c_at_once \
+         t_a_hard_stop_is_notified_and_recorded \
          t_a_signal_a_stuck_step_does_not_honour_stops_it_after_the_grace \
          t_a_gc_metatable_in_a_step_is_refused t_list_is_not_hung_by_a_runbook_with_a_finalizer \
          t_list_reports_a_runbook_stuck_in_c_and_lists_the_others \

@@ -21,7 +21,9 @@ t_docs_of_a_shipped_runbook_show_every_step_and_what_is_lost() {
     # the destructive step: its plan says what is lost, its confirmation is shown
     expect_in out "- **Destructive**: asks for a typed confirmation"
     expect_in out "Lost from it: every row written after that instant"
-    expect_in out "- Confirmation (what will be lost):"
+    expect_in out "- Confirmation (what will be lost): the branch \\<restore-point.branch\\_name\\> goes back to"
+    expect_in out "  To go on, the operator types \`<restore-point.branch_name>\`."
+    expect_in out "A value in angle brackets stands for what an earlier step finds"
     expect_in out "- Always: runs even after a failure"
     expect_in out "- Timeout: 7200 s."
 }
@@ -30,9 +32,59 @@ t_a_confirmation_computed_from_params_is_shown_with_its_challenge() {
     dr docs hold
     expect_rc 0
     expect_in out "### 3. promote (destructive)"
-    expect_in out "- Confirmation (what will be lost): make the copy the new main; writes after the snapshot are lost; to go on, the operator types \`main\`"
+    expect_in out "- Confirmation (what will be lost): make the copy the new main; writes after the snapshot are lost"
+    expect_in out "  To go on, the operator types \`main\`."
     expect_in out "\`dir\` = \`<dir>\` (example value)"
     expect_not_in out "(plan failed"
+}
+
+# A confirmation made of what earlier steps return is shown with those
+# values as placeholders; one that needs the values themselves (to count
+# or compare them) says it is computed at run time. drctl plan does the
+# same.
+t_a_confirmation_made_of_earlier_outputs_shows_placeholders() {
+    mkdir rb
+    cat >rb/mine.lua <<'LUA'
+local function noop() return {} end
+return runbook {
+  name = "mine", version = "2", summary = "a runbook of my own",
+  steps = {
+    { name = "find", run = function() return { table = "orders", rows = 12, names = { "a" } } end },
+    { name = "wipe", destructive = true,
+      confirm = function(ctx)
+        local f = ctx.outputs.find
+        return { challenge = f.table:upper(),
+                 summary = string.format("%s rows of %s go (%s names, next %s)", f.rows, f.table, #f.names,
+                                         f.rows + 1) .. " in " .. ctx.run_id }
+      end, run = noop },
+    { name = "count", destructive = true,
+      confirm = function(ctx)
+        local n = 0
+        for _ in pairs(ctx.outputs.find.names) do n = n + 1 end
+        return { challenge = "x", summary = n .. " names go" }
+      end, run = noop },
+    { name = "compare", destructive = true,
+      confirm = function(ctx)
+        return { challenge = "x", summary = ctx.outputs.find.rows > 10 and "many" or "few" }
+      end, run = noop },
+  },
+}
+LUA
+    "$DRCTL" --runbooks rb docs mine >out 2>err && rc=0 || rc=$?
+    expect_rc 0
+    expect_in out "\\<find.rows\\> rows of \\<find.table\\> go (\\<number of find.names\\> names, next \\<find.rows\\>) in \\<run-id\\>"
+    expect_in out "  To go on, the operator types \`<find.table>\`."
+    expect_eq "$(grep -c 'so it is computed at run time' out)" 2
+    "$DRCTL" --runbooks rb plan mine >out 2>err && rc=0 || rc=$?
+    expect_rc 0
+    expect_in out "confirmation: <find.rows> rows of <find.table> go"
+    expect_in out "(challenge: type '<find.table>')"
+    expect_in out "(<step.field>: what that step finds, known at run time)"
+    expect_eq "$(grep -c 'confirmation: computed at run time' out)" 2
+    # a real run still confirms with the real values
+    "$DRCTL" --runbooks rb run mine </dev/null >out 2>err && rc=0 || rc=$?
+    expect_rc 3
+    expect_in err "12 rows of orders go (1 names, next 13)"
 }
 
 t_a_plan_that_needs_the_api_is_rendered_as_such() {
@@ -93,6 +145,7 @@ t_bad_names_and_bad_folders_are_refused_and_write_nothing() {
 
 for t in t_docs_of_a_shipped_runbook_show_every_step_and_what_is_lost \
          t_a_confirmation_computed_from_params_is_shown_with_its_challenge \
+         t_a_confirmation_made_of_earlier_outputs_shows_placeholders \
          t_a_plan_that_needs_the_api_is_rendered_as_such t_docs_are_deterministic \
          t_out_writes_one_page_per_runbook_and_an_index t_bad_names_and_bad_folders_are_refused_and_write_nothing; do
     run_test "$t"
