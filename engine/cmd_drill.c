@@ -298,7 +298,7 @@ int cmd_drill(cli *c)
         return rc;
     cJSON *params = NULL;
     audit *trail = NULL;
-    if ((rc = session_new_run_params(&params, &s, c)) != 0 || (rc = check_drill_params(params)) != 0)
+    if ((rc = session_new_run_params(&params, NULL, &s, c)) != 0 || (rc = check_drill_params(params)) != 0)
         goto cleanup;
     if ((rc = audit_open(&trail, cli_audit_dir(c), 1)) != 0 || (rc = audit_check_clean(trail)) != 0)
         goto cleanup;

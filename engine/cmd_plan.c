@@ -8,6 +8,7 @@
 #include "term.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* "N. name [flags]", what the step would do, and its confirmation. */
 static void print_plan_step(int n, const cJSON *s)
@@ -23,9 +24,14 @@ static void print_plan_step(int n, const cJSON *s)
     buf_dispose(&flags);
     term_out("     %s", json_text(s, "plan", ""));
     const cJSON *confirm = cJSON_GetObjectItemCaseSensitive(s, "confirm");
-    if (confirm)
-        term_out("     confirmation: %s (challenge: type '%s')", json_text(confirm, "summary", ""),
-                 json_text(confirm, "challenge", ""));
+    if (confirm) {
+        const char *summary = json_text(confirm, "summary", ""), *challenge = json_text(confirm, "challenge", "");
+        term_out("     confirmation: %s (challenge: type '%s')", summary, challenge);
+        if (strstr(summary, "<") || strchr(challenge, '<'))
+            term_out("     (<step.field>: what that step finds, known at run time)");
+    } else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "destructive"))) {
+        term_out("     confirmation: computed at run time, from what the steps before it find");
+    }
 }
 
 static void print_plan_text(const cJSON *plan)
@@ -34,10 +40,12 @@ static void print_plan_text(const cJSON *plan)
              json_text(plan, "blob_id", ""));
     term_out("  %s", json_text(plan, "summary", ""));
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(plan, "params");
+    const cJSON *sources = cJSON_GetObjectItemCaseSensitive(plan, "param_sources");
     const cJSON *p;
     cJSON_ArrayForEach(p, params) {
         char *value = cJSON_IsString(p) ? xstrdup(p->valuestring) : json_print_exact(p, 0);
-        term_out("  param %s = %s", p->string, value);
+        const char *from = json_text(sources, p->string, NULL);
+        term_out("  param %s = %s%s%s%s", p->string, value, from ? " (from " : "", from ? from : "", from ? ")" : "");
         free(value);
     }
     int n = 0;
@@ -52,18 +60,21 @@ int cmd_plan(cli *c)
     session s;
     if (rc || (rc = session_load(&s, c, c->args[0], NULL, 0)) != 0)
         return rc;
-    cJSON *params = NULL, *plan = NULL;
-    if ((rc = session_new_run_params(&params, &s, c)) != 0)
+    cJSON *params = NULL, *sources = NULL, *plan = NULL;
+    if ((rc = session_new_run_params(&params, &sources, &s, c)) != 0)
         goto cleanup;
     /* a plan function that failed is shown in the plan; a ctx that does
      * not fit in memory leaves no plan to show */
     rc = runner_plan(&plan, s.rb, params, &s.host);
+    if (plan && sources)
+        cJSON_AddItemToObject(plan, "param_sources", cJSON_Duplicate(sources, 1));
     if (plan && c->json)
         cli_print_json(plan);
     else if (plan)
         print_plan_text(plan);
 cleanup:
     cJSON_Delete(plan);
+    cJSON_Delete(sources);
     cJSON_Delete(params);
     session_dispose(&s);
     return rc;

@@ -81,7 +81,7 @@ int cmd_run(cli *c)
         return rc;
     cJSON *params = NULL;
     audit *trail = NULL;
-    if ((rc = session_new_run_params(&params, &s, c)) == 0 &&
+    if ((rc = session_new_run_params(&params, NULL, &s, c)) == 0 &&
         (rc = audit_open(&trail, cli_audit_dir(c), 1)) == 0 && (rc = audit_check_clean(trail)) == 0)
         rc = cmd_run_start(c, &s, params, trail);
     audit_free(trail);

@@ -165,9 +165,11 @@ static void say_setting_sources(const runbook *rb, const cJSON *settings, const 
     }
 }
 
-int session_new_run_params(cJSON **params, session *s, const cli *c)
+int session_new_run_params(cJSON **params, cJSON **param_sources, session *s, const cli *c)
 {
     *params = NULL;
+    if (param_sources)
+        *param_sources = NULL;
     cJSON *settings = NULL, *sources = NULL;
     int rc = read_param_settings(&settings, s->rb, c);
     params_input in = { c->params, c->param_count, NULL, settings };
@@ -183,7 +185,10 @@ int session_new_run_params(cJSON **params, session *s, const cli *c)
         }
     }
     cJSON_Delete(settings);
-    cJSON_Delete(sources);
+    if (rc == 0 && param_sources)
+        *param_sources = sources;
+    else
+        cJSON_Delete(sources);
     return rc;
 }
 

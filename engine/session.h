@@ -53,8 +53,9 @@ int session_check_target(const session *s, const cJSON *recorded);
 /* The params of a new run of s's runbook, from the command line's -p,
  * the environment and the defaults, with their secrets registered, and the
  * target prepared for them (session_prepare_target). *params is NULL on
- * error. */
-int session_new_run_params(cJSON **params, session *s, const cli *c);
+ * error. param_sources (may be NULL) gets where each value came from
+ * (params_resolve_from's sources). */
+int session_new_run_params(cJSON **params, cJSON **param_sources, session *s, const cli *c);
 
 /* Frees what s holds and zeroes it: safe on a zeroed or disposed session. */
 void session_dispose(session *s);

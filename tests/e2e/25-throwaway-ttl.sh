@@ -115,11 +115,6 @@ t_a_branch_backup_expires_only_when_asked() {
     stop_neon_local
 }
 
-# The id of the newest run in ./drctl-audit (ids start with their time).
-newest_run() {
-    ls drctl-audit/runs | sort | tail -1
-}
-
 t_the_teams_setting_sets_the_ttl_and_the_command_line_and_environment_win() {
     salons_project
     incident
@@ -130,6 +125,9 @@ t_the_teams_setting_sets_the_ttl_and_the_command_line_and_environment_win() {
     expect_rc 0
     expect_in out "param throwaway_ttl = 7200"
     expect_in err "param throwaway_ttl = 2h (from config.json throwaway_ttl)"
+    expect_in out "param throwaway_ttl = 7200 (from config throwaway_ttl)"
+    expect_in out "param strategy = restore (from default)"
+    expect_in out "param incident_time = $incident (from -p)"
     head -1 err | grep -q "^target: " || fail "the first line does not name the target: $(head -1 err)"
     sc run accidental-deletion -p "incident_time=$incident"
     expect_rc 3
@@ -140,6 +138,9 @@ t_the_teams_setting_sets_the_ttl_and_the_command_line_and_environment_win() {
     expect_rc 0
     # The environment wins over the setting...
     sleep 1.1
+    DRCTL_THROWAWAY_TTL=3h sc plan accidental-deletion -p "incident_time=$incident" --json
+    expect_eq "$(jq -r '.param_sources | [.throwaway_ttl, .project, .incident_time] | @tsv' out)" \
+        "DRCTL_THROWAWAY_TTL	NEON_PROJECT_ID	-p" "param sources in plan --json"
     DRCTL_THROWAWAY_TTL=3h sc run accidental-deletion -p "incident_time=$incident"
     expect_rc 3
     run=$(newest_run)
