@@ -81,9 +81,12 @@ static const struct {
     { "plan",
       "usage: drctl plan RUNBOOK [-p key=value]... [--json]\n"
       "\n"
-      "Shows what a run would do, step by step, without doing it: each step's plan, which\n"
-      "steps are destructive and what their confirmation will say. Params are validated as\n"
-      "for run. RUNBOOK is a name on the search path or a path to a .lua file.\n" },
+      "Shows what a run would do, step by step, without doing it: each param and where its\n"
+      "value came from (-p, the environment, config.json, the default), each step's plan,\n"
+      "which steps are destructive and what their confirmation will say (<step.field> stands\n"
+      "for what an earlier step finds at run time). Params are validated as for run.\n"
+      "RUNBOOK is a name on the search path or a path to a .lua file. --json prints the plan\n"
+      "as JSON (params, param_sources, steps).\n" },
     { "run",
       "usage: drctl run RUNBOOK [-p key=value]... [--approve STEP]... [--run-id ID] [--json]\n"
       "\n"
