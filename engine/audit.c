@@ -3,6 +3,7 @@
 #include "audit_internal.h"
 #include "audit_remote.h"
 #include "buf.h"
+#include "debris.h"
 #include "err.h"
 #include "fsio.h"
 #include "redact.h"
@@ -421,34 +422,32 @@ static int same_text(const char *x, const char *y)
     return (!x && !y) || (x && y && strcmp(x, y) == 0);
 }
 
-/* A run folder differs from HEAD in the index or the working tree. Is it
- * what drctl leaves when killed? drctl only appends to the journal, writes
- * state.json and report.md after an append, and never rewrites run.json.
- * So either every file still equals the last commit (only the index is
- * stale), or the journal grew past the committed one with run.json
- * unchanged. Anything else was edited by hand. */
-static int check_dirty_run(audit *a, git_tree *head, const char *run_id, const char *changed_path)
+/* A run folder differs from HEAD in the index or the working tree: is it
+ * what drctl leaves when killed (debris.h)? */
+static int check_dirty_run(audit *a, git_tree *head, const char *run_id)
 {
     char *committed[4], *current[4];
-    int all_equal = 1;
+    run_versions v;
     for (int i = 0; run_files[i]; i++) {
         both_versions(&committed[i], &current[i], a, head, run_id, run_files[i]);
-        all_equal &= same_text(committed[i], current[i]);
+        v.committed[i] = committed[i];
+        v.current[i] = current[i];
     }
-    const char *old_journal = committed[1], *new_journal = current[1];
-    int grew = new_journal && (!old_journal || (strlen(new_journal) > strlen(old_journal) &&
-                                                strncmp(new_journal, old_journal, strlen(old_journal)) == 0));
-    int ok = all_equal || (grew && (!committed[0] || same_text(committed[0], current[0])));
+    int rc = debris_check(a->dir, run_id, &v);
     for (int i = 0; run_files[i]; i++) {
         free(committed[i]);
         free(current[i]);
     }
-    if (ok)
-        return 0;
-    return err_set(DR_EUSAGE, "%s/%s was changed outside drctl (it differs from the last commit and the "
-                   "journal did not just grow); nothing was done. See git -C %s status, then restore it "
-                   "(git -C %s checkout HEAD -- runs/%s) or commit the change knowingly",
-                   a->dir, changed_path, a->dir, a->dir, run_id);
+    return rc;
+}
+
+/* Only the files drctl writes may appear in a run's folder. */
+static int is_run_file(const char *name)
+{
+    for (int i = 0; run_files[i]; i++)
+        if (strcmp(name, run_files[i]) == 0)
+            return 1;
+    return 0;
 }
 
 int audit_check_clean(audit *a)
@@ -466,7 +465,9 @@ int audit_check_clean(audit *a)
     char *pathspec[] = { "runs/" };
     opts.pathspec.strings = pathspec;
     opts.pathspec.count = 1;
-    opts.flags = GIT_DIFF_INCLUDE_UNTRACKED | GIT_DIFF_RECURSE_UNTRACKED_DIRS;
+    /* ignored files too: a .gitignore must not hide a file in a run's folder */
+    opts.flags = GIT_DIFF_INCLUDE_UNTRACKED | GIT_DIFF_RECURSE_UNTRACKED_DIRS | GIT_DIFF_INCLUDE_IGNORED |
+                 GIT_DIFF_RECURSE_IGNORED_DIRS;
     if (git_diff_tree_to_workdir_with_index(&diff, a->repo, tree, &opts) != 0) {
         rc = audit_git_fail(DR_EFAIL, "cannot compare the audit repository with its last commit");
         goto cleanup;
@@ -482,6 +483,12 @@ int audit_check_clean(audit *a)
                          "Remove it or commit it knowingly", a->dir, path);
             break;
         }
+        if (!is_run_file(slash + 1)) {
+            rc = err_set(DR_EUSAGE, "%s/%s is not a file drctl writes in a run's folder (%s, %s, %s, %s); "
+                         "nothing was done. Remove it or commit it knowingly", a->dir, path, run_files[0],
+                         run_files[1], run_files[2], run_files[3]);
+            break;
+        }
         if (strncmp(last_run, id, (size_t)(slash - id)) == 0 && last_run[slash - id] == '\0')
             continue;
         snprintf(last_run, sizeof last_run, "%.*s", (int)(slash - id), id);
@@ -492,7 +499,7 @@ int audit_check_clean(audit *a)
             rc = err_set(DR_EUSAGE, "%s/%s was deleted outside drctl; nothing was done. Restore it with "
                          "git -C %s checkout HEAD -- %s", a->dir, path, a->dir, path);
         else
-            rc = check_dirty_run(a, tree, last_run, path);
+            rc = check_dirty_run(a, tree, last_run);
     }
 cleanup:
     git_diff_free(diff);

@@ -36,17 +36,21 @@ static int audit_show(cli *c, const char *run_id)
     if (rc)
         return rc;
     char *journal_path = runs_journal_path(audit_path, run_id);
-    rc = journal_read(&events, NULL, journal_path);
+    journal_chain chain;
+    rc = journal_read_chained(&events, &chain, journal_path, run_id);
     free(journal_path);
     if (rc == 0 && c->json) {
         print_show_json(info, events, audit_path, run_id); /* takes info and events */
+        journal_chain_dispose(&chain);
         return 0;
     }
     if (rc == 0) {
-        char *text = report_render(info, events);
+        char *text = report_render(info, events, chain.head);
         fputs(text, stdout);
         free(text);
     }
+    if (rc == 0)
+        journal_chain_dispose(&chain);
     cJSON_Delete(events);
     cJSON_Delete(info);
     return rc;
@@ -77,6 +81,8 @@ static void print_verify_result(const cli *c, verify_result *result, int problem
         cJSON_AddBoolToObject(out, "ok", problems == 0);
         cJSON_AddNumberToObject(out, "runs", (double)result->runs);
         cJSON_AddNumberToObject(out, "commits", (double)result->commits);
+        cJSON_AddNumberToObject(out, "unchained_runs", (double)result->unchained);
+        cJSON_AddNumberToObject(out, "partly_chained_runs", (double)result->partly_chained);
         cJSON_AddItemToObject(out, "problems", result->problems);
         cli_print_json(out);
         cJSON_Delete(out);
@@ -85,6 +91,9 @@ static void print_verify_result(const cli *c, verify_result *result, int problem
     const cJSON *p;
     cJSON_ArrayForEach(p, result->problems)
         print_problem(p);
+    if (result->unchained || result->partly_chained)
+        term_out("unchained journals (written by an older drctl, so no hash chain to check): %ld run%s wholly, "
+                 "%ld up to a resume", result->unchained, result->unchained == 1 ? "" : "s", result->partly_chained);
     term_out("verified %ld runs and %ld commits: %s", result->runs, result->commits,
              problems ? "PROBLEMS FOUND" : "ok");
     cJSON_Delete(result->problems);

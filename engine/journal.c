@@ -9,6 +9,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,17 +19,100 @@ struct journal {
     int fd;
     char *path;
     long seq;
+    char head[JOURNAL_HASH_SIZE]; /* the next event's prev */
     journal_listener listener;
     void *listener_ud;
 };
 
-static journal *journal_new(int fd, char *path, long seq)
+static journal *journal_new(int fd, char *path, long seq, const char *head)
 {
     journal *j = xcalloc(1, sizeof *j);
     j->fd = fd;
     j->path = path;
     j->seq = seq;
+    snprintf(j->head, sizeof j->head, "%s", head);
     return j;
+}
+
+/* ---- the hash chain ------------------------------------------------------ */
+
+static void sha256_hex(char out[JOURNAL_HASH_SIZE], const void *data, size_t len)
+{
+    unsigned char digest[32];
+    EVP_Digest(data, len, digest, NULL, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", digest[i]);
+}
+
+void journal_chain_start(char out[JOURNAL_HASH_SIZE], const char *run_id)
+{
+    sha256_hex(out, run_id, strlen(run_id));
+}
+
+/* The run id a journal in run_dir belongs to: the folder's name. */
+static const char *run_id_of_dir(const char *run_dir)
+{
+    const char *slash = strrchr(run_dir, '/');
+    return slash && slash[1] ? slash + 1 : run_dir;
+}
+
+static void chain_break(journal_chain *c, long line, const char *what)
+{
+    if (c->broken_line)
+        return;
+    c->broken_line = line;
+    c->why = xasprintf("line %ld: %s", line, what);
+}
+
+/* Line by line: an event with prev must carry the hash of the line before
+ * it (of the run id, for the first); one without is accepted only before
+ * the first chained event (a journal begun by an older drctl). */
+static void chain_line(journal_chain *c, const char *line, size_t len, char expected[JOURNAL_HASH_SIZE])
+{
+    long n = ++c->events;
+    cJSON *event = cJSON_ParseWithLength(line, len);
+    const cJSON *prev = cJSON_GetObjectItemCaseSensitive(event, "prev");
+    if (cJSON_IsString(prev)) {
+        if (strcmp(prev->valuestring, expected) != 0)
+            chain_break(c, n, n == 1 ? "its prev is not the hash of the run id (the first event was edited or "
+                                       "removed)"
+                                     : "its prev is not the hash of the line before it (an event was edited, "
+                                       "inserted or removed before it)");
+    } else if (n - 1 > c->unchained) {
+        chain_break(c, n, "it has no prev although the events before it are chained (an event was added by "
+                          "hand)");
+    } else {
+        c->unchained++;
+    }
+    cJSON_Delete(event);
+    sha256_hex(expected, line, len);
+}
+
+void journal_chain_check(journal_chain *c, const char *run_id, const char *text, size_t len)
+{
+    memset(c, 0, sizeof *c);
+    char expected[JOURNAL_HASH_SIZE];
+    journal_chain_start(expected, run_id);
+    size_t pos = 0;
+    while (pos < len) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        if (!nl)
+            break; /* a torn last line is no event */
+        chain_line(c, text + pos, (size_t)(nl - (text + pos)), expected);
+        pos = (size_t)(nl - text) + 1;
+    }
+    snprintf(c->head, sizeof c->head, "%s", expected);
+}
+
+void journal_chain_dispose(journal_chain *c)
+{
+    free(c->why);
+    c->why = NULL;
+}
+
+const char *journal_head(const journal *j)
+{
+    return j->head;
 }
 
 int journal_create(journal **out, const char *run_dir)
@@ -40,7 +125,9 @@ int journal_create(journal **out, const char *run_dir)
         free(path);
         return rc;
     }
-    *out = journal_new(fd, path, 0);
+    char head[JOURNAL_HASH_SIZE];
+    journal_chain_start(head, run_id_of_dir(run_dir));
+    *out = journal_new(fd, path, 0, head);
     return fsio_fsync_dir(run_dir);
 }
 
@@ -83,6 +170,22 @@ int journal_parse(cJSON **events, long *torn, const char *path, const char *text
     return 0;
 }
 
+int journal_read_chained(cJSON **events, journal_chain *chain, const char *path, const char *run_id)
+{
+    *events = NULL;
+    memset(chain, 0, sizeof *chain);
+    char *text;
+    size_t len;
+    if (fsio_read_file(&text, &len, path) != 0)
+        return DR_EUSAGE;
+    long torn;
+    int rc = journal_parse(events, &torn, path, text, len);
+    if (rc == 0)
+        journal_chain_check(chain, run_id, text, len);
+    free(text);
+    return rc;
+}
+
 int journal_read(cJSON **events, long *torn_bytes, const char *path)
 {
     *events = NULL;
@@ -104,11 +207,18 @@ int journal_open(journal **out, cJSON **events, long *repaired_bytes, const char
     *events = NULL;
     *repaired_bytes = 0;
     char *path = xasprintf("%s/journal.jsonl", run_dir);
+    char *text = NULL;
+    size_t len = 0;
     long torn = 0;
-    int rc = journal_read(events, &torn, path);
-    if (rc) {
-        free(path);
-        return rc;
+    journal_chain chain = { 0 };
+    int rc = fsio_read_file(&text, &len, path) != 0 ? DR_EUSAGE : journal_parse(events, &torn, path, text, len);
+    if (rc)
+        goto fail;
+    /* an edited journal is refused before anything is appended to it */
+    journal_chain_check(&chain, run_id_of_dir(run_dir), text, len);
+    if (chain.broken_line) {
+        rc = err_set(DR_EUSAGE, "%s %s; nothing was changed. drctl audit verify lists what differs", path, chain.why);
+        goto fail;
     }
     int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
     if (fd < 0) {
@@ -124,9 +234,12 @@ int journal_open(journal **out, cJSON **events, long *repaired_bytes, const char
         }
         *repaired_bytes = torn;
     }
-    *out = journal_new(fd, path, (long)cJSON_GetArraySize(*events));
+    *out = journal_new(fd, path, (long)cJSON_GetArraySize(*events), chain.head);
+    free(text);
     return 0;
 fail:
+    journal_chain_dispose(&chain);
+    free(text);
     cJSON_Delete(*events);
     *events = NULL;
     free(path);
@@ -139,6 +252,7 @@ int journal_append(journal *j, const char *kind, const char *step, cJSON *data)
     timefmt_format_utc(now, sizeof now, timefmt_now());
     cJSON *event = cJSON_CreateObject();
     cJSON_AddNumberToObject(event, "seq", (double)(j->seq + 1));
+    cJSON_AddStringToObject(event, "prev", j->head);
     cJSON_AddStringToObject(event, "time", now);
     cJSON_AddStringToObject(event, "kind", kind);
     if (step)
@@ -153,6 +267,8 @@ int journal_append(journal *j, const char *kind, const char *step, cJSON *data)
     line[len] = '\n';
     line[len + 1] = '\0';
     int rc = fsio_append_durable(j->fd, j->path, line, len + 1);
+    if (rc == 0)
+        sha256_hex(j->head, line, len);
     free(line);
     if (rc == 0) {
         j->seq++;

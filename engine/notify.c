@@ -78,6 +78,13 @@ static cJSON *event_document(const notify_event *ev, const char *time, const cha
     add_text(doc, "step", ev->step);
     add_text(doc, "error", ev->error);
     add_text(doc, "report", ev->report);
+    if (ev->chain_head) {
+        /* an anchor outside the repository: a rewrite of the journal up to
+         * this event cannot keep this hash */
+        cJSON *chain = cJSON_AddObjectToObject(doc, "journal_chain");
+        cJSON_AddStringToObject(chain, "head", ev->chain_head);
+        cJSON_AddNumberToObject(chain, "seq", (double)ev->chain_seq);
+    }
     if (ev->target)
         cJSON_AddItemToObject(doc, "target", cJSON_Duplicate(ev->target, 1));
     if (ev->details)
@@ -169,6 +176,10 @@ static char *slack_text(const cJSON *doc)
     slack_line(&b, "Step", doc, "step", 1);
     slack_line(&b, "Error", doc, "error", 0);
     slack_line(&b, "Report", doc, "report", 1);
+    const cJSON *chain = cJSON_GetObjectItemCaseSensitive(doc, "journal_chain");
+    if (chain)
+        buf_printf(&b, "\nJournal chain head: `%s` (event %.0f)", json_text(chain, "head", "?"),
+                   json_number(chain, "seq", 0));
     slack_target(&b, cJSON_GetObjectItemCaseSensitive(doc, "target"));
     slack_details(&b, cJSON_GetObjectItemCaseSensitive(doc, "details"));
     slack_line(&b, "Host", doc, "host", 0);

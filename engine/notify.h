@@ -29,6 +29,8 @@ typedef struct notify_event {
     const char *step;     /* the step where it happened */
     const char *error;
     const char *report;   /* the path of the run's report.md */
+    const char *chain_head; /* the run's journal chain head (journal.h) as sent, or NULL */
+    long chain_seq;       /* the event it is the hash of */
     const cJSON *target;  /* what was acted on: {"kind","api_host","project","branch"} */
     const cJSON *details; /* more, by event: a drill's figures, a check's failing items */
 } notify_event;

@@ -43,7 +43,7 @@ static double event_epoch(const cJSON *event)
     return t;
 }
 
-static void header(buf *b, const cJSON *info, const cJSON *events, const checkpoint *cp)
+static void header(buf *b, const cJSON *info, const cJSON *events, const checkpoint *cp, const char *chain_head)
 {
     const cJSON *rb = cJSON_GetObjectItemCaseSensitive(info, "runbook");
     const cJSON *first = cJSON_GetArrayItem(events, 0);
@@ -74,6 +74,11 @@ static void header(buf *b, const cJSON *info, const cJSON *events, const checkpo
     buf_printf(b, "| drctl | %s |\n", json_text(info, "drctl_version", "?"));
     buf_printf(b, "| started | %s |\n", json_text(first, "time", "?"));
     buf_printf(b, "| last event | %s |\n", json_text(last, "time", "?"));
+    /* the anchor: a copy of it kept elsewhere dates the whole journal */
+    if (chain_head && json_text(last, "prev", NULL))
+        buf_printf(b, "| journal chain head | `%s` (event %d) |\n", chain_head, cJSON_GetArraySize(events));
+    else
+        buf_puts(b, "| journal chain head | none: the journal is unchained (written by an older drctl) |\n");
     char took[32];
     timefmt_format_duration(took, sizeof took, event_epoch(last) - event_epoch(first));
     buf_printf(b, "| elapsed | %s |\n\n", took);
@@ -185,13 +190,13 @@ static void outputs_and_errors(buf *b, const checkpoint *cp)
     buf_puts(b, "\n");
 }
 
-char *report_render(const cJSON *info, const cJSON *events)
+char *report_render(const cJSON *info, const cJSON *events, const char *chain_head)
 {
     checkpoint *cp = NULL;
     if (checkpoint_replay(&cp, json_text(info, "run_id", "?"), events) != 0)
         return xasprintf("# Run %s\n\nThe journal cannot be replayed: %s\n", json_text(info, "run_id", "?"), err_last());
     buf b = BUF_INIT;
-    header(&b, info, events, cp);
+    header(&b, info, events, cp, chain_head);
     timeline(&b, events);
     confirmations(&b, events);
     figures(&b, events);
@@ -213,13 +218,15 @@ int report_write(const char *run_dir)
     int rc = fsio_read_file(&info_text, NULL, info_path);
     if (rc == 0 && !(info = cJSON_Parse(info_text)))
         rc = err_set(DR_EFAIL, "%s is not valid JSON", info_path);
+    journal_chain head = { 0 };
     if (rc == 0)
-        rc = journal_read(&events, NULL, journal_path);
+        rc = journal_read_chained(&events, &head, journal_path, json_text(info, "run_id", "?"));
     if (rc == 0) {
-        char *text = report_render(info, events);
+        char *text = report_render(info, events, head.head);
         rc = fsio_write_durable(report_path, text, strlen(text));
         free(text);
     }
+    journal_chain_dispose(&head);
     cJSON_Delete(events);
     cJSON_Delete(info);
     free(info_text);

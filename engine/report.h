@@ -8,8 +8,9 @@
 
 #include <cjson/cJSON.h>
 
-/* The report's Markdown text. Caller frees. */
-char *report_render(const cJSON *run_info, const cJSON *events);
+/* The report's Markdown text; chain_head is the hash of the journal's
+ * last line (journal_chain), shown as the journal's anchor. Caller frees. */
+char *report_render(const cJSON *run_info, const cJSON *events, const char *chain_head);
 
 /* Renders the report of the run in run_dir and writes it durably. */
 int report_write(const char *run_dir);

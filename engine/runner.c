@@ -66,6 +66,7 @@ typedef struct run {
     char *resume_hint;
     const char *current_step;
     double started;
+    char *trail_behind;       /* why the last transition has no commit: nothing more is journaled */
 } run;
 
 /* ---- paths ----------------------------------------------------------- */
@@ -107,10 +108,29 @@ static int on_journal_event(void *ud, const cJSON *event)
     return rc;
 }
 
+/* Once a transition could not be committed, nothing more goes into the
+ * journal: past the last commit there is then only what a crash leaves
+ * (debris.h), and the next command commits it with its first event. */
+static int trail_refuses(run *r)
+{
+    if (!r->trail_behind)
+        return 0;
+    return err_set(DR_EFAIL, "nothing more is recorded, as the audit trail could not commit the last event (%s): "
+                   "drctl resume commits it", r->trail_behind);
+}
+
 static int record(run *r, const char *kind, const char *step, cJSON *data)
 {
     pthread_mutex_lock(&record_lock);
-    int rc = journal_append(r->journal, kind, step, data);
+    int rc = trail_refuses(r);
+    long before = journal_last_seq(r->journal);
+    if (rc)
+        cJSON_Delete(data);
+    else
+        rc = journal_append(r->journal, kind, step, data);
+    /* appended, but its state or its commit could not be written */
+    if (rc && journal_last_seq(r->journal) > before && !r->trail_behind)
+        r->trail_behind = xstrdup(err_last());
     pthread_mutex_unlock(&record_lock);
     if (rc)
         term_error("the checkpoint could not be saved: %s", err_last());
@@ -124,21 +144,23 @@ static void set_current_step(run *r, const char *step)
     pthread_mutex_unlock(&record_lock);
 }
 
+/* The "notify" event's data for the run's end, or NULL: nothing sent. */
+static cJSON *send_end_notification(run *r, const char *kind, const char *reason)
+{
+    runnotify_run end = { .audit_dir = r->opts->audit_dir, .run_id = r->run_id,
+                          .runbook = r->rb ? r->rb->name : NULL, .kind = kind, .reason = reason,
+                          .target = r->opts->target, .params = r->params, .drill = r->opts->drill, .cp = r->cp,
+                          .chain_head = r->journal ? journal_head(r->journal) : NULL,
+                          .chain_seq = r->journal ? journal_last_seq(r->journal) : 0 };
+    return r->rb ? runnotify_send(&end) : NULL;
+}
+
 /* The watchdog's (or a panic's) last word on the run, on its own thread,
  * while the main thread may still be inside the step: the step that began
  * is recorded interrupted, then the run, as a signal would have, so that
  * status tells the truth and resume asks before running the step again.
  * The lock is kept: the process exits next, and nothing may append after
  * this. */
-/* The "notify" event's data for the run's end, or NULL: nothing sent. */
-static cJSON *send_end_notification(run *r, const char *kind, const char *reason)
-{
-    runnotify_run end = { .audit_dir = r->opts->audit_dir, .run_id = r->run_id,
-                          .runbook = r->rb ? r->rb->name : NULL, .kind = kind, .reason = reason,
-                          .target = r->opts->target, .params = r->params, .drill = r->opts->drill, .cp = r->cp };
-    return r->rb ? runnotify_send(&end) : NULL;
-}
-
 static void record_hard_stop(void *ud, const char *why)
 {
     run *r = ud;
@@ -152,7 +174,7 @@ static void record_hard_stop(void *ud, const char *why)
                    rc == EDEADLK ? "by the thread that failed" : "and did not finish in time", r->resume_hint);
         return;
     }
-    if (!r->journal || !r->cp)
+    if (!r->journal || !r->cp || r->trail_behind)
         return;
     int k = r->current_step ? checkpoint_step_index(r->cp, r->current_step) : -1;
     if (k >= 0 && r->cp->steps[k].state == STEP_STARTED) {
@@ -527,6 +549,7 @@ static void run_free(run *r)
     free(r->operator);
     free(r->host_name);
     free(r->resume_hint);
+    free(r->trail_behind);
     free(r);
 }
 

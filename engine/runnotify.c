@@ -169,7 +169,8 @@ cJSON *runnotify_send(const runnotify_run *in)
     char *report = xasprintf("%s/runs/%s/report.md", dir ? dir : in->audit_dir, in->run_id);
     notify_event ev = { .event = event, .summary = summary, .run_id = in->run_id, .runbook = in->runbook,
                         .status = status, .step = step, .error = where || strcmp(event, "drill") ? error : NULL,
-                        .report = report, .target = target, .details = details };
+                        .report = report, .chain_head = in->chain_head, .chain_seq = in->chain_seq,
+                        .target = target, .details = details };
     cJSON *deliveries = notify_send(cfg, &ev, strcmp(in->kind, "run-interrupted") ? stop_on_signal : NULL);
     tell(event, deliveries);
     cJSON *data = cJSON_CreateObject();

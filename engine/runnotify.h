@@ -26,6 +26,8 @@ typedef struct runnotify_run {
     const cJSON *params;         /* the run's params (project and branch are read) */
     const cJSON *drill;          /* run.json's drill, or NULL */
     const checkpoint *cp;
+    const char *chain_head;      /* the journal's chain head now, or NULL */
+    long chain_seq;              /* the last event's seq */
 } runnotify_run;
 
 /* The event a run's end is notified as (run-failed, run-paused,

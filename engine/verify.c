@@ -101,6 +101,21 @@ static void check_state(verify_result *r, const char *run_id, const char *file, 
     free(state_file);
 }
 
+/* The journal's hash chain holds from the run id to its last line; a
+ * journal begun before chains is counted, not refused. */
+static void check_chain(verify_result *r, const char *run_id, const char *file, const char *text, size_t len)
+{
+    journal_chain chain;
+    journal_chain_check(&chain, run_id, text, len);
+    if (chain.broken_line)
+        problem(r, run_id, file, NULL, "the hash chain breaks at %s", chain.why);
+    else if (chain.unchained == chain.events)
+        r->unchained++;
+    else if (chain.unchained)
+        r->partly_chained++;
+    journal_chain_dispose(&chain);
+}
+
 /* The content of a file of a run folder, or NULL. */
 static char *file_text(size_t *len, git_repository *repo, git_tree *folder, const char *name)
 {
@@ -140,6 +155,7 @@ static void check_run(verify_result *r, git_repository *repo, const git_tree_ent
     if (events) {
         check_times(r, run_id, journal_file, events);
         check_state(r, run_id, journal_file, events, state_text);
+        check_chain(r, run_id, journal_file, journal_text, len);
     }
     cJSON_Delete(events);
     cJSON_Delete(info);
@@ -154,6 +170,8 @@ static void check_run(verify_result *r, git_repository *repo, const git_tree_ent
 
 /* ---- history ------------------------------------------------------------------ */
 
+/* The first transition a command records on a run another process left:
+ * its commit may carry the one transition a crash left uncommitted. */
 static int ends_after_crash(const char *kind)
 {
     return !strcmp(kind, "lock-takeover") || !strcmp(kind, "journal-repaired") || !strcmp(kind, "run-resumed") ||
@@ -197,6 +215,10 @@ static void check_added_events(verify_result *r, const char *run_id, const char 
     else if (transitions > 1 && !ends_after_crash(kind))
         problem(r, run_id, file, oid, "the commit adds %d transitions where drctl commits one (a commit was "
                 "removed or squashed)", transitions);
+    else if (transitions > 2)
+        problem(r, run_id, file, oid, "the commit adds %d transitions, ending with %s: what a crash leaves is "
+                "at most the one transition being committed, then the event that resumes the run (commits "
+                "were removed or squashed, or events added by hand)", transitions, kind);
     free(expected);
     cJSON_Delete(last);
 }
@@ -607,6 +629,60 @@ static void check_records_unchanged(verify_result *r, git_repository *repo, git_
     git_diff_free(diff);
 }
 
+/* The relative folder drctl docs writes into the trail (docs.dir), or NULL. */
+static char *docs_folder(const char *dir)
+{
+    config *cfg = NULL;
+    char *folder = NULL;
+    if (config_load(&cfg, dir) == 0) {
+        const char *d = config_text(cfg, "docs.dir");
+        if (d && d[0] != '/') {
+            folder = xstrdup(d);
+            size_t n = strlen(folder);
+            while (n > 1 && folder[n - 1] == '/')
+                folder[--n] = '\0';
+        }
+    }
+    config_free(cfg);
+    return folder;
+}
+
+static int starts_with_folder(const char *path, const char *folder)
+{
+    size_t n = folder ? strlen(folder) : 0;
+    return n && strncmp(path, folder, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* At the top of the trail drctl writes runs/, notifications/ and
+ * config.json (and the pages of docs.dir, when it is inside): anything
+ * else untracked, ignored files included, was put there by someone else.
+ * runs/ is checked file by file by audit_check_clean. */
+static void check_untracked(verify_result *r, git_repository *repo, const char *dir)
+{
+    git_status_options opts;
+    git_status_options_init(&opts, GIT_STATUS_OPTIONS_VERSION);
+    opts.show = GIT_STATUS_SHOW_WORKDIR_ONLY;
+    opts.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_INCLUDE_IGNORED;
+    git_status_list *list = NULL;
+    if (git_status_list_new(&list, repo, &opts) != 0)
+        return;
+    char *docs = docs_folder(dir);
+    for (size_t i = 0; i < git_status_list_entrycount(list); i++) {
+        const git_status_entry *e = git_status_byindex(list, i);
+        if (!(e->status & (GIT_STATUS_WT_NEW | GIT_STATUS_IGNORED)) || !e->index_to_workdir)
+            continue;
+        const char *path = e->index_to_workdir->new_file.path;
+        if (starts_with_folder(path, "runs") || starts_with_folder(path, AUDIT_NOTIFICATIONS_DIR) ||
+            starts_with_folder(path, docs))
+            continue;
+        problem(r, NULL, path, NULL, "%s is not tracked (%s): drctl writes only runs/, %s/ and %s at the top of "
+                "the trail; remove it, or commit it knowingly", path,
+                e->status & GIT_STATUS_IGNORED ? "ignored" : "untracked", AUDIT_NOTIFICATIONS_DIR, CONFIG_FILE);
+    }
+    free(docs);
+    git_status_list_free(list);
+}
+
 int verify_audit(verify_result *result, const char *dir)
 {
     memset(result, 0, sizeof *result);
@@ -628,6 +704,7 @@ int verify_audit(verify_result *result, const char *dir)
         problem(result, NULL, NULL, NULL, "%s", err_last());
     if (audit_check_config_clean(a) != 0)
         problem(result, NULL, CONFIG_FILE, NULL, "%s", err_last());
+    check_untracked(result, repo, dir);
     term_debug("working tree checked in %.2fs", timefmt_monotonic() - t0);
     t0 = timefmt_monotonic();
     if (git_revparse_single(&head, repo, "HEAD^{tree}") != 0)

@@ -1,12 +1,14 @@
 /* verify: `drctl audit verify`, the auditor's check of the trail.
  *
  * At HEAD, for every run: the journal parses, its seq is gapless and its
- * times strictly increase, state.json is what replaying the journal gives,
- * run.json names the run. Through history: it is linear; each commit
- * touches one run's folder, the one its message names; journals are only
- * ever appended to; each commit adds one transition, the one its message
- * says (several only when a resume commits what a crash left). And the
- * working tree holds nothing drctl did not write. Every problem is listed
+ * times strictly increase, its hash chain holds, state.json is what
+ * replaying the journal gives, run.json names the run. Through history: it
+ * is linear; each commit touches one run's folder, the one its message
+ * names; journals are only ever appended to; each commit adds one
+ * transition, the one its message says (two only when a command commits
+ * the one a crash left with its first). And the working tree holds nothing
+ * drctl did not write: no file beside a run's own four, none untracked at
+ * the top of the trail. Every problem is listed
  * with the run, the file and what is wrong. */
 #ifndef DRCTL_VERIFY_H
 #define DRCTL_VERIFY_H
@@ -17,6 +19,8 @@ typedef struct verify_result {
     cJSON *problems;   /* [{"run":..., "file":..., "commit":..., "problem":...}] */
     long runs;
     long commits;
+    long unchained;      /* runs whose journal has no hash chain (an older drctl's) */
+    long partly_chained; /* runs begun unchained, chained since a newer drctl resumed them */
 } verify_result;
 
 /* Fills result (caller frees problems). Returns 0 when the check could be

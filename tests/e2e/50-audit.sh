@@ -139,10 +139,19 @@ t_a_full_disk_fails_before_the_next_action() {
     expect_eq "$code" 1 "exit code"
     expect_in bg.err "No space left on device"
     [ ! -e promote.started ] || fail "the next step ran although nothing could be recorded"
+    # Nothing is journaled past the event whose state or commit could not
+    # be written: what is left is what a crash leaves, taken by resume.
+    last=$(tail -1 fs/audit/runs/full/journal.jsonl | jq -r .kind)
     rm -f fs/filler
-    dr_notty --audit fs/audit resume full --approve copy --approve promote
-    expect_rc 0
-    expect_eq "$(grep -c copy log)" 2 "copy re-ran, after approval"
+    if [ "$last" = step-done ]; then
+        dr_notty --audit fs/audit resume full --approve promote
+        expect_rc 0
+        expect_eq "$(grep -c copy log)" 1 "copy ran once: its end was journaled before the disk filled"
+    else # the disk filled before copy's end could be journaled
+        dr_notty --audit fs/audit resume full --approve copy --approve promote
+        expect_rc 0
+        expect_eq "$(grep -c copy log)" 2 "copy re-ran, after approval"
+    fi
     expect_eq "$(grep -c promote log)" 1 "promote ran once"
     dr --audit fs/audit audit verify
     expect_rc 0

@@ -35,7 +35,7 @@
 static char *render(const char *info_json, const char *events_json)
 {
     cJSON *info = cJSON_Parse(info_json), *events = cJSON_Parse(events_json);
-    char *text = info && events ? report_render(info, events) : NULL;
+    char *text = info && events ? report_render(info, events, NULL) : NULL;
     cJSON_Delete(info);
     cJSON_Delete(events);
     return text;
