@@ -145,6 +145,22 @@ void audit_free(audit *a)
 
 /* ---- the repository lock -------------------------------------------------- */
 
+/* A drctl killed inside a commit leaves git's own lock files behind, and
+ * every later commit would fail on them. Whoever holds commit.lock is the
+ * only drctl writing, so such a file was left by a dead one (or belongs to
+ * a git command run by hand in the trail at this very instant, which then
+ * fails and can be run again). */
+static void remove_stale_git_locks(audit *a)
+{
+    static const char *const names[] = { "refs/heads/main.lock", "index.lock", "HEAD.lock", NULL };
+    for (const char *const *n = names; *n; n++) {
+        char *path = xasprintf("%s%s", git_repository_path(a->repo), *n);
+        if (unlink(path) == 0)
+            term_warn("removed %s, left by a drctl that was killed while it committed", path);
+        free(path);
+    }
+}
+
 int audit_lock(audit *a)
 {
     if (a->lock_fd < 0) {
@@ -157,6 +173,7 @@ int audit_lock(audit *a)
     while (flock(a->lock_fd, LOCK_EX) != 0)
         if (errno != EINTR)
             return err_set(DR_EFAIL, "cannot lock the audit repository: %s", strerror(errno));
+    remove_stale_git_locks(a);
     return 0;
 }
 

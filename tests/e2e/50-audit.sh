@@ -122,6 +122,20 @@ t_a_crash_tail_is_drctls_own_and_is_committed_on_resume() {
               "journal lines committed"
 }
 
+# Killed inside a commit, drctl leaves git's lock files: the next command
+# clears them instead of failing on them for ever.
+t_git_locks_left_by_a_killed_commit_are_cleared() {
+    dr_notty run hold -p dir="$PWD" --run-id locked
+    expect_rc 3
+    touch drctl-audit/.git/refs/heads/main.lock drctl-audit/.git/index.lock
+    dr_notty resume locked --approve promote
+    expect_rc 0
+    expect_in err "drctl-audit/.git/refs/heads/main.lock, left by a drctl that was killed while it committed"
+    [ ! -e drctl-audit/.git/index.lock ] || fail "index.lock is still there"
+    dr audit verify
+    expect_rc 0
+}
+
 # A disk that fills up in the middle of a step: drctl fails before the next
 # action, never after it, and the half-done step is not re-run silently.
 t_a_full_disk_fails_before_the_next_action() {
@@ -166,6 +180,6 @@ fi
 for t in $full_disk_test t_every_transition_is_one_commit_by_the_operator t_the_tree_is_clean_after_every_kind_of_ending \
          t_a_second_operator_shows_in_the_history t_report_md_tells_the_run t_a_failed_run_report_shows_the_error \
          t_a_non_repository_folder_that_is_not_empty_is_refused t_edits_outside_drctl_are_refused \
-         t_a_crash_tail_is_drctls_own_and_is_committed_on_resume; do
+         t_a_crash_tail_is_drctls_own_and_is_committed_on_resume t_git_locks_left_by_a_killed_commit_are_cleared; do
     run_test "$t"
 done
