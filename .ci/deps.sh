@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-    gcc make pkg-config git jq curl util-linux procps python3 lua5.4
+    gcc make pkg-config git jq curl util-linux procps python3 lua5.4 openssh-client
     liblua5.4-dev libcjson-dev libcurl4-openssl-dev libssl-dev libpq-dev libgit2-dev libmicrohttpd-dev libexpat1-dev
     postgresql-15 postgresql-client-15
 )
