@@ -12,6 +12,7 @@
 #include "cmd_run.h"
 #include "cmd_status.h"
 #include "cmd_undo.h"
+#include "cmd_approve.h"
 #include "err.h"
 #include "jsontext.h"
 #include "runs.h"
@@ -41,6 +42,7 @@ static const char usage_text[] =
     "                            copy of production: RTO, RPO, exactness, nothing left behind\n"
     "  drill --history           past drills, newest first\n"
     "  undo RUN_ID [--approve undo]\n"
+    "  approve RUN_ID STEP [--approve STEP]\n"
     "                            put a branch back as it was before a finished\n"
     "                            accidental-deletion or corruption run\n"
     "  audit log | show RUN_ID | verify\n"
@@ -144,6 +146,21 @@ static const struct {
       "Exit 0: passed; 1: failed (or a step failed); otherwise as for run.\n"
       "\n"
       "  --history               every drill in the audit trail: scenario, date, operator, RTO, RPO, result\n" },
+    { "approve",
+      "usage: drctl approve RUN_ID STEP [--approve STEP]\n"
+      "\n"
+      "A second (or third...) operator's approval of a destructive step that needs several\n"
+      "(approvers = N in the runbook): the run paused there, after its own operator confirmed.\n"
+      "From your own clone of the audit trail, drctl fetches, shows you the same summary of\n"
+      "what will be lost, asks you to type its challenge on the terminal, then commits your\n"
+      "approval and pushes it. The run's operator then goes on with drctl resume RUN_ID.\n"
+      "Refused, and recorded: approving twice (the same identity, or the same signing key),\n"
+      "an operator not in the step's list of approvers. An approval counts only for the summary\n"
+      "it saw, and only while younger than its validity (1h unless the runbook says).\n"
+      "With the remote unreachable, the approval is committed here and pushed by the next\n"
+      "command; the run cannot go on before its operator sees it.\n"
+      "\n"
+      "  --approve STEP   approve without a terminal (counts as your one approval)\n" },
     { "undo",
       "usage: drctl undo RUN_ID [--approve undo] [--run-id ID] [--json]\n"
       "\n"
@@ -379,7 +396,7 @@ static int check_options_apply(const cli *c)
 {
     const char *cmd = c->command;
     int acts = !strcmp(cmd, "run") || !strcmp(cmd, "resume") || !strcmp(cmd, "abort") || !strcmp(cmd, "drill") ||
-               !strcmp(cmd, "undo");
+               !strcmp(cmd, "undo") || !strcmp(cmd, "approve");
     if (c->history && strcmp(cmd, "drill") != 0)
         return err_set(DR_EUSAGE, "--history does not apply to '%s' (it is drctl drill --history)", cmd);
     if (c->param_count && !acts && strcmp(cmd, "plan") != 0 && strcmp(cmd, "check") != 0)
@@ -448,7 +465,7 @@ static const struct {
 } commands[] = {
     { "list", cmd_list }, { "plan", cmd_plan },     { "run", cmd_run },
     { "resume", cmd_resume }, { "status", cmd_status }, { "abort", cmd_abort },
-    { "audit", cmd_audit }, { "drill", cmd_drill }, { "undo", cmd_undo },
+    { "audit", cmd_audit }, { "drill", cmd_drill }, { "undo", cmd_undo }, { "approve", cmd_approve },
     { "docs", cmd_docs }, { "config", cmd_config }, { "check", cmd_check }, { "notify", cmd_notify },
 };
 

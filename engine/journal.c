@@ -284,7 +284,7 @@ int journal_append(journal *j, const char *kind, const char *step, cJSON *data)
  * its own, so a run's history stays one commit per state change. */
 int journal_is_transition(const char *kind)
 {
-    static const char *const prefixes[] = { "step-", "run-", "confirmation-" };
+    static const char *const prefixes[] = { "step-", "run-", "confirmation-", "approval-" };
     static const char *const kinds[] = { "abort-requested", "journal-repaired", "lock-takeover", "runbook-changed" };
     for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
         if (strncmp(kind, prefixes[i], strlen(prefixes[i])) == 0)

@@ -67,7 +67,7 @@ int journal_read(cJSON **events, long *torn_bytes, const char *path);
 int journal_append(journal *j, const char *kind, const char *step, cJSON *data);
 
 /* Transitions are the events committed one by one to the audit trail
- * (step-*, run-*, confirmation-*, abort-requested, journal-repaired,
+ * (step-*, run-*, confirmation-*, approval-*, abort-requested, journal-repaired,
  * lock-takeover, runbook-changed); log lines, commands run, figures and
  * the modules' calls are not. */
 int journal_is_transition(const char *kind);

@@ -21,9 +21,10 @@ static const char *const param_fields[] = {
     "type", "required", "default", "doc", "values", "secret", "env", "config", NULL,
 };
 static const char *const step_fields[] = {
-    "name", "run", "plan", "destructive", "confirm", "idempotent", "timeout", "retry", "always", NULL,
+    "name", "run", "plan", "destructive", "confirm", "idempotent", "timeout", "retry", "always", "approvers", NULL,
 };
 static const char *const retry_fields[] = { "attempts", "backoff", NULL };
+static const char *const approver_fields[] = { "count", "from", "valid_for", NULL };
 
 int runbook_valid_name(const char *name)
 {
@@ -301,6 +302,52 @@ static void validate_duration_field(lua_State *L, int idx, const char *field, co
     lua_pop(L, 1);
 }
 
+#define APPROVERS_MAX 10
+
+static void check_approver_count(lua_State *L, int idx, const char *where, const char *context)
+{
+    if (!lua_isinteger(L, idx) || lua_tointeger(L, idx) < 1 || lua_tointeger(L, idx) > APPROVERS_MAX)
+        raise_at(L, where, context, "approvers must be a whole number from 1 to %d (how many operators approve), "
+                 "or { count = 2, from = { \"alice@example.org\", ... }, valid_for = \"1h\" }", APPROVERS_MAX);
+}
+
+/* approvers = N, or { count = N, from = { "a@x", ... }, valid_for = "1h" };
+ * only on a destructive step, which is what approvals are for. */
+static void validate_approvers(lua_State *L, int idx, int destructive, const char *where, const char *context)
+{
+    int type = lua_getfield(L, idx, "approvers");
+    int a = lua_gettop(L);
+    if (type != LUA_TNIL && !destructive)
+        raise_at(L, where, context, "approvers is only for destructive steps; add destructive = true");
+    if (type == LUA_TNUMBER) {
+        check_approver_count(L, a, where, context);
+    } else if (type == LUA_TTABLE) {
+        check_fields(L, a, approver_fields, where, context);
+        lua_getfield(L, a, "count");
+        check_approver_count(L, -1, where, context);
+        lua_pop(L, 1);
+        int from_type = lua_getfield(L, a, "from");
+        if (from_type == LUA_TTABLE) {
+            lua_Integer n = luaL_len(L, -1);
+            for (lua_Integer i = 1; i <= n; i++) {
+                if (lua_rawgeti(L, -1, i) != LUA_TSTRING || lua_rawlen(L, -1) == 0)
+                    raise_at(L, where, context, "approvers.from[%lld] must be an operator's e-mail address",
+                             (long long)i);
+                lua_pop(L, 1);
+            }
+            if (n == 0)
+                raise_at(L, where, context, "approvers.from is empty: list who may approve, or leave it out");
+        } else if (from_type != LUA_TNIL) {
+            raise_at(L, where, context, "approvers.from must be a list of e-mail addresses");
+        }
+        lua_pop(L, 1);
+        validate_duration_field(L, a, "valid_for", where, context);
+    } else if (type != LUA_TNIL) {
+        check_approver_count(L, a, where, context);
+    }
+    lua_pop(L, 1);
+}
+
 static void validate_step(lua_State *L, int idx, lua_Integer number, const char *call_where)
 {
     char context[128];
@@ -339,6 +386,7 @@ static void validate_step(lua_State *L, int idx, lua_Integer number, const char 
     if (has_confirm && !destructive)
         raise_at(L, where, context, "confirm is only for destructive steps; add destructive = true");
     validate_duration_field(L, idx, "timeout", where, context);
+    validate_approvers(L, idx, destructive, where, context);
     int retry_type = lua_getfield(L, idx, "retry");
     if (retry_type == LUA_TTABLE) {
         int retry = lua_gettop(L);
@@ -473,6 +521,32 @@ static double duration_field(lua_State *L, int idx, const char *name, double fal
     return seconds;
 }
 
+static void extract_approvers(approval_rule *rule, lua_State *L, int idx)
+{
+    rule->count = 1;
+    rule->valid_for = APPROVAL_DEFAULT_VALIDITY;
+    int type = lua_getfield(L, idx, "approvers");
+    if (type == LUA_TNUMBER) {
+        rule->count = (int)lua_tointeger(L, -1);
+    } else if (type == LUA_TTABLE) {
+        int a = lua_gettop(L);
+        lua_getfield(L, a, "count");
+        rule->count = (int)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+        if (lua_getfield(L, a, "from") == LUA_TTABLE) {
+            lua_Integer n = luaL_len(L, -1);
+            for (lua_Integer i = 1; i <= n; i++) {
+                lua_rawgeti(L, -1, i);
+                str_list_add_unique(&rule->from, lua_tostring(L, -1));
+                lua_pop(L, 1);
+            }
+        }
+        lua_pop(L, 1);
+        rule->valid_for = duration_field(L, a, "valid_for", APPROVAL_DEFAULT_VALIDITY);
+    }
+    lua_pop(L, 1);
+}
+
 static void extract_param(param_spec *spec, lua_State *L, int idx, const char *name)
 {
     spec->name = xstrdup(name);
@@ -538,6 +612,7 @@ static void extract(runbook *rb, lua_State *L, int idx)
         step->idempotent = bool_field(L, s, "idempotent");
         step->always = bool_field(L, s, "always");
         step->timeout = duration_field(L, s, "timeout", 0);
+        extract_approvers(&step->approvers, L, s);
         step->retry_attempts = 1;
         step->retry_backoff = 1;
         if (lua_getfield(L, s, "retry") == LUA_TTABLE) {
@@ -735,6 +810,7 @@ void runbook_free(runbook *rb)
             luaL_unref(L, LUA_REGISTRYINDEX, s->confirm_ref);
         }
         free(s->name);
+        str_list_dispose(&s->approvers.from);
     }
     if (L)
         luaL_unref(L, LUA_REGISTRYINDEX, rb->lock_ref);

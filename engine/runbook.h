@@ -9,6 +9,7 @@
 #ifndef DRCTL_RUNBOOK_H
 #define DRCTL_RUNBOOK_H
 
+#include "buf.h"
 #include "params.h"
 #include "sandbox.h"
 
@@ -16,6 +17,18 @@
 
 /* How long a runbook's top-level code may run while it is loaded. */
 #define RUNBOOK_LOAD_TIMEOUT_SECONDS 10.0
+
+/* Who must approve a destructive step before it runs (four eyes): count
+ * distinct operators, each in from when from is not empty, each approval
+ * younger than valid_for seconds. The operator who confirms at the run is
+ * the first. */
+typedef struct approval_rule {
+    int count;              /* 1: the operator's own confirmation is enough */
+    str_list from;          /* e-mail addresses (or whole identities); empty: anyone */
+    double valid_for;       /* seconds */
+} approval_rule;
+
+#define APPROVAL_DEFAULT_VALIDITY 3600.0
 
 typedef struct step_spec {
     char *name;
@@ -28,6 +41,7 @@ typedef struct step_spec {
     double timeout;         /* seconds; 0: none */
     int retry_attempts;     /* attempts in all, at least 1 */
     double retry_backoff;   /* seconds before the second attempt; doubles after */
+    approval_rule approvers; /* how many must approve a destructive step, and who */
 } step_spec;
 
 typedef struct runbook {

@@ -13,6 +13,7 @@
 #include "jsonlua.h"
 #include "jsontext.h"
 #include "lock.h"
+#include "approvals.h"
 #include "params.h"
 #include "placeholder.h"
 #include "redact.h"
@@ -67,6 +68,7 @@ typedef struct run {
     const char *current_step;
     double started;
     char *trail_behind;       /* why the last transition has no commit: nothing more is journaled */
+    char *pause_reason;       /* why the run pauses, when not a missing confirmation */
 } run;
 
 /* ---- paths ----------------------------------------------------------- */
@@ -550,6 +552,7 @@ static void run_free(run *r)
     free(r->host_name);
     free(r->resume_hint);
     free(r->trail_behind);
+    free(r->pause_reason);
     free(r);
 }
 
@@ -709,6 +712,90 @@ static int fail_before_start(run *r, const step_spec *spec, const char *error)
     return err_set(DR_EFAIL, "step '%s' failed: %s", spec->name, error);
 }
 
+static const approval_rule *rule_of(const run *r, const step_spec *spec)
+{
+    return r->opts->rules ? &r->opts->rules[spec - r->rb->steps] : &spec->approvers;
+}
+
+static cJSON *string_array(const str_list *l)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < l->count; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateString(l->items[i]));
+    return a;
+}
+
+/* Not enough approvals yet: the request is journaled (what others will
+ * approve, and who may), and the run pauses. */
+static int request_approvals(run *r, const step_spec *spec, const approval_rule *rule, const approval_tally *t,
+                             const char *summary, const char *challenge, const char *hash)
+{
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "operator", r->operator);
+    cJSON_AddStringToObject(data, "summary", summary);
+    cJSON_AddStringToObject(data, "challenge", challenge);
+    cJSON_AddStringToObject(data, "summary_hash", hash);
+    cJSON_AddNumberToObject(data, "required", rule->count);
+    cJSON_AddItemToObject(data, "from", string_array(&rule->from));
+    cJSON_AddNumberToObject(data, "valid_for_seconds", rule->valid_for);
+    cJSON_AddItemToObject(data, "approved_by", string_array(&t->approvers));
+    if (t->not_counted.len)
+        cJSON_AddStringToObject(data, "not_counted", buf_cstr(&t->not_counted));
+    int rc = record(r, "approval-requested", spec->name, data);
+    if (rc)
+        return rc;
+    size_t missing = (size_t)rule->count - t->approvers.count;
+    char *who = approvals_who_may(rule);
+    buf counted = BUF_INIT;
+    for (size_t i = 0; i < t->approvers.count; i++)
+        buf_printf(&counted, "%s%s", i ? ", " : "", t->approvers.items[i]);
+    term_info("step %s needs %d approvals; counted %zu (%s)", spec->name, rule->count, t->approvers.count,
+              counted.len ? buf_cstr(&counted) : "none");
+    buf_dispose(&counted);
+    if (t->not_counted.len)
+        term_warn("approvals not counted: %s", buf_cstr(&t->not_counted));
+    free(r->pause_reason);
+    r->pause_reason = xasprintf("waiting for %zu more approval%s at step %s (drctl approve %s %s)", missing,
+                                missing == 1 ? "" : "s", spec->name, r->run_id, spec->name);
+    rc = err_set(DR_EREFUSED, "step %s waits for %zu more approval%s, from %s; the run is paused. Each approves "
+                 "from their own clone of the audit trail with: drctl approve %s %s; then: %s", spec->name, missing,
+                 missing == 1 ? "" : "s", who, r->run_id, spec->name, r->resume_hint);
+    free(who);
+    return rc;
+}
+
+/* Four eyes: once the operator confirmed, the step runs only when enough
+ * distinct operators approved this very summary (approvals.h). */
+static int check_approvals(run *r, const step_spec *spec, const char *summary, const char *challenge)
+{
+    const approval_rule *rule = rule_of(r, spec);
+    if (rule->count <= 1 || r->opts->drill) /* a drill acts on its own copies */
+        return 0;
+    char hash[APPROVAL_HASH_SIZE];
+    approvals_summary_hash(hash, summary, challenge);
+    char *path = xasprintf("%s/journal.jsonl", r->run_dir);
+    cJSON *events = NULL;
+    int rc = journal_read(&events, NULL, path);
+    free(path);
+    if (rc)
+        return rc;
+    approval_tally t;
+    approvals_tally(&t, events, spec->name, hash, rule, r->operator, r->opts->signing_key, timefmt_now());
+    if (t.approvers.count >= (size_t)rule->count) {
+        cJSON *data = cJSON_CreateObject();
+        cJSON_AddStringToObject(data, "summary_hash", hash);
+        cJSON_AddItemToObject(data, "approved_by", string_array(&t.approvers));
+        rc = record(r, "approval-met", spec->name, data);
+        if (rc == 0)
+            term_info("step %s: approved by %zu operators", spec->name, t.approvers.count);
+    } else {
+        rc = request_approvals(r, spec, rule, &t, summary, challenge, hash);
+    }
+    approvals_tally_dispose(&t);
+    cJSON_Delete(events);
+    return rc;
+}
+
 /* Before a step: the rerun confirmation of a half-done step that is not
  * idempotent, then a destructive step's typed confirmation, or *skip (the
  * caller frees) when its confirm says there is nothing to do. */
@@ -740,6 +827,8 @@ static int gate_before_step(char **skip, run *r, const step_spec *spec, const st
                                         "challenge = \"...\" } with both non-empty, or { skip = \"why\" }");
     } else {
         rc = gate_confirm(&r->gate, spec->name, "destructive", a.text, a.challenge);
+        if (rc == 0)
+            rc = check_approvals(r, spec, a.text, a.challenge);
     }
     after_call_free(&a);
     return rc;
@@ -1006,7 +1095,8 @@ static int run_steps(run *r, int cleanup_only)
             continue;
         }
         if (rc == DR_EREFUSED) {
-            char *reason = xasprintf("confirmation refused or missing at step %s", spec->name);
+            char *reason = r->pause_reason ? xstrdup(r->pause_reason)
+                                           : xasprintf("confirmation refused or missing at step %s", spec->name);
             rc = finish(r, "run-paused", reason, DR_EREFUSED);
             free(reason);
             return rc;
