@@ -7,6 +7,7 @@
 #include "err.h"
 #include "fsio.h"
 #include "redact.h"
+#include "signing.h"
 #include "term.h"
 
 #include <dirent.h>
@@ -108,7 +109,11 @@ int audit_open(audit **out, const char *dir, int create)
     a->lock_fd = -1;
     a->dir = xstrdup(dir);
     git_remote *origin = NULL;
-    int rc = open_or_create_repository(&a->repo, dir, create);
+    /* the key first: a trail that asked for signatures gets no commit
+     * without one, not even the one that creates it */
+    int rc = signer_from_env(&a->signer);
+    if (rc == 0)
+        rc = open_or_create_repository(&a->repo, dir, create);
     if (rc)
         goto cleanup;
     if (git_repository_is_bare(a->repo)) {
@@ -140,7 +145,44 @@ void audit_free(audit *a)
     free(a->dir);
     free(a->locks_dir);
     free(a->branch);
+    signer_free(a->signer);
     free(a);
+}
+
+const char *audit_signing_key(const audit *a)
+{
+    return a->signer ? signer_fingerprint(a->signer) : NULL;
+}
+
+int audit_create_commit(git_oid *out, audit *a, int update_head, const git_signature *author,
+                        const git_signature *committer, const char *message, const git_tree *tree,
+                        size_t parent_count, const git_commit **parents)
+{
+    if (!a->signer)
+        return git_commit_create(out, a->repo, update_head ? "HEAD" : NULL, author, committer, NULL, message, tree,
+                                 parent_count, parents) == 0
+                   ? 0
+                   : audit_git_fail(DR_EFAIL, "cannot commit to the audit repository");
+    git_buf text = GIT_BUF_INIT;
+    char *signature = NULL;
+    int rc = 0;
+    if (git_commit_create_buffer(&text, a->repo, author, committer, NULL, message, tree, parent_count, parents) != 0)
+        rc = audit_git_fail(DR_EFAIL, "cannot build the audit commit");
+    else if ((rc = signer_sign(&signature, a->signer, text.ptr, text.size)) != 0)
+        rc = err_set(DR_EFAIL, "cannot sign the audit commit (nothing was committed): %s", err_last());
+    else if (git_commit_create_with_signature(out, a->repo, text.ptr, signature, "gpgsig") != 0)
+        rc = audit_git_fail(DR_EFAIL, "cannot commit to the audit repository");
+    if (rc == 0 && update_head) {
+        char *branch = xasprintf("refs/heads/%s", a->branch ? a->branch : "main");
+        git_reference *ref = NULL;
+        if (git_reference_create(&ref, a->repo, branch, out, 1, message) != 0)
+            rc = audit_git_fail(DR_EFAIL, "cannot move the audit branch to its new commit");
+        git_reference_free(ref);
+        free(branch);
+    }
+    free(signature);
+    git_buf_dispose(&text);
+    return rc;
 }
 
 /* ---- the repository lock -------------------------------------------------- */
@@ -285,12 +327,10 @@ static int commit_files(audit *a, char *const *paths, size_t path_count, const c
         goto cleanup;
     char *clean = redact_text(message);
     const git_commit *parents[1] = { parent };
-    int made = git_commit_create(&commit_oid, a->repo, "HEAD", sig, sig, NULL, clean, tree, parent ? 1 : 0, parents);
+    rc = audit_create_commit(&commit_oid, a, 1, sig, sig, clean, tree, parent ? 1 : 0, parents);
     free(clean);
-    if (made != 0) {
-        rc = audit_git_fail(DR_EFAIL, "cannot commit to the audit repository");
+    if (rc)
         goto cleanup;
-    }
     a->pending++;
 cleanup:
     free(updates);

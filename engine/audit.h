@@ -19,6 +19,9 @@ int audit_open(audit **out, const char *dir, int create);
 void audit_free(audit *a);
 
 const char *audit_dir(const audit *a);
+/* The fingerprint of the key signing this trail's commits (signing.h), or
+ * NULL when they are not signed. */
+const char *audit_signing_key(const audit *a);
 /* Where lock files live: inside .git, so they are never committed. */
 const char *audit_locks_dir(const audit *a);
 int audit_has_remote(const audit *a);

@@ -17,7 +17,14 @@ struct audit {
     int push_broken;        /* a push failed in this process: retry at settle only */
     int pending;            /* commits made since the last successful push */
     int lock_fd;            /* serialises commits of processes sharing this clone */
+    struct signer *signer;  /* signs every commit (signing.h), or NULL */
 };
+
+/* Creates a commit, signed when the trail has a signer; with update_head,
+ * the branch HEAD names moves to it. */
+int audit_create_commit(git_oid *out, audit *a, int update_head, const git_signature *author,
+                        const git_signature *committer, const char *message, const git_tree *tree,
+                        size_t parent_count, const git_commit **parents);
 
 /* Sets the message "what: <libgit2's last error>" and returns code. */
 int audit_git_fail(int code, const char *what);

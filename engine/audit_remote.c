@@ -279,11 +279,11 @@ static int replay_onto(git_oid *new_tip, audit *a, git_commit *head, const git_o
             rc = audit_git_fail(DR_EFAIL, "cannot read a local audit commit");
         } else if ((rc = replayed_tree(&tree_oid, a, c, onto)) == 0) {
             const git_commit *parents[1] = { tip };
-            if (git_tree_lookup(&tree, a->repo, &tree_oid) != 0 ||
-                git_commit_create(&made, a->repo, NULL, git_commit_author(c), git_commit_committer(c), NULL,
-                                  git_commit_message(c), tree, 1, parents) != 0) {
+            if (git_tree_lookup(&tree, a->repo, &tree_oid) != 0) {
                 rc = audit_git_fail(DR_EFAIL, "cannot replay a local audit commit");
-            } else {
+            } else if ((rc = audit_create_commit(&made, a, 0, git_commit_author(c), git_commit_committer(c),
+                                                 git_commit_message(c), tree, 1, parents)) == 0) {
+                /* signed again when the trail signs: a replayed commit is a new object */
                 git_commit_free(tip);
                 tip = NULL;
                 if (git_commit_lookup(&tip, a->repo, &made) != 0)

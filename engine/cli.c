@@ -178,14 +178,18 @@ static const struct {
       "nothing changed, for a run that is not done, was undone already, whose preserved\n"
       "branch is gone, protected or changed since, or whose previous default is gone.\n" },
     { "audit",
-      "usage: drctl audit log | show RUN_ID | verify [--json]\n"
+      "usage: drctl audit log | show RUN_ID | verify [--allowed-signers FILE] [--json]\n"
       "\n"
       "  log            every run, newest first: id, runbook@version, operator, state, start, duration\n"
       "  show RUN_ID    the run's timeline, confirmations with who and when, figures, outputs, errors\n"
-      "  verify         checks the trail: gapless journals ordered in time, state.json agreeing with\n"
-      "                 the journal, linear history, one run folder per commit, journals only ever\n"
-      "                 appended to, one commit per transition, nothing edited outside drctl.\n"
-      "                 Exit 0 when all holds; otherwise 1, with each problem's run, file and cause.\n" },
+      "  verify         checks the trail: gapless journals ordered in time with their hash chains\n"
+      "                 whole, state.json agreeing with the journal, linear history, one run folder\n"
+      "                 per commit, journals only ever appended to, one commit per transition,\n"
+      "                 nothing edited or added outside drctl. Exit 0 when all holds; otherwise 1,\n"
+      "                 with each problem's run, file and cause.\n"
+      "  --allowed-signers FILE  with verify: every commit must also be signed (DRCTL_SIGNING_KEY)\n"
+      "                 by a key FILE allows for its author, in git's allowed-signers format\n"
+      "                 (gpg.ssh.allowedSignersFile: \"alice@example.org ssh-ed25519 AAAA...\")\n" },
     { "docs",
       "usage: drctl docs [RUNBOOK] [--out DIR]\n"
       "\n"
@@ -355,6 +359,9 @@ static int parse_option(cli *c, int *i, int argc, char **argv)
     } else if (matches(arg, "--out")) {
         if (!(c->out_dir = option_value(i, argc, argv, "--out")))
             return DR_EUSAGE;
+    } else if (matches(arg, "--allowed-signers")) {
+        if (!(c->allowed_signers = option_value(i, argc, argv, "--allowed-signers")))
+            return DR_EUSAGE;
     } else if (matches(arg, "--prometheus")) {
         if (!(c->prometheus_file = option_value(i, argc, argv, "--prometheus")))
             return DR_EUSAGE;
@@ -407,6 +414,9 @@ static int check_options_apply(const cli *c)
         return err_set(DR_EUSAGE, "--run-id does not apply to '%s'", cmd);
     if (c->out_dir && strcmp(cmd, "docs") != 0)
         return err_set(DR_EUSAGE, "--out does not apply to '%s' (it is drctl docs --out DIR)", cmd);
+    if (c->allowed_signers && strcmp(cmd, "audit") != 0)
+        return err_set(DR_EUSAGE, "--allowed-signers does not apply to '%s' (it is drctl audit verify "
+                       "--allowed-signers FILE)", cmd);
     if (c->prometheus_file && strcmp(cmd, "check") != 0)
         return err_set(DR_EUSAGE, "--prometheus does not apply to '%s' (it is drctl check --prometheus FILE)", cmd);
     if (c->allow_runbook_change && strcmp(cmd, "resume") != 0 && strcmp(cmd, "abort") != 0)

@@ -32,6 +32,7 @@ typedef struct cli {
     int history;      /* drill --history */
     const char *out_dir; /* docs --out DIR */
     const char *prometheus_file; /* check --prometheus FILE */
+    const char *allowed_signers; /* audit verify --allowed-signers FILE */
 } cli;
 
 /* Runs one command; returns the process exit status. */

@@ -162,7 +162,9 @@ static char *why_not_allowed(const approval_session *s, const char *hash)
                             s->step, s->run_id);
         free(other);
     }
-    if (!why && s->signing_key && str_list_has(&t.keys, s->signing_key))
+    const char *requester_key = json_text(data, "signing_key", NULL);
+    if (!why && s->signing_key && (str_list_has(&t.keys, s->signing_key) ||
+                                   (requester_key && !strcmp(requester_key, s->signing_key))))
         why = xasprintf("the signing key %s approved step %s already, as another identity: another operator must "
                         "approve it", s->signing_key, s->step);
     free(me);
@@ -234,6 +236,7 @@ int cmd_approve(cli *c)
     approval_session s = { .run_id = c->args[0], .step = c->args[1], .dir = cli_audit_dir(c),
                            .signing_key = NULL };
     if ((rc = audit_open(&s.trail, s.dir, 0)) == 0) {
+        s.signing_key = audit_signing_key(s.trail);
         audit_sync(s.trail); /* the request arrives with the fetch */
         s.operator = identity_operator();
         s.host = identity_host();

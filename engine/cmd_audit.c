@@ -83,6 +83,8 @@ static void print_verify_result(const cli *c, verify_result *result, int problem
         cJSON_AddNumberToObject(out, "commits", (double)result->commits);
         cJSON_AddNumberToObject(out, "unchained_runs", (double)result->unchained);
         cJSON_AddNumberToObject(out, "partly_chained_runs", (double)result->partly_chained);
+        if (c->allowed_signers)
+            cJSON_AddNumberToObject(out, "signed_commits", (double)result->signed_commits);
         cJSON_AddItemToObject(out, "problems", result->problems);
         cli_print_json(out);
         cJSON_Delete(out);
@@ -94,6 +96,8 @@ static void print_verify_result(const cli *c, verify_result *result, int problem
     if (result->unchained || result->partly_chained)
         term_out("unchained journals (written by an older drctl, so no hash chain to check): %ld run%s wholly, "
                  "%ld up to a resume", result->unchained, result->unchained == 1 ? "" : "s", result->partly_chained);
+    if (c->allowed_signers)
+        term_out("signatures: %ld of %ld commits signed by an allowed key", result->signed_commits, result->commits);
     term_out("verified %ld runs and %ld commits: %s", result->runs, result->commits,
              problems ? "PROBLEMS FOUND" : "ok");
     cJSON_Delete(result->problems);
@@ -102,7 +106,7 @@ static void print_verify_result(const cli *c, verify_result *result, int problem
 static int audit_verify(cli *c)
 {
     verify_result result;
-    int rc = verify_audit(&result, cli_audit_dir(c));
+    int rc = verify_audit(&result, cli_audit_dir(c), c->allowed_signers);
     if (rc) {
         cJSON_Delete(result.problems);
         return rc;
@@ -119,11 +123,14 @@ static int audit_verify(cli *c)
 int cmd_audit(cli *c)
 {
     const char *sub = c->arg_count ? c->args[0] : "";
+    if (c->allowed_signers && strcmp(sub, "verify") != 0)
+        return err_set(DR_EUSAGE, "--allowed-signers applies to drctl audit verify only");
     if (strcmp(sub, "log") == 0 && c->arg_count == 1)
         return cmd_status_print_runs(c, 1);
     if (strcmp(sub, "show") == 0 && c->arg_count == 2)
         return audit_show(c, c->args[1]);
     if (strcmp(sub, "verify") == 0 && c->arg_count == 1)
         return audit_verify(c);
-    return err_set(DR_EUSAGE, "usage: drctl audit log | show RUN_ID | verify (drctl audit --help)");
+    return err_set(DR_EUSAGE, "usage: drctl audit log | show RUN_ID | verify [--allowed-signers FILE] (drctl audit "
+                   "--help)");
 }

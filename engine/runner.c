@@ -738,6 +738,8 @@ static int request_approvals(run *r, const step_spec *spec, const approval_rule 
     cJSON_AddNumberToObject(data, "required", rule->count);
     cJSON_AddItemToObject(data, "from", string_array(&rule->from));
     cJSON_AddNumberToObject(data, "valid_for_seconds", rule->valid_for);
+    if (r->opts->audit && audit_signing_key(r->opts->audit))
+        cJSON_AddStringToObject(data, "signing_key", audit_signing_key(r->opts->audit));
     cJSON_AddItemToObject(data, "approved_by", string_array(&t->approvers));
     if (t->not_counted.len)
         cJSON_AddStringToObject(data, "not_counted", buf_cstr(&t->not_counted));
@@ -780,7 +782,8 @@ static int check_approvals(run *r, const step_spec *spec, const char *summary, c
     if (rc)
         return rc;
     approval_tally t;
-    approvals_tally(&t, events, spec->name, hash, rule, r->operator, r->opts->signing_key, timefmt_now());
+    const char *key = r->opts->audit ? audit_signing_key(r->opts->audit) : NULL;
+    approvals_tally(&t, events, spec->name, hash, rule, r->operator, key, timefmt_now());
     if (t.approvers.count >= (size_t)rule->count) {
         cJSON *data = cJSON_CreateObject();
         cJSON_AddStringToObject(data, "summary_hash", hash);

@@ -8,6 +8,7 @@
 #include "journal.h"
 #include "term.h"
 #include "timefmt.h"
+#include "verifysig.h"
 
 #include <git2.h>
 #include <pthread.h>
@@ -17,10 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static void problem(verify_result *r, const char *run, const char *file, const git_oid *commit,
-                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void problem(verify_result *r, const char *run, const char *file, const git_oid *commit,
+void verify_problem(verify_result *r, const char *run, const char *file, const git_oid *commit,
                     const char *fmt, ...)
 {
     char text[1024];
@@ -51,11 +49,11 @@ static void check_times(verify_result *r, const char *run_id, const char *file, 
         const cJSON *seq = cJSON_GetObjectItemCaseSensitive(e, "seq");
         double t;
         if (!cJSON_IsString(time) || timefmt_parse_timestamp(&t, time->valuestring) != 0) {
-            problem(r, run_id, file, NULL, "event %d has no valid time", seq ? seq->valueint : -1);
+            verify_problem(r, run_id, file, NULL, "event %d has no valid time", seq ? seq->valueint : -1);
             return;
         }
         if (t <= previous) {
-            problem(r, run_id, file, NULL, "event %d is not later than the event before it (%s)",
+            verify_problem(r, run_id, file, NULL, "event %d is not later than the event before it (%s)",
                     seq ? seq->valueint : -1, time->valuestring);
             return;
         }
@@ -68,7 +66,7 @@ static void check_state(verify_result *r, const char *run_id, const char *file, 
 {
     checkpoint *cp = NULL;
     if (checkpoint_replay(&cp, run_id, events) != 0) {
-        problem(r, run_id, file, NULL, "the journal cannot be replayed: %s", err_last());
+        verify_problem(r, run_id, file, NULL, "the journal cannot be replayed: %s", err_last());
         return;
     }
     cJSON *replayed = checkpoint_to_json(cp);
@@ -76,21 +74,21 @@ static void check_state(verify_result *r, const char *run_id, const char *file, 
     cJSON *stored = state_text ? cJSON_Parse(state_text) : NULL;
     char *state_file = xasprintf("runs/%s/state.json", run_id);
     if (!stored) {
-        problem(r, run_id, state_file, NULL, "state.json is missing or not JSON");
+        verify_problem(r, run_id, state_file, NULL, "state.json is missing or not JSON");
     } else if (!cJSON_Compare(cJSON_GetObjectItemCaseSensitive(replayed, "status"),
                               cJSON_GetObjectItemCaseSensitive(stored, "status"), 1)) {
-        problem(r, run_id, state_file, NULL, "the status in state.json disagrees with the journal");
+        verify_problem(r, run_id, state_file, NULL, "the status in state.json disagrees with the journal");
     } else {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(replayed, "steps");
         const cJSON *b = cJSON_GetObjectItemCaseSensitive(stored, "steps");
         int n = cJSON_GetArraySize(a);
         if (n != cJSON_GetArraySize(b))
-            problem(r, run_id, state_file, NULL, "state.json lists other steps than the journal");
+            verify_problem(r, run_id, state_file, NULL, "state.json lists other steps than the journal");
         for (int i = 0; i < n; i++) {
             const cJSON *sa = cJSON_GetArrayItem(a, i), *sb = cJSON_GetArrayItem(b, i);
             if (!cJSON_Compare(sa, sb, 1)) {
                 const cJSON *name = cJSON_GetObjectItemCaseSensitive(sa, "name");
-                problem(r, run_id, state_file, NULL, "step '%s' in state.json disagrees with the journal "
+                verify_problem(r, run_id, state_file, NULL, "step '%s' in state.json disagrees with the journal "
                         "(state, outputs or error edited)", cJSON_IsString(name) ? name->valuestring : "?");
                 break;
             }
@@ -108,7 +106,7 @@ static void check_chain(verify_result *r, const char *run_id, const char *file, 
     journal_chain chain;
     journal_chain_check(&chain, run_id, text, len);
     if (chain.broken_line)
-        problem(r, run_id, file, NULL, "the hash chain breaks at %s", chain.why);
+        verify_problem(r, run_id, file, NULL, "the hash chain breaks at %s", chain.why);
     else if (chain.unchained == chain.events)
         r->unchained++;
     else if (chain.unchained)
@@ -145,13 +143,13 @@ static void check_run(verify_result *r, git_repository *repo, const git_tree_ent
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(info, "run_id");
     long torn = 0;
     if (!info || !cJSON_IsString(id) || strcmp(id->valuestring, run_id) != 0)
-        problem(r, run_id, info_path, NULL, "run.json is missing, not JSON, or names another run");
+        verify_problem(r, run_id, info_path, NULL, "run.json is missing, not JSON, or names another run");
     if (!journal_text)
-        problem(r, run_id, journal_file, NULL, "the journal is missing");
+        verify_problem(r, run_id, journal_file, NULL, "the journal is missing");
     else if (journal_parse(&events, &torn, journal_file, journal_text, len) != 0)
-        problem(r, run_id, journal_file, NULL, "%s", err_last());
+        verify_problem(r, run_id, journal_file, NULL, "%s", err_last());
     else if (torn)
-        problem(r, run_id, journal_file, NULL, "the journal ends with an incomplete line");
+        verify_problem(r, run_id, journal_file, NULL, "the journal ends with an incomplete line");
     if (events) {
         check_times(r, run_id, journal_file, events);
         check_state(r, run_id, journal_file, events, state_text);
@@ -201,7 +199,7 @@ static void check_added_events(verify_result *r, const char *run_id, const char 
         p += line_len + 1;
     }
     if (!last) {
-        problem(r, run_id, file, oid, "the commit adds no transition to the journal");
+        verify_problem(r, run_id, file, oid, "the commit adds no transition to the journal");
         return;
     }
     const char *kind = cJSON_GetObjectItemCaseSensitive(last, "kind")->valuestring;
@@ -211,12 +209,12 @@ static void check_added_events(verify_result *r, const char *run_id, const char 
     while (mlen && message[mlen - 1] == '\n')
         mlen--;
     if (strlen(expected) != mlen || strncmp(expected, message, mlen) != 0)
-        problem(r, run_id, file, oid, "the commit says '%.*s' but its last event is '%s'", (int)mlen, message, expected);
+        verify_problem(r, run_id, file, oid, "the commit says '%.*s' but its last event is '%s'", (int)mlen, message, expected);
     else if (transitions > 1 && !ends_after_crash(kind))
-        problem(r, run_id, file, oid, "the commit adds %d transitions where drctl commits one (a commit was "
+        verify_problem(r, run_id, file, oid, "the commit adds %d transitions where drctl commits one (a commit was "
                 "removed or squashed)", transitions);
     else if (transitions > 2)
-        problem(r, run_id, file, oid, "the commit adds %d transitions, ending with %s: what a crash leaves is "
+        verify_problem(r, run_id, file, oid, "the commit adds %d transitions, ending with %s: what a crash leaves is "
                 "at most the one transition being committed, then the event that resumes the run (commits "
                 "were removed or squashed, or events added by hand)", transitions, kind);
     free(expected);
@@ -328,7 +326,7 @@ static void name_foreign_change(verify_result *r, git_repository *repo, git_comm
             const git_diff_delta *d = git_diff_get_delta(diff, i);
             const char *path = d->new_file.path ? d->new_file.path : d->old_file.path;
             if (strncmp(path, prefix, strlen(prefix)) != 0) {
-                problem(r, run_id, path, git_commit_id(commit), "the commit of run %s also changes %s, outside "
+                verify_problem(r, run_id, path, git_commit_id(commit), "the commit of run %s also changes %s, outside "
                         "its folder", run_id, path);
                 break;
             }
@@ -372,18 +370,18 @@ static void check_config_commit(verify_result *r, git_repository *repo, git_comm
     int has_parent = git_commit_parentcount(commit) > 0;
     if (!root_raw ||
         !only_entry_changed(&after, &before, &had, has_parent ? w->root_raw : NULL, root_raw, CONFIG_FILE)) {
-        problem(r, NULL, CONFIG_FILE, oid, "the settings commit changes more than %s", CONFIG_FILE);
+        verify_problem(r, NULL, CONFIG_FILE, oid, "the settings commit changes more than %s", CONFIG_FILE);
         return;
     }
     git_blob *blob = NULL;
     config *parsed = NULL;
     if (git_blob_lookup(&blob, repo, &after.id) != 0) {
-        problem(r, NULL, CONFIG_FILE, oid, "%s cannot be read", CONFIG_FILE);
+        verify_problem(r, NULL, CONFIG_FILE, oid, "%s cannot be read", CONFIG_FILE);
         return;
     }
     char *text = xstrndup(git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
     if (config_parse(&parsed, text, CONFIG_FILE) != 0)
-        problem(r, NULL, CONFIG_FILE, oid, "%s", err_last());
+        verify_problem(r, NULL, CONFIG_FILE, oid, "%s", err_last());
     config_free(parsed);
     free(text);
     git_blob_free(blob);
@@ -402,14 +400,14 @@ static const git_tree_entry *added_record(verify_result *r, const git_oid *oid, 
         if (was && git_oid_equal(git_tree_entry_id(was), git_tree_entry_id(e)))
             continue;
         if (was || added) {
-            problem(r, NULL, AUDIT_NOTIFICATIONS_DIR, oid, "the notification commit changes %s/%s, which was "
+            verify_problem(r, NULL, AUDIT_NOTIFICATIONS_DIR, oid, "the notification commit changes %s/%s, which was "
                     "already recorded, or adds more than one record", AUDIT_NOTIFICATIONS_DIR, git_tree_entry_name(e));
             return NULL;
         }
         added = e;
     }
     if (!added || has != had + 1) {
-        problem(r, NULL, AUDIT_NOTIFICATIONS_DIR, oid, "the notification commit %s", added ? "also removes a record"
+        verify_problem(r, NULL, AUDIT_NOTIFICATIONS_DIR, oid, "the notification commit %s", added ? "also removes a record"
                                                                                           : "adds no record");
         return NULL;
     }
@@ -427,7 +425,7 @@ static void check_notify_commit(verify_result *r, git_repository *repo, git_comm
     int has_parent = git_commit_parentcount(commit) > 0;
     if (!root_raw || !only_entry_changed(&after, &before, &had, has_parent ? w->root_raw : NULL, root_raw,
                                          AUDIT_NOTIFICATIONS_DIR)) {
-        problem(r, NULL, AUDIT_NOTIFICATIONS_DIR, oid, "the notification commit changes more than one new file "
+        verify_problem(r, NULL, AUDIT_NOTIFICATIONS_DIR, oid, "the notification commit changes more than one new file "
                 "of %s/", AUDIT_NOTIFICATIONS_DIR);
         return;
     }
@@ -435,7 +433,7 @@ static void check_notify_commit(verify_result *r, git_repository *repo, git_comm
     git_blob *blob = NULL;
     if (git_tree_lookup(&after_tree, repo, &after.id) != 0 ||
         (had && git_tree_lookup(&before_tree, repo, &before.id) != 0)) {
-        problem(r, NULL, AUDIT_NOTIFICATIONS_DIR, oid, "%s/ is not a folder or cannot be read",
+        verify_problem(r, NULL, AUDIT_NOTIFICATIONS_DIR, oid, "%s/ is not a folder or cannot be read",
                 AUDIT_NOTIFICATIONS_DIR);
         goto cleanup;
     }
@@ -448,7 +446,7 @@ static void check_notify_commit(verify_result *r, git_repository *repo, git_comm
     if (git_tree_entry_type(record) == GIT_OBJECT_BLOB && git_blob_lookup(&blob, repo, git_tree_entry_id(record)) == 0)
         doc = cJSON_ParseWithLength(git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
     if (len <= 5 || strcmp(name + len - 5, ".json") != 0 || !cJSON_IsObject(doc))
-        problem(r, NULL, AUDIT_NOTIFICATIONS_DIR, oid, "%s/%s is not a notification record (a .json object)",
+        verify_problem(r, NULL, AUDIT_NOTIFICATIONS_DIR, oid, "%s/%s is not a notification record (a .json object)",
                 AUDIT_NOTIFICATIONS_DIR, name);
     cJSON_Delete(doc);
 cleanup:
@@ -462,7 +460,7 @@ static void check_commit(verify_result *r, git_repository *repo, git_commit *com
     const git_oid *oid = git_commit_id(commit);
     r->commits++;
     if (git_commit_parentcount(commit) > 1)
-        problem(r, NULL, NULL, oid, "history is not linear: this is a merge commit");
+        verify_problem(r, NULL, NULL, oid, "history is not linear: this is a merge commit");
     const char *message = git_commit_message(commit);
     const char *colon = strchr(message, ':');
     git_odb_object *root_raw = NULL;
@@ -477,7 +475,7 @@ static void check_commit(verify_result *r, git_repository *repo, git_commit *com
         if (parent_known)
             check_notify_commit(r, repo, commit, w, root_raw);
     } else if (!colon) {
-        problem(r, NULL, NULL, oid, "not a drctl commit (its message does not start with a run id)");
+        verify_problem(r, NULL, NULL, oid, "not a drctl commit (its message does not start with a run id)");
     } else if (parent_known) {
         char *run_id = xstrndup(message, (size_t)(colon - message));
         char *journal_file = xasprintf("runs/%s/journal.jsonl", run_id);
@@ -497,9 +495,9 @@ static void check_commit(verify_result *r, git_repository *repo, git_commit *com
         if (!ok)
             ; /* named above */
         else if (!new_journal)
-            problem(r, run_id, journal_file, oid, "the commit has no journal for run %s", run_id);
+            verify_problem(r, run_id, journal_file, oid, "the commit has no journal for run %s", run_id);
         else if (old_journal && (new_len < old_len || memcmp(old_journal, new_journal, old_len) != 0))
-            problem(r, run_id, journal_file, oid, "events were removed or edited: the journal is not append-only");
+            verify_problem(r, run_id, journal_file, oid, "events were removed or edited: the journal is not append-only");
         else
             check_added_events(r, run_id, journal_file, oid, message, new_journal + old_len, new_len - old_len);
         free(old_journal);
@@ -623,7 +621,7 @@ static void check_records_unchanged(verify_result *r, git_repository *repo, git_
         if (d->status == GIT_DELTA_UNTRACKED || d->status == GIT_DELTA_ADDED)
             continue;
         const char *path = d->old_file.path ? d->old_file.path : d->new_file.path;
-        problem(r, NULL, path, NULL, "the notification record %s was %s outside drctl; restore it with git "
+        verify_problem(r, NULL, path, NULL, "the notification record %s was %s outside drctl; restore it with git "
                 "checkout HEAD -- %s", path, d->status == GIT_DELTA_DELETED ? "deleted" : "changed", path);
     }
     git_diff_free(diff);
@@ -675,7 +673,7 @@ static void check_untracked(verify_result *r, git_repository *repo, const char *
         if (starts_with_folder(path, "runs") || starts_with_folder(path, AUDIT_NOTIFICATIONS_DIR) ||
             starts_with_folder(path, docs))
             continue;
-        problem(r, NULL, path, NULL, "%s is not tracked (%s): drctl writes only runs/, %s/ and %s at the top of "
+        verify_problem(r, NULL, path, NULL, "%s is not tracked (%s): drctl writes only runs/, %s/ and %s at the top of "
                 "the trail; remove it, or commit it knowingly", path,
                 e->status & GIT_STATUS_IGNORED ? "ignored" : "untracked", AUDIT_NOTIFICATIONS_DIR, CONFIG_FILE);
     }
@@ -683,27 +681,32 @@ static void check_untracked(verify_result *r, git_repository *repo, const char *
     git_status_list_free(list);
 }
 
-int verify_audit(verify_result *result, const char *dir)
+int verify_audit(verify_result *result, const char *dir, const char *allowed_signers_path)
 {
     memset(result, 0, sizeof *result);
     result->problems = cJSON_CreateArray();
+    allowed_signers *signers = NULL;
+    if (allowed_signers_path && allowed_signers_load(&signers, allowed_signers_path) != 0)
+        return DR_EUSAGE;
     audit *a = NULL;
     git_repository *repo = NULL;
     git_object *head = NULL;
     git_tree *tree = NULL, *runs = NULL;
     git_tree_entry *runs_entry = NULL;
     int rc = audit_open(&a, dir, 0);
-    if (rc)
+    if (rc) {
+        allowed_signers_free(signers);
         return rc;
+    }
     if (git_repository_open_ext(&repo, dir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) != 0) {
         rc = err_set(DR_EUSAGE, "cannot open the audit repository %s", dir);
         goto cleanup;
     }
     double t0 = timefmt_monotonic();
     if (audit_check_clean(a) != 0)
-        problem(result, NULL, NULL, NULL, "%s", err_last());
+        verify_problem(result, NULL, NULL, NULL, "%s", err_last());
     if (audit_check_config_clean(a) != 0)
-        problem(result, NULL, CONFIG_FILE, NULL, "%s", err_last());
+        verify_problem(result, NULL, CONFIG_FILE, NULL, "%s", err_last());
     check_untracked(result, repo, dir);
     term_debug("working tree checked in %.2fs", timefmt_monotonic() - t0);
     t0 = timefmt_monotonic();
@@ -721,7 +724,13 @@ int verify_audit(verify_result *result, const char *dir)
     t0 = timefmt_monotonic();
     check_history(result, repo);
     term_debug("%ld commits checked in %.2fs", result->commits, timefmt_monotonic() - t0);
+    if (signers) {
+        t0 = timefmt_monotonic();
+        verify_signatures(result, repo, signers);
+        term_debug("%ld signatures checked in %.2fs", result->signed_commits, timefmt_monotonic() - t0);
+    }
 cleanup:
+    allowed_signers_free(signers);
     git_tree_free(runs);
     git_tree_entry_free(runs_entry);
     git_tree_free(tree);

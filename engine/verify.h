@@ -21,10 +21,20 @@ typedef struct verify_result {
     long commits;
     long unchained;      /* runs whose journal has no hash chain (an older drctl's) */
     long partly_chained; /* runs begun unchained, chained since a newer drctl resumed them */
+    long signed_commits; /* commits whose signature an allowed key made (with allowed_signers) */
 } verify_result;
 
-/* Fills result (caller frees problems). Returns 0 when the check could be
- * made (problems or not), an error when the repository cannot be read. */
-int verify_audit(verify_result *result, const char *dir);
+/* Fills result (caller frees problems). With allowed_signers (a file in
+ * git's allowed-signers format, or NULL), every commit must also carry an
+ * SSH signature by a key that file allows for its author (verifysig.h).
+ * Returns 0 when the check could be made (problems or not), DR_EUSAGE for
+ * an allowed-signers file that does not parse, an error when the
+ * repository cannot be read. */
+int verify_audit(verify_result *result, const char *dir, const char *allowed_signers);
+
+/* Adds a problem (run, file and commit may be NULL). */
+struct git_oid;
+void verify_problem(verify_result *r, const char *run, const char *file, const struct git_oid *commit,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 #endif
