@@ -125,19 +125,68 @@ static void timeline(buf *b, const cJSON *events)
     buf_puts(b, "\n");
 }
 
+static void put_names(buf *b, const cJSON *list)
+{
+    const cJSON *n;
+    int first = 1;
+    cJSON_ArrayForEach(n, list) {
+        if (!cJSON_IsString(n))
+            continue;
+        buf_puts(b, first ? "" : ", ");
+        put_cell(b, n->valuestring);
+        first = 0;
+    }
+}
+
+/* Four eyes: how many were asked and from whom, who approved which
+ * summary (its hash, short), and why a refusal was made. */
+static void approval_detail(buf *b, const char *kind, const cJSON *data)
+{
+    const char *hash = json_text(data, "summary_hash", "");
+    if (!strcmp(kind, "approval-requested")) {
+        buf_printf(b, "%.0f approvals needed", json_number(data, "required", 0));
+        if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(data, "from"))) {
+            buf_puts(b, ", from ");
+            put_names(b, cJSON_GetObjectItemCaseSensitive(data, "from"));
+        }
+        buf_puts(b, "; counted: ");
+        put_names(b, cJSON_GetObjectItemCaseSensitive(data, "approved_by"));
+        if (json_text(data, "not_counted", NULL)) {
+            buf_puts(b, "; not counted: ");
+            put_cell(b, json_text(data, "not_counted", ""));
+        }
+    } else if (!strcmp(kind, "approval-met")) {
+        buf_puts(b, "approved by ");
+        put_names(b, cJSON_GetObjectItemCaseSensitive(data, "approved_by"));
+    } else if (!strcmp(kind, "approval-refused")) {
+        put_cell(b, json_text(data, "reason", ""));
+    } else {
+        buf_printf(b, "from %s", json_text(data, "host", "?"));
+        if (json_text(data, "how", NULL))
+            buf_printf(b, ", %s", json_text(data, "how", ""));
+        if (json_text(data, "signing_key", NULL))
+            buf_printf(b, ", key %s", json_text(data, "signing_key", ""));
+    }
+    buf_printf(b, " (summary %.12s)", hash);
+}
+
 static void confirmations(buf *b, const cJSON *events)
 {
     buf section = BUF_INIT;
     const cJSON *e;
     cJSON_ArrayForEach(e, events) {
         const char *kind = json_text(e, "kind", "");
-        if (strncmp(kind, "confirmation-", 13) != 0)
+        int approval = strncmp(kind, "approval-", 9) == 0;
+        if (strncmp(kind, "confirmation-", 13) != 0 && !approval)
             continue;
         const cJSON *data = cJSON_GetObjectItemCaseSensitive(e, "data");
-        buf_printf(&section, "| %s | %s | %s | ", json_text(e, "time", ""), json_text(e, "step", ""), kind + 13);
+        buf_printf(&section, "| %s | %s | %s | ", json_text(e, "time", ""), json_text(e, "step", ""),
+                   approval ? kind : kind + 13);
         put_cell(&section, json_text(data, "operator", ""));
         buf_puts(&section, " | ");
-        if (strcmp(kind, "confirmation-asked") == 0) {
+        if (approval) {
+            approval_detail(&section, kind, data);
+        } else if (strcmp(kind, "confirmation-asked") == 0) {
             put_cell(&section, json_text(data, "summary", ""));
             buf_printf(&section, " (challenge: `%s`)", json_text(data, "challenge", ""));
         } else if (json_text(data, "answer", NULL)) {
