@@ -1,5 +1,7 @@
 #include "approvals.h"
 
+#include "config.h"
+#include "err.h"
 #include "jsonfield.h"
 #include "redact.h"
 #include "timefmt.h"
@@ -140,4 +142,121 @@ const cJSON *approvals_pending_request(const cJSON *events, const char *step)
             request = NULL;
     }
     return request;
+}
+
+/* ---- the team's policy -------------------------------------------------------- */
+
+static const char *const rule_words[] = { "count", "from", "valid_for", "runbook", "step", "project", "branch", NULL };
+
+static int bad_rule(const char *word, const char *why)
+{
+    return err_set(DR_EUSAGE, "'%s' %s; a rule is words like count=2 from=alice@example.org,bob@example.org "
+                   "valid_for=1h runbook=NAME step=NAME project=ID branch=NAME (count is required)", word, why);
+}
+
+static int rule_word(policy_rule *r, const char *word, const char *key, size_t key_len, const char *value)
+{
+    double seconds;
+    char *end = NULL;
+    if (!*value)
+        return bad_rule(word, "has no value");
+    if (!strncmp(key, "count", key_len)) {
+        long n = strtol(value, &end, 10);
+        if (*end || n < 1 || n > 10)
+            return bad_rule(word, "is not a count from 1 to 10");
+        r->rule.count = (int)n;
+    } else if (!strncmp(key, "from", key_len)) {
+        char *list = xstrdup(value), *save = NULL;
+        for (char *who = strtok_r(list, ",", &save); who; who = strtok_r(NULL, ",", &save))
+            str_list_add_unique(&r->rule.from, who);
+        free(list);
+    } else if (!strncmp(key, "valid_for", key_len)) {
+        if (timefmt_parse_duration(&seconds, value) != 0 || seconds <= 0)
+            return bad_rule(word, "is not a duration such as 30m or 1h");
+        r->rule.valid_for = seconds;
+    } else {
+        char **field = !strncmp(key, "runbook", key_len) ? &r->runbook
+                       : !strncmp(key, "step", key_len)  ? &r->step
+                       : !strncmp(key, "project", key_len) ? &r->project
+                                                           : &r->branch;
+        free(*field);
+        *field = xstrdup(value);
+    }
+    return 0;
+}
+
+static int known_word(const char *key, size_t len)
+{
+    for (const char *const *w = rule_words; *w; w++)
+        if (strlen(*w) == len && !strncmp(*w, key, len))
+            return 1;
+    return 0;
+}
+
+int approvals_parse_rule(policy_rule *out, const char *text)
+{
+    memset(out, 0, sizeof *out);
+    out->rule.valid_for = APPROVAL_DEFAULT_VALIDITY;
+    char *copy = xstrdup(text), *save = NULL;
+    int rc = 0;
+    for (char *word = strtok_r(copy, " \t", &save); rc == 0 && word; word = strtok_r(NULL, " \t", &save)) {
+        const char *eq = strchr(word, '=');
+        if (!eq || !known_word(word, (size_t)(eq - word)))
+            rc = bad_rule(word, "is not one of count=, from=, valid_for=, runbook=, step=, project=, branch=");
+        else
+            rc = rule_word(out, word, word, (size_t)(eq - word), eq + 1);
+    }
+    if (rc == 0 && out->rule.count == 0)
+        rc = bad_rule(text, "has no count=N");
+    free(copy);
+    return rc;
+}
+
+void approvals_rule_dispose(policy_rule *r)
+{
+    free(r->runbook);
+    free(r->step);
+    free(r->project);
+    free(r->branch);
+    approval_rule_dispose(&r->rule);
+    memset(r, 0, sizeof *r);
+}
+
+void approval_rule_dispose(approval_rule *r)
+{
+    str_list_dispose(&r->from);
+}
+
+static int field_matches(const char *wanted, const char *actual)
+{
+    return !wanted || (actual && !strcmp(wanted, actual));
+}
+
+static void copy_list(str_list *to, const str_list *from)
+{
+    str_list_dispose(to);
+    for (size_t i = 0; i < from->count; i++)
+        str_list_push(to, from->items[i]);
+}
+
+void approvals_effective(approval_rule *out, const approval_rule *declared, const config *cfg,
+                         const char *runbook_name, const char *step, const char *project, const char *branch)
+{
+    memset(out, 0, sizeof *out);
+    out->count = declared->count;
+    out->valid_for = declared->valid_for;
+    copy_list(&out->from, &declared->from);
+    for (size_t i = 0; i < config_list_count(cfg, "approvals"); i++) {
+        policy_rule r;
+        if (approvals_parse_rule(&r, config_list_item(cfg, "approvals", i)) == 0 && field_matches(r.runbook, runbook_name) &&
+            field_matches(r.step, step) && field_matches(r.project, project) && field_matches(r.branch, branch)) {
+            if (r.rule.count > out->count)
+                out->count = r.rule.count;
+            if (r.rule.from.count)
+                copy_list(&out->from, &r.rule.from);
+            if (r.rule.valid_for < out->valid_for)
+                out->valid_for = r.rule.valid_for;
+        }
+        approvals_rule_dispose(&r);
+    }
 }

@@ -49,6 +49,28 @@ void approvals_tally_dispose(approval_tally *t);
  * the step is not waiting for approval. */
 const cJSON *approvals_pending_request(const cJSON *events, const char *step);
 
+/* A rule of the team's policy (config.json's "approvals" list), one line
+ * of words: count=N (1 to 10, required), and optionally from=a@x,b@y,
+ * valid_for=DURATION, and what it applies to: runbook=NAME, step=NAME,
+ * project=ID, branch=NAME (the run's params project and branch). */
+typedef struct policy_rule {
+    char *runbook, *step, *project, *branch; /* NULL: any */
+    approval_rule rule;
+} policy_rule;
+
+/* DR_EUSAGE naming the word that is wrong and the form expected. */
+int approvals_parse_rule(policy_rule *out, const char *text);
+void approvals_rule_dispose(policy_rule *r);
+
+struct config;
+/* What a destructive step needs: the runbook's rule, raised by each team
+ * rule that matches it (the highest count; a rule's from list replaces
+ * the runbook's; the shortest validity). The policy never asks less than
+ * the runbook. */
+void approvals_effective(approval_rule *out, const approval_rule *declared, const struct config *cfg,
+                         const char *runbook_name, const char *step, const char *project, const char *branch);
+void approval_rule_dispose(approval_rule *r);
+
 /* "alice@x, bob@y" from a rule's from list, or "any operator". Caller frees. */
 char *approvals_who_may(const approval_rule *rule);
 

@@ -70,13 +70,13 @@ cleanup:
 
 static cJSON *value_json(const config *cfg, const config_key *k)
 {
-    if (k->kind != CONFIG_URL_LIST) {
+    if (!config_is_list(k)) {
         const char *text = config_text(cfg, k->name);
         return text ? cJSON_CreateString(text) : cJSON_CreateNull();
     }
     cJSON *list = cJSON_CreateArray();
-    for (size_t i = 0; i < config_webhook_count(cfg); i++)
-        cJSON_AddItemToArray(list, cJSON_CreateString(config_webhook(cfg, i)));
+    for (size_t i = 0; i < config_list_count(cfg, k->name); i++)
+        cJSON_AddItemToArray(list, cJSON_CreateString(config_list_item(cfg, k->name, i)));
     return list;
 }
 
@@ -187,7 +187,7 @@ static int change(const cli *c, int set, const char *key, const char *value)
         term_info("%s is already %s; nothing to record", key, set ? value : "unset");
         goto cleanup;
     }
-    const char *verb = k->kind == CONFIG_URL_LIST ? (set ? "add" : value ? "remove" : "unset") : set ? "set" : "unset";
+    const char *verb = config_is_list(k) ? (set ? "add" : value ? "remove" : "unset") : set ? "set" : "unset";
     message = value ? xasprintf("config: %s %s\n\n%s\n", verb, key, value) : xasprintf("config: %s %s\n", verb, key);
     text = config_to_text(cfg);
     file = xasprintf("%s/%s", cli_audit_dir(c), CONFIG_FILE);

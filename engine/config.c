@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include "approvals.h"
 #include "buf.h"
 #include "err.h"
 #include "proc.h"
@@ -27,6 +28,9 @@ static const config_key keys[] = {
     { "check.restore_test_max_age", CONFIG_DURATION, "31d", "a drill or verify-backup younger than this passes" },
     { "check.export_max_age", CONFIG_DURATION, "8d", "an export younger than this passes" },
     { "throwaway_ttl", CONFIG_DURATION, "1d", "the TTL of the branches a run makes for its own checks" },
+    { "approvals", CONFIG_RULE_LIST, NULL,
+      "the team's four-eyes policy: rules like 'project=P branch=main count=2 from=a@x,b@x valid_for=1h' "
+      "(also runbook=NAME step=NAME); each destructive step a rule matches needs at least count approvers" },
     { "docs.dir", CONFIG_TEXT, NULL, "where drctl docs --out writes the runbooks' pages (relative: to the "
       "audit directory), which the check reads" },
 };
@@ -132,6 +136,13 @@ static int check_value(const char *where, const config_key *k, const char *value
         expected = "a text of 1 to 500 characters";
     else if (k->kind == CONFIG_URL_LIST)
         expected = webhook_problem(config_webhook_address(value));
+    else if (k->kind == CONFIG_RULE_LIST) {
+        policy_rule rule;
+        int rc = approvals_parse_rule(&rule, value);
+        approvals_rule_dispose(&rule);
+        if (rc)
+            return err_set(DR_EUSAGE, "%s%s: '%s' is not valid: %s", where, k->name, value, err_last());
+    }
     if (!expected)
         return 0;
     return err_set(DR_EUSAGE, "%s%s: '%s' is not valid: expected %s", where, k->name, value, expected);
@@ -150,13 +161,14 @@ static int check_entry(const char *where, const cJSON *entry)
     const config_key *k = config_find_key(entry->string);
     if (!k)
         return unknown_key(where, entry->string);
-    if (k->kind != CONFIG_URL_LIST) {
+    if (!config_is_list(k)) {
         if (!cJSON_IsString(entry))
             return err_set(DR_EUSAGE, "%s%s: expected a string (as drctl config set writes it)", where, k->name);
         return check_value(where, k, entry->valuestring);
     }
     if (!cJSON_IsArray(entry))
-        return err_set(DR_EUSAGE, "%s%s: expected a list of URLs", where, k->name);
+        return err_set(DR_EUSAGE, "%s%s: expected a list of %s", where, k->name,
+                       k->kind == CONFIG_URL_LIST ? "URLs" : "approval rules");
     const cJSON *url;
     cJSON_ArrayForEach(url, entry) {
         if (!cJSON_IsString(url))
@@ -247,7 +259,7 @@ int config_set(config *c, const char *key, const char *value, int *changed)
         return rc;
     const config_key *k = config_find_key(key);
     cJSON *now = cJSON_GetObjectItemCaseSensitive(c->values, key);
-    if (k->kind == CONFIG_URL_LIST) {
+    if (config_is_list(k)) {
         if (!now)
             now = cJSON_AddArrayToObject(c->values, key);
         if (url_index(now, value) < 0) {
@@ -270,7 +282,7 @@ int config_unset(config *c, const char *key, const char *value, int *changed)
     const config_key *k = config_find_key(key);
     if (!k)
         return unknown_key("", key);
-    if (value && k->kind != CONFIG_URL_LIST)
+    if (value && !config_is_list(k))
         return err_set(DR_EUSAGE, "%s takes no value to unset (drctl config unset %s)", key, key);
     cJSON *now = cJSON_GetObjectItemCaseSensitive(c->values, key);
     if (!value) {
@@ -328,15 +340,30 @@ double config_seconds(const config *c, const char *key)
     return seconds;
 }
 
+int config_is_list(const config_key *k)
+{
+    return k->kind == CONFIG_URL_LIST || k->kind == CONFIG_RULE_LIST;
+}
+
+size_t config_list_count(const config *c, const char *key)
+{
+    return c ? (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(c->values, key)) : 0;
+}
+
+const char *config_list_item(const config *c, const char *key, size_t i)
+{
+    const cJSON *v = c ? cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(c->values, key), (int)i) : NULL;
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
 size_t config_webhook_count(const config *c)
 {
-    return (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(c->values, "notify.webhook"));
+    return config_list_count(c, "notify.webhook");
 }
 
 const char *config_webhook(const config *c, size_t i)
 {
-    const cJSON *v = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(c->values, "notify.webhook"), (int)i);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
+    return config_list_item(c, "notify.webhook", i);
 }
 
 char *config_resolve_url(const char *value)

@@ -18,7 +18,7 @@
 
 #define CONFIG_FILE "config.json"
 
-typedef enum { CONFIG_TEXT, CONFIG_DURATION, CONFIG_URL_LIST } config_kind;
+typedef enum { CONFIG_TEXT, CONFIG_DURATION, CONFIG_URL_LIST, CONFIG_RULE_LIST } config_kind;
 
 /* One known setting. */
 typedef struct config_key {
@@ -31,6 +31,7 @@ typedef struct config_key {
 /* The known settings, in the order they are shown; *count gets how many. */
 const config_key *config_keys(size_t *count);
 const config_key *config_find_key(const char *name);
+
 
 typedef struct config config;
 
@@ -60,6 +61,12 @@ const char *config_text(const config *c, const char *key);
 /* A duration setting in seconds (its default when unset). */
 double config_seconds(const config *c, const char *key);
 /* The configured webhooks, as written (env:NAME not resolved). */
+/* Whether a key holds a list (drctl config add / remove). */
+int config_is_list(const config_key *k);
+/* The entries of a list setting (0 and NULL when unset). */
+size_t config_list_count(const config *c, const char *key);
+const char *config_list_item(const config *c, const char *key, size_t i);
+
 size_t config_webhook_count(const config *c);
 const char *config_webhook(const config *c, size_t i);
 

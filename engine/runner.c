@@ -3,6 +3,7 @@
 #include "audit.h"
 #include "buf.h"
 #include "checkpoint.h"
+#include "config.h"
 #include "drill.h"
 #include "err.h"
 #include "filesmod.h"
@@ -10,6 +11,7 @@
 #include "gate.h"
 #include "identity.h"
 #include "journal.h"
+#include "jsonfield.h"
 #include "jsonlua.h"
 #include "jsontext.h"
 #include "lock.h"
@@ -712,9 +714,18 @@ static int fail_before_start(run *r, const step_spec *spec, const char *error)
     return err_set(DR_EFAIL, "step '%s' failed: %s", spec->name, error);
 }
 
-static const approval_rule *rule_of(const run *r, const step_spec *spec)
+/* The approvals a step needs: the runbook's, raised by the team's policy
+ * (config.json's approvals) for this runbook, step, project and branch.
+ * Settings that do not load leave it unknown: an error, never fewer. */
+static int rule_of(approval_rule *out, const run *r, const step_spec *spec)
 {
-    return r->opts->rules ? &r->opts->rules[spec - r->rb->steps] : &spec->approvers;
+    config *cfg = NULL;
+    if (config_load(&cfg, r->opts->audit_dir) != 0)
+        return err_set(DR_EUSAGE, "the approvals step %s needs cannot be known: %s", spec->name, err_last());
+    approvals_effective(out, &spec->approvers, cfg, r->rb->name, spec->name, json_text(r->params, "project", NULL),
+                        json_text(r->params, "branch", NULL));
+    config_free(cfg);
+    return 0;
 }
 
 static cJSON *string_array(const str_list *l)
@@ -770,17 +781,27 @@ static int request_approvals(run *r, const step_spec *spec, const approval_rule 
  * distinct operators approved this very summary (approvals.h). */
 static int check_approvals(run *r, const step_spec *spec, const char *summary, const char *challenge)
 {
-    const approval_rule *rule = rule_of(r, spec);
-    if (rule->count <= 1 || r->opts->drill) /* a drill acts on its own copies */
+    if (r->opts->drill) /* a drill acts on its own copies */
         return 0;
+    approval_rule effective;
+    int rc = rule_of(&effective, r, spec);
+    if (rc)
+        return rc;
+    const approval_rule *rule = &effective;
+    if (rule->count <= 1) {
+        approval_rule_dispose(&effective);
+        return 0;
+    }
     char hash[APPROVAL_HASH_SIZE];
     approvals_summary_hash(hash, summary, challenge);
     char *path = xasprintf("%s/journal.jsonl", r->run_dir);
     cJSON *events = NULL;
-    int rc = journal_read(&events, NULL, path);
+    rc = journal_read(&events, NULL, path);
     free(path);
-    if (rc)
+    if (rc) {
+        approval_rule_dispose(&effective);
         return rc;
+    }
     approval_tally t;
     const char *key = r->opts->audit ? audit_signing_key(r->opts->audit) : NULL;
     approvals_tally(&t, events, spec->name, hash, rule, r->operator, key, timefmt_now());
@@ -796,6 +817,7 @@ static int check_approvals(run *r, const step_spec *spec, const char *summary, c
     }
     approvals_tally_dispose(&t);
     cJSON_Delete(events);
+    approval_rule_dispose(&effective);
     return rc;
 }
 

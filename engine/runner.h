@@ -25,8 +25,6 @@ typedef struct runner_options {
     struct audit *audit;          /* the audit trail, or NULL (plan) */
     const cJSON *target;          /* the Neon the run acts on (run.json), or NULL */
     const cJSON *drill;           /* a drill: its scenario (run.json "drill"), or NULL */
-    const approval_rule *rules;   /* per step, the approvals the team's policy asks (NULL: the runbook's) */
-    const char *signing_key;      /* the fingerprint of the key that signs the trail's commits, or NULL */
 } runner_options;
 
 /* Computes the plan: {"runbook","version","blob_id","params","steps":[...]}.
