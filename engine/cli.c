@@ -228,6 +228,11 @@ static const struct {
       "  notify.timeout           duration, 1s to 60s (default 10s): the most notifying may take\n"
       "  throwaway_ttl            duration (default 1d), the TTL of throwaway branches\n"
       "  docs.dir                 where drctl docs --out writes the pages, read by drctl check\n"
+      "  approvals                four-eyes rules (a list, like notify.webhook), each one line of\n"
+      "                           words: count=N (required, 1-10) and optionally from=a@x,b@y\n"
+      "                           valid_for=1h runbook=NAME step=NAME project=ID branch=NAME.\n"
+      "                           Each destructive step a rule matches needs at least N distinct\n"
+      "                           approvers (drctl approve); never fewer than its runbook asks\n"
       "\n"
       "Values are checked before anything is written; a bad value or a bad config.json is exit 2.\n" },
     { "check",
