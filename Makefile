@@ -141,6 +141,7 @@ bench: deps
 	@bash bench/modules.sh
 	@bash bench/scenario.sh
 	@bash bench/drill.sh
+	@bash bench/signing.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory demo-run
