@@ -2,11 +2,18 @@
 
 #include "audit_internal.h"
 #include "buf.h"
+#include "checkpoint.h"
+#include "journal.h"
+#include "jsontext.h"
+#include "report.h"
 #include "err.h"
+#include "jsonfield.h"
+#include "timefmt.h"
 #include "term.h"
 
 #include <cjson/cJSON.h>
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +218,108 @@ cleanup:
     return rc;
 }
 
+/* The text of runs/<id>/<name> in tree, or NULL. */
+static char *run_file_text(audit *a, git_tree *tree, const char *run_id, const char *name)
+{
+    char *path = xasprintf("runs/%s/%s", run_id, name);
+    git_tree_entry *entry = NULL;
+    git_blob *blob = NULL;
+    char *text = NULL;
+    if (tree && git_tree_entry_bypath(&entry, tree, path) == 0 &&
+        git_blob_lookup(&blob, a->repo, git_tree_entry_id(entry)) == 0)
+        text = xstrndup(git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
+    git_blob_free(blob);
+    git_tree_entry_free(entry);
+    free(path);
+    return text;
+}
+
+static int put_file(git_tree_update *u, char **path, audit *a, const char *run_id, const char *name, const char *text)
+{
+    *path = xasprintf("runs/%s/%s", run_id, name);
+    git_oid blob;
+    if (git_blob_create_from_buffer(&blob, a->repo, text, strlen(text)) != 0)
+        return audit_git_fail(DR_EFAIL, "cannot store a replayed file");
+    *u = (git_tree_update){ GIT_TREE_UPDATE_UPSERT, blob, GIT_FILEMODE_BLOB, *path };
+    return 0;
+}
+
+/* Both clones wrote to this run since they parted (an approval given on
+ * one while the other resumed): origin's journal is kept, and the events
+ * this commit added go after it, with the state and report they make. */
+static int merged_run_tree(git_oid *out, audit *a, const char *run_id, const char *onto_journal,
+                           const char *base_journal, const char *local_journal, git_tree *onto, int has_report)
+{
+    char *merged_text = NULL, *state = NULL, *report = NULL, *info_text = run_file_text(a, onto, run_id, "run.json");
+    cJSON *events = NULL, *info = info_text ? cJSON_Parse(info_text) : NULL;
+    checkpoint *cp = NULL;
+    long torn = 0;
+    int rc = journal_rebase(&merged_text, run_id, onto_journal, base_journal, local_journal);
+    if (rc == 0 && (rc = journal_parse(&events, &torn, run_id, merged_text, strlen(merged_text))) == 0 &&
+        (rc = checkpoint_replay(&cp, run_id, events)) == 0) {
+        cJSON *json = checkpoint_to_json(cp);
+        char *text = json_print_exact(json, 1);
+        state = xasprintf("%s\n", text);
+        free(text);
+        cJSON_Delete(json);
+        if (has_report && info) {
+            journal_chain chain;
+            journal_chain_check(&chain, run_id, merged_text, strlen(merged_text));
+            report = report_render(info, events, chain.head);
+            journal_chain_dispose(&chain);
+        }
+    }
+    git_tree_update updates[3];
+    char *paths[3] = { NULL, NULL, NULL };
+    size_t n = 0;
+    if (rc == 0 && (rc = put_file(&updates[n], &paths[n], a, run_id, "journal.jsonl", merged_text)) == 0 && ++n &&
+        (rc = put_file(&updates[n], &paths[n], a, run_id, "state.json", state)) == 0 && ++n && report &&
+        (rc = put_file(&updates[n], &paths[n], a, run_id, "report.md", report)) == 0)
+        n++;
+    if (rc == 0 && git_tree_create_updated(out, a->repo, onto, n, updates) != 0)
+        rc = audit_git_fail(DR_EFAIL, "cannot replay a local commit");
+    for (size_t i = 0; i < 3; i++)
+        free(paths[i]);
+    checkpoint_free(cp);
+    cJSON_Delete(events);
+    cJSON_Delete(info);
+    free(info_text);
+    free(merged_text);
+    free(state);
+    free(report);
+    return rc;
+}
+
+/* Whether origin's journal of the run moved since the commit's parent:
+ * then the commit's events are merged after origin's instead of its
+ * folder replacing origin's. */
+static int replay_merging(int *merged, git_oid *out, audit *a, git_commit *commit, git_tree *onto, const char *run_id)
+{
+    *merged = 0;
+    git_commit *parent = NULL;
+    git_tree *parent_tree = NULL, *tree = NULL;
+    if (git_commit_parentcount(commit) > 0 && git_commit_parent(&parent, commit, 0) == 0)
+        git_commit_tree(&parent_tree, parent);
+    git_commit_tree(&tree, commit);
+    char *onto_journal = run_file_text(a, onto, run_id, "journal.jsonl");
+    char *base = run_file_text(a, parent_tree, run_id, "journal.jsonl");
+    char *local = run_file_text(a, tree, run_id, "journal.jsonl");
+    char *report = run_file_text(a, tree, run_id, "report.md");
+    int rc = 0;
+    if (onto_journal && base && local && strcmp(onto_journal, base) != 0) {
+        *merged = 1;
+        rc = merged_run_tree(out, a, run_id, onto_journal, base, local, onto, report != NULL);
+    }
+    free(onto_journal);
+    free(base);
+    free(local);
+    free(report);
+    git_tree_free(tree);
+    git_tree_free(parent_tree);
+    git_commit_free(parent);
+    return rc;
+}
+
 static int replayed_tree(git_oid *out, audit *a, git_commit *commit, git_tree *onto)
 {
     const char *message = git_commit_message(commit);
@@ -229,7 +338,10 @@ static int replayed_tree(git_oid *out, audit *a, git_commit *commit, git_tree *o
     git_tree_update *updates = NULL;
     char **paths = NULL;
     size_t count = 0;
-    int rc = 0;
+    int merged = 0;
+    int rc = replay_merging(&merged, out, a, commit, onto, run_id);
+    if (rc || merged)
+        goto cleanup;
     if (git_commit_tree(&tree, commit) != 0 || git_tree_entry_bypath(&entry, tree, folder_path) != 0 ||
         git_tree_lookup(&folder, a->repo, git_tree_entry_id(entry)) != 0) {
         rc = audit_git_fail(DR_EFAIL, "cannot read a local commit to replay it");
@@ -395,6 +507,197 @@ int audit_push(audit *a)
         nanosleep(&pause, NULL);
     }
     a->push_broken = 1;
-    term_warn("%s. The commits are safe in %s; the next drctl command pushes them", err_last(), a->dir);
+    term_warn("%s. The commits are safe in %s; the next drctl command that records something (run, resume, abort, approve, config set) pushes "
+              "them", err_last(), a->dir);
     return 0;
+}
+
+/* ---- the target lock on origin ---------------------------------------------------- */
+
+/* refs/drctl/locks/<first 24 hex of SHA-256(key)>, and where a fetch of it
+ * lands locally. */
+static void lock_refs(char name[80], char fetched[80], const char *key)
+{
+    unsigned char digest[32];
+    EVP_Digest(key, strlen(key), digest, NULL, EVP_sha256(), NULL);
+    char hex[25];
+    for (int i = 0; i < 12; i++)
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    snprintf(name, 80, "refs/drctl/locks/%s", hex);
+    snprintf(fetched, 80, "refs/drctl/origin-locks/%s", hex);
+}
+
+/* Origin's lock commit into *current (NULL: no lock there). DR_EFAIL when
+ * origin cannot be reached. */
+static int fetch_lock(git_commit **current, audit *a, const char *name, const char *fetched)
+{
+    *current = NULL;
+    git_reference *stale = NULL;
+    if (git_reference_lookup(&stale, a->repo, fetched) == 0)
+        git_reference_delete(stale);
+    git_reference_free(stale);
+    git_remote *origin = NULL;
+    remote_state state = { 0 };
+    git_fetch_options opts;
+    git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
+    remote_callbacks(&opts.callbacks, &state);
+    opts.update_fetchhead = 0;
+    char *spec = xasprintf("+%s:%s", name, fetched);
+    char *specs[] = { spec };
+    git_strarray refspecs = { specs, 1 };
+    int rc = 0;
+    if (git_remote_lookup(&origin, a->repo, "origin") != 0 || git_remote_fetch(origin, &refspecs, &opts, NULL) != 0)
+        rc = audit_git_fail(DR_EFAIL, "cannot reach origin for the target lock");
+    free(spec);
+    git_remote_free(origin);
+    git_oid oid;
+    if (rc == 0 && git_reference_name_to_id(&oid, a->repo, fetched) == 0 &&
+        git_commit_lookup(current, a->repo, &oid) != 0)
+        rc = audit_git_fail(DR_EFAIL, "cannot read the target lock fetched from origin");
+    return rc;
+}
+
+static int push_ref(audit *a, const char *spec_text, char rejection[256])
+{
+    git_remote *origin = NULL;
+    remote_state state = { 0 };
+    git_push_options opts;
+    git_push_options_init(&opts, GIT_PUSH_OPTIONS_VERSION);
+    remote_callbacks(&opts.callbacks, &state);
+    char *specs[] = { (char *)spec_text };
+    git_strarray refspecs = { specs, 1 };
+    int rc = 0;
+    if (git_remote_lookup(&origin, a->repo, "origin") != 0 || git_remote_push(origin, &refspecs, &opts) != 0) {
+        /* a ref origin refuses to move is a refusal, not an outage */
+        const git_error *e = git_error_last();
+        snprintf(rejection, 256, "%s", e && e->message ? e->message : "push failed");
+        rc = strstr(rejection, "fast-forward") || strstr(rejection, "rejected") || strstr(rejection, "exists")
+                 ? DR_ELOCKED
+                 : audit_git_fail(DR_EFAIL, "cannot reach origin for the target lock");
+    } else if (state.rejection[0]) {
+        snprintf(rejection, 256, "%s", state.rejection);
+        rc = DR_ELOCKED;
+    }
+    git_remote_free(origin);
+    return rc;
+}
+
+static cJSON *holder_of(const git_commit *c)
+{
+    return c ? cJSON_Parse(git_commit_message(c)) : NULL;
+}
+
+/* A new lock commit saying holder, on top of parent (NULL: the first). */
+static int lock_commit(git_oid *out, audit *a, const cJSON *holder, git_commit *parent)
+{
+    git_treebuilder *tb = NULL;
+    git_oid tree_oid;
+    git_tree *tree = NULL;
+    git_signature *sig = NULL;
+    int rc = 0;
+    if (git_treebuilder_new(&tb, a->repo, NULL) != 0 || git_treebuilder_write(&tree_oid, tb) != 0 ||
+        git_tree_lookup(&tree, a->repo, &tree_oid) != 0 ||
+        git_signature_now(&sig, "drctl target lock", "drctl-lock@localhost") != 0) {
+        rc = audit_git_fail(DR_EFAIL, "cannot write the target lock");
+    } else {
+        char *text = cJSON_PrintUnformatted(holder);
+        const git_commit *parents[1] = { parent };
+        rc = audit_create_commit(out, a, 0, sig, sig, text, tree, parent ? 1 : 0, parents);
+        free(text);
+    }
+    git_signature_free(sig);
+    git_tree_free(tree);
+    git_treebuilder_free(tb);
+    return rc;
+}
+
+/* One try: read origin's lock, then push ours over it (or refuse). */
+static int try_lock(cJSON **previous, audit *a, const cJSON *holder, const char *name, const char *fetched)
+{
+    git_commit *current = NULL;
+    int rc = fetch_lock(&current, a, name, fetched);
+    if (rc)
+        return rc;
+    cJSON *held = holder_of(current);
+    double expires = 0;
+    timefmt_parse_timestamp(&expires, json_text(held, "expires_at", ""));
+    int ours = held && !strcmp(json_text(held, "run_id", ""), json_text(holder, "run_id", "?"));
+    if (current && !ours && expires > timefmt_now()) {
+        *previous = held;
+        git_commit_free(current);
+        return DR_ELOCKED;
+    }
+    git_oid made;
+    if ((rc = lock_commit(&made, a, holder, current)) == 0) {
+        git_reference *ref = NULL;
+        if (git_reference_create(&ref, a->repo, name, &made, 1, "drctl: target lock") != 0)
+            rc = audit_git_fail(DR_EFAIL, "cannot write the target lock");
+        git_reference_free(ref);
+    }
+    if (rc == 0) {
+        char *spec = xasprintf("%s:%s", name, name);
+        char rejection[256] = "";
+        rc = push_ref(a, spec, rejection);
+        free(spec);
+    }
+    git_commit_free(current);
+    if (rc == 0 && held && !ours)
+        *previous = held; /* an expired holder, taken over */
+    else
+        cJSON_Delete(held);
+    return rc;
+}
+
+int audit_remote_lock(cJSON **previous, audit *a, const char *key, const cJSON *holder)
+{
+    *previous = NULL;
+    if (!a->has_remote)
+        return 0;
+    char name[80], fetched[80];
+    lock_refs(name, fetched, key);
+    int rc = audit_lock(a);
+    if (rc)
+        return rc;
+    /* refused once: someone moved it between our read and our push; read
+     * again to name them, or take it if they have let it go */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        cJSON_Delete(*previous);
+        *previous = NULL;
+        rc = try_lock(previous, a, holder, name, fetched);
+        if (rc != DR_ELOCKED || *previous)
+            break;
+    }
+    audit_unlock(a);
+    if (rc == DR_ELOCKED && !*previous)
+        rc = err_set(DR_ELOCKED, "another operator took the target lock on origin at the same moment; try again");
+    return rc;
+}
+
+void audit_remote_unlock(audit *a, const char *key, const char *run_id)
+{
+    if (!a->has_remote)
+        return;
+    char name[80], fetched[80];
+    lock_refs(name, fetched, key);
+    if (audit_lock(a) != 0)
+        return;
+    git_commit *current = NULL;
+    if (fetch_lock(&current, a, name, fetched) == 0 && current) {
+        cJSON *held = holder_of(current);
+        if (!strcmp(json_text(held, "run_id", ""), run_id)) {
+            char *spec = xasprintf(":%s", name);
+            char rejection[256] = "";
+            if (push_ref(a, spec, rejection) != 0)
+                term_warn("the target lock on origin could not be released (%s); it expires at %s", err_last(),
+                          json_text(held, "expires_at", "?"));
+            free(spec);
+        }
+        cJSON_Delete(held);
+    }
+    git_commit_free(current);
+    git_reference *mine = NULL;
+    if (git_reference_lookup(&mine, a->repo, name) == 0)
+        git_reference_delete(mine);
+    git_reference_free(mine);
+    audit_unlock(a);
 }

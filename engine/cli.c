@@ -158,7 +158,8 @@ static const struct {
       "an operator not in the step's list of approvers. An approval counts only for the summary\n"
       "it saw, and only while younger than its validity (1h unless the runbook says).\n"
       "With the remote unreachable, the approval is committed here and pushed by the next\n"
-      "command; the run cannot go on before its operator sees it.\n"
+      "drctl command that records something (run, resume, abort, approve, config set); the\n"
+      "run cannot go on before its operator sees it.\n"
       "\n"
       "  --approve STEP   approve without a terminal (counts as your one approval)\n" },
     { "undo",

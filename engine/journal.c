@@ -110,6 +110,51 @@ void journal_chain_dispose(journal_chain *c)
     c->why = NULL;
 }
 
+int journal_rebase(char **out, const char *run_id, const char *onto, const char *base, const char *local)
+{
+    *out = NULL;
+    size_t base_len = strlen(base);
+    if (strncmp(local, base, base_len) != 0)
+        return err_set(DR_EFAIL, "run %s: the local journal is not the one it was appended to", run_id);
+    journal_chain chain;
+    journal_chain_check(&chain, run_id, onto, strlen(onto));
+    buf merged = BUF_INIT;
+    buf_puts(&merged, onto);
+    long seq = chain.events;
+    char prev[JOURNAL_HASH_SIZE];
+    snprintf(prev, sizeof prev, "%s", chain.head);
+    journal_chain_dispose(&chain);
+    int rc = 0;
+    for (const char *p = local + base_len; rc == 0 && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        cJSON *event = cJSON_ParseWithLength(p, len);
+        if (!cJSON_IsObject(event)) {
+            rc = err_set(DR_EFAIL, "run %s: a local journal line is not an event", run_id);
+        } else {
+            cJSON_ReplaceItemInObjectCaseSensitive(event, "seq", cJSON_CreateNumber((double)++seq));
+            if (cJSON_GetObjectItemCaseSensitive(event, "prev"))
+                cJSON_ReplaceItemInObjectCaseSensitive(event, "prev", cJSON_CreateString(prev));
+            /* its time stays the one it happened at, which may be before
+             * the other clone's last event */
+            if (!cJSON_GetObjectItemCaseSensitive(event, "rebased"))
+                cJSON_AddTrueToObject(event, "rebased");
+            char *line = json_print_exact(event, 0);
+            sha256_hex(prev, line, strlen(line));
+            buf_printf(&merged, "%s\n", line);
+            free(line);
+        }
+        cJSON_Delete(event);
+        p += len + (nl ? 1 : 0);
+    }
+    if (rc) {
+        buf_dispose(&merged);
+        return rc;
+    }
+    *out = buf_detach(&merged);
+    return 0;
+}
+
 const char *journal_head(const journal *j)
 {
     return j->head;

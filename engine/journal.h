@@ -77,6 +77,14 @@ int journal_is_transition(const char *kind);
  * Caller frees. */
 char *journal_transition_message(const char *run_id, const char *kind, const char *step);
 
+/* Two clones wrote to one run (a paused run that another operator
+ * approved): *out gets onto's journal followed by the lines local added
+ * past base (local must begin with base), renumbered and chained again
+ * from onto's last line, each marked "rebased": true (its time is when
+ * it happened, maybe before onto's last event). DR_EFAIL when local is not base with lines
+ * added. Caller frees. */
+int journal_rebase(char **out, const char *run_id, const char *onto, const char *base, const char *local);
+
 /* The chain's head: the hash of the last line written (the next prev). */
 const char *journal_head(const journal *j);
 

@@ -1,6 +1,7 @@
 #include "runner.h"
 
 #include "audit.h"
+#include "audit_remote.h"
 #include "buf.h"
 #include "checkpoint.h"
 #include "config.h"
@@ -42,6 +43,9 @@
  * is a write, an fsync and a commit: seconds at worst, unless the disk or
  * the audit remote hangs, and then the run is left as a crash leaves it. */
 #define HARD_STOP_LOCK_SECONDS 5
+/* The name --approve takes to go on with the local target lock only when
+ * origin cannot be reached. */
+#define LOCAL_LOCK_STEP "local-lock"
 
 /* Every journal append, and the change of the step in progress, happen
  * under this lock, because the watchdog thread records a hard stop through
@@ -71,6 +75,12 @@ typedef struct run {
     double started;
     char *trail_behind;       /* why the last transition has no commit: nothing more is journaled */
     char *pause_reason;       /* why the run pauses, when not a missing confirmation */
+    char *remote_key;         /* the target lock held on origin too, or NULL */
+    cJSON *remote_taken_over; /* the expired holder it was taken from, to journal */
+    char *remote_unreachable; /* why origin could not be asked for the target lock */
+    char *remote_since;
+    double remote_renewed;    /* monotonic */
+    double remote_ttl;        /* lock.ttl, read once */
 } run;
 
 /* ---- paths ----------------------------------------------------------- */
@@ -87,6 +97,8 @@ static int is_run_end(const char *kind)
     return !strcmp(kind, "run-done") || !strcmp(kind, "run-failed") || !strcmp(kind, "run-paused") ||
            !strcmp(kind, "run-interrupted") || !strcmp(kind, "run-aborted");
 }
+
+static void renew_remote_lock(run *r);
 
 /* Journal listener: each durable event updates the checkpoint; when the
  * state changed, state.json is rewritten durably; a transition becomes a
@@ -109,6 +121,8 @@ static int on_journal_event(void *ud, const cJSON *event)
                                                cJSON_IsString(step) ? step->valuestring : NULL);
     int rc = audit_commit_run(r->opts->audit, r->run_id, message, r->operator);
     free(message);
+    if (rc == 0)
+        renew_remote_lock(r);
     return rc;
 }
 
@@ -532,6 +546,12 @@ static void run_free(run *r)
     if (!r)
         return;
     signals_set_hard_stop(NULL, NULL);
+    /* what the run ended with is what the operator reads, not a warning
+     * about the remote on the way out */
+    char *outcome = xstrdup(err_last());
+    /* the process is done with the target: so is origin's lock */
+    if (r->remote_key)
+        audit_remote_unlock(r->opts->audit, r->remote_key, r->run_id);
     /* A run that ended completed or aborted needs its own folder no more. */
     if (r->opts->host)
         files_end_run(r->opts->host, r->run_id,
@@ -540,6 +560,11 @@ static void run_free(run *r)
      * once per command, whatever happened. */
     if (r->opts->audit && r->journal)
         audit_settle(r->opts->audit, r->run_id);
+    if (*outcome)
+        err_set(DR_EFAIL, "%s", outcome); /* the message only: callers keep their code */
+    else
+        err_clear();
+    free(outcome);
     if (r->ctx_ref != LUA_NOREF)
         luaL_unref(sandbox_state(r->sb), LUA_REGISTRYINDEX, r->ctx_ref);
     journal_free(r->journal);
@@ -554,6 +579,10 @@ static void run_free(run *r)
     free(r->host_name);
     free(r->resume_hint);
     free(r->trail_behind);
+    free(r->remote_key);
+    cJSON_Delete(r->remote_taken_over);
+    free(r->remote_unreachable);
+    free(r->remote_since);
     free(r->pause_reason);
     free(r);
 }
@@ -581,6 +610,114 @@ static int take_run_lock(run *r, cJSON **stale)
     free(what);
     free(path);
     return rc;
+}
+
+/* How long the target lock on origin lasts without renewal (lock.ttl). */
+static double remote_lock_ttl(run *r)
+{
+    if (r->remote_ttl > 0)
+        return r->remote_ttl;
+    config *cfg = NULL;
+    double ttl = config_load(&cfg, r->opts->audit_dir) == 0 ? config_seconds(cfg, "lock.ttl") : 3600;
+    config_free(cfg);
+    r->remote_ttl = ttl > 0 ? ttl : 3600;
+    return r->remote_ttl;
+}
+
+static cJSON *remote_holder(run *r, const char *key)
+{
+    char now[48], until[48];
+    timefmt_format_utc(now, sizeof now, timefmt_now());
+    timefmt_format_utc(until, sizeof until, timefmt_now() + remote_lock_ttl(r));
+    if (!r->remote_since)
+        r->remote_since = xstrdup(now);
+    cJSON *h = cJSON_CreateObject();
+    cJSON_AddStringToObject(h, "key", key);
+    cJSON_AddStringToObject(h, "run_id", r->run_id);
+    cJSON_AddStringToObject(h, "operator", r->operator);
+    cJSON_AddStringToObject(h, "host", r->host_name);
+    cJSON_AddStringToObject(h, "since", r->remote_since);
+    cJSON_AddStringToObject(h, "expires_at", until);
+    return h;
+}
+
+/* With a remote, the target is locked on origin as well, so that an
+ * operator on another clone is told too (audit_remote_lock). Origin out
+ * of reach is asked about once the journal is open (confirm_local_lock). */
+static int take_remote_lock(run *r, const char *key)
+{
+    if (!r->opts->audit || !audit_has_remote(r->opts->audit))
+        return 0;
+    cJSON *holder = remote_holder(r, key), *previous = NULL;
+    int rc = audit_remote_lock(&previous, r->opts->audit, key, holder);
+    cJSON_Delete(holder);
+    if (rc == 0) {
+        r->remote_key = xstrdup(key);
+        r->remote_taken_over = previous;
+        r->remote_renewed = timefmt_monotonic();
+        return 0;
+    }
+    if (rc == DR_ELOCKED && previous) {
+        rc = err_set(DR_ELOCKED, "the target '%s' is locked on origin by run %s of %s on %s, since %s (until %s, "
+                     "renewed while it runs); nothing was done. Wait for it, or ask them (drctl status on their "
+                     "clone)", key, json_text(previous, "run_id", "?"), json_text(previous, "operator", "?"),
+                     json_text(previous, "host", "?"), json_text(previous, "since", "?"),
+                     json_text(previous, "expires_at", "?"));
+        cJSON_Delete(previous);
+    } else if (rc == DR_EFAIL) {
+        r->remote_unreachable = xstrdup(err_last());
+        rc = 0;
+    }
+    if (rc) {
+        lock_release(r->key_lock);
+        r->key_lock = NULL;
+    }
+    return rc;
+}
+
+/* Once the journal is open: a takeover of an expired holder is recorded,
+ * and going on without origin's lock needs a typed confirmation. */
+static int confirm_local_lock(run *r)
+{
+    if (r->remote_taken_over) {
+        cJSON *data = cJSON_CreateObject();
+        cJSON_AddStringToObject(data, "lock", "target on origin");
+        cJSON_AddItemToObject(data, "previous_holder", r->remote_taken_over);
+        r->remote_taken_over = NULL;
+        term_warn("took over the target lock on origin, which had expired");
+        record(r, "lock-takeover", NULL, data);
+    }
+    if (!r->remote_unreachable)
+        return 0;
+    char *summary = xasprintf("The audit trail's origin cannot be reached (%s), so the target lock is taken on "
+                              "this machine only: an operator on another clone would not see this run, and could "
+                              "act on the same target at the same time. Go on with the local lock only?",
+                              r->remote_unreachable);
+    int rc = gate_confirm(&r->gate, LOCAL_LOCK_STEP, "remote-unreachable", summary, LOCAL_LOCK_STEP);
+    free(summary);
+    if (rc == 0) {
+        free(r->remote_unreachable);
+        r->remote_unreachable = NULL;
+    } else if (rc == DR_EREFUSED) {
+        free(r->pause_reason);
+        r->pause_reason = xasprintf("origin unreachable: going on with the local lock only was not confirmed "
+                                    "(--approve %s)", LOCAL_LOCK_STEP);
+    }
+    return rc;
+}
+
+/* Renewed at transitions, a quarter of its life apart. */
+static void renew_remote_lock(run *r)
+{
+    if (!r->remote_key || timefmt_monotonic() - r->remote_renewed < remote_lock_ttl(r) / 4)
+        return;
+    cJSON *holder = remote_holder(r, r->remote_key), *previous = NULL;
+    if (audit_remote_lock(&previous, r->opts->audit, r->remote_key, holder) == 0)
+        r->remote_renewed = timefmt_monotonic();
+    else
+        term_warn("the target lock on origin could not be renewed: %s", err_last());
+    cJSON_Delete(previous);
+    cJSON_Delete(holder);
 }
 
 /* The runbook's `lock` function names what the run changes; two runs with
@@ -619,6 +756,8 @@ static int take_key_lock(run *r, cJSON **stale)
     rc = lock_acquire(&r->key_lock, stale, path, what, r->run_id);
     free(what);
     free(path);
+    if (rc == 0)
+        rc = take_remote_lock(r, key);
     free(key);
     return rc;
 }
@@ -1093,6 +1232,15 @@ static int run_steps(run *r, int cleanup_only)
     int failed = cleanup_only;
     char *first_error = NULL;
     int result = 0;
+    int locked = confirm_local_lock(r);
+    if (locked == DR_EREFUSED) {
+        char *reason = xstrdup(r->pause_reason);
+        int rc = finish(r, "run-paused", reason, DR_EREFUSED);
+        free(reason);
+        return rc;
+    }
+    if (locked)
+        return locked;
     for (size_t i = 0; i < r->rb->step_count; i++) {
         const step_spec *spec = &r->rb->steps[i];
         const step_record *rec = &r->cp->steps[checkpoint_step_index(r->cp, spec->name)];

@@ -123,9 +123,9 @@ static char *resolve_runbook(const cli *c, const char *name_or_path, const char 
 static int validate_approvals(const cli *c, const runbook *rb)
 {
     for (size_t i = 0; i < c->approval_count; i++)
-        if (runbook_step_index(rb, c->approvals[i]) < 0)
-            return err_set(DR_EUSAGE, "--approve %s: runbook %s has no step named '%s'",
-                           c->approvals[i], rb->name, c->approvals[i]);
+        if (runbook_step_index(rb, c->approvals[i]) < 0 && strcmp(c->approvals[i], "local-lock") != 0)
+            return err_set(DR_EUSAGE, "--approve %s: runbook %s has no step named '%s' (--approve local-lock goes "
+                           "on without origin's target lock)", c->approvals[i], rb->name, c->approvals[i]);
     return 0;
 }
 

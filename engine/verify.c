@@ -52,7 +52,7 @@ static void check_times(verify_result *r, const char *run_id, const char *file, 
             verify_problem(r, run_id, file, NULL, "event %d has no valid time", seq ? seq->valueint : -1);
             return;
         }
-        if (t <= previous) {
+        if (t <= previous && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "rebased"))) {
             verify_problem(r, run_id, file, NULL, "event %d is not later than the event before it (%s)",
                     seq ? seq->valueint : -1, time->valuestring);
             return;

@@ -68,9 +68,14 @@ t_an_unreachable_remote_never_blocks_and_is_caught_up_later() {
     setup_origin
     mkdir w
     git -C a remote set-url origin "$PWD/nowhere.git"
+    # the target cannot be locked on origin: going on with the local lock
+    # alone is asked, then approved
     in_clone a "Alice <alice@example.org>" run hold -p dir="$PWD/w" --approve promote --run-id off
+    expect_rc 3
+    expect_in err "Approve it explicitly, once you agree: drctl resume off --approve local-lock"
+    in_clone a "Alice <alice@example.org>" resume off --approve promote --approve local-lock
     expect_rc 0
-    expect_in err "the next drctl command pushes them"
+    expect_in err "the next drctl command that records something"
     expect_eq "$(jq -r .status a/runs/off/state.json)" done
     expect_eq "$(git -C a status --porcelain)" "" "a is clean"
     git -C a remote set-url origin "$PWD/origin.git"
