@@ -70,7 +70,8 @@ t_what_is_not_recoverable_is_refused_with_the_reason() {
 }
 
 t_a_recovery_killed_while_it_waits_resumes_without_asking_twice() {
-    salons_project
+    # every answer 1.5 s late: the recovery cannot be over before the kill
+    SALONS_NEON_LOCAL_ARGS="--faults rate=1,kinds=slow" salons_project
     before=$(count_on "$uri" 'select count(*) from booking')
     curl -s -o /dev/null -X DELETE -H "Authorization: Bearer $key" "$URL/projects/$project"
     set +e

@@ -3,9 +3,10 @@
 
 # A project with the salons schema at a scale (default 1); sets project,
 # uri, key, and exports NEON_PROJECT_ID.
-salons_project() { # [SCALE]
+salons_project() { # [SCALE]; SALONS_NEON_LOCAL_ARGS: more args for neon-local
     chmod 755 .
-    start_neon_local
+    # shellcheck disable=SC2086 # words on purpose
+    start_neon_local ${SALONS_NEON_LOCAL_ARGS:-}
     use_api
     make_project
     key=$NEON_API_KEY
