@@ -20,6 +20,9 @@ static void print_plan_step(int n, const cJSON *s)
         buf_puts(&flags, " [idempotent]");
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "always")))
         buf_puts(&flags, " [always: runs even after a failure]");
+    const cJSON *approvers = cJSON_GetObjectItemCaseSensitive(s, "approvers");
+    if (approvers)
+        buf_printf(&flags, " [needs %.0f approvers: drctl approve]", json_number(approvers, "count", 0));
     term_out("%d. %s%s", n, json_text(s, "name", ""), buf_cstr(&flags));
     buf_dispose(&flags);
     term_out("     %s", json_text(s, "plan", ""));
@@ -65,7 +68,7 @@ int cmd_plan(cli *c)
         goto cleanup;
     /* a plan function that failed is shown in the plan; a ctx that does
      * not fit in memory leaves no plan to show */
-    rc = runner_plan(&plan, s.rb, params, &s.host);
+    rc = runner_plan(&plan, s.rb, params, &s.host, cli_audit_dir(c));
     if (plan && sources)
         cJSON_AddItemToObject(plan, "param_sources", cJSON_Duplicate(sources, 1));
     if (plan && c->json)

@@ -195,6 +195,14 @@ static void render_flags(buf *out, const step_spec *spec)
     if (spec->destructive)
         buf_puts(out, "- **Destructive**: asks for a typed confirmation before it runs "
                       "(or `--approve` with the step's name).\n");
+    if (spec->destructive && spec->approvers.count > 1) {
+        buf_printf(out, "- Four eyes: %d operators approve it (`drctl approve`)", spec->approvers.count);
+        for (size_t i = 0; i < spec->approvers.from.count; i++) {
+            buf_puts(out, i ? ", " : ", from ");
+            put_code(out, spec->approvers.from.items[i]);
+        }
+        buf_puts(out, "; the team's `approvals` setting may ask more.\n");
+    }
     if (spec->idempotent)
         buf_puts(out, "- Idempotent: safe to run again after an interruption.\n");
     if (spec->always)
@@ -263,7 +271,7 @@ char *docs_render_runbook(runbook *rb, dr_host *host, const char *file_name)
 {
     cJSON *examples = docs_example_params(rb);
     cJSON *plan = NULL;
-    runner_plan(&plan, rb, examples, host); /* a failed plan is shown on the page */
+    runner_plan(&plan, rb, examples, host, NULL); /* a failed plan is shown on the page */
     buf out = BUF_INIT;
     char *marker = docs_marker_line(rb->name, rb->version, rb->blob_id);
     buf_printf(&out, "%s\n\n# ", marker);

@@ -1566,6 +1566,24 @@ int runner_close_without_runbook(const char *run_id, const runner_options *opts,
 
 /* ---- plan ----------------------------------------------------------------- */
 
+/* How many must approve the step, and who: the team's policy counts when
+ * the plan knows the trail (drctl plan), not on a docs page. */
+static void plan_approvers(cJSON *s, run *r, const step_spec *spec)
+{
+    approval_rule effective;
+    if (!r->opts->plan_policy || rule_of(&effective, r, spec) != 0) {
+        err_clear();
+        approvals_effective(&effective, &spec->approvers, NULL, NULL, NULL, NULL, NULL);
+    }
+    if (effective.count > 1) {
+        cJSON *a = cJSON_AddObjectToObject(s, "approvers");
+        cJSON_AddNumberToObject(a, "count", effective.count);
+        cJSON_AddItemToObject(a, "from", string_array(&effective.from));
+        cJSON_AddNumberToObject(a, "valid_for_seconds", effective.valid_for);
+    }
+    approval_rule_dispose(&effective);
+}
+
 static cJSON *plan_step(int *failed, run *r, const step_spec *spec)
 {
     cJSON *s = cJSON_CreateObject();
@@ -1577,6 +1595,8 @@ static cJSON *plan_step(int *failed, run *r, const step_spec *spec)
         cJSON_AddNumberToObject(s, "timeout_seconds", spec->timeout);
     if (spec->retry_attempts > 1)
         cJSON_AddNumberToObject(s, "retry_attempts", spec->retry_attempts);
+    if (spec->destructive)
+        plan_approvers(s, r, spec);
     char *error = NULL;
     after_call plan = { .take = take_text };
     if (spec->plan_ref == LUA_NOREF) {
@@ -1627,10 +1647,10 @@ static cJSON *plan_steps(int *failed, run *r, const cJSON *params)
     return out;
 }
 
-int runner_plan(cJSON **plan, runbook *rb, const cJSON *params, dr_host *host)
+int runner_plan(cJSON **plan, runbook *rb, const cJSON *params, dr_host *host, const char *audit_dir)
 {
     *plan = NULL;
-    runner_options opts = { .audit_dir = ".", .host = host };
+    runner_options opts = { .audit_dir = audit_dir ? audit_dir : ".", .host = host, .plan_policy = audit_dir != NULL };
     run *r = run_new(rb, &opts, "<run-id>");
     host->plan_mode = 1;
     r->params = cJSON_Duplicate(params, 1);

@@ -25,13 +25,14 @@ typedef struct runner_options {
     struct audit *audit;          /* the audit trail, or NULL (plan) */
     const cJSON *target;          /* the Neon the run acts on (run.json), or NULL */
     const cJSON *drill;           /* a drill: its scenario (run.json "drill"), or NULL */
+    int plan_policy;              /* a plan reads the team's approvals policy from audit_dir */
 } runner_options;
 
 /* Computes the plan: {"runbook","version","blob_id","params","steps":[...]}.
  * A plan function that fails is shown in the plan and makes this DR_EFAIL;
  * a ctx that does not fit in the sandbox's memory makes it DR_EFAIL with
  * *plan NULL. */
-int runner_plan(cJSON **plan, runbook *rb, const cJSON *params, dr_host *host);
+int runner_plan(cJSON **plan, runbook *rb, const cJSON *params, dr_host *host, const char *audit_dir);
 
 /* Starts a new run with validated params (not taken). *run_id_out gets the
  * run's id as soon as it exists, even when the run then fails. */
