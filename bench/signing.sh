@@ -23,14 +23,7 @@ ssh-keygen -q -t ed25519 -N '' -C bench -f "$work/key"
 echo "bench@example.org $(cut -d' ' -f1,2 "$work/key.pub")" >"$work/allowed"
 export DRCTL_OPERATOR="Bench <bench@example.org>"
 
-transition_gaps() {
-    jq -r 'select(.kind | test("^step-")) | .time' "$1" |
-        while read -r t; do date -d "$t" +%s.%N; done |
-        awk 'NR > 1 { printf "%.4f\n", ($1 - prev) * 1000 } { prev = $1 }'
-}
-percentile() {
-    sort -n "$1" | awk -v p="$2" '{ v[NR] = $1 } END { i = int((NR - 1) * p / 100) + 1; printf "%.3f", v[i] }'
-}
+source bench/stats.sh
 
 : >"$work/plain.ms"
 : >"$work/signed.ms"

@@ -215,35 +215,33 @@ int journal_parse(cJSON **events, long *torn, const char *path, const char *text
     return 0;
 }
 
-int journal_read_chained(cJSON **events, journal_chain *chain, const char *path, const char *run_id)
+/* Reads and parses a journal file; with chain, checks its chain too. */
+static int read_journal(cJSON **events, long *torn_bytes, journal_chain *chain, const char *path, const char *run_id)
 {
     *events = NULL;
-    memset(chain, 0, sizeof *chain);
     char *text;
     size_t len;
     if (fsio_read_file(&text, &len, path) != 0)
         return DR_EUSAGE;
     long torn;
     int rc = journal_parse(events, &torn, path, text, len);
-    if (rc == 0)
+    if (rc == 0 && chain)
         journal_chain_check(chain, run_id, text, len);
-    free(text);
-    return rc;
-}
-
-int journal_read(cJSON **events, long *torn_bytes, const char *path)
-{
-    *events = NULL;
-    char *text;
-    size_t len;
-    if (fsio_read_file(&text, &len, path) != 0)
-        return DR_EUSAGE;
-    long torn;
-    int rc = journal_parse(events, &torn, path, text, len);
     free(text);
     if (torn_bytes)
         *torn_bytes = torn;
     return rc;
+}
+
+int journal_read_chained(cJSON **events, journal_chain *chain, const char *path, const char *run_id)
+{
+    memset(chain, 0, sizeof *chain);
+    return read_journal(events, NULL, chain, path, run_id);
+}
+
+int journal_read(cJSON **events, long *torn_bytes, const char *path)
+{
+    return read_journal(events, torn_bytes, NULL, path, NULL);
 }
 
 int journal_open(journal **out, cJSON **events, long *repaired_bytes, const char *run_dir)

@@ -65,7 +65,7 @@ static void a_plan_whose_ctx_passes_the_memory_cap_fails_cleanly(void)
     cJSON *params = params_with_big_string(SMALL_CAP + (1u << 20));
     dr_host host = { 0 };
     cJSON *plan = NULL;
-    int rc = runner_plan(&plan, rb, params, &host);
+    int rc = runner_plan(&plan, rb, params, &host, NULL);
     cJSON_Delete(params);
     cJSON_Delete(plan);
     free_loaded(rb);
