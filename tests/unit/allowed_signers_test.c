@@ -1,5 +1,6 @@
 /* allowed_signers: the ssh-keygen(1) ALLOWED SIGNERS format, with verdicts
  * checked against ssh-keygen -Y verify itself. */
+#include "sshkeys.h"
 #include "test.h"
 
 #include "allowed_signers.h"
@@ -18,49 +19,11 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static int run(proc_result *res, char **argv, const void *data, size_t len)
-{
-    proc_request req = { .argv = argv, .stdin_data = data, .stdin_len = len, .timeout = 60, .output_limit = 1 << 20 };
-    return proc_run(res, &req);
-}
-
-/* A key made by ssh-keygen; its path (caller frees) or NULL. */
-static char *make_key(const char *name, const char *type, const char *bits)
-{
-    char *path = xasprintf("%s/%s", test_tmpdir(), name);
-    char *argv[] = { "ssh-keygen", "-q", "-t", (char *)type, "-N", "", "-f", path, bits ? "-b" : NULL,
-                     (char *)bits, NULL };
-    proc_result res;
-    int ok = run(&res, argv, NULL, 0) == 0 && res.exit_code == 0;
-    proc_result_dispose(&res);
-    if (!ok) {
-        free(path);
-        return NULL;
-    }
-    return path;
-}
-
-/* The public key "type base64" of a key made by ssh-keygen (caller frees). */
-static char *public_of(const char *key_path)
-{
-    char *pub_path = xasprintf("%s.pub", key_path), *text = NULL;
-    size_t len;
-    int rc = fsio_read_file(&text, &len, pub_path);
-    free(pub_path);
-    if (rc != 0)
-        return NULL;
-    char *space = strchr(text, ' ');
-    char *second = space ? strchr(space + 1, ' ') : NULL;
-    if (second)
-        *second = '\0';
-    return text;
-}
-
 /* A fresh ed25519 key's public key (caller frees). */
 static char *new_public_key(const char *name)
 {
-    char *path = make_key(name, "ed25519", NULL);
-    char *pub = path ? public_of(path) : NULL;
+    char *path = sshkeys_make(name, "ed25519", NULL, "");
+    char *pub = path ? sshkeys_public_of(path) : NULL;
     free(path);
     return pub;
 }
@@ -94,9 +57,9 @@ static double utc(const char *rfc3339)
 
 static void allowed_signers_the_manual_example_means_what_it_says(void)
 {
-    char *rsa_path = make_key("user1", "rsa", "2048");
+    char *rsa_path = sshkeys_make("user1", "rsa", "2048", "");
     CHECK(rsa_path);
-    char *rsa = public_of(rsa_path), *ca = new_public_key("ca"), *file_key = new_public_key("user2");
+    char *rsa = sshkeys_public_of(rsa_path), *ca = new_public_key("ca"), *file_key = new_public_key("user2");
     CHECK(rsa && ca && file_key);
     char *text = xasprintf("# Comments allowed at start of line\n"
                            "user1@example.com,user2@example.com %s\n"
@@ -450,7 +413,7 @@ static int ssh_keygen_permits(const char *allowed_path, const char *sig_path, co
     char *argv[] = { "ssh-keygen", "-Y", "verify", "-f", (char *)allowed_path, "-I", (char *)c->principal, "-n",
                      (char *)c->ns, "-s", (char *)sig_path, "-O", when, NULL };
     proc_result res;
-    int code = run(&res, argv, data, strlen(data)) == 0 ? res.exit_code : -1;
+    int code = sshkeys_run(&res, argv, NULL, data, strlen(data)) == 0 ? res.exit_code : -1;
     proc_result_dispose(&res);
     free(when);
     return code == 0;
@@ -514,7 +477,7 @@ static void compare_with_ssh_keygen(const char *key_path)
 
 static void allowed_signers_verdicts_equal_ssh_keygen_verify(void)
 {
-    char *key_path = make_key("id_ed25519", "ed25519", NULL);
+    char *key_path = sshkeys_make("id_ed25519", "ed25519", NULL, "");
     CHECK(key_path);
     /* Local times in a zone with summer time: ssh-keygen's reading is the reference. */
     char *saved = getenv("TZ") ? xstrdup(getenv("TZ")) : NULL;

@@ -1,5 +1,6 @@
 /* sshsig against the reference, OpenSSH's own ssh-keygen: the keys are
  * made by it, its signatures are checked here, ours are checked by it. */
+#include "sshkeys.h"
 #include "test.h"
 
 #include "buf.h"
@@ -18,35 +19,6 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* Runs argv (no shell) with stdin data; the result is disposed by the caller. */
-static int run(proc_result *res, char **argv, char **env, const void *data, size_t len)
-{
-    proc_request req = {
-        .argv = argv, .env = env, .stdin_data = data, .stdin_len = len, .timeout = 60,
-        .output_limit = 4 << 20,
-    };
-    return proc_run(res, &req);
-}
-
-/* A fresh key made by ssh-keygen in the test's folder; returns its path
- * (caller frees), or NULL. bits may be NULL for the default. */
-static char *make_key(const char *name, const char *type, const char *bits, const char *passphrase)
-{
-    char *path = xasprintf("%s/%s", test_tmpdir(), name);
-    char *argv[] = { "ssh-keygen", "-q", "-t", (char *)type, "-N", (char *)passphrase, "-C", "tester@drctl",
-                     "-f", path, bits ? "-b" : NULL, (char *)bits, NULL };
-    proc_result res;
-    if (run(&res, argv, NULL, NULL, 0) != 0 || res.exit_code != 0) {
-        if (res.err)
-            printf("    ssh-keygen: %s\n", res.err);
-        proc_result_dispose(&res);
-        free(path);
-        return NULL;
-    }
-    proc_result_dispose(&res);
-    return path;
-}
-
 /* `ssh-keygen -Y sign` of data; NULL when it fails. extra: one more
  * option pair (e.g. "-O", "hashalg=sha256") or NULLs. */
 static char *reference_sign(const char *key, const char *ns, const void *data, size_t len, const char *opt,
@@ -56,7 +28,7 @@ static char *reference_sign(const char *key, const char *ns, const void *data, s
                      NULL };
     proc_result res;
     char *out = NULL;
-    if (run(&res, argv, NULL, data, len) == 0 && res.exit_code == 0)
+    if (sshkeys_run(&res, argv, NULL, data, len) == 0 && res.exit_code == 0)
         out = xstrdup(res.out);
     else if (res.err)
         printf("    ssh-keygen -Y sign: %s\n", res.err);
@@ -74,29 +46,12 @@ static int reference_verify(const char *allowed_text, const char *principal, con
                      sig_path, NULL };
     proc_result res;
     int code = -1;
-    if (run(&res, argv, NULL, data, len) == 0)
+    if (sshkeys_run(&res, argv, NULL, data, len) == 0)
         code = res.exit_code;
     proc_result_dispose(&res);
     free(allowed);
     free(sig_path);
     return code;
-}
-
-/* The "type base64" of a .pub file (caller frees). */
-static char *public_of(const char *key_path)
-{
-    char *pub_path = xasprintf("%s.pub", key_path), *text = NULL;
-    size_t len;
-    int rc = fsio_read_file(&text, &len, pub_path);
-    free(pub_path);
-    if (rc != 0)
-        return NULL;
-    char *space = strchr(text, ' ');
-    char *second = space ? strchr(space + 1, ' ') : NULL;
-    if (!second)
-        second = text + strcspn(text, "\n");
-    *second = '\0';
-    return text;
 }
 
 /* ssh-keygen -l's fingerprint of a key file (caller frees). */
@@ -105,7 +60,7 @@ static char *reference_fingerprint(const char *key_path)
     char *argv[] = { "ssh-keygen", "-l", "-f", (char *)key_path, NULL };
     proc_result res;
     char *fp = NULL;
-    if (run(&res, argv, NULL, NULL, 0) == 0 && res.exit_code == 0) {
+    if (sshkeys_run(&res, argv, NULL, NULL, 0) == 0 && res.exit_code == 0) {
         char *start = strchr(res.out, ' ');
         if (start) {
             start++;
@@ -171,7 +126,7 @@ static void put_string(buf *b, const void *data, size_t len)
 
 static void sshsig_ed25519_signatures_equal_ssh_keygen_byte_for_byte(void)
 {
-    char *key_path = make_key("id_ed25519", "ed25519", NULL, "");
+    char *key_path = sshkeys_make("id_ed25519", "ed25519", NULL, "");
     CHECK(key_path);
     sshsig_key *k;
     CHECK(sshsig_key_load(&k, key_path) == 0);
@@ -197,11 +152,11 @@ static void sshsig_ed25519_signatures_equal_ssh_keygen_byte_for_byte(void)
 
 static void sshsig_key_public_and_fingerprint_match_ssh_keygen(void)
 {
-    char *key_path = make_key("id_ed25519", "ed25519", NULL, "");
+    char *key_path = sshkeys_make("id_ed25519", "ed25519", NULL, "");
     CHECK(key_path);
     sshsig_key *k;
     CHECK(sshsig_key_load(&k, key_path) == 0);
-    char *pub = public_of(key_path), *fp = reference_fingerprint(key_path);
+    char *pub = sshkeys_public_of(key_path), *fp = reference_fingerprint(key_path);
     CHECK(pub && fp);
     CHECK_STR(sshsig_key_public(k), pub);
     CHECK_STR(sshsig_key_fingerprint(k), fp);
@@ -214,9 +169,9 @@ static void sshsig_key_public_and_fingerprint_match_ssh_keygen(void)
     sshsig_key_free(k);
 
     /* The fingerprint of other key types, from their public key. */
-    char *rsa = make_key("id_rsa", "rsa", "3072", "");
+    char *rsa = sshkeys_make("id_rsa", "rsa", "3072", "");
     CHECK(rsa);
-    pub = public_of(rsa);
+    pub = sshkeys_public_of(rsa);
     fp = reference_fingerprint(rsa);
     CHECK(pub && fp);
     CHECK(sshsig_fingerprint_of(&again, pub) == 0);
@@ -232,7 +187,7 @@ static void sshsig_key_public_and_fingerprint_match_ssh_keygen(void)
 
 static void sshsig_signing_refuses_an_empty_namespace(void)
 {
-    char *key_path = make_key("id_ed25519", "ed25519", NULL, "");
+    char *key_path = sshkeys_make("id_ed25519", "ed25519", NULL, "");
     CHECK(key_path);
     sshsig_key *k;
     CHECK(sshsig_key_load(&k, key_path) == 0);
@@ -253,7 +208,7 @@ static void check_reference_signature(const char *key_path, const char *hash_opt
     static const unsigned char data[] = { 'c', 'o', 'm', 'm', 'i', 't', 0, '\n', 0xff, 0 };
     char *sig = reference_sign(key_path, "git", data, sizeof data, hash_option ? "-O" : NULL, hash_option);
     CHECK(sig);
-    char *signer = NULL, *pub = public_of(key_path);
+    char *signer = NULL, *pub = sshkeys_public_of(key_path);
     CHECK(pub);
     if (sshsig_verify(&signer, sig, "git", data, sizeof data) != 0)
         printf("    %s: %s\n", key_path, err_last());
@@ -291,7 +246,7 @@ static void sshsig_verifies_ssh_keygen_signatures_of_each_key_type(void)
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         char *name = xasprintf("key%zu", i);
-        char *key_path = make_key(name, keys[i].type, keys[i].bits, "");
+        char *key_path = sshkeys_make(name, keys[i].type, keys[i].bits, "");
         free(name);
         CHECK(key_path);
         check_reference_signature(key_path, NULL);
@@ -309,7 +264,7 @@ static void sshsig_verifies_ssh_keygen_signatures_of_each_key_type(void)
 
 static void sshsig_our_signatures_verify_with_ssh_keygen(void)
 {
-    char *key_path = make_key("id_ed25519", "ed25519", NULL, "");
+    char *key_path = sshkeys_make("id_ed25519", "ed25519", NULL, "");
     CHECK(key_path);
     sshsig_key *k;
     CHECK(sshsig_key_load(&k, key_path) == 0);
@@ -333,7 +288,7 @@ static void sshsig_our_signatures_verify_with_ssh_keygen(void)
 
 static void sshsig_bad_armor_and_structure_say_why(void)
 {
-    char *key_path = make_key("id_ed25519", "ed25519", NULL, "");
+    char *key_path = sshkeys_make("id_ed25519", "ed25519", NULL, "");
     CHECK(key_path);
     sshsig_key *k;
     CHECK(sshsig_key_load(&k, key_path) == 0);
@@ -441,7 +396,7 @@ static int message_leaks_key(const char *key_path, const char *message)
 
 static void sshsig_an_encrypted_key_is_refused_in_process(void)
 {
-    char *key_path = make_key("id_ed25519", "ed25519", NULL, "secret pass");
+    char *key_path = sshkeys_make("id_ed25519", "ed25519", NULL, "secret pass");
     CHECK(key_path);
     sshsig_key *k = NULL;
     CHECK(sshsig_key_load(&k, key_path) == DR_EUSAGE);
@@ -461,7 +416,7 @@ static void sshsig_keys_of_other_types_are_refused_in_process(void)
         { "rsa", "3072", "is an RSA key" }, { "ecdsa", "256", "is an ECDSA key" },
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        char *key_path = make_key(keys[i].type, keys[i].type, keys[i].bits, "");
+        char *key_path = sshkeys_make(keys[i].type, keys[i].type, keys[i].bits, "");
         CHECK(key_path);
         sshsig_key *k = NULL;
         CHECK(sshsig_key_load(&k, key_path) == DR_EUSAGE);
@@ -475,7 +430,7 @@ static void sshsig_keys_of_other_types_are_refused_in_process(void)
     char *pem = xasprintf("%s/pem", test_tmpdir());
     char *argv[] = { "ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", "", "-f", pem, NULL };
     proc_result res;
-    CHECK(run(&res, argv, NULL, NULL, 0) == 0 && res.exit_code == 0);
+    CHECK(sshkeys_run(&res, argv, NULL, NULL, 0) == 0 && res.exit_code == 0);
     proc_result_dispose(&res);
     sshsig_key *k = NULL;
     CHECK(sshsig_key_load(&k, pem) == DR_EUSAGE);
@@ -486,8 +441,8 @@ static void sshsig_keys_of_other_types_are_refused_in_process(void)
 
 static void sshsig_tells_which_keys_need_ssh_keygen(void)
 {
-    char *plain = make_key("plain", "ed25519", NULL, ""), *locked = make_key("locked", "ed25519", NULL, "pass");
-    char *rsa = make_key("rsa", "rsa", "2048", ""), *ecdsa = make_key("ecdsa", "ecdsa", "256", "");
+    char *plain = sshkeys_make("plain", "ed25519", NULL, ""), *locked = sshkeys_make("locked", "ed25519", NULL, "pass");
+    char *rsa = sshkeys_make("rsa", "rsa", "2048", ""), *ecdsa = sshkeys_make("ecdsa", "ecdsa", "256", "");
     CHECK(plain && locked && rsa && ecdsa);
     CHECK(sshsig_key_needs_ssh_keygen(plain) == 0);
     CHECK(sshsig_key_needs_ssh_keygen(locked) == 1);
@@ -508,7 +463,7 @@ static void sshsig_tells_which_keys_need_ssh_keygen(void)
 
 static void sshsig_unprotected_key_files_are_refused(void)
 {
-    char *key_path = make_key("id_ed25519", "ed25519", NULL, "");
+    char *key_path = sshkeys_make("id_ed25519", "ed25519", NULL, "");
     CHECK(key_path);
     mode_t modes[] = { 0640, 0604, 0660, 0644, 0601 };
     for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
@@ -534,7 +489,7 @@ static void sshsig_unprotected_key_files_are_refused(void)
 
 static void sshsig_public_keys_and_other_files_are_refused_as_private_keys(void)
 {
-    char *key_path = make_key("id_ed25519", "ed25519", NULL, "");
+    char *key_path = sshkeys_make("id_ed25519", "ed25519", NULL, "");
     CHECK(key_path);
     char *pub_path = xasprintf("%s.pub", key_path);
     sshsig_key *k = NULL;
@@ -545,7 +500,7 @@ static void sshsig_public_keys_and_other_files_are_refused_as_private_keys(void)
     free(fix);
 
     /* A public key under another name, mode 600 or not. */
-    char *pub = public_of(key_path);
+    char *pub = sshkeys_public_of(key_path);
     const char *renamed = test_write_file("signing-key", pub);
     CHECK(sshsig_key_load(&k, renamed) == DR_EUSAGE);
     CHECK_CONTAINS(err_last(), "is a public key");
@@ -578,7 +533,7 @@ static void sshsig_public_keys_and_other_files_are_refused_as_private_keys(void)
 /* Rewrites key_path with its binary passed through change (mode 600). */
 static int rewrite_key(const char *key_path, void (*change)(unsigned char *bin, size_t len, const char *pub))
 {
-    char *text, *pub = public_of(key_path);
+    char *text, *pub = sshkeys_public_of(key_path);
     size_t len;
     if (!pub || fsio_read_file(&text, &len, key_path) != 0)
         return -1;
@@ -641,7 +596,7 @@ static void flip_check_word(unsigned char *bin, size_t len, const char *pub)
 
 static void sshsig_corrupt_key_files_are_refused(void)
 {
-    char *key_path = make_key("id_ed25519", "ed25519", NULL, "");
+    char *key_path = sshkeys_make("id_ed25519", "ed25519", NULL, "");
     CHECK(key_path);
     CHECK(rewrite_key(key_path, flip_seed) == 0);
     sshsig_key *k = NULL;
@@ -650,7 +605,7 @@ static void sshsig_corrupt_key_files_are_refused(void)
     CHECK(!message_leaks_key(key_path, err_last()));
     free(key_path);
 
-    key_path = make_key("id2", "ed25519", NULL, "");
+    key_path = sshkeys_make("id2", "ed25519", NULL, "");
     CHECK(key_path);
     CHECK(rewrite_key(key_path, flip_check_word) == 0);
     CHECK(sshsig_key_load(&k, key_path) == DR_EUSAGE);
@@ -673,9 +628,9 @@ static void sshsig_signing_through_ssh_keygen_works_for_rsa_and_ecdsa(void)
 {
     const char *types[][2] = { { "rsa", "3072" }, { "ecdsa", "256" }, { "ed25519", NULL } };
     for (size_t i = 0; i < 3; i++) {
-        char *key_path = make_key(types[i][0], types[i][0], types[i][1], "");
+        char *key_path = sshkeys_make(types[i][0], types[i][0], types[i][1], "");
         CHECK(key_path);
-        char *sig = NULL, *signer = NULL, *pub = public_of(key_path);
+        char *sig = NULL, *signer = NULL, *pub = sshkeys_public_of(key_path);
         static const unsigned char data[] = "commit\0body";
         CHECK(sshsig_sign_with_ssh_keygen(&sig, key_path, "git", data, sizeof data) == 0);
         CHECK_CONTAINS(sig, "-----BEGIN SSH SIGNATURE-----\n");
@@ -699,7 +654,7 @@ static void sshsig_signing_through_ssh_keygen_works_for_rsa_and_ecdsa(void)
 
 static void sshsig_ssh_keygen_missing_from_path_is_a_usage_error(void)
 {
-    char *key_path = make_key("rsa", "rsa", "2048", "");
+    char *key_path = sshkeys_make("rsa", "rsa", "2048", "");
     CHECK(key_path);
     char *saved = getenv("PATH") ? xstrdup(getenv("PATH")) : NULL;
     setenv("PATH", test_tmpdir(), 1);
@@ -733,7 +688,7 @@ static void sshsig_ssh_keygen_failures_carry_its_words(void)
  * for a passphrase. */
 static void sshsig_an_encrypted_key_needs_ssh_agent(void)
 {
-    char *key_path = make_key("id_ed25519", "ed25519", NULL, "secret pass");
+    char *key_path = sshkeys_make("id_ed25519", "ed25519", NULL, "secret pass");
     CHECK(key_path);
     char *saved = getenv("SSH_AUTH_SOCK") ? xstrdup(getenv("SSH_AUTH_SOCK")) : NULL;
     unsetenv("SSH_AUTH_SOCK");
@@ -763,7 +718,7 @@ static void sign_through_agent(const char *key_path, const char *sock, const cha
     char *env[] = { env_sock, env_askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=:0", NULL };
     char *argv[] = { "ssh-add", "-q", (char *)key_path, NULL };
     proc_result res;
-    int added = run(&res, argv, env, NULL, 0) == 0 && res.exit_code == 0;
+    int added = sshkeys_run(&res, argv, env, NULL, 0) == 0 && res.exit_code == 0;
     if (!added)
         printf("    ssh-add: %s\n", res.err ? res.err : "");
     proc_result_dispose(&res);
@@ -772,7 +727,7 @@ static void sign_through_agent(const char *key_path, const char *sock, const cha
     CHECK(added);
 
     CHECK(sshsig_sign_with_ssh_keygen(&sig, key_path, "git", data, sizeof data) == 0);
-    char *signer = NULL, *pub = public_of(key_path);
+    char *signer = NULL, *pub = sshkeys_public_of(key_path);
     CHECK(sshsig_verify(&signer, sig, "git", data, sizeof data) == 0);
     CHECK_STR(signer, pub);
     free(signer);
@@ -790,14 +745,14 @@ static void sign_through_agent(const char *key_path, const char *sock, const cha
 
 static void sshsig_an_encrypted_key_signs_through_ssh_agent(void)
 {
-    char *key_path = make_key("id_ed25519", "ed25519", NULL, "secret pass");
+    char *key_path = sshkeys_make("id_ed25519", "ed25519", NULL, "secret pass");
     CHECK(key_path);
     char *askpass = xasprintf("%s/askpass", test_tmpdir());
     CHECK(fsio_write_durable_mode(askpass, "#!/bin/sh\necho 'secret pass'\n", 30, 0700) == 0);
     char *sock = xasprintf("%s/agent.sock", test_tmpdir());
     char *argv[] = { "ssh-agent", "-s", "-a", sock, NULL };
     proc_result res;
-    CHECK(run(&res, argv, NULL, NULL, 0) == 0 && res.exit_code == 0);
+    CHECK(sshkeys_run(&res, argv, NULL, NULL, 0) == 0 && res.exit_code == 0);
     const char *pid_at = strstr(res.out, "SSH_AGENT_PID=");
     pid_t agent = pid_at ? (pid_t)atoi(pid_at + strlen("SSH_AGENT_PID=")) : 0;
     proc_result_dispose(&res);
