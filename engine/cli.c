@@ -229,6 +229,8 @@ static const struct {
       "  notify.timeout           duration, 1s to 60s (default 10s): the most notifying may take\n"
       "  throwaway_ttl            duration (default 1d), the TTL of throwaway branches\n"
       "  docs.dir                 where drctl docs --out writes the pages, read by drctl check\n"
+      "  lock.ttl                 duration (default 1h): a run's target lock on origin lasts\n"
+      "                           this long unless renewed (at each transition)\n"
       "  approvals                four-eyes rules (a list, like notify.webhook), each one line of\n"
       "                           words: count=N (required, 1-10) and optionally from=a@x,b@y\n"
       "                           valid_for=1h runbook=NAME step=NAME project=ID branch=NAME.\n"
