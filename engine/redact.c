@@ -408,7 +408,12 @@ static const struct {
     const char *path;
 } engine_fields[] = {
     /* every journal event (journal.c) */
-    { "*", "seq" }, { "*", "time" }, { "*", "kind" }, { "*", "step" },
+    { "*", "seq" }, { "*", "prev" }, { "*", "time" }, { "*", "kind" }, { "*", "step" }, { "*", "rebased" },
+    /* the chain's anchor in notifications (notify.c) */
+    { "*", "journal_chain.*" },
+    /* four eyes: the hash an approval names, who, how (runner.c, cmd_approve.c) */
+    { "approval-*", "data.summary_hash" }, { "approval-*", "data.signing_key" }, { "approval-*", "data.how" },
+    { "approval-*", "data.approved_by.#" }, { "approval-*", "data.from.#" },
     /* run.json (runner.c), read back by resume, status and the drill */
     { "*", "run_id" }, { "*", "runbook" }, { "*", "runbook.*" }, { "*", "version" }, { "*", "blob_id" },
     { "*", "drctl_version" }, { "*", "operator" }, { "*", "host" }, { "*", "started_at" },

@@ -42,6 +42,20 @@ t_every_event_carries_the_hash_of_the_line_before() {
     expect_eq "$(jq -r '[.ok, .unchained_runs] | @tsv' out)" "true	0"
 }
 
+# A secret that happens to equal a hash in the chain is not redacted out
+# of it: the chain is the engine's own field.
+t_a_secret_equal_to_a_hash_leaves_the_chain_whole() {
+    notify_failing_runbook
+    hash=$(printf %s sec | sha256sum | cut -d' ' -f1)
+    set +e
+    DRCTL_PARAM_TOKEN="$hash" "$DRCTL" --runbooks "$PWD/rb" run failing --run-id sec >out 2>err </dev/null
+    set -e
+    expect_eq "$(head -1 drctl-audit/runs/sec/journal.jsonl | jq -r .prev)" "$hash" "the first prev"
+    expect_not_in drctl-audit/runs/sec/report.md "$hash refused"
+    dr audit verify
+    expect_rc 0
+}
+
 t_events_added_by_hand_are_refused_naming_the_lines() {
     paused_run p
     j=drctl-audit/runs/p/journal.jsonl
@@ -168,7 +182,8 @@ t_a_notification_carries_the_chain_head() {
     expect_eq "$(line_hash "$j" "$seq")" "$(notify_body_to /hook | jq -r .journal_chain.head)" "after the resume"
 }
 
-for t in t_every_event_carries_the_hash_of_the_line_before t_events_added_by_hand_are_refused_naming_the_lines \
+for t in t_every_event_carries_the_hash_of_the_line_before t_a_secret_equal_to_a_hash_leaves_the_chain_whole \
+         t_events_added_by_hand_are_refused_naming_the_lines \
          t_an_event_edited_in_the_middle_breaks_the_chain_at_the_next_line \
          t_a_crash_commit_carries_at_most_the_one_transition_left t_files_drctl_did_not_write_are_flagged \
          t_journals_of_an_older_drctl_are_read_and_reported_unchained t_a_notification_carries_the_chain_head; do
