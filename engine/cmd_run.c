@@ -81,7 +81,7 @@ int cmd_run(cli *c)
         return rc;
     cJSON *params = NULL;
     audit *trail = NULL;
-    if ((rc = session_new_run_params(&params, NULL, &s, c)) == 0 &&
+    if ((rc = session_check_policy(&s, c)) == 0 && (rc = session_new_run_params(&params, NULL, &s, c)) == 0 &&
         (rc = audit_open(&trail, cli_audit_dir(c), 1)) == 0 && (rc = audit_check_clean(trail)) == 0)
         rc = cmd_run_start(c, &s, params, trail);
     audit_free(trail);
@@ -163,7 +163,7 @@ static int with_existing_run(cli *c, int aborting)
     /* the target the run recorded, so that it goes on where it started */
     if ((rc = session_prepare_target(&s, cJSON_GetObjectItemCaseSensitive(info, "params"),
                                      cJSON_GetObjectItemCaseSensitive(info, "target"))) != 0 ||
-        (rc = audit_check_clean(trail)) != 0)
+        (rc = audit_check_clean(trail)) != 0 || (!aborting && (rc = session_check_policy(&s, c)) != 0))
         goto cleanup;
     rc = go_on_with_run(c, &s, run_id, trail, aborting);
 cleanup:

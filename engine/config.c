@@ -231,6 +231,56 @@ int config_load(config **out, const char *audit_dir)
     return rc;
 }
 
+/* The line of text where needle first appears (1 when it does not). */
+static int line_of(const char *text, const char *needle)
+{
+    const char *at = strstr(text, needle);
+    int line = 1;
+    for (const char *p = text; at && p < at; p++)
+        line += *p == '\n';
+    return line;
+}
+
+static int bad_policy_entry(const char *file, const char *text, const cJSON *entry)
+{
+    const char *value = cJSON_IsString(entry) ? entry->valuestring : "";
+    char *quoted = xasprintf("\"%s\"", value);
+    int line = line_of(text, quoted);
+    free(quoted);
+    policy_rule rule;
+    int rc = cJSON_IsString(entry) ? approvals_parse_rule(&rule, value) : err_set(DR_EUSAGE, "it is not a string");
+    if (cJSON_IsString(entry))
+        approvals_rule_dispose(&rule);
+    if (rc == 0)
+        return 0;
+    return err_set(DR_EUSAGE, "%s:%d: the approvals rule '%s' is not valid: %s. No destructive run starts on a "
+                   "policy it cannot read; fix it with drctl config unset approvals '%s', then drctl config set "
+                   "approvals 'count=2 ...'", file, line, value, err_last(), value);
+}
+
+int config_check_policy(const char *audit_dir)
+{
+    char *file = xasprintf("%s/%s", audit_dir, CONFIG_FILE), *text = NULL;
+    int rc = 0;
+    if (fsio_exists(file)) {
+        cJSON *root = NULL;
+        if (fsio_read_file(&text, NULL, file) != 0)
+            rc = err_set(DR_EUSAGE, "cannot read %s (it holds the team's approvals policy): %s", file, err_last());
+        else if (!(root = cJSON_Parse(text)))
+            rc = err_set(DR_EUSAGE, "%s:%d: not JSON, so the team's approvals policy cannot be read; restore it "
+                         "(git -C %s checkout HEAD -- %s) and change settings with drctl config", file,
+                         line_of(text, cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : ""), audit_dir, CONFIG_FILE);
+        const cJSON *entry;
+        cJSON_ArrayForEach(entry, cJSON_GetObjectItemCaseSensitive(root, "approvals"))
+            if (rc == 0)
+                rc = bad_policy_entry(file, text, entry);
+        cJSON_Delete(root);
+    }
+    free(text);
+    free(file);
+    return rc;
+}
+
 void config_free(config *c)
 {
     if (!c)

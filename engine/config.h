@@ -37,6 +37,11 @@ typedef struct config config;
 
 /* Reads AUDIT_DIR/config.json; a missing file is every default. */
 int config_load(config **out, const char *audit_dir);
+
+/* The team's approvals policy in audit_dir's config.json, checked alone:
+ * a run with a destructive step does not start on a policy it cannot
+ * read. DR_EUSAGE naming the file, the line and the fix. */
+int config_check_policy(const char *audit_dir);
 /* Parses a file's text (file names it in messages). */
 int config_parse(config **out, const char *text, const char *file);
 void config_free(config *c);

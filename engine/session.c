@@ -192,6 +192,14 @@ int session_new_run_params(cJSON **params, cJSON **param_sources, session *s, co
     return rc;
 }
 
+int session_check_policy(const session *s, const cli *c)
+{
+    for (size_t i = 0; i < s->rb->step_count; i++)
+        if (s->rb->steps[i].destructive)
+            return config_check_policy(cli_audit_dir(c));
+    return 0;
+}
+
 void session_dispose(session *s)
 {
     neonmod_close(&s->neon);

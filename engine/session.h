@@ -58,6 +58,10 @@ int session_check_target(const session *s, const cJSON *recorded);
 int session_new_run_params(cJSON **params, cJSON **param_sources, session *s, const cli *c);
 
 /* Frees what s holds and zeroes it: safe on a zeroed or disposed session. */
+/* A runbook with a destructive step needs a readable approvals policy
+ * (config_check_policy) before it runs or resumes. */
+int session_check_policy(const session *s, const cli *c);
+
 void session_dispose(session *s);
 
 #endif

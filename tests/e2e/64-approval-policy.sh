@@ -68,13 +68,22 @@ t_a_bad_rule_is_refused_and_changes_nothing() {
     expect_rc 2
     expect_in err "has no count=N"
     [ ! -e drctl-audit/config.json ] || fail "a refused rule was written"
-    # one edited by hand: the run refuses to guess how many must approve
+    # one edited by hand: no destructive run starts on it, and nothing is made
     as "Alice <alice@example.org>" config set contact "ops@example.org"
-    jq '.approvals = ["count=zero"]' drctl-audit/config.json >c.json && mv c.json drctl-audit/config.json
+    jq '.approvals = ["count=2", "count=zero"]' drctl-audit/config.json >c.json && mv c.json drctl-audit/config.json
+    line=$(grep -n '"count=zero"' drctl-audit/config.json | cut -d: -f1)
     as "Alice <alice@example.org>" run wipe -p dir="$PWD" --approve apply --run-id bad
-    expect_rc 1
-    expect_in err "the approvals step apply needs cannot be known"
+    expect_rc 2
+    expect_in err "config.json:$line: the approvals rule 'count=zero' is not valid: 'count=zero' is not a count from 1 to 10"
+    expect_in err "drctl config unset approvals 'count=zero'"
+    [ ! -e drctl-audit/runs/bad ] || fail "a run was made on a policy that does not parse"
     [ ! -e wiped-main ] || fail "the step ran under a policy that does not parse"
+    # a run with nothing destructive is not held up by it
+    cat >rb/look.lua <<'LUA'
+return runbook { name = "look", version = "1", summary = "reads only", steps = { { name = "read", run = function() return {} end } } }
+LUA
+    as "Alice <alice@example.org>" run look --run-id look1
+    expect_rc 0
 }
 
 for t in t_a_rule_raises_the_approvals_of_the_steps_it_matches t_a_bad_rule_is_refused_and_changes_nothing; do
