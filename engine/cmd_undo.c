@@ -89,6 +89,7 @@ static int start_undo(cli *c, const char *run_id, const cJSON *info, audit *trai
     cJSON *run_params = NULL;
     /* An undo acts where the run it undoes acted. */
     if ((rc = session_check_target(&s, cJSON_GetObjectItemCaseSensitive(info, "target"))) == 0 &&
+        (rc = session_check_policy(&s, c)) == 0 &&
         (rc = session_new_run_params(&run_params, NULL, &s, &with_params)) == 0 && (rc = audit_check_clean(trail)) == 0)
         rc = cmd_run_start(c, &s, run_params, trail);
     cJSON_Delete(run_params);
