@@ -28,8 +28,8 @@ static const config_key keys[] = {
     { "check.restore_test_max_age", CONFIG_DURATION, "31d", "a drill or verify-backup younger than this passes" },
     { "check.export_max_age", CONFIG_DURATION, "8d", "an export younger than this passes" },
     { "throwaway_ttl", CONFIG_DURATION, "1d", "the TTL of the branches a run makes for its own checks" },
-    { "lock.ttl", CONFIG_DURATION, "1h", "how long a run's target lock on origin lasts unless renewed (at each "
-      "transition): longer than the longest step" },
+    { "lock.ttl", CONFIG_DURATION, "1h", "how long a run's target lock on origin lasts unless renewed (a "
+      "quarter of it apart, while the run's process lives): how long a killed holder blocks others" },
     { "approvals", CONFIG_RULE_LIST, NULL,
       "the team's four-eyes policy: rules like 'project=P branch=main count=2 from=a@x,b@x valid_for=1h' "
       "(also runbook=NAME step=NAME); each destructive step a rule matches needs at least count approvers" },

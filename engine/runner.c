@@ -16,6 +16,7 @@
 #include "jsonlua.h"
 #include "jsontext.h"
 #include "lock.h"
+#include "lockrenew.h"
 #include "approvals.h"
 #include "params.h"
 #include "placeholder.h"
@@ -79,8 +80,8 @@ typedef struct run {
     cJSON *remote_taken_over; /* the expired holder it was taken from, to journal */
     char *remote_unreachable; /* why origin could not be asked for the target lock */
     char *remote_since;
-    double remote_renewed;    /* monotonic */
     double remote_ttl;        /* lock.ttl, read once */
+    struct lock_renewer *renewer; /* keeps origin's lock alive while the process lives */
 } run;
 
 /* ---- paths ----------------------------------------------------------- */
@@ -97,8 +98,6 @@ static int is_run_end(const char *kind)
     return !strcmp(kind, "run-done") || !strcmp(kind, "run-failed") || !strcmp(kind, "run-paused") ||
            !strcmp(kind, "run-interrupted") || !strcmp(kind, "run-aborted");
 }
-
-static void renew_remote_lock(run *r);
 
 /* Journal listener: each durable event updates the checkpoint; when the
  * state changed, state.json is rewritten durably; a transition becomes a
@@ -121,8 +120,6 @@ static int on_journal_event(void *ud, const cJSON *event)
                                                cJSON_IsString(step) ? step->valuestring : NULL);
     int rc = audit_commit_run(r->opts->audit, r->run_id, message, r->operator);
     free(message);
-    if (rc == 0)
-        renew_remote_lock(r);
     return rc;
 }
 
@@ -550,6 +547,7 @@ static void run_free(run *r)
      * about the remote on the way out */
     char *outcome = xstrdup(err_last());
     /* the process is done with the target: so is origin's lock */
+    lock_renewer_stop(r->renewer);
     if (r->remote_key)
         audit_remote_unlock(r->opts->audit, r->remote_key, r->run_id);
     /* A run that ended completed or aborted needs its own folder no more. */
@@ -654,7 +652,7 @@ static int take_remote_lock(run *r, const char *key)
     if (rc == 0) {
         r->remote_key = xstrdup(key);
         r->remote_taken_over = previous;
-        r->remote_renewed = timefmt_monotonic();
+        r->renewer = lock_renewer_start(r->opts->audit_dir, key, remote_holder(r, key), remote_lock_ttl(r));
         return 0;
     }
     if (rc == DR_ELOCKED && previous) {
@@ -704,20 +702,6 @@ static int confirm_local_lock(run *r)
                                     "(--approve %s)", LOCAL_LOCK_STEP);
     }
     return rc;
-}
-
-/* Renewed at transitions, a quarter of its life apart. */
-static void renew_remote_lock(run *r)
-{
-    if (!r->remote_key || timefmt_monotonic() - r->remote_renewed < remote_lock_ttl(r) / 4)
-        return;
-    cJSON *holder = remote_holder(r, r->remote_key), *previous = NULL;
-    if (audit_remote_lock(&previous, r->opts->audit, r->remote_key, holder) == 0)
-        r->remote_renewed = timefmt_monotonic();
-    else
-        term_warn("the target lock on origin could not be renewed: %s", err_last());
-    cJSON_Delete(previous);
-    cJSON_Delete(holder);
 }
 
 /* The runbook's `lock` function names what the run changes; two runs with

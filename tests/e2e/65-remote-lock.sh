@@ -83,6 +83,26 @@ t_an_expired_lock_is_taken_over_and_recorded() {
     "$DRCTL" --audit b audit verify >out 2>err || fail "verify: $(cat out err)"
 }
 
+# A step longer than lock.ttl keeps its lock: it is renewed while the
+# holder lives, not only at transitions.
+t_a_long_step_keeps_its_lock_past_the_ttl() {
+    two_clones
+    DRCTL_OPERATOR="Alice <alice@example.org>" "$DRCTL" --audit a config set lock.ttl 2s >/dev/null 2>&1
+    git -C b pull -q origin main
+    touch hold-copy
+    DRCTL_OPERATOR="Alice <alice@example.org>" setsid "$DRCTL" --runbooks "$TEST_RUNBOOKS" --audit a \
+        run hold -p dir="$PWD" --approve promote --run-id long >bg.out 2>bg.err </dev/null &
+    pid=$!
+    wait_for copy.started
+    sleep 4.5 # more than twice the ttl, inside one step
+    on b "Bob <bob@example.org>" "$PWD/bdir" run hold --approve promote --run-id meanwhile
+    expect_rc 4
+    expect_in err "is locked on origin by run long of Alice <alice@example.org>"
+    rm -f hold-copy
+    wait $pid
+    expect_eq "$(origin_locks)" 0 "locks on origin once the long run ended"
+}
+
 t_origin_out_of_reach_needs_a_typed_go_ahead() {
     two_clones
     mv origin.git away.git
@@ -109,6 +129,7 @@ t_origin_out_of_reach_needs_a_typed_go_ahead() {
 }
 
 for t in t_a_second_clone_is_refused_naming_the_first t_an_expired_lock_is_taken_over_and_recorded \
+         t_a_long_step_keeps_its_lock_past_the_ttl \
          t_origin_out_of_reach_needs_a_typed_go_ahead; do
     run_test "$t"
 done
