@@ -71,6 +71,16 @@ static void *renew_loop(void *arg)
     return NULL;
 }
 
+static void renewer_free(lock_renewer *r)
+{
+    pthread_cond_destroy(&r->wake);
+    pthread_mutex_destroy(&r->mutex);
+    cJSON_Delete(r->holder);
+    free(r->key);
+    free(r->audit_dir);
+    free(r);
+}
+
 lock_renewer *lock_renewer_start(const char *audit_dir, const char *key, cJSON *holder, double ttl)
 {
     lock_renewer *r = xcalloc(1, sizeof *r);
@@ -82,12 +92,7 @@ lock_renewer *lock_renewer_start(const char *audit_dir, const char *key, cJSON *
     pthread_cond_init(&r->wake, NULL);
     if (pthread_create(&r->thread, NULL, renew_loop, r) != 0) {
         term_warn("the target lock on origin will not be renewed (no thread): it lasts %.0f s", ttl);
-        pthread_cond_destroy(&r->wake);
-        pthread_mutex_destroy(&r->mutex);
-        cJSON_Delete(r->holder);
-        free(r->key);
-        free(r->audit_dir);
-        free(r);
+        renewer_free(r);
         return NULL;
     }
     return r;
@@ -102,10 +107,5 @@ void lock_renewer_stop(lock_renewer *r)
     pthread_cond_signal(&r->wake);
     pthread_mutex_unlock(&r->mutex);
     pthread_join(r->thread, NULL);
-    pthread_cond_destroy(&r->wake);
-    pthread_mutex_destroy(&r->mutex);
-    cJSON_Delete(r->holder);
-    free(r->key);
-    free(r->audit_dir);
-    free(r);
+    renewer_free(r);
 }

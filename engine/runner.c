@@ -44,9 +44,6 @@
  * is a write, an fsync and a commit: seconds at worst, unless the disk or
  * the audit remote hangs, and then the run is left as a crash leaves it. */
 #define HARD_STOP_LOCK_SECONDS 5
-/* The name --approve takes to go on with the local target lock only when
- * origin cannot be reached. */
-#define LOCAL_LOCK_STEP "local-lock"
 
 /* Every journal append, and the change of the step in progress, happen
  * under this lock, because the watchdog thread records a hard stop through
@@ -691,7 +688,7 @@ static int confirm_local_lock(run *r)
                               "this machine only: an operator on another clone would not see this run, and could "
                               "act on the same target at the same time. Go on with the local lock only?",
                               r->remote_unreachable);
-    int rc = gate_confirm(&r->gate, LOCAL_LOCK_STEP, "remote-unreachable", summary, LOCAL_LOCK_STEP);
+    int rc = gate_confirm(&r->gate, RUNNER_LOCAL_LOCK_STEP, "remote-unreachable", summary, RUNNER_LOCAL_LOCK_STEP);
     free(summary);
     if (rc == 0) {
         free(r->remote_unreachable);
@@ -699,7 +696,7 @@ static int confirm_local_lock(run *r)
     } else if (rc == DR_EREFUSED) {
         free(r->pause_reason);
         r->pause_reason = xasprintf("origin unreachable: going on with the local lock only was not confirmed "
-                                    "(--approve %s)", LOCAL_LOCK_STEP);
+                                    "(--approve %s)", RUNNER_LOCAL_LOCK_STEP);
     }
     return rc;
 }

@@ -28,6 +28,10 @@ typedef struct runner_options {
     int plan_policy;              /* a plan reads the team's approvals policy from audit_dir */
 } runner_options;
 
+/* The name --approve takes to go on with the local target lock only when
+ * origin cannot be reached (it is no step of the runbook). */
+#define RUNNER_LOCAL_LOCK_STEP "local-lock"
+
 /* Computes the plan: {"runbook","version","blob_id","params","steps":[...]}.
  * A plan function that fails is shown in the plan and makes this DR_EFAIL;
  * a ctx that does not fit in the sandbox's memory makes it DR_EFAIL with

@@ -9,6 +9,7 @@
 #include "jsonfield.h"
 #include "params.h"
 #include "redact.h"
+#include "runner.h"
 #include "term.h"
 
 #include <stdlib.h>
@@ -123,9 +124,10 @@ static char *resolve_runbook(const cli *c, const char *name_or_path, const char 
 static int validate_approvals(const cli *c, const runbook *rb)
 {
     for (size_t i = 0; i < c->approval_count; i++)
-        if (runbook_step_index(rb, c->approvals[i]) < 0 && strcmp(c->approvals[i], "local-lock") != 0)
-            return err_set(DR_EUSAGE, "--approve %s: runbook %s has no step named '%s' (--approve local-lock goes "
-                           "on without origin's target lock)", c->approvals[i], rb->name, c->approvals[i]);
+        if (runbook_step_index(rb, c->approvals[i]) < 0 && strcmp(c->approvals[i], RUNNER_LOCAL_LOCK_STEP) != 0)
+            return err_set(DR_EUSAGE, "--approve %s: runbook %s has no step named '%s' (--approve %s goes on "
+                           "without origin's target lock)", c->approvals[i], rb->name, c->approvals[i],
+                           RUNNER_LOCAL_LOCK_STEP);
     return 0;
 }
 

@@ -22,17 +22,29 @@ on() { # CLONE OPERATOR DIR args...
     set -e
 }
 
+# Alice's run holds the target in the background, inside its copy step
+# (held open while ./hold-copy exists); sets pid.
+alice_holds() { # RUN_ID
+    touch hold-copy
+    DRCTL_OPERATOR="Alice <alice@example.org>" setsid "$DRCTL" --runbooks "$TEST_RUNBOOKS" --audit a \
+        run hold -p dir="$PWD" --approve promote --run-id "$1" >bg.out 2>bg.err </dev/null &
+    pid=$!
+    wait_for copy.started
+}
+
+# lock.ttl set on a, and b up to date with it.
+short_ttl() { # DURATION
+    DRCTL_OPERATOR="Alice <alice@example.org>" "$DRCTL" --audit a config set lock.ttl "$1" >/dev/null 2>&1
+    git -C b pull -q origin main
+}
+
 origin_locks() {
     git -C origin.git for-each-ref --format='%(refname)' refs/drctl/locks | wc -l
 }
 
 t_a_second_clone_is_refused_naming_the_first() {
     two_clones
-    touch hold-copy
-    DRCTL_OPERATOR="Alice <alice@example.org>" setsid "$DRCTL" --runbooks "$TEST_RUNBOOKS" --audit a \
-        run hold -p dir="$PWD" --approve promote --run-id first >bg.out 2>bg.err </dev/null &
-    pid=$!
-    wait_for copy.started
+    alice_holds first
     expect_eq "$(origin_locks)" 1 "locks on origin while the first run holds the target"
     holder=$(git -C origin.git log -1 --format=%B "$(git -C origin.git for-each-ref --format='%(refname)' refs/drctl/locks)")
     expect_eq "$(echo "$holder" | jq -r '[.run_id, .operator, .key] | @tsv')" \
@@ -49,11 +61,7 @@ t_a_second_clone_is_refused_naming_the_first() {
     expect_rc 0
     expect_eq "$(origin_locks)" 0 "locks left on origin"
     # another target is never blocked
-    touch hold-copy
-    DRCTL_OPERATOR="Alice <alice@example.org>" setsid "$DRCTL" --runbooks "$TEST_RUNBOOKS" --audit a \
-        run hold -p dir="$PWD" --approve promote --run-id third >bg.out 2>bg.err </dev/null &
-    pid=$!
-    wait_for copy.started
+    alice_holds third
     on b "Bob <bob@example.org>" "$PWD/bdir" run hold -p target=staging --approve promote --run-id fourth
     expect_rc 0
     rm -f hold-copy
@@ -62,13 +70,8 @@ t_a_second_clone_is_refused_naming_the_first() {
 
 t_an_expired_lock_is_taken_over_and_recorded() {
     two_clones
-    DRCTL_OPERATOR="Alice <alice@example.org>" "$DRCTL" --audit a config set lock.ttl 2s >/dev/null 2>&1
-    git -C b pull -q origin main
-    touch hold-copy
-    DRCTL_OPERATOR="Alice <alice@example.org>" setsid "$DRCTL" --runbooks "$TEST_RUNBOOKS" --audit a \
-        run hold -p dir="$PWD" --approve promote --run-id dead >bg.out 2>bg.err </dev/null &
-    pid=$!
-    wait_for copy.started
+    short_ttl 2s
+    alice_holds dead
     kill -9 "$pid"
     wait "$pid" 2>/dev/null || true
     expect_eq "$(origin_locks)" 1 "the dead run's lock stays on origin"
@@ -87,13 +90,8 @@ t_an_expired_lock_is_taken_over_and_recorded() {
 # holder lives, not only at transitions.
 t_a_long_step_keeps_its_lock_past_the_ttl() {
     two_clones
-    DRCTL_OPERATOR="Alice <alice@example.org>" "$DRCTL" --audit a config set lock.ttl 2s >/dev/null 2>&1
-    git -C b pull -q origin main
-    touch hold-copy
-    DRCTL_OPERATOR="Alice <alice@example.org>" setsid "$DRCTL" --runbooks "$TEST_RUNBOOKS" --audit a \
-        run hold -p dir="$PWD" --approve promote --run-id long >bg.out 2>bg.err </dev/null &
-    pid=$!
-    wait_for copy.started
+    short_ttl 2s
+    alice_holds long
     sleep 4.5 # more than twice the ttl, inside one step
     on b "Bob <bob@example.org>" "$PWD/bdir" run hold --approve promote --run-id meanwhile
     expect_rc 4
