@@ -24,6 +24,12 @@ CFLAGS   += $(OPT) -std=c11 -D_GNU_SOURCE -pthread $(WARNINGS) -MMD -MP \
 NL_LDLIBS := $(shell pkg-config --libs $(NEON_LOCAL_PKGS) libcrypto) -lm -pthread
 LDLIBS   += $(shell pkg-config --libs $(DRCTL_PKGS)) -lm -lutil -pthread
 
+# The test build (make hooks, into build-hooks/ and bin-hooks/) compiles in
+# the fault points of common/testhook.h; the normal build has none.
+ifdef TEST_HOOKS
+CFLAGS  += -DDRCTL_TEST_HOOKS
+endif
+
 ifdef SANITIZER
 CFLAGS  += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=$(SANITIZER)
@@ -46,7 +52,7 @@ UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 TOOLS      := $(BIN)/ptydrive $(BIN)/fsync-floor $(BIN)/webhook-receiver
 
-.PHONY: all test test-suite contract-sdk unit asan valgrind bench demo demo-run demo-data deps install clean routine
+.PHONY: all hooks test test-suite contract-sdk unit asan valgrind bench demo demo-run demo-data deps install clean routine
 all: $(BIN)/drctl $(BIN)/neon-local
 
 $(BIN)/drctl: $(BUILD)/engine/main.o $(ENGINE_OBJ) $(COMMON_OBJ)
@@ -103,8 +109,14 @@ test: deps
 	@bash tests/contract/install.sh
 	@$(MAKE) --no-print-directory test-suite
 
-test-suite: $(BIN)/drctl $(BIN)/neon-local $(BIN)/unit-tests $(TOOLS)
+test-suite: $(BIN)/drctl $(BIN)/neon-local $(BIN)/unit-tests $(TOOLS) hooks
 	@bash tests/run.sh
+
+# drctl, neon-local and the unit tests with the test-only fault points, for
+# the crash and fault-injection tests (tests/run.sh finds them in bin-hooks).
+hooks:
+	@$(MAKE) --no-print-directory BUILD=build-hooks BIN=bin-hooks TEST_HOOKS=1 \
+	  bin-hooks/drctl bin-hooks/neon-local bin-hooks/unit-tests
 
 # The team's routine back to back on a busy database, clean and under API
 # faults (long: about ten minutes, so not part of make test).
@@ -167,6 +179,12 @@ install: $(BIN)/drctl $(BIN)/neon-local
 	cp -R lua/. $(DESTDIR)$(SHAREDIR)/lua/
 
 clean:
-	rm -rf build build-asan bin bin-asan
+	rm -rf build build-asan bin bin-asan build-fuzz bin-fuzz build-cov bin-cov build-tsan bin-tsan build-hooks bin-hooks
+
+# The long reliability runs, each in its own file: make crash-test (a kill
+# at every transition), make soak (API faults at many seeds), make fuzz
+# (libFuzzer harnesses), make load (neon-local under 200 clients), make
+# coverage.
+-include tests/crash/crash.mk tests/long/soak.mk tests/fuzz/fuzz.mk tests/load/load.mk tests/coverage/coverage.mk
 
 -include $(wildcard $(BUILD)/common/*.d $(BUILD)/engine/*.d $(BUILD)/neon-local/*.d $(BUILD)/tests/unit/*.d)

@@ -5,6 +5,7 @@
 #include "fsio.h"
 #include "jsontext.h"
 #include "redact.h"
+#include "testhook.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -315,6 +316,7 @@ int journal_append(journal *j, const char *kind, const char *step, cJSON *data)
     free(line);
     if (rc == 0) {
         j->seq++;
+        testhook_journal_durable(j->seq);
         if (j->listener)
             rc = j->listener(j->listener_ud, event);
     }
