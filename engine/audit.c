@@ -498,6 +498,28 @@ static int check_dirty_run(audit *a, git_tree *head, const char *run_id)
     return rc;
 }
 
+int audit_run_uncommitted(audit *a, const char *run_id)
+{
+    git_commit *head = NULL;
+    git_tree *tree = NULL;
+    int rc = audit_head_commit(&head, a->repo);
+    if (rc || (head && git_commit_tree(&tree, head) != 0)) {
+        rc = rc ? rc : audit_git_fail(DR_EFAIL, "cannot read the audit repository");
+        goto cleanup;
+    }
+    for (int i = 0; run_files[i] && rc == 0; i++) {
+        char *committed, *current;
+        both_versions(&committed, &current, a, tree, run_id, run_files[i]);
+        rc = !same_text(committed, current);
+        free(committed);
+        free(current);
+    }
+cleanup:
+    git_tree_free(tree);
+    git_commit_free(head);
+    return rc;
+}
+
 /* Only the files drctl writes may appear in a run's folder. */
 static int is_run_file(const char *name)
 {

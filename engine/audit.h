@@ -37,6 +37,11 @@ int audit_commit_run(audit *a, const char *run_id, const char *message, const ch
 /* The team's settings file at the repository's root (config.h). */
 #define AUDIT_CONFIG_FILE "config.json"
 
+/* 1 when a run's files differ from the last commit (what a crash between
+ * the journal's last line and its commit leaves), 0 when they are all
+ * committed, < 0 when the repository cannot be read. */
+int audit_run_uncommitted(audit *a, const char *run_id);
+
 /* Commits the current config.json as operator (one commit per change,
  * message "config: ..."), and brings the index up to date for it. */
 int audit_commit_config(audit *a, const char *message, const char *operator);

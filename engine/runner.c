@@ -79,6 +79,7 @@ typedef struct run {
     char *remote_since;
     double remote_ttl;        /* lock.ttl, read once */
     struct lock_renewer *renewer; /* keeps origin's lock alive while the process lives */
+    int settled_end;          /* the run had ended: resume only committed what a crash left */
 } run;
 
 /* ---- paths ----------------------------------------------------------- */
@@ -1366,6 +1367,51 @@ cleanup:
     return rc;
 }
 
+/* The last transition in a journal's events, or NULL. */
+static const cJSON *last_transition(const cJSON *events)
+{
+    for (int i = cJSON_GetArraySize(events) - 1; i >= 0; i--) {
+        const cJSON *event = cJSON_GetArrayItem(events, i);
+        const cJSON *kind = cJSON_GetObjectItemCaseSensitive(event, "kind");
+        if (cJSON_IsString(kind) && journal_is_transition(kind->valuestring))
+            return event;
+    }
+    return NULL;
+}
+
+/* A run killed after its last journal line (run-done, run-aborted) was
+ * durable but before its commit: nothing is left to run, but state.json,
+ * report.md and the commit are still owed. They are made now, as the
+ * listener would have, so that the trail ends where the journal does.
+ * 1 when something was committed, 0 when there was nothing to settle. */
+static int settle_ended_run(run *r, const cJSON *events)
+{
+    if (r->cp->status != RUN_DONE && r->cp->status != RUN_ABORTED)
+        return 0;
+    if (!r->opts->audit)
+        return 0;
+    int dirty = audit_run_uncommitted(r->opts->audit, r->run_id);
+    if (dirty <= 0)
+        return dirty;
+    if (checkpoint_write(r->cp, r->state_path) != 0 || report_write(r->run_dir) != 0)
+        return DR_EFAIL;
+    const cJSON *end = last_transition(events);
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(end, "kind");
+    const cJSON *step = cJSON_GetObjectItemCaseSensitive(end, "step");
+    char *message = journal_transition_message(r->run_id, cJSON_IsString(kind) ? kind->valuestring : "run-done",
+                                               cJSON_IsString(step) ? step->valuestring : NULL);
+    int rc = audit_commit_run(r->opts->audit, r->run_id, message, r->operator);
+    free(message);
+    if (rc == 0)
+        rc = audit_settle(r->opts->audit, r->run_id);
+    if (rc)
+        return rc;
+    term_info("run %s was already %s, but a crash had kept its end from the audit trail: state.json, "
+              "report.md and the commit are made now; there is nothing left to run",
+              r->run_id, checkpoint_run_status_name(r->cp->status));
+    return 1;
+}
+
 /* Everything resume and abort check before they change anything. */
 static int open_existing(run *r, char *const *assignments, size_t assignment_count, int *runbook_changed)
 {
@@ -1378,8 +1424,12 @@ static int open_existing(run *r, char *const *assignments, size_t assignment_cou
     free(journal_path);
     if (rc == 0)
         rc = checkpoint_replay(&r->cp, r->run_id, events);
+    if (rc == 0 && (rc = settle_ended_run(r, events)) > 0) {
+        r->settled_end = 1;
+        rc = 0;
+    }
     cJSON_Delete(events);
-    if (rc)
+    if (rc || r->settled_end)
         goto cleanup;
     if (r->cp->status == RUN_DONE || r->cp->status == RUN_ABORTED) {
         rc = err_set(DR_EUSAGE, "run %s is already %s; there is nothing left to do (start a new run "
@@ -1422,6 +1472,10 @@ static int reopen_run(run *r, char *const *assignments, size_t assignment_count,
     int rc = take_run_lock(r, &stale_run);
     if (rc == 0)
         rc = open_existing(r, assignments, assignment_count, &changed);
+    if (rc == 0 && r->settled_end) {
+        cJSON_Delete(stale_run);
+        return 0;
+    }
     if (rc == 0 && (rc = build_ctx(r, 0)) == 0)
         rc = take_key_lock(r, &stale_key);
     cJSON *events = NULL;
@@ -1472,7 +1526,7 @@ int runner_resume(runbook *rb, const char *run_id, char *const *assignments, siz
 {
     run *r = run_new(rb, opts, run_id);
     int rc = reopen_run(r, assignments, assignment_count, "resume");
-    if (rc == 0) {
+    if (rc == 0 && !r->settled_end) {
         announce(r, "resuming");
         reset_cleanup_steps(r);
         rc = run_steps(r, 0);
@@ -1486,7 +1540,7 @@ int runner_abort(runbook *rb, const char *run_id, char *const *assignments, size
 {
     run *r = run_new(rb, opts, run_id);
     int rc = reopen_run(r, assignments, assignment_count, "abort");
-    if (rc == 0) {
+    if (rc == 0 && !r->settled_end) {
         term_info("aborting run %s: running its cleanup steps", r->run_id);
         reset_cleanup_steps(r);
         rc = run_steps(r, 1);
@@ -1516,6 +1570,12 @@ int runner_close_without_runbook(const char *run_id, const runner_options *opts,
     }
     if (rc == 0)
         rc = checkpoint_replay(&r->cp, run_id, events);
+    if (rc == 0 && (rc = settle_ended_run(r, events)) > 0) {
+        cJSON_Delete(events);
+        cJSON_Delete(stale);
+        run_free(r);
+        return 0;
+    }
     if (rc == 0 && (r->cp->status == RUN_DONE || r->cp->status == RUN_ABORTED))
         rc = err_set(DR_EUSAGE, "run %s is already %s; there is nothing to abort", run_id,
                      checkpoint_run_status_name(r->cp->status));
