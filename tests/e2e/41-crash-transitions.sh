@@ -1,0 +1,79 @@
+# A kill at every transition, in a sample: every journal line of a small
+# runbook, and two lines of a scenario on neon-local (the last, run-done,
+# and one inside its destructive step). make crash-test kills every line
+# of every scenario (tests/crash/crash.sh). Needs the test build
+# (bin-hooks/drctl: make hooks).
+
+source "$ROOT/tests/crash/cases.sh"
+source "$ROOT/tests/crash/kill.sh"
+
+# hold's run, killed after journal line K, then resumed as cron would
+# (approvals given when asked): each step ran once, the killed one at most
+# twice, and the end is the uninterrupted run's.
+hold_killed_at() { # K
+    rm -rf drctl-audit log ./*.started
+    set +e
+    DRCTL_TEST_KILL_AT_SEQ=$1 "$CRASH_DRCTL" --runbooks "$TEST_RUNBOOKS" run hold -p dir="$PWD" --approve promote \
+        --run-id crash >out 2>err </dev/null
+    rc=$?
+    set -e
+    [ "$rc" = 0 ] && return 3
+    expect_eq "$rc" 137 "drctl's exit (SIGKILL after line $1)"
+    expect_eq "$(wc -l < drctl-audit/runs/crash/journal.jsonl)" "$1" "journal lines at the kill"
+    SCENARIOS=$TEST_RUNBOOKS resume_to_end crash
+    SCENARIOS=$TEST_RUNBOOKS crash_end_checks crash
+    local s
+    for s in snapshot copy promote cleanup; do
+        [ "$(grep -cx "$s" log)" -le 2 ] || fail "$s ran $(grep -cx "$s" log) times after a kill at line $1"
+        expect_eq "$(jq -r --arg s "$s" '.steps[] | select(.name == $s) | .state' drctl-audit/runs/crash/state.json)" \
+            done "$s after a kill at line $1"
+    done
+    expect_eq "$(jq -r '.steps[2].outputs.promoted' drctl-audit/runs/crash/state.json)" \
+        "$(jq -r '.steps[0].outputs.token' drctl-audit/runs/crash/state.json)" "the promoted snapshot"
+}
+
+t_a_kill_after_every_journal_line_of_a_run_resumes_to_its_end() {
+    [ -x "$CRASH_DRCTL" ] || fail "no $CRASH_DRCTL (make hooks)"
+    "$CRASH_DRCTL" --runbooks "$TEST_RUNBOOKS" run hold -p dir="$PWD" --approve promote --run-id crash >out 2>err </dev/null
+    local lines k covered=0
+    lines=$(wc -l < drctl-audit/runs/crash/journal.jsonl)
+    [ "$lines" -gt 10 ] || fail "the uninterrupted run wrote only $lines lines"
+    for k in $(seq 1 "$lines"); do
+        hold_killed_at "$k" && covered=$((covered + 1))
+    done
+    expect_eq "$covered" "$lines" "lines killed at and resumed"
+}
+
+# The normal build has no kill point: the variable changes nothing.
+t_the_normal_build_ignores_the_kill_variable() {
+    DRCTL_TEST_KILL_AT_SEQ=1 dr run hold -p dir="$PWD" --approve promote --run-id normal
+    expect_rc 0
+    expect_eq "$(jq -r .status drctl-audit/runs/normal/state.json)" done "the run"
+}
+
+# A line inside the destructive step, and the last line: the run killed
+# after run-done is durable but before its commit (it once stayed so,
+# resume answering "already done").
+t_a_scenario_killed_inside_its_restore_and_after_its_end_resumes_the_same() {
+    local here=$PWD
+    chmod 755 . # the branches' servers run as postgres, inside it
+    mkdir run
+    (cd run && crash_template accidental-deletion)
+    cp -a run template
+    (cd run && crash_baseline accidental-deletion "$here/expected")
+    local lines apply_line
+    lines=$(head -1 expected)
+    crash_reset "$here/template" "$here/run"
+    (cd run && crash_kill_at accidental-deletion "$lines" "$here/expected")
+    # the line after apply's confirmation: the restore under way
+    apply_line=$(grep -n '"kind":"confirmation-preapproved"' run/drctl-audit/runs/*-accidental-deletion-*/journal.jsonl |
+                 cut -d: -f1 | head -1)
+    [ -n "$apply_line" ] || fail "no confirmation in the journal"
+    crash_reset "$here/template" "$here/run"
+    (cd run && crash_kill_at accidental-deletion "$((apply_line + 2))" "$here/expected")
+}
+
+for t in t_a_kill_after_every_journal_line_of_a_run_resumes_to_its_end t_the_normal_build_ignores_the_kill_variable \
+    t_a_scenario_killed_inside_its_restore_and_after_its_end_resumes_the_same; do
+    run_test "$t"
+done
