@@ -2,6 +2,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "testhook.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,10 +13,30 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int fsio_write_all(int fd, const void *data, size_t len)
+/* Fails like the call it stands before when the test build's fault plan
+ * says so (testhook.h; never in the normal build). */
+static int injected_fault(const char *op, const char *path)
+{
+    int err = testhook_io_fault(op, path);
+    if (err)
+        errno = err;
+    return err;
+}
+
+/* write(2) until done; path is only for the fault points. A full disk that
+ * the test build fakes writes half of what is left first, as a real one
+ * may, so that the callers' handling of a torn record is what is tested. */
+static int write_all_to(int fd, const void *data, size_t len, const char *path)
 {
     const char *p = data;
     while (len > 0) {
+        int fault = testhook_io_fault("write", path);
+        if (fault) {
+            if (fault == ENOSPC && len > 1)
+                (void)!write(fd, p, len / 2);
+            errno = fault;
+            return -1;
+        }
         ssize_t n = write(fd, p, len);
         if (n < 0) {
             if (errno == EINTR)
@@ -26,6 +47,11 @@ int fsio_write_all(int fd, const void *data, size_t len)
         len -= (size_t)n;
     }
     return 0;
+}
+
+int fsio_write_all(int fd, const void *data, size_t len)
+{
+    return write_all_to(fd, data, len, NULL);
 }
 
 char *fsio_dirname(const char *path)
@@ -44,7 +70,7 @@ int fsio_fsync_dir(const char *dir)
     if (fd < 0)
         return err_set(DR_EFAIL, "cannot open directory %s: %s", dir, strerror(errno));
     int rc = 0;
-    if (fsync(fd) != 0 && errno != EINVAL)
+    if ((injected_fault("fsync-dir", dir) || fsync(fd) != 0) && errno != EINVAL)
         rc = err_set(DR_EFAIL, "cannot fsync directory %s: %s", dir, strerror(errno));
     close(fd);
     return rc;
@@ -60,13 +86,17 @@ int fsio_write_durable_mode(const char *path, const void *data, size_t len, mode
     char *dir = fsio_dirname(path);
     char *tmp = xasprintf("%s.tmp-%ld", path, (long)getpid());
     int rc = 0, placed = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    /* A temporary left by a crashed process of the same pid goes first:
+     * O_EXCL then creates the file anew, with mode, never reusing the old
+     * file's mode (0644 where a secret wants 0600). */
+    (void)unlink(tmp);
+    int fd = injected_fault("create", path) ? -1 : open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     int created = fd >= 0;
     if (fd < 0) {
         rc = err_set(DR_EFAIL, "cannot write %s: %s", path, strerror(errno));
         goto cleanup;
     }
-    if (fsio_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+    if (write_all_to(fd, data, len, path) != 0 || injected_fault("fsync", path) || fsync(fd) != 0) {
         rc = err_set(DR_EFAIL, "cannot write %s: %s", path, strerror(errno));
         goto cleanup;
     }
@@ -76,12 +106,19 @@ int fsio_write_durable_mode(const char *path, const void *data, size_t len, mode
         rc = err_set(DR_EFAIL, "cannot write %s: %s", path, strerror(errno));
         goto cleanup;
     }
-    if (rename(tmp, path) != 0) {
+    if (injected_fault("rename", path) || rename(tmp, path) != 0) {
         rc = err_set(DR_EFAIL, "cannot replace %s: %s", path, strerror(errno));
         goto cleanup;
     }
     placed = 1;
-    rc = fsio_fsync_dir(dir);
+    /* The new content is in place but may not survive a power cut: the
+     * caller must not take it as durable, and the message names the file
+     * it was writing, not only its directory. */
+    if (fsio_fsync_dir(dir) != 0) {
+        char *why = xstrdup(err_last());
+        rc = err_set(DR_EFAIL, "cannot write %s durably: %s", path, why);
+        free(why);
+    }
 cleanup:
     if (fd >= 0)
         close(fd);
@@ -98,7 +135,7 @@ int fsio_append_durable(int fd, const char *path, const void *data, size_t len)
      * the file never ends with a torn line that a later append would glue
      * onto. */
     off_t before = lseek(fd, 0, SEEK_END);
-    if (fsio_write_all(fd, data, len) != 0 || fdatasync(fd) != 0) {
+    if (write_all_to(fd, data, len, path) != 0 || injected_fault("fsync", path) || fdatasync(fd) != 0) {
         int saved = errno;
         if (before >= 0 && ftruncate(fd, before) == 0)
             (void)fdatasync(fd);
