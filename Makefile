@@ -143,8 +143,10 @@ asan: deps
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  DRCTL_BIN_DIR=$(CURDIR)/bin-asan bash tests/run.sh
 
-valgrind: $(BIN)/unit-tests
+# The unit tests, then drctl itself through a whole scenario on neon-local.
+valgrind: $(BIN)/unit-tests $(BIN)/drctl $(BIN)/neon-local
 	valgrind --error-exitcode=1 --leak-check=full $(BIN)/unit-tests
+	@bash tests/long/valgrind-scenario.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory $(BIN)/drctl $(BIN)/neon-local $(BIN)/fsync-floor

@@ -85,6 +85,7 @@ static void print_verify_result(const cli *c, verify_result *result, int problem
         cJSON_AddNumberToObject(out, "partly_chained_runs", (double)result->partly_chained);
         if (c->allowed_signers)
             cJSON_AddNumberToObject(out, "signed_commits", (double)result->signed_commits);
+        cJSON_AddNumberToObject(out, "uncommitted_runs", (double)result->uncommitted);
         cJSON_AddItemToObject(out, "problems", result->problems);
         cli_print_json(out);
         cJSON_Delete(out);
@@ -96,6 +97,10 @@ static void print_verify_result(const cli *c, verify_result *result, int problem
     if (result->unchained || result->partly_chained)
         term_out("unchained journals (written by an older drctl, so no hash chain to check): %ld run%s wholly, "
                  "%ld up to a resume", result->unchained, result->unchained == 1 ? "" : "s", result->partly_chained);
+    if (result->uncommitted)
+        term_out("not yet in the trail: %ld run%s with events past the last commit (a run under way, or what a "
+                 "crash left; drctl resume RUN_ID commits them): %s", result->uncommitted,
+                 result->uncommitted == 1 ? "" : "s", result->uncommitted_runs);
     if (c->allowed_signers)
         term_out("signatures: %ld of %ld commits signed by an allowed key", result->signed_commits, result->commits);
     term_out("verified %ld runs and %ld commits: %s", result->runs, result->commits,

@@ -80,6 +80,7 @@ int main(int argc, char **argv)
     redact_add_environment_secrets();
     drop_unused_secrets();
     int status = cli_main(argc, argv);
+    signals_uninstall();
     redact_clear();
     git_libgit2_shutdown();
     return status;

@@ -89,6 +89,10 @@ static int hard_stop_due(char *why, size_t why_size, int *wait_ms, double now, d
     return 0;
 }
 
+static pthread_t watchdog_thread;
+static int watchdog_started;
+static int watchdog_stopping; /* under watch_lock */
+
 static void *watchdog_main(void *arg)
 {
     (void)arg;
@@ -97,6 +101,10 @@ static void *watchdog_main(void *arg)
         char why[512];
         int wait_ms;
         pthread_mutex_lock(&watch_lock);
+        if (watchdog_stopping) {
+            pthread_mutex_unlock(&watch_lock);
+            return NULL;
+        }
         int due = hard_stop_due(why, sizeof why, &wait_ms, timefmt_monotonic(), &first_seen);
         pthread_mutex_unlock(&watch_lock);
         if (due)
@@ -138,15 +146,29 @@ static void start_watchdog(void)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_t thread;
-    int rc = pthread_create(&thread, NULL, watchdog_main, NULL);
+    int rc = pthread_create(&watchdog_thread, NULL, watchdog_main, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         term_warn("cannot start the watchdog (%s): a step stuck inside a C call will not be stopped past "
                   "its deadline", strerror(rc));
         return;
     }
-    pthread_detach(thread);
+    watchdog_started = 1;
+}
+
+void signals_uninstall(void)
+{
+    if (!watchdog_started)
+        return;
+    pthread_mutex_lock(&watch_lock);
+    watchdog_stopping = 1;
+    pthread_mutex_unlock(&watch_lock);
+    wake_watchdog();
+    pthread_join(watchdog_thread, NULL);
+    watchdog_started = 0;
+    close(wake_pipe[0]);
+    close(wake_pipe[1]);
+    wake_pipe[0] = wake_pipe[1] = -1;
 }
 
 void signals_install(void)

@@ -28,6 +28,10 @@
  * terminal returns EINTR) and starts the watchdog. */
 void signals_install(void);
 
+/* Stops and joins the watchdog at the end of main, so that the process
+ * ends owning no thread (and valgrind sees nothing of it as lost). */
+void signals_uninstall(void);
+
 /* The signal received, or 0. */
 int signals_pending(void);
 

@@ -6,10 +6,12 @@
 #include "config.h"
 #include "err.h"
 #include "journal.h"
+#include "runs.h"
 #include "term.h"
 #include "timefmt.h"
 #include "verifysig.h"
 
+#include <dirent.h>
 #include <git2.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -681,6 +683,34 @@ static void check_untracked(verify_result *r, git_repository *repo, const char *
     git_status_list_free(list);
 }
 
+/* Runs whose folder is ahead of the last commit are not a problem (a run
+ * under way writes its module events before its next commit; a crash
+ * leaves its last transition so), but the trail does not hold them yet:
+ * they are named, for drctl resume to commit. */
+static void note_uncommitted_runs(verify_result *r, audit *a, const char *dir)
+{
+    char *runs_dir = xasprintf("%s/runs", dir);
+    DIR *d = opendir(runs_dir);
+    free(runs_dir);
+    if (!d)
+        return;
+    size_t used = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!runs_valid_id(e->d_name) || audit_run_uncommitted(a, e->d_name) != 1)
+            continue;
+        r->uncommitted++;
+        size_t room = sizeof r->uncommitted_runs - used;
+        int n = snprintf(r->uncommitted_runs + used, room, "%s%s", used ? ", " : "", e->d_name);
+        if (n > 0 && (size_t)n < room - 4)
+            used += (size_t)n;
+        else if (room >= 4)
+            snprintf(r->uncommitted_runs + used, room, "...");
+    }
+    closedir(d);
+    err_clear();
+}
+
 int verify_audit(verify_result *result, const char *dir, const char *allowed_signers_path)
 {
     memset(result, 0, sizeof *result);
@@ -708,6 +738,7 @@ int verify_audit(verify_result *result, const char *dir, const char *allowed_sig
     if (audit_check_config_clean(a) != 0)
         verify_problem(result, NULL, CONFIG_FILE, NULL, "%s", err_last());
     check_untracked(result, repo, dir);
+    note_uncommitted_runs(result, a, dir);
     term_debug("working tree checked in %.2fs", timefmt_monotonic() - t0);
     t0 = timefmt_monotonic();
     if (git_revparse_single(&head, repo, "HEAD^{tree}") != 0)

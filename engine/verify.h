@@ -22,6 +22,8 @@ typedef struct verify_result {
     long unchained;      /* runs whose journal has no hash chain (an older drctl's) */
     long partly_chained; /* runs begun unchained, chained since a newer drctl resumed them */
     long signed_commits; /* commits whose signature an allowed key made (with allowed_signers) */
+    long uncommitted;    /* run folders with events past their last commit: under way, or left by a crash */
+    char uncommitted_runs[512]; /* their ids, ", " between (cut short with "..." when long) */
 } verify_result;
 
 /* Fills result (caller frees problems). With allowed_signers (a file in

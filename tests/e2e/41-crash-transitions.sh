@@ -44,6 +44,60 @@ t_a_kill_after_every_journal_line_of_a_run_resumes_to_its_end() {
     expect_eq "$covered" "$lines" "lines killed at and resumed"
 }
 
+# Killed after its last line (run-done or run-aborted) is durable, before
+# its commit: verify names the run as not yet in the trail, and resume or
+# abort then commits the end, state.json and report.md.
+t_a_run_killed_after_its_end_is_committed_by_the_next_resume() {
+    "$CRASH_DRCTL" --runbooks "$TEST_RUNBOOKS" run hold -p dir="$PWD" --approve promote --run-id whole >out 2>err </dev/null
+    local lines
+    lines=$(wc -l < drctl-audit/runs/whole/journal.jsonl)
+    rm -rf drctl-audit log
+    set +e
+    DRCTL_TEST_KILL_AT_SEQ=$lines "$CRASH_DRCTL" --runbooks "$TEST_RUNBOOKS" run hold -p dir="$PWD" --approve promote \
+        --run-id ended >out 2>err </dev/null
+    rc=$?
+    set -e
+    expect_eq "$rc" 137 "killed after run-done"
+    [ ! -e drctl-audit/runs/ended/report.md ] || fail "report.md was written before the kill"
+    [ -n "$(git -C drctl-audit status --porcelain)" ] || fail "the kill left nothing uncommitted"
+    dr audit verify
+    expect_rc 0
+    expect_in out "not yet in the trail: 1 run with events past the last commit"
+    expect_in out "ended"
+    dr resume ended
+    expect_rc 0
+    expect_in err "a crash had kept its end from the audit trail"
+    expect_eq "$(git -C drctl-audit status --porcelain)" "" "the audit folder after the resume"
+    [ -s drctl-audit/runs/ended/report.md ] || fail "no report.md after the resume"
+    expect_eq "$(git -C drctl-audit log -1 --format=%s)" "ended: run done" "the last commit"
+    git -C drctl-audit show HEAD:runs/ended/state.json | cmp -s - drctl-audit/runs/ended/state.json ||
+        fail "state.json differs from its commit"
+    dr audit verify
+    expect_rc 0
+    expect_not_in out "not yet in the trail"
+    dr resume ended
+    expect_rc 2
+    expect_in err "already done; there is nothing left to do"
+    # The same for an abort killed after run-aborted: the next abort commits it.
+    dr run hold -p dir="$PWD" --run-id paused
+    expect_rc 3
+    cp -a drctl-audit trial
+    "$CRASH_DRCTL" --runbooks "$TEST_RUNBOOKS" --audit trial abort paused >/dev/null 2>&1 </dev/null || true
+    lines=$(wc -l < trial/runs/paused/journal.jsonl)
+    set +e
+    DRCTL_TEST_KILL_AT_SEQ=$lines "$CRASH_DRCTL" --runbooks "$TEST_RUNBOOKS" abort paused >out 2>err </dev/null
+    rc=$?
+    set -e
+    expect_eq "$rc" 137 "killed after run-aborted"
+    expect_eq "$(jq -r .kind drctl-audit/runs/paused/journal.jsonl | tail -1)" run-aborted "the journal's last line"
+    dr abort paused
+    expect_rc 0
+    expect_in err "was already aborted, but a crash had kept its end"
+    expect_eq "$(git -C drctl-audit status --porcelain)" "" "the audit folder after the abort"
+    dr audit verify
+    expect_rc 0
+}
+
 # The normal build has no kill point: the variable changes nothing.
 t_the_normal_build_ignores_the_kill_variable() {
     DRCTL_TEST_KILL_AT_SEQ=1 dr run hold -p dir="$PWD" --approve promote --run-id normal
@@ -74,6 +128,7 @@ t_a_scenario_killed_inside_its_restore_and_after_its_end_resumes_the_same() {
 }
 
 for t in t_a_kill_after_every_journal_line_of_a_run_resumes_to_its_end t_the_normal_build_ignores_the_kill_variable \
+    t_a_run_killed_after_its_end_is_committed_by_the_next_resume \
     t_a_scenario_killed_inside_its_restore_and_after_its_end_resumes_the_same; do
     run_test "$t"
 done
