@@ -42,10 +42,10 @@ coverage-report:
 	@bash tests/coverage/report.sh
 
 faults: hooks
-	@bin-hooks/unit-tests fault_
+	@bin-hooks/unit-tests fault_injection_
 
 faults-asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan-hooks BIN=bin-asan-hooks TEST_HOOKS=1 \
 	  SANITIZER=address,undefined OPT="-O1 -g" bin-asan-hooks/unit-tests
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 bin-asan-hooks/unit-tests fault_
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 bin-asan-hooks/unit-tests fault_injection_
