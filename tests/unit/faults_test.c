@@ -676,6 +676,7 @@ static void fault_injection_lua_allocation_failures_in_a_run_fail_it_and_it_resu
 #endif
 #endif
 
+#ifndef UNDER_ASAN
 /* The child appends journal events and rewrites state.json, each larger
  * than the last, under an address-space limit, until an allocation fails:
  * xmalloc then aborts the process in the middle of whatever it was doing. */
@@ -715,6 +716,8 @@ static int write_until_memory_runs_out(void *arg)
         free(state);
     }
 }
+
+#endif
 
 static void fault_injection_an_abort_on_memory_exhaustion_leaves_the_files_old_or_new(void)
 {
