@@ -369,7 +369,8 @@ int params_use_config(const param_spec *specs, size_t count)
 static void register_number(const char *name, double v)
 {
     char text[64];
-    if (v == (double)(long long)v && v < 9.3e18 && v > -9.3e18) {
+    /* The range first: casting a double past long long's is undefined. */
+    if (v < 9.3e18 && v > -9.3e18 && v == (double)(long long)v) {
         snprintf(text, sizeof text, "%lld", (long long)v);
         redact_add_named_secret(name, text);
     }

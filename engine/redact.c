@@ -129,6 +129,15 @@ static int ends_uri(char c)
            c == '>';
 }
 
+/* Where a password inside a URI can end: libpq takes ' ` < > in one as
+ * they are (postgresql://u:ab<cdefgh@h/db logs in with "ab<cdefgh"), so
+ * only a space or a double quote (a JSON string's end: inside one, a
+ * quote is escaped) stops it. Taking a little too much is the safe side. */
+static int ends_uri_secret(char c)
+{
+    return c == '\0' || isspace((unsigned char)c) || c == '"';
+}
+
 static int hex_value(char c)
 {
     if (c >= '0' && c <= '9')
@@ -174,20 +183,20 @@ static void hide_uri_userinfo(scan *s, size_t authority)
 {
     const char *t = s->text;
     size_t colon = authority;
-    while (!ends_uri(t[colon]) && !strchr(":@/?#", t[colon]))
+    while (!ends_uri_secret(t[colon]) && !strchr(":@/?#", t[colon]))
         colon++;
     if (t[colon] != ':')
         return;
     size_t at = 0, i = colon + 1;
     int port = 1;
-    for (; !ends_uri(t[i]) && !strchr("/?#", t[i]); i++) {
+    for (; !ends_uri_secret(t[i]) && !strchr("/?#", t[i]); i++) {
         if (t[i] == '@')
             at = i;
         else if (!isdigit((unsigned char)t[i]))
             port = 0;
     }
     if (!at && !port)
-        for (; !ends_uri(t[i]) && !strchr("?#", t[i]); i++)
+        for (; !ends_uri_secret(t[i]) && !strchr("?#", t[i]); i++)
             if (t[i] == '@')
                 at = i;
     if (at)
@@ -224,17 +233,35 @@ static int hide_query_passwords(scan *s, size_t from, size_t end, const char *va
  * password it finds is hidden where it is written (the user info, or the
  * query); one that cannot be located there hides the whole URI. A URI that
  * libpq refuses is left to the patterns for any scheme. */
-static void hide_postgres_uri(scan *s, size_t start, size_t authority)
+static PQconninfoOption *parse_uri(const char *t, size_t start, size_t end)
 {
-    const char *t = s->text;
-    size_t end = authority;
-    while (!ends_uri(t[end]))
-        end++;
     char *uri = xstrndup(t + start, end - start);
     char *error = NULL;
     PQconninfoOption *options = PQconninfoParse(uri, &error);
     PQfreemem(error);
     free(uri);
+    return options;
+}
+
+/* The URI as far as a password in it may run (ends_uri_secret), or, when
+ * libpq refuses that, as far as a URI in text runs (ends_uri). */
+static PQconninfoOption *read_postgres_uri(size_t *end, const char *t, size_t start, size_t authority)
+{
+    for (*end = authority; !ends_uri_secret(t[*end]);)
+        (*end)++;
+    PQconninfoOption *options = parse_uri(t, start, *end);
+    if (options)
+        return options;
+    for (*end = authority; !ends_uri(t[*end]);)
+        (*end)++;
+    return parse_uri(t, start, *end);
+}
+
+static void hide_postgres_uri(scan *s, size_t start, size_t authority)
+{
+    const char *t = s->text;
+    size_t end;
+    PQconninfoOption *options = read_postgres_uri(&end, t, start, authority);
     if (!options)
         return;
     /* libpq's user info ends at the first '@' before any '/'. */
@@ -311,7 +338,7 @@ static void hide_keyword_value(scan *s, const char *keyword, size_t key_start, s
         if (t[key_end] != '=')
             return;
         size_t end = key_end + 1;
-        while (!ends_uri(t[end]) && t[end] != '&' && t[end] != '#')
+        while (!ends_uri_secret(t[end]) && t[end] != '&' && t[end] != '#')
             end++;
         hide(s, key_end + 1, end);
         char *plain = percent_decoded(t, key_end + 1, end);
@@ -458,7 +485,8 @@ static cJSON *redacted_number(const cJSON *node)
 {
     char text[64];
     double v = node->valuedouble;
-    if (v == (double)(long long)v && v < 9.3e18 && v > -9.3e18)
+    /* The range first: casting a double past long long's is undefined. */
+    if (v < 9.3e18 && v > -9.3e18 && v == (double)(long long)v)
         snprintf(text, sizeof text, "%lld", (long long)v);
     else
         snprintf(text, sizeof text, "%.17g", v);
