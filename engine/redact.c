@@ -390,6 +390,22 @@ static void hide_keyword_passwords(scan *s)
     }
 }
 
+/* A text that is itself one connection string (a param's value, a
+ * setting) is read by libpq whole: in one, a password may hold what ends a
+ * URI in free text (postgres://u:pa ss@h logs in with "pa ss"). */
+static void note_whole_conninfo(scan *s)
+{
+    if (!strchr(s->text, '=') && !strstr(s->text, "://"))
+        return;
+    char *error = NULL;
+    PQconninfoOption *options = PQconninfoParse(s->text, &error);
+    PQfreemem(error);
+    for (PQconninfoOption *o = options; o && o->keyword; o++)
+        if (!strcmp(o->keyword, "password") || !strcmp(o->keyword, "sslpassword"))
+            note_password(s, o->val);
+    PQconninfoFree(options);
+}
+
 /* A new string with every hidden run of bytes as one REDACTED, or NULL
  * when nothing is hidden. */
 static char *redacted_or_null(const char *text)
@@ -401,6 +417,7 @@ static char *redacted_or_null(const char *text)
     if (strstr(text, "://"))
         hide_uris(&s);
     hide_keyword_passwords(&s);
+    note_whole_conninfo(&s);
     for (size_t i = 0; i < s.passwords.count; i++)
         hide_every(&s, s.passwords.items[i]);
     str_list_dispose(&s.passwords);

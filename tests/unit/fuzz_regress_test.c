@@ -4,6 +4,8 @@
  * the fix); their tests check the observable result besides. */
 #include "test.h"
 
+#include "err.h"
+#include "journal.h"
 #include "params.h"
 #include "redact.h"
 
@@ -36,6 +38,14 @@ static void a_query_password_with_an_angle_bracket_is_hidden(void)
     const char *text = "postgres://ues://u:p%41ss%2Fword@h/db?password=<<<<<<<<secret_`";
     CHECK(!leaks(text, "<<<<<<<<secret_`"));
     CHECK(!leaks("postgresql://h/db?user=u&password=ab<cd>efgh&sslmode=off", "cd>efgh"));
+}
+
+/* A whole text that is one connection string is read whole: libpq takes
+ * a password with a space in a URI (fuzz-redact). */
+static void a_whole_connection_string_is_read_whole(void)
+{
+    CHECK(!leaks("postgres://u:pa s password=@ther-:", "pa s password="));
+    CHECK(!leaks("postgresql://alice:correct horse@db/shop", "correct horse"));
 }
 
 /* A URI still ends at a quote in text: the JSON around it is kept. */
@@ -80,11 +90,26 @@ static void a_huge_secret_number_is_registered_without_a_cast(void)
     CHECK(hidden);
 }
 
+/* A seq too big for a long was cast to one for the message (fuzz-journal,
+ * engine/journal.c, UBSan). The line is refused all the same. */
+static void a_journal_seq_beyond_a_long_is_refused(void)
+{
+    const char *text = "{\"seq\":1e300,\"kind\":\"run-started\"}\n";
+    cJSON *events = NULL;
+    long torn = -1;
+    int rc = journal_parse(&events, &torn, "journal.jsonl", text, strlen(text));
+    cJSON_Delete(events);
+    CHECK(rc == DR_EUSAGE);
+    CHECK_CONTAINS(err_last(), "journal.jsonl line 1");
+}
+
 TEST_SUITE(fuzz_regress)
 {
     REGISTER(a_uri_password_with_an_angle_bracket_is_hidden);
     REGISTER(a_query_password_with_an_angle_bracket_is_hidden);
+    REGISTER(a_whole_connection_string_is_read_whole);
     REGISTER(a_uri_in_printed_json_still_ends_at_its_quote);
     REGISTER(a_huge_number_in_a_record_is_left_alone);
     REGISTER(a_huge_secret_number_is_registered_without_a_cast);
+    REGISTER(a_journal_seq_beyond_a_long_is_refused);
 }
