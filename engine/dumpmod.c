@@ -213,7 +213,9 @@ static int stop_requested(void)
 }
 
 /* Runs a program with the connection's environment and progress; the
- * step's deadline applies. Fails with the program's last stderr lines. */
+ * step's deadline applies. Fails with the server it worked on (a server
+ * that died mid-way leaves pg_restore saying only "server closed the
+ * connection") and the program's last stderr lines. */
 static int run_tool(lua_State *L, char **argv, const conn_env *c, progress_state *progress, proc_result *r)
 {
     double timeout = sandbox_time_left(sandbox_from_state(L));
@@ -224,9 +226,9 @@ static int run_tool(lua_State *L, char **argv, const conn_env *c, progress_state
         return err_set(DR_EFAIL, "cannot run %s: %s", argv[0], err_last());
     if (r->exit_code != 0 || r->timed_out || r->stopped) {
         const char *tail = r->err_len > 800 ? r->err + r->err_len - 800 : r->err;
-        return err_set(r->stopped ? DR_EINTR : DR_EFAIL, "%s %s (exit %d): %s", argv[0],
-                       r->timed_out ? "ran out of time" : r->stopped ? "was interrupted" : "failed", r->exit_code,
-                       tail);
+        return err_set(r->stopped ? DR_EINTR : DR_EFAIL, "%s%s%s %s (exit %d): %s", argv[0], c ? " on " : "",
+                       c ? c->label : "", r->timed_out ? "ran out of time" : r->stopped ? "was interrupted" : "failed",
+                       r->exit_code, tail);
     }
     return 0;
 }

@@ -1053,6 +1053,23 @@ typedef struct copy_totals {
     long long rows; /* as the target counted them ("COPY n") */
 } copy_totals;
 
+/* A copy has two servers: a broken connection's libpq message ("server
+ * closed the connection unexpectedly") says which one only with its label. */
+static const char *error_on(char *out, size_t size, const char *text, const pg_conn *c)
+{
+    size_t len = strlen(text);
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+        len--;
+    snprintf(out, size, "%.*s on %s", (int)len, text, c->label);
+    return out;
+}
+
+static const char *connection_error(const pg_conn *c)
+{
+    static char message[1024];
+    return error_on(message, sizeof message, PQerrorMessage(c->conn), c);
+}
+
 /* Moves the rows: each chunk libpq gives from the source goes to the
  * target as it comes, so memory stays flat whatever the table's size. */
 static const char *stream_rows(pg_module *m, pg_conn *src, pg_conn *dst, copy_totals *t)
@@ -1064,11 +1081,11 @@ static const char *stream_rows(pg_module *m, pg_conn *src, pg_conn *dst, copy_to
         if (len == -1)
             return NULL; /* done */
         if (len < 0)
-            return PQerrorMessage(src->conn);
+            return connection_error(src);
         int put = PQputCopyData(dst->conn, chunk, len);
         PQfreemem(chunk);
         if (put != 1)
-            return PQerrorMessage(dst->conn);
+            return connection_error(dst);
         t->chunks++; /* a row each, plus binary format's header and trailer */
         t->bytes += len;
         if ((t->chunks & 4095) == 0) {
@@ -1093,7 +1110,7 @@ static long peak_rss_kb(void)
 static const char *finish_copy(pg_conn *src, pg_conn *dst, const char *failure, copy_totals *t)
 {
     if (PQputCopyEnd(dst->conn, failure ? "the copy was stopped" : NULL) != 1 && !failure)
-        failure = PQerrorMessage(dst->conn);
+        failure = connection_error(dst);
     if (failure) {
         PGcancel *cancel = PQgetCancel(src->conn);
         char errbuf[256];
@@ -1115,13 +1132,37 @@ static const char *finish_copy(pg_conn *src, pg_conn *dst, const char *failure, 
             } else if (PQresultStatus(res) == PGRES_COMMAND_OK && both[i] == dst) {
                 t->rows = strtoll(PQcmdTuples(res), NULL, 10);
             } else if (PQresultStatus(res) != PGRES_COMMAND_OK && !result_error) {
-                snprintf(message, sizeof message, "%s on %s", PQresultErrorMessage(res), both[i]->label);
-                result_error = message;
+                result_error = error_on(message, sizeof message, PQresultErrorMessage(res), both[i]);
             }
             PQclear(res);
         }
     }
     return failure ? failure : result_error;
+}
+
+/* A COPY that one side refused or died in before any row moved (a source
+ * blocked on a lock, then killed, fails here): the error on the stack's top
+ * says it was this pg.copy, and the event is journaled like a copy that
+ * stopped. Returns the error raised. */
+static int copy_did_not_start(lua_State *L, pg_module *m, const char *source, const char *target)
+{
+    const char *why = lua_istable(L, -1) ? (lua_getfield(L, -1, "message"), lua_tostring(L, -1)) : lua_tostring(L, -1);
+    lua_pushfstring(L, "pg.copy %s -> %s did not start: %s (nothing was committed on the target)", source, target,
+                    why ? why : "?");
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "from", source);
+    cJSON_AddStringToObject(data, "to", target);
+    cJSON_AddNumberToObject(data, "rows", 0);
+    cJSON_AddStringToObject(data, "error", why ? why : "?");
+    if (journal(m, "pg-copy", data) != 0)
+        return luaL_error(L, "cannot record the pg-copy event: %s", err_last());
+    if (lua_istable(L, -3)) { /* the error table keeps its sqlstate */
+        lua_setfield(L, -3, "message");
+        lua_pop(L, 1);
+    } else {
+        lua_replace(L, -2);
+    }
+    return raise_pushed(L);
 }
 
 /* pg.copy(src, dst, {from=, to=, columns=}) */
@@ -1159,14 +1200,15 @@ static int l_copy(lua_State *L)
     double t0 = timefmt_monotonic();
     PGresult *res;
     query_call in = { .sql = copy_in, .copy = 1 }, out = { .sql = copy_out, .copy = 1 };
+    const char *shown_source = is_query(from) ? "(query)" : source;
     if (run_query(&res, L, m, dst, &in) != 0)
-        return raise_pushed(L);
+        return copy_did_not_start(L, m, shown_source, target);
     PQclear(res);
     if (run_query(&res, L, m, src, &out) != 0) {
         PQputCopyEnd(dst->conn, "the source could not be read");
         while ((res = PQgetResult(dst->conn)))
             PQclear(res);
-        return raise_pushed(L);
+        return copy_did_not_start(L, m, shown_source, target);
     }
     PQclear(res);
     copy_totals t = { 0 };
