@@ -57,19 +57,29 @@ local function existing_branch(ctx, id, what)
   return b
 end
 
--- Row counts of every user table of a branch, through its endpoint; a
--- branch kept data-only (as a restore preserves it) gets one for the
--- count, deleted afterwards, so it stays as it was.
-local function counts_of(ctx, branch_id)
-  local endpoints = neon.list_endpoints(ctx.params.project, branch_id) or {}
-  local made
+-- Row counts of every user table of a branch, through its endpoint. A
+-- branch kept data-only (as a restore preserves it: data_only) gets one
+-- for the count, and has every endpoint deleted afterwards, the count
+-- failed or not, so it stays as it was: an endpoint found there is this
+-- step's own, made by an attempt whose answer was lost or that died after
+-- the creation, and must not be left behind.
+local function counts_of(ctx, branch_id, data_only)
+  local p = ctx.params.project
+  local endpoints = neon.list_endpoints(p, branch_id) or {}
   if #endpoints == 0 then
-    made = neon.create_endpoint(ctx.params.project, { branch_id = branch_id, type = "read_write" })
+    if not data_only then dr.fail("the branch " .. branch_id .. " has no endpoint to count its rows through") end
+    endpoints = { neon.create_endpoint(p, { branch_id = branch_id, type = "read_write" }) }
   end
-  local conn = common.connect(ctx, branch_id)
-  local counts = pg.row_counts(conn, pg.user_tables(conn))
-  conn:close()
-  if made then neon.delete_endpoint(ctx.params.project, made.id) end
+  local ok, counts = pcall(function()
+    local conn = common.connect(ctx, branch_id)
+    local c = pg.row_counts(conn, pg.user_tables(conn))
+    conn:close()
+    return c
+  end)
+  if data_only then
+    for _, e in ipairs(endpoints) do neon.delete_endpoint(p, e.id) end
+  end
+  if not ok then error(counts, 0) end
   return counts
 end
 
@@ -132,7 +142,7 @@ local KINDS = {
       return { kept = kept }
     end,
     check = function(ctx, i)
-      local now, source = counts_of(ctx, i.branch_id), counts_of(ctx, i.source_id)
+      local now, source = counts_of(ctx, i.branch_id), counts_of(ctx, i.source_id, true)
       local same, t = same_counts(now, source)
       if not same then
         dr.fail("after the undo " .. i.branch_name .. " has " .. tostring(now[t]) .. " rows in " .. t .. ", and "

@@ -103,11 +103,18 @@ return runbook {
         if not skipped then
           local ok, made = pcall(common.make_branch, ctx, source_name(ctx),
                                  { parent_id = backup.source_id, parent_lsn = backup.lsn })
+          -- Only the API's refusal of that LSN skips the comparison: an
+          -- answer lost or a server error is no verdict on the history, and
+          -- passing it off as one would let a flaky API skip the check.
+          local refused = type(made) == "table" and type(made.status) == "number" and made.status >= 400
+                          and made.status < 500 and made.status ~= 429 and made.status ~= 423
           if ok then
             source = made
-          else
+          elseif refused then
             skipped = "the source's history does not give the backup's LSN " .. backup.lsn .. ": "
                       .. common.message_of(made)
+          else
+            error(made, 0)
           end
         end
         if skipped then dr.log("the comparison with the source is skipped: " .. skipped) end
