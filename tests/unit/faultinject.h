@@ -22,8 +22,9 @@ void fi_lua_off(lua_State *L);
 long fi_lua_calls(void);
 
 /* How a forked child ended, for the tests that run an operation where a
- * failure might end the process: FI_CHILD_OK (exit 0), FI_CHILD_FAILED
- * (exit 1: a clean error), or FI_CHILD_DIED with *how saying how. */
+ * failure might end the process: fn's result is the exit status,
+ * FI_CHILD_OK for 0, FI_CHILD_FAILED for 1 (a clean error), FI_CHILD_DIED
+ * for anything else, with *how saying what ("exit 2", "killed by ..."). */
 enum { FI_CHILD_OK, FI_CHILD_FAILED, FI_CHILD_DIED };
 int fi_in_child(int (*fn)(void *arg), void *arg, char *how, unsigned how_size);
 

@@ -487,7 +487,7 @@ static int op_journal_read(void)
 static int op_config_parse(void)
 {
     config *c = NULL;
-    int rc = config_parse(&c, "{\"lock\":{\"ttl\":\"30m\"},\"notify\":{\"webhook\":[\"https://example.org/a\"]}}",
+    int rc = config_parse(&c, "{\"lock.ttl\":\"30m\",\"contact\":\"on-call\",\"notify.webhook\":[\"https://example.org/a\"]}",
                           "config.json");
     config_free(c);
     return rc;
@@ -496,6 +496,11 @@ static int op_config_parse(void)
 static int all_cjson_faults(cjson_case *c, long *points)
 {
     char how[128];
+    err_clear();
+    if (c->op() != 0) {
+        test_fail(__FILE__, __LINE__, c->name, err_last());
+        return -1;
+    }
     for (c->nth = 1; c->nth < 500; c->nth++) {
         int end = fi_in_child(run_cjson_case, c, how, sizeof how);
         if (end == FI_CHILD_OK)
@@ -516,8 +521,7 @@ static void fault_injection_cjson_allocation_failures_in_the_readers_are_clean_e
     long points = 0;
     cjson_case cases[] = { { "journal_read", op_journal_read, 0 }, { "config_parse", op_config_parse, 0 } };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-        if (all_cjson_faults(&cases[i], &points) != 0)
-            return;
+        CHECK(all_cjson_faults(&cases[i], &points) == 0);
     report_points("cJSON allocations (journal_read, config_parse)", points);
     CHECK(points > 2);
 }
