@@ -28,31 +28,47 @@ struct nl_server {
     nl_handler handler;
     void *ud;
     unsigned short port;
+    /* The faults, set while the server already serves (main starts it
+     * first): read and written with fault_lock held, all three together. */
+    pthread_mutex_t fault_lock;
     double fault_rate;
     unsigned fault_kinds;
     unsigned long long fault_state;   /* xorshift64, seeded: the same faults on every run */
-    pthread_mutex_t fault_lock;
 };
 
-static double fault_draw(nl_server *s)
+/* The next draw from 0 to 1 (fault_lock held). */
+static double fault_draw_locked(nl_server *s)
 {
-    pthread_mutex_lock(&s->fault_lock);
     unsigned long long x = s->fault_state;
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
     s->fault_state = x;
-    pthread_mutex_unlock(&s->fault_lock);
     return (double)(x >> 11) / 9007199254740992.0;
 }
 
-int nl_server_set_faults(nl_server *s, const char *spec)
+static double fault_draw(nl_server *s)
+{
+    pthread_mutex_lock(&s->fault_lock);
+    double draw = fault_draw_locked(s);
+    pthread_mutex_unlock(&s->fault_lock);
+    return draw;
+}
+
+/* What a spec asks, parsed whole before any of it is used: a request
+ * meanwhile sees the old faults or the new ones, never a rate without
+ * its kinds (nothing to pick from), and a refused spec changes nothing. */
+typedef struct fault_spec {
+    double rate;
+    unsigned kinds;
+    unsigned long long seed;
+} fault_spec;
+
+static int parse_faults(fault_spec *out, const char *spec)
 {
     char *copy = xstrdup(spec);
     int rc = 0;
-    unsigned long long seed = 1;
-    s->fault_rate = 0;
-    s->fault_kinds = 0;
+    fault_spec f = { 0, 0, 1 };
     for (char *save = NULL, *part = strtok_r(copy, ",", &save); part && rc == 0; part = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(part, '=');
         if (!eq) {
@@ -63,20 +79,20 @@ int nl_server_set_faults(nl_server *s, const char *spec)
         const char *value = eq + 1;
         if (strcmp(part, "rate") == 0) {
             char *end;
-            s->fault_rate = strtod(value, &end);
-            if (*end || s->fault_rate < 0 || s->fault_rate > 1)
+            f.rate = strtod(value, &end);
+            if (*end || f.rate < 0 || f.rate > 1)
                 rc = err_set(DR_EUSAGE, "--faults: rate must be a number from 0 to 1");
         } else if (strcmp(part, "seed") == 0) {
-            seed = strtoull(value, NULL, 10);
+            f.seed = strtoull(value, NULL, 10);
         } else if (strcmp(part, "kinds") == 0) {
             char *kinds = xstrdup(value);
             for (char *s2 = NULL, *k = strtok_r(kinds, "+", &s2); k; k = strtok_r(NULL, "+", &s2)) {
-                if (!strcmp(k, "429")) s->fault_kinds |= FAULT_429;
-                else if (!strcmp(k, "500")) s->fault_kinds |= FAULT_500;
-                else if (!strcmp(k, "503")) s->fault_kinds |= FAULT_503;
-                else if (!strcmp(k, "reset")) s->fault_kinds |= FAULT_RESET;
-                else if (!strcmp(k, "slow")) s->fault_kinds |= FAULT_SLOW;
-                else if (!strcmp(k, "garbage")) s->fault_kinds |= FAULT_GARBAGE;
+                if (!strcmp(k, "429")) f.kinds |= FAULT_429;
+                else if (!strcmp(k, "500")) f.kinds |= FAULT_500;
+                else if (!strcmp(k, "503")) f.kinds |= FAULT_503;
+                else if (!strcmp(k, "reset")) f.kinds |= FAULT_RESET;
+                else if (!strcmp(k, "slow")) f.kinds |= FAULT_SLOW;
+                else if (!strcmp(k, "garbage")) f.kinds |= FAULT_GARBAGE;
                 else rc = err_set(DR_EUSAGE, "--faults: unknown kind '%s' (429, 500, 503, reset, slow, garbage)", k);
             }
             free(kinds);
@@ -85,22 +101,41 @@ int nl_server_set_faults(nl_server *s, const char *spec)
         }
     }
     free(copy);
-    if (rc == 0 && s->fault_rate > 0 && !s->fault_kinds)
-        s->fault_kinds = FAULT_429 | FAULT_503 | FAULT_RESET | FAULT_SLOW;
-    s->fault_state = seed ? seed * 2654435761ULL + 1 : 88172645463325252ULL;
+    if (rc == 0 && f.rate > 0 && !f.kinds)
+        f.kinds = FAULT_429 | FAULT_503 | FAULT_RESET | FAULT_SLOW;
+    if (rc == 0)
+        *out = f;
     return rc;
+}
+
+int nl_server_set_faults(nl_server *s, const char *spec)
+{
+    fault_spec f;
+    int rc = parse_faults(&f, spec);
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&s->fault_lock);
+    s->fault_rate = f.rate;
+    s->fault_kinds = f.kinds;
+    s->fault_state = f.seed ? f.seed * 2654435761ULL + 1 : 88172645463325252ULL;
+    pthread_mutex_unlock(&s->fault_lock);
+    return 0;
 }
 
 /* Picks this request's fault (one kind bit), or 0. */
 static unsigned pick_fault(nl_server *s)
 {
-    if (s->fault_rate <= 0 || fault_draw(s) >= s->fault_rate)
-        return 0;
-    unsigned kinds[6], n = 0;
-    for (unsigned bit = 1; bit <= FAULT_GARBAGE; bit <<= 1)
-        if (s->fault_kinds & bit)
-            kinds[n++] = bit;
-    return kinds[(unsigned)(fault_draw(s) * n) % n];
+    unsigned kinds[6], n = 0, fault = 0;
+    pthread_mutex_lock(&s->fault_lock);
+    if (s->fault_rate > 0 && fault_draw_locked(s) < s->fault_rate) {
+        for (unsigned bit = 1; bit <= FAULT_GARBAGE; bit <<= 1)
+            if (s->fault_kinds & bit)
+                kinds[n++] = bit;
+        if (n)
+            fault = kinds[(unsigned)(fault_draw_locked(s) * n) % n];
+    }
+    pthread_mutex_unlock(&s->fault_lock);
+    return fault;
 }
 
 /* What a connection accumulates while its body arrives. */
@@ -333,6 +368,7 @@ int nl_server_start(nl_server **out, const char *host, unsigned short port, cons
                                  /* A connection that sends nothing would hold a thread forever. */
                                  MHD_OPTION_CONNECTION_TIMEOUT, idle_timeout, MHD_OPTION_END);
     if (!s->daemon) {
+        pthread_mutex_destroy(&s->fault_lock);
         free(s->api_key);
         free(s);
         return err_set(DR_EFAIL, "cannot listen on %s:%u (in use?)", host, port);
@@ -353,6 +389,7 @@ void nl_server_stop(nl_server *s)
     if (!s)
         return;
     MHD_stop_daemon(s->daemon);
+    pthread_mutex_destroy(&s->fault_lock);
     free(s->api_key);
     free(s);
 }
