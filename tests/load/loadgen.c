@@ -447,6 +447,10 @@ static void after_create(tracked *b, int index, enum outcome o, const answer *a)
             failure("creation of %s: 409 on its first attempt", b->name);
         b->state = B_EXISTS_NO_ID;
         stats.created++;
+    } else if (o == O_4XX && a->status == 423) {
+        /* The parent is busy (Neon's answer too): asked again later. */
+        stats.busy++;
+        try_later(b, 1, 60);
     } else if (lost_to_fault(o) || (o == O_OK && a->status != 201)) {
         if (o == O_OK) /* a slow fault still answers: never anything but 201 */
             failure("creation of %s: %ld", b->name, a->status);
@@ -681,8 +685,13 @@ static void check_final_state(long *final_ours, long *maybe_present, long *maybe
     }
     const cJSON *found = NULL, *br;
     int main_seen = 0;
-    cJSON_ArrayForEach(br, list)
-        main_seen += json_str(br, "id") && !strcmp(json_str(br, "id"), opt.main_branch);
+    cJSON_ArrayForEach(br, list) {
+        if (!json_str(br, "id") || strcmp(json_str(br, "id"), opt.main_branch))
+            continue;
+        main_seen++;
+        if (!json_str(br, "current_state") || strcmp(json_str(br, "current_state"), "ready"))
+            failure("the default branch %s is %s, not ready", opt.main_branch, json_str(br, "current_state"));
+    }
     if (main_seen != 1)
         failure("the default branch %s is listed %d times", opt.main_branch, main_seen);
     cJSON_ArrayForEach(br, list) {
@@ -796,9 +805,16 @@ static int setup_project(const char *name)
     free(path);
     const cJSON *br;
     const char *main_id = NULL;
-    cJSON_ArrayForEach(br, cJSON_GetObjectItemCaseSensitive(branches_body, "branches"))
-        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(br, "default")))
-            main_id = json_str(br, "id");
+    cJSON_ArrayForEach(br, cJSON_GetObjectItemCaseSensitive(branches_body, "branches")) {
+        if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(br, "default")))
+            continue;
+        main_id = json_str(br, "id");
+        const char *state = json_str(br, "current_state");
+        if (!state || strcmp(state, "ready")) {
+            fprintf(stderr, "loadgen: the project's default branch %s is %s, not ready\n", main_id, state);
+            main_id = NULL;
+        }
+    }
     if (main_id)
         printf("%s %s\n", opt.project, main_id);
     cJSON_Delete(branches_body);

@@ -108,7 +108,11 @@ main() {
 
     gen() { nice -n 10 "$LOADGEN" --url "$URL" --key "$key" "$@"; }
 
-    read -r project main_branch < <(gen --setup load) || { echo "load: cannot set up the project" >&2; exit 1; }
+    if ! read -r project main_branch < <(gen --setup load); then
+        echo "load: cannot set up the project; neon-local said:" >&2
+        grep -v ' -> [0-9]' "$work/nl.err" | tail -20 >&2
+        exit 1
+    fi
     echo "load: neon-local ${SANITIZER:+($SANITIZER) }at $URL, faults $FAULTS, project $project"
 
     gen --project "$project" --main "$main_branch" --clients "$CLIENTS" --requests "$WARMUP" --creations "$WARMUP_CREATIONS" \
