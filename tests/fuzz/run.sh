@@ -32,6 +32,8 @@ run_one() {
         -print_final_stats=1 -artifact_prefix="$artifacts"/ "$corpus" > "$work/$h.log" 2>&1
     local rc=$?
     echo "$rc $((SECONDS - started))" > "$work/$h.status"
+    # A harness that stops on a finding exits without its own clean-up.
+    rm -rf /dev/shm/drctl-fuzz-"$h"-* /tmp/drctl-fuzz-"$h"-*
 }
 export -f run_one
 export seconds runs work
