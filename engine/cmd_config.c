@@ -13,6 +13,7 @@
 #include <git2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- where each setting came from ------------------------------------------------------ */
 
@@ -165,6 +166,21 @@ static int show(const cli *c)
 
 /* ---- changing ------------------------------------------------------------------------------ */
 
+/* A change that could not be both written and committed is undone, so
+ * that config.json stays what the trail's last commit has and the next
+ * command is not refused as a change made outside drctl. Best effort: on
+ * a disk still full, putting the old file back may fail too. */
+static void restore_config(const char *file, const char *before, size_t len)
+{
+    char *why = xstrdup(err_last());
+    if (before)
+        (void)fsio_write_durable(file, before, len);
+    else
+        (void)unlink(file);
+    err_set(DR_EFAIL, "%s", why);
+    free(why);
+}
+
 /* Applies one change to the file and commits it: validated first, nothing
  * written when it is refused or changes nothing. */
 static int change(const cli *c, int set, const char *key, const char *value)
@@ -174,7 +190,9 @@ static int change(const cli *c, int set, const char *key, const char *value)
         return rc;
     audit *a = NULL;
     config *cfg = NULL;
-    char *text = NULL, *file = NULL, *message = NULL, *operator = NULL;
+    char *text = NULL, *file = NULL, *message = NULL, *operator = NULL, *before = NULL;
+    size_t before_len = 0;
+    int had_file = 0;
     if ((rc = audit_open(&a, cli_audit_dir(c), 1)) != 0 || (rc = audit_sync(a)) != 0 ||
         (rc = audit_check_config_clean(a)) != 0 || (rc = config_load(&cfg, cli_audit_dir(c))) != 0)
         goto cleanup;
@@ -192,13 +210,19 @@ static int change(const cli *c, int set, const char *key, const char *value)
     text = config_to_text(cfg);
     file = xasprintf("%s/%s", cli_audit_dir(c), CONFIG_FILE);
     operator = identity_operator();
+    had_file = fsio_read_file(&before, &before_len, file) == 0;
+    err_clear();
     if (fsio_write_durable(file, text, strlen(text)) != 0) {
-        rc = err_set(DR_EFAIL, "cannot write %s: %s", file, err_last());
+        rc = DR_EFAIL; /* fsio's message names the file and the cause */
+        restore_config(file, had_file ? before : NULL, before_len);
         goto cleanup;
     }
-    if ((rc = audit_commit_config(a, message, operator)) == 0 && (rc = audit_settle(a, NULL)) == 0)
+    if ((rc = audit_commit_config(a, message, operator)) != 0)
+        restore_config(file, had_file ? before : NULL, before_len);
+    else if ((rc = audit_settle(a, NULL)) == 0)
         term_info("%s %s%s%s (committed to %s by %s)", verb, key, value ? " " : "", value ? value : "", file, operator);
 cleanup:
+    free(before);
     free(operator);
     free(message);
     free(file);

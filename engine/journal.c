@@ -202,10 +202,10 @@ int journal_parse(cJSON **events, long *torn, const char *path, const char *text
                            "nothing was changed", path, line_number);
         }
         if (seq->valuedouble != (double)line_number) {
-            long found = (long)seq->valuedouble;
+            double found = seq->valuedouble; /* any number: a cast to long past its range is undefined */
             cJSON_Delete(event);
             cJSON_Delete(list);
-            return err_set(DR_EUSAGE, "%s line %ld has seq %ld where %ld was expected (a gap or an "
+            return err_set(DR_EUSAGE, "%s line %ld has seq %.17g where %ld was expected (a gap or an "
                            "edit: corrupt checkpoint); nothing was changed", path, line_number, found,
                            line_number);
         }

@@ -1180,7 +1180,13 @@ static int finish(run *r, const char *kind, const char *reason, int rc)
     if (reason)
         cJSON_AddStringToObject(data, "reason", reason);
     cJSON_AddNumberToObject(data, "duration_ms", round((timefmt_monotonic() - r->started) * 1000));
-    record(r, kind, NULL, data);
+    int recorded = record(r, kind, NULL, data);
+    if (recorded != 0 && rc == 0) {
+        /* The end is not durable (a full disk): the run is not done until
+         * a resume records it, and the exit status must say so. */
+        free(message);
+        return recorded;
+    }
     err_set(rc, "%s", message);
     free(message);
     return rc;
@@ -1304,6 +1310,22 @@ static int choose_run_id(char **out, const runbook *rb, const runner_options *op
     return rc;
 }
 
+/* Nothing of a new run is durable (its first journal line was never
+ * written, the disk full): what was made of its folder goes, so that no
+ * half-made run is left for the next run's clean check, a resume or
+ * verify to trip on. The operator starts the run again. */
+static void forget_unbegun_run(run *r, char **run_id_out)
+{
+    char *why = xstrdup(err_last());
+    journal_free(r->journal);
+    r->journal = NULL;
+    (void)fsio_remove_tree(r->run_dir);
+    err_set(DR_EFAIL, "%s; the run did not begin, start it again once there is room", why);
+    free(why);
+    free(*run_id_out);
+    *run_id_out = NULL;
+}
+
 int runner_start(char **run_id_out, runbook *rb, const cJSON *params, const runner_options *opts)
 {
     *run_id_out = NULL;
@@ -1339,8 +1361,10 @@ int runner_start(char **run_id_out, runbook *rb, const cJSON *params, const runn
     r->cp->steps = xcalloc(rb->step_count, sizeof *r->cp->steps);
     for (size_t i = 0; i < rb->step_count; i++)
         r->cp->steps[i].name = xstrdup(rb->steps[i].name);
-    if ((rc = write_run_info(r)) != 0 || (rc = journal_create(&r->journal, r->run_dir)) != 0)
+    if ((rc = write_run_info(r)) != 0 || (rc = journal_create(&r->journal, r->run_dir)) != 0) {
+        forget_unbegun_run(r, run_id_out);
         goto cleanup;
+    }
     journal_set_listener(r->journal, on_journal_event, r);
     cJSON *started = cJSON_CreateObject();
     cJSON_AddStringToObject(started, "runbook", rb->name);
@@ -1350,8 +1374,11 @@ int runner_start(char **run_id_out, runbook *rb, const cJSON *params, const runn
     cJSON_AddStringToObject(started, "host", r->host_name);
     cJSON_AddItemToObject(started, "params", params_redacted_copy(rb->params, rb->param_count, params));
     cJSON_AddItemToObject(started, "steps", step_names(rb));
-    if ((rc = record(r, "run-started", NULL, started)) != 0)
+    if ((rc = record(r, "run-started", NULL, started)) != 0) {
+        if (journal_last_seq(r->journal) == 0)
+            forget_unbegun_run(r, run_id_out);
         goto cleanup;
+    }
     if ((rc = checkpoint_write(r->cp, r->state_path)) != 0)
         goto cleanup;
     record_takeover(r, stale_key, "target");
