@@ -48,6 +48,24 @@ else
         unit_passed=0
         unit_failed=1
     fi
+    # The fault-injection tests (the Nth allocation, write or fsync failing)
+    # need the test build's fault points: bin-hooks/unit-tests (make hooks).
+    hooks_unit=${DRCTL_HOOKS_BIN_DIR:-$ROOT/bin-hooks}/unit-tests
+    if [ -x "$hooks_unit" ]; then
+        fault_out=$(mktemp)
+        "$hooks_unit" fault_injection_ >"$fault_out" 2>/dev/null
+        grep -v '^ok\|^unit: ' "$fault_out" || true
+        fault_line=$(grep '^unit: ' "$fault_out" | tail -1)
+        rm -f "$fault_out"
+        fault_passed=$(echo "$fault_line" | sed -E 's/unit: ([0-9]+) passed.*/\1/')
+        fault_failed=$(echo "$fault_line" | sed -E 's/.* ([0-9]+) failed/\1/')
+        [ -n "$fault_line" ] || { fault_passed=0; fault_failed=1; echo "the fault-injection tests did not finish"; }
+        unit_passed=$((unit_passed + fault_passed))
+        unit_failed=$((unit_failed + fault_failed))
+    else
+        echo "no $hooks_unit (make hooks): the fault-injection tests did not run"
+        unit_failed=$((unit_failed + 1))
+    fi
     echo "unit tests: $unit_passed passed, $unit_failed failed"
 fi
 
