@@ -7,6 +7,7 @@ packages=(
     gcc make pkg-config git jq curl util-linux procps python3 lua5.4 openssh-client
     liblua5.4-dev libcjson-dev libcurl4-openssl-dev libssl-dev libpq-dev libgit2-dev libmicrohttpd-dev libexpat1-dev
     postgresql-15 postgresql-client-15
+    valgrind gcovr clang libclang-rt-14-dev
 )
 
 # The contract tests run the official Neon CLI, from the npm registry.
