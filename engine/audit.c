@@ -388,15 +388,22 @@ int audit_commit_notification(audit *a, const char *relpath, const char *message
     return commit_one_file(a, relpath, message, operator);
 }
 
+/* HEAD and its tree (both NULL before the first commit). */
+static int head_tree(git_commit **head, git_tree **tree, audit *a)
+{
+    int rc = audit_head_commit(head, a->repo);
+    if (rc == 0 && *head && git_commit_tree(tree, *head) != 0)
+        rc = audit_git_fail(DR_EFAIL, "cannot read the audit repository");
+    return rc;
+}
+
 int audit_check_config_clean(audit *a)
 {
     git_commit *head = NULL;
     git_tree *tree = NULL;
-    int rc = audit_head_commit(&head, a->repo);
-    if (rc || (head && git_commit_tree(&tree, head) != 0)) {
-        rc = rc ? rc : audit_git_fail(DR_EFAIL, "cannot read the audit repository");
+    int rc = head_tree(&head, &tree, a);
+    if (rc)
         goto cleanup;
-    }
     char *committed = head_blob_text(a->repo, tree, AUDIT_CONFIG_FILE);
     char *file = xasprintf("%s/%s", a->dir, AUDIT_CONFIG_FILE);
     char *current = NULL;
@@ -502,11 +509,9 @@ int audit_run_uncommitted(audit *a, const char *run_id)
 {
     git_commit *head = NULL;
     git_tree *tree = NULL;
-    int rc = audit_head_commit(&head, a->repo);
-    if (rc || (head && git_commit_tree(&tree, head) != 0)) {
-        rc = rc ? rc : audit_git_fail(DR_EFAIL, "cannot read the audit repository");
+    int rc = head_tree(&head, &tree, a);
+    if (rc)
         goto cleanup;
-    }
     for (int i = 0; run_files[i] && rc == 0; i++) {
         char *committed, *current;
         both_versions(&committed, &current, a, tree, run_id, run_files[i]);
@@ -534,11 +539,9 @@ int audit_check_clean(audit *a)
     git_commit *head = NULL;
     git_tree *tree = NULL;
     git_diff *diff = NULL;
-    int rc = audit_head_commit(&head, a->repo);
-    if (rc || (head && git_commit_tree(&tree, head) != 0)) {
-        rc = rc ? rc : audit_git_fail(DR_EFAIL, "cannot read the audit repository");
+    int rc = head_tree(&head, &tree, a);
+    if (rc)
         goto cleanup;
-    }
     git_diff_options opts;
     git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
     char *pathspec[] = { "runs/" };
