@@ -2,6 +2,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "pgconnect.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -112,9 +113,7 @@ static void *run_writer(void *arg)
                 w->stats.reconnects++;
                 pthread_mutex_unlock(&w->lock);
             }
-            const char *keys[] = { "dbname", "connect_timeout", "application_name", NULL };
-            const char *vals[] = { w->uri, "5", "drctl-drill-writer", NULL };
-            conn = PQconnectdbParams(keys, vals, 1);
+            conn = pg_connect_uri(w->uri, "drctl-drill-writer", "5");
             if (PQstatus(conn) != CONNECTION_OK) {
                 note_failure(w, PQerrorMessage(conn));
                 if (wait_until(w, timefmt_now() + 0.5))

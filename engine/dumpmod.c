@@ -6,6 +6,7 @@
 #include "err.h"
 #include "filesmod.h"
 #include "fsio.h"
+#include "pgconnect.h"
 #include "proc.h"
 #include "redact.h"
 #include "s3.h"
@@ -87,8 +88,7 @@ static void sweep_passfiles(const char *tmp)
 static int conn_env_open(const char *uri, conn_env *c)
 {
     memset(c, 0, sizeof *c);
-    PGconn *conn = PQconnectdbParams((const char *[]){ "dbname", "connect_timeout", NULL },
-                                     (const char *[]){ uri, "10", NULL }, 1);
+    PGconn *conn = pg_connect_uri(uri, "drctl", "10");
     if (PQstatus(conn) != CONNECTION_OK) {
         int rc = err_set(DR_EFAIL, "cannot connect to PostgreSQL: %s", PQerrorMessage(conn));
         PQfinish(conn);

@@ -4,6 +4,7 @@
 #include "drill.h"
 #include "err.h"
 #include "jsonlua.h"
+#include "pgconnect.h"
 #include "redact.h"
 #include "signals.h"
 #include "term.h"
@@ -903,15 +904,13 @@ static int l_connect(lua_State *L)
     if (note_password(L, uri) != 0)
         return lua_error(L);
     sandbox_check_abort(L);
-    const char *keys[] = { "dbname", "connect_timeout", "application_name", NULL };
-    const char *vals[] = { uri, "10", "drctl", NULL };
     /* The handle first, so that nothing made below is held only by C when
      * Lua raises (out of memory): its __gc frees what it points to. */
     pg_conn **ud = lua_newuserdatauv(L, sizeof *ud, 0);
     *ud = NULL;
     luaL_setmetatable(L, CONN_META);
     double t0 = timefmt_monotonic();
-    PGconn *conn = PQconnectdbParams(keys, vals, 1);
+    PGconn *conn = pg_connect_uri(uri, "drctl", "10");
     if (PQstatus(conn) != CONNECTION_OK) {
         char message[1024];
         snprintf(message, sizeof message, "cannot connect to PostgreSQL: %s", PQerrorMessage(conn));

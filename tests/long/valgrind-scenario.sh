@@ -14,7 +14,9 @@ t_a_scenario_under_valgrind() {
     salons_project
     incident
     set +e
-    valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,possible \
+    # Ten times slower under valgrind, a connection may need longer than
+    # the default 10 s to come up.
+    PGCONNECT_TIMEOUT=60 valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,possible \
         --errors-for-leak-kinds=definite,possible -q --log-file=valgrind.log \
         "$DRCTL" --runbooks "$SCENARIOS" run accidental-deletion -p "incident_time=$incident" --approve apply \
         >out 2>err </dev/null
