@@ -600,6 +600,10 @@ static void extract(runbook *rb, lua_State *L, int idx)
     lua_getfield(L, idx, "steps");
     rb->step_count = (size_t)luaL_len(L, -1);
     rb->steps = xcalloc(rb->step_count, sizeof *rb->steps);
+    /* A Lua error (out of memory) can stop this loop half way: the steps
+     * not reached must hold no reference runbook_free would release. */
+    for (size_t i = 0; i < rb->step_count; i++)
+        rb->steps[i].run_ref = rb->steps[i].plan_ref = rb->steps[i].confirm_ref = LUA_NOREF;
     for (size_t i = 0; i < rb->step_count; i++) {
         lua_rawgeti(L, -1, (lua_Integer)i + 1);
         int s = lua_gettop(L);
@@ -719,74 +723,103 @@ static runbook *runbook_new(sandbox *sb, const char *path)
     return rb;
 }
 
-int runbook_load(runbook **out, sandbox *sb, const char *path)
+/* Evaluates the runbook at PATH into RB; with MODULE, then hands its
+ * description to MODULE's FUNCTION, and takes the runbook that makes.
+ * Runs inside protected_load: any Lua error here (out of memory) is
+ * caught there. */
+static int load_into(runbook *rb, sandbox *sb, const char *path, const char *module, const char *function)
+{
+    lua_State *L = sandbox_state(sb);
+    int rc = evaluate(sb, path);
+    if (rc)
+        return rc;
+    if (module) {
+        int scenario = lua_gettop(L);
+        sandbox_push_env(sb);
+        lua_getfield(L, -1, "require");
+        lua_remove(L, -2);
+        lua_pushstring(L, module);
+        if ((rc = load_call(sb, 1)) != 0)
+            return rc;
+        lua_getfield(L, -1, function);
+        lua_remove(L, -2);
+        if (!lua_isfunction(L, -1))
+            return err_set(DR_EUSAGE, "the module %s has no function %s", module, function);
+        lua_pushvalue(L, scenario);
+        if ((rc = load_call(sb, 1)) != 0)
+            return rc;
+        /* what the composer made is checked like any runbook */
+        lua_pushcfunction(L, declare_runbook);
+        lua_insert(L, -2);
+        if ((rc = load_call(sb, 1)) != 0)
+            return rc;
+    }
+    extract(rb, L, lua_gettop(L));
+    if (!module) {
+        char *stem = file_stem(path);
+        if (strcmp(stem, rb->name) != 0)
+            rc = err_set(DR_EUSAGE, "%s declares the name '%s'; a runbook's file must be named after it "
+                         "(%s.lua)", path, rb->name, rb->name);
+        free(stem);
+    }
+    return rc;
+}
+
+typedef struct load_job {
+    runbook *rb;
+    sandbox *sb;
+    const char *path, *module, *function;
+    int rc;
+} load_job;
+
+static int load_job_run(lua_State *L)
+{
+    load_job *job = lua_touserdata(L, 1);
+    job->rc = load_into(job->rb, job->sb, job->path, job->module, job->function);
+    return 0;
+}
+
+/* The whole load in one protected call, so that an allocation Lua cannot
+ * make (its memory limit reached) is an error like a bad runbook, never
+ * a panic; the stack is left as it was found. */
+static int protected_load(runbook *rb, sandbox *sb, const char *path, const char *module, const char *function)
+{
+    lua_State *L = sandbox_state(sb);
+    int top = lua_gettop(L);
+    load_job job = { rb, sb, path, module, function, 0 };
+    lua_pushcfunction(L, load_job_run);
+    lua_pushlightuserdata(L, &job);
+    int status = lua_pcall(L, 1, 0, 0);
+    if (status != LUA_OK)
+        job.rc = err_set(DR_EFAIL, "%s: cannot load the runbook: %s", path,
+                         status == LUA_ERRMEM ? "Lua ran out of memory" : "a Lua error while loading it");
+    lua_settop(L, top);
+    return job.rc;
+}
+
+static int load(runbook **out, sandbox *sb, const char *path, const char *module, const char *function)
 {
     *out = NULL;
-    lua_State *L = sandbox_state(sb);
     runbook *rb = runbook_new(sb, path);
     int rc = runbook_blob_id(rb->blob_id, path);
-    if (rc || (rc = evaluate(sb, path)) != 0)
-        goto fail;
-    extract(rb, L, lua_gettop(L));
-    lua_pop(L, 1);
-    char *stem = file_stem(path);
-    if (strcmp(stem, rb->name) != 0) {
-        rc = err_set(DR_EUSAGE, "%s declares the name '%s'; a runbook's file must be named after it "
-                     "(%s.lua)", path, rb->name, rb->name);
-        free(stem);
-        goto fail;
+    if (rc == 0)
+        rc = protected_load(rb, sb, path, module, function);
+    if (rc) {
+        runbook_free(rb);
+        return rc;
     }
-    free(stem);
     *out = rb;
     return 0;
-fail:
-    runbook_free(rb);
-    return rc;
+}
+
+int runbook_load(runbook **out, sandbox *sb, const char *path)
+{
+    return load(out, sb, path, NULL, NULL);
 }
 
 int runbook_load_composed(runbook **out, sandbox *sb, const char *path, const char *module, const char *function)
 {
-    *out = NULL;
-    lua_State *L = sandbox_state(sb);
-    runbook *rb = runbook_new(sb, path);
-    int rc = runbook_blob_id(rb->blob_id, path);
-    if (rc || (rc = evaluate(sb, path)) != 0)
-        goto fail;
-    int scenario = lua_gettop(L);
-    sandbox_push_env(sb);
-    lua_getfield(L, -1, "require");
-    lua_remove(L, -2);
-    lua_pushstring(L, module);
-    if ((rc = load_call(sb, 1)) != 0) {
-        lua_settop(L, scenario - 1);
-        goto fail;
-    }
-    lua_getfield(L, -1, function);
-    lua_remove(L, -2);
-    if (!lua_isfunction(L, -1)) {
-        lua_settop(L, scenario - 1);
-        rc = err_set(DR_EUSAGE, "the module %s has no function %s", module, function);
-        goto fail;
-    }
-    lua_pushvalue(L, scenario);
-    if ((rc = load_call(sb, 1)) != 0) {
-        lua_settop(L, scenario - 1);
-        goto fail;
-    }
-    /* what the composer made is checked like any runbook */
-    lua_pushcfunction(L, declare_runbook);
-    lua_insert(L, -2);
-    if ((rc = load_call(sb, 1)) != 0) {
-        lua_settop(L, scenario - 1);
-        goto fail;
-    }
-    extract(rb, L, lua_gettop(L));
-    lua_settop(L, scenario - 1);
-    *out = rb;
-    return 0;
-fail:
-    runbook_free(rb);
-    return rc;
+    return load(out, sb, path, module, function);
 }
 
 int runbook_step_index(const runbook *rb, const char *name)

@@ -529,10 +529,10 @@ static void fault_injection_cjson_allocation_failures_in_the_readers_are_clean_e
 /* ---- Lua allocation failures ------------------------------------------------ */
 
 /* Where the engine lets a Lua allocation fail: inside its protected calls
- * the failure is an error like any other. Outside them (the few pushes
- * before a protected call) Lua panics and the engine stops the process
- * with its internal-error status, 70: counted apart, and for a run the
- * files must then stay whole and the run resumable all the same. */
+ * the failure is an error like any other. Outside them Lua would panic
+ * and the engine stop the process with its internal-error status, 70:
+ * counted apart, and none is allowed (a run's files must stay whole and
+ * the run resumable all the same). */
 #define EXIT_INTERNAL_ERROR 70
 
 typedef struct lua_case {
@@ -658,6 +658,7 @@ static void fault_injection_lua_allocation_failures_while_a_runbook_loads_are_cl
     report_points("Lua allocations in runbook_load", points);
     printf("    (%ld of them outside a protected call: exit %d)\n", hard_stops, EXIT_INTERNAL_ERROR);
     CHECK(points > 10);
+    CHECK(hard_stops == 0);
 }
 
 static void fault_injection_lua_allocation_failures_in_a_run_fail_it_and_it_resumes_to_done(void)
@@ -668,6 +669,7 @@ static void fault_injection_lua_allocation_failures_in_a_run_fail_it_and_it_resu
     report_points("Lua allocations in runner_start, then resume", points);
     printf("    (%ld of them outside a protected call: exit %d)\n", hard_stops, EXIT_INTERNAL_ERROR);
     CHECK(points > 10);
+    CHECK(hard_stops == 0);
 }
 
 /* ---- xmalloc's abort --------------------------------------------------------- */
