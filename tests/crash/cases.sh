@@ -48,7 +48,8 @@ table_checksums() { # URI
 
 # Names with the run ids and instants in them made comparable.
 normalized() {
-    sed -E -e 's/[0-9]{8}t[0-9]{6}z-[a-z0-9-]+-[0-9a-f]{4}/RUN/gI' -e 's/[0-9]{4}-?[0-9]{2}-?[0-9]{2}t[0-9:.-]*z?/TIME/gI'
+    sed -E -e 's/[0-9]{8}t[0-9]{6}z-[a-z0-9-]+-[0-9a-f]{4}/RUN/gI' -e 's/[0-9]{4}-?[0-9]{2}-?[0-9]{2}t[0-9:.-]*z?/TIME/gI' \
+        -e 's/[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{6}/TIME/g'
 }
 
 # The project's branches, default and every branch's rows.

@@ -9,6 +9,7 @@
 #   tests/crash/crash.sh [CASE...]        every line of each case (all by default)
 #   CRASH_LANES=N                         how many kills run at once (default 2)
 #   CRASH_EVERY=N                         every Nth line only (default 1: all)
+#   CRASH_LINES="K ..."                   these lines only (a failure again)
 #
 # It needs drctl built with the test hooks (make hooks: bin-hooks/drctl):
 # DRCTL_TEST_KILL_AT_SEQ does nothing in the normal build. Prints a table
@@ -40,6 +41,13 @@ verdict() { # STATUS DIR
     fi
 }
 
+# Whether line K is one to kill at (CRASH_LINES, else every CRASH_EVERY-th).
+selected() { # K
+    if [ -n "${CRASH_LINES:-}" ]; then [[ " $CRASH_LINES " == *" $1 "* ]]
+    else [ $((($1 - 1) % every)) = 0 ]
+    fi
+}
+
 # A lane makes its own template of the case (two lanes cannot share one:
 # the branches' servers keep their addresses), then kills the lines k
 # with k % lanes == LANE, each on a fresh copy. Lane 0 first runs the case
@@ -59,10 +67,11 @@ lane() { # CASE LANE
     fi
     while [ ! -e "$work/$c.expected" ] && [ ! -e "$work/$c.baseline.verdict" ]; do sleep 0.5; done
     [ -e "$work/$c.expected" ] || return
-    local lines
+    local lines slot=0
     lines=$(head -1 "$work/$c.expected")
     for k in $(seq 1 "$lines"); do
-        [ $(((k - 1) / every % lanes)) = "$2" ] && [ $(((k - 1) % every)) = 0 ] || continue
+        selected "$k" || continue
+        [ $((slot++ % lanes)) = "$2" ] || continue
         crash_reset "$base/template" "$base/run"
         (export TEST_DIR="$base/run"; cd "$base/run" && set -e && crash_kill_at "$c" "$k" "$work/$c.expected") \
             >"$work/$c.$k.log" 2>&1
@@ -88,7 +97,8 @@ for c in "${cases[@]}"; do
     lines=$(head -1 "$work/$c.expected")
     echo "   $lines journal lines: $(sed -n 2p "$work/$c.expected")"
     covered=0 failed=0
-    for k in $(seq 1 "$every" "$lines"); do
+    for k in $(seq 1 "$lines"); do
+        selected "$k" || continue
         v=$(cat "$work/$c.$k.verdict" 2>/dev/null || echo FAIL)
         case $v in
             ok) covered=$((covered + 1)); echo "ok   $c killed after line $k: $(sed -n 's/^killed after: //p' "$work/$c.$k.log")" ;;

@@ -52,16 +52,21 @@ crash_end_checks() { # RUN
 # at the path it was made at: neon-local's state names its folders).
 crash_template() { # CASE
     "case_$1_setup"
+    # The API's address too: a run is resumed, or undone, on the API it
+    # started on.
+    crash_port=${URL#http://127.0.0.1:}
+    crash_port=${crash_port%%/*}
     # declared global, as sourcing happens inside a function
-    { declare -p project key uri incident search_from undone feature_id NEON_PROJECT_ID 2>/dev/null || true; } |
+    { declare -p project key uri incident search_from undone feature_id NEON_PROJECT_ID crash_port 2>/dev/null ||
+        true; } |
         sed 's/^declare /declare -g /' > vars.sh
     stop_neon_local
 }
 
 crash_restore() {
-    start_neon_local
-    use_api
     source ./vars.sh
+    start_neon_local --listen "127.0.0.1:$crash_port"
+    use_api
 }
 
 # Copies the template folder TEMPLATE over the working folder DIR (both
