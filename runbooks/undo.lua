@@ -69,6 +69,9 @@ local function counts_of(ctx, branch_id, data_only)
   if #endpoints == 0 then
     if not data_only then dr.fail("the branch " .. branch_id .. " has no endpoint to count its rows through") end
     endpoints = { neon.create_endpoint(p, { branch_id = branch_id, type = "read_write" }) }
+  else
+    -- One an earlier attempt made, just before it died, may still be starting.
+    common.settle(ctx, branch_id)
   end
   local ok, counts = pcall(function()
     local conn = common.connect(ctx, branch_id)
