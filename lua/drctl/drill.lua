@@ -23,6 +23,10 @@ local common = require "drctl.common"
 local M = {}
 
 local WRITER = { rows = "drctl_drill_rows", ops = "drctl_drill_ops" }
+-- The incident's own record on the copy, committed with it: an attempt
+-- that dies after the incident leaves it, and the step's next attempt
+-- reads it instead of making a second incident.
+local INCIDENT = "drctl_drill_incident"
 -- Commit times and the times writes record differ by a few milliseconds.
 local EPSILON = 0.05
 
@@ -371,6 +375,8 @@ local function step_prepare(ctx, kind)
   conn:exec("CREATE TABLE IF NOT EXISTS " .. WRITER.rows .. " (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0)")
   conn:exec("CREATE TABLE IF NOT EXISTS " .. WRITER.ops .. " (seq bigint PRIMARY KEY, row_id bigint NOT NULL, "
             .. "op text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())")
+  conn:exec("CREATE TABLE IF NOT EXISTS " .. INCIDENT .. " (run_id text PRIMARY KEY, at text NOT NULL, "
+            .. "detail text NOT NULL)")
   local good_since = conn:query("SELECT clock_timestamp() AS t")[1].t
   if ctx.params.write_rate > 0 then drill.writer_start(copy_uri(ctx), ctx.params.write_rate) end
   -- The restore point must fall inside the copy's history, after the
@@ -382,32 +388,79 @@ local function step_prepare(ctx, kind)
   return { good_since = good_since, write_rate = ctx.params.write_rate }
 end
 
+-- The tables a drill measures: every user table but the incident's record.
+local function measured_tables(conn)
+  local out = {}
+  for _, t in ipairs(pg.user_tables(conn)) do
+    if t:gsub('"', ""):gsub("^public%.", "") ~= INCIDENT then out[#out + 1] = t end
+  end
+  return out
+end
+
+-- Every table's fingerprint and the writer's ops, as CONN sees them.
+local function record_state(conn, out)
+  out.tables = measured_tables(conn)
+  out.baseline = fingerprints(conn, out.tables)
+  local ops = conn:query("SELECT seq::text AS seq, extract(epoch FROM at)::float8 AS at, op FROM " .. WRITER.ops
+                         .. " ORDER BY seq")
+  out.ops = {}
+  for _, r in ipairs(ops) do out.ops[#out.ops + 1] = { r.seq, r.at, r.op } end
+end
+
+-- The incident an earlier attempt made and recorded, then died before the
+-- step was done: the state it hit is read back from the copy's history at
+-- its instant (the writes were held from before that instant until the
+-- incident committed, so that state is the one it hit, exactly).
+local function incident_made_before(ctx, conn)
+  local rec = conn:query("SELECT at, detail FROM " .. INCIDENT .. " WHERE run_id = $1", ctx.run_id)[1]
+  if not rec then return nil end
+  local out = json.decode(rec.detail)
+  dr.log("the incident was made at " .. out.incident_time .. " by an earlier attempt; the state it hit is read "
+         .. "from the copy's history at that instant")
+  local p, name = ctx.params.project, common.name("incident", ctx)
+  common.drop_branch(ctx, name) -- an attempt before may have died while reading it
+  local made = neon.create_branch(p, { name = name, parent_id = ctx.outputs.copy.copy_id,
+                                       parent_timestamp = dr.format_time(dr.time(out.incident_time)),
+                                       endpoints = { { type = "read_write" } } })
+  local ok, e = pcall(function()
+    local then_conn = common.connect(ctx, made.branch.id)
+    record_state(then_conn, out)
+    then_conn:close()
+  end)
+  common.drop_branch(ctx, name)
+  if not ok then error(e, 0) end
+  return out
+end
+
 local function step_incident(ctx, kind)
   local uri = copy_uri(ctx)
   local conn = pg.connect(uri)
-  local out = {}
+  local out = incident_made_before(ctx, conn)
+  if out then return out end
+  out = {}
   local sql = kind.incident(ctx, conn, uri, out)
   -- The state the incident hits, exactly: a snapshot taken with the writes
-  -- held still, then the incident, then the writes go on while the
-  -- snapshot is read (on a large database that takes a while).
+  -- held still, then the incident (committed with its record), then the
+  -- writes go on while the snapshot is read (on a large database that
+  -- takes a while).
   local snap = pg.connect(uri)
   snap:tx(function()
     snap:exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
     conn:query("SELECT pg_advisory_lock($1)", drill.lock_key)
     snap:query("SELECT 1 AS taken")
     out.incident_time = conn:query("SELECT clock_timestamp() AS t")[1].t
-    if sql then out.affected = conn:exec(sql) end
+    if sql then
+      out.incident_sql = sql
+      conn:tx(function()
+        out.affected = conn:exec(sql)
+        conn:exec("INSERT INTO " .. INCIDENT .. " (run_id, at, detail) VALUES ($1, $2, $3)", ctx.run_id,
+                  out.incident_time, json.encode(out))
+      end)
+    end
     conn:query("SELECT pg_advisory_unlock($1)", drill.lock_key)
-    local tables = pg.user_tables(snap)
-    out.tables = tables
-    out.baseline = fingerprints(snap, tables)
-    local ops = snap:query("SELECT seq::text AS seq, extract(epoch FROM at)::float8 AS at, op FROM " .. WRITER.ops
-                           .. " ORDER BY seq")
-    out.ops = {}
-    for _, r in ipairs(ops) do out.ops[#out.ops + 1] = { r.seq, r.at, r.op } end
+    record_state(snap, out)
   end)
   if sql then
-    out.incident_sql = sql
     dr.log("incident on the copy at " .. out.incident_time .. ": " .. sql .. " (" .. out.affected .. " rows)")
   else
     dr.log("incident at " .. out.incident_time .. ": the project is taken as lost")
