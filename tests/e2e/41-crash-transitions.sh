@@ -127,8 +127,38 @@ t_a_scenario_killed_inside_its_restore_and_after_its_end_resumes_the_same() {
     (cd run && crash_kill_at accidental-deletion "$((apply_line + 2))" "$here/expected")
 }
 
+# The case CASE killed after the first journal line of its uninterrupted
+# run that the jq filter SELECT matches, then resumed to the same end.
+case_killed_after_line_matching() { # CASE SELECT
+    local here=$PWD line
+    chmod 755 . # the branches' servers run as postgres, inside it
+    mkdir run
+    (cd run && crash_template "$1")
+    cp -a run template
+    (cd run && crash_baseline "$1" "$here/expected")
+    line=$(jq -c "$2" run/drctl-audit/runs/*/journal.jsonl | grep -n true | cut -d: -f1 | head -1)
+    [ -n "$line" ] || fail "no journal line of $1 matches $2"
+    crash_reset "$here/template" "$here/run"
+    (cd run && crash_kill_at "$1" "$line" "$here/expected")
+}
+
+# Killed once its check had asked for the endpoint it counts through: the
+# resumed check found the endpoint still starting, and failed to connect.
+t_an_undo_killed_after_its_check_made_an_endpoint_resumes_the_same() {
+    case_killed_after_line_matching undo \
+        '.kind == "neon" and .step == "check" and .data.method == "POST" and (.data.path | endswith("/endpoints"))'
+}
+
+# Killed once the drill's incident had committed: the next attempt made a
+# second incident, and the drill measured against the wrong state.
+t_a_drill_killed_after_its_incident_resumes_the_same() {
+    case_killed_after_line_matching drill '.kind == "pg-query" and (.data.sql | test("pg_advisory_unlock"))'
+}
+
 for t in t_a_kill_after_every_journal_line_of_a_run_resumes_to_its_end t_the_normal_build_ignores_the_kill_variable \
     t_a_run_killed_after_its_end_is_committed_by_the_next_resume \
-    t_a_scenario_killed_inside_its_restore_and_after_its_end_resumes_the_same; do
+    t_a_scenario_killed_inside_its_restore_and_after_its_end_resumes_the_same \
+    t_an_undo_killed_after_its_check_made_an_endpoint_resumes_the_same \
+    t_a_drill_killed_after_its_incident_resumes_the_same; do
     run_test "$t"
 done
