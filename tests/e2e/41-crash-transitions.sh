@@ -136,7 +136,8 @@ case_killed_after_line_matching() { # CASE SELECT
     (cd run && crash_template "$1")
     cp -a run template
     (cd run && crash_baseline "$1" "$here/expected")
-    line=$(jq -c "$2" run/drctl-audit/runs/*/journal.jsonl | grep -n true | cut -d: -f1 | head -1)
+    line=$(jq -c "$2" "run/drctl-audit/runs/$(cd run && newest_run)/journal.jsonl" | grep -n true | cut -d: -f1 |
+           head -1)
     [ -n "$line" ] || fail "no journal line of $1 matches $2"
     crash_reset "$here/template" "$here/run"
     (cd run && crash_kill_at "$1" "$line" "$here/expected")
