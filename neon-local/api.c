@@ -180,8 +180,10 @@ int nl_api_open(nl_api **out, const char *data_dir)
     api->state_path = xasprintf("%s/state.json", data_dir);
     int password_created = 0;
     int rc = load_state(&api->state, api->state_path, data_dir);
-    if (rc == 0)
+    if (rc == 0) {
+        nl_ports_claim_in(api->state);
         rc = nl_pg_load_superuser_password(data_dir, &password_created);
+    }
     if (rc != 0) {
         release_memory(api);
         return rc;

@@ -3,6 +3,7 @@
 #include "buf.h"
 #include "err.h"
 #include "fsio.h"
+#include "state.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <fcntl.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -707,7 +709,50 @@ int nl_pg_recover_to(const char *datadir, int port, const char *archive_dir, con
     return err_set(DR_EFAIL, "the server on port %d did not finish recovery within 60 s; see %s.log", port, datadir);
 }
 
-int nl_free_port(void)
+/* Ports handed out, or held by an endpoint of a state loaded: the kernel
+ * takes a port for free from the moment the probe below closes until a
+ * server binds it, and all the while an endpoint is suspended (its port is
+ * kept: the connection string must not change); neither may be handed out
+ * again. Never released: a process runs out of ports only after tens of
+ * thousands of endpoints. */
+static pthread_mutex_t ports_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char ports_claimed[65536 / 8];
+
+/* Claims PORT; 0 when it was claimed already. */
+static int port_claim(int port)
+{
+    if (port <= 0 || port > 65535)
+        return 1;
+    pthread_mutex_lock(&ports_lock);
+    unsigned char bit = (unsigned char)(1u << (port % 8));
+    int fresh = !(ports_claimed[port / 8] & bit);
+    ports_claimed[port / 8] |= bit;
+    pthread_mutex_unlock(&ports_lock);
+    return fresh;
+}
+
+int nl_port_is_claimed(int port)
+{
+    if (port <= 0 || port > 65535)
+        return 0;
+    pthread_mutex_lock(&ports_lock);
+    int claimed = (ports_claimed[port / 8] >> (port % 8)) & 1;
+    pthread_mutex_unlock(&ports_lock);
+    return claimed;
+}
+
+void nl_ports_claim_in(const cJSON *node)
+{
+    for (const cJSON *c = node ? node->child : NULL; c; c = c->next) {
+        if (c->string && !strcmp(c->string, NL_PORT) && cJSON_IsNumber(c))
+            (void)port_claim(c->valueint);
+        else if (cJSON_IsObject(c) || cJSON_IsArray(c))
+            nl_ports_claim_in(c);
+    }
+}
+
+/* A port the kernel sees free on 127.0.0.1 now, or -1. */
+static int probe_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in addr;
@@ -722,4 +767,15 @@ int nl_free_port(void)
     if (fd >= 0)
         close(fd);
     return port;
+}
+
+int nl_free_port(void)
+{
+    int port = -1;
+    for (int attempt = 0; attempt < 256; attempt++) {
+        port = probe_free_port();
+        if (port < 0 || port_claim(port))
+            return port;
+    }
+    return port; /* nearly every port claimed: the kernel's last pick, free for now */
 }

@@ -13,6 +13,8 @@
 #ifndef DRCTL_NL_PG_H
 #define DRCTL_NL_PG_H
 
+#include <cjson/cJSON.h>
+
 /* The folder of PostgreSQL 15's programs (initdb, pg_ctl, ...). */
 const char *nl_pg_bindir(void);
 
@@ -81,7 +83,15 @@ int nl_pg_stop(const char *datadir);
 /* Runs SQL as the superuser on the server at port. */
 int nl_pg_sql(int port, const char *dbname, const char *sql);
 
-/* A free TCP port on 127.0.0.1. */
+/* A free TCP port on 127.0.0.1, never one handed out before by this
+ * process or claimed by nl_ports_claim_in. */
 int nl_free_port(void);
+
+/* Claims every endpoint port (NL_PORT) found anywhere in a state document,
+ * deleted branches' kept endpoints included. */
+void nl_ports_claim_in(const cJSON *node);
+
+/* Whether PORT was handed out or claimed. */
+int nl_port_is_claimed(int port);
 
 #endif
