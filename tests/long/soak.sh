@@ -6,6 +6,7 @@
 # seed with its reason; exits 1 when any failed.
 #   SOAK_TESTS="t_faults_export t_faults_undo"   only those
 #   SOAK_TIMEOUT=900                             seconds one seed may take
+#   SOAK_JOBS=2                                  seeds run at once
 set -u
 cd "$(dirname "$0")/../.."
 source tests/lib.sh
@@ -39,29 +40,49 @@ results=$(mktemp)
 failures=$(mktemp)
 started=$SECONDS
 
+# One seed of one test, its verdict into OUTDIR/<test>.<seed>: status,
+# faults injected, reason.
+one_seed() { # TEST SEED OUTDIR
+    local dir status injected reason
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/drctl-soak-XXXXXX")
+    timeout -k 10 "${SOAK_TIMEOUT:-900}" bash "$0" --one "$1" "$2" "$dir"
+    status=$?
+    injected=$(faults_injected "$dir/faulty-nl.err" 2>/dev/null || echo 0)
+    reason=
+    if [ "$status" -eq 0 ]; then
+        echo "ok   $1 seed $2 ($injected faults)"
+    else
+        reason=$(grep -m1 'FAILED:' "$dir/.log" | sed 's/^ *FAILED: //')
+        [ "$status" -ge 124 ] && reason="timed out after ${SOAK_TIMEOUT:-900} s${reason:+; $reason}"
+        reason=${reason:-exit $status}
+        echo "FAIL $1 seed $2: $reason"
+        cp "$dir/.log" "${TMPDIR:-/tmp}/drctl-soak-$1-seed$2.log" 2>/dev/null || true
+    fi
+    printf '%s\t%s\t%s\n' "$status" "${injected:-0}" "$reason" > "$3/$1.$2"
+    rm -rf "$dir"
+}
+
+# SOAK_JOBS seeds at once (default 2: each test is mostly waiting).
+verdicts=$(mktemp -d)
+for t in "${tests[@]}"; do
+    for seed in $(seq "$first" $((first + seeds - 1))); do
+        while [ "$(jobs -rp | wc -l)" -ge "${SOAK_JOBS:-2}" ]; do wait -n; done
+        one_seed "$t" "$seed" "$verdicts" &
+    done
+done
+wait
 for t in "${tests[@]}"; do
     passed=0 run=0 faults=0
     for seed in $(seq "$first" $((first + seeds - 1))); do
-        dir=$(mktemp -d "${TMPDIR:-/tmp}/drctl-soak-XXXXXX")
-        timeout -k 10 "${SOAK_TIMEOUT:-900}" bash "$0" --one "$t" "$seed" "$dir"
-        status=$?
+        IFS=$'\t' read -r status injected reason < "$verdicts/$t.$seed" || { status=1 injected=0 reason="no verdict"; }
         run=$((run + 1))
-        injected=$(faults_injected "$dir/faulty-nl.err" 2>/dev/null || echo 0)
-        faults=$((faults + ${injected:-0}))
-        if [ "$status" -eq 0 ]; then
-            passed=$((passed + 1))
-            echo "ok   $t seed $seed ($injected faults)"
-        else
-            reason=$(grep -m1 'FAILED:' "$dir/.log" | sed 's/^ *FAILED: //')
-            [ "$status" -ge 124 ] && reason="timed out after ${SOAK_TIMEOUT:-900} s${reason:+; $reason}"
-            echo "FAIL $t seed $seed: ${reason:-exit $status}"
-            printf '%s\t%s\t%s\n' "${t#t_faults_}" "$seed" "${reason:-exit $status}" >> "$failures"
-            cp "$dir/.log" "${TMPDIR:-/tmp}/drctl-soak-$t-seed$seed.log" 2>/dev/null || true
-        fi
-        rm -rf "$dir"
+        faults=$((faults + injected))
+        if [ "$status" -eq 0 ]; then passed=$((passed + 1))
+        else printf '%s\t%s\t%s\n' "${t#t_faults_}" "$seed" "$reason" >> "$failures"; fi
     done
     printf '%s\t%s\t%s\t%s\n' "${t#t_faults_}" "$passed" "$run" "$faults" >> "$results"
 done
+rm -rf "$verdicts"
 
 echo
 echo "soak: API faults rate=0.3,kinds=429+500+503+reset+slow, seeds $first..$((first + seeds - 1)) ($((SECONDS - started)) s)"
