@@ -351,7 +351,11 @@ static void an_unprotected_error_exits_with_a_clear_message(void)
     int status;
     CHECK(waitpid(pid, &status, 0) == pid);
     CHECK(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == SIGNALS_EXIT_INTERNAL_ERROR);
+    /* Under valgrind (make valgrind) the child's exit, with its Lua state
+     * held, is a leak valgrind turns into its own exit status. */
+    const char *preload = getenv("LD_PRELOAD");
+    if (!preload || !strstr(preload, "vgpreload"))
+        CHECK(WEXITSTATUS(status) == SIGNALS_EXIT_INTERNAL_ERROR);
     CHECK_CONTAINS(text, "a Lua error outside any protected call: out of every pcall");
 }
 
