@@ -491,7 +491,13 @@ static const struct {
 static int dispatch(cli *c)
 {
     if (c->command && strcmp(c->command, "version") == 0) {
+#ifdef DRCTL_TEST_HOOKS
+        /* never to be mistaken for a build to ship: its kill and fault
+         * points obey the environment */
+        term_out("drctl %s (test build: DRCTL_TEST_* kill and fault points)", DRCTL_VERSION);
+#else
         term_out("drctl %s", DRCTL_VERSION);
+#endif
         return 0;
     }
     if (!c->command || strcmp(c->command, "help") == 0) {
