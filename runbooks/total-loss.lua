@@ -165,7 +165,11 @@ return runbook {
         if recovered(ctx) then return SKIPPED end
         if ctx.params.new_project then
           local p = common.find(neon.list_projects(), ctx.params.new_project, "name")
-          if p then return { project = p.id, branch = neon.default_branch(p.id).id, created = false } end
+          if p then
+            -- One an earlier attempt made, just before it died, may still be starting.
+            local b = common.settle({ params = { project = p.id } }, neon.default_branch(p.id).id)
+            return { project = p.id, branch = b.id, created = false }
+          end
           local made = neon.create_project({ name = ctx.params.new_project })
           dr.figure("new project", made.project.id)
           return { project = made.project.id, branch = made.branch.id, created = true }

@@ -158,10 +158,19 @@ t_a_drill_killed_after_its_incident_resumes_the_same() {
     case_killed_after_line_matching drill '.kind == "pg-query" and (.data.sql | test("pg_advisory_unlock"))'
 }
 
+# Killed once its target step had asked for the new project: the resumed
+# run found the project and restored into it while its server was still
+# starting.
+t_a_total_loss_killed_after_asking_for_its_project_resumes_the_same() {
+    case_killed_after_line_matching total-loss \
+        '.kind == "neon" and .step == "target" and .data.method == "POST" and (.data.path | endswith("/projects"))'
+}
+
 for t in t_a_kill_after_every_journal_line_of_a_run_resumes_to_its_end t_the_normal_build_ignores_the_kill_variable \
     t_a_run_killed_after_its_end_is_committed_by_the_next_resume \
     t_a_scenario_killed_inside_its_restore_and_after_its_end_resumes_the_same \
     t_an_undo_killed_after_its_check_made_an_endpoint_resumes_the_same \
-    t_a_drill_killed_after_its_incident_resumes_the_same; do
+    t_a_drill_killed_after_its_incident_resumes_the_same \
+    t_a_total_loss_killed_after_asking_for_its_project_resumes_the_same; do
     run_test "$t"
 done
