@@ -89,7 +89,10 @@ return runbook {
           test = common.make_branch(ctx, test_name(ctx), { parent_id = backup.id })
         else
           test = neon.find_branch(ctx.params.project, test_name(ctx))
-          if not test then
+          if test then
+            -- One an earlier attempt asked for, just before it died, may still be in the making.
+            test = common.settle(ctx, test.id)
+          else
             test = neon.restore_snapshot(ctx.params.project, backup.id, { name = test_name(ctx) }).branch
           end
           -- A snapshot's restore takes no expires_at: the branch gets it

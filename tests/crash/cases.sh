@@ -10,7 +10,7 @@
 # end-to-end tests' (tests/e2e/98-scenarios.sh and its neighbours).
 
 CRASH_CASES=(accidental-deletion accidental-deletion-promote accidental-deletion-reinsert snapshot retention
-             verify-backup export total-loss corruption deleted undo drill)
+             verify-backup verify-backup-snapshot export total-loss corruption deleted undo drill)
 
 # drctl with the shipped runbooks, built with the kill hook.
 crash_dr() {
@@ -111,6 +111,21 @@ case_verify-backup_setup() {
 }
 case_verify-backup_run() { crash_dr run verify-backup; }
 case_verify-backup_state() { salons_state; }
+
+# The same on a snapshot (restored into the test branch, not branched from).
+case_verify-backup-snapshot_setup() {
+    salons_project
+    sleep 1.2
+    sc run snapshot -p method=snapshot
+    [ "$rc" = 0 ] || fail "the snapshot before verify-backup failed"
+    rm -rf drctl-audit
+}
+case_verify-backup-snapshot_run() { crash_dr run verify-backup; }
+case_verify-backup-snapshot_state() {
+    salons_state
+    api GET "/projects/$project/snapshots" "$key"
+    echo "snapshots: $(jq -r '[.snapshots[].name] | join(",")' body.json | normalized)"
+}
 
 case_export_setup() { salons_project; sleep 1.2; mkdir -p exports; }
 case_export_run() { crash_dr run export -p "dest=$PWD/exports" -p keep=2 --approve retention; }
