@@ -475,6 +475,14 @@ SERVED_TEST(s3_an_existence_check_answered_403_with_no_body_fails_with_its_statu
     CHECK_CONTAINS(err_last(), "S3 existence check of s3://bucket/k: 403");
 }
 
+SERVED_TEST(s3_a_deletion_answered_200_succeeds_too)
+{
+    static const answer script[] = { { .status = 200 } };
+    serve(t, script);
+    CHECK(s3_delete("s3://bucket/k") == 0);
+    CHECK(requests_seen(&t->http) == 1);
+}
+
 SERVED_TEST(s3_a_deletion_answered_204_succeeds)
 {
     static const answer script[] = { { .status = 204 } };
@@ -687,6 +695,17 @@ SERVED_TEST(s3_a_single_part_upload_is_checked_as_stored)
     CHECK(s3_upload(path, "s3://bucket/dumps/f", SHA, NULL, NULL) == 0);
     CHECK(requests_seen(&t->http) == 3);
     CHECK_STR(t->http.seen[2].method, "HEAD");
+}
+
+SERVED_TEST(s3_an_upload_without_sha256_is_checked_by_size_and_etag)
+{
+    const char *path = pattern_file("f", 300);
+    char md5[33], quoted[40];
+    md5_of_file(path, md5);
+    snprintf(quoted, sizeof quoted, "\"%s\"", md5);
+    upload_checked_by(t, quoted, 300, "whatever");
+    CHECK(s3_upload(path, "s3://bucket/f", NULL, NULL, NULL) == 0);
+    CHECK_STR(t->http.seen[1].meta_sha256, ""); /* none sent */
 }
 
 SERVED_TEST(s3_an_upload_stored_with_another_size_is_an_error)
@@ -907,6 +926,31 @@ SERVED_TEST(s3_a_listing_with_a_size_that_is_no_number_fails)
 {
     listing_fails(t, LIST_HEAD "<Contents><Key>a</Key><Size>12x</Size></Contents>" LIST_END,
                   "S3 listing of s3://bucket/p: an object's Size '12x' is not a number of bytes");
+}
+
+SERVED_TEST(s3_a_listing_with_two_bad_sizes_names_the_first)
+{
+    listing_fails(t, LIST_HEAD "<Contents><Key>a</Key><Size>one</Size></Contents>"
+                               "<Contents><Key>b</Key><Size>two</Size></Contents>" LIST_END,
+                  "an object's Size 'one' is not a number of bytes");
+}
+
+SERVED_TEST(s3_a_truncated_page_with_an_empty_token_stops_the_listing)
+{
+    listing_fails(t, LIST_HEAD "<IsTruncated>true</IsTruncated><NextContinuationToken></NextContinuationToken>" LIST_END,
+                  "page 1 says it is truncated but gives no NextContinuationToken");
+}
+
+SERVED_TEST(s3_listed_keys_decode_hex_of_either_case)
+{
+    static const answer script[] = {
+        { .status = 200, .body = LIST_HEAD "<EncodingType>url</EncodingType><Contents><Key>%e2%82%ac%2a%7E</Key>"
+                                 "<Size>5</Size></Contents>" LIST_END },
+    };
+    serve(t, script);
+    CHECK(s3_list(&t->objects, &t->count, "s3://bucket") == 0);
+    CHECK(t->count == 1);
+    CHECK_STR(t->objects[0].key, "\xe2\x82\xac*~");
 }
 
 SERVED_TEST(s3_a_listing_with_a_negative_size_fails)
@@ -1333,6 +1377,33 @@ SERVED_TEST(neon_an_operation_without_id_cannot_be_waited_on)
     CHECK(requests_seen(&t->http) == 0);
 }
 
+SERVED_TEST(neon_an_operation_without_project_cannot_be_waited_on)
+{
+    waiting_fails(t, "[{\"id\":\"op1\",\"status\":\"running\"}]", DR_EFAIL,
+                  "an operation without id or project_id cannot be waited on");
+}
+
+static int never_stop(void *ud, double *seconds_left)
+{
+    (void)ud;
+    if (seconds_left)
+        *seconds_left = 100; /* more than the call's own deadline */
+    return 0;
+}
+
+SERVED_TEST(neon_an_operation_ending_in_error_fails_the_wait)
+{
+    static const answer script[] = {
+        { .status = 200, .body = "{\"operation\":{\"status\":\"running\"}}" },
+        { .status = 200, .body = "{\"operation\":{\"status\":\"error\"}}" },
+    };
+    serve(t, script);
+    neon_client_set_stop(t->neon, never_stop, NULL);
+    waiting_fails(t, "[{\"id\":\"op1\",\"project_id\":\"p1\",\"action\":\"suspend\"}]", DR_EFAIL,
+                  "operation op1 (suspend) ended error: (no error given)");
+    CHECK(requests_seen(&t->http) == 2);
+}
+
 SERVED_TEST(neon_an_operation_that_fails_fails_the_wait_with_its_error)
 {
     static const answer script[] = {
@@ -1478,7 +1549,7 @@ SERVED_TEST(notify_a_slack_text_leaves_out_what_an_event_does_not_say)
     int rc = webhooks(t, items);
     free(items);
     CHECK(rc == 0);
-    cJSON *target = cJSON_Parse("{\"kind\":\"local\",\"branch\":\"main\"}");
+    cJSON *target = cJSON_Parse("{\"project\":\"p7\",\"branch\":\"main\"}");
     cJSON *details = cJSON_Parse("[\"unnamed\", 3]");
     notify_event ev = { .event = "check-failed", .error = "a & b", .target = target, .details = details };
     t->deliveries = notify_send(t->cfg, &ev, NULL);
@@ -1490,7 +1561,7 @@ SERVED_TEST(notify_a_slack_text_leaves_out_what_an_event_does_not_say)
     char *copy = text ? xstrdup(text) : NULL;
     cJSON_Delete(body);
     int ok = copy && !strncmp(copy, "*drctl: check-failed*\n", 22) && strstr(copy, "*Error:* a &amp; b") &&
-             strstr(copy, "*Target:* neon-local, branch main") && !strstr(copy, "unnamed") && !strstr(copy, "*Run:*");
+             strstr(copy, "*Target:* project p7, branch main") && !strstr(copy, "unnamed") && !strstr(copy, "*Run:*");
     free(copy);
     CHECK(ok);
 }
@@ -1547,7 +1618,7 @@ SERVED_TEST(notify_a_busy_webhook_is_retried_until_it_takes_the_notification)
 {
     static const answer script[] = { { .status = 503, .body = "busy" }, { .status = 204 } };
     serve(t, script);
-    char *items = xasprintf("\"%s/hook\"", t->http.url);
+    char *items = xasprintf("\"slack:%s/hook\"", t->http.url);
     int rc = webhooks(t, items);
     free(items);
     CHECK(rc == 0);
@@ -1564,7 +1635,7 @@ SERVED_TEST(notify_a_webhook_busy_on_every_try_stops_within_the_timeout)
     memset(long_answer, 'z', sizeof long_answer - 1);
     long_answer[0] = '\x1b';
     static answer script[1];
-    script[0] = (answer){ .status = 500, .body = long_answer };
+    script[0] = (answer){ .status = 500, .body = long_answer, .length = 100000 }; /* in several pieces */
     serve_script(&t->http, script, 1);
     char *items = xasprintf("\"%s/hook\"", t->http.url);
     int rc = webhooks(t, items);
@@ -1603,8 +1674,15 @@ SERVED_TEST(notify_each_webhook_gets_its_own_outcome)
     int rc = webhooks(t, items);
     free(items);
     CHECK(rc == 0);
-    t->deliveries = notify_send(t->cfg, &failed_run, NULL);
+    cJSON *target = cJSON_Parse("{\"kind\":\"local\",\"api_host\":\"127.0.0.1:4444\"}");
+    notify_event ev = failed_run;
+    ev.target = target;
+    t->deliveries = notify_send(t->cfg, &ev, NULL);
+    cJSON_Delete(target);
     CHECK(cJSON_GetArraySize(t->deliveries) == 3);
+    const seen *slack = strcmp(t->http.seen[0].path, "/b") == 0 ? &t->http.seen[0] : &t->http.seen[1];
+    CHECK_STR(slack->path, "/b");
+    CHECK_CONTAINS(slack->body, "*Target:* neon-local 127.0.0.1:4444");
     CHECK(notify_delivered_count(t->deliveries) == 2);
     CHECK(delivered(t, 0) && !delivered(t, 1) && delivered(t, 2));
     CHECK(delivery_number(t, 1, "attempts") == 0);
@@ -1696,6 +1774,7 @@ TEST_SUITE(cov_http)
     REGISTER(s3_exists_reads_200_and_404);
     REGISTER(s3_bad_credentials_are_reported_with_s3s_code_and_message);
     REGISTER(s3_an_existence_check_answered_403_with_no_body_fails_with_its_status);
+    REGISTER(s3_a_deletion_answered_200_succeeds_too);
     REGISTER(s3_a_deletion_answered_204_succeeds);
     REGISTER(s3_a_redirect_is_not_followed_but_reported);
     REGISTER(s3_an_error_answer_that_is_not_xml_is_described);
@@ -1711,6 +1790,7 @@ TEST_SUITE(cov_http)
     REGISTER(s3_an_existing_object_is_never_overwritten);
     REGISTER(s3_a_refused_single_part_upload_names_s3s_reason);
     REGISTER(s3_a_single_part_upload_is_checked_as_stored);
+    REGISTER(s3_an_upload_without_sha256_is_checked_by_size_and_etag);
     REGISTER(s3_an_upload_stored_with_another_size_is_an_error);
     REGISTER(s3_an_upload_stored_with_another_sha256_is_an_error);
     REGISTER(s3_an_overlong_etag_is_cut_and_does_not_match);
@@ -1724,6 +1804,9 @@ TEST_SUITE(cov_http)
     REGISTER(s3_a_refused_completion_aborts_the_upload);
     REGISTER(s3_a_listing_reads_every_page_and_decodes_keys);
     REGISTER(s3_a_listing_with_a_size_that_is_no_number_fails);
+    REGISTER(s3_a_listing_with_two_bad_sizes_names_the_first);
+    REGISTER(s3_a_truncated_page_with_an_empty_token_stops_the_listing);
+    REGISTER(s3_listed_keys_decode_hex_of_either_case);
     REGISTER(s3_a_listing_with_a_negative_size_fails);
     REGISTER(s3_a_listing_with_a_badly_encoded_key_fails);
     REGISTER(s3_a_listing_with_an_encoded_nul_in_a_key_fails);
@@ -1761,6 +1844,8 @@ TEST_SUITE(cov_http)
     REGISTER(neon_the_callers_time_left_bounds_the_call);
     REGISTER(neon_operations_are_polled_until_they_finish);
     REGISTER(neon_an_operation_without_id_cannot_be_waited_on);
+    REGISTER(neon_an_operation_without_project_cannot_be_waited_on);
+    REGISTER(neon_an_operation_ending_in_error_fails_the_wait);
     REGISTER(neon_an_operation_that_fails_fails_the_wait_with_its_error);
     REGISTER(neon_an_operation_already_cancelled_has_no_error_given);
     REGISTER(neon_a_poll_without_status_fails_the_wait);
