@@ -225,6 +225,20 @@ static void remove_tree_removes_a_plain_file_and_accepts_an_absent_path(void)
     CHECK(fsio_remove_tree(file) == 0);
 }
 
+static void remove_tree_names_what_it_cannot_remove(void)
+{
+    /* Entries of /proc cannot be removed, even by root (EPERM), and
+     * nothing of it is lost by trying: the failures a read-only or
+     * foreign folder gives, without a privilege to drop. */
+    if (!fsio_is_dir("/proc/self/fdinfo"))
+        return;
+    CHECK(fsio_remove_tree("/proc/self/status") == DR_EFAIL);
+    CHECK_CONTAINS(err_last(), "cannot remove /proc/self/status: ");
+    CHECK(fsio_remove_tree("/proc/self/fdinfo") == DR_EFAIL);
+    CHECK_CONTAINS(err_last(), "cannot remove /proc/self/fdinfo");
+    CHECK(fsio_exists("/proc/self/status"));
+}
+
 static void append_that_cannot_write_names_the_file_and_leaves_it_whole(void)
 {
     const char *path = test_write_file("journal", "line 1\n");
@@ -431,6 +445,7 @@ TEST_SUITE(cov_common)
     REGISTER(reading_a_directory_fails_with_the_path);
     REGISTER(mkdirs_refuses_an_empty_name_a_file_in_the_way_and_a_file_at_the_end);
     REGISTER(remove_tree_removes_a_plain_file_and_accepts_an_absent_path);
+    REGISTER(remove_tree_names_what_it_cannot_remove);
     REGISTER(append_that_cannot_write_names_the_file_and_leaves_it_whole);
     REGISTER(append_to_a_pipe_fails_at_the_sync);
 #ifdef DRCTL_TEST_HOOKS

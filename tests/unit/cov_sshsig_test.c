@@ -11,11 +11,13 @@
 #include "fsio.h"
 #include "sshsig.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -161,8 +163,8 @@ static size_t raw_sign(unsigned char *sig, size_t room, EVP_PKEY *pkey, const EV
 }
 
 /* An SSHSIG blob from its parts, armored (caller frees). */
-static char *armored_sshsig(uint32_t version, const buf *public_blob, const char *ns, const char *hash,
-                            const buf *signature, size_t trailing)
+static char *armored_sshsig_cut(uint32_t version, const buf *public_blob, const char *ns, const char *hash,
+                                const buf *signature, size_t trailing, size_t cut)
 {
     buf blob = BUF_INIT;
     buf_append(&blob, "SSHSIG", 6);
@@ -174,11 +176,19 @@ static char *armored_sshsig(uint32_t version, const buf *public_blob, const char
     w_str(&blob, signature->data, signature->len);
     for (size_t i = 0; i < trailing; i++)
         buf_putc(&blob, 'T');
+    if (cut)
+        blob.len = cut;
     char *b64 = sshsig_base64_encode(blob.data, blob.len);
     char *text = xasprintf("-----BEGIN SSH SIGNATURE-----\n%s\n-----END SSH SIGNATURE-----\n", b64);
     free(b64);
     buf_dispose(&blob);
     return text;
+}
+
+static char *armored_sshsig(uint32_t version, const buf *public_blob, const char *ns, const char *hash,
+                            const buf *signature, size_t trailing)
+{
+    return armored_sshsig_cut(version, public_blob, ns, hash, signature, trailing, 0);
 }
 
 /* The error of verifying armored over "data" in "git", or "(valid)". */
@@ -222,7 +232,9 @@ static void base64_with_bad_characters_or_padding_is_refused(void)
     CHECK(sshsig_base64_decode(&out, &len, "QQ=", 3) == -1);      /* two left need two '=' */
     CHECK(sshsig_base64_decode(&out, &len, "QUI==", 5) == -1);    /* three left need one '=' */
     CHECK(sshsig_base64_decode(&out, &len, "QU\0D", 4) == -1);    /* a NUL is not base64 */
-    CHECK(sshsig_base64_decode(&out, &len, " Q U\nI=\t", 8) == 0);
+    CHECK(sshsig_base64_decode(&out, &len, "QUJD=", 5) == -1);    /* none left need no '=' */
+    CHECK(sshsig_base64_decode(&out, &len, "QUI", 3) == -1);      /* nor may it be left out */
+    CHECK(sshsig_base64_decode(&out, &len, " Q U\r\nI=\t", 9) == 0);
     CHECK(len == 2 && memcmp(out, "AB", 2) == 0);
     free(out);
 }
@@ -288,6 +300,19 @@ static void malformed_rsa_and_ecdsa_blobs_are_refused(void)
     CHECK_STR(decode_verdict("ssh-rsa", &b), "the key blob does not hold a valid key of its type");
     buf_dispose(&b);
 
+    w_cstr(&b, "ssh-rsa");
+    w_str(&b, "", 0); /* an empty exponent */
+    w_str(&b, one, 1);
+    CHECK_STR(decode_verdict("ssh-rsa", &b), "the key blob does not hold a valid key of its type");
+    buf_dispose(&b);
+
+    w_cstr(&b, "ssh-rsa");
+    w_str(&b, one, 1);
+    w_str(&b, one, 1);
+    buf_putc(&b, 0); /* a byte after the modulus */
+    CHECK_STR(decode_verdict("ssh-rsa", &b), "the key blob does not hold a valid key of its type");
+    buf_dispose(&b);
+
     unsigned char point[65];
     memset(point, 1, sizeof point);
     point[0] = 0x04;
@@ -337,11 +362,15 @@ typedef struct key_spec {
     int no_comment;
     int bad_padding;
     int extra_byte;            /* the section is not whole blocks */
+    size_t header_pk_len;      /* 32 */
+    size_t header_cut;         /* 0, or the public blob cut to this many bytes */
+    long section_cut;          /* -1, or the private section cut to this many bytes (then zero-padded) */
+    size_t container_cut;      /* 0, or the whole binary cut to this many bytes */
 } key_spec;
 
 static key_spec good_spec(void)
 {
-    return (key_spec){ "none", 1, "ssh-ed25519", 0, 0, "ssh-ed25519", 32, 0, 0, 0, 0, 0 };
+    return (key_spec){ "none", 1, "ssh-ed25519", 0, 0, "ssh-ed25519", 32, 0, 0, 0, 0, 0, 32, 0, -1, 0 };
 }
 
 static char *key_text(const key_spec *s)
@@ -353,7 +382,9 @@ static char *key_text(const key_spec *s)
     memcpy(header_pk, pk, 32);
     header_pk[0] ^= (unsigned char)s->header_pk_differs;
     w_cstr(&pub, s->header_type);
-    w_str(&pub, header_pk, 32);
+    w_str(&pub, header_pk, s->header_pk_len);
+    if (s->header_cut)
+        pub.len = s->header_cut;
     w_u32(&sec, 0x11223344);
     w_u32(&sec, 0x11223344 + s->check_delta);
     w_cstr(&sec, s->inner_type);
@@ -372,6 +403,11 @@ static char *key_text(const key_spec *s)
         buf_putc(&sec, s->bad_padding ? 0 : (char)i);
     if (s->extra_byte)
         buf_putc(&sec, 1);
+    if (s->section_cut >= 0) {
+        sec.len = (size_t)s->section_cut;
+        while (sec.len % 8 != 0)
+            buf_putc(&sec, 0);
+    }
     buf_append(&bin, "openssh-key-v1", 15);
     w_cstr(&bin, s->cipher);
     w_cstr(&bin, "none");
@@ -379,6 +415,8 @@ static char *key_text(const key_spec *s)
     w_u32(&bin, s->nkeys);
     w_str(&bin, pub.data, pub.len);
     w_str(&bin, sec.data, sec.len);
+    if (s->container_cut)
+        bin.len = s->container_cut;
     char *b64 = sshsig_base64_encode(bin.data, bin.len);
     char *text = xasprintf("-----BEGIN OPENSSH PRIVATE KEY-----\n%s\n-----END OPENSSH PRIVATE KEY-----\n", b64);
     free(b64);
@@ -465,6 +503,31 @@ static void each_corruption_of_a_key_file_is_named(void)
     s.header_type = "ssh-dss";
     CHECK_CONTAINS(spec_refusal(&s), "is a DSA key");
     s = good_spec();
+    s.header_cut = 3;
+    CHECK_CONTAINS(spec_refusal(&s), "is an unknown key");
+    s = good_spec();
+    s.header_pk_len = 31;
+    CHECK_CONTAINS(spec_refusal(&s), "(the key blob does not hold a valid key of its type)");
+    /* a private section cut short: before the check words, the key's
+     * name, its public half, its secret half */
+    long cuts[] = { 0, 8, 23, 59 };
+    const char *cut_errors[] = { "its check words differ", "its private key is not the ed25519 key its header names",
+                                 "its ed25519 key has the wrong length", "its ed25519 key has the wrong length" };
+    for (int i = 0; i < 4; i++) {
+        s = good_spec();
+        s.section_cut = cuts[i];
+        CHECK_CONTAINS(spec_refusal(&s), cut_errors[i]);
+    }
+    /* the container cut anywhere in its header fields */
+    for (size_t cut = 16; cut < 15 + 8 + 8 + 4 + 4 + 4 + 51 + 4; cut += 3) {
+        s = good_spec();
+        s.container_cut = cut;
+        const char *why = spec_refusal(&s);
+        if (!strstr(why, "its header is not openssh-key-v1 holding one key"))
+            printf("    cut at %zu: %s\n", cut, why);
+        CHECK_CONTAINS(why, "its header is not openssh-key-v1 holding one key");
+    }
+    s = good_spec();
     s.extra_byte = 1;
     CHECK_CONTAINS(spec_refusal(&s), "its private section is not padded to whole blocks");
     s = good_spec();
@@ -507,6 +570,11 @@ static void key_files_that_are_not_openssh_keys_are_named_for_what_they_are(void
     CHECK_CONTAINS(load_refusal("---- BEGIN SSH2 PUBLIC KEY ----\nAAAA\n"), "is a public key, not a private key");
     CHECK_CONTAINS(load_refusal("ssh-ed25519-cert-v01@openssh.com AAAA\n"), "is a public key, not a private key");
     CHECK_CONTAINS(load_refusal("hello\n"), "is not an OpenSSH private key");
+    CHECK_CONTAINS(load_refusal("-----BEGIN FOO-----\nPRIVATE KEY-----\n"), "is not an OpenSSH private key");
+    CHECK_CONTAINS(load_refusal("-cert-v01@openssh.com AAAA\n"), "is not an OpenSSH private key");
+    CHECK_CONTAINS(load_refusal("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjIAAAAAAAAAAAAA\n"
+                                "-----END OPENSSH PRIVATE KEY-----\n"),
+                   "its header is not openssh-key-v1");
     const char *pub = key_file("id.pub", "ssh-ed25519 AAAA\n");
     sshsig_key *k = NULL;
     CHECK(sshsig_key_load(&k, pub) == DR_EUSAGE);
@@ -548,6 +616,8 @@ static void which_built_keys_need_ssh_keygen(void)
     CHECK(sshsig_key_needs_ssh_keygen(key_file("unknown", text)) == 0);
     free(text);
     CHECK(sshsig_key_needs_ssh_keygen(key_file("cut", "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n")) == 0);
+    CHECK(sshsig_key_needs_ssh_keygen(key_file("short", "-----BEGIN OPENSSH PRIVATE KEY-----\nQUJD\n"
+                                                        "-----END OPENSSH PRIVATE KEY-----\n")) == 0);
     CHECK(sshsig_key_needs_ssh_keygen(key_file("pem", "-----BEGIN EC PRIVATE KEY-----\nMH\n")) == 1);
     CHECK(sshsig_key_needs_ssh_keygen(key_file("putty", "PuTTY-User-Key-File-2: ssh-rsa\n")) == 0);
 }
@@ -594,6 +664,27 @@ static void sshsig_fields_that_are_wrong_are_named(void)
     CHECK_CONTAINS(verify_error(text), "unsupported signature hash \"md5\"");
     free(text);
 
+    /* cut anywhere after the version: truncated */
+    size_t whole = 6 + 4 + 4 + pub.len + 4 + 3 + 4 + 4 + 6 + 4 + sig.len;
+    for (size_t cut = 10; cut < whole; cut += 7) {
+        text = armored_sshsig_cut(1, &pub, "git", "sha512", &sig, 0, cut);
+        const char *why = verify_error(text);
+        free(text);
+        if (!strstr(why, "bad signature: it is truncated"))
+            printf("    cut at %zu: %s\n", cut, why);
+        CHECK_CONTAINS(why, "bad signature: it is truncated");
+    }
+    CHECK_CONTAINS(verify_error("-----BEGIN SSH SIGNATURE-----\nU1NIU0lIAAAAAQ==\n-----END SSH SIGNATURE-----\n"),
+                   "its magic is missing");
+    char long_ns[101];
+    memset(long_ns, 'n', 100);
+    long_ns[99] = '\x7f';
+    long_ns[100] = '\0';
+    text = armored_sshsig(1, &pub, long_ns, "sha512", &sig, 0);
+    const char *why = verify_error(text);
+    free(text);
+    CHECK_CONTAINS(why, "made for \"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn\", not");
+
     buf bad_pub = BUF_INIT;
     w_cstr(&bad_pub, "ssh-nothing");
     text = armored_sshsig(1, &bad_pub, "git", "sha512", &sig, 0);
@@ -635,6 +726,15 @@ static void malformed_and_mismatched_ed25519_signatures_are_refused(void)
         free(text);
         buf_dispose(&sig);
     }
+    buf odd = BUF_INIT;
+    char *empty = armored_sshsig(1, &pub, "git", "sha512", &odd, 0);
+    CHECK_CONTAINS(verify_error(empty), "its ed25519 signature is malformed");
+    free(empty);
+    w_cstr(&odd, "ssh-ed25519");
+    char *name_only = armored_sshsig(1, &pub, "git", "sha512", &odd, 0);
+    CHECK_CONTAINS(verify_error(name_only), "its ed25519 signature is malformed");
+    free(name_only);
+    buf_dispose(&odd);
     /* A sha256 signature presented as sha512: what was signed differs. */
     buf sig = BUF_INIT;
     ed25519_sig_blob(&sig, pkey, "ssh-ed25519", "sha256", 64, 0);
@@ -695,6 +795,15 @@ static void rsa_signatures_with_wrong_algorithm_size_or_form_are_refused(void)
             printf("    case %zu\n", i);
         CHECK_CONTAINS(error, cases[i].error);
     }
+    buf odd = BUF_INIT;
+    char *empty = armored_sshsig(1, &pub, "git", "sha512", &odd, 0);
+    CHECK_CONTAINS(verify_error(empty), "its RSA signature is malformed");
+    free(empty);
+    w_cstr(&odd, "rsa-sha2-512");
+    char *name_only = armored_sshsig(1, &pub, "git", "sha512", &odd, 0);
+    CHECK_CONTAINS(verify_error(name_only), "its RSA signature is malformed");
+    free(name_only);
+    buf_dispose(&odd);
     buf_dispose(&pub);
     EVP_PKEY_free(pkey);
 }
@@ -773,6 +882,33 @@ static void ecdsa_signatures_malformed_or_mismatched_are_refused(void)
             printf("    case %zu\n", i);
         CHECK_CONTAINS(error, cases[i].error);
     }
+    /* an empty blob; a name alone; r negative; s missing; a byte after the inner string */
+    const unsigned char high = 0x80, small = 0x04;
+    for (int i = 0; i < 5; i++) {
+        buf odd = BUF_INIT, inner = BUF_INIT;
+        if (i == 2)
+            w_str(&inner, &high, 1);
+        if (i == 3)
+            w_str(&inner, &small, 1);
+        if (i == 4) {
+            w_str(&inner, &small, 1);
+            w_str(&inner, &small, 1);
+        }
+        if (i > 0)
+            w_cstr(&odd, "ecdsa-sha2-nistp256");
+        if (i > 1)
+            w_str(&odd, inner.data, inner.len);
+        if (i == 4)
+            buf_putc(&odd, 0);
+        char *text = armored_sshsig(1, &pub, "git", "sha512", &odd, 0);
+        const char *error = verify_error(text);
+        free(text);
+        buf_dispose(&odd);
+        buf_dispose(&inner);
+        if (!strstr(error, "its ecdsa-sha2-nistp256 signature is malformed"))
+            printf("    odd case %d: %s\n", i, error);
+        CHECK_CONTAINS(error, "its ecdsa-sha2-nistp256 signature is malformed");
+    }
     buf_dispose(&pub);
     EVP_PKEY_free(pkey);
 }
@@ -799,6 +935,8 @@ static void an_ecdsa_point_off_the_curve_is_not_a_key(void)
 }
 
 /* ---- signing through stand-in tools ------------------------------------------ */
+
+static char *signer_key(void);
 
 /* Saves and restores PATH and SSH_AUTH_SOCK around a test. */
 typedef struct saved_env {
@@ -857,6 +995,25 @@ static const char *keygen_error(const char *key_path)
     return err_last();
 }
 
+/* keygen_error with so few descriptors left that the key file can still
+ * be read but no pipe to a tool can be made (a copy, caller frees). A
+ * tool that cannot be started is made so rather than by a missing
+ * interpreter, which valgrind (make valgrind) cannot survive. */
+static char *keygen_error_without_pipes(const char *key_path)
+{
+    struct rlimit saved;
+    int lowest_free = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (lowest_free < 0 || getrlimit(RLIMIT_NOFILE, &saved) != 0)
+        return xstrdup("(cannot lower the descriptor limit)");
+    close(lowest_free);
+    struct rlimit lowered = { (rlim_t)lowest_free + 1, saved.rlim_max };
+    if (setrlimit(RLIMIT_NOFILE, &lowered) != 0)
+        return xstrdup("(cannot lower the descriptor limit)");
+    char *error = xstrdup(keygen_error(key_path));
+    setrlimit(RLIMIT_NOFILE, &saved);
+    return error;
+}
+
 static void a_failing_ssh_keygen_is_quoted_without_its_chatter(void)
 {
     saved_env saved = save_env();
@@ -865,9 +1022,17 @@ static void a_failing_ssh_keygen_is_quoted_without_its_chatter(void)
                            "echo 'Signing data on standard input' >&2\n"
                            "echo '@@@@@@@@@@@@' >&2\n"
                            "echo 'first trouble  ' >&2\n"
+                           "echo '   ' >&2\n"
+                           "printf '\\r\\n' >&2\n"
                            "printf 'second trouble\\r\\n' >&2\n"
                            "exit 3\n");
-    char *path = xasprintf(":%s", dir); /* an empty entry is the current folder */
+    /* An empty entry is the current folder; a file there that cannot
+     * be run is passed over. */
+    char *dir0 = xasprintf("%s/bin0", test_tmpdir());
+    fsio_mkdirs(dir0, 0755);
+    file_with_mode("bin0/ssh-keygen", "#!/bin/sh\nexit 99\n", 0644);
+    char *path = xasprintf(":%s:%s", dir0, dir);
+    free(dir0);
     setenv("PATH", path, 1);
     key_spec s = good_spec();
     char *text = key_text(&s);
@@ -881,9 +1046,7 @@ static void a_failing_ssh_keygen_is_quoted_without_its_chatter(void)
     stand_in("ssh-keygen", "#!/bin/sh\necho not a signature\n");
     const char *unarmored = keygen_error(key);
     char *unarmored_copy = xstrdup(unarmored);
-    stand_in("ssh-keygen", "#!/nonexistent/interpreter\n");
-    const char *unstartable = keygen_error(key);
-    char *unstartable_copy = xstrdup(unstartable);
+    char *unstartable_copy = keygen_error_without_pipes(key);
     restore_env(&saved);
     free(path);
     free(dir);
@@ -892,7 +1055,7 @@ static void a_failing_ssh_keygen_is_quoted_without_its_chatter(void)
              !strstr(copy, "Signing data") && !strstr(copy, "@@@");
     int ok_silent = strstr(silent_copy, "failed (exit 4): (it printed nothing)") != NULL;
     int ok_unarmored = strstr(unarmored_copy, "failed (exit 0)") != NULL;
-    int ok_unstartable = strstr(unstartable_copy, "cannot run") != NULL;
+    int ok_unstartable = strstr(unstartable_copy, "cannot create pipes") != NULL;
     if (!(ok && ok_silent && ok_unarmored && ok_unstartable))
         printf("    %s\n    %s\n    %s\n    %s\n", copy, silent_copy, unarmored_copy, unstartable_copy);
     free(copy);
@@ -929,6 +1092,8 @@ static void a_public_key_needs_an_agent_that_answers_and_holds_it(void)
 
     unsetenv("SSH_AUTH_SOCK");
     char *no_sock = xstrdup(keygen_error(pub_path));
+    setenv("SSH_AUTH_SOCK", "", 1);
+    char *empty_sock = xstrdup(keygen_error(pub_path));
     setenv("SSH_AUTH_SOCK", "/nonexistent/agent.sock", 1);
     /* no ssh-add on PATH: whether the agent holds the key is ssh-keygen's to find out */
     char *no_ssh_add = xstrdup(keygen_error(pub_path));
@@ -942,27 +1107,32 @@ static void a_public_key_needs_an_agent_that_answers_and_holds_it(void)
     char *other_keys = xstrdup(keygen_error(pub_path));
     char *pub_text = NULL;
     fsio_read_file(&pub_text, NULL, pub_path);
-    listing = xasprintf("#!/bin/sh\necho '%.*s'\n", (int)strcspn(pub_text, "\n"), pub_text);
+    /* another key first, then this one */
+    listing = xasprintf("#!/bin/sh\necho 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'\n"
+                        "echo '%.*s'\n", (int)strcspn(pub_text, "\n"), pub_text);
     free(pub_text);
     stand_in("ssh-add", listing);
     free(listing);
     char *holding_agent = xstrdup(keygen_error(pub_path));
-    stand_in("ssh-add", "#!/nonexistent/interpreter\n");
-    char *broken_ssh_add = xstrdup(keygen_error(pub_path));
+    /* ssh-add cannot be run either: whether the agent holds the key is
+     * left to ssh-keygen, which cannot be run then */
+    char *broken_ssh_add = keygen_error_without_pipes(pub_path);
     restore_env(&saved);
     free(dir);
 
     int ok = strstr(no_sock, "is a public key, so ssh-keygen can sign with it only through ssh-agent, and "
                              "SSH_AUTH_SOCK is not set") &&
+             strstr(empty_sock, "SSH_AUTH_SOCK is not set") &&
              strcmp(no_ssh_add, "(signed)") == 0 &&
              strstr(dead_agent, "does not answer (Error connecting to agent: No such file or directory)") &&
              strstr(empty_agent, "the agent does not hold it (SHA256:") &&
              strstr(other_keys, "the agent does not hold it") && strcmp(holding_agent, "(signed)") == 0 &&
-             strcmp(broken_ssh_add, "(signed)") == 0;
+             strstr(broken_ssh_add, "cannot create pipes");
     if (!ok)
         printf("    %s\n    %s\n    %s\n    %s\n    %s\n    %s\n    %s\n", no_sock, no_ssh_add, dead_agent,
                empty_agent, other_keys, holding_agent, broken_ssh_add);
     free(no_sock);
+    free(empty_sock);
     free(no_ssh_add);
     free(dead_agent);
     free(empty_agent);
@@ -992,16 +1162,32 @@ static void keys_ssh_keygen_cannot_be_checked_for_are_refused_before_it_runs(voi
     char *unprotected = xstrdup(keygen_error(open_key));
     char *absent_path = xasprintf("%s/absent", test_tmpdir());
     char *absent = xstrdup(keygen_error(absent_path));
+    /* ssh-keygen reads a cut key itself (and says what is wrong) */
+    char *cut = xstrdup(keygen_error(key_file("cut", "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n")));
+    /* a key with a passphrase, held by the agent */
+    char *pub = signer_key();
+    char *listing = xasprintf("#!/bin/sh\necho '%s'\n", pub);
+    free(pub);
+    stand_in("ssh-add", listing);
+    free(listing);
+    key_spec enc_spec = good_spec();
+    enc_spec.cipher = "aes256-ctr";
+    char *enc_text = key_text(&enc_spec);
+    char *held = xstrdup(keygen_error(key_file("enc", enc_text)));
+    free(enc_text);
     free(absent_path);
     restore_env(&saved);
     free(dir);
     int ok = strstr(pem, "has a passphrase and its public key cannot be read without the passphrase") &&
              strcmp(plain_pem, "(signed)") == 0 && strstr(bad_pub, "is a public key of a kind drctl cannot read") &&
              strstr(putty, "is a PuTTY key") && strstr(nothing, "is not an OpenSSH private key") &&
-             strstr(unprotected, "UNPROTECTED PRIVATE KEY FILE") && strstr(absent, "cannot read the signing key");
+             strstr(unprotected, "UNPROTECTED PRIVATE KEY FILE") && strstr(absent, "cannot read the signing key") &&
+             strcmp(cut, "(signed)") == 0 && strcmp(held, "(signed)") == 0;
     if (!ok)
-        printf("    %s\n    %s\n    %s\n    %s\n    %s\n    %s\n    %s\n", pem, plain_pem, bad_pub, putty, nothing,
-               unprotected, absent);
+        printf("    %s\n    %s\n    %s\n    %s\n    %s\n    %s\n    %s\n    %s\n    %s\n", pem, plain_pem, bad_pub,
+               putty, nothing, unprotected, absent, cut, held);
+    free(cut);
+    free(held);
     free(pem);
     free(plain_pem);
     free(bad_pub);
@@ -1021,9 +1207,14 @@ static void an_empty_path_looks_in_the_system_folders(void)
     int rc = sshsig_sign_with_ssh_keygen(&sig, absent, "git", "d", 1);
     free(absent);
     char *error = xstrdup(err_last());
+    unsetenv("PATH"); /* no PATH at all: the same folders */
+    char *unset_sig = NULL;
+    int unset_rc = sshsig_sign_with_ssh_keygen(&unset_sig, "", "git", "d", 1);
+    free(unset_sig);
     restore_env(&saved);
     int found = access("/usr/bin/ssh-keygen", X_OK) == 0 || access("/bin/ssh-keygen", X_OK) == 0;
-    int ok = rc == DR_EUSAGE && strstr(error, found ? "cannot read the signing key" : "ssh-keygen is not installed");
+    int ok = rc == DR_EUSAGE && unset_rc == DR_EUSAGE &&
+             strstr(error, found ? "cannot read the signing key" : "ssh-keygen is not installed");
     if (!ok)
         printf("    %s\n", error);
     free(error);
@@ -1135,6 +1326,63 @@ static void principals_of_a_non_key_is_null(void)
     CHECK(ok);
 }
 
+static void options_given_twice_or_without_a_value_are_refused(void)
+{
+    CHECK_CONTAINS(line_refusal("valid-after=\"20250101Z\",VALID-AFTER=\"20250102Z\""),
+                   "valid-after= is given twice; give it once (");
+    CHECK_CONTAINS(line_refusal("valid-before=\"20250101Z\",valid-before=\"20250102Z\""),
+                   "valid-before= is given twice");
+    CHECK_CONTAINS(line_refusal("namespaces="), "the value of namespaces= must be in double quotes");
+    CHECK_STR(line_refusal("Namespaces=\"git\",Cert-Authority"), "(accepted)");
+}
+
+static void many_lines_are_all_kept(void)
+{
+    char *key = signer_key();
+    buf text = BUF_INIT;
+    for (int i = 0; i < 20; i++)
+        buf_printf(&text, "user%d@example.com %s\r\n", i, key);
+    allowed_signers *a = NULL;
+    int rc = allowed_signers_parse(&a, "signers", text.data);
+    buf_dispose(&text);
+    CHECK(rc == 0);
+    int count = allowed_signers_count(a);
+    int last = allowed_signers_permits(a, "user19@example.com", key, "git", 1e9, NULL);
+    allowed_signers_free(a);
+    free(key);
+    CHECK(count == 20);
+    CHECK(last == 1);
+}
+
+static void the_closest_line_says_why_whatever_the_order(void)
+{
+    char *key = signer_key();
+    char *text = xasprintf("bob@example.com %s\n"
+                           "alice@example.com namespaces=\"file\" %s\n"
+                           "alice@example.com cert-authority %s\n"
+                           "carol@example.com %s\n",
+                           key, key, key, key);
+    allowed_signers *a = NULL;
+    int rc = allowed_signers_parse(&a, "signers", text);
+    free(text);
+    CHECK(rc == 0);
+    const char *why = NULL;
+    int alice = allowed_signers_permits(a, "alice@example.com", key, "git", 1e9, &why);
+    char *why_alice = xstrdup(why);
+    int nobody = allowed_signers_permits(a, NULL, key, NULL, 1e9, &why);
+    char *why_nobody = xstrdup(why);
+    allowed_signers_free(a);
+    free(key);
+    int ok = alice == 0 && strstr(why_alice, "signers:2 allows this key to sign only in namespaces \"file\"") &&
+             nobody == 0 && strstr(why_nobody, "signers:1 lists this key for \"bob@example.com\", which does not "
+                                               "match \"\"");
+    if (!ok)
+        printf("    %s\n    %s\n", why_alice, why_nobody);
+    free(why_alice);
+    free(why_nobody);
+    CHECK(ok);
+}
+
 TEST_SUITE(cov_sshsig)
 {
     REGISTER(base64_with_bad_characters_or_padding_is_refused);
@@ -1162,4 +1410,7 @@ TEST_SUITE(cov_sshsig)
     REGISTER(quoted_quotes_in_option_values_are_kept);
     REGISTER(an_overlong_pattern_matches_nothing);
     REGISTER(principals_of_a_non_key_is_null);
+    REGISTER(options_given_twice_or_without_a_value_are_refused);
+    REGISTER(many_lines_are_all_kept);
+    REGISTER(the_closest_line_says_why_whatever_the_order);
 }
