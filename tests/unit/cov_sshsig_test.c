@@ -479,10 +479,14 @@ static void a_key_built_here_loads_and_signs_what_verifies(void)
     int rc = sshsig_sign(&sig, k, "git", "data", 4);
     int verified = rc == 0 ? sshsig_verify(&signer, sig, "git", "data", 4) : -1;
     int same = signer && strcmp(signer, sshsig_key_public(k)) == 0;
+    char *no_ns = NULL;
+    int no_ns_rc = sshsig_sign(&no_ns, k, NULL, "data", 4);
+    int no_ns_said = strstr(err_last(), "no signature namespace given") != NULL;
     free(sig);
     free(signer);
     sshsig_key_free(k);
     CHECK(rc == 0 && verified == 0 && same);
+    CHECK(no_ns_rc == DR_EUSAGE && no_ns == NULL && no_ns_said);
 }
 
 static void each_corruption_of_a_key_file_is_named(void)
@@ -1256,7 +1260,7 @@ static void times_ssh_keygen_would_not_read_are_refused(void)
         "valid-after=\"20250101000060Z\"", "valid-after=\"19700101Z\"", "valid-after=\"20250001Z\"",
         "valid-after=\"20251301Z\"", "valid-after=\"20250100Z\"", "valid-after=\"20250132Z\"",
         "valid-after=\"19000229Z\"", "valid-after=\"2025Z\"", "valid-after=\"Z\"",
-        "valid-before=\"2025010112Z\"",
+        "valid-before=\"2025010112Z\"", "valid-after=\"2025010/Z\"", "valid-after=\"UTC\"",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         const char *why = line_refusal(bad[i]);
@@ -1326,7 +1330,7 @@ static void principals_of_a_non_key_is_null(void)
     CHECK(ok);
 }
 
-static void options_given_twice_or_without_a_value_are_refused(void)
+static void options_given_twice_unknown_or_without_a_value_are_refused(void)
 {
     CHECK_CONTAINS(line_refusal("valid-after=\"20250101Z\",VALID-AFTER=\"20250102Z\""),
                    "valid-after= is given twice; give it once (");
@@ -1334,6 +1338,20 @@ static void options_given_twice_or_without_a_value_are_refused(void)
                    "valid-before= is given twice");
     CHECK_CONTAINS(line_refusal("namespaces="), "the value of namespaces= must be in double quotes");
     CHECK_STR(line_refusal("Namespaces=\"git\",Cert-Authority"), "(accepted)");
+    CHECK_CONTAINS(line_refusal("namespaces"), "\"namespaces\" is neither a key type");
+    CHECK_CONTAINS(line_refusal("foo,namespaces=\"git\""), "unknown option \"foo\"");
+    CHECK_CONTAINS(line_refusal("cert-auth,namespaces=\"git\""), "unknown option \"cert-auth\"");
+    CHECK_CONTAINS(line_refusal("cert-authority2,namespaces=\"git\""), "unknown option \"cert-authority2\"");
+    /* quoted principals may hold '=' */
+    char *key = signer_key();
+    char *text = xasprintf("\"role=admin\" %s\n", key);
+    allowed_signers *a = NULL;
+    int rc = allowed_signers_parse(&a, "signers", text);
+    int permits = rc == 0 && allowed_signers_permits(a, "role=admin", key, "git", 1e9, NULL);
+    allowed_signers_free(a);
+    free(text);
+    free(key);
+    CHECK(permits);
 }
 
 static void many_lines_are_all_kept(void)
@@ -1360,8 +1378,9 @@ static void the_closest_line_says_why_whatever_the_order(void)
     char *text = xasprintf("bob@example.com %s\n"
                            "alice@example.com namespaces=\"file\" %s\n"
                            "alice@example.com cert-authority %s\n"
-                           "carol@example.com %s\n",
-                           key, key, key, key);
+                           "carol@example.com %s\n"
+                           "alice@example.com namespaces=\"tmp\" %s\n",
+                           key, key, key, key, key);
     allowed_signers *a = NULL;
     int rc = allowed_signers_parse(&a, "signers", text);
     free(text);
@@ -1410,7 +1429,7 @@ TEST_SUITE(cov_sshsig)
     REGISTER(quoted_quotes_in_option_values_are_kept);
     REGISTER(an_overlong_pattern_matches_nothing);
     REGISTER(principals_of_a_non_key_is_null);
-    REGISTER(options_given_twice_or_without_a_value_are_refused);
+    REGISTER(options_given_twice_unknown_or_without_a_value_are_refused);
     REGISTER(many_lines_are_all_kept);
     REGISTER(the_closest_line_says_why_whatever_the_order);
 }
