@@ -13,7 +13,9 @@
 #include "cli.h"
 #include "cmd_config.h"
 #include "config.h"
+#include "drmod.h"
 #include "err.h"
+#include "filesmod.h"
 #include "fsio.h"
 #include "journal.h"
 #include "jsonfield.h"
@@ -32,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define OPERATOR "Ann Op <ann@example.org>"
@@ -1120,6 +1123,322 @@ static void cov_faults_an_abort_of_a_done_run_is_refused(void)
     CHECK_CONTAINS(message, "is already done");
 }
 
+/* ---- hostile calls from a runbook's step ---------------------------------------------------- */
+
+static const char probe_runbook[] =
+    "local dr = require 'dr'\n"
+    "local files = require 'files'\n"
+    "local function err(f, ...)\n"
+    "  local ok, e = pcall(f, ...)\n"
+    "  if ok then return 'no error' end\n"
+    "  if type(e) == 'table' then return 'table ' .. tostring(e.message) end\n"
+    "  return tostring(e)\n"
+    "end\n"
+    "return runbook {\n"
+    "  name = 'probe', version = '1', summary = 's',\n"
+    "  steps = { { name = 'probe', run = function()\n"
+    "    local folder = files.run_folder()\n"
+    "    dr.log('before\\0after')\n"
+    "    return {\n"
+    "      negative = err(dr.duration, -1),\n"
+    "      soon = err(dr.duration, 'soon'),\n"
+    "      far = err(dr.format_time, 1e300),\n"
+    "      figure = err(dr.figure, 'f', function() end),\n"
+    "      fail = err(dr.fail, { message = 'as a table' }),\n"
+    "      confirm = err(dr.confirm, { summary = '' }),\n"
+    "      exec_empty = err(dr.exec, {}),\n"
+    "      exec_argv = err(dr.exec, { {} }),\n"
+    "      exec_env = err(dr.exec, { 'true' }, { env = { ['bad name'] = 'x' } }),\n"
+    "      past_run = err(dr.run, 'no-such-run'),\n"
+    "      missing = err(files.read_text, folder .. '/none.txt'),\n"
+    "      folder = err(files.read_text, folder .. '/sub'),\n"
+    "      big = err(files.read_text, folder .. '/big.bin'),\n"
+    "      sha = err(files.sha256, folder .. '/none.bin'),\n"
+    "      outside = err(files.read_text, '/etc/hostname'),\n"
+    "    }\n"
+    "  end } },\n"
+    "}\n";
+
+static void cov_faults_hostile_calls_from_a_step_are_clean_lua_errors_that_name_the_call(void)
+{
+    char *cwd = getcwd(NULL, 0);
+    CHECK(cwd);
+    CHECK(chdir(test_tmpdir()) == 0); /* the run's folder is under the working directory */
+    /* the run's folder made beforehand, with a folder and a file too big to read */
+    int made = fsio_mkdirs(".drctl/runs/probe-run/sub", 0700) == 0;
+    FILE *big = fopen(".drctl/runs/probe-run/big.bin", "w");
+    made = made && big && ftruncate(fileno(big), (17 << 20)) == 0;
+    if (big)
+        fclose(big);
+    dr_host host = { 0 };
+    sandbox *sb = NULL;
+    runbook *rb = NULL;
+    char *audit_dir = xasprintf("%s/probe-audit", test_tmpdir());
+    host.audit_dir = audit_dir;
+    const char *path = test_write_file("runbooks/probe.lua", probe_runbook);
+    int loaded = sandbox_new(&sb, 64u << 20) == 0;
+    if (loaded) {
+        drmod_register(sb, &host);
+        filesmod_register(sb, &host);
+        loaded = runbook_load(&rb, sb, path) == 0;
+    }
+    runner_options opts = { .audit_dir = audit_dir, .run_id = "probe-run", .host = &host };
+    cJSON *params = cJSON_CreateObject();
+    char *run_id = NULL;
+    int was = term_verbosity();
+    term_set_verbosity(TERM_QUIET);
+    int rc = loaded ? runner_start(&run_id, rb, params, &opts) : -1;
+    term_set_verbosity(was);
+    char message[512];
+    snprintf(message, sizeof message, "%s", err_last());
+    int folder_left = fsio_exists(".drctl/runs/probe-run");
+    int back = chdir(cwd) == 0;
+    char *state_path = xasprintf("%s/runs/probe-run/state.json", audit_dir);
+    char *state_text = text_of(state_path);
+    cJSON *state = state_text ? cJSON_Parse(state_text) : NULL;
+    cJSON *outputs = cJSON_Duplicate(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(state, "steps"), 0),
+                                         "outputs"), 1);
+    cJSON_Delete(state);
+    free(state_text);
+    free(state_path);
+    cJSON_Delete(params);
+    free(run_id);
+    runbook_free(rb);
+    sandbox_free(sb);
+    free(audit_dir);
+    free(cwd);
+    CHECK(back && made && loaded);
+    if (rc != 0)
+        test_fail(__FILE__, __LINE__, "the probe run ends done", message);
+    CHECK(rc == 0);
+    CHECK(!folder_left); /* a done run's folder is removed */
+    static const struct {
+        const char *key, *says;
+    } expected[] = {
+        { "negative", "must be a positive number of seconds" },
+        { "soon", "dr.duration" },
+        { "far", "is not a time RFC 3339 can write" },
+        { "figure", "dr.figure" },
+        { "fail", "table as a table" },
+        { "confirm", "dr.confirm needs" },
+        { "exec_empty", "dr.exec needs argv" },
+        { "exec_argv", "every argv element must be a string" },
+        { "exec_env", "env must map NAMES" },
+        { "past_run", "no-such-run" },
+        { "missing", "none.txt" },
+        { "folder", "is not a file" },
+        { "big", "more than the 16 MiB" },
+        { "sha", "none.bin" },
+        { "outside", "/etc/hostname" },
+    };
+    for (size_t i = 0; i < sizeof expected / sizeof *expected; i++) {
+        const char *got = json_text(outputs, expected[i].key, NULL);
+        if (!got || !strstr(got, expected[i].says)) {
+            char detail[600];
+            snprintf(detail, sizeof detail, "%s: %s", expected[i].key, got ? got : "(none)");
+            test_fail(__FILE__, __LINE__, expected[i].says, detail);
+            break;
+        }
+    }
+    cJSON_Delete(outputs);
+}
+
+/* Starts runbook_text (named 'tamper') as run r1 in TMP/name; the error in message. */
+static int start_quietly(trail_run *t, const char *name, const char *runbook_text, char *message, size_t size)
+{
+    if (trail_run_open(t, name, runbook_text) != 0) {
+        snprintf(message, size, "cannot set up: %s", err_last());
+        return -1;
+    }
+    runner_options opts = { .audit_dir = t->dir, .run_id = "r1", .audit = t->trail };
+    cJSON *params = cJSON_CreateObject();
+    char *run_id = NULL;
+    int was = term_verbosity();
+    term_set_verbosity(TERM_QUIET);
+    int rc = runner_start(&run_id, t->rb, params, &opts);
+    term_set_verbosity(was);
+    snprintf(message, size, "%s", err_last());
+    cJSON_Delete(params);
+    free(run_id);
+    return rc;
+}
+
+static void cov_faults_a_lock_function_that_fails_or_returns_nothing_stops_the_run_before_it_starts(void)
+{
+    static const char failing[] = "return runbook { name = 'tamper', version = '1', summary = 's',\n"
+                                  "  lock = function() error('no target known') end,\n"
+                                  "  steps = { { name = 'a', run = function() end } } }\n";
+    static const char empty[] = "return runbook { name = 'tamper', version = '1', summary = 's',\n"
+                                "  lock = function() return '' end,\n"
+                                "  steps = { { name = 'a', run = function() end } } }\n";
+    trail_run t;
+    char message[1024], message2[1024];
+    int rc = start_quietly(&t, "lock-fails", failing, message, sizeof message);
+    trail_run_close(&t);
+    int rc2 = start_quietly(&t, "lock-empty", empty, message2, sizeof message2);
+    trail_run_close(&t);
+    CHECK(rc == DR_EUSAGE);
+    CHECK_CONTAINS(message, "the lock function failed");
+    CHECK_CONTAINS(message, "no target known");
+    CHECK(rc2 == DR_EUSAGE);
+    CHECK_CONTAINS(message2, "must return a non-empty string");
+}
+
+static const char confirming[] = "local dr = require 'dr'\n"
+                                 "return runbook { name = 'tamper', version = '1', summary = 's',\n"
+                                 "  steps = { { name = 'drop', run = function()\n"
+                                 "    dr.confirm { summary = 'drops the branch', challenge = 'main' }\n"
+                                 "  end } } }\n";
+
+/* In a child without a controlling terminal (the gate asks on /dev/tty):
+ * runs `confirming` as r1 in TMP/confirm-refused; exits 0 when the run
+ * is refused at its confirmation, 1 otherwise (the message in
+ * TMP/confirm.log). */
+static void confirm_without_a_terminal(void)
+{
+    setsid();
+    trail_run t;
+    memset(&t, 0, sizeof t);
+    dr_host host = { 0 };
+    /* the dr module over this host, so that dr.confirm reaches the gate */
+    t.trail = new_trail("confirm-refused", &t.dir);
+    int rc = t.trail ? sandbox_new(&t.sb, 64u << 20) : -1;
+    if (rc == 0) {
+        drmod_register(t.sb, &host);
+        rc = runbook_load(&t.rb, t.sb, test_write_file("runbooks/tamper.lua", confirming));
+    }
+    runner_options opts = { .audit_dir = t.dir, .run_id = "r1", .audit = t.trail, .host = &host };
+    cJSON *params = cJSON_CreateObject();
+    char *run_id = NULL;
+    term_set_verbosity(TERM_QUIET);
+    if (rc == 0)
+        rc = runner_start(&run_id, t.rb, params, &opts);
+    char *log = xasprintf("%s/confirm.log", test_tmpdir());
+    write_text(log, err_last());
+    int refused = rc == DR_EREFUSED && strstr(err_last(), "was refused at a confirmation");
+    free(log);
+    cJSON_Delete(params);
+    free(run_id);
+    trail_run_close(&t);
+    exit(refused ? 0 : 1);
+}
+
+static void cov_faults_a_confirmation_nobody_approves_pauses_the_run_and_its_step(void)
+{
+    (void)test_tmpdir(); /* made before the child, who shares it */
+    fflush(stdout);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0)
+        confirm_without_a_terminal();
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    char *log = xasprintf("%s/confirm.log", test_tmpdir());
+    char *message = text_of(log);
+    char *state_path = xasprintf("%s/confirm-refused/runs/r1/state.json", test_tmpdir());
+    char *state = text_of(state_path);
+    cJSON *parsed = state ? cJSON_Parse(state) : NULL;
+    const char *run_status_text = json_text(parsed, "status", "?");
+    const char *drop_state = json_text(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(parsed, "steps"), 0),
+                                       "state", "?");
+    int paused = !strcmp(run_status_text, "paused") && !strcmp(drop_state, "paused");
+    cJSON_Delete(parsed);
+    free(state);
+    free(state_path);
+    free(log);
+    int refused = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!refused)
+        test_fail(__FILE__, __LINE__, "the confirmation is refused", message);
+    free(message);
+    CHECK(refused);
+    CHECK(paused);
+}
+
+static void cov_faults_a_resume_of_a_run_that_is_not_there_or_a_trail_that_is_a_file_is_refused(void)
+{
+    trail_run t;
+    CHECK(trail_run_open(&t, "no-run", two_steps) == 0);
+    int rc = resume_quietly(&t);
+    char message[512];
+    snprintf(message, sizeof message, "%s", err_last());
+    const char *file = test_write_file("audit-file", "x\n");
+    runner_options opts = { .audit_dir = file, .run_id = "r1" };
+    cJSON *params = cJSON_CreateObject();
+    char *run_id = NULL;
+    int was = term_verbosity();
+    term_set_verbosity(TERM_QUIET);
+    int rc2 = runner_start(&run_id, t.rb, params, &opts);
+    term_set_verbosity(was);
+    char message2[512];
+    snprintf(message2, sizeof message2, "%s", err_last());
+    cJSON_Delete(params);
+    free(run_id);
+    trail_run_close(&t);
+    CHECK(rc == DR_EUSAGE);
+    CHECK_CONTAINS(message, "there is no run r1");
+    CHECK(rc2 == DR_EUSAGE);
+    CHECK_CONTAINS(message2, "cannot be used");
+}
+
+/* Moves the branch back to its commit's parent, the working tree kept. */
+static int branch_back_one(const char *dir)
+{
+    git_repository *repo = NULL;
+    git_commit *head = NULL;
+    git_reference *ref = NULL, *moved = NULL;
+    int rc = git_repository_open(&repo, dir);
+    if (rc == 0)
+        rc = git_repository_head(&ref, repo);
+    if (rc == 0)
+        rc = git_commit_lookup(&head, repo, git_reference_target(ref));
+    if (rc == 0)
+        rc = git_reference_set_target(&moved, ref, git_commit_parent_id(head, 0), "test: a commit lost");
+    git_reference_free(moved);
+    git_reference_free(ref);
+    git_commit_free(head);
+    git_repository_free(repo);
+    return rc;
+}
+
+/* A crash after the run's last line but before its commit leaves the end
+ * unrecorded: a resume makes state.json and report.md again and commits
+ * them, with nothing left to run. */
+static void cov_faults_a_resume_of_a_done_run_whose_end_was_not_committed_commits_it(void)
+{
+    trail_run t;
+    CHECK(done_run(&t, "settle-end") == 0);
+    char before[GIT_OID_HEXSZ + 1], after[GIT_OID_HEXSZ + 1];
+    CHECK(branch_back_one(t.dir) == 0); /* the run-done commit never made */
+    head_id(before, t.dir);
+    char *report = replace_file(&t, "report.md", "(cut short by a crash)\n");
+    char *state = replace_file(&t, "state.json", "{\"status\":\"running\"}\n");
+    int rc = resume_quietly(&t);
+    char message[512];
+    snprintf(message, sizeof message, "%s", err_last());
+    head_id(after, t.dir);
+    char *report_now = run_file(&t, "report.md");
+    char *state_now = run_file(&t, "state.json");
+    int restored = report && report_now && strcmp(report, report_now) == 0 && state_now && strstr(state_now, "\"done\"");
+    int uncommitted = audit_run_uncommitted(t.trail, "r1");
+    free(report_now);
+    free(state_now);
+    free(report);
+    free(state);
+    long problems = 0;
+    char *found = verify_text(t.dir, &problems);
+    trail_run_close(&t);
+    if (rc != 0)
+        test_fail(__FILE__, __LINE__, "the resume settles the run", message);
+    CHECK(rc == 0);
+    CHECK(strcmp(before, after) != 0);
+    CHECK(restored);
+    CHECK(uncommitted == 0);
+    if (problems != 0)
+        test_fail(__FILE__, __LINE__, "verify finds nothing wrong", found);
+    free(found);
+}
+
 /* ---- the journal and the checkpoint alone ------------------------------------------------- */
 
 static void cov_faults_a_journal_that_exists_is_not_created_again_and_a_missing_one_cannot_be_read(void)
@@ -1514,6 +1833,11 @@ TEST_SUITE(cov_faults)
     REGISTER(cov_faults_a_resume_of_a_run_made_by_another_runbook_or_with_a_corrupt_run_json_is_refused);
     REGISTER(cov_faults_a_run_id_that_is_not_valid_is_refused_before_anything_is_written);
     REGISTER(cov_faults_an_abort_of_a_done_run_is_refused);
+    REGISTER(cov_faults_hostile_calls_from_a_step_are_clean_lua_errors_that_name_the_call);
+    REGISTER(cov_faults_a_lock_function_that_fails_or_returns_nothing_stops_the_run_before_it_starts);
+    REGISTER(cov_faults_a_confirmation_nobody_approves_pauses_the_run_and_its_step);
+    REGISTER(cov_faults_a_resume_of_a_run_that_is_not_there_or_a_trail_that_is_a_file_is_refused);
+    REGISTER(cov_faults_a_resume_of_a_done_run_whose_end_was_not_committed_commits_it);
     REGISTER(cov_faults_a_journal_that_exists_is_not_created_again_and_a_missing_one_cannot_be_read);
     REGISTER(cov_faults_a_journal_broken_twice_is_refused_at_its_first_break);
     REGISTER(cov_faults_a_rebase_over_another_base_or_of_a_line_that_is_no_event_is_refused);
