@@ -28,6 +28,7 @@
 
 #include <git2.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -939,6 +940,79 @@ static void cov_faults_verify_names_a_committed_config_of_the_wrong_type_and_a_r
     free(cfg_path);
     trail_run_close(&t);
     CHECK(rc == 0 && rc2 == 0 && rc3 == 0);
+}
+
+/* 1 when list ("a, b, c" or "a, b...") names the first runs of runs_dir
+ * in the order readdir gives them, none skipped. */
+static int lists_a_prefix_in_directory_order(const char *list, const char *runs_dir)
+{
+    DIR *d = opendir(runs_dir);
+    if (!d)
+        return 0;
+    const char *p = list;
+    int ok = 1;
+    for (struct dirent *e; ok && *p && strcmp(p, "...") && (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, "r0"))
+            continue;
+        size_t n = strlen(e->d_name);
+        ok = strncmp(p, e->d_name, n) == 0 && (p[n] == '\0' || p[n] == ',' || p[n] == '.');
+        p += n;
+        if (ok && strncmp(p, ", ", 2) == 0)
+            p += 2;
+    }
+    closedir(d);
+    return ok;
+}
+
+/* Runs ahead of their last commit are named in a list of bounded size: one
+ * that does not fit ends it with "...".
+ *
+ * KNOWN BUG (reported, not fixed here): verify.c:704-708 writes "..." but
+ * does not stop, so a later, shorter id that fits overwrites the mark and
+ * the list goes on with runs skipped in between; when the last ids fit,
+ * the list looks whole but is not. Shown, and fails with
+ * DRCTL_TEST_STRICT_VERIFY=1 (the order of readdir decides whether it
+ * shows). */
+static void cov_faults_verify_marks_a_list_of_uncommitted_runs_cut_short(void)
+{
+    char *dir = NULL;
+    audit *a = new_trail("many-uncommitted", &dir);
+    CHECK(a);
+    CHECK(write_run(dir, "r0", "{}\n") == 0);
+    CHECK(audit_commit_run(a, "r0", "r0: run started", OPERATOR) == 0);
+    audit_free(a);
+    int made = 1;
+    char id[128];
+    for (int i = 0; i < 15; i++) { /* long and short ids, interleaved: more than the list holds */
+        if (i % 3 == 0)
+            snprintf(id, sizeof id, "long-%02d-%0112d", i, 0);
+        else
+            snprintf(id, sizeof id, "s%02d", i);
+        char *info = xasprintf("%s/runs/%s/run.json", dir, id);
+        made = made && write_text(info, "{}\n") == 0;
+        free(info);
+    }
+    verify_result result = { 0 };
+    int was = term_verbosity();
+    term_set_verbosity(TERM_QUIET);
+    int rc = verify_audit(&result, dir, NULL);
+    term_set_verbosity(was);
+    cJSON_Delete(result.problems);
+    char *runs_dir = xasprintf("%s/runs", dir);
+    int prefix = lists_a_prefix_in_directory_order(result.uncommitted_runs, runs_dir);
+    free(runs_dir);
+    free(dir);
+    size_t len = strlen(result.uncommitted_runs);
+    int marked = len >= 3 && strcmp(result.uncommitted_runs + len - 3, "...") == 0;
+    const char *strict = getenv("DRCTL_TEST_STRICT_VERIFY");
+    CHECK(made && rc == 0);
+    CHECK(result.uncommitted == 15);
+    CHECK(marked || prefix); /* 630 characters of ids do not fit in 512 */
+    if (!prefix && !(strict && !strcmp(strict, "1")))
+        printf("    KNOWN BUG (verify.c:707): runs skipped inside the list%s: %s\n",
+               marked ? "" : ", and no mark at its end", result.uncommitted_runs);
+    else
+        CHECK(prefix && marked);
 }
 
 static void cov_faults_verify_of_a_folder_that_is_no_repository_is_an_error_and_an_empty_trail_is_clean(void)
@@ -1999,6 +2073,7 @@ TEST_SUITE(cov_faults)
     REGISTER(cov_faults_verify_names_a_journal_that_is_not_json_or_cannot_be_replayed);
     REGISTER(cov_faults_verify_names_a_commit_that_is_not_drctls_and_one_without_a_journal);
     REGISTER(cov_faults_verify_names_a_committed_config_of_the_wrong_type_and_a_record_that_is_not_json);
+    REGISTER(cov_faults_verify_marks_a_list_of_uncommitted_runs_cut_short);
     REGISTER(cov_faults_verify_of_a_folder_that_is_no_repository_is_an_error_and_an_empty_trail_is_clean);
     REGISTER(cov_faults_a_resume_over_a_journal_whose_chain_breaks_changes_nothing);
     REGISTER(cov_faults_a_resume_of_a_run_made_by_another_runbook_or_with_a_corrupt_run_json_is_refused);
