@@ -1015,6 +1015,78 @@ static void cov_faults_verify_marks_a_list_of_uncommitted_runs_cut_short(void)
         CHECK(prefix && marked);
 }
 
+/* A commit on top of HEAD made by hand with libgit2: path set to a blob of
+ * text, or removed when text is NULL; a path ending in "/" gets a folder
+ * holding one file "x" instead. */
+static int commit_by_hand(const char *dir, const char *path, const char *text, const char *message)
+{
+    git_repository *repo = NULL;
+    git_commit *head = NULL;
+    git_tree *base = NULL, *tree = NULL;
+    git_signature *sig = NULL;
+    git_oid blob = { { 0 } }, head_oid, tree_oid, commit_oid;
+    int rc = git_repository_open(&repo, dir);
+    if (rc == 0)
+        rc = git_reference_name_to_id(&head_oid, repo, "HEAD");
+    if (rc == 0)
+        rc = git_commit_lookup(&head, repo, &head_oid);
+    if (rc == 0)
+        rc = git_commit_tree(&base, head);
+    char *leaf = NULL;
+    if (rc == 0 && text) {
+        size_t n = strlen(path);
+        leaf = path[n - 1] == '/' ? xasprintf("%sx", path) : xstrdup(path);
+        rc = git_blob_create_from_buffer(&blob, repo, text, strlen(text));
+    }
+    git_tree_update update = { text ? GIT_TREE_UPDATE_UPSERT : GIT_TREE_UPDATE_REMOVE, blob, GIT_FILEMODE_BLOB,
+                               text ? leaf : path };
+    if (rc == 0)
+        rc = git_tree_create_updated(&tree_oid, repo, base, 1, &update);
+    if (rc == 0)
+        rc = git_tree_lookup(&tree, repo, &tree_oid);
+    if (rc == 0)
+        rc = git_signature_now(&sig, "Ann Op", "ann@example.org");
+    const git_commit *parents[1] = { head };
+    if (rc == 0)
+        rc = git_commit_create(&commit_oid, repo, "HEAD", sig, sig, NULL, message, tree, 1, parents);
+    free(leaf);
+    git_signature_free(sig);
+    git_tree_free(tree);
+    git_tree_free(base);
+    git_commit_free(head);
+    git_repository_free(repo);
+    return rc;
+}
+
+static void cov_faults_verify_names_hand_made_settings_and_notification_commits_of_the_wrong_shape(void)
+{
+    trail_run t;
+    CHECK(done_run(&t, "hand-made") == 0);
+    char *record = xasprintf("%s/notifications/sent.json", t.dir);
+    char *second = xasprintf("%s/notifications/second.json", t.dir);
+    int rc = write_text(record, "{\"sent\":true}\n");
+    if (rc == 0)
+        rc = audit_commit_notification(t.trail, "notifications/sent.json", "notify: sent", OPERATOR);
+    if (rc == 0)
+        rc = write_text(second, "{\"sent\":2}\n");
+    if (rc == 0)
+        rc = audit_commit_notification(t.trail, "notifications/second.json", "notify: sent again", OPERATOR);
+    free(second);
+    char *dir = xstrdup(t.dir);
+    trail_run_close(&t);
+    free(record);
+    CHECK(rc == 0);
+    /* config.json a folder; a notification commit that only removes */
+    int a = commit_by_hand(dir, "config.json/", "{}", "config: set contact");
+    if (a == 0)
+        CHECK_VERIFY_FINDS(dir, "config.json cannot be read");
+    int b = commit_by_hand(dir, "notifications/sent.json", NULL, "notify: taken back");
+    if (b == 0)
+        CHECK_VERIFY_FINDS(dir, "the notification commit adds no record");
+    free(dir);
+    CHECK(a == 0 && b == 0);
+}
+
 static void cov_faults_verify_of_a_folder_that_is_no_repository_is_an_error_and_an_empty_trail_is_clean(void)
 {
     char *plain = xasprintf("%s/plain", test_tmpdir());
@@ -2077,6 +2149,7 @@ TEST_SUITE(cov_faults)
     REGISTER(cov_faults_verify_names_a_commit_that_is_not_drctls_and_one_without_a_journal);
     REGISTER(cov_faults_verify_names_a_committed_config_of_the_wrong_type_and_a_record_that_is_not_json);
     REGISTER(cov_faults_verify_marks_a_list_of_uncommitted_runs_cut_short);
+    REGISTER(cov_faults_verify_names_hand_made_settings_and_notification_commits_of_the_wrong_shape);
     REGISTER(cov_faults_verify_of_a_folder_that_is_no_repository_is_an_error_and_an_empty_trail_is_clean);
     REGISTER(cov_faults_a_resume_over_a_journal_whose_chain_breaks_changes_nothing);
     REGISTER(cov_faults_a_resume_of_a_run_made_by_another_runbook_or_with_a_corrupt_run_json_is_refused);
