@@ -29,15 +29,20 @@ void verify_problem(verify_result *r, const char *run, const char *file, const g
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     cJSON *p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "run", run ? run : "");
-    cJSON_AddStringToObject(p, "file", file ? file : "");
-    if (commit) {
+    int whole = p && r->problems && cJSON_AddStringToObject(p, "run", run ? run : "") &&
+                cJSON_AddStringToObject(p, "file", file ? file : "");
+    if (whole && commit) {
         char hex[GIT_OID_HEXSZ + 1];
         git_oid_tostr(hex, sizeof hex, commit);
-        cJSON_AddStringToObject(p, "commit", hex);
+        whole = cJSON_AddStringToObject(p, "commit", hex) != NULL;
     }
-    cJSON_AddStringToObject(p, "problem", text);
-    cJSON_AddItemToArray(r->problems, p);
+    whole = whole && cJSON_AddStringToObject(p, "problem", text) && cJSON_AddItemToArray(r->problems, p);
+    if (!whole) {
+        /* A problem dropped would let a tampered trail pass: the whole
+         * result is marked as proving nothing. */
+        cJSON_Delete(p);
+        r->incomplete = 1;
+    }
 }
 
 /* ---- each run at HEAD -------------------------------------------------- */
@@ -596,9 +601,13 @@ static void check_history(verify_result *r, git_repository *repo)
         if (threads[i])
             pthread_join(threads[i], NULL);
         r->commits += chunks[i].result.commits;
+        r->incomplete |= chunks[i].result.incomplete || !chunks[i].result.problems;
         cJSON *p;
         while ((p = cJSON_DetachItemFromArray(chunks[i].result.problems, 0)))
-            cJSON_AddItemToArray(r->problems, p);
+            if (!r->problems || !cJSON_AddItemToArray(r->problems, p)) {
+                cJSON_Delete(p);
+                r->incomplete = 1;
+            }
         cJSON_Delete(chunks[i].result.problems);
     }
     git_libgit2_opts(GIT_OPT_ENABLE_CACHING, 1);
@@ -695,17 +704,22 @@ static void note_uncommitted_runs(verify_result *r, audit *a, const char *dir)
     if (!d)
         return;
     size_t used = 0;
+    int cut = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (!runs_valid_id(e->d_name) || audit_run_uncommitted(a, e->d_name) != 1)
             continue;
         r->uncommitted++;
+        if (cut)
+            continue; /* once cut short, a shorter id after it would hide the ones left out */
         size_t room = sizeof r->uncommitted_runs - used;
         int n = snprintf(r->uncommitted_runs + used, room, "%s%s", used ? ", " : "", e->d_name);
-        if (n > 0 && (size_t)n < room - 4)
+        if (n > 0 && (size_t)n < room - 5) {
             used += (size_t)n;
-        else if (room >= 4)
-            snprintf(r->uncommitted_runs + used, room, "...");
+        } else {
+            snprintf(r->uncommitted_runs + used, room, "%s...", used ? ", " : "");
+            cut = 1;
+        }
     }
     closedir(d);
     err_clear();
@@ -761,6 +775,9 @@ int verify_audit(verify_result *result, const char *dir, const char *allowed_sig
         term_debug("%ld signatures checked in %.2fs", result->signed_commits, timefmt_monotonic() - t0);
     }
 cleanup:
+    if (rc == 0 && (result->incomplete || !result->problems))
+        rc = err_set(DR_EFAIL, "audit verify ran out of memory: a problem it found could not be recorded, so its "
+                     "result proves nothing; run it again");
     allowed_signers_free(signers);
     git_tree_free(runs);
     git_tree_entry_free(runs_entry);

@@ -24,6 +24,7 @@ typedef struct verify_result {
     long signed_commits; /* commits whose signature an allowed key made (with allowed_signers) */
     long uncommitted;    /* run folders with events past their last commit: under way, or left by a crash */
     char uncommitted_runs[512]; /* their ids, ", " between (cut short with "..." when long) */
+    int incomplete;      /* a problem could not be recorded (out of memory): the result proves nothing */
 } verify_result;
 
 /* Fills result (caller frees problems). With allowed_signers (a file in
@@ -31,7 +32,7 @@ typedef struct verify_result {
  * SSH signature by a key that file allows for its author (verifysig.h).
  * Returns 0 when the check could be made (problems or not), DR_EUSAGE for
  * an allowed-signers file that does not parse, an error when the
- * repository cannot be read. */
+ * repository cannot be read or memory ran out (a problem unrecorded). */
 int verify_audit(verify_result *result, const char *dir, const char *allowed_signers);
 
 /* Adds a problem (run, file and commit may be NULL). */
