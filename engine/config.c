@@ -147,7 +147,11 @@ static int check_value(const char *where, const config_key *k, const char *value
     }
     if (!expected)
         return 0;
-    return err_set(DR_EUSAGE, "%s%s: '%s' is not valid: expected %s", where, k->name, value, expected);
+    /* A value too long to quote whole would push the reason out of the
+     * message: its start is enough to recognize it. */
+    int quoted = strlen(value) > 200 ? 200 : (int)strlen(value);
+    return err_set(DR_EUSAGE, "%s%s: '%.*s'%s is not valid: expected %s", where, k->name, quoted, value,
+                   quoted < (int)strlen(value) ? "... (cut)" : "", expected);
 }
 
 int config_validate(const char *key, const char *value)
