@@ -534,21 +534,35 @@ static PGconn *connect_superuser(int port, const char *dbname)
     return PQconnectdbParams(keys, values, 0);
 }
 
-int nl_pg_sql(int port, const char *dbname, const char *sql)
+int nl_pg_sql_refused(int port, const char *dbname, const char *sql, char sqlstate[6], char *why, size_t why_size)
 {
     PGconn *conn = connect_superuser(port, dbname);
     int rc = 0;
+    if (sqlstate)
+        sqlstate[0] = '\0';
     if (PQstatus(conn) != CONNECTION_OK) {
         rc = err_set(DR_EFAIL, "cannot connect to the server on port %d: %s", port, PQerrorMessage(conn));
     } else {
         PGresult *res = PQexec(conn, sql);
         ExecStatusType st = PQresultStatus(res);
-        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
             rc = err_set(DR_EFAIL, "SQL failed on port %d: %s", port, PQresultErrorMessage(res));
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+            if (sqlstate && state)
+                snprintf(sqlstate, 6, "%s", state);
+            if (why && why_size)
+                snprintf(why, why_size, "%s", primary ? primary : "");
+        }
         PQclear(res);
     }
     PQfinish(conn);
     return rc;
+}
+
+int nl_pg_sql(int port, const char *dbname, const char *sql)
+{
+    return nl_pg_sql_refused(port, dbname, sql, NULL, NULL, 0);
 }
 
 /* The first value of a query, as text (caller frees), or NULL. */

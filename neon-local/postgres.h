@@ -83,6 +83,10 @@ int nl_pg_stop(const char *datadir);
 /* Runs SQL as the superuser on the server at port. */
 int nl_pg_sql(int port, const char *dbname, const char *sql);
 
+/* The same; when the server refuses the SQL, its SQLSTATE and primary
+ * message (without the port) are also given back. */
+int nl_pg_sql_refused(int port, const char *dbname, const char *sql, char sqlstate[6], char *why, size_t why_size);
+
 /* A free TCP port on 127.0.0.1, never one handed out before by this
  * process or claimed by nl_ports_claim_in. */
 int nl_free_port(void);

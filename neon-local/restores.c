@@ -17,11 +17,11 @@
 #include <string.h>
 #include <time.h>
 
-/* The checks of a restore request against the branch and its source. */
+/* The checks of a restore request against the branch and its source
+ * (preserve: its preserve_under_name, NULL when absent or empty). */
 static int valid_restore(nl_response *error, cJSON *project, cJSON *branch, const cJSON *source,
-                         const nl_request *req, const nl_path_ids *ids)
+                         const cJSON *preserve, const nl_request *req, const nl_path_ids *ids)
 {
-    const cJSON *preserve = cJSON_GetObjectItemCaseSensitive(req->body, "preserve_under_name");
     int from_itself = source == branch;
     int in_the_past = cJSON_GetObjectItemCaseSensitive(req->body, "source_timestamp") ||
                       cJSON_GetObjectItemCaseSensitive(req->body, "source_lsn");
@@ -59,6 +59,10 @@ static int restore_target(char **target, nl_response *error, cJSON *project, con
         cJSON_AddItemToObject(as_branch, "parent_lsn", cJSON_Duplicate(lsn, 1));
     int rc = nl_point_in_time(target, error, project, source, as_branch);
     cJSON_Delete(as_branch);
+    if (rc) {
+        nl_error_rename(error, "parent_timestamp", "source_timestamp");
+        nl_error_rename(error, "parent_lsn", "source_lsn");
+    }
     return rc;
 }
 
@@ -112,13 +116,15 @@ nl_response nl_branch_restore(nl_api *api, const nl_request *req, const nl_path_
     const cJSON *preserve = cJSON_GetObjectItemCaseSensitive(req->body, "preserve_under_name");
     if (!source_id)
         return nl_error(400, "", "source_branch_id is required");
-    if (preserve && (!cJSON_IsString(preserve) || !preserve->valuestring[0]))
-        return nl_error(400, "", "preserve_under_name must be a non-empty string");
+    if (preserve && !cJSON_IsString(preserve))
+        return nl_error(400, "", "preserve_under_name must be a string");
+    if (preserve && !preserve->valuestring[0])
+        preserve = NULL; /* the spec: the previous state is kept "if not empty" */
     cJSON *source = nl_state_item_in(project, NL_BRANCHES, source_id);
     char *target = NULL;
     if (!source)
         return nl_api_no_branch(ids->project_id, source_id);
-    if (valid_restore(&error, project, branch, source, req, ids) != 0 ||
+    if (valid_restore(&error, project, branch, source, preserve, req, ids) != 0 ||
         restore_target(&target, &error, project, source, req->body) != 0)
         return error;
     cJSON *spec = cJSON_CreateObject();

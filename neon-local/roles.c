@@ -183,11 +183,21 @@ static int open_target(server_target *out, nl_response *error, nl_api *api, cons
 
 /* Runs sql (taken) as the superuser on the branch's server; -1 with the
  * 500 answer in *error when it fails. */
+/* Runs SQL on the branch's server; a refusal that is the request's fault
+ * (a reserved or existing name, a role still owning objects) is answered
+ * as a client error with PostgreSQL's reason, anything else as 500. */
 static int run_sql(nl_response *error, int port, char *sql)
 {
-    int rc = nl_pg_sql(port, "postgres", sql);
+    char state[6], why[256];
+    int rc = nl_pg_sql_refused(port, "postgres", sql, state, why, sizeof why);
     free(sql);
-    if (rc != 0)
+    if (rc == 0)
+        return 0;
+    if (!strcmp(state, "42939") || !strcmp(state, "2BP01") || !strcmp(state, "42602"))
+        *error = nl_error(400, "", "%s", why); /* reserved_name, dependent_objects_still_exist, invalid_name */
+    else if (!strcmp(state, "42710") || !strcmp(state, "42P04"))
+        *error = nl_error(409, "", "%s", why); /* duplicate_object, duplicate_database */
+    else
         *error = nl_error(500, "", "%s", err_last());
     return rc;
 }

@@ -10,6 +10,7 @@
 #include "timefmt.h"
 
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <time.h>
 
@@ -124,11 +125,17 @@ nl_response nl_backup_schedule_get(nl_api *api, const nl_request *req, const nl_
     return schedule_body(branch);
 }
 
-/* Whether a number field is absent, or a number from low to high. */
+/* Whether a field is a whole number (the spec's integers). */
+static int whole_number(const cJSON *value)
+{
+    return cJSON_IsNumber(value) && value->valuedouble == floor(value->valuedouble);
+}
+
+/* Whether an integer field is absent, or an integer from low to high. */
 static int in_range(const cJSON *item, const char *key, double low, double high)
 {
     const cJSON *value = cJSON_GetObjectItemCaseSensitive(item, key);
-    return !value || (cJSON_IsNumber(value) && value->valueint >= low && value->valueint <= high);
+    return !value || (whole_number(value) && value->valuedouble >= low && value->valuedouble <= high);
 }
 
 /* The checks of one schedule item; -1 with *bad set when refused. */
@@ -145,8 +152,9 @@ static int valid_item(nl_response *bad, const cJSON *item)
         return -1;
     }
     if (!in_range(item, "hour", 0, 23) || !in_range(item, "day", 1, 31) || !in_range(item, "month", 1, 12) ||
-        (keep && (!cJSON_IsNumber(keep) || keep->valuedouble < 3600))) {
-        *bad = nl_error(400, "", "hour 0-23, day 1-31, month 1-12, retention_seconds at least 3600");
+        (keep && (!whole_number(keep) || keep->valuedouble < 3600))) {
+        *bad = nl_error(400, "", "hour 0-23, day 1-31, month 1-12, retention_seconds at least 3600, "
+                        "each a whole number");
         return -1;
     }
     return 0;

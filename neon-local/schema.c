@@ -318,27 +318,6 @@ typedef struct schema_point {
     const char *lsn_name, *timestamp_name;
 } schema_point;
 
-/* Replaces every `from` in an error answer's message by `to`. */
-static void rename_in_message(nl_response *r, const char *from, const char *to)
-{
-    cJSON *message = cJSON_GetObjectItemCaseSensitive(r->body, "message");
-    if (!cJSON_IsString(message))
-        return;
-    buf out = BUF_INIT;
-    size_t n = strlen(from);
-    for (const char *p = message->valuestring; *p;) {
-        if (strncmp(p, from, n) == 0) {
-            buf_puts(&out, to);
-            p += n;
-        } else {
-            buf_putc(&out, *p++);
-        }
-    }
-    char *text = buf_detach(&out);
-    cJSON_SetValuestring(message, text);
-    free(text);
-}
-
 /* The recovery target of the point (NULL at head), checked as a branch
  * made at that point of this one would be (branchtime.h): within the
  * branch's history and the project's retention, not in the future, not
@@ -357,8 +336,8 @@ static int point_target(char **target, nl_response *bad, cJSON *project, const c
     int rc = nl_point_in_time(target, bad, project, branch, as_branch);
     cJSON_Delete(as_branch);
     if (rc != 0) {
-        rename_in_message(bad, "parent_timestamp", point->timestamp_name);
-        rename_in_message(bad, "parent_lsn", point->lsn_name);
+        nl_error_rename(bad, "parent_timestamp", point->timestamp_name);
+        nl_error_rename(bad, "parent_lsn", point->lsn_name);
     }
     return rc;
 }

@@ -162,6 +162,26 @@ nl_response nl_error(unsigned status, const char *code, const char *fmt, ...)
     return nl_json(status, body);
 }
 
+void nl_error_rename(nl_response *r, const char *from, const char *to)
+{
+    cJSON *message = cJSON_GetObjectItemCaseSensitive(r->body, "message");
+    if (!cJSON_IsString(message))
+        return;
+    buf out = BUF_INIT;
+    size_t n = strlen(from);
+    for (const char *p = message->valuestring; *p;) {
+        if (strncmp(p, from, n) == 0) {
+            buf_puts(&out, to);
+            p += n;
+        } else {
+            buf_putc(&out, *p++);
+        }
+    }
+    char *text = buf_detach(&out);
+    cJSON_SetValuestring(message, text);
+    free(text);
+}
+
 int nl_parse_listen(const char *text, char *host, unsigned short *port)
 {
     const char *colon = strrchr(text, ':');

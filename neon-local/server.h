@@ -29,6 +29,10 @@ typedef nl_response (*nl_handler)(void *ud, const nl_request *req);
 nl_response nl_error(unsigned status, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 nl_response nl_json(unsigned status, cJSON *body);
 
+/* Replaces every FROM in an error answer's message by TO: a check shared
+ * with another request names that request's own fields. */
+void nl_error_rename(nl_response *r, const char *from, const char *to);
+
 typedef struct nl_server nl_server;
 
 /* Parses "127.0.0.1:PORT" (any IPv4 loopback address 127.x.y.z, or

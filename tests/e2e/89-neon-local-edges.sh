@@ -126,9 +126,11 @@ t_backup_schedule_requests_are_checked_and_kept() {
     for item in '{"frequency":"daily","hour":24}' '{"frequency":"daily","hour":-1}' '{"frequency":"daily","hour":"3"}' \
                 '{"frequency":"monthly","day":0}' '{"frequency":"monthly","day":32}' '{"frequency":"yearly","month":13}' \
                 '{"frequency":"yearly","month":0}' '{"frequency":"daily","retention_seconds":3599}' \
-                '{"frequency":"daily","retention_seconds":"86400"}'; do
+                '{"frequency":"daily","retention_seconds":"86400"}' '{"frequency":"daily","hour":1.5}' \
+                '{"frequency":"daily","retention_seconds":3600.5}'; do
         edge_send PUT "$path" "{\"schedule\":[$item]}"
-        edge_refused 400 "hour 0-23, day 1-31, month 1-12, retention_seconds at least 3600" "schedule item $item"
+        edge_refused 400 "hour 0-23, day 1-31, month 1-12, retention_seconds at least 3600, each a whole number" \
+            "schedule item $item"
     done
     call GET "$path"
     expect_eq "$status" 200 "GET after the refusals"
@@ -186,7 +188,10 @@ t_restore_and_finalize_requests_are_refused_in_neons_shape() {
     edge_send POST "$restore" '{"source_branch_id":7}'
     edge_refused 400 "source_branch_id is required" "a source that is no string"
     edge_send POST "$restore" "{\"source_branch_id\":\"$data_only\",\"preserve_under_name\":5}"
-    edge_refused 400 "preserve_under_name must be a non-empty string" "preserve_under_name a number"
+    edge_refused 400 "preserve_under_name must be a string" "preserve_under_name a number"
+    # The spec keeps the previous state "if not empty": empty is not preserving.
+    edge_send POST "$restore" "{\"source_branch_id\":\"$data_only\",\"preserve_under_name\":\"\"}"
+    edge_refused 400 "preserve_under_name is required" "an empty preserve_under_name, on a branch with children"
     edge_send POST "$restore" '{"source_branch_id":"br-no-such-source"}'
     edge_refused 404 "branch br-no-such-source not found in project $project" "an unknown source"
     edge_send POST "$restore" "{\"source_branch_id\":\"$main_id\"}"
@@ -197,7 +202,8 @@ t_restore_and_finalize_requests_are_refused_in_neons_shape() {
     edge_send POST "$restore" "{\"source_branch_id\":\"$data_only\"}"
     edge_refused 400 "preserve_under_name is required" "a branch with children without preserving"
     edge_send POST "$restore" "{\"source_branch_id\":\"$main_id\",\"source_lsn\":\"not-an-lsn\",\"preserve_under_name\":\"old\"}"
-    edge_refused 400 "must be an LSN like 0/1A2B3C4" "a source_lsn that is no LSN"
+    edge_refused 400 "source_lsn must be an LSN like 0/1A2B3C4" "a source_lsn that is no LSN"
+    expect_not_in body.json "parent_lsn"
     edge_send POST "$restore" "{\"source_branch_id\":\"$main_id\",\"source_timestamp\":\"yesterday\",\"preserve_under_name\":\"old\"}"
     edge_refused 400 "must be an RFC 3339 time" "a source_timestamp that is no time"
     edge_send POST "/projects/$project/branches/$data_only/restore" "{\"source_branch_id\":\"$main_id\"}"
@@ -307,7 +313,8 @@ t_endpoint_role_and_database_requests_are_refused_in_neons_shape() {
     edge_refused 409 "role neondb_owner already exists on branch $main_id" "a role that exists"
     # A name PostgreSQL itself refuses: its message, and no role kept.
     edge_send POST "$roles" '{"role":{"name":"pg_reserved"}}'
-    edge_refused 500 "reserved" "a role name PostgreSQL reserves"
+    edge_refused 400 "reserved" "a role name PostgreSQL reserves"
+    expect_not_in body.json "port"
     call GET "$roles"
     expect_eq "$(jq -r '[.roles[].name] | index("pg_reserved")' body.json)" null "the refused role is not listed"
     call POST "$roles/nobody/reset_password"
@@ -327,7 +334,7 @@ t_endpoint_role_and_database_requests_are_refused_in_neons_shape() {
     edge_send POST "$dbs" '{"database":{"name":"neondb","owner_name":"neondb_owner"}}'
     edge_refused 409 "database neondb already exists on branch $main_id" "a database that exists"
     edge_send POST "$dbs" '{"database":{"name":"template1","owner_name":"neondb_owner"}}'
-    edge_refused 500 "already exists" "a database the server has but the API does not list"
+    edge_refused 409 "already exists" "a database the server has but the API does not list"
     edge_send POST "/projects/$project/branches/$data_only/databases" '{"database":{"name":"shop","owner_name":"neondb_owner"}}'
     edge_refused 400 "has no running endpoint" "a database on a data-only branch"
     call DELETE "/projects/$project/branches/$data_only/databases/neondb"
