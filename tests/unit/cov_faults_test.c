@@ -976,7 +976,7 @@ static void cov_faults_verify_marks_a_list_of_uncommitted_runs_cut_short(void)
     CHECK(audit_commit_run(a, "r0", "r0: run started", OPERATOR) == 0);
     audit_free(a);
     int made = 1;
-    char id[128];
+    char id[160];
     for (int i = 0; i < 15; i++) { /* long and short ids, interleaved: more than the list holds */
         if (i % 3 == 0)
             snprintf(id, sizeof id, "long-%02d-%0112d", i, 0);
