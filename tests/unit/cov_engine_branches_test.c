@@ -1,0 +1,314 @@
+/* Branches of the engine the rest of the suite leaves untaken: mostly the
+ * ways a runbook's declaration can be wrong, each refused with a message
+ * that names the bad value. */
+#include "test.h"
+
+#include "approvals.h"
+#include "err.h"
+#include "runbook.h"
+#include "sandbox.h"
+
+#include <stdio.h>
+#include <lauxlib.h>
+#include <stdlib.h>
+
+/* Loads text as runbooks/<file>; returns the load's code (the runbook,
+ * when it loads and OUT is NULL, is freed with its sandbox). */
+static int cov_load(const char *file, const char *text, runbook **out, sandbox **out_sb)
+{
+    char name[160];
+    snprintf(name, sizeof name, "runbooks/%s", file);
+    const char *path = test_write_file(name, text);
+    sandbox *sb;
+    sandbox_new(&sb, 64u << 20);
+    runbook *rb = NULL;
+    int rc = runbook_load(&rb, sb, path);
+    if (out && rc == 0) {
+        *out = rb;
+        *out_sb = sb;
+        return rc;
+    }
+    runbook_free(rb);
+    sandbox_free(sb);
+    return rc;
+}
+
+#define HEAD(name) "return runbook { name = '" name "', version = '1', summary = 's', "
+#define STEP_RUN "run = function() end"
+#define ONE_STEP "steps = { { name = 'a', " STEP_RUN " } } }\n"
+#define DESTRUCTIVE "destructive = true, confirm = function() end, "
+
+typedef struct bad_case {
+    const char *file;   /* under runbooks/ */
+    const char *text;
+    const char *expect; /* in err_last() */
+} bad_case;
+
+static const bad_case bad_declarations[] = {
+    /* runbook names */
+    { "e.lua", "return runbook { name = '', version = '1', summary = 's', " ONE_STEP, "name '' must be lower-case" },
+    { "long.lua", "return runbook { name = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', "
+                  "version = '1', summary = 's', " ONE_STEP, "must be lower-case letters" },
+    { "up.lua", HEAD("Up") ONE_STEP, "name 'Up' must be lower-case" },
+    { "tilde.lua", HEAD("a~b") ONE_STEP, "name 'a~b' must be" },
+    { "slash.lua", HEAD("a/b") ONE_STEP, "name 'a/b' must be" },
+    { "colon.lua", HEAD("a:b") ONE_STEP, "name 'a:b' must be" },
+    { "under.lua", HEAD("a_b") ONE_STEP, "name 'a_b' must be" },
+    /* runbook fields */
+    { "nottable.lua", "return runbook 'x'\n", "write runbook { name = ..." },
+    { "numkey.lua", "return runbook { 'x', name = 'numkey', version = '1', summary = 's', " ONE_STEP,
+      "fields must be named (found a number key)" },
+    { "longkey.lua", HEAD("longkey") "abcdefghijklmnopqrstuvwxyzabcdefghij = 1, " ONE_STEP,
+      "unknown field 'abcdefghijklmnopqrstuvwxyzabcdefghij' (fields:" },
+    { "nover.lua", "return runbook { name = 'nover', summary = 's', " ONE_STEP, "'version' is required (a string)" },
+    { "numname.lua", "return runbook { name = 5, version = '1', summary = 's', " ONE_STEP,
+      "'name' must be a string, not a number" },
+    { "lockstr.lua", HEAD("lockstr") "lock = 'x', " ONE_STEP, "'lock' must be a function, not a string" },
+    { "descnum.lua", HEAD("descnum") "description = 1, " ONE_STEP, "'description' must be a string" },
+    /* params */
+    { "pstr.lua", HEAD("pstr") "params = 'x', " ONE_STEP, "'params' must be a table of name = { type = ... }" },
+    { "plist.lua", HEAD("plist") "params = { { type = 'string' } }, " ONE_STEP, "params must be named" },
+    { "pempty.lua", HEAD("pempty") "params = { [''] = { type = 'string' } }, " ONE_STEP,
+      "param '': param names are lower-case" },
+    { "plong.lua", HEAD("plong") "params = { aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa = { type = 'string' } }, "
+      ONE_STEP, "param names are lower-case" },
+    { "pdigit.lua", HEAD("pdigit") "params = { ['9a'] = { type = 'string' } }, " ONE_STEP, "param '9a': param names" },
+    { "pbrace.lua", HEAD("pbrace") "params = { ['{a'] = { type = 'string' } }, " ONE_STEP, "param '{a': param names" },
+    { "pupper.lua", HEAD("pupper") "params = { aB = { type = 'string' } }, " ONE_STEP, "param 'aB': param names" },
+    { "ptilde.lua", HEAD("ptilde") "params = { ['a~'] = { type = 'string' } }, " ONE_STEP, "param 'a~': param names" },
+    { "pslash.lua", HEAD("pslash") "params = { ['a/'] = { type = 'string' } }, " ONE_STEP, "param 'a/': param names" },
+    { "pcolon.lua", HEAD("pcolon") "params = { ['a:'] = { type = 'string' } }, " ONE_STEP, "param 'a:': param names" },
+    { "pdash.lua", HEAD("pdash") "params = { ['a-b'] = { type = 'string' } }, " ONE_STEP, "param 'a-b': param names" },
+    { "pnottab.lua", HEAD("pnottab") "params = { at = 'string' }, " ONE_STEP, "param 'at': must be a table" },
+    { "ptype.lua", HEAD("ptype") "params = { at = { type = 'float' } }, " ONE_STEP, "type 'float' is not one of" },
+    { "pnotype.lua", HEAD("pnotype") "params = { at = { doc = 'x' } }, " ONE_STEP, "param 'at': 'type' is required" },
+    { "preq.lua", HEAD("preq") "params = { at = { type = 'string', required = 'yes' } }, " ONE_STEP,
+      "'required' must be a boolean, not a string" },
+    { "penum.lua", HEAD("penum") "params = { m = { type = 'enum' } }, " ONE_STEP, "an enum needs values" },
+    { "penum0.lua", HEAD("penum0") "params = { m = { type = 'enum', values = {} } }, " ONE_STEP, "an enum needs values" },
+    { "penumn.lua", HEAD("penumn") "params = { m = { type = 'enum', values = { 'a', 2 } } }, " ONE_STEP,
+      "enum values must be strings" },
+    { "pvalues.lua", HEAD("pvalues") "params = { m = { type = 'string', values = { 'a' } } }, " ONE_STEP,
+      "'values' is only for enum params" },
+    { "pcfgnum.lua", HEAD("pcfgnum") "params = { m = { type = 'string', config = 1 } }, " ONE_STEP,
+      "'config' must be a string, the name of a setting" },
+    { "pcfgunk.lua", HEAD("pcfgunk") "params = { m = { type = 'string', config = 'no.such' } }, " ONE_STEP,
+      "config 'no.such' is not a setting of config.json (the settings: notify.webhook, " },
+    { "pcfglist.lua", HEAD("pcfglist") "params = { m = { type = 'string', config = 'approvals' } }, " ONE_STEP,
+      "config 'approvals' is a list: it fits no param, not a string param" },
+    { "pcfgdur.lua", HEAD("pcfgdur") "params = { m = { type = 'string', config = 'lock.ttl' } }, " ONE_STEP,
+      "config 'lock.ttl' is a duration: it fits a duration param, not a string param" },
+    { "pcfgtext.lua", HEAD("pcfgtext") "params = { m = { type = 'duration', config = 'contact' } }, " ONE_STEP,
+      "config 'contact' is text: it fits a string param, not a duration param" },
+    { "pcfgint.lua", HEAD("pcfgint") "params = { m = { type = 'int', config = 'contact' } }, " ONE_STEP,
+      "config 'contact' is text: it fits a string param, not a int param" },
+    { "pdeftab.lua", HEAD("pdeftab") "params = { m = { type = 'string', default = {} } }, " ONE_STEP,
+      "param 'm': the default is not valid: expected" },
+    { "pdefbool.lua", HEAD("pdefbool") "params = { m = { type = 'int', default = true } }, " ONE_STEP,
+      "param 'm': the default is not valid: expected" },
+    { "pdefflt.lua", HEAD("pdefflt") "params = { m = { type = 'int', default = 1.5 } }, " ONE_STEP,
+      "param 'm': the default is not valid: expected" },
+    { "pdefenum.lua", HEAD("pdefenum") "params = { m = { type = 'enum', values = { 'a' }, default = 'b' } }, " ONE_STEP,
+      "param 'm': the default is not valid: expected" },
+    /* steps */
+    { "nosteps.lua", HEAD("nosteps") "}\n", "'steps' is required" },
+    { "steps0.lua", HEAD("steps0") "steps = {} }\n", "'steps' is empty" },
+    { "stepskey.lua", HEAD("stepskey") "steps = { { name = 'a', " STEP_RUN " }, x = 1 } }\n",
+      "'steps' must be a list (found the key 'x')" },
+    { "stepsgap.lua", HEAD("stepsgap") "steps = { { name = 'a', " STEP_RUN " }, [5] = 1 } }\n",
+      "'steps' must be a list (found the key '5')" },
+    { "stepsflt.lua", HEAD("stepsflt") "steps = { { name = 'a', " STEP_RUN " }, [1.5] = 1 } }\n",
+      "'steps' must be a list (found the key '1.5')" },
+    { "stepsneg.lua", HEAD("stepsneg") "steps = { { name = 'a', " STEP_RUN " }, [0] = 1 } }\n",
+      "'steps' must be a list (found the key '0')" },
+    { "stepnt.lua", HEAD("stepnt") "steps = { 'a' } }\n", "step 1: must be a table like" },
+    { "stepcrun.lua", HEAD("stepcrun") "steps = { { name = 'A', run = print } } }\n", "step 1 ('A'): step names" },
+    { "stepnn.lua", HEAD("stepnn") "steps = { { name = 5, " STEP_RUN " } } }\n", "step 1: 'name' must be a string" },
+    { "stepplan.lua", HEAD("stepplan") "steps = { { name = 'a', plan = 1, " STEP_RUN " } } }\n",
+      "'plan' must be a function, not a number" },
+    { "stepalw.lua", HEAD("stepalw") "steps = { { name = 'a', always = 1, " STEP_RUN " } } }\n",
+      "'always' must be a boolean" },
+    { "stepconf.lua", HEAD("stepconf") "steps = { { name = 'a', confirm = function() end, " STEP_RUN " } } }\n",
+      "confirm is only for destructive steps" },
+    { "stepdup.lua", HEAD("stepdup") "steps = { { name = 'a', " STEP_RUN " }, { name = 'b', " STEP_RUN " }, "
+      "{ name = 'a', " STEP_RUN " } } }\n", "step 1 and step 3 are both named 'a'" },
+    /* timeout */
+    { "tobad.lua", HEAD("tobad") "steps = { { name = 'a', timeout = 'soon', " STEP_RUN " } } }\n", "'timeout': " },
+    { "tozero.lua", HEAD("tozero") "steps = { { name = 'a', timeout = 0, " STEP_RUN " } } }\n",
+      "'timeout' must be positive" },
+    { "totab.lua", HEAD("totab") "steps = { { name = 'a', timeout = {}, " STEP_RUN " } } }\n",
+      "'timeout' must be a duration like \"30s\"" },
+    /* retry */
+    { "rstr.lua", HEAD("rstr") "steps = { { name = 'a', retry = 3, " STEP_RUN " } } }\n", "retry must be a table like" },
+    { "rfield.lua", HEAD("rfield") "steps = { { name = 'a', retry = { attempt = 3 }, " STEP_RUN " } } }\n",
+      "unknown field 'attempt' (did you mean 'attempts'?)" },
+    { "rnone.lua", HEAD("rnone") "steps = { { name = 'a', retry = {}, " STEP_RUN " } } }\n",
+      "retry.attempts must be a whole number from 1 to 100" },
+    { "rflt.lua", HEAD("rflt") "steps = { { name = 'a', retry = { attempts = 1.5 }, " STEP_RUN " } } }\n",
+      "retry.attempts must be a whole number" },
+    { "rzero.lua", HEAD("rzero") "steps = { { name = 'a', retry = { attempts = 0 }, " STEP_RUN " } } }\n",
+      "retry.attempts must be a whole number" },
+    { "rbig.lua", HEAD("rbig") "steps = { { name = 'a', retry = { attempts = 101 }, " STEP_RUN " } } }\n",
+      "retry.attempts must be a whole number" },
+    { "rback.lua", HEAD("rback") "steps = { { name = 'a', retry = { attempts = 2, backoff = -1 }, " STEP_RUN " } } }\n",
+      "'backoff' must be positive" },
+    /* approvers */
+    { "anotd.lua", HEAD("anotd") "steps = { { name = 'a', approvers = 2, " STEP_RUN " } } }\n",
+      "approvers is only for destructive steps" },
+    { "azero.lua", HEAD("azero") "steps = { { name = 'a', " DESTRUCTIVE "approvers = 0, " STEP_RUN " } } }\n",
+      "approvers must be a whole number from 1 to 10" },
+    { "abig.lua", HEAD("abig") "steps = { { name = 'a', " DESTRUCTIVE "approvers = 11, " STEP_RUN " } } }\n",
+      "approvers must be a whole number from 1 to 10" },
+    { "aflt.lua", HEAD("aflt") "steps = { { name = 'a', " DESTRUCTIVE "approvers = 1.5, " STEP_RUN " } } }\n",
+      "approvers must be a whole number from 1 to 10" },
+    { "astr.lua", HEAD("astr") "steps = { { name = 'a', " DESTRUCTIVE "approvers = 'two', " STEP_RUN " } } }\n",
+      "approvers must be a whole number from 1 to 10" },
+    { "afield.lua", HEAD("afield") "steps = { { name = 'a', " DESTRUCTIVE "approvers = { count = 2, form = {} }, "
+      STEP_RUN " } } }\n", "unknown field 'form' (did you mean 'from'?)" },
+    { "anocount.lua", HEAD("anocount") "steps = { { name = 'a', " DESTRUCTIVE "approvers = { from = { 'a@x' } }, "
+      STEP_RUN " } } }\n", "approvers must be a whole number from 1 to 10" },
+    { "afromnum.lua", HEAD("afromnum") "steps = { { name = 'a', " DESTRUCTIVE "approvers = { count = 1, from = { 'a@x', 2 } }, "
+      STEP_RUN " } } }\n", "approvers.from[2] must be an operator's e-mail address" },
+    { "afromemp.lua", HEAD("afromemp") "steps = { { name = 'a', " DESTRUCTIVE "approvers = { count = 1, from = { '' } }, "
+      STEP_RUN " } } }\n", "approvers.from[1] must be an operator's e-mail address" },
+    { "afrom0.lua", HEAD("afrom0") "steps = { { name = 'a', " DESTRUCTIVE "approvers = { count = 1, from = {} }, "
+      STEP_RUN " } } }\n", "approvers.from is empty" },
+    { "afromstr.lua", HEAD("afromstr") "steps = { { name = 'a', " DESTRUCTIVE "approvers = { count = 1, from = 'a@x' }, "
+      STEP_RUN " } } }\n", "approvers.from must be a list of e-mail addresses" },
+    { "avalid.lua", HEAD("avalid") "steps = { { name = 'a', " DESTRUCTIVE "approvers = { count = 1, valid_for = true }, "
+      STEP_RUN " } } }\n", "'valid_for' must be a duration" },
+    /* the file itself */
+    { "noreturn.lua", "local x = 1\n", "the file must end with 'return runbook { ... }'" },
+    { "plain.lua", "return { name = 'plain', version = '1', summary = 's', " ONE_STEP,
+      "the file must end with 'return runbook { ... }'" },
+    { "raises.lua", "error('boom here')\n", "boom here" },
+    { "syntax.lua", "return runbook {\n", "syntax.lua" },
+    { "misnamed.lua", HEAD("other") ONE_STEP, "declares the name 'other'; a runbook's file must be named after it" },
+    { "noext", HEAD("noext2") ONE_STEP, "declares the name 'noext2'" },
+};
+
+static void cov_branches_each_bad_declaration_is_refused_naming_the_bad_value(void)
+{
+    for (size_t i = 0; i < sizeof bad_declarations / sizeof *bad_declarations; i++) {
+        const bad_case *c = &bad_declarations[i];
+        int rc = cov_load(c->file, c->text, NULL, NULL);
+        if (rc != DR_EUSAGE || !strstr(err_last(), c->expect)) {
+            char detail[700];
+            snprintf(detail, sizeof detail, "%s: rc %d, message: %s", c->file, rc, err_last());
+            test_fail(__FILE__, __LINE__, c->expect, detail);
+            return;
+        }
+    }
+}
+
+static void cov_branches_a_runbook_with_every_optional_form_loads_them_into_its_steps(void)
+{
+    runbook *rb = NULL;
+    sandbox *sb = NULL;
+    CHECK(cov_load("forms.lua", HEAD("forms")
+                   "description = 'd', lock = function() end,\n"
+                   "  params = { flag = { type = 'bool', default = true, secret = false, doc = 'x', env = 'FLAG' },\n"
+                   "             ratio = { type = 'string', default = 0.5 },\n"
+                   "             n = { type = 'int', default = 3 },\n"
+                   "             ttl = { type = 'duration', config = 'lock.ttl' },\n"
+                   "             who = { type = 'string', config = 'contact' } },\n"
+                   "  steps = {\n"
+                   "    { name = 'one', timeout = 7, retry = { attempts = 2, backoff = 3 }, " STEP_RUN " },\n"
+                   "    { name = 'two', " DESTRUCTIVE "approvers = 3, " STEP_RUN " },\n"
+                   "    { name = 'three', " DESTRUCTIVE "approvers = { count = 2, from = { 'a@x', 'b@x', 'a@x' }, "
+                   "valid_for = 60 }, " STEP_RUN " },\n"
+                   "    { name = 'four', " DESTRUCTIVE "approvers = { count = 1, valid_for = '2m' }, "
+                   "retry = { attempts = 1, backoff = '2s' }, " STEP_RUN " },\n"
+                   "  },\n"
+                   "}\n", &rb, &sb) == 0);
+    CHECK_STR(rb->description, "d");
+    CHECK(rb->lock_ref != LUA_NOREF);
+    CHECK(rb->param_count == 5);
+    /* sorted by name: flag, n, ratio, ttl, who */
+    CHECK_STR(rb->params[0].name, "flag");
+    CHECK_STR(rb->params[0].default_text, "true");
+    CHECK_STR(rb->params[0].env, "FLAG");
+    CHECK_STR(rb->params[1].default_text, "3");
+    CHECK_STR(rb->params[2].default_text, "0.5");
+    CHECK_STR(rb->params[3].config, "lock.ttl");
+    CHECK(rb->params[4].default_text == NULL);
+    CHECK(rb->steps[0].timeout == 7 && rb->steps[0].retry_attempts == 2 && rb->steps[0].retry_backoff == 3);
+    CHECK(rb->steps[1].approvers.count == 3 && rb->steps[1].approvers.valid_for == APPROVAL_DEFAULT_VALIDITY);
+    CHECK(rb->steps[2].approvers.count == 2 && rb->steps[2].approvers.from.count == 2);
+    CHECK(rb->steps[2].approvers.valid_for == 60);
+    CHECK(rb->steps[3].approvers.valid_for == 120 && rb->steps[3].retry_backoff == 2);
+    CHECK(rb->steps[0].approvers.count == 1);
+    CHECK(runbook_step_index(rb, "three") == 2);
+    CHECK(runbook_step_index(rb, "five") == -1);
+    runbook_free(rb);
+    sandbox_free(sb);
+}
+
+static void cov_branches_a_missing_runbook_file_is_a_usage_error(void)
+{
+    sandbox *sb;
+    sandbox_new(&sb, 64u << 20);
+    runbook *rb = (runbook *)1;
+    char path[512];
+    snprintf(path, sizeof path, "%s/runbooks/absent.lua", test_tmpdir());
+    CHECK(runbook_load(&rb, sb, path) == DR_EUSAGE);
+    CHECK(rb == NULL);
+    sandbox_free(sb);
+    runbook_free(NULL); /* freeing nothing is allowed */
+}
+
+/* Loads runbooks/base.lua composed through lib/<module>.lua's compose. */
+static int cov_compose(const char *module_text, const char *function, runbook **out, sandbox **out_sb)
+{
+    const char *lib = test_write_file("lib/wrap.lua", module_text);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%.*s", (int)(strrchr(lib, '/') - lib), lib);
+    const char *path = test_write_file("runbooks/base.lua", HEAD("base") ONE_STEP);
+    sandbox *sb;
+    sandbox_new(&sb, 64u << 20);
+    sandbox_add_lib_dir(sb, dir);
+    runbook *rb = NULL;
+    int rc = runbook_load_composed(&rb, sb, path, "wrap", function);
+    if (rc == 0 && out) {
+        *out = rb;
+        *out_sb = sb;
+        return 0;
+    }
+    runbook_free(rb);
+    sandbox_free(sb);
+    return rc;
+}
+
+static void cov_branches_a_composed_runbook_takes_what_the_module_makes_and_checks_it(void)
+{
+    runbook *rb = NULL;
+    sandbox *sb = NULL;
+    const char *good = "return { compose = function(rb)\n"
+                       "  return { name = 'composed', version = rb.version, summary = 'c',\n"
+                       "           steps = { rb.steps[1], { name = 'extra', run = function() end } } }\n"
+                       "end, broken = function() error('compose failed here') end,\n"
+                       "  bad = function(rb) return { name = 'x' } end, notfn = 1 }\n";
+    CHECK(cov_compose(good, "compose", &rb, &sb) == 0);
+    CHECK_STR(rb->name, "composed"); /* the file's name need not match a composed runbook */
+    CHECK(rb->step_count == 2 && runbook_step_index(rb, "extra") == 1);
+    runbook_free(rb);
+    sandbox_free(sb);
+    CHECK(cov_compose(good, "missing", NULL, NULL) == DR_EUSAGE);
+    CHECK_CONTAINS(err_last(), "the module wrap has no function missing");
+    CHECK(cov_compose(good, "notfn", NULL, NULL) == DR_EUSAGE);
+    CHECK_CONTAINS(err_last(), "has no function notfn");
+    CHECK(cov_compose(good, "broken", NULL, NULL) == DR_EUSAGE);
+    CHECK_CONTAINS(err_last(), "compose failed here");
+    CHECK(cov_compose(good, "bad", NULL, NULL) == DR_EUSAGE);
+    CHECK_CONTAINS(err_last(), "'version' is required");
+    CHECK(cov_compose("error('module does not load')\n", "compose", NULL, NULL) == DR_EUSAGE);
+    CHECK_CONTAINS(err_last(), "module does not load");
+}
+
+TEST_SUITE(cov_engine_branches)
+{
+    REGISTER(cov_branches_each_bad_declaration_is_refused_naming_the_bad_value);
+    REGISTER(cov_branches_a_runbook_with_every_optional_form_loads_them_into_its_steps);
+    REGISTER(cov_branches_a_missing_runbook_file_is_a_usage_error);
+    REGISTER(cov_branches_a_composed_runbook_takes_what_the_module_makes_and_checks_it);
+}
