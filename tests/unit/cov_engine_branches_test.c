@@ -124,6 +124,9 @@ static const bad_case bad_declarations[] = {
     { "stepnt.lua", HEAD("stepnt") "steps = { 'a' } }\n", "step 1: must be a table like" },
     { "stepcrun.lua", HEAD("stepcrun") "steps = { { name = 'A', run = print } } }\n", "step 1 ('A'): step names" },
     { "stepnn.lua", HEAD("stepnn") "steps = { { name = 5, " STEP_RUN " } } }\n", "step 1: 'name' must be a string" },
+    { "steprun.lua", HEAD("steprun") "steps = { { name = 'a', run = 'go' } } }\n",
+      "step 1 ('a'): 'run' must be a function, not a string" },
+    { "x.lua", HEAD("y") ONE_STEP, "declares the name 'y'; a runbook's file must be named after it (y.lua)" },
     { "stepplan.lua", HEAD("stepplan") "steps = { { name = 'a', plan = 1, " STEP_RUN " } } }\n",
       "'plan' must be a function, not a number" },
     { "stepalw.lua", HEAD("stepalw") "steps = { { name = 'a', always = 1, " STEP_RUN " } } }\n",
@@ -305,10 +308,49 @@ static void cov_branches_a_composed_runbook_takes_what_the_module_makes_and_chec
     CHECK_CONTAINS(err_last(), "module does not load");
 }
 
+static void cov_branches_names_with_dashes_and_underscores_load_and_a_sandbox_loads_twice(void)
+{
+    const char *path = test_write_file("runbooks/my-rb.lua", HEAD("my-rb")
+                                       "params = { a_b = { type = 'enum', values = { 'x', 'y' }, default = 'y' },\n"
+                                       "           off = { type = 'bool', default = false } },\n"
+                                       "  steps = { { name = 'step-1', destructive = false, " STEP_RUN " } } }\n");
+    sandbox *sb;
+    sandbox_new(&sb, 64u << 20);
+    runbook *first = NULL, *second = NULL;
+    CHECK(runbook_load(&first, sb, path) == 0);
+    CHECK(runbook_load(&second, sb, path) == 0); /* the second load finds the set of validated tables */
+    CHECK_STR(second->name, "my-rb");
+    CHECK(second->param_count == 2);
+    CHECK_STR(second->params[0].name, "a_b");
+    CHECK(second->params[0].value_count == 2);
+    CHECK_STR(second->params[0].values[1], "y");
+    CHECK_STR(second->params[0].default_text, "y");
+    CHECK_STR(second->params[1].default_text, "false");
+    CHECK(!second->steps[0].destructive);
+    CHECK_STR(second->steps[0].name, "step-1");
+    runbook_free(first);
+    runbook_free(second);
+    sandbox_free(sb);
+}
+
+static void cov_branches_a_runbook_without_a_sandbox_is_freed_without_lua(void)
+{
+    runbook *rb = calloc(1, sizeof *rb);
+    CHECK(rb != NULL);
+    rb->step_count = 1;
+    rb->steps = calloc(1, sizeof *rb->steps);
+    rb->steps[0].name = strdup("a");
+    rb->name = strdup("orphan");
+    CHECK(runbook_step_index(rb, "a") == 0);
+    runbook_free(rb); /* must not touch a Lua state it has not got (ASan sees a leak or a crash) */
+}
+
 TEST_SUITE(cov_engine_branches)
 {
     REGISTER(cov_branches_each_bad_declaration_is_refused_naming_the_bad_value);
     REGISTER(cov_branches_a_runbook_with_every_optional_form_loads_them_into_its_steps);
     REGISTER(cov_branches_a_missing_runbook_file_is_a_usage_error);
+    REGISTER(cov_branches_names_with_dashes_and_underscores_load_and_a_sandbox_loads_twice);
+    REGISTER(cov_branches_a_runbook_without_a_sandbox_is_freed_without_lua);
     REGISTER(cov_branches_a_composed_runbook_takes_what_the_module_makes_and_checks_it);
 }
