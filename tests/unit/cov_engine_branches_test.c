@@ -4,6 +4,7 @@
 #include "test.h"
 
 #include "approvals.h"
+#include "config.h"
 #include "err.h"
 #include "runbook.h"
 #include "sandbox.h"
@@ -345,6 +346,174 @@ static void cov_branches_a_runbook_without_a_sandbox_is_freed_without_lua(void)
     runbook_free(rb); /* must not touch a Lua state it has not got (ASan sees a leak or a crash) */
 }
 
+/* ---- approvals ---------------------------------------------------------- */
+
+static void cov_branches_a_person_is_the_address_inside_angle_brackets_lower_cased(void)
+{
+    static const char *const cases[][2] = {
+        { "Alice Smith <Alice@Example.ORG>", "alice@example.org" },
+        { "Bob@X", "bob@x" },
+        { "odd <>", "odd <>" },
+        { "half <a@x", "half <a@x" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *person = approvals_person(cases[i][0]);
+        int same = strcmp(person, cases[i][1]) == 0;
+        if (!same)
+            test_fail(__FILE__, __LINE__, cases[i][1], person);
+        free(person);
+        if (!same)
+            return;
+    }
+}
+
+static void cov_branches_who_may_approve_lists_the_rule_or_says_anyone(void)
+{
+    approval_rule rule = { 2, { 0 }, 60 };
+    char *who = approvals_who_may(&rule);
+    CHECK_STR(who, "any other operator");
+    free(who);
+    str_list_push(&rule.from, "a@x");
+    str_list_push(&rule.from, "b@x");
+    who = approvals_who_may(&rule);
+    int ok = strcmp(who, "a@x, b@x") == 0;
+    free(who);
+    CHECK(approvals_allowed(&rule, "B <B@X>") && !approvals_allowed(&rule, "c@x"));
+    approval_rule_dispose(&rule);
+    CHECK(ok);
+}
+
+#define T0 1767225600.0 /* 2026-01-01T00:00:00Z */
+
+static cJSON *approval_event(const char *kind, const char *step, const char *time, const char *who,
+                             const char *hash, const char *key)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "kind", kind);
+    cJSON_AddStringToObject(e, "step", step);
+    cJSON_AddStringToObject(e, "time", time);
+    cJSON *data = cJSON_AddObjectToObject(e, "data");
+    cJSON_AddStringToObject(data, "operator", who);
+    cJSON_AddStringToObject(data, "summary_hash", hash);
+    if (key)
+        cJSON_AddStringToObject(data, "signing_key", key);
+    return e;
+}
+
+static void cov_branches_a_tally_counts_each_allowed_fresh_approval_of_the_summary_once(void)
+{
+    approval_rule rule = { 3, { 0 }, 600 };
+    str_list_push(&rule.from, "ann@x");
+    str_list_push(&rule.from, "bob@x");
+    str_list_push(&rule.from, "cat@x");
+    str_list_push(&rule.from, "dan@x");
+    cJSON *events = cJSON_CreateArray();
+    cJSON_AddItemToArray(events, approval_event("approval-given", "other", "2026-01-01T00:00:00Z", "bob@x", "h", NULL));
+    cJSON_AddItemToArray(events, approval_event("step-started", "s", "2026-01-01T00:00:00Z", "bob@x", "h", NULL));
+    cJSON_AddItemToArray(events, approval_event("approval-given", "s", "2026-01-01T00:00:00Z", "bob@x", "old", NULL));
+    cJSON_AddItemToArray(events, approval_event("approval-given", "s", "2025-12-31T00:00:00Z", "cat@x", "h", NULL));
+    cJSON_AddItemToArray(events, approval_event("approval-given", "s", "2026-01-01T00:00:00Z", "eve@x", "h", NULL));
+    cJSON_AddItemToArray(events, approval_event("approval-given", "s", "2026-01-01T00:00:00Z", "Bob <BOB@x>", "h", "K1"));
+    cJSON_AddItemToArray(events, approval_event("approval-given", "s", "2026-01-01T00:00:00Z", "bob@x", "h", "K2"));
+    cJSON_AddItemToArray(events, approval_event("approval-given", "s", "2026-01-01T00:00:00Z", "dan@x", "h", "K1"));
+    cJSON_AddItemToArray(events, approval_event("approval-given", "s", "2026-01-01T00:00:00Z", "ann@x", "h", ""));
+    approval_tally t;
+    approvals_tally(&t, events, "s", "h", &rule, "zed@x", "K9", T0 + 60);
+    int counted = t.approvers.count == 2 && !strcmp(t.approvers.items[0], "Bob <BOB@x>") &&
+                  !strcmp(t.approvers.items[1], "ann@x") && t.keys.count == 1;
+    char *why = xstrdup(t.not_counted.data ? t.not_counted.data : "");
+    approvals_tally_dispose(&t);
+    approvals_tally(&t, events, "s", "h", &rule, "cat@x", NULL, T0);
+    int operator_first = t.approvers.count == 3 && !strcmp(t.approvers.items[0], "cat@x");
+    approvals_tally_dispose(&t);
+    cJSON_Delete(events);
+    approval_rule_dispose(&rule);
+    int ok = counted && operator_first && strstr(why, "zed@x: is not among who may approve") &&
+             strstr(why, "bob@x: approved another summary") && strstr(why, "cat@x: approved at 2025-12-31T00:00:00Z") &&
+             strstr(why, "eve@x: is not among who may approve");
+    if (!ok)
+        test_fail(__FILE__, __LINE__, "the tally", why);
+    free(why);
+}
+
+static void cov_branches_the_pending_request_is_the_last_one_no_start_followed(void)
+{
+    cJSON *events = cJSON_CreateArray();
+    CHECK(approvals_pending_request(events, "s") == NULL);
+    cJSON_AddItemToArray(events, approval_event("approval-requested", "s", "2026-01-01T00:00:00Z", "a", "1", NULL));
+    cJSON_AddItemToArray(events, approval_event("step-started", "s", "2026-01-01T00:00:00Z", "a", "1", NULL));
+    const cJSON *none = approvals_pending_request(events, "s");
+    cJSON_AddItemToArray(events, approval_event("approval-requested", "s", "2026-01-01T00:00:00Z", "a", "2", NULL));
+    cJSON_AddItemToArray(events, approval_event("approval-requested", "t", "2026-01-01T00:00:00Z", "a", "3", NULL));
+    cJSON_AddItemToArray(events, approval_event("step-finished", "s", "2026-01-01T00:00:00Z", "a", "4", NULL));
+    const cJSON *pending = approvals_pending_request(events, "s");
+    const cJSON *data = pending ? cJSON_GetObjectItemCaseSensitive(pending, "data") : NULL;
+    const cJSON *hash = data ? cJSON_GetObjectItemCaseSensitive(data, "summary_hash") : NULL;
+    int ok = none == NULL && cJSON_IsString(hash) && !strcmp(hash->valuestring, "2");
+    cJSON_Delete(events);
+    CHECK(ok);
+}
+
+static void cov_branches_each_bad_policy_rule_is_refused_naming_the_word(void)
+{
+    static const char *const bad[][2] = {
+        { "count", "'count' is not one of count=" },
+        { "colour=red count=1", "'colour=red' is not one of" },
+        { "count= ", "'count=' has no value" },
+        { "count=2x", "'count=2x' is not a count from 1 to 10" },
+        { "count=0", "'count=0' is not a count" },
+        { "count=11", "'count=11' is not a count" },
+        { "count=1 valid_for=soon", "'valid_for=soon' is not a duration" },
+        { "count=1 valid_for=-5m", "'valid_for=-5m' is not a duration" },
+        { "from=a@x runbook=r", "'from=a@x runbook=r' has no count=N" },
+        { "countx=1", "'countx=1' is not one of" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        policy_rule r;
+        int rc = approvals_parse_rule(&r, bad[i][0]);
+        approvals_rule_dispose(&r);
+        if (rc != DR_EUSAGE || !strstr(err_last(), bad[i][1])) {
+            test_fail(__FILE__, __LINE__, bad[i][1], err_last());
+            return;
+        }
+    }
+    policy_rule r;
+    CHECK(approvals_parse_rule(&r, "count=2\tfrom=a@x,b@x,a@x valid_for=30m runbook=x runbook=r step=s "
+                                   "project=p branch=main") == 0);
+    int ok = r.rule.count == 2 && r.rule.from.count == 2 && r.rule.valid_for == 1800 && !strcmp(r.runbook, "r") &&
+             !strcmp(r.step, "s") && !strcmp(r.project, "p") && !strcmp(r.branch, "main");
+    approvals_rule_dispose(&r);
+    CHECK(ok);
+}
+
+static void cov_branches_the_team_policy_raises_what_the_runbook_asks_never_lowers_it(void)
+{
+    config *cfg = NULL;
+    CHECK(config_parse(&cfg, "{\"approvals\": [\"count=3 runbook=other\", \"count=1 valid_for=10m\", "
+                             "\"count=2 from=boss@x runbook=rb step=s project=p branch=main\", "
+                             "\"count=4 project=q\", \"count=5 branch=dev\", \"count=6 step=t\"]}",
+                      "config.json") == 0);
+    approval_rule declared = { 1, { 0 }, 3600 };
+    str_list_push(&declared.from, "ann@x");
+    approval_rule out;
+    approvals_effective(&out, &declared, cfg, "rb", "s", "p", "main");
+    int raised = out.count == 2 && out.from.count == 1 && !strcmp(out.from.items[0], "boss@x") && out.valid_for == 600;
+    approval_rule_dispose(&out);
+    approvals_effective(&out, &declared, cfg, "rb", "s", NULL, NULL);
+    int unmatched = out.count == 1 && out.from.count == 1 && !strcmp(out.from.items[0], "ann@x");
+    approval_rule_dispose(&out);
+    declared.count = 9;
+    declared.valid_for = 60;
+    approvals_effective(&out, &declared, cfg, "other", "s", "q", "dev");
+    int kept = out.count == 9 && out.valid_for == 60;
+    approval_rule_dispose(&out);
+    approval_rule_dispose(&declared);
+    config_free(cfg);
+    CHECK(raised);
+    CHECK(unmatched);
+    CHECK(kept);
+}
+
 TEST_SUITE(cov_engine_branches)
 {
     REGISTER(cov_branches_each_bad_declaration_is_refused_naming_the_bad_value);
@@ -353,4 +522,10 @@ TEST_SUITE(cov_engine_branches)
     REGISTER(cov_branches_names_with_dashes_and_underscores_load_and_a_sandbox_loads_twice);
     REGISTER(cov_branches_a_runbook_without_a_sandbox_is_freed_without_lua);
     REGISTER(cov_branches_a_composed_runbook_takes_what_the_module_makes_and_checks_it);
+    REGISTER(cov_branches_a_person_is_the_address_inside_angle_brackets_lower_cased);
+    REGISTER(cov_branches_who_may_approve_lists_the_rule_or_says_anyone);
+    REGISTER(cov_branches_a_tally_counts_each_allowed_fresh_approval_of_the_summary_once);
+    REGISTER(cov_branches_the_pending_request_is_the_last_one_no_start_followed);
+    REGISTER(cov_branches_each_bad_policy_rule_is_refused_naming_the_word);
+    REGISTER(cov_branches_the_team_policy_raises_what_the_runbook_asks_never_lowers_it);
 }
