@@ -5,7 +5,9 @@
 
 #include "approvals.h"
 #include "config.h"
+#include "drill.h"
 #include "err.h"
+#include "jsonfield.h"
 #include "runbook.h"
 #include "sandbox.h"
 
@@ -514,6 +516,221 @@ static void cov_branches_the_team_policy_raises_what_the_runbook_asks_never_lowe
     CHECK(kept);
 }
 
+/* ---- the drill's scope ---------------------------------------------------- */
+
+typedef struct target_case {
+    const char *method, *path, *body;
+    drill_kind kind;
+    const char *id;        /* NULL: none */
+    int set_default, creates_project, creates_branch;
+} target_case;
+
+static const target_case targets[] = {
+    { "GET", "/projects/p/branches/b", NULL, DRILL_KINDS, NULL, 0, 0, 0 },
+    { "POST", "//projects?x=1", NULL, DRILL_KINDS, NULL, 0, 1, 0 },
+    { "PATCH", "/projects", NULL, DRILL_PROJECT, "/projects", 0, 0, 0 },
+    { "DELETE", "/projects/p", NULL, DRILL_PROJECT, "p", 0, 0, 0 },
+    { "POST", "/projects/p/branches", NULL, DRILL_KINDS, NULL, 0, 0, 1 },
+    { "PATCH", "/projects/p/branches", NULL, DRILL_PROJECT, "p", 0, 0, 0 },
+    { "POST", "/projects/p/branches/b/set_as_default", NULL, DRILL_BRANCH, "b", 1, 0, 0 },
+    { "POST", "/projects/p/branches/b/restore", NULL, DRILL_BRANCH, "b", 0, 0, 0 },
+    { "DELETE", "/projects/p/branches/b", NULL, DRILL_BRANCH, "b", 0, 0, 0 },
+    { "POST", "/projects/p/endpoints", "{\"endpoint\":{\"branch_id\":\"b2\"}}", DRILL_BRANCH, "b2", 0, 0, 0 },
+    { "POST", "/projects/p/endpoints", "{}", DRILL_BRANCH, "", 0, 0, 0 },
+    { "GET", "/projects/p/endpoints", NULL, DRILL_KINDS, NULL, 0, 0, 0 },
+    { "PATCH", "/projects/p/endpoints", NULL, DRILL_PROJECT, "p", 0, 0, 0 },
+    { "POST", "/projects/p/endpoints/e/start", NULL, DRILL_ENDPOINT, "e", 0, 0, 0 },
+    { "POST", "/projects/p/snapshots/s/restore", "{\"target_branch_id\":\"b3\"}", DRILL_BRANCH, "b3", 0, 0, 0 },
+    { "POST", "/projects/p/snapshots/s/restore", "{\"finalize_restore\":true}", DRILL_SNAPSHOT, "s", 0, 0, 0 },
+    { "POST", "/projects/p/snapshots/s/restore", "{\"finalize_restore\":false}", DRILL_KINDS, NULL, 0, 0, 0 },
+    { "POST", "/projects/p/snapshots/s/other", NULL, DRILL_SNAPSHOT, "s", 0, 0, 0 },
+    { "DELETE", "/projects/p/snapshots/s", NULL, DRILL_SNAPSHOT, "s", 0, 0, 0 },
+    { "PATCH", "/projects/p/snapshots", NULL, DRILL_PROJECT, "p", 0, 0, 0 },
+    { "PATCH", "/projects/p/settings", NULL, DRILL_PROJECT, "p", 0, 0, 0 },
+    { "POST", "/users/me", NULL, DRILL_PROJECT, "/users/me", 0, 0, 0 },
+};
+
+static void cov_branches_each_change_is_classified_by_what_it_touches(void)
+{
+    for (size_t i = 0; i < sizeof targets / sizeof *targets; i++) {
+        const target_case *c = &targets[i];
+        cJSON *body = c->body ? cJSON_Parse(c->body) : NULL;
+        drill_target t;
+        drill_target_of(&t, c->method, c->path, body);
+        int ok = t.kind == c->kind && (c->id ? t.id && !strcmp(t.id, c->id) : !t.id) &&
+                 t.set_default == c->set_default && t.creates_project == c->creates_project &&
+                 t.creates_branch == c->creates_branch;
+        char detail[300];
+        snprintf(detail, sizeof detail, "%s %s: kind %d id %s", c->method, c->path, (int)t.kind, t.id ? t.id : "-");
+        drill_target_dispose(&t);
+        cJSON_Delete(body);
+        if (!ok) {
+            test_fail(__FILE__, __LINE__, "the target", detail);
+            return;
+        }
+    }
+}
+
+static void cov_branches_a_scope_knows_only_what_was_added_and_claims_its_own_recent_names(void)
+{
+    drill_scope *s = drill_scope_new("Run-ABC", T0);
+    drill_scope_add(s, DRILL_BRANCH, NULL);
+    drill_scope_add(s, DRILL_BRANCH, "");
+    drill_scope_add(s, DRILL_KINDS, "x");
+    drill_scope_add(s, DRILL_BRANCH, "b1");
+    int known = drill_scope_has(s, DRILL_BRANCH, "b1") && !drill_scope_has(s, DRILL_BRANCH, NULL) &&
+                !drill_scope_has(s, DRILL_KINDS, "x") && !drill_scope_has(s, DRILL_PROJECT, "b1");
+    static const struct { const char *json; int claimed; } objects[] = {
+        { "{\"name\":\"drill-run-abc-x\",\"created_at\":\"2026-01-01T00:00:00Z\"}", 1 },
+        { "{\"name\":\"drill-run-abc-x\",\"created_at\":\"2025-12-31T23:59:58Z\"}", 0 },
+        { "{\"name\":\"drill-run-abc-x\",\"created_at\":\"yesterday\"}", 0 },
+        { "{\"name\":\"drill-other\",\"created_at\":\"2026-01-01T00:00:00Z\"}", 0 },
+        { "{\"created_at\":\"2026-01-01T00:00:00Z\"}", 0 },
+        { "{\"name\":\"drill-run-abc-x\"}", 0 },
+    };
+    int claims = 1;
+    for (size_t i = 0; i < sizeof objects / sizeof *objects; i++) {
+        cJSON *o = cJSON_Parse(objects[i].json);
+        if (drill_scope_claims(s, o) != objects[i].claimed)
+            claims = 0;
+        cJSON_Delete(o);
+    }
+    int refusals = drill_scope_refusal_count(s) == 0 && drill_scope_refusal(s, 0) == NULL;
+    drill_scope_refuse(s, "no");
+    drill_scope_refuse(s, "no");
+    refusals = refusals && drill_scope_refusal_count(s) == 2 && !strcmp(drill_scope_refusal(s, 1), "no");
+    drill_scope_free(s);
+    drill_scope_free(NULL);
+    CHECK(known);
+    CHECK(claims);
+    CHECK(refusals);
+}
+
+static void cov_branches_a_scope_learns_what_answers_created_once_each(void)
+{
+    drill_scope *s = drill_scope_new("r1", T0);
+    cJSON *answer = cJSON_Parse("{\"project\":{\"id\":\"p1\"},\"branch\":{\"id\":\"b1\"},\"snapshot\":{\"id\":\"s1\"},"
+                                "\"endpoints\":[{\"id\":\"e1\"},{\"name\":\"no id\"}],\"endpoint\":{\"id\":\"e1\"},"
+                                "\"connection_uris\":[{\"connection_uri\":\"postgresql://u@h1.example/db\"},"
+                                "{\"connection_uri\":\"host=h2 port=6543 dbname=x\"},"
+                                "{\"connection_uri\":\"hostaddr=10.0.0.1 port=\"},"
+                                "{\"connection_uri\":\"dbname=x\"},{\"connection_uri\":\"not a uri '\"},{}]}");
+    cJSON *learned = cJSON_CreateArray();
+    drill_scope_learn(s, answer, learned);
+    drill_scope_learn(s, answer, learned); /* nothing new the second time */
+    drill_scope_learn(s, answer, NULL);
+    int count = cJSON_GetArraySize(learned);
+    int hosts = drill_scope_has(s, DRILL_HOST, "h1.example:5432") && drill_scope_has(s, DRILL_HOST, "h2:6543") &&
+                drill_scope_has(s, DRILL_HOST, "10.0.0.1:5432");
+    int others = drill_scope_has(s, DRILL_PROJECT, "p1") && drill_scope_has(s, DRILL_SNAPSHOT, "s1") &&
+                 drill_scope_has(s, DRILL_ENDPOINT, "e1");
+    char *both = drill_host_of_uri("host=named hostaddr=10.0.0.2");
+    int host_first = both && !strcmp(both, "named:5432");
+    free(both);
+    drill_scope_learn_uri(s, NULL, learned);
+    cJSON_Delete(learned);
+    cJSON_Delete(answer);
+    drill_scope_free(s);
+    CHECK(count == 7);
+    CHECK(hosts);
+    CHECK(others);
+    CHECK(host_first);
+}
+
+static void cov_branches_a_branch_creation_gets_the_expiry_unless_it_has_one(void)
+{
+    drill_scope *s = drill_scope_new("r1", T0);
+    cJSON *body = cJSON_Parse("{}");
+    drill_scope_stamp_expiry(s, body); /* no expiry yet: nothing */
+    int untouched = cJSON_GetArraySize(body) == 0;
+    drill_scope_set_expiry(s, "2026-01-02T00:00:00Z");
+    drill_scope_stamp_expiry(s, NULL);
+    drill_scope_stamp_expiry(s, body);
+    const char *stamped = json_text(cJSON_GetObjectItemCaseSensitive(body, "branch"), "expires_at", NULL);
+    int added = stamped && !strcmp(stamped, "2026-01-02T00:00:00Z");
+    cJSON *own = cJSON_Parse("{\"branch\":{\"expires_at\":\"soon\"}}");
+    drill_scope_stamp_expiry(s, own);
+    int kept = !strcmp(json_text(cJSON_GetObjectItemCaseSensitive(own, "branch"), "expires_at", ""), "soon");
+    cJSON *odd = cJSON_Parse("{\"branch\":1}");
+    drill_scope_stamp_expiry(s, odd);
+    int odd_kept = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(odd, "branch"));
+    cJSON *array = cJSON_Parse("[]");
+    drill_scope_stamp_expiry(s, array);
+    int array_kept = cJSON_GetArraySize(array) == 0;
+    drill_scope_set_expiry(s, NULL);
+    int cleared = drill_scope_expiry(s) == NULL;
+    cJSON_Delete(body);
+    cJSON_Delete(own);
+    cJSON_Delete(odd);
+    cJSON_Delete(array);
+    drill_scope_free(s);
+    CHECK(untouched && added && kept && odd_kept && array_kept && cleared);
+}
+
+static void cov_branches_the_drill_default_rewrites_the_default_flags_and_replays(void)
+{
+    drill_scope *s = drill_scope_new("r1", T0);
+    cJSON *answer = cJSON_Parse("{\"branch\":{\"id\":\"b1\",\"default\":true},"
+                                "\"branches\":[{\"id\":\"b1\",\"default\":true},{\"id\":\"b2\",\"default\":false},"
+                                "{\"id\":\"b3\"},{\"default\":true}]}");
+    drill_scope_rewrite_default(s, answer); /* no drill default: unchanged */
+    int unchanged = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(answer, "branch"),
+                                                                   "default"));
+    cJSON *events = cJSON_Parse("[{\"kind\":\"step-started\"},{\"data\":{}},"
+                                "{\"kind\":\"neon\",\"data\":{\"drill_learned\":[{\"kind\":\"branch\",\"id\":\"b2\"},"
+                                "{\"kind\":\"galaxy\",\"id\":\"g\"},{\"id\":\"nokind\"}],\"drill_default\":\"b2\"}},"
+                                "{\"kind\":\"neon\",\"data\":{}}]");
+    drill_scope_replay(s, events);
+    int replayed = drill_scope_has(s, DRILL_BRANCH, "b2") && !strcmp(drill_scope_default(s), "b2");
+    drill_scope_rewrite_default(s, NULL);
+    drill_scope_rewrite_default(s, answer);
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(answer, "branches");
+    int rewritten = cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(list, 0), "default")) &&
+                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(list, 1), "default")) &&
+                    !cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(list, 2), "default") &&
+                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(list, 3), "default"));
+    drill_scope_set_expiry(s, "2026-01-02T00:00:00Z");
+    drill_scope_refuse(s, "refused once");
+    cJSON *json = drill_scope_to_json(s);
+    char *text = cJSON_PrintUnformatted(json);
+    int shown = strstr(text, "\"branches\":[\"b2\"]") && strstr(text, "\"expires_at\":\"2026-01-02T00:00:00Z\"") &&
+                strstr(text, "\"refused\":[\"refused once\"]") && strstr(text, "\"default\":\"b2\"");
+    free(text);
+    cJSON_Delete(json);
+    drill_scope_set_default(s, NULL);
+    json = drill_scope_to_json(s);
+    int null_default = cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(json, "default"));
+    cJSON_Delete(json);
+    cJSON_Delete(events);
+    cJSON_Delete(answer);
+    drill_scope_free(s);
+    CHECK(unchanged);
+    CHECK(replayed);
+    CHECK(rewritten);
+    CHECK(shown);
+    CHECK(null_default);
+}
+
+static void cov_branches_a_drill_owns_only_paths_with_a_component_naming_its_run(void)
+{
+    drill_scope *s = drill_scope_new("R1", T0);
+    static const struct { const char *path; int owned; } paths[] = {
+        { "r1", 1 }, { "/tmp/r1/x", 1 }, { "/tmp/drill-r1.sql", 1 }, { "/tmp/x-r1-y", 1 },
+        { "/tmp/r1/../etc", 0 }, { "/tmp/ar1/x", 0 }, { "/tmp/r1x", 0 }, { "/tmp/ar1/r1", 1 }, { "/tmp/none", 0 },
+    };
+    int ok = 1;
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
+        if (drill_scope_owns_path(s, paths[i].path) != paths[i].owned) {
+            test_fail(__FILE__, __LINE__, "owns_path", paths[i].path);
+            ok = 0;
+            break;
+        }
+    drill_scope_free(s);
+    if (!ok)
+        return;
+    CHECK(drill_program_allowed("mkdir") && drill_program_allowed("test") && !drill_program_allowed("psql"));
+}
+
 TEST_SUITE(cov_engine_branches)
 {
     REGISTER(cov_branches_each_bad_declaration_is_refused_naming_the_bad_value);
@@ -528,4 +745,10 @@ TEST_SUITE(cov_engine_branches)
     REGISTER(cov_branches_the_pending_request_is_the_last_one_no_start_followed);
     REGISTER(cov_branches_each_bad_policy_rule_is_refused_naming_the_word);
     REGISTER(cov_branches_the_team_policy_raises_what_the_runbook_asks_never_lowers_it);
+    REGISTER(cov_branches_each_change_is_classified_by_what_it_touches);
+    REGISTER(cov_branches_a_scope_knows_only_what_was_added_and_claims_its_own_recent_names);
+    REGISTER(cov_branches_a_scope_learns_what_answers_created_once_each);
+    REGISTER(cov_branches_a_branch_creation_gets_the_expiry_unless_it_has_one);
+    REGISTER(cov_branches_the_drill_default_rewrites_the_default_flags_and_replays);
+    REGISTER(cov_branches_a_drill_owns_only_paths_with_a_component_naming_its_run);
 }
