@@ -9,6 +9,7 @@
 #include "err.h"
 #include "jsonfield.h"
 #include "runbook.h"
+#include "runs.h"
 #include "sandbox.h"
 
 #include <stdio.h>
@@ -731,6 +732,149 @@ static void cov_branches_a_drill_owns_only_paths_with_a_component_naming_its_run
     CHECK(drill_program_allowed("mkdir") && drill_program_allowed("test") && !drill_program_allowed("psql"));
 }
 
+/* ---- runs of an audit folder ------------------------------------------------ */
+
+#define J_START(t) "{\"seq\":1,\"time\":\"" t "\",\"kind\":\"run-started\",\"step\":null,\"data\":{\"steps\":[\"a\",\"b\"]}}\n"
+#define J_STEP_DONE(seq, t, step, data) \
+    "{\"seq\":" #seq ",\"time\":\"" t "\",\"kind\":\"step-done\",\"step\":\"" step "\",\"data\":" data "}\n"
+
+/* runs/<id>/run.json (when info) and journal.jsonl (when journal). */
+static void write_run(const char *id, const char *info, const char *journal)
+{
+    char name[256];
+    if (info) {
+        snprintf(name, sizeof name, "audit/runs/%s/run.json", id);
+        test_write_file(name, info);
+    }
+    if (journal) {
+        snprintf(name, sizeof name, "audit/runs/%s/journal.jsonl", id);
+        test_write_file(name, journal);
+    }
+}
+
+static void cov_branches_run_ids_are_safe_names_and_new_ones_are_stamped(void)
+{
+    static const struct { const char *id; int valid; } ids[] = {
+        { "", 0 }, { ".hidden", 0 }, { "a/b", 0 }, { "a b", 0 }, { "a~", 0 }, { "a:", 0 }, { "a@", 0 }, { "a[", 0 },
+        { "a{", 0 }, { "20260101T000000Z-Run_1.x-ab12", 1 }, { "Z", 1 },
+        { "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 0 },
+    };
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
+        if (runs_valid_id(ids[i].id) != ids[i].valid) {
+            test_fail(__FILE__, __LINE__, "runs_valid_id", ids[i].id);
+            return;
+        }
+    char *id = runs_new_id("restore");
+    int ok = runs_valid_id(id) && strlen(id) == strlen("20260101T000000Z-restore-ab12") && strstr(id, "Z-restore-");
+    free(id);
+    CHECK(ok);
+}
+
+static void cov_branches_a_run_record_that_is_missing_or_corrupt_is_refused_naming_it(void)
+{
+    write_run("r-array", "[1]", NULL);
+    write_run("r-text", "not json", NULL);
+    char audit[512];
+    snprintf(audit, sizeof audit, "%s/audit", test_tmpdir());
+    cJSON *info = (cJSON *)1;
+    CHECK(runs_read_info(&info, audit, "../x") == DR_EUSAGE && info == NULL);
+    CHECK_CONTAINS(err_last(), "'../x' is not a run id");
+    CHECK(runs_read_info(&info, audit, "r-none") == DR_EUSAGE);
+    CHECK_CONTAINS(err_last(), "there is no run r-none in");
+    CHECK(runs_read_info(&info, audit, "r-array") == DR_EUSAGE && info == NULL);
+    CHECK_CONTAINS(err_last(), "r-array/run.json is not valid JSON (corrupt run record)");
+    CHECK(runs_read_info(&info, audit, "r-text") == DR_EUSAGE && info == NULL);
+    CHECK_CONTAINS(err_last(), "r-text/run.json is not valid JSON");
+    cJSON *record = (cJSON *)1;
+    CHECK(runs_record(&record, audit, "r-none") == DR_EUSAGE && record == NULL);
+}
+
+static void cov_branches_a_run_state_is_replayed_with_its_elapsed_time_or_is_corrupt(void)
+{
+    write_run("r-ok", "{}", J_START("2026-01-01T00:00:00Z")
+              J_STEP_DONE(2, "2026-01-01T00:00:02Z", "a", "{}"));
+    write_run("r-badtime", "{}", J_START("2026-01-01T00:00:00Z")
+              J_STEP_DONE(2, "later", "a", "{}"));
+    write_run("r-notime", "{}", "{\"seq\":1,\"kind\":\"run-started\",\"step\":null,\"data\":{\"steps\":[\"a\"]}}\n");
+    write_run("r-corrupt", "{}", J_START("2026-01-01T00:00:00Z")
+              J_STEP_DONE(2, "2026-01-01T00:00:02Z", "zzz", "{}"));
+    char audit[512];
+    snprintf(audit, sizeof audit, "%s/audit", test_tmpdir());
+    int live = -1;
+    cJSON *state = runs_state(&live, audit, "r-ok");
+    int ok = live == 0 && json_number(state, "elapsed_seconds", -1) == 2 &&
+             !strcmp(runs_shown_status(state, 0), "dead (the process stopped mid-run; resume it)") &&
+             !strcmp(runs_shown_status(state, 1), "running");
+    cJSON_Delete(state);
+    state = runs_state(&live, audit, "r-badtime");
+    int badtime = cJSON_GetObjectItemCaseSensitive(state, "elapsed_seconds") == NULL;
+    cJSON_Delete(state);
+    state = runs_state(&live, audit, "r-notime");
+    int notime = cJSON_GetObjectItemCaseSensitive(state, "elapsed_seconds") == NULL;
+    cJSON_Delete(state);
+    state = runs_state(&live, audit, "r-corrupt");
+    int corrupt = !strcmp(json_text(state, "status", ""), "corrupt") && strstr(json_text(state, "detail", ""), "zzz") &&
+                  !strcmp(runs_shown_status(state, 0), "corrupt");
+    cJSON_Delete(state);
+    state = runs_state(&live, audit, "r-nojournal");
+    int missing = !strcmp(json_text(state, "status", ""), "corrupt");
+    cJSON_Delete(state);
+    CHECK(ok);
+    CHECK(badtime);
+    CHECK(notime);
+    CHECK(corrupt);
+    CHECK(missing);
+}
+
+static void cov_branches_runs_are_collected_newest_first_with_their_undos_and_outputs(void)
+{
+    char audit[512];
+    snprintf(audit, sizeof audit, "%s/audit", test_tmpdir());
+    cJSON *none = runs_collect(audit); /* no runs/ yet */
+    int empty = cJSON_GetArraySize(none) == 0;
+    cJSON_Delete(none);
+    none = runs_undone_by(audit, "r1");
+    empty = empty && cJSON_GetArraySize(none) == 0;
+    cJSON_Delete(none);
+    const char *journal = J_START("2026-01-01T00:00:00Z")
+                          J_STEP_DONE(2, "2026-01-01T00:00:03Z", "a", "{\"outputs\":{\"id\":7}}")
+                          J_STEP_DONE(3, "2026-01-01T00:00:04Z", "b", "{}");
+    write_run("r1", "{\"runbook\":{\"name\":\"restore\",\"version\":\"2\"},\"started_at\":\"2026-01-01T00:00:00Z\","
+                    "\"operator\":\"ann@x\",\"params\":{\"at\":\"now\"},\"target\":{\"project\":\"p\"}}", journal);
+    write_run("r2", "{\"runbook\":{\"name\":\"undo\"},\"params\":{\"run\":\"r1\"}}", journal);
+    write_run("r3", "{\"runbook\":{\"name\":\"undo\"},\"params\":{\"run\":\"r9\"}}", journal);
+    write_run("r4", "{\"runbook\":{\"name\":\"other\"},\"params\":{\"run\":\"r1\"}}", journal);
+    write_run("r5", "{\"runbook\":{\"name\":\"undo\"}}", journal);
+    write_run("r6", NULL, journal);          /* no run.json: left out */
+    write_run(".r7", "{}", journal);         /* hidden: never a run */
+    cJSON *rows = runs_collect(audit);
+    const cJSON *first = cJSON_GetArrayItem(rows, 0), *last = cJSON_GetArrayItem(rows, 4);
+    int collected = cJSON_GetArraySize(rows) == 5 && !strcmp(json_text(first, "run_id", ""), "r5") &&
+                    !strcmp(json_text(first, "version", ""), "?") && !strcmp(json_text(last, "run_id", ""), "r1") &&
+                    !strcmp(json_text(last, "runbook", ""), "restore") &&
+                    !strcmp(json_text(last, "operator", ""), "ann@x") &&
+                    json_number(last, "duration_seconds", 0) == 4;
+    cJSON_Delete(rows);
+    cJSON *record = NULL;
+    CHECK(runs_record(&record, audit, "r1") == 0);
+    const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(record, "outputs");
+    const cJSON *undos = cJSON_GetObjectItemCaseSensitive(record, "undone_by");
+    int recorded = json_number(cJSON_GetObjectItemCaseSensitive(outputs, "a"), "id", 0) == 7 &&
+                   !cJSON_GetObjectItemCaseSensitive(outputs, "b") && cJSON_GetArraySize(undos) == 1 &&
+                   !strcmp(json_text(cJSON_GetArrayItem(undos, 0), "run_id", ""), "r2") &&
+                   !strcmp(json_text(cJSON_GetObjectItemCaseSensitive(record, "params"), "at", ""), "now") &&
+                   !strcmp(json_text(record, "version", ""), "2");
+    cJSON_Delete(record);
+    CHECK(runs_record(&record, audit, "r5") == 0);
+    int nulls = cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(record, "target")) &&
+                cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(record, "operator"));
+    cJSON_Delete(record);
+    CHECK(empty);
+    CHECK(collected);
+    CHECK(recorded);
+    CHECK(nulls);
+}
+
 TEST_SUITE(cov_engine_branches)
 {
     REGISTER(cov_branches_each_bad_declaration_is_refused_naming_the_bad_value);
@@ -751,4 +895,8 @@ TEST_SUITE(cov_engine_branches)
     REGISTER(cov_branches_a_branch_creation_gets_the_expiry_unless_it_has_one);
     REGISTER(cov_branches_the_drill_default_rewrites_the_default_flags_and_replays);
     REGISTER(cov_branches_a_drill_owns_only_paths_with_a_component_naming_its_run);
+    REGISTER(cov_branches_run_ids_are_safe_names_and_new_ones_are_stamped);
+    REGISTER(cov_branches_a_run_record_that_is_missing_or_corrupt_is_refused_naming_it);
+    REGISTER(cov_branches_a_run_state_is_replayed_with_its_elapsed_time_or_is_corrupt);
+    REGISTER(cov_branches_runs_are_collected_newest_first_with_their_undos_and_outputs);
 }
