@@ -370,6 +370,15 @@ static void cov_branches_a_person_is_the_address_inside_angle_brackets_lower_cas
     }
 }
 
+static void cov_branches_the_summary_hash_is_sha256_of_summary_newline_challenge(void)
+{
+    char hash[APPROVAL_HASH_SIZE], other[APPROVAL_HASH_SIZE];
+    approvals_summary_hash(hash, "drop db", "prod");
+    CHECK_STR(hash, "3c365d09e990459c082951baf68026725bf911a203286fcda2e883331d368a87");
+    approvals_summary_hash(other, "drop db", "staging");
+    CHECK(strcmp(hash, other) != 0);
+}
+
 static void cov_branches_who_may_approve_lists_the_rule_or_says_anyone(void)
 {
     approval_rule rule = { 2, { 0 }, 60 };
@@ -410,6 +419,7 @@ static void cov_branches_a_tally_counts_each_allowed_fresh_approval_of_the_summa
     str_list_push(&rule.from, "bob@x");
     str_list_push(&rule.from, "cat@x");
     str_list_push(&rule.from, "dan@x");
+    str_list_push(&rule.from, "fay@x");
     cJSON *events = cJSON_CreateArray();
     cJSON_AddItemToArray(events, approval_event("approval-given", "other", "2026-01-01T00:00:00Z", "bob@x", "h", NULL));
     cJSON_AddItemToArray(events, approval_event("step-started", "s", "2026-01-01T00:00:00Z", "bob@x", "h", NULL));
@@ -420,18 +430,23 @@ static void cov_branches_a_tally_counts_each_allowed_fresh_approval_of_the_summa
     cJSON_AddItemToArray(events, approval_event("approval-given", "s", "2026-01-01T00:00:00Z", "bob@x", "h", "K2"));
     cJSON_AddItemToArray(events, approval_event("approval-given", "s", "2026-01-01T00:00:00Z", "dan@x", "h", "K1"));
     cJSON_AddItemToArray(events, approval_event("approval-given", "s", "2026-01-01T00:00:00Z", "ann@x", "h", ""));
+    cJSON_AddItemToArray(events, approval_event("approval-given", "s", "2026-01-01T00:00:00Z", "fay@x", "h", NULL));
     approval_tally t;
     approvals_tally(&t, events, "s", "h", &rule, "zed@x", "K9", T0 + 60);
-    int counted = t.approvers.count == 2 && !strcmp(t.approvers.items[0], "Bob <BOB@x>") &&
+    int counted = t.approvers.count == 3 && !strcmp(t.approvers.items[0], "Bob <BOB@x>") &&
                   !strcmp(t.approvers.items[1], "ann@x") && t.keys.count == 1;
     char *why = xstrdup(t.not_counted.data ? t.not_counted.data : "");
     approvals_tally_dispose(&t);
     approvals_tally(&t, events, "s", "h", &rule, "cat@x", NULL, T0);
-    int operator_first = t.approvers.count == 3 && !strcmp(t.approvers.items[0], "cat@x");
+    int operator_first = t.approvers.count == 4 && !strcmp(t.approvers.items[0], "cat@x");
+    approvals_tally_dispose(&t);
+    approval_rule anyone = { 1, { 0 }, 600 };
+    approvals_tally(&t, NULL, "s", "h", &anyone, "zed@x", NULL, T0);
+    int alone = t.approvers.count == 1 && approvals_allowed(&anyone, "whoever");
     approvals_tally_dispose(&t);
     cJSON_Delete(events);
     approval_rule_dispose(&rule);
-    int ok = counted && operator_first && strstr(why, "zed@x: is not among who may approve") &&
+    int ok = alone && counted && operator_first && strstr(why, "zed@x: is not among who may approve") &&
              strstr(why, "bob@x: approved another summary") && strstr(why, "cat@x: approved at 2025-12-31T00:00:00Z") &&
              strstr(why, "eve@x: is not among who may approve");
     if (!ok)
@@ -441,6 +456,7 @@ static void cov_branches_a_tally_counts_each_allowed_fresh_approval_of_the_summa
 
 static void cov_branches_the_pending_request_is_the_last_one_no_start_followed(void)
 {
+    CHECK(approvals_pending_request(NULL, "s") == NULL);
     cJSON *events = cJSON_CreateArray();
     CHECK(approvals_pending_request(events, "s") == NULL);
     cJSON_AddItemToArray(events, approval_event("approval-requested", "s", "2026-01-01T00:00:00Z", "a", "1", NULL));
@@ -468,6 +484,7 @@ static void cov_branches_each_bad_policy_rule_is_refused_naming_the_word(void)
         { "count=11", "'count=11' is not a count" },
         { "count=1 valid_for=soon", "'valid_for=soon' is not a duration" },
         { "count=1 valid_for=-5m", "'valid_for=-5m' is not a duration" },
+        { "count=1 valid_for=0s", "'valid_for=0s' is not a duration" },
         { "from=a@x runbook=r", "'from=a@x runbook=r' has no count=N" },
         { "countx=1", "'countx=1' is not one of" },
     };
@@ -549,6 +566,10 @@ static const target_case targets[] = {
     { "PATCH", "/projects/p/snapshots", NULL, DRILL_PROJECT, "p", 0, 0, 0 },
     { "PATCH", "/projects/p/settings", NULL, DRILL_PROJECT, "p", 0, 0, 0 },
     { "POST", "/users/me", NULL, DRILL_PROJECT, "/users/me", 0, 0, 0 },
+    { "POST", "/users", NULL, DRILL_PROJECT, "/users", 0, 0, 0 },
+    { "PATCH", "/projects/p/settings/a/b", NULL, DRILL_PROJECT, "p", 0, 0, 0 },
+    { "PATCH", "/projects/p/settings/a", NULL, DRILL_PROJECT, "p", 0, 0, 0 },
+    { "DELETE", "/projects/p/branches/b/x/y/z/w", NULL, DRILL_BRANCH, "b", 0, 0, 0 },
 };
 
 static void cov_branches_each_change_is_classified_by_what_it_touches(void)
@@ -629,6 +650,13 @@ static void cov_branches_a_scope_learns_what_answers_created_once_each(void)
     int host_first = both && !strcmp(both, "named:5432");
     free(both);
     drill_scope_learn_uri(s, NULL, learned);
+    char *empty_host = drill_host_of_uri("host='' hostaddr='' port=1");
+    int no_host = empty_host == NULL;
+    free(empty_host);
+    cJSON *bare = cJSON_Parse("{\"branch\":{\"id\":\"b9\"}}");
+    drill_scope_learn(s, bare, NULL); /* learned, though not listed */
+    int unlisted = drill_scope_has(s, DRILL_BRANCH, "b9") && cJSON_GetArraySize(learned) == 7;
+    cJSON_Delete(bare);
     cJSON_Delete(learned);
     cJSON_Delete(answer);
     drill_scope_free(s);
@@ -636,6 +664,8 @@ static void cov_branches_a_scope_learns_what_answers_created_once_each(void)
     CHECK(hosts);
     CHECK(others);
     CHECK(host_first);
+    CHECK(no_host);
+    CHECK(unlisted);
 }
 
 static void cov_branches_a_branch_creation_gets_the_expiry_unless_it_has_one(void)
@@ -681,6 +711,11 @@ static void cov_branches_the_drill_default_rewrites_the_default_flags_and_replay
                                 "{\"kind\":\"neon\",\"data\":{\"drill_learned\":[{\"kind\":\"branch\",\"id\":\"b2\"},"
                                 "{\"kind\":\"galaxy\",\"id\":\"g\"},{\"id\":\"nokind\"}],\"drill_default\":\"b2\"}},"
                                 "{\"kind\":\"neon\",\"data\":{}}]");
+    drill_scope_replay(s, NULL);
+    cJSON *json = drill_scope_to_json(s);
+    int bare = !cJSON_GetObjectItemCaseSensitive(json, "expires_at") &&
+               cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(json, "default"));
+    cJSON_Delete(json);
     drill_scope_replay(s, events);
     int replayed = drill_scope_has(s, DRILL_BRANCH, "b2") && !strcmp(drill_scope_default(s), "b2");
     drill_scope_rewrite_default(s, NULL);
@@ -692,7 +727,12 @@ static void cov_branches_the_drill_default_rewrites_the_default_flags_and_replay
                     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(list, 3), "default"));
     drill_scope_set_expiry(s, "2026-01-02T00:00:00Z");
     drill_scope_refuse(s, "refused once");
-    cJSON *json = drill_scope_to_json(s);
+    cJSON *lone = cJSON_Parse("{\"branch\":{\"id\":\"b2\",\"default\":false}}");
+    drill_scope_rewrite_default(s, lone);
+    int lone_default = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(lone, "branch"),
+                                                                      "default"));
+    cJSON_Delete(lone);
+    json = drill_scope_to_json(s);
     char *text = cJSON_PrintUnformatted(json);
     int shown = strstr(text, "\"branches\":[\"b2\"]") && strstr(text, "\"expires_at\":\"2026-01-02T00:00:00Z\"") &&
                 strstr(text, "\"refused\":[\"refused once\"]") && strstr(text, "\"default\":\"b2\"");
@@ -705,6 +745,8 @@ static void cov_branches_the_drill_default_rewrites_the_default_flags_and_replay
     cJSON_Delete(events);
     cJSON_Delete(answer);
     drill_scope_free(s);
+    CHECK(bare);
+    CHECK(lone_default);
     CHECK(unchanged);
     CHECK(replayed);
     CHECK(rewritten);
@@ -774,6 +816,7 @@ static void cov_branches_a_run_record_that_is_missing_or_corrupt_is_refused_nami
 {
     write_run("r-array", "[1]", NULL);
     write_run("r-text", "not json", NULL);
+    test_write_file("audit/runs/r-dir/run.json/inside", "{}"); /* run.json that cannot be read */
     char audit[512];
     snprintf(audit, sizeof audit, "%s/audit", test_tmpdir());
     cJSON *info = (cJSON *)1;
@@ -785,6 +828,7 @@ static void cov_branches_a_run_record_that_is_missing_or_corrupt_is_refused_nami
     CHECK_CONTAINS(err_last(), "r-array/run.json is not valid JSON (corrupt run record)");
     CHECK(runs_read_info(&info, audit, "r-text") == DR_EUSAGE && info == NULL);
     CHECK_CONTAINS(err_last(), "r-text/run.json is not valid JSON");
+    CHECK(runs_read_info(&info, audit, "r-dir") == DR_EUSAGE && info == NULL);
     cJSON *record = (cJSON *)1;
     CHECK(runs_record(&record, audit, "r-none") == DR_EUSAGE && record == NULL);
 }
@@ -796,6 +840,8 @@ static void cov_branches_a_run_state_is_replayed_with_its_elapsed_time_or_is_cor
     write_run("r-badtime", "{}", J_START("2026-01-01T00:00:00Z")
               J_STEP_DONE(2, "later", "a", "{}"));
     write_run("r-notime", "{}", "{\"seq\":1,\"kind\":\"run-started\",\"step\":null,\"data\":{\"steps\":[\"a\"]}}\n");
+    write_run("r-lastnotime", "{}", J_START("2026-01-01T00:00:00Z")
+              "{\"seq\":2,\"kind\":\"step-done\",\"step\":\"a\",\"data\":{}}\n");
     write_run("r-corrupt", "{}", J_START("2026-01-01T00:00:00Z")
               J_STEP_DONE(2, "2026-01-01T00:00:02Z", "zzz", "{}"));
     char audit[512];
@@ -809,6 +855,10 @@ static void cov_branches_a_run_state_is_replayed_with_its_elapsed_time_or_is_cor
     state = runs_state(&live, audit, "r-badtime");
     int badtime = cJSON_GetObjectItemCaseSensitive(state, "elapsed_seconds") == NULL;
     cJSON_Delete(state);
+    state = runs_state(&live, audit, "r-lastnotime");
+    badtime = badtime && cJSON_GetObjectItemCaseSensitive(state, "elapsed_seconds") == NULL &&
+              strcmp(json_text(state, "status", ""), "corrupt") != 0;
+    cJSON_Delete(state);
     state = runs_state(&live, audit, "r-notime");
     int notime = cJSON_GetObjectItemCaseSensitive(state, "elapsed_seconds") == NULL;
     cJSON_Delete(state);
@@ -819,6 +869,12 @@ static void cov_branches_a_run_state_is_replayed_with_its_elapsed_time_or_is_cor
     state = runs_state(&live, audit, "r-nojournal");
     int missing = !strcmp(json_text(state, "status", ""), "corrupt");
     cJSON_Delete(state);
+    cJSON *record = NULL;
+    int recorded = runs_record(&record, audit, "r-corrupt") == 0 &&
+                   !strcmp(json_text(record, "status", ""), "corrupt") &&
+                   cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(record, "outputs")) == 0;
+    cJSON_Delete(record);
+    CHECK(recorded);
     CHECK(ok);
     CHECK(badtime);
     CHECK(notime);
@@ -884,6 +940,7 @@ TEST_SUITE(cov_engine_branches)
     REGISTER(cov_branches_a_runbook_without_a_sandbox_is_freed_without_lua);
     REGISTER(cov_branches_a_composed_runbook_takes_what_the_module_makes_and_checks_it);
     REGISTER(cov_branches_a_person_is_the_address_inside_angle_brackets_lower_cased);
+    REGISTER(cov_branches_the_summary_hash_is_sha256_of_summary_newline_challenge);
     REGISTER(cov_branches_who_may_approve_lists_the_rule_or_says_anyone);
     REGISTER(cov_branches_a_tally_counts_each_allowed_fresh_approval_of_the_summary_once);
     REGISTER(cov_branches_the_pending_request_is_the_last_one_no_start_followed);
