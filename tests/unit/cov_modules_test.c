@@ -18,6 +18,7 @@
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- a sandbox with dr, json and neon -------------------------------------- */
@@ -53,6 +54,7 @@ typedef struct {
     const char *drill_project; /* ...that made this project (may be NULL) */
     const char *drill_branch;  /* ...and this branch (may be NULL) */
     size_t *drill_refusals;    /* gets how many changes the drill refused */
+    const char *lib_dir;       /* where `require` finds library modules (may be NULL) */
 } neon_setup;
 
 /* Runs code as a runbook chunk; "ok: <tostring of result>" or "error: <message>".
@@ -62,6 +64,8 @@ static char *eval_with(const neon_setup *s, const char *code, int *events)
     sandbox *sb;
     if (sandbox_new(&sb, 64u << 20) != 0)
         return xstrdup("error: no sandbox");
+    if (s->lib_dir)
+        sandbox_add_lib_dir(sb, s->lib_dir);
     journal_seen seen = { .refuse_events = s->refuse_events };
     dr_host host = { .event = count_event, .confirm = no_confirm, .ud = &seen, .plan_mode = s->plan_mode };
     if (s->drill) {
@@ -528,6 +532,59 @@ static void cov_modules_params_a_missing_required_one_says_how_to_give_it(void)
     CHECK_HAS(resolve(&plain, 1, NULL, 0, NULL, NULL), "param 'count' is required: give -p count=<a whole number");
 }
 
+
+/* ---- the sandbox ------------------------------------------------------------------- */
+
+static void cov_modules_sandbox_names_what_a_runbook_reached_for(void)
+{
+    CHECK_EVAL("return _G[1]", "unknown global '?'");
+    CHECK_EVAL("return string.nosuch", "string.nosuch is not available to runbooks");
+    CHECK_EVAL("return setmetatable({}, 5)", "nil or table expected");
+}
+
+static void cov_modules_sandbox_load_takes_text_chunks_only(void)
+{
+    CHECK_EVAL("local f, e = load(42); return e", "ok: load: runbooks may load text chunks given as strings only");
+    CHECK_EVAL("local f, e = load('return 1', 'c', 'b'); return e", "binary chunks are not allowed");
+    CHECK_EVAL("local f, e = load('return (', '=chunk'); return e", "ok: chunk:1:");
+    CHECK_EVAL("return load('return x', '=c', 't', { x = 'from the env' })()", "ok: from the env");
+    CHECK_EVAL("return load('return y')", "ok: function");
+}
+
+static void cov_modules_sandbox_require_refuses_names_that_are_not_module_names(void)
+{
+    CHECK_EVAL("return require('')", "require '': module names are letters");
+    CHECK_EVAL("return require('.hidden')", "require '.hidden': module names");
+    CHECK_EVAL("return require('a..b')", "require 'a..b': module names");
+    CHECK_EVAL("return require('a.')", "require 'a.': module names");
+    CHECK_EVAL("return require('a b')", "require 'a b': module names");
+    CHECK_EVAL("return require('nosuch')", "looked up as (no lua/ folder found)");
+}
+
+static void cov_modules_sandbox_require_loads_library_modules_and_names_the_ones_it_cannot(void)
+{
+    const char *dir = test_tmpdir();
+    char *sub = xasprintf("%s/cov", dir);
+    mkdir(sub, 0755);
+    free(sub);
+    test_write_file("cov/nothing.lua", "local x = 1\n");
+    test_write_file("cov/broken.lua", "return (\n");
+    neon_setup s = { .target = &nowhere, .lib_dir = dir };
+    CHECK_HAS(eval_with(&s, "return require('cov.nothing')", NULL), "ok: true");
+    CHECK_HAS(eval_with(&s, "return require('cov.broken')", NULL), "cov/broken.lua:2: unexpected symbol near <eof>");
+    CHECK_HAS(eval_with(&s, "return require('cov.missing')", NULL), "cov/missing.lua");
+}
+
+static void cov_modules_sandbox_shows_an_error_table_by_its_message_and_fields(void)
+{
+    CHECK_EVAL("error({ message = 'it broke', code = 7 })", "error: it broke {\"code\":7}");
+    CHECK_EVAL("error({ message = 'only this' })", "error: only this");
+    CHECK_EVAL("error({ code = 7 })", "error: {\"code\":7}");
+    CHECK_EVAL("error({ f = print })", "error: (an error table that cannot be shown: ");
+    CHECK_EVAL("error(setmetatable({}, { __tostring = function() return 'shown by tostring' end }))",
+               "error: shown by tostring");
+}
+
 /* ---- the command line ------------------------------------------------------------ */
 
 /* cli_main with its output thrown away; returns its exit status. */
@@ -661,6 +718,11 @@ TEST_SUITE(cov_modules)
     REGISTER(cov_modules_params_of_a_resumed_run_keep_their_values_and_ask_for_secrets_again);
     REGISTER(cov_modules_params_come_from_the_env_the_config_or_the_default_and_say_so);
     REGISTER(cov_modules_params_a_missing_required_one_says_how_to_give_it);
+    REGISTER(cov_modules_sandbox_names_what_a_runbook_reached_for);
+    REGISTER(cov_modules_sandbox_load_takes_text_chunks_only);
+    REGISTER(cov_modules_sandbox_require_refuses_names_that_are_not_module_names);
+    REGISTER(cov_modules_sandbox_require_loads_library_modules_and_names_the_ones_it_cannot);
+    REGISTER(cov_modules_sandbox_shows_an_error_table_by_its_message_and_fields);
     REGISTER(cov_modules_cli_options_without_a_value_name_the_option);
     REGISTER(cov_modules_cli_refuses_an_unknown_option_and_an_unknown_command);
     REGISTER(cov_modules_cli_refuses_a_run_id_that_could_escape_its_folder);
