@@ -377,6 +377,21 @@ static void cov_modules_json_decode_gives_back_numbers_as_they_left(void)
 }
 
 
+
+/* The limits are about the whole value: a refusal names the root, and
+ * where inside it the limit was passed. */
+static void cov_modules_json_refuses_values_past_its_limits_naming_where(void)
+{
+    CHECK_EVAL("return require('json').encode(string.rep('a', 16 * 1024 * 1024))",
+               "value: larger than 16 MiB as JSON; keep big data in files or tables");
+    CHECK_EVAL("return require('json').encode({ big = string.rep('a', 16 * 1024 * 1024) })",
+               "(the limit is passed at value.big)");
+    CHECK_EVAL("local t = {}; for i = 1, 1048577 do t[i] = true end; return require('json').encode(t)",
+               "more than 1048576 values as JSON");
+    CHECK_EVAL("local v, e = require('json').decode(string.rep(' ', 16 * 1024 * 1024 + 1)); return e",
+               "over the limit of 16 MiB");
+}
+
 /* ---- params ------------------------------------------------------------------------- */
 
 /* The message params_parse_value gives text, or "ok: <json>". Caller frees. */
@@ -639,6 +654,8 @@ static void cov_modules_cli_refuses_an_unknown_option_and_an_unknown_command(voi
     CHECK_CLI_USAGE("unknown command 'frobnicate'", "frobnicate");
     CHECK_CLI_USAGE("unknown command '-'", "-");
     CHECK_CLI_USAGE("unknown command '--json'", "--", "--json");
+    CHECK_CLI_USAGE("unknown option '-pproject'", "run", "-pproject");
+    CHECK_CLI_USAGE("unknown option '--frob'", "--runbooks=d", "--audit=a", "--verbose", "--quiet", "list", "--frob");
 }
 
 static void cov_modules_cli_refuses_a_run_id_that_could_escape_its_folder(void)
@@ -710,6 +727,7 @@ TEST_SUITE(cov_modules)
     REGISTER(cov_modules_json_encode_writes_plain_values_and_null);
     REGISTER(cov_modules_json_decode_reports_text_it_cannot_read);
     REGISTER(cov_modules_json_decode_gives_back_numbers_as_they_left);
+    REGISTER(cov_modules_json_refuses_values_past_its_limits_naming_where);
     REGISTER(cov_modules_params_refuse_ints_that_are_not_whole_numbers_within_2_53);
     REGISTER(cov_modules_params_read_bools_paths_and_enums_or_name_the_form);
     REGISTER(cov_modules_params_never_show_a_secret_value_in_their_refusals);
