@@ -170,6 +170,9 @@ static int rule_word(policy_rule *r, const char *word, const char *key, size_t k
         for (char *who = strtok_r(list, ",", &save); who; who = strtok_r(NULL, ",", &save))
             str_list_add_unique(&r->rule.from, who);
         free(list);
+        /* An empty list would mean anyone: never what a restriction meant. */
+        if (r->rule.from.count == 0)
+            return bad_rule(word, "names no one (give the approvers' e-mail addresses, comma-separated)");
     } else if (!strncmp(key, "valid_for", key_len)) {
         if (timefmt_parse_duration(&seconds, value) != 0 || seconds <= 0)
             return bad_rule(word, "is not a duration such as 30m or 1h");

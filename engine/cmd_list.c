@@ -161,7 +161,8 @@ void cmd_list_files_ending(char ***files, size_t *count, const char *dir, const 
             cli_push_arg(files, count, xasprintf("%s/%s", dir, e->d_name));
     }
     closedir(d);
-    qsort(*files, *count, sizeof **files, compare_strings);
+    if (*count > 1) /* an empty folder leaves *files NULL, which qsort may not take */
+        qsort(*files, *count, sizeof **files, compare_strings);
 }
 
 void cmd_list_runbook_files(char ***files, size_t *count, const char *dir)

@@ -93,7 +93,8 @@ int files_sha256(const char *path, char out[65])
         names[count++] = xstrdup(e->d_name);
     }
     closedir(d);
-    qsort(names, count, sizeof *names, compare_names);
+    if (count > 1) /* an empty folder leaves names NULL, which qsort may not take */
+        qsort(names, count, sizeof *names, compare_names);
     buf listing = BUF_INIT;
     int rc = 0;
     for (size_t i = 0; i < count; i++) {

@@ -477,6 +477,13 @@ static int json_decode(lua_State *L)
     }
     const char *end = NULL;
     cJSON *value = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    /* What follows the value must be white space only: "[1] junk" is not JSON. */
+    while (value && end && end < text + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+        end++;
+    if (value && end && end < text + len) {
+        cJSON_Delete(value);
+        value = NULL;
+    }
     if (!value) {
         size_t at = end && end >= text ? (size_t)(end - text) : 0;
         lua_pushnil(L);

@@ -594,7 +594,8 @@ static void extract(runbook *rb, lua_State *L, int idx)
             lua_pop(L, 1);
         }
         /* Lua's table order is arbitrary; show params in a stable order. */
-        qsort(rb->params, rb->param_count, sizeof *rb->params, compare_params);
+        if (rb->param_count > 1) /* none leaves rb->params NULL, which qsort may not take */
+            qsort(rb->params, rb->param_count, sizeof *rb->params, compare_params);
     }
     lua_pop(L, 1);
     lua_getfield(L, idx, "steps");

@@ -30,7 +30,7 @@ static int is_id_char(char c)
 int runs_valid_id(const char *run_id)
 {
     size_t len = strlen(run_id);
-    if (len == 0 || len > 128 || run_id[0] == '.')
+    if (len == 0 || len > 128 || run_id[0] == '.' || run_id[0] == '-') /* '-': an option to any program */
         return 0;
     for (const char *p = run_id; *p; p++)
         if (!is_id_char(*p))
@@ -184,7 +184,8 @@ static void list_run_ids(char ***ids, size_t *count, const char *audit_dir)
         (*ids)[(*count)++] = xstrdup(e->d_name);
     }
     closedir(d);
-    qsort(*ids, *count, sizeof **ids, compare_strings);
+    if (*count > 1) /* no run leaves *ids NULL, which qsort may not take */
+        qsort(*ids, *count, sizeof **ids, compare_strings);
 }
 
 static cJSON *run_row(const char *run_id, const cJSON *info, const cJSON *state, int live)

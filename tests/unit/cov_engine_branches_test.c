@@ -487,6 +487,8 @@ static void cov_branches_each_bad_policy_rule_is_refused_naming_the_word(void)
         { "count=1 valid_for=0s", "'valid_for=0s' is not a duration" },
         { "from=a@x runbook=r", "'from=a@x runbook=r' has no count=N" },
         { "countx=1", "'countx=1' is not one of" },
+        /* an empty list once meant "anyone": a restriction silently lost */
+        { "count=2 from=,", "'from=,' names no one" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         policy_rule r;
@@ -798,7 +800,7 @@ static void cov_branches_run_ids_are_safe_names_and_new_ones_are_stamped(void)
 {
     static const struct { const char *id; int valid; } ids[] = {
         { "", 0 }, { ".hidden", 0 }, { "a/b", 0 }, { "a b", 0 }, { "a~", 0 }, { "a:", 0 }, { "a@", 0 }, { "a[", 0 },
-        { "a{", 0 }, { "20260101T000000Z-Run_1.x-ab12", 1 }, { "Z", 1 },
+        { "a{", 0 }, { "-rf", 0 }, { "20260101T000000Z-Run_1.x-ab12", 1 }, { "Z", 1 },
         { "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 0 },
     };
     for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)

@@ -366,6 +366,10 @@ static void cov_modules_json_decode_reports_text_it_cannot_read(void)
     CHECK_EVAL("local v, e = require('json').decode(''); return tostring(v) .. ' ' .. tostring(e)",
                "ok: nil json.decode: invalid JSON at byte 0");
     CHECK_EVAL("return require('json').decode({})", "bad argument #1");
+    /* text after the value is not JSON (once the value alone was taken) */
+    CHECK_EVAL("local v, e = require('json').decode('[1] trailing'); return tostring(v) .. ' ' .. tostring(e)",
+               "ok: nil json.decode: invalid JSON at byte 4");
+    CHECK_EVAL("local v = require('json').decode('[1] \\n'); return #v", "ok: 1");
 }
 
 static void cov_modules_json_decode_gives_back_numbers_as_they_left(void)
