@@ -4,6 +4,8 @@
  * check, the lock renewer and the terminal. */
 #include "test.h"
 
+#include "luaeval.h"
+
 #include "audit.h"
 #include "buf.h"
 #include "cli.h"
@@ -905,22 +907,7 @@ static char *eval_drill(dr_host *host, const char *code)
     sandbox_new(&sb, 64u << 20);
     drmod_register(sb, host);
     drill_module *m = drillmod_register(sb, host);
-    lua_State *L = sandbox_state(sb);
-    char *out;
-    sandbox_push_env(sb);
-    if (luaL_loadbufferx(L, code, strlen(code), "=test", "t") != LUA_OK) {
-        out = xasprintf("error: %s", lua_tostring(L, -1));
-    } else {
-        lua_insert(L, -2);
-        lua_setupvalue(L, -2, 1);
-        char *error = NULL;
-        if (sandbox_call(&error, NULL, sb, 0, 1, 10) == 0) {
-            out = xasprintf("ok: %s", luaL_tolstring(L, -1, NULL));
-        } else {
-            out = xasprintf("error: %s", error);
-            free(error);
-        }
-    }
+    char *out = test_eval_in(sb, code, 10);
     sandbox_free(sb);
     drillmod_free(m);
     return out;

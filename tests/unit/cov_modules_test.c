@@ -4,6 +4,8 @@
  * a 127.0.0.1 port where nothing listens. */
 #include "test.h"
 
+#include "luaeval.h"
+
 #include "buf.h"
 #include "cli.h"
 #include "drill.h"
@@ -78,22 +80,7 @@ static char *eval_with(const neon_setup *s, const char *code, int *events)
     drmod_register(sb, &host);
     neon_module m = { .host = &host, .target = s->target };
     neonmod_register(sb, &m);
-    lua_State *L = sandbox_state(sb);
-    char *out;
-    sandbox_push_env(sb);
-    if (luaL_loadbufferx(L, code, strlen(code), "=test", "t") != LUA_OK) {
-        out = xasprintf("error: %s", lua_tostring(L, -1));
-    } else {
-        lua_insert(L, -2);
-        lua_setupvalue(L, -2, 1);
-        char *error = NULL;
-        if (sandbox_call(&error, NULL, sb, 0, 1, s->timeout > 0 ? s->timeout : 5) == 0) {
-            out = xasprintf("ok: %s", luaL_tolstring(L, -1, NULL));
-        } else {
-            out = xasprintf("error: %s", error);
-            free(error);
-        }
-    }
+    char *out = test_eval_in(sb, code, s->timeout > 0 ? s->timeout : 5);
     neonmod_close(&m);
     sandbox_free(sb);
     if (s->drill_refusals)

@@ -2,6 +2,8 @@
  * what was refused, and nothing may happen on the machine. */
 #include "test.h"
 
+#include "luaeval.h"
+
 #include "buf.h"
 #include "drmod.h"
 #include "err.h"
@@ -38,23 +40,7 @@ static char *eval_limited(const char *code, double timeout, size_t memory)
     sandbox_add_lib_dir(sb, test_tmpdir());
     dr_host host = { .event = no_event, .confirm = no_confirm };
     drmod_register(sb, &host);
-    lua_State *L = sandbox_state(sb);
-    char *out;
-    sandbox_push_env(sb);
-    if (luaL_loadbufferx(L, code, strlen(code), "=test", "t") != LUA_OK) {
-        out = xasprintf("error: %s", lua_tostring(L, -1));
-        sandbox_free(sb);
-        return out;
-    }
-    lua_insert(L, -2);
-    lua_setupvalue(L, -2, 1);
-    char *error = NULL;
-    if (sandbox_call(&error, NULL, sb, 0, 1, timeout) == 0) {
-        out = xasprintf("ok: %s", luaL_tolstring(L, -1, NULL));
-    } else {
-        out = xasprintf("error: %s", error);
-        free(error);
-    }
+    char *out = test_eval_in(sb, code, timeout);
     sandbox_free(sb);
     return out;
 }
