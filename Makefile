@@ -134,7 +134,8 @@ unit: $(BIN)/unit-tests
 
 # The sanitizer build lives in its own folders so it never mixes objects
 # with the normal build.
-asan: deps
+# (the kill and fault tests use the test build, bin-hooks/)
+asan: deps hooks
 	@bash tests/contract/install.sh
 	$(MAKE) BUILD=build-asan BIN=bin-asan SANITIZER=address,undefined OPT="-O1 -g" \
 	  bin-asan/drctl bin-asan/neon-local bin-asan/unit-tests bin-asan/ptydrive bin-asan/fsync-floor \
