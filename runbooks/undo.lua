@@ -66,12 +66,15 @@ end
 local function counts_of(ctx, branch_id, data_only)
   local p = ctx.params.project
   local endpoints = neon.list_endpoints(p, branch_id) or {}
+  if #endpoints > 0 then
+    -- One an earlier attempt made, or began to delete, just before it
+    -- died, may still be changing: what is there once it settles counts.
+    common.settle(ctx, branch_id)
+    endpoints = neon.list_endpoints(p, branch_id) or {}
+  end
   if #endpoints == 0 then
     if not data_only then dr.fail("the branch " .. branch_id .. " has no endpoint to count its rows through") end
     endpoints = { neon.create_endpoint(p, { branch_id = branch_id, type = "read_write" }) }
-  else
-    -- One an earlier attempt made, just before it died, may still be starting.
-    common.settle(ctx, branch_id)
   end
   local ok, counts = pcall(function()
     local conn = common.connect(ctx, branch_id)
@@ -80,7 +83,11 @@ local function counts_of(ctx, branch_id, data_only)
     return c
   end)
   if data_only then
-    for _, e in ipairs(endpoints) do neon.delete_endpoint(p, e.id) end
+    for _, e in ipairs(endpoints) do
+      local gone, why = pcall(neon.delete_endpoint, p, e.id)
+      -- Not found: an earlier attempt's deletion, just before it died, ended since.
+      if not gone and not common.not_found(why) then error(why, 0) end
+    end
   end
   if not ok then error(counts, 0) end
   return counts

@@ -130,26 +130,34 @@ t_a_scenario_killed_inside_its_restore_and_after_its_end_resumes_the_same() {
 }
 
 # The case CASE killed after the first journal line of its uninterrupted
-# run that the jq filter SELECT matches, then resumed to the same end.
-case_killed_after_line_matching() { # CASE SELECT
-    local here=$PWD line
+# run that the jq filter SELECT matches, then resumed to the same end; one
+# kill for each SELECT, each from the same starting point.
+case_killed_after_line_matching() { # CASE SELECT...
+    local here=$PWD line case=$1 journal select
+    shift
     chmod 755 . # the branches' servers run as postgres, inside it
     mkdir run
-    (cd run && crash_template "$1")
+    (cd run && crash_template "$case")
     cp -a run template
-    (cd run && crash_baseline "$1" "$here/expected")
-    line=$(jq -c "$2" "run/drctl-audit/runs/$(cd run && newest_run)/journal.jsonl" | grep -n true | cut -d: -f1 |
-           head -1)
-    [ -n "$line" ] || fail "no journal line of $1 matches $2"
-    crash_reset "$here/template" "$here/run"
-    (cd run && crash_kill_at "$1" "$line" "$here/expected")
+    (cd run && crash_baseline "$case" "$here/expected")
+    journal="$here/expected.journal"
+    cp "run/drctl-audit/runs/$(cd run && newest_run)/journal.jsonl" "$journal"
+    for select in "$@"; do
+        line=$(jq -c "$select" "$journal" | grep -n true | cut -d: -f1 | head -1)
+        [ -n "$line" ] || fail "no journal line of $case matches $select"
+        crash_reset "$here/template" "$here/run"
+        (cd run && crash_kill_at "$case" "$line" "$here/expected")
+    done
 }
 
 # Killed once its check had asked for the endpoint it counts through: the
 # resumed check found the endpoint still starting, and failed to connect.
+# Killed once it had asked for that endpoint's deletion: the resumed check
+# asked again, and took Neon's 404 for a failure.
 t_an_undo_killed_after_its_check_made_an_endpoint_resumes_the_same() {
     case_killed_after_line_matching undo \
-        '.kind == "neon" and .step == "check" and .data.method == "POST" and (.data.path | endswith("/endpoints"))'
+        '.kind == "neon" and .step == "check" and .data.method == "POST" and (.data.path | endswith("/endpoints"))' \
+        '.kind == "neon" and .step == "check" and .data.method == "DELETE" and (.data.path | test("/endpoints/"))'
 }
 
 # Killed once the drill's incident had committed: the next attempt made a
