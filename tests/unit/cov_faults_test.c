@@ -160,25 +160,33 @@ static int write_run(const char *dir, const char *run_id, const char *jtext)
     return rc;
 }
 
-static void cov_faults_a_commit_whose_lock_cannot_be_opened_names_the_lock_and_commits_nothing(void)
+/* A folder at RELPATH (inside the trail) where drctl writes a file: the
+ * commit of run r1 fails with a message holding EXPECTED, and nothing is
+ * committed. */
+static void run_commit_blocked_by_a_folder(const char *name, const char *relpath, const char *expected)
 {
     char *dir = NULL;
-    audit *a = new_trail("lock-dir", &dir);
+    audit *a = new_trail(name, &dir);
     CHECK(a);
-    char *lock = xasprintf("%s/.git/drctl/commit.lock", dir);
-    CHECK(fsio_mkdirs(lock, 0755) == 0); /* a folder where the lock file goes */
     CHECK(write_run(dir, "r1", "{}\n") == 0);
+    char *blocker = xasprintf("%s/%s", dir, relpath);
+    CHECK(fsio_mkdirs(blocker, 0755) == 0);
     int rc = audit_commit_run(a, "r1", "r1: run started", OPERATOR);
     char message[512];
     snprintf(message, sizeof message, "%s", err_last());
     char head[GIT_OID_HEXSZ + 1];
     head_id(head, dir);
     audit_free(a);
-    free(lock);
+    free(blocker);
     free(dir);
     CHECK(rc == DR_EFAIL);
-    CHECK_CONTAINS(message, "cannot open the audit repository's lock");
+    CHECK_CONTAINS(message, expected);
     CHECK_STR(head, "");
+}
+
+static void cov_faults_a_commit_whose_lock_cannot_be_opened_names_the_lock_and_commits_nothing(void)
+{
+    run_commit_blocked_by_a_folder("lock-dir", ".git/drctl/commit.lock", "cannot open the audit repository's lock");
 }
 
 static void cov_faults_an_operator_without_an_email_commits_as_login_at_host(void)
@@ -262,23 +270,7 @@ static void cov_faults_a_commit_over_a_head_that_names_no_commit_fails_cleanly(v
 
 static void cov_faults_a_run_file_that_is_a_folder_cannot_be_stored_and_nothing_is_committed(void)
 {
-    char *dir = NULL;
-    audit *a = new_trail("file-folder", &dir);
-    CHECK(a);
-    CHECK(write_run(dir, "r1", "{}\n") == 0);
-    char *report = xasprintf("%s/runs/r1/report.md", dir);
-    CHECK(fsio_mkdirs(report, 0755) == 0);
-    int rc = audit_commit_run(a, "r1", "r1: run started", OPERATOR);
-    char message[512];
-    snprintf(message, sizeof message, "%s", err_last());
-    char head[GIT_OID_HEXSZ + 1];
-    head_id(head, dir);
-    audit_free(a);
-    free(report);
-    free(dir);
-    CHECK(rc == DR_EFAIL);
-    CHECK_CONTAINS(message, "cannot store a file in the audit repository");
-    CHECK_STR(head, "");
+    run_commit_blocked_by_a_folder("file-folder", "runs/r1/report.md", "cannot store a file in the audit repository");
 }
 
 static void cov_faults_a_notification_outside_its_folder_is_refused(void)
