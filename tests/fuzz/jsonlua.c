@@ -149,9 +149,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *text = (const char *)data;
     open_state();
-    cJSON *tree = cJSON_ParseWithLengthOpts(text, size, NULL, 0);
+    const char *end = NULL;
+    cJSON *tree = cJSON_ParseWithLengthOpts(text, size, &end, 0);
+    /* json.decode takes white space after the value, nothing else. */
+    while (tree && end && end < text + size && strchr(" \t\n\r", *end) && *end)
+        end++;
+    int whole = tree && end && end == text + size;
     lua_settop(L, 0);
-    if (tree) {
+    if (tree && !whole) {
+        int decoded;
+        char *encoded = through_module(text, size, 0, &decoded);
+        FUZZ_CHECK(!decoded);
+        free(encoded);
+        cJSON_Delete(tree);
+    } else if (tree) {
         jsonlua_push(L, tree);
         cJSON *back = jsonlua_from_lua(L, -1, "outputs");
         if (back) {

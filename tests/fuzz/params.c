@@ -93,7 +93,16 @@ static void check_refusal(const param_spec *spec, const char *text)
         size_t n = strlen(text) + 3;
         char *quoted = malloc(n);
         snprintf(quoted, n, "'%s'", text);
-        FUZZ_CHECK(strstr(why, quoted) == NULL);
+        /* The message names the param as 'name': a value that is the
+         * param's own name is found there, and is no leak. */
+        char *named = malloc(strlen(spec->name) + 3);
+        sprintf(named, "'%s'", spec->name);
+        char *rest = strdup(why);
+        for (char *at; (at = strstr(rest, named));)
+            memmove(at, at + strlen(named), strlen(at + strlen(named)) + 1);
+        FUZZ_CHECK(strstr(rest, quoted) == NULL);
+        free(rest);
+        free(named);
         free(quoted);
     }
 }

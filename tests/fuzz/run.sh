@@ -28,6 +28,7 @@ run_one() {
     mkdir -p "$corpus" "$artifacts"
     cp -n tests/fuzz/corpus/"$h"/* "$corpus"/ 2>/dev/null
     local started=$SECONDS
+    touch "$work/$h.start" # what an earlier run found stays, and is not counted again
     nice -n 10 bin-fuzz/fuzz-"$h" -runs="$runs" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$artifacts"/ "$corpus" > "$work/$h.log" 2>&1
     local rc=$?
@@ -46,7 +47,7 @@ printf '%s\n' '-----------|--------------|---------|--------'
 for h in "$@"; do
     read -r rc took < "$work/$h.status"
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/$h.log" | tail -1)
-    crashes=$(find build-fuzz/artifacts/"$h" -type f | wc -l)
+    crashes=$(find build-fuzz/artifacts/"$h" -type f -newer "$work/$h.start" | wc -l)
     note=""
     [ "$runs" -gt 0 ] && [ "${execs:-0}" -lt "$runs" ] && note=" (time bound reached first)"
     printf '%-10s | %12s | %7s | %7s%s\n' "$h" "${execs:-?}" "$took" "$crashes" "$note"
