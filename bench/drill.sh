@@ -83,7 +83,7 @@ drill_size() { # SCALE
         mkdir -p "$DRILL_LOGS"
         cp "$work/nl.err" "$DRILL_LOGS/neon-local-$scale.log"
         cp "$work/drill.json" "$DRILL_LOGS/drill-$scale.json"
-        cp "$work"/run/drctl-audit/runs/*/journal.jsonl "$DRILL_LOGS/journal-$scale.jsonl" 2>/dev/null || true
+        cp "$work"/run/drctl-audit/runs/*/*/*/*/journal.jsonl "$DRILL_LOGS/journal-$scale.jsonl" 2>/dev/null || true
     fi
     if [ "$rc" -ne 0 ]; then
         echo "the drill failed (exit $rc): $(jq -r '.message // empty' "$work/drill.json" 2>/dev/null)"
@@ -100,7 +100,7 @@ drill_size() { # SCALE
     rows=$(jq -r '.rpo_rows | to_entries | map("\(.key) \(.value)") | join(", ")' "$j")
     verdict=$(jq -r '.result' "$j")
     writer=$(jq -r 'select(.kind == "figure" and .data.label == "writer") | .data.value' \
-        "$work"/run/drctl-audit/runs/*/journal.jsonl | tail -1)
+        "$work"/run/drctl-audit/runs/*/*/*/*/journal.jsonl | tail -1)
     # neon-local's phases for the point-in-time branch of restore-point
     # (and for the drill's own probe of the copy's history, in prepare).
     local point probe

@@ -33,7 +33,7 @@ module() { # WHAT SRC DST FILE: the module's seconds
      NEON_API_KEY=$KEY NEON_API_HOST=$URL DRCTL_OPERATOR="bench <bench@example.org>" \
         "$BIN_DIR/drctl" --runbooks "$OLDPWD/bench/runbooks" run bench-copy -p "what=$1" -p "src=$2" -p "dst=$3" \
         -p "file=$4" -p "folder=$work" >/dev/null 2>"$work/drctl.err") || { cat "$work/drctl.err" >&2; exit 1; }
-    jq -r '.steps[0].outputs.seconds' "$work"/run/drctl-audit/runs/*/state.json
+    jq -r '.steps[0].outputs.seconds' "$work"/run/drctl-audit/runs/*/*/*/*/state.json
 }
 db_uri() { echo "$dst_uri" | sed -E "s#/neondb([?]|\$)#/$1\\1#"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }

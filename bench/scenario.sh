@@ -39,6 +39,6 @@ drctl_time=$(elapsed "$t0")
 back=$(psql "$uri" -XAtc 'select count(*) from booking where "salonId" = 3')
 [ "$back" = "$lost" ] || { echo "the runbook brought back $back bookings, the bare replay has $lost"; exit 1; }
 steps=$(jq -r 'select(.kind == "step-done") | "\(.step) \(.data.duration_ms / 1000)s"' \
-        "$work"/run/drctl-audit/runs/*/journal.jsonl | paste -sd, - | sed 's/,/, /g')
+        "$work"/run/drctl-audit/runs/*/*/*/*/journal.jsonl | paste -sd, - | sed 's/,/, /g')
 echo "accidental-deletion (restore) on $size: drctl ${drctl_time}s, bare base backup + WAL replay + start ${bare}s;" \
      "ratio $(ratio "$drctl_time" "$bare")x (goal <= 1.2); $lost bookings back; steps: $steps"

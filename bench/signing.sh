@@ -29,10 +29,10 @@ source bench/stats.sh
 : >"$work/signed.ms"
 for round in $(seq 1 "$ROUNDS"); do
     "$BIN_DIR/drctl" --runbooks "$work/runbooks" --audit "$work/plain" -q run noop --run-id "p$round" >/dev/null
-    transition_gaps "$work/plain/runs/p$round/journal.jsonl" >>"$work/plain.ms"
+    transition_gaps "$(find "$work/plain/runs" -mindepth 4 -type d -name "p$round")/journal.jsonl" >>"$work/plain.ms"
     DRCTL_SIGNING_KEY="$work/key" "$BIN_DIR/drctl" --runbooks "$work/runbooks" --audit "$work/signed" -q \
         run noop --run-id "s$round" >/dev/null
-    transition_gaps "$work/signed/runs/s$round/journal.jsonl" >>"$work/signed.ms"
+    transition_gaps "$(find "$work/signed/runs" -mindepth 4 -type d -name "s$round")/journal.jsonl" >>"$work/signed.ms"
 done
 plain=$(percentile "$work/plain.ms" 50)
 signed=$(percentile "$work/signed.ms" 50)

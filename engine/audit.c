@@ -7,6 +7,7 @@
 #include "err.h"
 #include "fsio.h"
 #include "redact.h"
+#include "runpath.h"
 #include "signing.h"
 #include "term.h"
 
@@ -17,9 +18,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const run_files[] = { "run.json", "journal.jsonl", "state.json", "report.md", NULL };
+#define run_files runpath_files
+
+/* A file as it was when it was last stored: a file whose inode, size and
+ * modification time are the same is not read and hashed again (run.json
+ * is written once per run; state.json is replaced by a rename, so its
+ * inode changes each time; the journal grows). */
+struct stored_file {
+    char *path;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    git_oid blob;
+};
+
 
 int audit_git_fail(int code, const char *what)
 {
@@ -146,6 +162,11 @@ void audit_free(audit *a)
     free(a->locks_dir);
     free(a->branch);
     signer_free(a->signer);
+    free(a->folder_run);
+    free(a->folder);
+    for (size_t i = 0; i < a->stored_count; i++)
+        free(a->stored[i].path);
+    free(a->stored);
     free(a);
 }
 
@@ -283,6 +304,62 @@ int audit_head_commit(git_commit **out, git_repository *repo)
     return 0;
 }
 
+static struct stored_file *stored_entry(audit *a, const char *path)
+{
+    for (size_t i = 0; i < a->stored_count; i++)
+        if (strcmp(a->stored[i].path, path) == 0)
+            return &a->stored[i];
+    if (a->stored_count == 8) { /* the files of the runs of one command: few */
+        free(a->stored[0].path);
+        memmove(a->stored, a->stored + 1, --a->stored_count * sizeof *a->stored);
+    }
+    a->stored = xrealloc(a->stored, (a->stored_count + 1) * sizeof *a->stored);
+    struct stored_file *e = &a->stored[a->stored_count++];
+    *e = (struct stored_file){ .path = xstrdup(path) };
+    return e;
+}
+
+/* The blob of the file at relpath: *present 0 when there is no such file.
+ * Read as bytes, never through git's filters (a trail is stored exactly). */
+static int store_file(git_oid *blob, int *present, audit *a, const char *relpath)
+{
+    char *file = xasprintf("%s/%s", a->dir, relpath);
+    struct stat st;
+    int rc = 0;
+    *present = lstat(file, &st) == 0 && S_ISREG(st.st_mode);
+    struct stored_file *e = *present ? stored_entry(a, relpath) : NULL;
+    if (e && e->dev == st.st_dev && e->ino == st.st_ino && e->size == st.st_size &&
+        e->mtime.tv_sec == st.st_mtim.tv_sec && e->mtime.tv_nsec == st.st_mtim.tv_nsec && !git_oid_is_zero(&e->blob)) {
+        git_oid_cpy(blob, &e->blob);
+    } else if (e) {
+        char *text = NULL;
+        size_t len = 0;
+        if (fsio_read_file(&text, &len, file) != 0 || git_blob_create_from_buffer(blob, a->repo, text, len) != 0) {
+            rc = audit_git_fail(DR_EFAIL, "cannot store a file in the audit repository");
+            memset(&e->blob, 0, sizeof e->blob);
+        } else {
+            *e = (struct stored_file){ e->path, st.st_dev, st.st_ino, st.st_size, st.st_mtim, *blob };
+        }
+        free(text);
+    } else if (fsio_exists(file)) {
+        rc = audit_git_fail(DR_EFAIL, "cannot store a file in the audit repository"); /* not a plain file */
+    }
+    free(file);
+    return rc;
+}
+
+/* The folder of run_id relative to the root, looked up once per run. */
+static const char *run_folder(audit *a, const char *run_id)
+{
+    if (!a->folder_run || strcmp(a->folder_run, run_id) != 0) {
+        free(a->folder_run);
+        free(a->folder);
+        a->folder_run = xstrdup(run_id);
+        a->folder = runpath_of(a->dir, run_id);
+    }
+    return a->folder;
+}
+
 /* One commit of the given files (paths relative to the repository's root)
  * as they are on disk, on top of HEAD; a file that is absent is left as
  * HEAD has it. Nothing is committed when nothing changed. */
@@ -303,16 +380,11 @@ static int commit_files(audit *a, char *const *paths, size_t path_count, const c
         goto cleanup;
     }
     for (size_t i = 0; i < path_count; i++) {
-        char *file = xasprintf("%s/%s", a->dir, paths[i]);
         git_oid blob;
-        int present = fsio_exists(file);
-        int stored = present && git_blob_create_from_disk(&blob, a->repo, file) == 0;
-        free(file);
-        if (present && !stored) {
-            rc = audit_git_fail(DR_EFAIL, "cannot store a file in the audit repository");
+        int present;
+        if ((rc = store_file(&blob, &present, a, paths[i])) != 0)
             goto cleanup;
-        }
-        if (stored)
+        if (present)
             updates[count++] = (git_tree_update){ GIT_TREE_UPDATE_UPSERT, blob, GIT_FILEMODE_BLOB, paths[i] };
     }
     git_oid tree_oid, commit_oid;
@@ -346,10 +418,11 @@ cleanup:
 
 int audit_commit_run(audit *a, const char *run_id, const char *message, const char *operator)
 {
-    char *paths[4];
+    char *paths[4] = { NULL };
     size_t count = 0;
-    for (const char *const *name = run_files; *name; name++)
-        paths[count++] = xasprintf("runs/%s/%s", run_id, *name);
+    const char *folder = run_folder(a, run_id);
+    for (const char *const *name = run_files; *name && count < 4; name++)
+        paths[count++] = xasprintf("%s/%s", folder, *name);
     int rc = commit_files(a, paths, count, message, operator);
     for (size_t i = 0; i < count; i++)
         free(paths[i]);
@@ -361,14 +434,21 @@ int audit_commit_run(audit *a, const char *run_id, const char *message, const ch
 static int commit_one_file(audit *a, const char *path, const char *message, const char *operator)
 {
     char *paths[1] = { (char *)path };
-    int rc = commit_files(a, paths, 1, message, operator);
-    if (rc)
-        return rc;
     git_index *index = NULL;
-    if ((rc = audit_lock(a)) != 0)
+    /* An index that cannot be read fails the change before its commit:
+     * the caller puts its file back, and nothing is committed. */
+    if (git_repository_index(&index, a->repo) != 0 || git_index_read(index, 0) != 0) {
+        git_index_free(index);
+        return audit_git_fail(DR_EFAIL, "cannot read the audit repository's index (nothing was committed)");
+    }
+    int rc = commit_files(a, paths, 1, message, operator);
+    if (rc == 0)
+        rc = audit_lock(a);
+    if (rc) {
+        git_index_free(index);
         return rc;
-    if (git_repository_index(&index, a->repo) != 0 || git_index_read(index, 0) != 0 ||
-        git_index_add_bypath(index, path) != 0 || git_index_write(index) != 0)
+    }
+    if (git_index_read(index, 0) != 0 || git_index_add_bypath(index, path) != 0 || git_index_write(index) != 0)
         rc = audit_git_fail(DR_EFAIL, "cannot update the audit repository's index");
     git_index_free(index);
     audit_unlock(a);
@@ -432,9 +512,10 @@ int audit_settle(audit *a, const char *run_id)
         rc = audit_git_fail(DR_EFAIL, "cannot read the audit repository's index");
         goto cleanup;
     }
+    const char *folder = run_id ? run_folder(a, run_id) : NULL;
     for (const char *const *name = run_files; run_id && *name; name++) {
-        char *file = xasprintf("%s/runs/%s/%s", a->dir, run_id, *name);
-        char *path = xasprintf("runs/%s/%s", run_id, *name);
+        char *path = xasprintf("%s/%s", folder, *name);
+        char *file = xasprintf("%s/%s", a->dir, path);
         if (fsio_exists(file) && git_index_add_bypath(index, path) != 0)
             rc = audit_git_fail(DR_EFAIL, "cannot update the audit repository's index");
         free(file);
@@ -471,7 +552,7 @@ static char *head_blob_text(git_repository *repo, git_tree *tree, const char *pa
 static void both_versions(char **committed, char **current, audit *a, git_tree *head, const char *run_id,
                           const char *name)
 {
-    char *path = xasprintf("runs/%s/%s", run_id, name);
+    char *path = xasprintf("%s/%s", run_folder(a, run_id), name);
     char *file = xasprintf("%s/%s", a->dir, path);
     *committed = head_blob_text(a->repo, head, path);
     *current = NULL;
@@ -525,15 +606,6 @@ cleanup:
     return rc;
 }
 
-/* Only the files drctl writes may appear in a run's folder. */
-static int is_run_file(const char *name)
-{
-    for (int i = 0; run_files[i]; i++)
-        if (strcmp(name, run_files[i]) == 0)
-            return 1;
-    return 0;
-}
-
 int audit_check_clean(audit *a)
 {
     git_commit *head = NULL;
@@ -558,22 +630,22 @@ int audit_check_clean(audit *a)
     for (size_t i = 0; rc == 0 && i < git_diff_num_deltas(diff); i++) {
         const git_diff_delta *d = git_diff_get_delta(diff, i);
         const char *path = d->new_file.path ? d->new_file.path : d->old_file.path;
-        const char *id = path + 5; /* after "runs/" */
-        const char *slash = strchr(id, '/');
-        if (!slash || (size_t)(slash - id) >= sizeof last_run) {
+        const char *id, *name;
+        size_t id_len;
+        if (runpath_split(path, &id, &id_len, &name) != 0 || !*name || id_len >= sizeof last_run) {
             rc = err_set(DR_EUSAGE, "%s/%s is not part of any run; drctl keeps only run folders in runs/. "
                          "Remove it or commit it knowingly", a->dir, path);
             break;
         }
-        if (!is_run_file(slash + 1)) {
+        if (!runpath_is_run_file(name)) {
             rc = err_set(DR_EUSAGE, "%s/%s is not a file drctl writes in a run's folder (%s, %s, %s, %s); "
                          "nothing was done. Remove it or commit it knowingly", a->dir, path, run_files[0],
                          run_files[1], run_files[2], run_files[3]);
             break;
         }
-        if (strncmp(last_run, id, (size_t)(slash - id)) == 0 && last_run[slash - id] == '\0')
+        if (strncmp(last_run, id, id_len) == 0 && last_run[id_len] == '\0')
             continue;
-        snprintf(last_run, sizeof last_run, "%.*s", (int)(slash - id), id);
+        snprintf(last_run, sizeof last_run, "%.*s", (int)id_len, id);
         char *file = xasprintf("%s/%s", a->dir, path);
         int gone = d->status == GIT_DELTA_DELETED && !fsio_exists(file);
         free(file);

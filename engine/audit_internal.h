@@ -18,6 +18,10 @@ struct audit {
     int pending;            /* commits made since the last successful push */
     int lock_fd;            /* serialises commits of processes sharing this clone */
     struct signer *signer;  /* signs every commit (signing.h), or NULL */
+    char *folder_run;       /* the run whose folder was looked up last, */
+    char *folder;           /* and its folder (relative): found once per run */
+    struct stored_file *stored; /* the files committed last, to skip the ones unchanged since */
+    size_t stored_count;
 };
 
 /* Creates a commit, signed when the trail has a signer; with update_head,

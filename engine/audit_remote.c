@@ -6,6 +6,7 @@
 #include "journal.h"
 #include "jsontext.h"
 #include "report.h"
+#include "runpath.h"
 #include "err.h"
 #include "jsonfield.h"
 #include "timefmt.h"
@@ -218,14 +219,16 @@ cleanup:
     return rc;
 }
 
-/* The text of runs/<id>/<name> in tree, or NULL. */
+/* The text of the file name of run_id's folder in tree, or NULL. */
 static char *run_file_text(audit *a, git_tree *tree, const char *run_id, const char *name)
 {
-    char *path = xasprintf("runs/%s/%s", run_id, name);
+    char *folder = tree ? runpath_in_tree(a->repo, tree, run_id) : NULL;
+    char *path = folder ? xasprintf("%s/%s", folder, name) : NULL;
     git_tree_entry *entry = NULL;
     git_blob *blob = NULL;
     char *text = NULL;
-    if (tree && git_tree_entry_bypath(&entry, tree, path) == 0 &&
+    free(folder);
+    if (path && git_tree_entry_bypath(&entry, tree, path) == 0 &&
         git_blob_lookup(&blob, a->repo, git_tree_entry_id(entry)) == 0)
         text = xstrndup(git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
     git_blob_free(blob);
@@ -234,9 +237,9 @@ static char *run_file_text(audit *a, git_tree *tree, const char *run_id, const c
     return text;
 }
 
-static int put_file(git_tree_update *u, char **path, audit *a, const char *run_id, const char *name, const char *text)
+static int put_file(git_tree_update *u, char **path, audit *a, const char *folder, const char *name, const char *text)
 {
-    *path = xasprintf("runs/%s/%s", run_id, name);
+    *path = xasprintf("%s/%s", folder, name);
     git_oid blob;
     if (git_blob_create_from_buffer(&blob, a->repo, text, strlen(text)) != 0)
         return audit_git_fail(DR_EFAIL, "cannot store a replayed file");
@@ -272,10 +275,14 @@ static int merged_run_tree(git_oid *out, audit *a, const char *run_id, const cha
     git_tree_update updates[3];
     char *paths[3] = { NULL, NULL, NULL };
     size_t n = 0;
-    if (rc == 0 && (rc = put_file(&updates[n], &paths[n], a, run_id, "journal.jsonl", merged_text)) == 0 && ++n &&
-        (rc = put_file(&updates[n], &paths[n], a, run_id, "state.json", state)) == 0 && ++n && report &&
-        (rc = put_file(&updates[n], &paths[n], a, run_id, "report.md", report)) == 0)
+    char *folder = runpath_in_tree(a->repo, onto, run_id);
+    if (rc == 0 && !folder)
+        rc = err_set(DR_EFAIL, "cannot find run %s in origin's trail to replay a local commit", run_id);
+    if (rc == 0 && (rc = put_file(&updates[n], &paths[n], a, folder, "journal.jsonl", merged_text)) == 0 && ++n &&
+        (rc = put_file(&updates[n], &paths[n], a, folder, "state.json", state)) == 0 && ++n && report &&
+        (rc = put_file(&updates[n], &paths[n], a, folder, "report.md", report)) == 0)
         n++;
+    free(folder);
     if (rc == 0 && git_tree_create_updated(out, a->repo, onto, n, updates) != 0)
         rc = audit_git_fail(DR_EFAIL, "cannot replay a local commit");
     for (size_t i = 0; i < 3; i++)
@@ -334,7 +341,7 @@ static int replayed_tree(git_oid *out, audit *a, git_commit *commit, git_tree *o
     char *run_id = xstrndup(message, (size_t)(colon - message));
     git_tree *tree = NULL, *folder = NULL;
     git_tree_entry *entry = NULL;
-    char *folder_path = xasprintf("runs/%s", run_id);
+    char *folder_path = NULL;
     git_tree_update *updates = NULL;
     char **paths = NULL;
     size_t count = 0;
@@ -342,7 +349,8 @@ static int replayed_tree(git_oid *out, audit *a, git_commit *commit, git_tree *o
     int rc = replay_merging(&merged, out, a, commit, onto, run_id);
     if (rc || merged)
         goto cleanup;
-    if (git_commit_tree(&tree, commit) != 0 || git_tree_entry_bypath(&entry, tree, folder_path) != 0 ||
+    if (git_commit_tree(&tree, commit) != 0 || !(folder_path = runpath_in_tree(a->repo, tree, run_id)) ||
+        git_tree_entry_bypath(&entry, tree, folder_path) != 0 ||
         git_tree_lookup(&folder, a->repo, git_tree_entry_id(entry)) != 0) {
         rc = audit_git_fail(DR_EFAIL, "cannot read a local commit to replay it");
         goto cleanup;

@@ -36,7 +36,7 @@ static const char usage_text[] =
     "                            run a runbook, checkpointing every step\n"
     "  resume RUN_ID [--approve STEP]... [--allow-runbook-change] [-p secret=v]...\n"
     "                            go on with a paused, failed or interrupted run\n"
-    "  status [RUN_ID]           all runs, or the steps of one run\n"
+    "  status [RUN_ID]           runs not ended and the most recent, or the steps of one run\n"
     "  abort RUN_ID              close a paused or failed run for good (cleanup steps run)\n"
     "  drill SCENARIO [-p k=v]... rehearse accidental-deletion, corruption or total-loss on a\n"
     "                            copy of production: RTO, RPO, exactness, nothing left behind\n"
@@ -111,9 +111,17 @@ static const struct {
       "or DRCTL_PARAM_<KEY>.\n" },
     { "status",
       "usage: drctl status [RUN_ID] [--json]\n"
+      "       drctl status [--all] [--since WHEN] [--runbook NAME] [--status STATUS] [--json]\n"
       "\n"
-      "Without RUN_ID: every run, newest first, with its runbook, status and operator.\n"
-      "With RUN_ID: the run's params and each step's state, attempts, outputs and errors.\n" },
+      "Without RUN_ID: the runs that have not ended (running, paused, failed, interrupted,\n"
+      "dead) and the 10 most recent, newest first, with runbook, status, start and operator.\n"
+      "With RUN_ID: the run's params and each step's state, attempts, outputs and errors.\n"
+      "  --all            every run of the trail\n"
+      "  --since WHEN     the runs started since WHEN: a duration ago (30m, 12h, 7d) or a\n"
+      "                   time (2026-01-11T14:30:00Z; a day alone, 2026-01-11, from 00:00 UTC)\n"
+      "  --runbook NAME   the runs of that runbook\n"
+      "  --status STATUS  the runs in that status: " RUNS_STATUSES "\n"
+      "Filters together: runs that match them all, however old.\n" },
     { "abort",
       "usage: drctl abort RUN_ID [--approve STEP]... [-p secret=v]...\n"
       "\n"
@@ -179,9 +187,13 @@ static const struct {
       "nothing changed, for a run that is not done, was undone already, whose preserved\n"
       "branch is gone, protected or changed since, or whose previous default is gone.\n" },
     { "audit",
-      "usage: drctl audit log | show RUN_ID | verify [--allowed-signers FILE] [--json]\n"
+      "usage: drctl audit log [--all] [--since WHEN] [--runbook NAME] [--status STATUS] [--json]\n"
+      "       drctl audit show RUN_ID [--json]\n"
+      "       drctl audit verify [--allowed-signers FILE] [--json]\n"
       "\n"
-      "  log            every run, newest first: id, runbook@version, operator, state, start, duration\n"
+      "  log            the runs drctl status lists (not ended, and the 10 most recent; --all,\n"
+      "                 --since, --runbook and --status as there), newest first: id,\n"
+      "                 runbook@version, state, start, duration, operator\n"
       "  show RUN_ID    the run's timeline, confirmations with who and when, figures, outputs, errors\n"
       "  verify         checks the trail: gapless journals ordered in time with their hash chains\n"
       "                 whole, state.json agreeing with the journal, linear history, one run folder\n"
@@ -324,6 +336,8 @@ static int parse_flag(cli *c, const char *arg)
         c->history = 1;
     else if (strcmp(arg, "--allow-runbook-change") == 0)
         c->allow_runbook_change = 1;
+    else if (strcmp(arg, "--all") == 0)
+        c->all = 1;
     else if (strcmp(arg, "--version") == 0)
         c->command = "version";
     else
@@ -370,6 +384,15 @@ static int parse_option(cli *c, int *i, int argc, char **argv)
             return DR_EUSAGE;
     } else if (matches(arg, "--allowed-signers")) {
         if (!(c->allowed_signers = option_value(i, argc, argv, "--allowed-signers")))
+            return DR_EUSAGE;
+    } else if (matches(arg, "--since")) {
+        if (!(c->since = option_value(i, argc, argv, "--since")))
+            return DR_EUSAGE;
+    } else if (matches(arg, "--runbook")) {
+        if (!(c->runbook_filter = option_value(i, argc, argv, "--runbook")))
+            return DR_EUSAGE;
+    } else if (matches(arg, "--status")) {
+        if (!(c->status_filter = option_value(i, argc, argv, "--status")))
             return DR_EUSAGE;
     } else if (matches(arg, "--prometheus")) {
         if (!(c->prometheus_file = option_value(i, argc, argv, "--prometheus")))
@@ -430,6 +453,13 @@ static int check_options_apply(const cli *c)
         return err_set(DR_EUSAGE, "--prometheus does not apply to '%s' (it is drctl check --prometheus FILE)", cmd);
     if (c->allow_runbook_change && strcmp(cmd, "resume") != 0 && strcmp(cmd, "abort") != 0)
         return err_set(DR_EUSAGE, "--allow-runbook-change does not apply to '%s'", cmd);
+    const char *pick = c->all ? "--all" : c->since ? "--since" : c->runbook_filter ? "--runbook"
+                                      : c->status_filter ? "--status" : NULL;
+    int lists = (!strcmp(cmd, "status") && c->arg_count == 0) ||
+                (!strcmp(cmd, "audit") && c->arg_count == 1 && !strcmp(c->args[0], "log"));
+    if (pick && !lists)
+        return err_set(DR_EUSAGE, "%s does not apply to '%s%s%s' (it picks the runs drctl status and drctl audit "
+                       "log list)", pick, cmd, c->arg_count ? " " : "", c->arg_count ? c->args[0] : "");
     return 0;
 }
 

@@ -33,6 +33,10 @@ typedef struct cli {
     const char *out_dir; /* docs --out DIR */
     const char *prometheus_file; /* check --prometheus FILE */
     const char *allowed_signers; /* audit verify --allowed-signers FILE */
+    int all;                   /* status, audit log: --all */
+    const char *since;         /* status, audit log: --since WHEN */
+    const char *runbook_filter; /* status, audit log: --runbook NAME */
+    const char *status_filter;  /* status, audit log: --status STATUS */
 } cli;
 
 /* Runs one command; returns the process exit status. */

@@ -12,6 +12,7 @@
 #include "jsonfield.h"
 #include "lock.h"
 #include "runs.h"
+#include "runpath.h"
 #include "term.h"
 #include "timefmt.h"
 
@@ -94,7 +95,7 @@ static int record_event(approval_session *s, const char *kind, cJSON *data)
     free(what);
     free(lock_path);
     cJSON_Delete(stale);
-    char *run_dir = xasprintf("%s/runs/%s", s->dir, s->run_id);
+    char *run_dir = runpath_abs(s->dir, s->run_id);
     journal *j = NULL;
     long repaired = 0;
     if (rc == 0 && (rc = journal_open(&j, &events, &repaired, run_dir)) == 0 &&

@@ -26,23 +26,79 @@ static void print_run_line(const cJSON *row, int with_duration)
     free(rbv);
 }
 
+/* The default: runs not ended, and this many of the most recent. */
+#define RECENT_RUNS 10
+
+/* --since: a duration ago, or a time. */
+static int parse_since(double *since, const char *text)
+{
+    double seconds;
+    if (timefmt_parse_duration(&seconds, text) == 0) {
+        *since = timefmt_now() - seconds;
+        return 0;
+    }
+    if (timefmt_parse_timestamp(since, text) == 0)
+        return 0;
+    /* a day alone: from its start, in UTC as every time drctl records */
+    if (strlen(text) == 10) {
+        char *midnight = xasprintf("%sT00:00:00Z", text);
+        int rc = timefmt_parse_timestamp(since, midnight);
+        free(midnight);
+        if (rc == 0)
+            return 0;
+    }
+    return err_set(DR_EUSAGE, "--since '%s' is neither a duration ago (30m, 12h, 7d) nor a time "
+                   "(2026-01-11, 2026-01-11T14:30:00Z)", text);
+}
+
+static int filter_of(runs_filter *f, const cli *c)
+{
+    *f = (runs_filter){ .all = c->all, .since = -1, .runbook = c->runbook_filter, .status = c->status_filter,
+                        .recent = RECENT_RUNS };
+    if (c->since && parse_since(&f->since, c->since) != 0)
+        return DR_EUSAGE;
+    if (c->status_filter && !runs_known_status(c->status_filter))
+        return err_set(DR_EUSAGE, "--status '%s' is not a status: it is one of %s", c->status_filter,
+                       RUNS_STATUSES);
+    return 0;
+}
+
+/* What was left out, when something was: on stderr, so that the rows on
+ * stdout stay the runs alone. */
+static void say_what_is_shown(const runs_filter *f, size_t shown, size_t total)
+{
+    if (f->all || f->since >= 0 || f->runbook || f->status)
+        term_info("%zu of %zu run%s", shown, total, total == 1 ? "" : "s");
+    else if (shown < total)
+        term_info("%zu of %zu runs: those not ended and the %d most recent (--all shows every run; --since, "
+                  "--runbook and --status pick some)", shown, total, RECENT_RUNS);
+}
+
 /* status and audit log: the same rows, the latter with durations. JSON
  * leaves out shown_status, which is for people ("live" says it). */
 int cmd_status_print_runs(cli *c, int with_duration)
 {
     const char *audit_path = cli_audit_dir(c);
-    cJSON *rows = runs_collect(audit_path);
+    runs_filter filter;
+    int rc = filter_of(&filter, c);
+    if (rc)
+        return rc;
+    size_t total;
+    cJSON *rows = runs_select(&total, audit_path, &filter);
     const cJSON *row;
+    size_t shown = (size_t)cJSON_GetArraySize(rows);
     if (c->json) {
         cJSON_ArrayForEach(row, rows)
             cJSON_DeleteItemFromObjectCaseSensitive((cJSON *)row, "shown_status");
         cli_print_json(rows);
-    } else if (cJSON_GetArraySize(rows) == 0) {
+    } else if (total == 0) {
         term_info("no runs in %s", audit_path);
     } else {
         cJSON_ArrayForEach(row, rows)
             print_run_line(row, with_duration);
     }
+    if (!c->json && total)
+        say_what_is_shown(&filter, shown, total);
     cJSON_Delete(rows);
     return 0;
 }

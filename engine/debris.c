@@ -4,6 +4,7 @@
 #include "checkpoint.h"
 #include "err.h"
 #include "journal.h"
+#include "runpath.h"
 #include "report.h"
 
 #include <cjson/cJSON.h>
@@ -20,9 +21,12 @@ static int same_text(const char *x, const char *y)
 
 static int edited(const char *dir, const char *run_id, const char *file, const char *what)
 {
-    return err_set(DR_EUSAGE, "%s/runs/%s/%s was changed outside drctl: %s; nothing was done. See git -C %s "
-                   "diff, then restore it (git -C %s checkout HEAD -- runs/%s) or commit the change knowingly",
-                   dir, run_id, file, what, dir, dir, run_id);
+    char *folder = runpath_of(dir, run_id);
+    int rc = err_set(DR_EUSAGE, "%s/%s/%s was changed outside drctl: %s; nothing was done. See git -C %s "
+                     "diff, then restore it (git -C %s checkout HEAD -- %s) or commit the change knowingly",
+                     dir, folder, file, what, dir, dir, folder);
+    free(folder);
+    return rc;
 }
 
 /* The events past the committed journal: complete lines, each an event,
@@ -73,7 +77,9 @@ static int check_added_lines(const char *dir, const char *run_id, const char *ol
 /* The journal now: it parses, its seq is gapless and its chain holds. */
 static int parse_current(cJSON **events, const char *dir, const char *run_id, const char *text)
 {
-    char *path = xasprintf("%s/runs/%s/journal.jsonl", dir, run_id);
+    char *folder = runpath_abs(dir, run_id);
+    char *path = xasprintf("%s/journal.jsonl", folder);
+    free(folder);
     long torn = 0;
     int rc = journal_parse(events, &torn, path, text, strlen(text));
     journal_chain chain;

@@ -23,6 +23,7 @@
 #include "redact.h"
 #include "report.h"
 #include "runnotify.h"
+#include "runpath.h"
 #include "runs.h"
 #include "signals.h"
 #include "term.h"
@@ -86,7 +87,7 @@ typedef struct run {
 
 static char *run_dir_path(const char *audit_dir, const char *run_id)
 {
-    return xasprintf("%s/runs/%s", audit_dir, run_id);
+    return runpath_abs(audit_dir, run_id);
 }
 
 /* ---- events ------------------------------------------------------------ */
@@ -1345,6 +1346,11 @@ int runner_start(char **run_id_out, runbook *rb, const cJSON *params, const runn
         rc = take_key_lock(r, &stale_key);
     if (rc == 0)
         rc = take_run_lock(r, &stale_run);
+    if (rc)
+        goto cleanup;
+    char *day = fsio_dirname(r->run_dir);
+    rc = fsio_mkdirs(day, 0755);
+    free(day);
     if (rc)
         goto cleanup;
     if (mkdir(r->run_dir, 0755) != 0) {

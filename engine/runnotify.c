@@ -5,6 +5,7 @@
 #include "err.h"
 #include "jsonfield.h"
 #include "notify.h"
+#include "runpath.h"
 #include "signals.h"
 #include "term.h"
 
@@ -166,7 +167,9 @@ cJSON *runnotify_send(const runnotify_run *in)
         summary = run_summary(in, step, error);
     }
     char *dir = realpath(in->audit_dir, NULL);
-    char *report = xasprintf("%s/runs/%s/report.md", dir ? dir : in->audit_dir, in->run_id);
+    char *folder = runpath_of(in->audit_dir, in->run_id);
+    char *report = xasprintf("%s/%s/report.md", dir ? dir : in->audit_dir, folder);
+    free(folder);
     notify_event ev = { .event = event, .summary = summary, .run_id = in->run_id, .runbook = in->runbook,
                         .status = status, .step = step, .error = where || strcmp(event, "drill") ? error : NULL,
                         .report = report, .chain_head = in->chain_head, .chain_seq = in->chain_seq,

@@ -7,9 +7,10 @@
 #include "journal.h"
 #include "jsonfield.h"
 #include "lock.h"
+#include "runindex.h"
+#include "runpath.h"
 #include "timefmt.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +65,10 @@ char *runs_lock_path(const char *audit_dir, const char *run_id)
 
 char *runs_journal_path(const char *audit_dir, const char *run_id)
 {
-    return xasprintf("%s/runs/%s/journal.jsonl", audit_dir, run_id);
+    char *folder = runpath_abs(audit_dir, run_id);
+    char *path = xasprintf("%s/journal.jsonl", folder);
+    free(folder);
+    return path;
 }
 
 /* ---- run.json ---------------------------------------------------------------- */
@@ -90,13 +94,15 @@ int runs_read_info(cJSON **info, const char *audit_dir, const char *run_id)
     *info = NULL;
     if (!runs_valid_id(run_id))
         return err_set(DR_EUSAGE, "'%s' is not a run id (drctl status lists the runs)", run_id);
-    char *path = xasprintf("%s/runs/%s/run.json", audit_dir, run_id);
+    char *folder = runpath_find(audit_dir, run_id);
+    char *path = folder ? xasprintf("%s/%s/run.json", audit_dir, folder) : NULL;
     int rc;
-    if (fsio_exists(path))
+    if (path && fsio_exists(path))
         rc = parse_run_info(info, path);
     else
         rc = err_set(DR_EUSAGE, "there is no run %s in %s (drctl status lists the runs)", run_id, audit_dir);
     free(path);
+    free(folder);
     return rc;
 }
 
@@ -160,32 +166,18 @@ const char *runs_shown_status(const cJSON *state, int live)
 
 /* ---- every run ------------------------------------------------------------------ */
 
-static int compare_strings(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The names in runs/, sorted (oldest first, as run ids begin with their
- * start time); none when the folder does not exist yet. */
+/* The runs of the trail, sorted (oldest first, as run ids begin with
+ * their start time); none when there is no runs/ yet. */
 static void list_run_ids(char ***ids, size_t *count, const char *audit_dir)
 {
-    *ids = NULL;
-    *count = 0;
-    char *runs_dir = xasprintf("%s/runs", audit_dir);
-    DIR *d = opendir(runs_dir);
-    free(runs_dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        *ids = xrealloc(*ids, (*count + 1) * sizeof **ids);
-        (*ids)[(*count)++] = xstrdup(e->d_name);
+    runpath_entry *entries;
+    runpath_list(&entries, count, audit_dir);
+    *ids = xcalloc(*count ? *count : 1, sizeof **ids);
+    for (size_t i = 0; i < *count; i++) {
+        (*ids)[i] = entries[i].run_id;
+        entries[i].run_id = NULL;
     }
-    closedir(d);
-    if (*count > 1) /* no run leaves *ids NULL, which qsort may not take */
-        qsort(*ids, *count, sizeof **ids, compare_strings);
+    runpath_list_free(entries, *count);
 }
 
 static cJSON *run_row(const char *run_id, const cJSON *info, const cJSON *state, int live)
@@ -224,6 +216,184 @@ cJSON *runs_collect(const char *audit_dir)
         free(ids[i]);
     free(ids);
     return rows;
+}
+
+/* ---- the runs a filter picks ------------------------------------------------------ */
+
+int runs_known_status(const char *status)
+{
+    static const char *const known[] = { "running", "paused", "failed", "interrupted", "done",
+                                         "aborted", "dead",    "corrupt", NULL };
+    for (const char *const *k = known; *k; k++)
+        if (!strcmp(status, *k))
+            return 1;
+    return 0;
+}
+
+static int has_filter(const runs_filter *f)
+{
+    return f->since >= 0 || f->runbook || f->status;
+}
+
+/* What run.json alone tells: the runbook and the start. */
+static int info_matches(const cJSON *info, const runs_filter *f)
+{
+    const char *runbook = json_text(cJSON_GetObjectItemCaseSensitive(info, "runbook"), "name", "");
+    if (f->runbook && strcmp(runbook, f->runbook) != 0)
+        return 0;
+    double started;
+    if (f->since >= 0 && (timefmt_parse_timestamp(&started, json_text(info, "started_at", "")) != 0 ||
+                          started < f->since))
+        return 0;
+    return 1;
+}
+
+static int status_matches(const cJSON *row, const runs_filter *f)
+{
+    if (!f->status)
+        return 1;
+    const char *status = json_text(row, "status", "");
+    int dead = !strcmp(status, "running") && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "live"));
+    return strcmp(f->status, dead ? "dead" : status) == 0;
+}
+
+/* Newest first by start time; two runs started in the same microsecond by
+ * id. */
+static int compare_rows(const void *a, const void *b)
+{
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    int c = strcmp(json_text(y, "started_at", ""), json_text(x, "started_at", ""));
+    return c ? c : strcmp(json_text(y, "run_id", ""), json_text(x, "run_id", ""));
+}
+
+static cJSON *sorted_rows(cJSON **rows, size_t n)
+{
+    if (n > 1)
+        qsort(rows, n, sizeof *rows, compare_rows);
+    cJSON *out = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(out, rows[i]);
+    free(rows);
+    return out;
+}
+
+/* The row of a listed run, when the filter keeps it; its journal is
+ * replayed only when run.json passes. */
+static cJSON *picked_row(const runpath_entry *e, const char *audit_dir, const runs_filter *f)
+{
+    cJSON *info = NULL, *row = NULL;
+    if (runs_read_info(&info, audit_dir, e->run_id) != 0 || !info_matches(info, f)) {
+        cJSON_Delete(info);
+        return NULL;
+    }
+    int live;
+    cJSON *state = runs_state(&live, audit_dir, e->run_id);
+    row = run_row(e->run_id, info, state, live);
+    if (!status_matches(row, f)) {
+        cJSON_Delete(row);
+        row = NULL;
+    }
+    cJSON_Delete(state);
+    cJSON_Delete(info);
+    return row;
+}
+
+/* Every run the filters may pick (they are checked on each row). */
+static size_t select_filtered(cJSON **rows, const runpath_entry *runs, size_t count, const char *audit_dir,
+                              const runs_filter *filter)
+{
+    size_t n = 0;
+    for (size_t i = count; i-- > 0;) {
+        cJSON *row = picked_row(&runs[i], audit_dir, filter);
+        if (row)
+            rows[n++] = row;
+    }
+    err_clear(); /* a run whose record does not read is left out */
+    return n;
+}
+
+typedef struct candidate {
+    const runpath_entry *entry;
+    char *started_at;
+} candidate;
+
+static int compare_candidates(const void *a, const void *b)
+{
+    const candidate *x = a, *y = b;
+    int c = strcmp(y->started_at, x->started_at);
+    return c ? c : strcmp(y->entry->run_id, x->entry->run_id);
+}
+
+/* The `recent` runs started last. Runs are filed under the day they
+ * started, so they are among the newest days' runs: whole days are taken
+ * until there are enough, then ordered by their start (run.json alone). */
+static size_t most_recent(const runpath_entry **out, const runpath_entry *runs, size_t count, const char *audit_dir,
+                          size_t recent)
+{
+    candidate *c = xcalloc(count ? count : 1, sizeof *c);
+    size_t n = 0;
+    char last_day[11] = "";
+    for (size_t i = count; i-- > 0;) {
+        char day[11];
+        runpath_filed_day(day, &runs[i]);
+        if (n >= recent && strcmp(day, last_day) != 0)
+            break;
+        snprintf(last_day, sizeof last_day, "%s", day);
+        cJSON *info = NULL;
+        if (runs_read_info(&info, audit_dir, runs[i].run_id) == 0)
+            c[n++] = (candidate){ &runs[i], xstrdup(json_text(info, "started_at", "")) };
+        cJSON_Delete(info);
+    }
+    if (n > 1)
+        qsort(c, n, sizeof *c, compare_candidates);
+    size_t kept = n < recent ? n : recent;
+    for (size_t i = 0; i < n; i++) {
+        if (i < kept)
+            out[i] = c[i].entry;
+        free(c[i].started_at);
+    }
+    free(c);
+    err_clear();
+    return kept;
+}
+
+/* The runs not ended and the most recent, each once. */
+static size_t select_default(cJSON **rows, const runpath_entry *runs, size_t count, const char *audit_dir,
+                             const runs_filter *filter)
+{
+    const runpath_entry **recent = xcalloc(filter->recent ? filter->recent : 1, sizeof *recent);
+    size_t r = most_recent(recent, runs, count, audit_dir, filter->recent), n = 0;
+    str_list open = { 0 }, picked = { 0 };
+    runindex_open_runs(&open, audit_dir);
+    for (size_t i = 0; i < r; i++)
+        str_list_push(&picked, recent[i]->run_id);
+    for (size_t i = 0; i < count; i++)
+        if (str_list_has(&open, runs[i].run_id) && !str_list_has(&picked, runs[i].run_id))
+            str_list_push(&picked, runs[i].run_id);
+    for (size_t i = 0; i < count; i++) {
+        if (!str_list_has(&picked, runs[i].run_id))
+            continue;
+        cJSON *row = picked_row(&runs[i], audit_dir, filter);
+        if (row)
+            rows[n++] = row;
+    }
+    str_list_dispose(&picked);
+    str_list_dispose(&open);
+    free(recent);
+    return n;
+}
+
+cJSON *runs_select(size_t *total, const char *audit_dir, const runs_filter *filter)
+{
+    runpath_entry *runs;
+    size_t count;
+    runpath_list(&runs, &count, audit_dir);
+    *total = count;
+    cJSON **rows = xcalloc(count ? count : 1, sizeof *rows);
+    size_t n = filter->all || has_filter(filter) ? select_filtered(rows, runs, count, audit_dir, filter)
+                                                 : select_default(rows, runs, count, audit_dir, filter);
+    runpath_list_free(runs, count);
+    return sorted_rows(rows, n);
 }
 
 /* ---- undo links ------------------------------------------------------------------ */

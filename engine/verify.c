@@ -6,12 +6,12 @@
 #include "config.h"
 #include "err.h"
 #include "journal.h"
+#include "runpath.h"
 #include "runs.h"
 #include "term.h"
 #include "timefmt.h"
 #include "verifysig.h"
 
-#include <dirent.h>
 #include <git2.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -68,8 +68,8 @@ static void check_times(verify_result *r, const char *run_id, const char *file, 
     }
 }
 
-static void check_state(verify_result *r, const char *run_id, const char *file, const cJSON *events,
-                        const char *state_text)
+static void check_state(verify_result *r, const char *run_id, const char *folder, const char *file,
+                        const cJSON *events, const char *state_text)
 {
     checkpoint *cp = NULL;
     if (checkpoint_replay(&cp, run_id, events) != 0) {
@@ -79,7 +79,7 @@ static void check_state(verify_result *r, const char *run_id, const char *file, 
     cJSON *replayed = checkpoint_to_json(cp);
     checkpoint_free(cp);
     cJSON *stored = state_text ? cJSON_Parse(state_text) : NULL;
-    char *state_file = xasprintf("runs/%s/state.json", run_id);
+    char *state_file = xasprintf("%s/state.json", folder);
     if (!stored) {
         verify_problem(r, run_id, state_file, NULL, "state.json is missing or not JSON");
     } else if (!cJSON_Compare(cJSON_GetObjectItemCaseSensitive(replayed, "status"),
@@ -135,17 +135,26 @@ static char *file_text(size_t *len, git_repository *repo, git_tree *folder, cons
     return text;
 }
 
-static void check_run(verify_result *r, git_repository *repo, const git_tree_entry *run_entry)
+/* The run whose folder is run_entry, at folder (relative to the root). */
+static void check_run(verify_result *r, git_repository *repo, const git_tree_entry *run_entry, const char *folder)
 {
     const char *run_id = git_tree_entry_name(run_entry);
-    git_tree *folder = NULL;
-    git_tree_lookup(&folder, repo, git_tree_entry_id(run_entry));
-    char *journal_file = xasprintf("runs/%s/journal.jsonl", run_id);
-    char *info_path = xasprintf("runs/%s/run.json", run_id);
+    git_tree *files = NULL;
+    git_tree_lookup(&files, repo, git_tree_entry_id(run_entry));
+    char *journal_file = xasprintf("%s/journal.jsonl", folder);
+    char *info_path = xasprintf("%s/run.json", folder);
+    char day[11];
+    if (runpath_day_of_id(day, run_id) == 0 && strchr(folder + strlen(RUNPATH_TOP) + 1, '/')) {
+        char *filed = xasprintf("%s/%s/%s", RUNPATH_TOP, day, run_id);
+        if (strcmp(folder, filed) != 0)
+            verify_problem(r, run_id, folder, NULL, "the run is filed under another day than its id's (%s): drctl "
+                    "never finds it there", filed);
+        free(filed);
+    }
     size_t len = 0, state_len, info_len;
-    char *journal_text = file_text(&len, repo, folder, "journal.jsonl");
-    char *state_text = file_text(&state_len, repo, folder, "state.json");
-    char *info_text = file_text(&info_len, repo, folder, "run.json");
+    char *journal_text = file_text(&len, repo, files, "journal.jsonl");
+    char *state_text = file_text(&state_len, repo, files, "state.json");
+    char *info_text = file_text(&info_len, repo, files, "run.json");
     cJSON *events = NULL, *info = info_text ? cJSON_Parse(info_text) : NULL;
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(info, "run_id");
     long torn = 0;
@@ -159,7 +168,7 @@ static void check_run(verify_result *r, git_repository *repo, const git_tree_ent
         verify_problem(r, run_id, journal_file, NULL, "the journal ends with an incomplete line");
     if (events) {
         check_times(r, run_id, journal_file, events);
-        check_state(r, run_id, journal_file, events, state_text);
+        check_state(r, run_id, folder, journal_file, events, state_text);
         check_chain(r, run_id, journal_file, journal_text, len);
     }
     cJSON_Delete(events);
@@ -169,8 +178,42 @@ static void check_run(verify_result *r, git_repository *repo, const git_tree_ent
     free(info_text);
     free(journal_file);
     free(info_path);
-    git_tree_free(folder);
+    git_tree_free(files);
     r->runs++;
+}
+
+/* A tree of runs/ that holds a run's files: a run folder of the old
+ * layout, even when its id looks like a year. */
+static int holds_run_files(git_tree *tree)
+{
+    return git_tree_entry_byname(tree, "run.json") || git_tree_entry_byname(tree, "journal.jsonl");
+}
+
+static int is_digits(const char *name, size_t n)
+{
+    return strlen(name) == n && strspn(name, "0123456789") == n;
+}
+
+/* Every run of HEAD's runs/ (tree at folder), in both layouts: at depth
+ * 0, runs/<id> or a year; then months, days, and the runs of each day. */
+static void check_runs_under(verify_result *r, git_repository *repo, git_tree *tree, const char *folder, int depth)
+{
+    static const size_t digits[] = { 4, 2, 2 };
+    for (size_t i = 0; i < git_tree_entrycount(tree); i++) {
+        const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+        const char *name = git_tree_entry_name(e);
+        char *path = xasprintf("%s/%s", folder, name);
+        git_tree *sub = NULL;
+        if (depth < 3 && is_digits(name, digits[depth]) && git_tree_entry_type(e) == GIT_OBJECT_TREE &&
+            git_tree_lookup(&sub, repo, git_tree_entry_id(e)) == 0 && !(depth == 0 && holds_run_files(sub)))
+            check_runs_under(r, repo, sub, path, depth + 1);
+        else if (depth == 0 || depth == 3)
+            check_run(r, repo, e, path);
+        else
+            verify_problem(r, NULL, path, NULL, "%s is neither a month nor a day folder of runs/", path);
+        git_tree_free(sub);
+        free(path);
+    }
 }
 
 /* ---- history ------------------------------------------------------------------ */
@@ -308,27 +351,21 @@ static int only_entry_changed(raw_entry *entry_after, raw_entry *entry_before, i
            memcmp(a + off + entry_after->length, b + off + skip, bsize - off - skip) == 0;
 }
 
-/* The raw "runs" tree of a commit's root tree, or NULL. */
-static git_odb_object *runs_tree_raw(git_odb_object **root_raw, git_odb *odb, const git_oid *root)
-{
-    git_odb_object *runs = NULL;
-    raw_entry e;
-    if (git_odb_read(root_raw, odb, root) == 0 &&
-        raw_tree_find(&e, git_odb_object_data(*root_raw), git_odb_object_size(*root_raw), "runs") == 1)
-        git_odb_read(&runs, odb, &e.id);
-    return runs;
-}
-
 /* The slow path, for naming what a bad commit changed outside its run. */
 static void name_foreign_change(verify_result *r, git_repository *repo, git_commit *commit, const char *run_id)
 {
     git_commit *parent = NULL;
     git_tree *tree = NULL, *parent_tree = NULL;
     git_diff *diff = NULL;
-    char *prefix = xasprintf("runs/%s/", run_id);
+    char *prefix = NULL;
     if (git_commit_parentcount(commit) > 0 && git_commit_parent(&parent, commit, 0) == 0)
         git_commit_tree(&parent_tree, parent);
-    if (git_commit_tree(&tree, commit) == 0 && git_diff_tree_to_tree(&diff, repo, parent_tree, tree, NULL) == 0) {
+    if (git_commit_tree(&tree, commit) == 0) {
+        char *folder = runpath_in_tree(repo, tree, run_id);
+        prefix = folder ? xasprintf("%s/", folder) : xasprintf("%s/%s/", RUNPATH_TOP, run_id);
+        free(folder);
+    }
+    if (prefix && git_diff_tree_to_tree(&diff, repo, parent_tree, tree, NULL) == 0) {
         for (size_t i = 0; i < git_diff_num_deltas(diff); i++) {
             const git_diff_delta *d = git_diff_get_delta(diff, i);
             const char *path = d->new_file.path ? d->new_file.path : d->old_file.path;
@@ -346,14 +383,114 @@ static void name_foreign_change(verify_result *r, git_repository *repo, git_comm
     free(prefix);
 }
 
+/* The trees on the way from the root to a run's folder: runs, the year,
+ * the month, the day, the run (or runs and the run, in the old layout). */
+#define WALK_DEPTH 5
+
 /* The state carried from one commit to the next while walking history:
- * the raw trees of the previous commit, read once. */
+ * the raw trees of the previous commit, read once. The trees its check
+ * read on the way to its run are kept: most commits follow one of the
+ * same run, whose trees before are exactly those. */
 typedef struct walk_state {
     git_odb *odb;
     git_oid root;
     git_odb_object *root_raw;
-    git_odb_object *runs_raw;
+    git_odb_object *kept[WALK_DEPTH];
 } walk_state;
+
+static void forget_kept(walk_state *w)
+{
+    for (size_t i = 0; i < WALK_DEPTH; i++) {
+        git_odb_object_free(w->kept[i]);
+        w->kept[i] = NULL;
+    }
+}
+
+/* The raw tree id, from the previous commit's trees when it is one. */
+static git_odb_object *read_raw(walk_state *w, const git_oid *id)
+{
+    git_odb_object *o = NULL;
+    for (size_t i = 0; i < WALK_DEPTH; i++)
+        if (w->kept[i] && git_oid_equal(git_odb_object_id(w->kept[i]), id)) {
+            git_odb_object_dup(&o, w->kept[i]);
+            return o;
+        }
+    return git_odb_read(&o, w->odb, id) == 0 ? o : NULL;
+}
+
+/* The names from runs/ down to run_id's folder in the commit's tree, whose
+ * raw runs tree is runs (parts[0] is RUNPATH_TOP); 0 when the tree holds
+ * no such run. */
+static size_t run_parts(char parts[WALK_DEPTH][129], git_repository *repo, git_commit *commit,
+                        git_odb_object *runs, const char *run_id)
+{
+    raw_entry e;
+    char day[11];
+    snprintf(parts[0], sizeof parts[0], "%s", RUNPATH_TOP);
+    if (runpath_day_of_id(day, run_id) == 0 &&
+        raw_tree_find(&e, git_odb_object_data(runs), git_odb_object_size(runs), run_id) != 1) {
+        snprintf(parts[1], 5, "%.4s", day);
+        snprintf(parts[2], 3, "%.2s", day + 5);
+        snprintf(parts[3], 3, "%.2s", day + 8);
+        snprintf(parts[4], sizeof parts[4], "%s", run_id);
+        return 5;
+    }
+    if (raw_tree_find(&e, git_odb_object_data(runs), git_odb_object_size(runs), run_id) == 1 &&
+        strspn(run_id, "0123456789") != 4) {
+        snprintf(parts[1], sizeof parts[1], "%s", run_id);
+        return 2;
+    }
+    /* An id chosen by hand: the day it was filed under is looked up. */
+    git_tree *tree = NULL;
+    char *folder = git_commit_tree(&tree, commit) == 0 ? runpath_in_tree(repo, tree, run_id) : NULL;
+    git_tree_free(tree);
+    size_t n = 0;
+    for (char *part = folder ? strtok(folder, "/") : NULL; part && n < WALK_DEPTH; part = strtok(NULL, "/"))
+        snprintf(parts[n++], sizeof parts[0], "%s", part);
+    free(folder);
+    return n;
+}
+
+/* The journal of the folder at parts, to name in a problem. */
+static char *journal_path_of(char parts[WALK_DEPTH][129], size_t n, const char *run_id)
+{
+    buf b = BUF_INIT;
+    for (size_t i = 0; i < n; i++)
+        buf_printf(&b, "%s/", parts[i]);
+    if (n == 0)
+        buf_printf(&b, "%s/%s/", RUNPATH_TOP, run_id);
+    buf_printf(&b, "journal.jsonl");
+    return buf_detach(&b);
+}
+
+/* Whether the commit, of tree root_raw, changed nothing but the folder at
+ * parts below the root since the commit before (w->root_raw, or nothing
+ * when has_parent is 0). *leaf and *leaf_before are the folder's entries
+ * after and before, *had whether it was there before. The trees read on
+ * the way are kept for the next commit. */
+static int only_folder_changed(raw_entry *leaf, raw_entry *leaf_before, int *had, walk_state *w,
+                               git_odb_object *root_raw, git_odb_object *runs_raw, int has_parent,
+                               char parts[WALK_DEPTH][129], size_t n)
+{
+    git_odb_object *after_levels[WALK_DEPTH] = { runs_raw }, *before_levels[WALK_DEPTH] = { 0 };
+    git_odb_object *after = root_raw, *before = has_parent ? w->root_raw : NULL;
+    int ok = n > 0;
+    for (size_t i = 0; ok && i < n; i++) {
+        ok = after && only_entry_changed(leaf, leaf_before, had, before, after, parts[i]);
+        if (!ok || i == n - 1)
+            break;
+        if (i > 0)
+            after_levels[i] = read_raw(w, &leaf->id);
+        after = after_levels[i];
+        before = before_levels[i] = before && *had ? read_raw(w, &leaf_before->id) : NULL;
+    }
+    forget_kept(w);
+    for (size_t i = 0; i < WALK_DEPTH; i++) {
+        w->kept[i] = after_levels[i];
+        git_odb_object_free(before_levels[i]);
+    }
+    return ok;
+}
 
 static char *journal_of_folder(size_t *len, git_repository *repo, const git_oid *folder_id)
 {
@@ -471,7 +608,8 @@ static void check_commit(verify_result *r, git_repository *repo, git_commit *com
     const char *message = git_commit_message(commit);
     const char *colon = strchr(message, ':');
     git_odb_object *root_raw = NULL;
-    git_odb_object *runs_raw = runs_tree_raw(&root_raw, w->odb, git_commit_tree_id(commit));
+    if (git_odb_read(&root_raw, w->odb, git_commit_tree_id(commit)) != 0)
+        root_raw = NULL;
     /* The parent is the previous commit of the walk, unless history forks. */
     int parent_known = git_commit_parentcount(commit) == 0 ||
                        (w->root_raw && git_oid_equal(git_commit_parent_id(commit, 0), &w->root));
@@ -485,15 +623,26 @@ static void check_commit(verify_result *r, git_repository *repo, git_commit *com
         verify_problem(r, NULL, NULL, oid, "not a drctl commit (its message does not start with a run id)");
     } else if (parent_known) {
         char *run_id = xstrndup(message, (size_t)(colon - message));
-        char *journal_file = xasprintf("runs/%s/journal.jsonl", run_id);
-        raw_entry runs_entry, runs_before, run_entry, run_before;
-        int had_runs = 0, had_run = 0;
+        if (!runs_valid_id(run_id)) {
+            verify_problem(r, NULL, NULL, oid, "not a drctl commit (its message does not start with a run id)");
+            free(run_id);
+            goto next;
+        }
+        raw_entry runs_entry, run_entry, run_before;
+        char parts[WALK_DEPTH][129];
+        size_t n = 0;
+        int had_run = 0;
         int has_parent = git_commit_parentcount(commit) > 0;
-        int ok = runs_raw &&
-                 only_entry_changed(&runs_entry, &runs_before, &had_runs, has_parent ? w->root_raw : NULL, root_raw,
-                                    "runs") &&
-                 only_entry_changed(&run_entry, &run_before, &had_run, has_parent ? w->runs_raw : NULL, runs_raw,
-                                    run_id);
+        git_odb_object *runs_raw = NULL;
+        if (root_raw && raw_tree_find(&runs_entry, git_odb_object_data(root_raw), git_odb_object_size(root_raw),
+                                      RUNPATH_TOP) == 1 &&
+            (runs_raw = read_raw(w, &runs_entry.id)))
+            n = run_parts(parts, repo, commit, runs_raw, run_id);
+        int ok = n > 0 && only_folder_changed(&run_entry, &run_before, &had_run, w, root_raw, runs_raw, has_parent,
+                                              parts, n);
+        if (n == 0)
+            git_odb_object_free(runs_raw);
+        char *journal_file = journal_path_of(parts, n, run_id);
         if (!ok)
             name_foreign_change(r, repo, commit, run_id);
         size_t old_len = 0, new_len = 0;
@@ -512,11 +661,10 @@ static void check_commit(verify_result *r, git_repository *repo, git_commit *com
         free(journal_file);
         free(run_id);
     }
+next:
     /* This commit is the next one's parent. */
     git_odb_object_free(w->root_raw);
-    git_odb_object_free(w->runs_raw);
     w->root_raw = root_raw;
-    w->runs_raw = runs_raw;
     git_oid_cpy(&w->root, oid);
 }
 
@@ -543,10 +691,8 @@ static void *check_chunk(void *arg)
         /* Start from the raw trees of the commit before the chunk. */
         git_commit *before = NULL;
         const git_oid *oid = &chunk->commits[chunk->first - 1];
-        if (git_commit_lookup(&before, repo, oid) == 0) {
-            w.runs_raw = runs_tree_raw(&w.root_raw, w.odb, git_commit_tree_id(before));
+        if (git_commit_lookup(&before, repo, oid) == 0 && git_odb_read(&w.root_raw, w.odb, git_commit_tree_id(before)) == 0)
             git_oid_cpy(&w.root, oid);
-        }
         git_commit_free(before);
     }
     for (size_t i = chunk->first; i < chunk->first + chunk->count; i++) {
@@ -557,7 +703,7 @@ static void *check_chunk(void *arg)
     }
 cleanup:
     git_odb_object_free(w.root_raw);
-    git_odb_object_free(w.runs_raw);
+    forget_kept(&w);
     git_odb_free(w.odb);
     git_repository_free(repo);
     return NULL;
@@ -698,22 +844,19 @@ static void check_untracked(verify_result *r, git_repository *repo, const char *
  * they are named, for drctl resume to commit. */
 static void note_uncommitted_runs(verify_result *r, audit *a, const char *dir)
 {
-    char *runs_dir = xasprintf("%s/runs", dir);
-    DIR *d = opendir(runs_dir);
-    free(runs_dir);
-    if (!d)
-        return;
-    size_t used = 0;
+    runpath_entry *runs;
+    size_t count, used = 0;
     int cut = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (!runs_valid_id(e->d_name) || audit_run_uncommitted(a, e->d_name) != 1)
+    runpath_list(&runs, &count, dir);
+    for (size_t i = 0; i < count; i++) {
+        const char *id = runs[i].run_id;
+        if (!runs_valid_id(id) || audit_run_uncommitted(a, id) != 1)
             continue;
         r->uncommitted++;
         if (cut)
             continue; /* once cut short, a shorter id after it would hide the ones left out */
         size_t room = sizeof r->uncommitted_runs - used;
-        int n = snprintf(r->uncommitted_runs + used, room, "%s%s", used ? ", " : "", e->d_name);
+        int n = snprintf(r->uncommitted_runs + used, room, "%s%s", used ? ", " : "", id);
         if (n > 0 && (size_t)n < room - 5) {
             used += (size_t)n;
         } else {
@@ -721,7 +864,7 @@ static void note_uncommitted_runs(verify_result *r, audit *a, const char *dir)
             cut = 1;
         }
     }
-    closedir(d);
+    runpath_list_free(runs, count);
     err_clear();
 }
 
@@ -760,10 +903,9 @@ int verify_audit(verify_result *result, const char *dir, const char *allowed_sig
     tree = (git_tree *)head;
     head = NULL;
     check_records_unchanged(result, repo, tree);
-    if (git_tree_entry_bypath(&runs_entry, tree, "runs") == 0 &&
+    if (git_tree_entry_bypath(&runs_entry, tree, RUNPATH_TOP) == 0 &&
         git_tree_lookup(&runs, repo, git_tree_entry_id(runs_entry)) == 0) {
-        for (size_t i = 0; i < git_tree_entrycount(runs); i++)
-            check_run(result, repo, git_tree_entry_byindex(runs, i));
+        check_runs_under(result, repo, runs, RUNPATH_TOP, 0);
     }
     term_debug("%ld runs checked at HEAD in %.2fs", result->runs, timefmt_monotonic() - t0);
     t0 = timefmt_monotonic();

@@ -59,39 +59,92 @@ expect_eq() { # ACTUAL EXPECTED [WHAT]
     [ "$1" = "$2" ] || fail "${3:-value}: got '$1', expected '$2'"
 }
 
+# The folder of run ID in the trail AUDIT (default ./drctl-audit): where
+# drctl files it, runs/YYYY/MM/DD/ID (the day its id begins with, else the
+# day it was made), or runs/ID in a trail of the old layout. For a run not
+# made yet, where drctl will put it.
+rundir() { # [AUDIT] ID
+    local audit=drctl-audit id d
+    if [ $# -ge 2 ]; then audit=$1; shift; fi
+    id=$1
+    if [ -e "$audit/runs/$id/run.json" ] || [ -e "$audit/runs/$id/journal.jsonl" ]; then
+        echo "$audit/runs/$id"
+        return
+    fi
+    for d in "$audit"/runs/[0-9][0-9][0-9][0-9]/[0-9][0-9]/[0-9][0-9]/"$id"; do
+        [ -d "$d" ] && { echo "$d"; return; }
+    done
+    if [[ $id =~ ^([0-9]{4})([0-9]{2})([0-9]{2})T ]]; then
+        echo "$audit/runs/${BASH_REMATCH[1]}/${BASH_REMATCH[2]}/${BASH_REMATCH[3]}/$id"
+    else
+        echo "$audit/runs/$(date -u +%Y/%m/%d)/$id"
+    fi
+}
+
+# The same, relative to the trail's root (for git show HEAD:...).
+runrel() { # [AUDIT] ID
+    local audit=drctl-audit
+    if [ $# -ge 2 ]; then audit=$1; shift; fi
+    local d
+    d=$(rundir "$audit" "$1")
+    echo "${d#"$audit"/}"
+}
+
+# Every run folder of the trail AUDIT (default ./drctl-audit), both layouts.
+rundirs() { # [AUDIT]
+    local audit=${1:-drctl-audit} d
+    for d in "$audit"/runs/*/ "$audit"/runs/[0-9][0-9][0-9][0-9]/[0-9][0-9]/[0-9][0-9]/*/; do
+        [ -d "$d" ] || continue
+        d=${d%/}
+        case ${d#"$audit"/runs/} in
+            [0-9][0-9][0-9][0-9]) [ -e "$d/run.json" ] || [ -e "$d/journal.jsonl" ] || continue ;;
+        esac
+        echo "$d"
+    done
+}
+
+# The ids of every run of the trail AUDIT (default ./drctl-audit), in the
+# order of rundirs.
+run_ids() { # [AUDIT]
+    local d
+    for d in $(rundirs "$@"); do basename "$d"; done
+}
+
 # The only run's id in ./drctl-audit.
 run_id() {
-    ls drctl-audit/runs | head -1
+    local d
+    d=$(rundirs | head -1)
+    [ -z "$d" ] || basename "$d"
 }
 
 # The run started last in ./drctl-audit, by its first event's time (to the
 # microsecond): run ids have whole seconds, and two runs can start within one.
 newest_run() {
     local d
-    for d in drctl-audit/runs/*/; do
+    for d in $(rundirs); do
         printf '%s %s\n' "$(head -1 "$d/journal.jsonl" | jq -r .time)" "$(basename "$d")"
     done | sort | tail -1 | cut -d' ' -f2
 }
 
 journal() {
-    cat "drctl-audit/runs/$1/journal.jsonl"
+    cat "$(rundir "$1")/journal.jsonl"
 }
 
 # Number of journal events of a kind (for a step, when given).
 count_events() { # RUN KIND [STEP]
     if [ -n "${3:-}" ]; then
-        jq -c "select(.kind == \"$2\" and .step == \"$3\")" "drctl-audit/runs/$1/journal.jsonl" | wc -l
+        jq -c "select(.kind == \"$2\" and .step == \"$3\")" "$(rundir "$1")/journal.jsonl" | wc -l
     else
-        jq -c "select(.kind == \"$2\")" "drctl-audit/runs/$1/journal.jsonl" | wc -l
+        jq -c "select(.kind == \"$2\")" "$(rundir "$1")/journal.jsonl" | wc -l
     fi
 }
 
 step_state() { # RUN STEP
-    jq -r ".steps[] | select(.name == \"$2\") | .state" "drctl-audit/runs/$1/state.json"
+    jq -r ".steps[] | select(.name == \"$2\") | .state" "$(rundir "$1")/state.json"
 }
 
 run_status() { # RUN
-    jq -r .status "drctl-audit/runs/$1/state.json"
+    jq -r .status "$(rundir "$1")/state.json"
 }
 
 # Waits (up to 20 s) for a file to exist.

@@ -30,13 +30,13 @@ resume_to_end() { # RUN
 # journal gapless, the trail verified, nothing uncommitted, and a further
 # resume with nothing to do.
 crash_end_checks() { # RUN
-    local run=$1 j=drctl-audit/runs/$1/journal.jsonl
-    expect_eq "$(jq -r .status "drctl-audit/runs/$run/state.json")" done "state.json's status"
+    local run=$1 j=$(rundir drctl-audit "$1")/journal.jsonl
+    expect_eq "$(jq -r .status "$(rundir drctl-audit "$run")/state.json")" done "state.json's status"
     jq -es '[.[].seq] == [range(1; length + 1)]' "$j" >/dev/null || fail "the journal's seq has a gap"
     expect_eq "$(jq -r .kind "$j" | tail -1)" run-done "the journal's last line"
-    [ -s "drctl-audit/runs/$run/report.md" ] || fail "no report.md"
+    [ -s "$(rundir drctl-audit "$run")/report.md" ] || fail "no report.md"
     expect_eq "$(git -C drctl-audit status --porcelain)" "" "the audit folder is committed"
-    git -C drctl-audit show "HEAD:runs/$run/journal.jsonl" | cmp -s - "$j" || fail "the journal is ahead of its commit"
+    git -C drctl-audit show "HEAD:$(runrel "$run")/journal.jsonl" | cmp -s - "$j" || fail "the journal is ahead of its commit"
     # No step done twice, and no destructive step done without its approval.
     expect_eq "$(jq -r 'select(.kind == "step-done") | .step' "$j" | sort | uniq -d)" "" "steps done twice"
     crash_dr audit verify
@@ -87,8 +87,8 @@ crash_baseline() { # CASE OUT
     run=$(newest_run)
     crash_end_checks "$run"
     {
-        wc -l < "drctl-audit/runs/$run/journal.jsonl"
-        jq -r .kind "drctl-audit/runs/$run/journal.jsonl" | sort | uniq -c | awk '{printf "%s %s, ", $1, $2}'
+        wc -l < "$(rundir drctl-audit "$run")/journal.jsonl"
+        jq -r .kind "$(rundir drctl-audit "$run")/journal.jsonl" | sort | uniq -c | awk '{printf "%s %s, ", $1, $2}'
         echo
         "case_$1_state"
     } > "$2"
@@ -107,8 +107,8 @@ crash_kill_at() { # CASE K EXPECTED
     fi
     expect_eq "$rc" 137 "drctl's exit (SIGKILL after line $2)"
     run=$(newest_run)
-    expect_eq "$(wc -l < "drctl-audit/runs/$run/journal.jsonl")" "$2" "journal lines at the kill"
-    echo "killed after: $(sed -n "$2p" "drctl-audit/runs/$run/journal.jsonl" | jq -c '[.kind, .step]')"
+    expect_eq "$(wc -l < "$(rundir drctl-audit "$run")/journal.jsonl")" "$2" "journal lines at the kill"
+    echo "killed after: $(sed -n "$2p" "$(rundir drctl-audit "$run")/journal.jsonl" | jq -c '[.kind, .step]')"
     resume_to_end "$run"
     crash_end_checks "$run"
     "case_$1_state" > state.now

@@ -6,7 +6,7 @@ t_a_transient_failure_is_retried_with_backoff() {
     id=$(run_id)
     expect_eq "$(cat work-attempts)" 3 "attempts"
     expect_eq "$(count_events "$id" step-retry work)" 2 "retry events"
-    expect_eq "$(jq -r '.steps[0].outputs.attempts' "drctl-audit/runs/$id/state.json")" 3
+    expect_eq "$(jq -r '.steps[0].outputs.attempts' "$(rundir drctl-audit "$id")/state.json")" 3
 }
 
 t_a_step_past_its_timeout_fails_exit_1() {
@@ -71,7 +71,7 @@ t_a_changed_runbook_is_refused_on_resume_unless_allowed() {
     set +e; "$DRCTL" --runbooks rb resume "$id" --allow-runbook-change >out 2>err; rc=$?; set -e
     expect_rc 0
     expect_eq "$(count_events "$id" runbook-changed)" 1
-    expect_eq "$(jq -r 'select(.kind == "runbook-changed") | .data.allowed_by' "drctl-audit/runs/$id/journal.jsonl")" \
+    expect_eq "$(jq -r 'select(.kind == "runbook-changed") | .data.allowed_by' "$(rundir drctl-audit "$id")/journal.jsonl")" \
               "Test Operator <test@example.org>"
 }
 
@@ -95,32 +95,32 @@ LUA
     set +e
     "$DRCTL" --runbooks rb -v run secretive -p token=S3CR3T-d1stinct >out 2>err; rc=$?
     "$DRCTL" --runbooks rb plan secretive -p token=S3CR3T-d1stinct >>out 2>>err
-    "$DRCTL" --runbooks rb status "$(ls drctl-audit/runs)" >>out 2>>err
-    "$DRCTL" --runbooks rb status "$(ls drctl-audit/runs)" --json >>out 2>>err
+    "$DRCTL" --runbooks rb status "$(run_id)" >>out 2>>err
+    "$DRCTL" --runbooks rb status "$(run_id)" --json >>out 2>>err
     set -e
     expect_rc 1
     expect_in err "bad token <redacted>"
     ! grep -r "S3CR3T-d1stinct" out err drctl-audit || fail "the secret leaked"
     ! grep -r "pw-in-uri-77" out err drctl-audit || fail "a URI password leaked"
-    expect_in drctl-audit/runs/*/run.json '"token":	"<redacted>"'
+    expect_in drctl-audit/runs/*/*/*/*/run.json '"token":	"<redacted>"'
 }
 
 t_dr_exec_is_journaled_with_its_exit_code() {
     dr run flaky -p dir="$PWD" -p mode=retry
     id=$(run_id)
-    expect_eq "$(jq -r 'select(.kind == "exec") | .data.code' "drctl-audit/runs/$id/journal.jsonl" | sort -u)" 0
-    expect_eq "$(jq -r 'select(.kind == "exec") | .data.argv[0]' "drctl-audit/runs/$id/journal.jsonl" | sort -u)" sh
+    expect_eq "$(jq -r 'select(.kind == "exec") | .data.code' "$(rundir drctl-audit "$id")/journal.jsonl" | sort -u)" 0
+    expect_eq "$(jq -r 'select(.kind == "exec") | .data.argv[0]' "$(rundir drctl-audit "$id")/journal.jsonl" | sort -u)" sh
 }
 
 t_the_journal_is_gapless_and_state_matches_it() {
     dr run hold -p dir="$PWD" --approve promote
     expect_rc 0
     id=$(run_id)
-    jq -s '[.[].seq] == [range(1; length + 1)]' "drctl-audit/runs/$id/journal.jsonl" | grep -q true ||
+    jq -s '[.[].seq] == [range(1; length + 1)]' "$(rundir drctl-audit "$id")/journal.jsonl" | grep -q true ||
         fail "seq is not gapless"
-    expect_eq "$(jq -r .journal_seq "drctl-audit/runs/$id/state.json")" \
-              "$(jq -s 'map(select(.kind | test("^(step|run)-"))) | last | .seq' "drctl-audit/runs/$id/journal.jsonl")"
-    expect_eq "$(jq -r '[.steps[].state] | join(",")' "drctl-audit/runs/$id/state.json")" done,done,done,done
+    expect_eq "$(jq -r .journal_seq "$(rundir drctl-audit "$id")/state.json")" \
+              "$(jq -s 'map(select(.kind | test("^(step|run)-"))) | last | .seq' "$(rundir drctl-audit "$id")/journal.jsonl")"
+    expect_eq "$(jq -r '[.steps[].state] | join(",")' "$(rundir drctl-audit "$id")/state.json")" done,done,done,done
 }
 
 for t in t_a_transient_failure_is_retried_with_backoff t_a_step_past_its_timeout_fails_exit_1 \

@@ -3,7 +3,7 @@
 # after a resume.
 
 json_state() { # JQ-FILTER: applied to the only run's state.json
-    jq -c "$1" "drctl-audit/runs/$(run_id)/state.json"
+    jq -c "$1" "$(rundir drctl-audit "$(run_id)")/state.json"
 }
 
 t_output_metamethods_never_run_and_only_raw_content_is_saved() {
@@ -13,7 +13,7 @@ t_output_metamethods_never_run_and_only_raw_content_is_saved() {
     expect_eq "$(json_state '.steps[0].outputs["key-07-" + ("x" * 48)]')" '"value-07"'
     expect_eq "$(json_state '.steps[1].outputs.members')" 40 "members the next step saw"
     expect_eq "$(json_state '.steps[2].outputs.ran')" '""' "metamethods that ran"
-    expect_not_in "drctl-audit/runs/$(run_id)/journal.jsonl" injected
+    expect_not_in "$(rundir drctl-audit "$(run_id)")/journal.jsonl" injected
 }
 
 t_json_encode_runs_no_metamethod() {
@@ -22,7 +22,7 @@ t_json_encode_runs_no_metamethod() {
     expect_eq "$(json_state '.steps[0].outputs.text | fromjson | length')" 40 "members encoded"
     expect_eq "$(json_state '.steps[0].outputs.list')" '"{\"list\":[1,2,3],\"n\":3}"'
     expect_eq "$(json_state '.steps[2].outputs.ran')" '""' "metamethods that ran"
-    expect_not_in "drctl-audit/runs/$(run_id)/journal.jsonl" injected
+    expect_not_in "$(rundir drctl-audit "$(run_id)")/journal.jsonl" injected
 }
 
 # A key with a NUL byte made the old conversion look up another key, which
@@ -34,7 +34,7 @@ t_a_key_with_a_nul_byte_is_refused_without_running_index() {
     expect_not_in err AddressSanitizer
     expect_eq "$(json_state '.steps[0].state')" '"failed"'
     expect_eq "$(json_state '.steps[2].outputs.ran')" '""' "metamethods that ran"
-    expect_not_in "drctl-audit/runs/$(run_id)/journal.jsonl" injected
+    expect_not_in "$(rundir drctl-audit "$(run_id)")/journal.jsonl" injected
     rm -rf drctl-audit
     dr run json-hostile -p mode=nul-encode
     expect_rc 1
@@ -61,7 +61,7 @@ t_an_output_over_16_mib_is_refused_by_name() {
     expect_rc 1
     expect_in err "outputs: larger than 16 MiB as JSON (the limit is passed at outputs.blob); keep big data in files or tables, and return their names"
     expect_eq "$(json_state '.steps[0].state')" '"failed"'
-    [ "$(stat -c %s "drctl-audit/runs/$(run_id)/journal.jsonl")" -lt 100000 ] || fail "the journal grew"
+    [ "$(stat -c %s "$(rundir drctl-audit "$(run_id)")/journal.jsonl")" -lt 100000 ] || fail "the journal grew"
     rm -rf drctl-audit
     set +e
     json_peak_rss run json-big -p mode=strings
@@ -104,19 +104,19 @@ t_numbers_survive_a_resume_exactly() {
     expect_rc 1
     expect_in err "not ready yet"
     id=$(run_id)
-    journal=drctl-audit/runs/$id/journal.jsonl
+    journal=$(rundir drctl-audit "$id")/journal.jsonl
     expect_in "$journal" '"max_safe":9007199254740991,'
     expect_in "$journal" '"two53_float":9007199254740992,'
     expect_in "$journal" '"sum":0.30000000000000004,'
     expect_in "$journal" '"neg_zero":-0,'
     expect_in "$journal" '"list":[0.30000000000000004,9007199254740992,1000000000000000,1e+21,-1.5]'
-    expect_in "drctl-audit/runs/$id/state.json" '"decimal":	123.456,'
-    expect_in "drctl-audit/runs/$id/report.md" '"max_safe":9007199254740991,'
+    expect_in "$(rundir drctl-audit "$id")/state.json" '"decimal":	123.456,'
+    expect_in "$(rundir drctl-audit "$id")/report.md" '"max_safe":9007199254740991,'
     touch ready
     dr resume "$id"
     expect_rc 0
     expect_eq "$(run_status "$id")" done
-    expect_eq "$(jq -r '.steps[2].outputs.checked' "drctl-audit/runs/$id/state.json")" true
+    expect_eq "$(jq -r '.steps[2].outputs.checked' "$(rundir drctl-audit "$id")/state.json")" true
 }
 
 for t in t_output_metamethods_never_run_and_only_raw_content_is_saved t_json_encode_runs_no_metamethod \

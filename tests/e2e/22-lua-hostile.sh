@@ -178,15 +178,15 @@ t_an_error_object_whose_tostring_loops_or_fails_fails_its_step_clearly() {
 t_an_output_with_hostile_metamethods_is_saved_raw() {
     hostile output-index-loop
     expect_rc 0
-    expect_eq "$(jq -c '.steps[] | select(.name == "attack") | .outputs' drctl-audit/runs/h/state.json)" '{"kept":1}'
+    expect_eq "$(jq -c '.steps[] | select(.name == "attack") | .outputs' $(rundir drctl-audit "h")/state.json)" '{"kept":1}'
 }
 
 t_a_log_argument_whose_tostring_fails_raises_in_the_step() {
     hostile log-tostring-fails
     expect_rc 0
-    expect_eq "$(jq -c '.steps[] | select(.name == "attack") | .outputs' drctl-audit/runs/h/state.json)" '{"logged":false}'
-    expect_in drctl-audit/runs/h/journal.jsonl "after: false"
-    expect_in drctl-audit/runs/h/journal.jsonl "log tostring exploded"
+    expect_eq "$(jq -c '.steps[] | select(.name == "attack") | .outputs' $(rundir drctl-audit "h")/state.json)" '{"logged":false}'
+    expect_in $(rundir drctl-audit "h")/journal.jsonl "after: false"
+    expect_in $(rundir drctl-audit "h")/journal.jsonl "log tostring exploded"
 }
 
 t_a_confirm_result_whose_index_fails_fails_the_step_clearly() {

@@ -24,7 +24,7 @@ t_a_timeout_ends_the_step_while_a_grandchild_still_holds_stdout() {
     expect_in err "step 'timeout' failed: timed out after 3.0s"
     id=$(run_id)
     expect_eq "$(step_state "$id" timeout)" failed
-    expect_eq "$(jq -r 'select(.kind == "exec") | .data.timed_out' "drctl-audit/runs/$id/journal.jsonl")" true
+    expect_eq "$(jq -r 'select(.kind == "exec") | .data.timed_out' "$(rundir drctl-audit "$id")/journal.jsonl")" true
 }
 
 t_sigint_is_honoured_while_a_grandchild_still_holds_stdout() {
@@ -51,9 +51,9 @@ t_a_daemon_left_holding_stdout_does_not_hang_the_step() {
     expect_rc 0
     id=$(run_id)
     expect_eq "$(step_state "$id" daemon)" done
-    expect_eq "$(jq -r '.steps[] | select(.name == "daemon") | .outputs.stdout' "drctl-audit/runs/$id/state.json")" x
-    expect_eq "$(jq -r '.steps[] | select(.name == "daemon") | .outputs.code' "drctl-audit/runs/$id/state.json")" 0
-    expect_eq "$(jq -r 'select(.kind == "exec") | .data.outputs_left_open' "drctl-audit/runs/$id/journal.jsonl")" true
+    expect_eq "$(jq -r '.steps[] | select(.name == "daemon") | .outputs.stdout' "$(rundir drctl-audit "$id")/state.json")" x
+    expect_eq "$(jq -r '.steps[] | select(.name == "daemon") | .outputs.code' "$(rundir drctl-audit "$id")/state.json")" 0
+    expect_eq "$(jq -r 'select(.kind == "exec") | .data.outputs_left_open' "$(rundir drctl-audit "$id")/journal.jsonl")" true
     expect_in err "kept its output open"
 }
 
@@ -79,7 +79,7 @@ t_a_child_run_as_root_finds_no_secret_in_drctls_environment() {
     rc=$?
     set -e
     expect_rc 0
-    expect_eq "$(jq -r '.steps[] | select(.name == "environ") | .outputs.read' drctl-audit/runs/*/state.json)" \
+    expect_eq "$(jq -r '.steps[] | select(.name == "environ") | .outputs.read' drctl-audit/runs/*/*/*/*/state.json)" \
               read "root's read of /proc/<drctl>/environ"
     expect_no_secret_in parent-environ
     expect_no_secret_in child-environ
@@ -101,7 +101,7 @@ t_a_child_of_the_same_user_cannot_read_drctls_environment() {
     rc=$?
     set -e
     expect_rc 0
-    expect_eq "$(jq -r '.steps[] | select(.name == "environ") | .outputs.read' work/drctl-audit/runs/*/state.json)" \
+    expect_eq "$(jq -r '.steps[] | select(.name == "environ") | .outputs.read' work/drctl-audit/runs/*/*/*/*/state.json)" \
               refused "the child's read of /proc/<drctl>/environ"
     expect_eq "$(cat work/parent-environ.owner)" root:root "owner of /proc/<drctl>/environ"
     expect_no_secret_in work/parent-environ

@@ -198,7 +198,7 @@ t_reading_and_writing_inside_dest_and_the_run_folder_work() {
     echo given > dest/given.txt
     dr run files-inside -p dest=dest --run-id inside-1
     expect_rc 0
-    state=drctl-audit/runs/inside-1/state.json
+    state=$(rundir drctl-audit "inside-1")/state.json
     expect_eq "$(cat dest/sub/note.txt 2>/dev/null || echo deleted)" deleted "the note, deleted by the run"
     expect_eq "$(jq -r '.steps[0].outputs.given' "$state")" "given" "dest/given.txt read"
     expect_eq "$(jq -r '.steps[0].outputs.listed' "$state")" "given.txt,sub" "dest listed"

@@ -52,7 +52,7 @@ t_the_environment_sets_the_ttl_and_a_promoted_branch_stops_expiring() {
     run=$(run_id)
     restored="restore-$(lower "$run")"
     expect_expires_in "$restored" 7200
-    expect_eq "$(jq -r .params.throwaway_ttl "drctl-audit/runs/$run/run.json")" 7200 "the TTL recorded with the run"
+    expect_eq "$(jq -r .params.throwaway_ttl "$(rundir drctl-audit "$run")/run.json")" 7200 "the TTL recorded with the run"
     sc resume "$run" --approve apply
     expect_rc 0
     api GET "/projects/$project/branches" "$key"
@@ -98,13 +98,13 @@ t_a_branch_backup_expires_only_when_asked() {
     salons_project
     sc run snapshot -p prefix=kept
     expect_rc 0
-    kept=$(jq -r '.steps[] | select(.name == "backup") | .outputs.name' drctl-audit/runs/*/state.json)
+    kept=$(jq -r '.steps[] | select(.name == "backup") | .outputs.name' drctl-audit/runs/*/*/*/*/state.json)
     expect_eq "$(expires_of "$kept")" null "a backup without expires"
     rm -rf drctl-audit
     sleep 1.1
     sc run snapshot -p prefix=weekly -p expires=2d
     expect_rc 0
-    weekly=$(jq -r '.steps[] | select(.name == "backup") | .outputs.name' drctl-audit/runs/*/state.json)
+    weekly=$(jq -r '.steps[] | select(.name == "backup") | .outputs.name' drctl-audit/runs/*/*/*/*/state.json)
     expect_expires_in "$weekly" 172800
     rm -rf drctl-audit
     before=$(branch_names)
@@ -133,7 +133,7 @@ t_the_teams_setting_sets_the_ttl_and_the_command_line_and_environment_win() {
     expect_rc 3
     run=$(newest_run)
     expect_expires_in "check-$(lower "$run")" 7200
-    expect_eq "$(jq -r .params.throwaway_ttl "drctl-audit/runs/$run/run.json")" 7200 "the TTL recorded with the run"
+    expect_eq "$(jq -r .params.throwaway_ttl "$(rundir drctl-audit "$run")/run.json")" 7200 "the TTL recorded with the run"
     sc abort "$run"
     expect_rc 0
     # The environment wins over the setting...

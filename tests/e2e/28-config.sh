@@ -112,8 +112,8 @@ t_settings_and_runs_share_the_trail_and_verify_stays_green() {
     expect_in out "ok"
     # a settings commit that also touches a run is caught
     echo '{}' >drctl-audit/config.json
-    run=$(ls drctl-audit/runs | head -1)
-    echo x >>"drctl-audit/runs/$run/report.md"
+    run=$(run_id)
+    echo x >>"$(rundir drctl-audit "$run")/report.md"
     git -C drctl-audit commit -qam "config: set contact"
     dr audit verify
     expect_rc 1

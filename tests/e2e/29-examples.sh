@@ -29,7 +29,7 @@ ex_setup() {
     rc=$?
     set -e
     expect_rc 0
-    EX_PROJECT=$(jq -r '.steps[0].outputs.id' audit/runs/setup/state.json)
+    EX_PROJECT=$(jq -r '.steps[0].outputs.id' $(rundir audit "setup")/state.json)
     EX_URL=$(cat .drctl/neon-local.url)
     EX_KEY=$(cat .drctl/neon-local/api-key)
     curl -sf -o /dev/null -X PATCH -H "Authorization: Bearer $EX_KEY" \

@@ -218,7 +218,7 @@ t_notify_a_failed_run_posts_run_failed_without_its_secret() {
         "run-failed	$id	failing	failed	boom"
     echo "$body" | jq -r .error | grep -q "the database refused the token" || fail "error: $body"
     expect_eq "$(echo "$body" | jq -r '.target.project + "/" + .target.branch')" "proj-notify/main"
-    expect_eq "$(echo "$body" | jq -r .report)" "$(cd drctl-audit && pwd -P)/runs/$id/report.md"
+    expect_eq "$(echo "$body" | jq -r .report)" "$(cd drctl-audit && pwd -P)/$(runrel "$id")/report.md"
     [ -e "$(echo "$body" | jq -r .report)" ] || fail "the report path does not exist"
     slack=$(notify_body_to /slack | jq -r .text)
     echo "$slack" | grep -q "$id" || fail "the Slack text does not name the run: $slack"
@@ -226,13 +226,13 @@ t_notify_a_failed_run_posts_run_failed_without_its_secret() {
     expect_not_in recv.log "tok-Secret-8841"
     # the journal says what each delivery did, before the run's end, in the end's commit
     expect_eq "$(count_events "$id" notify)" 1
-    expect_eq "$(jq -r 'select(.kind == "notify") | .data.event' "drctl-audit/runs/$id/journal.jsonl")" run-failed
+    expect_eq "$(jq -r 'select(.kind == "notify") | .data.event' "$(rundir drctl-audit "$id")/journal.jsonl")" run-failed
     expect_eq "$(jq -r 'select(.kind == "notify") | [.data.deliveries[].delivered] | join(",")' \
-        "drctl-audit/runs/$id/journal.jsonl")" "true,true"
-    expect_eq "$(jq -r .kind "drctl-audit/runs/$id/journal.jsonl" | tail -2 | tr '\n' ,)" "notify,run-failed,"
-    git -C drctl-audit show "HEAD:runs/$id/journal.jsonl" | grep -q '"kind":"notify"' ||
+        "$(rundir drctl-audit "$id")/journal.jsonl")" "true,true"
+    expect_eq "$(jq -r .kind "$(rundir drctl-audit "$id")/journal.jsonl" | tail -2 | tr '\n' ,)" "notify,run-failed,"
+    git -C drctl-audit show "HEAD:$(runrel "$id")/journal.jsonl" | grep -q '"kind":"notify"' ||
         fail "the run's end commit does not carry the notify event"
-    expect_not_in "drctl-audit/runs/$id/journal.jsonl" "tok-Secret-8841"
+    expect_not_in "$(rundir drctl-audit "$id")/journal.jsonl" "tok-Secret-8841"
     expect_in err "notified run-failed to 2 webhooks"
     dr audit verify
     expect_rc 0
@@ -249,7 +249,7 @@ t_notify_a_run_whose_webhook_fails_still_fails_as_itself() {
     expect_in err "reached 0 of 1 webhooks"
     id=$(run_id)
     expect_eq "$(run_status "$id")" failed
-    jq -r 'select(.kind == "notify") | .data.deliveries[0].error' "drctl-audit/runs/$id/journal.jsonl" |
+    jq -r 'select(.kind == "notify") | .data.deliveries[0].error' "$(rundir drctl-audit "$id")/journal.jsonl" |
         grep -q "HTTP 410" || fail "the journal does not say why the delivery failed"
     dr audit verify
     expect_rc 0

@@ -14,7 +14,7 @@ t_a_destructive_step_with_nothing_to_do_is_skipped_without_asking() {
     [ ! -e destroyed ] || fail "the skipped step ran"
     id=$(run_id)
     expect_eq "$(jq -r 'select(.kind == "step-done" and .step == "destroy") | .data.outputs.skipped' \
-        "drctl-audit/runs/$id/journal.jsonl")" "nothing to destroy" "the skipped step's outputs"
+        "$(rundir drctl-audit "$id")/journal.jsonl")" "nothing to destroy" "the skipped step's outputs"
     expect_eq "$(count_events "$id" confirmation-given destroy)" 0 "confirmations asked"
     expect_in err "skipped: nothing to destroy"
     rm -rf drctl-audit
@@ -37,9 +37,9 @@ t_the_right_challenge_on_the_terminal_proceeds() {
     expect_in out "make the copy the new main; writes after the snapshot are lost"
     id=$(run_id)
     expect_eq "$(run_status "$id")" done
-    expect_eq "$(jq -r 'select(.kind == "confirmation-given") | .data.operator' "drctl-audit/runs/$id/journal.jsonl")" \
+    expect_eq "$(jq -r 'select(.kind == "confirmation-given") | .data.operator' "$(rundir drctl-audit "$id")/journal.jsonl")" \
               "Test Operator <test@example.org>"
-    expect_eq "$(jq -r 'select(.kind == "confirmation-given") | .data.answer' "drctl-audit/runs/$id/journal.jsonl")" main
+    expect_eq "$(jq -r 'select(.kind == "confirmation-given") | .data.answer' "$(rundir drctl-audit "$id")/journal.jsonl")" main
 }
 
 t_a_wrong_answer_refuses_and_pauses_exit_3() {
@@ -84,7 +84,7 @@ t_an_answer_on_stdin_is_never_read() {
     expect_rc 3
     id=$(run_id)
     expect_eq "$(count_events "$id" confirmation-given promote)" 0
-    expect_eq "$(jq -r 'select(.kind == "confirmation-refused") | .data.answer' "drctl-audit/runs/$id/journal.jsonl")" \
+    expect_eq "$(jq -r 'select(.kind == "confirmation-refused") | .data.answer' "$(rundir drctl-audit "$id")/journal.jsonl")" \
               "(end of input)"
     expect_eq "$(step_state "$id" promote)" pending
     [ ! -e promote.started ] || fail "an answer on stdin approved the step"

@@ -23,13 +23,13 @@ crash_inside() { # STEP IDEMPOTENT
     wait "$(cat bg.pid)" 2>/dev/null || true
     rm -f "hold-$step"
     expect_eq "$(step_state crash "$step")" started "state after kill -9"
-    token_before=$(jq -r '.steps[0].outputs.token // ""' drctl-audit/runs/crash/state.json)
+    token_before=$(jq -r '.steps[0].outputs.token // ""' $(rundir drctl-audit "crash")/state.json)
     if [ "$idempotent" = no ]; then
         dr_notty resume crash
         expect_rc 3
         expect_in err "--approve $step"
         expect_eq "$(runs_of "$step")" 1 "a half-done non-idempotent step re-ran without approval"
-        expect_eq "$(jq -r 'select(.kind == "confirmation-missing") | .data.reason' drctl-audit/runs/crash/journal.jsonl | tail -1)" rerun
+        expect_eq "$(jq -r 'select(.kind == "confirmation-missing") | .data.reason' $(rundir drctl-audit "crash")/journal.jsonl | tail -1)" rerun
         dr_notty resume crash --approve "$step" --approve promote
     else
         dr_notty resume crash --approve promote
@@ -45,10 +45,10 @@ crash_inside() { # STEP IDEMPOTENT
         fi
     done
     # Outputs of earlier steps survived and reached the later ones.
-    token=$(jq -r '.steps[0].outputs.token' drctl-audit/runs/crash/state.json)
+    token=$(jq -r '.steps[0].outputs.token' $(rundir drctl-audit "crash")/state.json)
     [ "$step" = snapshot ] || expect_eq "$token" "$token_before" "snapshot token"
-    expect_eq "$(jq -r '.steps[1].outputs.from' drctl-audit/runs/crash/state.json)" "$token"
-    expect_eq "$(jq -r '.steps[2].outputs.promoted' drctl-audit/runs/crash/state.json)" "$token"
+    expect_eq "$(jq -r '.steps[1].outputs.from' $(rundir drctl-audit "crash")/state.json)" "$token"
+    expect_eq "$(jq -r '.steps[2].outputs.promoted' $(rundir drctl-audit "crash")/state.json)" "$token"
     expect_eq "$(count_events crash lock-takeover)" 2 "run and target locks taken over"
 }
 
@@ -101,24 +101,24 @@ t_two_runs_on_the_same_target_cannot_be_active_at_once() {
 t_a_torn_journal_line_is_repaired_on_resume() {
     dr_notty run hold -p dir="$PWD" --run-id torn
     expect_rc 3
-    printf '{"seq":99,"time":"2026-' >> drctl-audit/runs/torn/journal.jsonl
+    printf '{"seq":99,"time":"2026-' >> $(rundir drctl-audit "torn")/journal.jsonl
     dr_notty resume torn --approve promote
     expect_rc 0
     expect_eq "$(count_events torn journal-repaired)" 1
-    jq -s '[.[].seq] == [range(1; length + 1)]' drctl-audit/runs/torn/journal.jsonl | grep -q true ||
+    jq -s '[.[].seq] == [range(1; length + 1)]' $(rundir drctl-audit "torn")/journal.jsonl | grep -q true ||
         fail "seq is not gapless after the repair"
 }
 
 t_a_corrupt_journal_is_refused_and_left_untouched() {
     dr_notty run hold -p dir="$PWD" --run-id bad
     expect_rc 3
-    sed -i '3s/.*/garbage/' drctl-audit/runs/bad/journal.jsonl
-    before=$(sha256sum drctl-audit/runs/bad/journal.jsonl drctl-audit/runs/bad/state.json)
+    sed -i '3s/.*/garbage/' $(rundir drctl-audit "bad")/journal.jsonl
+    before=$(sha256sum $(rundir drctl-audit "bad")/journal.jsonl $(rundir drctl-audit "bad")/state.json)
     dr_notty resume bad --approve promote
     expect_rc 2
     # The audit trail notices the edit first; either way nothing is touched.
-    expect_in err "runs/bad/journal.jsonl"
-    expect_eq "$(sha256sum drctl-audit/runs/bad/journal.jsonl drctl-audit/runs/bad/state.json)" "$before" "files"
+    expect_in err "$(runrel bad)/journal.jsonl"
+    expect_eq "$(sha256sum $(rundir drctl-audit "bad")/journal.jsonl $(rundir drctl-audit "bad")/state.json)" "$before" "files"
 }
 
 t_abort_runs_cleanup_and_closes_the_run() {
@@ -130,7 +130,7 @@ t_abort_runs_cleanup_and_closes_the_run() {
     expect_eq "$(run_status ab)" aborted
     expect_eq "$(runs_of cleanup)" 1 "cleanup ran on abort"
     [ ! -e promote.started ] || fail "abort ran the destructive step"
-    expect_eq "$(jq -r 'select(.kind == "run-aborted") | .data.reason' drctl-audit/runs/ab/journal.jsonl)" \
+    expect_eq "$(jq -r 'select(.kind == "run-aborted") | .data.reason' $(rundir drctl-audit "ab")/journal.jsonl)" \
               "aborted by Test Operator <test@example.org>"
     dr_notty resume ab --approve promote
     expect_rc 2
@@ -147,7 +147,7 @@ t_a_run_whose_runbook_is_gone_can_still_be_aborted() {
     expect_rc 0
     expect_in err "WITHOUT its cleanup steps"
     expect_eq "$(run_status orphan)" aborted
-    expect_in drctl-audit/runs/orphan/report.md "its cleanup steps did not run"
+    expect_in $(rundir drctl-audit "orphan")/report.md "its cleanup steps did not run"
     expect_eq "$(git -C drctl-audit status --porcelain)" "" "git status"
 }
 

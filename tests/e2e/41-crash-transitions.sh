@@ -19,24 +19,24 @@ hold_killed_at() { # K
     set -e
     [ "$rc" = 0 ] && return 3
     expect_eq "$rc" 137 "drctl's exit (SIGKILL after line $1)"
-    expect_eq "$(wc -l < drctl-audit/runs/crash/journal.jsonl)" "$1" "journal lines at the kill"
+    expect_eq "$(wc -l < $(rundir drctl-audit "crash")/journal.jsonl)" "$1" "journal lines at the kill"
     SCENARIOS=$TEST_RUNBOOKS resume_to_end crash
     SCENARIOS=$TEST_RUNBOOKS crash_end_checks crash
     local s
     for s in snapshot copy promote cleanup; do
         [ "$(grep -cx "$s" log)" -le 2 ] || fail "$s ran $(grep -cx "$s" log) times after a kill at line $1"
-        expect_eq "$(jq -r --arg s "$s" '.steps[] | select(.name == $s) | .state' drctl-audit/runs/crash/state.json)" \
+        expect_eq "$(jq -r --arg s "$s" '.steps[] | select(.name == $s) | .state' $(rundir drctl-audit "crash")/state.json)" \
             done "$s after a kill at line $1"
     done
-    expect_eq "$(jq -r '.steps[2].outputs.promoted' drctl-audit/runs/crash/state.json)" \
-        "$(jq -r '.steps[0].outputs.token' drctl-audit/runs/crash/state.json)" "the promoted snapshot"
+    expect_eq "$(jq -r '.steps[2].outputs.promoted' $(rundir drctl-audit "crash")/state.json)" \
+        "$(jq -r '.steps[0].outputs.token' $(rundir drctl-audit "crash")/state.json)" "the promoted snapshot"
 }
 
 t_a_kill_after_every_journal_line_of_a_run_resumes_to_its_end() {
     [ -x "$CRASH_DRCTL" ] || fail "no $CRASH_DRCTL (make hooks)"
     "$CRASH_DRCTL" --runbooks "$TEST_RUNBOOKS" run hold -p dir="$PWD" --approve promote --run-id crash >out 2>err </dev/null
     local lines k covered=0
-    lines=$(wc -l < drctl-audit/runs/crash/journal.jsonl)
+    lines=$(wc -l < $(rundir drctl-audit "crash")/journal.jsonl)
     [ "$lines" -gt 10 ] || fail "the uninterrupted run wrote only $lines lines"
     for k in $(seq 1 "$lines"); do
         hold_killed_at "$k" && covered=$((covered + 1))
@@ -50,7 +50,7 @@ t_a_kill_after_every_journal_line_of_a_run_resumes_to_its_end() {
 t_a_run_killed_after_its_end_is_committed_by_the_next_resume() {
     "$CRASH_DRCTL" --runbooks "$TEST_RUNBOOKS" run hold -p dir="$PWD" --approve promote --run-id whole >out 2>err </dev/null
     local lines
-    lines=$(wc -l < drctl-audit/runs/whole/journal.jsonl)
+    lines=$(wc -l < $(rundir drctl-audit "whole")/journal.jsonl)
     rm -rf drctl-audit log
     set +e
     DRCTL_TEST_KILL_AT_SEQ=$lines "$CRASH_DRCTL" --runbooks "$TEST_RUNBOOKS" run hold -p dir="$PWD" --approve promote \
@@ -58,7 +58,7 @@ t_a_run_killed_after_its_end_is_committed_by_the_next_resume() {
     rc=$?
     set -e
     expect_eq "$rc" 137 "killed after run-done"
-    [ ! -e drctl-audit/runs/ended/report.md ] || fail "report.md was written before the kill"
+    [ ! -e $(rundir drctl-audit "ended")/report.md ] || fail "report.md was written before the kill"
     [ -n "$(git -C drctl-audit status --porcelain)" ] || fail "the kill left nothing uncommitted"
     dr audit verify
     expect_rc 0
@@ -68,9 +68,9 @@ t_a_run_killed_after_its_end_is_committed_by_the_next_resume() {
     expect_rc 0
     expect_in err "a crash had kept its end from the audit trail"
     expect_eq "$(git -C drctl-audit status --porcelain)" "" "the audit folder after the resume"
-    [ -s drctl-audit/runs/ended/report.md ] || fail "no report.md after the resume"
+    [ -s $(rundir drctl-audit "ended")/report.md ] || fail "no report.md after the resume"
     expect_eq "$(git -C drctl-audit log -1 --format=%s)" "ended: run done" "the last commit"
-    git -C drctl-audit show HEAD:runs/ended/state.json | cmp -s - drctl-audit/runs/ended/state.json ||
+    git -C drctl-audit show HEAD:$(runrel "ended")/state.json | cmp -s - $(rundir drctl-audit "ended")/state.json ||
         fail "state.json differs from its commit"
     dr audit verify
     expect_rc 0
@@ -83,13 +83,13 @@ t_a_run_killed_after_its_end_is_committed_by_the_next_resume() {
     expect_rc 3
     cp -a drctl-audit trial
     "$CRASH_DRCTL" --runbooks "$TEST_RUNBOOKS" --audit trial abort paused >/dev/null 2>&1 </dev/null || true
-    lines=$(wc -l < trial/runs/paused/journal.jsonl)
+    lines=$(wc -l < $(rundir trial "paused")/journal.jsonl)
     set +e
     DRCTL_TEST_KILL_AT_SEQ=$lines "$CRASH_DRCTL" --runbooks "$TEST_RUNBOOKS" abort paused >out 2>err </dev/null
     rc=$?
     set -e
     expect_eq "$rc" 137 "killed after run-aborted"
-    expect_eq "$(jq -r .kind drctl-audit/runs/paused/journal.jsonl | tail -1)" run-aborted "the journal's last line"
+    expect_eq "$(jq -r .kind $(rundir drctl-audit "paused")/journal.jsonl | tail -1)" run-aborted "the journal's last line"
     dr abort paused
     expect_rc 0
     expect_in err "was already aborted, but a crash had kept its end"
@@ -104,7 +104,7 @@ t_the_normal_build_ignores_the_kill_variable() {
     if "$DRCTL" --version | grep -q "test build"; then echo "    skipped: $DRCTL is a test build" >&2; return; fi
     DRCTL_TEST_KILL_AT_SEQ=1 dr run hold -p dir="$PWD" --approve promote --run-id normal
     expect_rc 0
-    expect_eq "$(jq -r .status drctl-audit/runs/normal/state.json)" done "the run"
+    expect_eq "$(jq -r .status $(rundir drctl-audit "normal")/state.json)" done "the run"
 }
 
 # A line inside the destructive step, and the last line: the run killed
@@ -122,7 +122,7 @@ t_a_scenario_killed_inside_its_restore_and_after_its_end_resumes_the_same() {
     crash_reset "$here/template" "$here/run"
     (cd run && crash_kill_at accidental-deletion "$lines" "$here/expected")
     # the line after apply's confirmation: the restore under way
-    apply_line=$(grep -n '"kind":"confirmation-preapproved"' run/drctl-audit/runs/*-accidental-deletion-*/journal.jsonl |
+    apply_line=$(grep -n '"kind":"confirmation-preapproved"' run/drctl-audit/runs/*/*/*/*-accidental-deletion-*/journal.jsonl |
                  cut -d: -f1 | head -1)
     [ -n "$apply_line" ] || fail "no confirmation in the journal"
     crash_reset "$here/template" "$here/run"
@@ -141,7 +141,7 @@ case_killed_after_line_matching() { # CASE SELECT...
     cp -a run template
     (cd run && crash_baseline "$case" "$here/expected")
     journal="$here/expected.journal"
-    cp "run/drctl-audit/runs/$(cd run && newest_run)/journal.jsonl" "$journal"
+    cp "$(rundir run/drctl-audit "$(cd run && newest_run)")/journal.jsonl" "$journal"
     for select in "$@"; do
         line=$(jq -c "$select" "$journal" | grep -n true | cut -d: -f1 | head -1)
         [ -n "$line" ] || fail "no journal line of $case matches $select"

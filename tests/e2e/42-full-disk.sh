@@ -25,8 +25,8 @@ need_test_build() {
 # not may have run), or run it anew when it never wrote a journal line.
 go_on_with_room() { # RUNBOOK-ARGS...
     local id step
-    id=$(ls drctl-audit/runs 2>/dev/null | head -1)
-    if [ -n "$id" ] && [ -s "drctl-audit/runs/$id/journal.jsonl" ]; then
+    id=$(run_id)
+    if [ -n "$id" ] && [ -s "$(rundir drctl-audit "$id")/journal.jsonl" ]; then
         drh resume "$id"
         step=$(grep -o -- '--approve [a-z-]*' err | head -1 | cut -d' ' -f2 || true)
         if [ "$rc" = 3 ] && [ -n "$step" ]; then
@@ -35,11 +35,11 @@ go_on_with_room() { # RUNBOOK-ARGS...
         fi
     else
         drh run "$@"
-        id=$(ls drctl-audit/runs | head -1)
+        id=$(run_id)
     fi
     [ "$rc" = 0 ] || fail "with room again (full disk at write $N), the run did not complete"
-    expect_eq "$(jq -r .status "drctl-audit/runs/$id/state.json")" done "run status (full disk at write $N)"
-    expect_eq "$(jq -s '[.[].seq] == [range(1; length + 1)]' "drctl-audit/runs/$id/journal.jsonl")" true \
+    expect_eq "$(jq -r .status "$(rundir drctl-audit "$id")/state.json")" done "run status (full disk at write $N)"
+    expect_eq "$(jq -s '[.[].seq] == [range(1; length + 1)]' "$(rundir drctl-audit "$id")/journal.jsonl")" true \
         "gapless journal (full disk at write $N)"
     drh audit verify
     [ "$rc" = 0 ] || fail "audit verify after a full disk at write $N"
@@ -110,15 +110,15 @@ t_a_run_on_a_really_full_tmpfs_fails_cleanly_and_completes_once_space_is_freed()
     [ "$rc" != 0 ] || fail "a run on a full disk exited 0"
     expect_in err "No space left on device"
     grep -q "fs/drctl-audit" err || fail "the error names no file of the trail"
-    for f in fs/drctl-audit/runs/*/state.json fs/drctl-audit/runs/*/run.json; do
+    for f in fs/drctl-audit/runs/*/*/*/*/state.json fs/drctl-audit/runs/*/*/*/*/run.json; do
         [ -e "$f" ] || continue
         jq -e . "$f" >/dev/null || fail "$f is torn"
     done
     rm fs/filler
-    id=$(for d in fs/drctl-audit/runs/*/; do
+    id=$(for d in fs/drctl-audit/runs/*/*/*/*/; do
              [ "$(jq -r .status "$d/state.json" 2>/dev/null)" = done ] || basename "$d"
          done | head -1)
-    if [ -n "$id" ] && [ -s "fs/drctl-audit/runs/$id/journal.jsonl" ]; then
+    if [ -n "$id" ] && [ -s "$(rundir fs/drctl-audit "$id")/journal.jsonl" ]; then
         drh --audit fs/drctl-audit resume "$id"
     else
         drh "${args[@]}"

@@ -7,7 +7,7 @@ t_every_transition_is_one_commit_by_the_operator() {
     expect_rc 0
     # One commit per transition event of the journal (log/exec/figure ride along).
     transitions=$(jq -c 'select(.kind != "log" and .kind != "exec" and .kind != "figure")' \
-                  drctl-audit/runs/r1/journal.jsonl | wc -l)
+                  $(rundir drctl-audit "r1")/journal.jsonl | wc -l)
     expect_eq "$(gitc rev-list --count HEAD)" "$transitions" "commits"
     expect_eq "$(gitc log --format=%s | tail -1)" "r1: run started"
     expect_eq "$(gitc log --format=%s -1)" "r1: run done"
@@ -16,7 +16,7 @@ t_every_transition_is_one_commit_by_the_operator() {
     expect_eq "$(gitc log --format='%an <%ae>' | sort -u)" "Test Operator <test@example.org>" "authors"
     expect_eq "$(gitc log --format='%cn <%ce>' | sort -u)" "Test Operator <test@example.org>" "committers"
     expect_eq "$(gitc status --porcelain)" "" "git status"
-    expect_eq "$(gitc show --stat --format= HEAD | grep -c 'runs/r1/')" 3 "files in the last commit"
+    expect_eq "$(gitc show --stat --format= HEAD | grep -c "$(runrel r1)/")" 3 "files in the last commit"
 }
 
 t_the_tree_is_clean_after_every_kind_of_ending() {
@@ -57,7 +57,7 @@ return runbook {
 LUA
     set +e; "$DRCTL" --runbooks rb run restore --approve swap --run-id rep >out 2>err </dev/null; rc=$?; set -e
     expect_rc 0
-    r=drctl-audit/runs/rep/report.md
+    r=$(rundir drctl-audit "rep")/report.md
     expect_in "$r" "# Run rep"
     expect_in "$r" "restore 2.1.0"
     expect_in "$r" "**done**"
@@ -66,14 +66,14 @@ LUA
     expect_in "$r" "main goes back to 14:29:59Z (challenge: \`main\`)"
     expect_in "$r" "| preapproved | Test Operator <test@example.org> |"
     expect_in "$r" "| count | done | 1 |"
-    gitc cat-file -e HEAD:runs/rep/report.md || fail "report.md is not committed"
+    gitc cat-file -e HEAD:$(runrel "rep")/report.md || fail "report.md is not committed"
 }
 
 t_a_failed_run_report_shows_the_error() {
     dr_notty run flaky -p dir="$PWD" -p mode=fail --run-id f
     expect_rc 1
-    expect_in drctl-audit/runs/f/report.md "**failed**"
-    expect_in drctl-audit/runs/f/report.md "error: the cause is not fixed yet"
+    expect_in $(rundir drctl-audit "f")/report.md "**failed**"
+    expect_in $(rundir drctl-audit "f")/report.md "error: the cause is not fixed yet"
 }
 
 t_a_non_repository_folder_that_is_not_empty_is_refused() {
@@ -89,16 +89,16 @@ t_a_non_repository_folder_that_is_not_empty_is_refused() {
 t_edits_outside_drctl_are_refused() {
     dr_notty run hold -p dir="$PWD" --run-id e1
     expect_rc 3
-    sed -i 's/"copied":\(\s*\)3/"copied":\14/' drctl-audit/runs/e1/state.json
-    grep -q '"copied":.*4' drctl-audit/runs/e1/state.json || fail "the test did not edit state.json"
+    sed -i 's/"copied":\(\s*\)3/"copied":\14/' $(rundir drctl-audit "e1")/state.json
+    grep -q '"copied":.*4' $(rundir drctl-audit "e1")/state.json || fail "the test did not edit state.json"
     rm -f log
     dr_notty run hold -p dir="$PWD" -p target=other --approve promote
     expect_rc 2
-    expect_in err "drctl-audit/runs/e1/state.json was changed outside drctl"
+    expect_in err "$(rundir drctl-audit "e1")/state.json was changed outside drctl"
     [ ! -e log ] || fail "a step ran"
     dr_notty resume e1 --approve promote
     expect_rc 2
-    gitc checkout -q HEAD -- runs/e1
+    gitc checkout -q HEAD -- "$(runrel e1)"
     dr_notty resume e1 --approve promote
     expect_rc 0
 }
@@ -118,7 +118,7 @@ t_a_crash_tail_is_drctls_own_and_is_committed_on_resume() {
     dr_notty resume crash --approve copy --approve promote
     expect_rc 0
     expect_eq "$(gitc status --porcelain)" "" "git status"
-    expect_eq "$(gitc show HEAD:runs/crash/journal.jsonl | wc -l)" "$(wc -l < drctl-audit/runs/crash/journal.jsonl)" \
+    expect_eq "$(gitc show HEAD:$(runrel "crash")/journal.jsonl | wc -l)" "$(wc -l < $(rundir drctl-audit "crash")/journal.jsonl)" \
               "journal lines committed"
 }
 
@@ -155,7 +155,7 @@ t_a_full_disk_fails_before_the_next_action() {
     [ ! -e promote.started ] || fail "the next step ran although nothing could be recorded"
     # Nothing is journaled past the event whose state or commit could not
     # be written: what is left is what a crash leaves, taken by resume.
-    last=$(tail -1 fs/audit/runs/full/journal.jsonl | jq -r .kind)
+    last=$(tail -1 $(rundir fs/audit "full")/journal.jsonl | jq -r .kind)
     rm -f fs/filler
     if [ "$last" = step-done ]; then
         dr_notty --audit fs/audit resume full --approve promote

@@ -30,14 +30,14 @@ paused_run() { # RUN_ID
 t_every_event_carries_the_hash_of_the_line_before() {
     dr_notty run hold -p dir="$PWD" --approve promote --run-id c
     expect_rc 0
-    j=drctl-audit/runs/c/journal.jsonl
+    j=$(rundir drctl-audit "c")/journal.jsonl
     expect_eq "$(head -1 "$j" | jq -r .prev)" "$(printf %s c | sha256sum | cut -d' ' -f1)" "the first prev"
     n=$(wc -l <"$j")
     for i in $(seq 2 "$n"); do
         expect_eq "$(sed -n "${i}p" "$j" | jq -r .prev)" "$(line_hash "$j" $((i - 1)))" "prev of line $i"
     done
     # the head, the hash of the last line, is the report's anchor
-    expect_in drctl-audit/runs/c/report.md "| journal chain head | \`$(line_hash "$j" "$n")\` (event $n) |"
+    expect_in $(rundir drctl-audit "c")/report.md "| journal chain head | \`$(line_hash "$j" "$n")\` (event $n) |"
     dr audit verify --json
     expect_eq "$(jq -r '[.ok, .unchained_runs] | @tsv' out)" "true	0"
 }
@@ -50,15 +50,15 @@ t_a_secret_equal_to_a_hash_leaves_the_chain_whole() {
     set +e
     DRCTL_PARAM_TOKEN="$hash" "$DRCTL" --runbooks "$PWD/rb" run failing --run-id sec >out 2>err </dev/null
     set -e
-    expect_eq "$(head -1 drctl-audit/runs/sec/journal.jsonl | jq -r .prev)" "$hash" "the first prev"
-    expect_not_in drctl-audit/runs/sec/report.md "$hash refused"
+    expect_eq "$(head -1 $(rundir drctl-audit "sec")/journal.jsonl | jq -r .prev)" "$hash" "the first prev"
+    expect_not_in $(rundir drctl-audit "sec")/report.md "$hash refused"
     dr audit verify
     expect_rc 0
 }
 
 t_events_added_by_hand_are_refused_naming_the_lines() {
     paused_run p
-    j=drctl-audit/runs/p/journal.jsonl
+    j=$(rundir drctl-audit "p")/journal.jsonl
     n=$(wc -l <"$j")
     forge_event "$j" confirmation-given promote
     forge_event "$j" step-done promote
@@ -72,18 +72,18 @@ t_events_added_by_hand_are_refused_naming_the_lines() {
     expect_rc 1
     expect_in out "are both transitions past the last commit"
     # One line with no prev after chained ones, or a wrong prev: refused too.
-    git -C drctl-audit checkout -q HEAD -- runs/p
+    git -C drctl-audit checkout -q HEAD -- "$(runrel p)"
     PREV=none forge_event "$j" confirmation-given promote
     dr_notty resume p
     expect_rc 2
     expect_in err "line $((n + 1)): it has no prev although the events before it are chained"
-    git -C drctl-audit checkout -q HEAD -- runs/p
+    git -C drctl-audit checkout -q HEAD -- "$(runrel p)"
     PREV=$(line_hash "$j" 1) forge_event "$j" confirmation-given promote
     dr_notty resume p
     expect_rc 2
     expect_in err "line $((n + 1)): its prev is not the hash of the line before it"
     # Back as committed, the run goes on.
-    git -C drctl-audit checkout -q HEAD -- runs/p
+    git -C drctl-audit checkout -q HEAD -- "$(runrel p)"
     dr_notty resume p --approve promote
     expect_rc 0
     dr audit verify
@@ -93,19 +93,19 @@ t_events_added_by_hand_are_refused_naming_the_lines() {
 t_an_event_edited_in_the_middle_breaks_the_chain_at_the_next_line() {
     dr_notty run hold -p dir="$PWD" --approve promote --run-id e
     expect_rc 0
-    j=drctl-audit/runs/e/journal.jsonl
+    j=$(rundir drctl-audit "e")/journal.jsonl
     # an edit that keeps every other rule: same seq, same kind, a later time
     sed -i '3s/"data":{/"data":{"note":"harmless",/' "$j"
     grep -q harmless "$j" || fail "the test did not edit line 3"
     git -C drctl-audit -c user.name=M -c user.email=m@x commit -qam "e: run done" --amend
     dr audit verify
     expect_rc 1
-    expect_in out "run e: runs/e/journal.jsonl: the hash chain breaks at line 4: its prev is not the hash of the line before it"
+    expect_in out "run e: $(runrel e)/journal.jsonl: the hash chain breaks at line 4: its prev is not the hash of the line before it"
 }
 
 t_a_crash_commit_carries_at_most_the_one_transition_left() {
     paused_run q
-    j=drctl-audit/runs/q/journal.jsonl
+    j=$(rundir drctl-audit "q")/journal.jsonl
     forge_event "$j" confirmation-given promote
     forge_event "$j" step-started promote
     forge_event "$j" run-resumed ""
@@ -120,20 +120,20 @@ t_files_drctl_did_not_write_are_flagged() {
     expect_rc 0
     dr audit verify
     expect_rc 0
-    echo note >drctl-audit/runs/f/notes.txt
+    echo note >$(rundir drctl-audit "f")/notes.txt
     dr audit verify
     expect_rc 1
-    expect_in out "runs/f/notes.txt is not a file drctl writes in a run's folder"
+    expect_in out "$(runrel f)/notes.txt is not a file drctl writes in a run's folder"
     dr_notty run hold -p dir="$PWD" --approve promote --run-id f2
     expect_rc 2
-    expect_in err "runs/f/notes.txt is not a file drctl writes in a run's folder"
-    rm drctl-audit/runs/f/notes.txt
-    mkdir -p drctl-audit/runs/stray
-    echo x >drctl-audit/runs/stray/run.json
+    expect_in err "$(runrel f)/notes.txt is not a file drctl writes in a run's folder"
+    rm $(rundir drctl-audit "f")/notes.txt
+    mkdir -p $(rundir drctl-audit "stray")
+    echo x >$(rundir drctl-audit "stray")/run.json
     dr audit verify
     expect_rc 1
-    expect_in out "runs/stray/journal.jsonl was changed outside drctl: it is missing"
-    rm -r drctl-audit/runs/stray
+    expect_in out "$(runrel stray)/journal.jsonl was changed outside drctl: it is missing"
+    rm -r $(rundir drctl-audit "stray")
     echo x >drctl-audit/stray.txt
     mkdir drctl-audit/extra && echo y >drctl-audit/extra/file
     dr audit verify
@@ -150,16 +150,16 @@ t_files_drctl_did_not_write_are_flagged() {
 }
 
 t_journals_of_an_older_drctl_are_read_and_reported_unchained() {
-    bash "$ROOT/bench/make_audit_repo.sh" drctl-audit 3
+    AUDIT_LAYOUT=flat AUDIT_ENDED=0 bash "$ROOT/bench/make_audit_repo.sh" drctl-audit 3
     dr audit verify --json
     expect_rc 0
     expect_eq "$(jq -r '[.unchained_runs, .partly_chained_runs] | @tsv' out)" "3	0"
     dr audit verify
     expect_in out "unchained journals (written by an older drctl, so no hash chain to check): 3 runs wholly, 0 up to a resume"
     # closed by this drctl: the events it adds are chained from the old last line
-    id=$(ls drctl-audit/runs | head -1)
+    id=$(run_id)
     dr_notty abort "$id"
-    j=drctl-audit/runs/$id/journal.jsonl
+    j=$(rundir drctl-audit "$id")/journal.jsonl
     expect_eq "$(sed -n 2p "$j" | jq -r .prev)" "$(line_hash "$j" 1)" "the first chained event"
     dr audit verify --json
     expect_rc 0
@@ -173,7 +173,7 @@ t_a_notification_carries_the_chain_head() {
     dr config set notify.webhook "http://127.0.0.1:$RECV_PORT/hook"
     paused_run n
     notify_receiver_stop
-    j=drctl-audit/runs/n/journal.jsonl
+    j=$(rundir drctl-audit "n")/journal.jsonl
     seq=$(notify_body_to /hook | jq -r .journal_chain.seq)
     expect_eq "$(notify_body_to /hook | jq -r .journal_chain.head)" "$(line_hash "$j" "$seq")" "the head sent"
     # what was sent is what the journal says up to that event, now and later

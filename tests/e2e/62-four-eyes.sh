@@ -79,7 +79,7 @@ fe_pty() { # CLONE OPERATOR ANSWER args...
 }
 
 fe_journal() { # CLONE RUN
-    echo "$1/runs/$2/journal.jsonl"
+    echo "$(rundir "$1" "$2")/journal.jsonl"
 }
 
 # jq over the events of a kind in a clone's journal of a run.
@@ -93,7 +93,7 @@ fe_count() { # CLONE RUN KIND
 
 # The run's journal as origin has it.
 fe_origin_journal() { # RUN
-    git -C origin.git show "main:runs/$1/journal.jsonl"
+    git -C origin.git show "main:$(runrel origin.git "$1")/journal.jsonl"
 }
 
 fe_origin_kinds() { # RUN: the approval events on origin, in order
@@ -108,7 +108,7 @@ fe_not_promoted() {
 fe_paused_run() { # RUNBOOK RUN
     fe_in a "$FE_ALICE" run "$1" -p dir="$PWD/w" --approve promote --run-id "$2"
     expect_rc 3
-    expect_eq "$(jq -r .status "a/runs/$2/state.json")" paused "the run's status"
+    expect_eq "$(jq -r .status "$(rundir a "$2")/state.json")" paused "the run's status"
 }
 
 t_fe_two_operators_approve_from_their_clones_on_terminals() {
@@ -158,7 +158,7 @@ t_fe_two_operators_approve_from_their_clones_on_terminals() {
     expect_in out "step promote: approved by 2 operators"
     [ -e w/promoted ] || fail "the step did not run after the second approval"
     expect_eq "$(tr '\n' ' ' <w/log)" "prepare promote " "what ran"
-    expect_eq "$(jq -r .status a/runs/r1/state.json)" done "the run's status"
+    expect_eq "$(jq -r .status $(rundir a "r1")/state.json)" done "the run's status"
     expect_eq "$(fe_jq a r1 approval-met '[.data.summary_hash, (.data.approved_by | join(","))] | @tsv')" \
         "$hash	$FE_ALICE,$FE_BOB" "approval-met"
     expect_eq "$(fe_count a r1 confirmation-given)" 2 "Alice's typed confirmations (run and resume)"

@@ -76,7 +76,7 @@ t_a_bad_rule_is_refused_and_changes_nothing() {
     expect_rc 2
     expect_in err "config.json:$line: the approvals rule 'count=zero' is not valid: 'count=zero' is not a count from 1 to 10"
     expect_in err "drctl config unset approvals 'count=zero'"
-    [ ! -e drctl-audit/runs/bad ] || fail "a run was made on a policy that does not parse"
+    [ ! -e $(rundir drctl-audit "bad") ] || fail "a run was made on a policy that does not parse"
     [ ! -e wiped-main ] || fail "the step ran under a policy that does not parse"
     # a run with nothing destructive is not held up by it
     cat >rb/look.lua <<'LUA'

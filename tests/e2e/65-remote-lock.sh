@@ -82,7 +82,7 @@ t_an_expired_lock_is_taken_over_and_recorded() {
     expect_rc 0
     expect_in err "took over the target lock on origin, which had expired"
     expect_eq "$(jq -r 'select(.kind == "lock-takeover") | [.data.lock, .data.previous_holder.run_id] | @tsv' \
-        b/runs/later/journal.jsonl)" "target on origin	dead" "the takeover in the journal"
+        $(rundir b "later")/journal.jsonl)" "target on origin	dead" "the takeover in the journal"
     "$DRCTL" --audit b audit verify >out 2>err || fail "verify: $(cat out err)"
 }
 
@@ -109,7 +109,7 @@ t_origin_out_of_reach_needs_a_typed_go_ahead() {
     expect_in err "step 'local-lock' needs a confirmation"
     expect_in err "cannot be reached"
     [ ! -e bdir/log ] || fail "a step ran without the go-ahead"
-    expect_eq "$(jq -r 'select(.kind == "confirmation-missing") | .data.reason' b/runs/offline/journal.jsonl)" \
+    expect_eq "$(jq -r 'select(.kind == "confirmation-missing") | .data.reason' $(rundir b "offline")/journal.jsonl)" \
         remote-unreachable
     set +e
     DRCTL_OPERATOR="Bob <bob@example.org>" setsid -w "$DRCTL" --runbooks "$TEST_RUNBOOKS" --audit b resume offline \
@@ -117,7 +117,7 @@ t_origin_out_of_reach_needs_a_typed_go_ahead() {
     rc=$?
     set -e
     expect_rc 0
-    expect_eq "$(jq -r 'select(.kind == "confirmation-preapproved") | .data.operator' b/runs/offline/journal.jsonl | head -1)" \
+    expect_eq "$(jq -r 'select(.kind == "confirmation-preapproved") | .data.operator' $(rundir b "offline")/journal.jsonl | head -1)" \
         "Bob <bob@example.org>"
     # back online: the commits reach origin with the next command
     mv away.git origin.git

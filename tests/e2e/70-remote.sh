@@ -40,8 +40,8 @@ t_two_operators_pushing_at_once_both_reach_origin() {
     wait
     expect_eq "$(cat a.rc)/$(cat b.rc)" 0/0 "exit codes"
     git clone -q origin.git check
-    [ -f check/runs/ra/report.md ] || fail "Alice's run is not on origin"
-    [ -f check/runs/rb/report.md ] || fail "Bob's run is not on origin"
+    [ -f $(rundir check "ra")/report.md ] || fail "Alice's run is not on origin"
+    [ -f $(rundir check "rb")/report.md ] || fail "Bob's run is not on origin"
     expect_eq "$(git -C check rev-list --merges --count HEAD)" 0 "merge commits"
     dr --audit check audit verify
     expect_rc 0
@@ -53,12 +53,12 @@ t_a_run_paused_on_one_clone_resumes_on_another() {
     mkdir w
     in_clone a "Alice <alice@example.org>" run hold -p dir="$PWD/w" --run-id p1
     expect_rc 3
-    [ ! -e b/runs/p1 ] || fail "b had the run before fetching"
+    [ ! -e $(rundir b "p1") ] || fail "b had the run before fetching"
     in_clone b "Bob <bob@example.org>" resume p1 --approve promote
     expect_rc 0
-    expect_eq "$(jq -r .status b/runs/p1/state.json)" done
-    expect_eq "$(jq -r 'select(.kind == "run-resumed") | .data.operator' b/runs/p1/journal.jsonl)" "Bob <bob@example.org>"
-    expect_eq "$(jq -r 'select(.kind == "run-started") | .data.operator' b/runs/p1/journal.jsonl)" "Alice <alice@example.org>"
+    expect_eq "$(jq -r .status $(rundir b "p1")/state.json)" done
+    expect_eq "$(jq -r 'select(.kind == "run-resumed") | .data.operator' $(rundir b "p1")/journal.jsonl)" "Bob <bob@example.org>"
+    expect_eq "$(jq -r 'select(.kind == "run-started") | .data.operator' $(rundir b "p1")/journal.jsonl)" "Alice <alice@example.org>"
     expect_eq "$(grep -c snapshot w/log)" 1 "snapshot ran once"
     expect_eq "$(git -C origin.git rev-parse main)" "$(git -C b rev-parse HEAD)" "origin has Bob's commits"
     expect_eq "$(git -C b status --porcelain)" "" "b is clean"
@@ -76,13 +76,13 @@ t_an_unreachable_remote_never_blocks_and_is_caught_up_later() {
     in_clone a "Alice <alice@example.org>" resume off --approve promote --approve local-lock
     expect_rc 0
     expect_in err "the next drctl command that records something"
-    expect_eq "$(jq -r .status a/runs/off/state.json)" done
+    expect_eq "$(jq -r .status $(rundir a "off")/state.json)" done
     expect_eq "$(git -C a status --porcelain)" "" "a is clean"
     git -C a remote set-url origin "$PWD/origin.git"
     in_clone a "Alice <alice@example.org>" run hold -p dir="$PWD/w" -p target=t2 --approve promote --run-id on
     expect_rc 0
     expect_eq "$(git -C origin.git rev-parse main)" "$(git -C a rev-parse HEAD)" "origin caught up"
-    git -C origin.git cat-file -e main:runs/off/report.md || fail "the earlier run was not pushed"
+    git -C origin.git cat-file -e main:"$(runrel origin.git off)"/report.md || fail "the earlier run was not pushed"
 }
 
 t_a_setting_changed_offline_is_replayed_onto_a_moved_origin() {

@@ -44,7 +44,7 @@ LUA
     for secret in Env-Key-1618 Param-Secret-0577 Pw-In-Uri-3141 Kw-Pass-2718; do
         ! grep -rq -- "$secret" out err audit origin.git history.txt || fail "$secret leaked"
     done
-    expect_in audit/runs/s1/report.md "postgresql://owner:<redacted>@ep-x.example/db"
+    expect_in $(rundir audit "s1")/report.md "postgresql://owner:<redacted>@ep-x.example/db"
 }
 
 run_test t_secrets_are_absent_from_every_file_and_the_whole_history

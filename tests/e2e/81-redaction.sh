@@ -33,7 +33,7 @@ t_a_secret_int_is_written_nowhere() {
     dr_notty resume pin1 -p pin=86420975
     keep_terminal
     expect_rc 0
-    expect_eq "$(jq -r '.steps[0].outputs.pin' drctl-audit/runs/pin1/state.json)" "<redacted>"
+    expect_eq "$(jq -r '.steps[0].outputs.pin' $(rundir drctl-audit "pin1")/state.json)" "<redacted>"
     dr_notty status pin1
     keep_terminal
     dr_notty audit show pin1
@@ -63,8 +63,8 @@ t_connection_string_passwords_are_hidden_in_every_form() {
         expect_in err "could not connect with "
         expect_in err "<redacted>"
     done
-    expect_in drctl-audit/runs/dsn1/report.md "password = <redacted> dbname=d"
-    expect_in drctl-audit/runs/dsn3/report.md "postgresql://:<redacted>@127.0.0.1/db"
+    expect_in $(rundir drctl-audit "dsn1")/report.md "password = <redacted> dbname=d"
+    expect_in $(rundir drctl-audit "dsn3")/report.md "postgresql://:<redacted>@127.0.0.1/db"
     expect_nowhere Kw-Spaced-1111 "Pass 2222" Empty-User-3333 Multi-Host-4444 Encoded-5555 Query-Pass-6666 \
         aped-7777 Slash-8888 Key-Pass-9999
 }
@@ -104,9 +104,9 @@ records_hold() { # RUN_ID [-p secret=...]
     dr_notty status "$id" --json
     expect_rc 0
     expect_eq "$(jq -r .state.status out)" done "status --json"
-    expect_eq "$(jq -r .runbook.name drctl-audit/runs/$id/run.json)" redact-records "run.json's runbook"
-    expect_eq "$(jq -r '.steps | join(",")' drctl-audit/runs/$id/run.json)" test-x,verify-data "run.json's steps"
-    expect_eq "$(jq -r 'select(.kind == "run-started") | .data.steps | join(",")' drctl-audit/runs/$id/journal.jsonl)" \
+    expect_eq "$(jq -r .runbook.name $(rundir drctl-audit "$id")/run.json)" redact-records "run.json's runbook"
+    expect_eq "$(jq -r '.steps | join(",")' $(rundir drctl-audit "$id")/run.json)" test-x,verify-data "run.json's steps"
+    expect_eq "$(jq -r 'select(.kind == "run-started") | .data.steps | join(",")' $(rundir drctl-audit "$id")/journal.jsonl)" \
         test-x,verify-data "run-started's steps"
     rm go
 }

@@ -129,7 +129,7 @@ t_query_results_are_bounded() {
     peak=$(tail -1 peak-kb)
     echo "peak RSS of drctl: $peak kB" >&2
     expect_rc 0
-    state="drctl-audit/runs/$(run_id)/state.json"
+    state="$(rundir drctl-audit "$(run_id)")/state.json"
     outputs() { jq -r ".steps[0].outputs.$1" "$state"; }
     outputs whole | grep -q "more than 100000 rows, c:query's limit (max_rows)" || fail "whole: $(outputs whole)"
     outputs whole | grep -q "max_rows = N" || fail "the error does not say how to raise it: $(outputs whole)"
@@ -148,7 +148,7 @@ t_query_results_are_bounded() {
     rm -rf drctl-audit
     "$DRCTL" --runbooks limits run pg-limits -p "project=$project" -p past_the_cap=true >out 2>err </dev/null \
         || fail "the run past the memory cap failed"
-    state="drctl-audit/runs/$(run_id)/state.json"
+    state="$(rundir drctl-audit "$(run_id)")/state.json"
     outputs oom | grep -q "not enough memory" || fail "past the memory cap: $(outputs oom)"
     expect_eq "$(outputs after)" 1 "the connection after the memory error"
     stop_neon_local

@@ -219,7 +219,7 @@ t_keys_with_markup_and_url_characters_round_trip_through_s3rver_signed() {
     dr run s3-keys -p "file=$PWD/dump.bin" -p "prefix=s3://exports/R&D <weekly> +x/" -p "work=$PWD/work"
     expect_rc 0
     run=$(run_id)
-    expect_eq "$(jq -r '.steps[0].outputs.key' "drctl-audit/runs/$run/state.json")" \
+    expect_eq "$(jq -r '.steps[0].outputs.key' "$(rundir drctl-audit "$run")/state.json")" \
         "R&D <weekly> +x/base 1+1=2 & <b> \"q\" 'a' ?#%25 é☺.dump" "the key listed"
     # Every request was signed as the service checks it, the multipart ones
     # and a listing of that prefix among them.
@@ -323,7 +323,7 @@ t_url_encoded_keys_and_tokens_come_back_decoded_across_pages() {
     ask_fake "s3://exports/encoded/"
     expect_rc 0
     run=$(run_id)
-    expect_eq "$(jq -c '.steps[0].outputs.keys' "drctl-audit/runs/$run/state.json")" \
+    expect_eq "$(jq -c '.steps[0].outputs.keys' "$(rundir drctl-audit "$run")/state.json")" \
         '["encoded/R&D <w>+1.dump","encoded/café 2.dump"]' "keys listed"
     expect_eq "$(grep -vc ' signed$' requests.log)" 0 "requests not signed right: $(grep -v ' signed$' requests.log)"
     expect_eq "$(grep -c 'list-type=2' requests.log)" 2 "listing requests"

@@ -21,7 +21,7 @@ t_a_secret_param_missing_on_resume_names_the_variable_that_works() {
     rc=$?
     set -e
     expect_rc 0
-    expect_eq "$(jq '.steps[] | select(.name == "use") | .outputs.token_length' "drctl-audit/runs/$run/state.json")" 15 \
+    expect_eq "$(jq '.steps[] | select(.name == "use") | .outputs.token_length' "$(rundir drctl-audit "$run")/state.json")" 15 \
         "the token's length, as the resumed step saw it"
     ! grep -rqF tok-s3cret-4711 drctl-audit out err || fail "the secret leaked"
 }
@@ -82,10 +82,10 @@ t_retention_deletes_a_backup_whose_child_was_deleted_and_skips_live_children() {
     expect_rc 0
     run=$(run_id)
     expect_eq "$(fx_branch_names)" "backup-parent,feature,main" "branches left"
-    state="drctl-audit/runs/$run/state.json"
+    state="$(rundir drctl-audit "$run")/state.json"
     expect_eq "$(jq -r '.steps[] | select(.name == "delete") | .outputs.deleted | join(",")' "$state")" backup-old "deleted"
-    expect_in "drctl-audit/runs/$run/report.md" "skipped backup-parent"
-    expect_in "drctl-audit/runs/$run/report.md" "has a child branch: feature"
+    expect_in "$(rundir drctl-audit "$run")/report.md" "skipped backup-parent"
+    expect_in "$(rundir drctl-audit "$run")/report.md" "has a child branch: feature"
     stop_neon_local
 }
 
@@ -111,7 +111,7 @@ t_verify_backup_compares_at_the_backups_lsn_under_constant_writes() {
     sleep 1.5
     sc run snapshot
     expect_rc 0
-    backup_lsn=$(jq -r '.steps[] | select(.name == "backup") | .outputs.lsn' drctl-audit/runs/*/state.json)
+    backup_lsn=$(jq -r '.steps[] | select(.name == "backup") | .outputs.lsn' drctl-audit/runs/*/*/*/*/state.json)
     rm -rf drctl-audit
     sleep 1
     sc run verify-backup
@@ -119,13 +119,13 @@ t_verify_backup_compares_at_the_backups_lsn_under_constant_writes() {
     fx_stop_writer
     expect_rc 0
     run=$(run_id)
-    check=$(jq -c '.steps[] | select(.name == "check") | .outputs' "drctl-audit/runs/$run/state.json")
+    check=$(jq -c '.steps[] | select(.name == "check") | .outputs' "$(rundir drctl-audit "$run")/state.json")
     echo "backup at LSN $backup_lsn; check: $check; rows at the end: $rows_after" >&2
     expect_eq "$(echo "$check" | jq -r .comparison)" pass "the comparison"
     expect_eq "$(echo "$check" | jq -r .source_rows.ticks)" "$(echo "$check" | jq -r .rows.ticks)" "ticks: source / backup"
     [ "$(echo "$check" | jq -r .rows.ticks)" -lt "$rows_after" ] || fail "the writer did not write after the backup"
-    expect_in "drctl-audit/runs/$run/report.md" "comparison with the source"
-    expect_in "drctl-audit/runs/$run/report.md" "pass (at LSN $backup_lsn)"
+    expect_in "$(rundir drctl-audit "$run")/report.md" "comparison with the source"
+    expect_in "$(rundir drctl-audit "$run")/report.md" "pass (at LSN $backup_lsn)"
     stop_neon_local
 }
 
@@ -143,8 +143,8 @@ t_verify_backup_reports_a_comparison_it_cannot_make_as_skipped() {
     sc run verify-backup
     expect_rc 0
     run=$(run_id)
-    state="drctl-audit/runs/$run/state.json"
-    report="drctl-audit/runs/$run/report.md"
+    state="$(rundir drctl-audit "$run")/state.json"
+    report="$(rundir drctl-audit "$run")/report.md"
     expect_eq "$(jq -r '.steps[] | select(.name == "check") | .outputs.comparison' "$state")" skipped "the comparison"
     expect_eq "$(jq -r '.steps[] | select(.name == "check") | .outputs.source_rows' "$state")" null "source rows"
     expect_in "$report" "skipped: the backup ("
@@ -172,7 +172,7 @@ fx_corrupt() {
 # corruption committed, and within the precision (1 s, with a margin) of it.
 fx_expect_last_good_just_before_the_corruption() { # RUN
     local good
-    good=$(date -u -d "$(jq -r '.steps[] | select(.name == "last-good") | .outputs.at' "drctl-audit/runs/$1/state.json")" +%s.%N)
+    good=$(date -u -d "$(jq -r '.steps[] | select(.name == "last-good") | .outputs.at' "$(rundir drctl-audit "$1")/state.json")" +%s.%N)
     echo "corrupted between $before and $after; last good found: $good" >&2
     awk -v g="$good" -v b="$before" -v a="$after" 'BEGIN { exit !(g <= a && g >= b - 1.5) }' ||
         fail "the last good instant $good is not just before the corruption ($before to $after)"
@@ -207,7 +207,7 @@ t_corruption_on_a_branch_restored_in_place_searches_from_its_new_history() {
     expect_rc 3
     run=$(run_id)
     fx_expect_last_good_just_before_the_corruption "$run"
-    report="drctl-audit/runs/$run/report.md"
+    report="$(rundir drctl-audit "$run")/report.md"
     # The first probe, at the end of the restore, is before the new history:
     # refused, and the refusal says where the history starts.
     expect_in "$report" "refused (POST"
@@ -232,11 +232,11 @@ t_corruption_searched_from_before_the_table_existed_finds_the_last_good_instant(
     expect_rc 3
     run=$(run_id)
     fx_expect_last_good_just_before_the_corruption "$run"
-    report="drctl-audit/runs/$run/report.md"
+    report="$(rundir drctl-audit "$run")/report.md"
     expect_in "$report" "before the data existed (SQL error 42P01"
     expect_in "$report" "relation \"booking\" does not exist"
     expect_eq "$(jq -r '.steps[] | select(.name == "last-good") | .outputs.trail[0].outcome' \
-        "drctl-audit/runs/$run/state.json")" before-data "the first probe's outcome"
+        "$(rundir drctl-audit "$run")/state.json")" before-data "the first probe's outcome"
     expect_eq "$(step_state "$run" verify)" done "the rebuilt branch checked"
     stop_neon_local
 }
@@ -256,7 +256,7 @@ t_pg_connect_gets_back_the_password_a_steps_outputs_redacted() {
         rm -rf drctl-audit
         dr run redacted-uri -p "project=$project" -p mode=$mode
         expect_rc 0
-        state="drctl-audit/runs/$(run_id)/state.json"
+        state="$(rundir drctl-audit "$(run_id)")/state.json"
         expect_eq "$(jq -r '.steps[] | select(.name == "connect") | .outputs.uri_seen' "$state")" \
             "$(echo "$branch_uri" | sed -E 's|^([^:]+://[^:]+:)[^@]+@|\1<redacted>@|')" "the string step 2 was given ($mode)"
         expect_eq "$(jq -r '.steps[] | select(.name == "connect") | .outputs.which' "$state")" b "the branch reached ($mode)"

@@ -21,8 +21,8 @@ t_every_neon_function_against_neon_local() {
     expect_rc 0
     head -1 err | grep -q "^target: Neon API at $URL" || fail "the first line does not name the target: $(head -1 err)"
     run=$(run_id)
-    expect_eq "$(jq -r .target.kind "drctl-audit/runs/$run/run.json")" cloud "run.json target"
-    expect_eq "$(jq -r .target.api_host "drctl-audit/runs/$run/run.json")" "$URL" "run.json api_host"
+    expect_eq "$(jq -r .target.kind "$(rundir drctl-audit "$run")/run.json")" cloud "run.json target"
+    expect_eq "$(jq -r .target.api_host "$(rundir drctl-audit "$run")/run.json")" "$URL" "run.json api_host"
     # Every call journaled with its status, waits with their polls.
     [ "$(count_events "$run" neon)" -gt 40 ] || fail "neon events: $(count_events "$run" neon)"
     [ "$(count_events "$run" neon-wait)" -gt 5 ] || fail "neon-wait events: $(count_events "$run" neon-wait)"
@@ -146,7 +146,7 @@ t_local_starts_neon_local_once_and_resume_keeps_the_target() {
     pid=$(cat .drctl/neon-local.pid)
     kill -0 "$pid" || fail "neon-local is not running after the command"
     run=$(run_id)
-    expect_eq "$(jq -r .target.kind "drctl-audit/runs/$run/run.json")" local "run.json target"
+    expect_eq "$(jq -r .target.kind "$(rundir drctl-audit "$run")/run.json")" local "run.json target"
     # Reused, not started again.
     DRCTL_LOCAL=1 dr resume "$run"
     expect_rc 1

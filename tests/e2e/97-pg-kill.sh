@@ -81,7 +81,7 @@ paused_reinsertion() {
     sc run accidental-deletion -p "incident_time=$incident" -p strategy=reinsert -p tables=booking,client
     expect_rc 3
     run=$(run_id)
-    point_id=$(jq -r '.steps[] | select(.name == "restore-point") | .outputs.point_id' "drctl-audit/runs/$run/state.json")
+    point_id=$(jq -r '.steps[] | select(.name == "restore-point") | .outputs.point_id' "$(rundir drctl-audit "$run")/state.json")
     point_uri=$(uri_of_branch "check-$(echo "$run" | tr 'A-Z' 'a-z')")
 }
 
@@ -186,8 +186,8 @@ t_a_restore_whose_server_is_killed_in_pg_restore_fails_cleanly_and_resumes() {
     sc run total-loss -p "source=$PWD/exports" -p new_project=reborn -p jobs=2
     expect_rc 3
     run=$(run_id)
-    new_project=$(jq -r '.steps[] | select(.name == "target") | .outputs.project' "drctl-audit/runs/$run/state.json")
-    new_branch=$(jq -r '.steps[] | select(.name == "target") | .outputs.branch' "drctl-audit/runs/$run/state.json")
+    new_project=$(jq -r '.steps[] | select(.name == "target") | .outputs.project' "$(rundir drctl-audit "$run")/state.json")
+    new_branch=$(jq -r '.steps[] | select(.name == "target") | .outputs.branch' "$(rundir drctl-audit "$run")/state.json")
     api GET "/projects/$new_project/connection_uri?database_name=neondb&role_name=neondb_owner" "$key"
     new_uri=$(jq -r .uri body.json)
     drctl_in_background resume "$run" --approve restore

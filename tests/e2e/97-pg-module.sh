@@ -24,7 +24,7 @@ SQL
     dr run pg-tour -p "project=$project"
     expect_rc 0
     run=$(run_id)
-    outputs="drctl-audit/runs/$run/state.json"
+    outputs="$(rundir drctl-audit "$run")/state.json"
     expect_eq "$(jq '.steps[] | select(.name == "copy") | .outputs.rows' "$outputs")" 1000000 "rows copied"
     # Memory stays flat: the copy of ~100 MB did not grow the process much
     # beyond where a copy of a few rows left it.
@@ -61,7 +61,7 @@ t_pg_connection_declared_close_ends_with_its_scope() {
     uri=$(jq -r '.connection_uris[0].connection_uri' created.json)
     dr run pg-close -p "project=$project"
     expect_rc 0
-    pids=$(jq -r '.steps[0].outputs.pids' "drctl-audit/runs/$(run_id)/state.json")
+    pids=$(jq -r '.steps[0].outputs.pids' "$(rundir drctl-audit "$(run_id)")/state.json")
     # The server agrees: neither backend has a session any more.
     expect_eq "$(psql "$uri" -XAtc "select count(*) from pg_stat_activity where pid in ($pids)")" 0 \
         "sessions of the closed connections"
@@ -113,7 +113,7 @@ EOF
     rc=$?
     set -e
     expect_rc 0
-    state="drctl-audit/runs/$(run_id)/state.json"
+    state="$(rundir drctl-audit "$(run_id)")/state.json"
     outputs() { jq -r ".steps[0].outputs.$1" "$state"; }
     outputs exec | grep -q "not enough memory" || fail "dr.exec with Lua's memory full: $(outputs exec)"
     outputs decode | grep -q "not enough memory" || fail "json.decode with Lua's memory full: $(outputs decode)"
@@ -137,7 +137,7 @@ t_dump_round_trip_with_checksum() {
     dr run dump-tour -p "project=$project" -p "dest=$PWD/exports"
     expect_rc 0
     run=$(run_id)
-    state="drctl-audit/runs/$run/state.json"
+    state="$(rundir drctl-audit "$run")/state.json"
     path=$(jq -r '.steps[0].outputs.path' "$state")
     expect_eq "$path" "$PWD/exports/salons.dump" "dump path"
     expect_eq "$(sha256sum "$path" | cut -d' ' -f1)" "$(jq -r '.steps[0].outputs.sha256' "$state")" "sha256"
@@ -191,7 +191,7 @@ t_dump_to_s3_and_back() {
     dr run dump-s3 -p "project=$project" -p dest=s3://exports/weekly -p "work=$PWD/work"
     expect_rc 0
     run=$(run_id)
-    bytes=$(jq '.steps[0].outputs.bytes' "drctl-audit/runs/$run/state.json")
+    bytes=$(jq '.steps[0].outputs.bytes' "$(rundir drctl-audit "$run")/state.json")
     [ "$bytes" -gt 8388608 ] || fail "the dump ($bytes bytes) is too small to test a multipart upload"
     grep -q 'upload: .* MB' err || fail "no upload progress shown"
     ! grep -rqF s3-secret-never-shown-4711 drctl-audit out err || fail "the S3 secret leaked"

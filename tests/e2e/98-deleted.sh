@@ -37,7 +37,7 @@ t_a_deleted_branch_comes_back_on_its_old_connection_string() {
         "the branch's own row, on its old connection string"
     api GET "/projects/$project/branches/$feature_id" "$key"
     expect_eq "$status" 200 "the branch by its old id"
-    expect_in "drctl-audit/runs/$run/report.md" "recoverable until"
+    expect_in "$(rundir drctl-audit "$run")/report.md" "recoverable until"
     # Recovered once: a second run finds nothing deleted, and says it is there.
     sc run deleted -p name=feature --approve recover
     expect_rc 1
@@ -81,15 +81,15 @@ t_a_recovery_killed_while_it_waits_resumes_without_asking_twice() {
     set -e
     # Killed in its slowest step (the recovery and the wait for the servers).
     for _ in $(seq 1 400); do
-        grep -qs '"step-started","step":"recover"' drctl-audit/runs/*/journal.jsonl && break
+        grep -qs '"step-started","step":"recover"' drctl-audit/runs/*/*/*/*/journal.jsonl && break
         sleep 0.02
     done
     sleep "${KILL_AFTER:-0.1}"
     kill -9 "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     run=$(run_id)
-    grep -qs '"step-started","step":"recover"' "drctl-audit/runs/$run/journal.jsonl" || fail "recover never started"
-    ! grep -qs '"step-done","step":"recover"' "drctl-audit/runs/$run/journal.jsonl" || fail "recover ended before the kill"
+    grep -qs '"step-started","step":"recover"' "$(rundir drctl-audit "$run")/journal.jsonl" || fail "recover never started"
+    ! grep -qs '"step-done","step":"recover"' "$(rundir drctl-audit "$run")/journal.jsonl" || fail "recover ended before the kill"
     # Not idempotent: the resume asks again before it goes on ...
     sc resume "$run"
     expect_rc 3
@@ -125,7 +125,7 @@ t_total_loss_offers_the_recovery_of_a_deleted_project_before_its_export() {
     expect_rc 0
     expect_eq "$(count_on "$uri" 'select count(*) from booking')" "$before" "bookings on the old connection string"
     expect_eq "$(project_names)" p "projects after the recovery (no export restored)"
-    expect_in "drctl-audit/runs/$run/journal.jsonl" '"step-done","step":"restore","data":{"outputs":{"skipped"'
+    expect_in "$(rundir drctl-audit "$run")/journal.jsonl" '"step-done","step":"restore","data":{"outputs":{"skipped"'
     # Told to use the export, it restores it and leaves the deleted project be.
     curl -s -o /dev/null -X DELETE -H "Authorization: Bearer $key" "$URL/projects/$project"
     sc run total-loss -p "source=$PWD/exports" -p new_project=salons-reborn -p use_export=true --approve restore

@@ -86,7 +86,7 @@ expect_no_blind_repeat() { # RUN
             elif $e.kind == "step-done" then .done[$e.step] = true | .open[$e.step] = false
             elif ($e.kind | IN("step-failed", "step-retry", "step-interrupted", "step-paused")) then .open[$e.step] = false
             else . end)
-        | .bad | join(", ")' "drctl-audit/runs/$1/journal.jsonl")
+        | .bad | join(", ")' "$(rundir drctl-audit "$1")/journal.jsonl")
     [ -z "$repeated" ] || fail "steps started again blindly: $repeated"
     sc audit verify
     expect_rc 0
@@ -182,7 +182,7 @@ phase_reinsert() {
     expect_eq "$(count_on "$uri" 'select count(*) from booking where id = 90001')" 1 "the write after the incident"
     expect_eq "$(count_on "$uri" 'select count(*) from client where id = 9001')" 1 "the client written after it"
     expect_eq "$(jq '[.steps[] | select(.name == "apply") | .outputs.inserted.booking][0]' \
-        "drctl-audit/runs/$run/state.json")" "$lost" "rows inserted, as recorded"
+        "$(rundir drctl-audit "$run")/state.json")" "$lost" "rows inserted, as recorded"
 }
 
 # The undo of the restore run `recovered`, after a write since it.
@@ -310,7 +310,7 @@ phase_snapshot() {
     through_faults - run snapshot -p method=snapshot
     faults_off
     expect_no_blind_repeat "$run"
-    name=$(jq -r '.steps[] | select(.name == "name") | .outputs.name' "drctl-audit/runs/$run/state.json")
+    name=$(jq -r '.steps[] | select(.name == "name") | .outputs.name' "$(rundir drctl-audit "$run")/state.json")
     api GET "/projects/$project/snapshots" "$key"
     expect_eq "$(jq -r '[.snapshots[].name] | join(",")' body.json)" "$name" "snapshots: one"
     expect_eq "$(branch_names | tr ',' '\n' | grep -c '^backup-')" 1 "backup branches: one"
@@ -325,7 +325,7 @@ phase_verify_backup() {
     through_faults - run verify-backup
     faults_off
     expect_no_blind_repeat "$run"
-    state="drctl-audit/runs/$run/state.json"
+    state="$(rundir drctl-audit "$run")/state.json"
     expect_eq "$(jq -c '.steps[] | select(.name == "check") | .outputs.rows' "$state")" \
         '{"booking":2000,"client":400,"salon":5,"staff":20}' "rows counted"
     # A fault must not pass for a history too short: the comparison was made.
@@ -357,7 +357,7 @@ phase_retention() {
     api GET "/projects/$project/snapshots" "$key"
     expect_eq "$(jq '.snapshots | length' body.json)" 0 "snapshots left"
     expect_eq "$(jq -r '.steps[] | select(.name == "delete") | .outputs.deleted | sort | join(",")' \
-        "drctl-audit/runs/$run/state.json")" \
+        "$(rundir drctl-audit "$run")/state.json")" \
         "$(printf '%s\n' $old backup-r1 backup-r2 backup-r3 backup-r4 | sort | paste -sd, -)" "deleted, as recorded"
 }
 

@@ -77,7 +77,7 @@ t_accidental_deletion_restore_in_place_keeps_the_connection_string() {
     expect_eq "$(branch_names)" "main,$kept" "branches left (the throwaway one removed)"
     expect_eq "$(count_on "$(uri_of_branch "$kept")" 'select count(*) from booking where id = 90001')" 1 \
         "the write after the incident, on the preserved branch"
-    expect_in "drctl-audit/runs/$run/report.md" "restore point"
+    expect_in "$(rundir drctl-audit "$run")/report.md" "restore point"
     stop_neon_local
 }
 
@@ -107,7 +107,7 @@ t_accidental_deletion_reinsert_keeps_later_writes() {
     expect_rc 0
     expect_eq "$(count_on "$uri" 'select count(*) from booking where "salonId" = 3')" "$lost" "salon 3's bookings back"
     expect_eq "$(count_on "$uri" 'select count(*) from booking where id = 90001')" 1 "the write after the incident kept"
-    expect_eq "$(jq '.steps[] | select(.name == "apply") | .outputs.inserted.booking' "drctl-audit/runs/$run/state.json")" \
+    expect_eq "$(jq '.steps[] | select(.name == "apply") | .outputs.inserted.booking' "$(rundir drctl-audit "$run")/state.json")" \
         "$lost" "rows inserted, as recorded"
     expect_eq "$(branch_names)" main "branches left"
     stop_neon_local
@@ -122,8 +122,8 @@ t_accidental_deletion_killed_in_its_slowest_step_resumes() {
     pid=$!
     set -e
     for _ in $(seq 1 200); do
-        ls drctl-audit/runs/*/journal.jsonl >/dev/null 2>&1 &&
-            grep -q '"step-started","step":"restore-point"' drctl-audit/runs/*/journal.jsonl && break
+        ls drctl-audit/runs/*/*/*/*/journal.jsonl >/dev/null 2>&1 &&
+            grep -q '"step-started","step":"restore-point"' drctl-audit/runs/*/*/*/*/journal.jsonl && break
         sleep 0.05
     done
     sleep 0.5
@@ -185,7 +185,7 @@ t_snapshot_then_retention_deletes_exactly_the_old_backups() {
     # Young backups stay.
     sc run retention -p keep_days=1 -p keep_last=1 --approve delete
     expect_rc 0
-    expect_eq "$(jq '.steps[0].outputs.victims | length' drctl-audit/runs/*/state.json)" 0 "victims younger than a day"
+    expect_eq "$(jq '.steps[0].outputs.victims | length' drctl-audit/runs/*/*/*/*/state.json)" 0 "victims younger than a day"
     rm -rf drctl-audit
     before=$(branch_names)
     sc plan retention -p keep_days=0 -p keep_last=3
@@ -215,9 +215,9 @@ t_verify_backup_passes_on_a_good_backup_and_fails_on_an_orphan() {
     sc run verify-backup
     expect_rc 0
     run=$(run_id)
-    expect_in "drctl-audit/runs/$run/report.md" "orphans of"
-    expect_in "drctl-audit/runs/$run/report.md" "business query 1 rows"
-    expect_eq "$(jq '.steps[1].outputs.rows.booking' "drctl-audit/runs/$run/state.json")" 2000 "bookings counted"
+    expect_in "$(rundir drctl-audit "$run")/report.md" "orphans of"
+    expect_in "$(rundir drctl-audit "$run")/report.md" "business query 1 rows"
+    expect_eq "$(jq '.steps[1].outputs.rows.booking' "$(rundir drctl-audit "$run")/state.json")" 2000 "bookings counted"
     expect_eq "$(branch_names | tr ',' '\n' | grep -c '^verify' || true)" 0 "test branches removed"
     rm -rf drctl-audit
     # An orphan booking (its salon gone, the key not checked), then a backup of that.
@@ -256,13 +256,13 @@ t_export_then_total_loss_into_a_new_project() {
     expect_eq "$(jq -r .sha256 "$manifest")" "$(sha256sum "exports/$(jq -r .dump "$manifest")" | cut -d' ' -f1)" "sha256"
     expect_eq "$(jq -r .rows.booking "$manifest")" 2000 "rows in the manifest"
     expect_eq "$(jq -r .database "$manifest")" neondb "database in the manifest"
-    expect_in "drctl-audit/runs/$run/report.md" "sha256"
+    expect_in "$(rundir drctl-audit "$run")/report.md" "sha256"
     rm -rf drctl-audit
     # The project is lost; the newest export goes into a new project.
     sc run total-loss -p "source=$PWD/exports" -p new_project=salons-reborn --approve restore
     expect_rc 0
     run=$(run_id)
-    new_project=$(jq -r '.steps[] | select(.name == "target") | .outputs.project' "drctl-audit/runs/$run/state.json")
+    new_project=$(jq -r '.steps[] | select(.name == "target") | .outputs.project' "$(rundir drctl-audit "$run")/state.json")
     [ "$new_project" != "$project" ] || fail "restored into the old project"
     api GET "/projects/$new_project" "$key"
     expect_eq "$(jq -r .project.name body.json)" salons-reborn "the new project"
@@ -304,7 +304,7 @@ t_corruption_found_by_bisection_then_rebuilt_with_salvage() {
     sc run corruption -p "check_sql=$check" -p "search_from=$start" -p salvage=client -p precision=1s --approve apply
     expect_rc 0
     run=$(run_id)
-    state="drctl-audit/runs/$run/state.json"
+    state="$(rundir drctl-audit "$run")/state.json"
     good=$(jq -r '.steps[] | select(.name == "last-good") | .outputs.at' "$state")
     probes=$(jq -r '.steps[] | select(.name == "last-good") | .outputs.probes' "$state")
     gap=$(awk -v c="$corrupted_at" -v g="$(date -u -d "$good" +%s.%N)" 'BEGIN { printf "%.3f", c - g }')
@@ -312,7 +312,7 @@ t_corruption_found_by_bisection_then_rebuilt_with_salvage() {
     awk -v d="$gap" -v c="$corrupted_at" -v e="$committed_by" -v g="$(date -u -d "$good" +%s.%N)" \
         'BEGIN { exit !(g < e && d <= 1.5) }' || fail "the last good instant is $gap s before the corruption"
     [ "$probes" -ge 3 ] || fail "only $probes probes"
-    expect_in "drctl-audit/runs/$run/report.md" "probe 2 at"
+    expect_in "$(rundir drctl-audit "$run")/report.md" "probe 2 at"
     expect_eq "$(count_on "$uri" 'select count(*) from booking where price < 0')" 0 "main is sound again"
     expect_eq "$(count_on "$uri" 'select count(*) from client where id in (9001, 9002)')" 2 "salvaged clients"
     expect_eq "$(jq -r '.steps[] | select(.name == "rebuild") | .outputs.copied.client' "$state")" 2 "rows salvaged"
@@ -333,14 +333,14 @@ kill_in_step_then_resume() { # STEP APPROVE drctl-run-args...
     local pid=$!
     set -e
     for _ in $(seq 1 400); do
-        grep -qs "\"step-started\",\"step\":\"$step\"" drctl-audit/runs/*/journal.jsonl && break
+        grep -qs "\"step-started\",\"step\":\"$step\"" drctl-audit/runs/*/*/*/*/journal.jsonl && break
         sleep 0.05
     done
     sleep "${KILL_AFTER:-0.4}"
     kill -9 "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
-    grep -qs "\"step-started\",\"step\":\"$step\"" drctl-audit/runs/*/journal.jsonl || fail "$step never started"
-    ! grep -qs "\"step-done\",\"step\":\"$step\"" drctl-audit/runs/*/journal.jsonl || fail "$step ended before the kill"
+    grep -qs "\"step-started\",\"step\":\"$step\"" drctl-audit/runs/*/*/*/*/journal.jsonl || fail "$step never started"
+    ! grep -qs "\"step-done\",\"step\":\"$step\"" drctl-audit/runs/*/*/*/*/journal.jsonl || fail "$step ended before the kill"
     sc resume "$(run_id)" --approve "$approve"
 }
 

@@ -14,7 +14,7 @@ t_verify_backup_reports_a_backup_whose_schema_differs_from_its_source() {
     # Same schema: it passes, and says the schema was compared.
     sc run verify-backup -p backup=backup-by-hand
     expect_rc 0
-    expect_in "drctl-audit/runs/$(run_id)/report.md" "schema (backup / source at the backup's LSN)"
+    expect_in "$(rundir drctl-audit "$(run_id)")/report.md" "schema (backup / source at the backup's LSN)"
     rm -rf drctl-audit
     # Someone changed the backup: a column more, same rows.
     psql "$(uri_of_branch backup-by-hand)" -Xqc 'ALTER TABLE client ADD COLUMN note text'
@@ -30,8 +30,8 @@ t_a_restore_in_place_checks_the_schema_against_the_restore_point() {
     incident
     sc run accidental-deletion -p "incident_time=$incident" --approve apply
     expect_rc 0
-    expect_in "drctl-audit/runs/$(run_id)/report.md" "the same as the restore point's"
-    expect_eq "$(jq -r '.steps[3].outputs.schema' "drctl-audit/runs/$(run_id)/state.json")" same "check's schema"
+    expect_in "$(rundir drctl-audit "$(run_id)")/report.md" "the same as the restore point's"
+    expect_eq "$(jq -r '.steps[3].outputs.schema' "$(rundir drctl-audit "$(run_id)")/state.json")" same "check's schema"
     stop_neon_local
 }
 

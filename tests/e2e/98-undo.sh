@@ -64,7 +64,7 @@ t_undo_of_a_promotion_gives_the_default_back() {
     sc undo "$run" --approve undo
     expect_rc 0
     # The approval is recorded with what it let go.
-    expect_in "drctl-audit/runs/$(newest_run)/journal.jsonl" "main becomes the project's default branch again in place of $promoted"
+    expect_in "$(rundir drctl-audit "$(newest_run)")/journal.jsonl" "main becomes the project's default branch again in place of $promoted"
     expect_eq "$(default_branch_name)" main "the default branch after the undo"
     expect_eq "$(count_on "$(current_uri)" 'select count(*) from booking where "salonId" = 3')" 0 \
         "salon 3's bookings on the default branch after the undo"
@@ -78,10 +78,10 @@ t_undo_of_a_reinsertion_deletes_exactly_the_rows_it_inserted() {
     recovered_with reinsert
     # A salon 3 booking written after the recovery is not the run's: it stays.
     psql "$uri" -Xqc "insert into booking (id, \"salonId\", \"clientId\", service, price, starts_at) values (90002, 3, 9002, 'coupe', 30, now())"
-    grep -q '"inserted_keys"' "drctl-audit/runs/$run/journal.jsonl" || fail "the run recorded no keys"
+    grep -q '"inserted_keys"' "$(rundir drctl-audit "$run")/journal.jsonl" || fail "the run recorded no keys"
     sc undo "$run" --approve undo
     expect_rc 0
-    expect_in "drctl-audit/runs/$(newest_run)/journal.jsonl" "are deleted, by primary key, in one transaction"
+    expect_in "$(rundir drctl-audit "$(newest_run)")/journal.jsonl" "are deleted, by primary key, in one transaction"
     expect_eq "$(count_on "$uri" 'select count(*) from booking where "salonId" = 3')" 1 "salon 3's bookings after the undo"
     expect_eq "$(count_on "$uri" 'select count(*) from booking where id = 90002')" 1 "the booking written after the recovery"
     expect_eq "$(count_on "$uri" 'select count(*) from booking where id = 90001')" 1 "the write after the incident"
@@ -151,14 +151,14 @@ t_an_undo_killed_in_its_restore_resumes_without_repeating_it() {
     local pid=$!
     set -e
     for _ in $(seq 1 400); do
-        grep -qs '"step-started","step":"undo"' drctl-audit/runs/*undo*/journal.jsonl && break
+        grep -qs '"step-started","step":"undo"' drctl-audit/runs/*/*/*/*undo*/journal.jsonl && break
         sleep 0.05
     done
     sleep "${KILL_AFTER:-0.4}"
     kill -9 "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     undo=$(newest_run)
-    ! grep -qs '"step-done","step":"undo"' "drctl-audit/runs/$undo/journal.jsonl" || fail "the undo ended before the kill"
+    ! grep -qs '"step-done","step":"undo"' "$(rundir drctl-audit "$undo")/journal.jsonl" || fail "the undo ended before the kill"
     sc resume "$undo" --approve undo
     expect_rc 0
     expect_eq "$(count_on "$uri" 'select count(*) from booking where "salonId" = 3')" 0 "salon 3's bookings after the undo"
@@ -182,7 +182,7 @@ t_undo_of_a_corruption_restore_brings_the_corrupted_state_back() {
     # Back as before the recovery: the corruption is there again, on main.
     expect_eq "$(count_on "$uri" "select count(*) from client where phone = 'broken'")" \
         "$(count_on "$uri" 'select count(*) from client')" "broken rows after the undo"
-    expect_in "drctl-audit/runs/$(newest_run)/report.md" "the same as main-corrupted-"
+    expect_in "$(rundir drctl-audit "$(newest_run)")/report.md" "the same as main-corrupted-"
     stop_neon_local
 }
 

@@ -41,10 +41,10 @@ t_drill_recovers_a_copy_under_writes_and_leaves_nothing_behind() {
     # The copy carried a TTL (until the recovery branched from it).
     jq -e '.steps[] | select(.name == "copy") | .outputs.expires_at | test("^20")' out >/dev/null ||
         fail "the copy had no expires_at"
-    expect_in "drctl-audit/runs/$run/report.md" "| measure | RTO (s) |"
-    expect_in "drctl-audit/runs/$run/report.md" "| drill-cleanup | left behind | 0 |"
-    expect_in "drctl-audit/runs/$run/report.md" "| verdict | result | passed |"
-    expect_in "drctl-audit/runs/$run/report.md" "## Confirmations"
+    expect_in "$(rundir drctl-audit "$run")/report.md" "| measure | RTO (s) |"
+    expect_in "$(rundir drctl-audit "$run")/report.md" "| drill-cleanup | left behind | 0 |"
+    expect_in "$(rundir drctl-audit "$run")/report.md" "| verdict | result | passed |"
+    expect_in "$(rundir drctl-audit "$run")/report.md" "## Confirmations"
     sc drill --history --json
     expect_eq "$(jq -r 'length' out)" 1 "drills in the history"
     expect_eq "$(jq -r '.[0].scenario + " " + .[0].result' out)" "accidental-deletion passed" "history"
@@ -123,13 +123,13 @@ t_drill_refuses_every_change_to_what_it_did_not_make() {
     set -e
     expect_rc 1
     expect_in err "the drill refused"
-    run=$(ls drctl-audit/runs | head -1)
-    refused=$(jq -c 'select(.kind == "drill-refused")' "drctl-audit/runs/$run/journal.jsonl" | wc -l)
+    run=$(run_id)
+    refused=$(jq -c 'select(.kind == "drill-refused")' "$(rundir drctl-audit "$run")/journal.jsonl" | wc -l)
     [ "$refused" -ge 8 ] || fail "only $refused refusals journaled"
     expect_eq "$(step_state "$run" check)" failed "the step that was refused"
     expect_eq "$(production)" "$before" "production after the hostile drill"
     expect_eq "$(jq -r '.steps[] | select(.name == "drill-cleanup") | .outputs.left_behind' \
-                 "drctl-audit/runs/$run/state.json")" 0 "left behind"
+                 "$(rundir drctl-audit "$run")/state.json")" 0 "left behind"
     stop_neon_local
 }
 
@@ -142,7 +142,7 @@ drill_killed_in() { # STEP drill-args...
     pid=$!
     set -e
     for _ in $(seq 1 1200); do
-        grep -qs "\"step-started\",\"step\":\"$step\"" drctl-audit/runs/*/journal.jsonl && break
+        grep -qs "\"step-started\",\"step\":\"$step\"" drctl-audit/runs/*/*/*/*/journal.jsonl && break
         sleep 0.05
     done
     sleep 0.3
@@ -199,7 +199,7 @@ t_drill_bad_input_changes_nothing() {
     expect_in err "write_rate"
     drill --history extra
     expect_rc 2
-    [ ! -d drctl-audit/runs ] || [ -z "$(ls drctl-audit/runs)" ] || fail "a run was started: $(ls drctl-audit/runs)"
+    [ ! -d drctl-audit/runs ] || [ -z "$(run_ids)" ] || fail "a run was started: $(run_ids)"
     expect_eq "$(production)" "$before" "production"
     stop_neon_local
 }

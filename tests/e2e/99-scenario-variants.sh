@@ -10,7 +10,7 @@ t_export_to_s3_then_total_loss_into_an_existing_branch() {
     sc run export -p dest=s3://exports/weekly --approve retention
     expect_rc 0
     run=$(run_id)
-    url=$(jq -r '.steps[] | select(.name == "dump") | .outputs.url' "drctl-audit/runs/$run/state.json")
+    url=$(jq -r '.steps[] | select(.name == "dump") | .outputs.url' "$(rundir drctl-audit "$run")/state.json")
     case "$url" in s3://exports/weekly/neondb-main-*.dump) ;; *) fail "export url $url" ;; esac
     rm -rf drctl-audit
     # The data damaged on a branch "rescue", then the export restored over it.
@@ -52,8 +52,8 @@ t_verify_backup_runs_a_business_query_file_on_a_snapshot() {
     sc run verify-backup -p "checks=$PWD/checks.sql"
     expect_rc 0
     run=$(run_id)
-    expect_eq "$(jq '.steps[] | select(.name == "check") | .outputs.queries' "drctl-audit/runs/$run/state.json")" 2 "queries run"
-    expect_in "drctl-audit/runs/$run/report.md" "business query 2 rows"
+    expect_eq "$(jq '.steps[] | select(.name == "check") | .outputs.queries' "$(rundir drctl-audit "$run")/state.json")" 2 "queries run"
+    expect_in "$(rundir drctl-audit "$run")/report.md" "business query 2 rows"
     rm -rf drctl-audit
     printf 'select * from no_such_table;\n' > bad.sql
     sc run verify-backup -p "checks=$PWD/bad.sql"

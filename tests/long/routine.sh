@@ -89,7 +89,7 @@ the_routine() {
     step export run export -p dest="$PWD/exports" --approve retention
     step total-loss run total-loss -p source="$PWD/exports" -p new_project=routine-restore --approve restore
     restored=$(jq -r '.steps[] | select(.name == "target") | .outputs.project' \
-               "drctl-audit/runs/$(ls -t drctl-audit/runs | head -1)/state.json")
+               "$(rundir "$(newest_run)")/state.json")
     api_sure DELETE "/projects/$restored"
     for strategy in restore promote reinsert; do
         drill_step "drill accidental-deletion ($strategy)" drill accidental-deletion -p strategy="$strategy" \
@@ -113,12 +113,12 @@ the_routine() {
     [ "$writes" -gt 20 ] || fail "the application wrote only $writes times"
     expect_eq "$(count_on "$uri" "select count(*) from client where name = 'app'")" "$writes" \
         "the application's clients on main"
-    for run in drctl-audit/runs/*; do
+    for run in $(rundirs); do
         [ "$(jq -r .status "$run/state.json")" = done ] || fail "$(basename "$run") is $(jq -r .status "$run/state.json")"
     done
     sc audit verify
     expect_rc 0
-    say "    $writes writes by the application, $(ls drctl-audit/runs | wc -l) runs, all done; audit verified"
+    say "    $writes writes by the application, $(run_ids | wc -l) runs, all done; audit verified"
     stop_neon_local
 }
 

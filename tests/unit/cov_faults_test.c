@@ -21,6 +21,7 @@
 #include "jsonfield.h"
 #include "runbook.h"
 #include "runner.h"
+#include "runpath.h"
 #include "sandbox.h"
 #include "term.h"
 #include "testhook.h"
@@ -37,6 +38,15 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* The same in the trail sub under parent. */
+static char *run_path_in(const char *parent, const char *sub, const char *run_id, const char *name)
+{
+    char *dir = xasprintf("%s/%s", parent, sub);
+    char *path = run_file_path(dir, run_id, name);
+    free(dir);
+    return path;
+}
 
 #define OPERATOR "Ann Op <ann@example.org>"
 
@@ -246,7 +256,7 @@ static void commit_over_a_broken_head(const char *name, int garbage, char *messa
         write_text(ref, hex);
         git_repository_free(repo);
     }
-    char *jtext = xasprintf("%s/runs/r1/journal.jsonl", dir);
+    char *jtext = run_file_path(dir, "r1", "journal.jsonl");
     write_text(jtext, "{}\n{}\n");
     *rc = audit_commit_run(a, "r1", "r1: step a started", OPERATOR);
     snprintf(message, size, "%s", err_last());
@@ -289,8 +299,8 @@ static void cov_faults_a_notification_outside_its_folder_is_refused(void)
     CHECK_CONTAINS(message, "is not a file of notifications/");
 }
 
-/* The index is a folder: git reads it to store a file, so nothing is
- * committed, and a settle cannot read it. */
+/* The index is a folder: a settings commit checks it can update it
+ * first, so nothing is committed, and a settle cannot read it. */
 static void cov_faults_an_unreadable_index_fails_a_config_commit_and_a_settle_naming_the_index(void)
 {
     char *dir = NULL;
@@ -315,7 +325,7 @@ static void cov_faults_an_unreadable_index_fails_a_config_commit_and_a_settle_na
     free(dir);
     CHECK_STR(head, "");
     CHECK(commit_rc == DR_EFAIL);
-    CHECK_CONTAINS(commit_message, "cannot store a file in the audit repository");
+    CHECK_CONTAINS(commit_message, "cannot read the audit repository's index (nothing was committed)");
     CHECK(settle_rc == DR_EFAIL);
     CHECK_CONTAINS(settle_message, "cannot read the audit repository's index");
 }
@@ -369,7 +379,7 @@ static void cov_faults_a_stray_file_in_runs_and_a_deleted_run_file_are_refused_b
     char stray_message[512];
     snprintf(stray_message, sizeof stray_message, "%s", err_last());
     unlink(stray);
-    char *state = xasprintf("%s/runs/r1/state.json", dir);
+    char *state = run_file_path(dir, "r1", "state.json");
     CHECK(unlink(state) == 0);
     int deleted_rc = audit_check_clean(a);
     char deleted_message[512];
@@ -745,7 +755,7 @@ static char *verify_text(const char *dir, long *count)
 /* Rewrites a file of run r1 and commits it the way drctl would. */
 static int tamper(trail_run *t, const char *name, const char *text, const char *message)
 {
-    char *path = xasprintf("%s/runs/r1/%s", t->dir, name);
+    char *path = run_file_path(t->dir, "r1", name);
     int rc = write_text(path, text);
     free(path);
     return rc ? rc : audit_commit_run(t->trail, "r1", message, OPERATOR);
@@ -753,7 +763,7 @@ static int tamper(trail_run *t, const char *name, const char *text, const char *
 
 static char *run_file(trail_run *t, const char *name)
 {
-    char *path = xasprintf("%s/runs/r1/%s", t->dir, name);
+    char *path = run_file_path(t->dir, "r1", name);
     char *text = text_of(path);
     free(path);
     return text;
@@ -895,7 +905,7 @@ static void cov_faults_verify_names_a_commit_that_is_not_drctls_and_one_without_
     if (rc == 0)
         CHECK_VERIFY_FINDS(t.dir, "not a drctl commit");
     /* a commit naming a run whose folder holds no journal */
-    char *other = xasprintf("%s/runs/r2/run.json", t.dir);
+    char *other = run_file_path(t.dir, "r2", "run.json");
     int rc2 = write_text(other, "{\"run_id\":\"r2\"}\n");
     if (rc2 == 0)
         rc2 = audit_commit_run(t.trail, "r2", "r2: run started", OPERATOR);
@@ -934,25 +944,26 @@ static void cov_faults_verify_names_a_committed_config_of_the_wrong_type_and_a_r
     CHECK(rc == 0 && rc2 == 0 && rc3 == 0);
 }
 
-/* 1 when list ("a, b, c" or "a, b...") names the first runs of runs_dir
- * in the order readdir gives them, none skipped. */
-static int lists_a_prefix_in_directory_order(const char *list, const char *runs_dir)
+/* 1 when list ("a, b, c" or "a, b...") names the first runs of the trail
+ * dir in the order drctl lists them (by id), none skipped. */
+static int lists_a_prefix_in_run_order(const char *list, const char *dir)
 {
-    DIR *d = opendir(runs_dir);
-    if (!d)
-        return 0;
+    runpath_entry *runs;
+    size_t count;
+    runpath_list(&runs, &count, dir);
     const char *p = list;
     int ok = 1;
-    for (struct dirent *e; ok && *p && strcmp(p, "...") && (e = readdir(d));) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, "r0"))
+    for (size_t i = 0; ok && *p && strcmp(p, "...") && i < count; i++) {
+        const char *id = runs[i].run_id;
+        if (!strcmp(id, "r0"))
             continue;
-        size_t n = strlen(e->d_name);
-        ok = strncmp(p, e->d_name, n) == 0 && (p[n] == '\0' || p[n] == ',' || p[n] == '.');
+        size_t n = strlen(id);
+        ok = strncmp(p, id, n) == 0 && (p[n] == '\0' || p[n] == ',' || p[n] == '.');
         p += n;
         if (ok && strncmp(p, ", ", 2) == 0)
             p += 2;
     }
-    closedir(d);
+    runpath_list_free(runs, count);
     return ok;
 }
 
@@ -984,9 +995,7 @@ static void cov_faults_verify_marks_a_list_of_uncommitted_runs_cut_short(void)
     int rc = verify_audit(&result, dir, NULL);
     term_set_verbosity(was);
     cJSON_Delete(result.problems);
-    char *runs_dir = xasprintf("%s/runs", dir);
-    int prefix = lists_a_prefix_in_directory_order(result.uncommitted_runs, runs_dir);
-    free(runs_dir);
+    int prefix = lists_a_prefix_in_run_order(result.uncommitted_runs, dir);
     free(dir);
     size_t len = strlen(result.uncommitted_runs);
     int marked = len >= 3 && strcmp(result.uncommitted_runs + len - 3, "...") == 0;
@@ -1128,7 +1137,7 @@ static int resume_quietly(trail_run *t)
 static char *replace_file(trail_run *t, const char *name, const char *text)
 {
     char *old = run_file(t, name);
-    char *path = xasprintf("%s/runs/r1/%s", t->dir, name);
+    char *path = run_file_path(t->dir, "r1", name);
     write_text(path, text);
     free(path);
     return old;
@@ -1136,7 +1145,7 @@ static char *replace_file(trail_run *t, const char *name, const char *text)
 
 static void restore_file(trail_run *t, const char *name, char *old)
 {
-    char *path = xasprintf("%s/runs/r1/%s", t->dir, name);
+    char *path = run_file_path(t->dir, "r1", name);
     if (old)
         write_text(path, old);
     free(path);
@@ -1319,7 +1328,7 @@ static void cov_faults_hostile_calls_from_a_step_are_clean_lua_errors_that_name_
     snprintf(message, sizeof message, "%s", err_last());
     int folder_left = fsio_exists(".drctl/runs/probe-run");
     int back = chdir(cwd) == 0;
-    char *state_path = xasprintf("%s/runs/probe-run/state.json", audit_dir);
+    char *state_path = run_file_path(audit_dir, "probe-run", "state.json");
     char *state_text = text_of(state_path);
     cJSON *state = state_text ? cJSON_Parse(state_text) : NULL;
     cJSON *outputs = cJSON_Duplicate(
@@ -1465,7 +1474,7 @@ static void cov_faults_a_confirmation_nobody_approves_pauses_the_run_and_its_ste
     CHECK(waitpid(pid, &status, 0) == pid);
     char *log = xasprintf("%s/confirm.log", test_tmpdir());
     char *message = text_of(log);
-    char *state_path = xasprintf("%s/confirm-refused/runs/r1/state.json", test_tmpdir());
+    char *state_path = run_path_in(test_tmpdir(), "confirm-refused", "r1", "state.json");
     char *state = text_of(state_path);
     cJSON *parsed = state ? cJSON_Parse(state) : NULL;
     const char *run_status_text = json_text(parsed, "status", "?");
@@ -1877,7 +1886,7 @@ static void fault_injection_cov_faults_one_transient_io_error_in_a_run_leaves_it
         char message[1024];
         snprintf(message, sizeof message, "%s", err_last());
         int next = rc;
-        char *jpath = xasprintf("%s/runs/r1/journal.jsonl", t.dir);
+        char *jpath = run_file_path(t.dir, "r1", "journal.jsonl");
         char *jtext = rc ? text_of(jpath) : NULL;
         int begun = jtext && strchr(jtext, '\n');
         free(jtext);

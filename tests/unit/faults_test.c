@@ -279,8 +279,8 @@ static void run_env_close(run_env *env)
  * and checked: gapless, chained, no torn line) has 7 events. */
 static void run_outcome(char *out, size_t size, const char *audit_dir, const char *run_id)
 {
-    char *journal_path = xasprintf("%s/runs/%s/journal.jsonl", audit_dir, run_id);
-    char *state_path = xasprintf("%s/runs/%s/state.json", audit_dir, run_id);
+    char *journal_path = run_file_path(audit_dir, run_id, "journal.jsonl");
+    char *state_path = run_file_path(audit_dir, run_id, "state.json");
     cJSON *events = NULL;
     journal_chain chain;
     long torn = 0;
@@ -340,7 +340,7 @@ static int resume_after_fault(run_env *env, const runner_options *opts, const ch
 /* 1 when the run's journal holds at least one whole line. */
 static int run_begun(const char *audit_dir, const char *run_id)
 {
-    char *journal_path = xasprintf("%s/runs/%s/journal.jsonl", audit_dir, run_id);
+    char *journal_path = run_file_path(audit_dir, run_id, "journal.jsonl");
     char *text = text_of(journal_path);
     int begun = text && strchr(text, '\n');
     free(text);

@@ -4,6 +4,7 @@
 
 #include "buf.h"
 #include "redact.h"
+#include "runpath.h"
 
 #include <git2.h>
 #include <stdio.h>
@@ -19,6 +20,14 @@ static test_case *tests;
 static int test_count;
 static int current_failed;
 static char tmpdir[256];
+
+char *run_file_path(const char *audit_dir, const char *run_id, const char *name)
+{
+    char *folder = runpath_abs(audit_dir, run_id);
+    char *path = xasprintf("%s/%s", folder, name);
+    free(folder);
+    return path;
+}
 
 void test_add(const char *name, test_fn fn)
 {

@@ -117,7 +117,7 @@ static void outputs_that_do_not_fit_in_ctx_fail_the_run_and_the_step_stays_done(
     term_set_verbosity(was);
     char message[512];
     snprintf(message, sizeof message, "%s", err_last());
-    char *state_path = xasprintf("%s/runs/big-ctx/state.json", audit_dir);
+    char *state_path = run_file_path(audit_dir, "big-ctx", "state.json");
     char outcome[64];
     read_outcome(outcome, sizeof outcome, state_path);
     cJSON_Delete(params);

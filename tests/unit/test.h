@@ -15,6 +15,10 @@ const char *test_tmpdir(void);
 /* Writes text to DIR/name and returns the path (static buffer). */
 const char *test_write_file(const char *name, const char *text);
 
+/* The path of file name in run_id's folder of the trail audit_dir, where
+ * drctl files it (runpath.h); the caller frees it. */
+char *run_file_path(const char *audit_dir, const char *run_id, const char *name);
+
 #define CHECK(cond)                                                   \
     do {                                                              \
         if (!(cond)) {                                                \
