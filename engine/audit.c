@@ -608,6 +608,11 @@ cleanup:
 
 int audit_check_clean(audit *a)
 {
+    return audit_check_clean_listing(a, NULL);
+}
+
+int audit_check_clean_listing(audit *a, str_list *dirty)
+{
     git_commit *head = NULL;
     git_tree *tree = NULL;
     git_diff *diff = NULL;
@@ -646,6 +651,8 @@ int audit_check_clean(audit *a)
         if (strncmp(last_run, id, id_len) == 0 && last_run[id_len] == '\0')
             continue;
         snprintf(last_run, sizeof last_run, "%.*s", (int)id_len, id);
+        if (dirty)
+            str_list_push(dirty, last_run);
         char *file = xasprintf("%s/%s", a->dir, path);
         int gone = d->status == GIT_DELTA_DELETED && !fsio_exists(file);
         free(file);

@@ -10,6 +10,8 @@
 #ifndef DRCTL_AUDIT_H
 #define DRCTL_AUDIT_H
 
+#include "buf.h"
+
 typedef struct audit audit;
 
 /* Opens the repository at dir; with create, makes it (git init, branch main)
@@ -30,6 +32,10 @@ int audit_has_remote(const audit *a);
  * did not make. What a crash leaves (a journal that grew past the last
  * commit, with the files drctl writes after it) is drctl's and allowed. */
 int audit_check_clean(audit *a);
+
+/* The same, and the ids of the runs whose folder differs from the last
+ * commit into *dirty (all of them when the check passes). */
+int audit_check_clean_listing(audit *a, str_list *dirty);
 
 /* Commits the current files of runs/<run_id>/ as operator. */
 int audit_commit_run(audit *a, const char *run_id, const char *message, const char *operator);

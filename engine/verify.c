@@ -842,14 +842,24 @@ static void check_untracked(verify_result *r, git_repository *repo, const char *
  * under way writes its module events before its next commit; a crash
  * leaves its last transition so), but the trail does not hold them yet:
  * they are named, for drctl resume to commit. */
-static void note_uncommitted_runs(verify_result *r, audit *a, const char *dir)
+/* Every run of the working tree, in listing order. */
+static void all_runs(str_list *ids, const char *dir)
 {
     runpath_entry *runs;
-    size_t count, used = 0;
-    int cut = 0;
+    size_t count;
+    str_list_dispose(ids);
     runpath_list(&runs, &count, dir);
-    for (size_t i = 0; i < count; i++) {
-        const char *id = runs[i].run_id;
+    for (size_t i = 0; i < count; i++)
+        str_list_push(ids, runs[i].run_id);
+    runpath_list_free(runs, count);
+}
+
+static void note_uncommitted_runs(verify_result *r, audit *a, const str_list *dirty)
+{
+    size_t used = 0;
+    int cut = 0;
+    for (size_t i = 0; i < dirty->count; i++) {
+        const char *id = dirty->items[i];
         if (!runs_valid_id(id) || audit_run_uncommitted(a, id) != 1)
             continue;
         r->uncommitted++;
@@ -864,7 +874,6 @@ static void note_uncommitted_runs(verify_result *r, audit *a, const char *dir)
             cut = 1;
         }
     }
-    runpath_list_free(runs, count);
     err_clear();
 }
 
@@ -890,12 +899,16 @@ int verify_audit(verify_result *result, const char *dir, const char *allowed_sig
         goto cleanup;
     }
     double t0 = timefmt_monotonic();
-    if (audit_check_clean(a) != 0)
+    str_list dirty = { 0 };
+    if (audit_check_clean_listing(a, &dirty) != 0) {
         verify_problem(result, NULL, NULL, NULL, "%s", err_last());
+        all_runs(&dirty, dir); /* the listing stopped at the problem */
+    }
     if (audit_check_config_clean(a) != 0)
         verify_problem(result, NULL, CONFIG_FILE, NULL, "%s", err_last());
     check_untracked(result, repo, dir);
-    note_uncommitted_runs(result, a, dir);
+    note_uncommitted_runs(result, a, &dirty);
+    str_list_dispose(&dirty);
     term_debug("working tree checked in %.2fs", timefmt_monotonic() - t0);
     t0 = timefmt_monotonic();
     if (git_revparse_single(&head, repo, "HEAD^{tree}") != 0)
