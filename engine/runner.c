@@ -81,6 +81,7 @@ typedef struct run {
     double remote_ttl;        /* lock.ttl, read once */
     struct lock_renewer *renewer; /* keeps origin's lock alive while the process lives */
     int settled_end;          /* the run had ended: resume only committed what a crash left */
+    const char *ending;       /* ctx.ending: "failed" or "aborted" while `always` steps clean up after it */
 } run;
 
 /* ---- paths ----------------------------------------------------------- */
@@ -386,6 +387,11 @@ static void set_step_now(lua_State *L, ctx_change *change)
     lua_setfield(L, -2, "attempt");
     push_timeline(L, change->r);
     lua_setfield(L, -2, "timeline");
+    if (change->r->ending)
+        lua_pushstring(L, change->r->ending);
+    else
+        lua_pushnil(L);
+    lua_setfield(L, -2, "ending");
 }
 
 /* ctx.step, ctx.attempt and ctx.timeline for the step about to run. */
@@ -1221,6 +1227,7 @@ static int run_steps(run *r, int cleanup_only)
     int failed = cleanup_only;
     char *first_error = NULL;
     int result = 0;
+    r->ending = cleanup_only ? "aborted" : NULL;
     int locked = confirm_local_lock(r);
     if (locked == DR_EREFUSED) {
         char *reason = xstrdup(r->pause_reason);
@@ -1264,6 +1271,7 @@ static int run_steps(run *r, int cleanup_only)
             return rc;
         }
         failed = 1;
+        r->ending = "failed";
         result = DR_EFAIL;
         first_error = xstrdup(err_last());
     }

@@ -257,23 +257,37 @@ static int status_matches(const cJSON *row, const runs_filter *f)
     return strcmp(f->status, dead ? "dead" : status) == 0;
 }
 
+typedef struct keyed_row {
+    double started; /* epoch; a start that does not read sorts last */
+    cJSON *row;
+} keyed_row;
+
 /* Newest first by start time; two runs started in the same microsecond by
  * id. */
 static int compare_rows(const void *a, const void *b)
 {
-    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
-    int c = strcmp(json_text(y, "started_at", ""), json_text(x, "started_at", ""));
-    return c ? c : strcmp(json_text(y, "run_id", ""), json_text(x, "run_id", ""));
+    const keyed_row *x = a, *y = b;
+    if (x->started != y->started)
+        return x->started < y->started ? 1 : -1;
+    return strcmp(json_text(y->row, "run_id", ""), json_text(x->row, "run_id", ""));
 }
 
 static cJSON *sorted_rows(cJSON **rows, size_t n)
 {
+    keyed_row *keyed = xcalloc(n ? n : 1, sizeof *keyed);
+    for (size_t i = 0; i < n; i++) {
+        keyed[i].row = rows[i];
+        if (timefmt_parse_timestamp(&keyed[i].started, json_text(rows[i], "started_at", "")) != 0)
+            keyed[i].started = -1e300;
+    }
     if (n > 1)
-        qsort(rows, n, sizeof *rows, compare_rows);
+        qsort(keyed, n, sizeof *keyed, compare_rows);
     cJSON *out = cJSON_CreateArray();
     for (size_t i = 0; i < n; i++)
-        cJSON_AddItemToArray(out, rows[i]);
+        cJSON_AddItemToArray(out, keyed[i].row);
+    free(keyed);
     free(rows);
+    err_clear();
     return out;
 }
 
@@ -314,14 +328,15 @@ static size_t select_filtered(cJSON **rows, const runpath_entry *runs, size_t co
 
 typedef struct candidate {
     const runpath_entry *entry;
-    char *started_at;
+    double started;
 } candidate;
 
 static int compare_candidates(const void *a, const void *b)
 {
     const candidate *x = a, *y = b;
-    int c = strcmp(y->started_at, x->started_at);
-    return c ? c : strcmp(y->entry->run_id, x->entry->run_id);
+    if (x->started != y->started)
+        return x->started < y->started ? 1 : -1;
+    return strcmp(y->entry->run_id, x->entry->run_id);
 }
 
 /* The `recent` runs started last. Runs are filed under the day they
@@ -340,18 +355,19 @@ static size_t most_recent(const runpath_entry **out, const runpath_entry *runs, 
             break;
         snprintf(last_day, sizeof last_day, "%s", day);
         cJSON *info = NULL;
-        if (runs_read_info(&info, audit_dir, runs[i].run_id) == 0)
-            c[n++] = (candidate){ &runs[i], xstrdup(json_text(info, "started_at", "")) };
+        double started;
+        if (runs_read_info(&info, audit_dir, runs[i].run_id) == 0) {
+            if (timefmt_parse_timestamp(&started, json_text(info, "started_at", "")) != 0)
+                started = -1e300;
+            c[n++] = (candidate){ &runs[i], started };
+        }
         cJSON_Delete(info);
     }
     if (n > 1)
         qsort(c, n, sizeof *c, compare_candidates);
     size_t kept = n < recent ? n : recent;
-    for (size_t i = 0; i < n; i++) {
-        if (i < kept)
-            out[i] = c[i].entry;
-        free(c[i].started_at);
-    }
+    for (size_t i = 0; i < kept; i++)
+        out[i] = c[i].entry;
     free(c);
     err_clear();
     return kept;

@@ -273,8 +273,9 @@ return runbook {
       end,
       run = function(ctx)
         local promoted = (ctx.outputs.apply or {}).default ~= nil
-        if not promoted then common.drop_branch(ctx, point_name(ctx)) end
-        return { removed = not promoted }
+        if promoted or common.kept_for_resume(ctx, { point_name(ctx) }) then return { removed = false } end
+        common.drop_branch(ctx, point_name(ctx))
+        return { removed = true }
       end },
   },
 }

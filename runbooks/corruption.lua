@@ -357,7 +357,8 @@ return runbook {
             neon.delete_branch(ctx.params.project, b.id)
           end
         end
-        if not (strategy(ctx).keeps_promoted and (ctx.outputs.apply or {}).default) then
+        if not (strategy(ctx).keeps_promoted and (ctx.outputs.apply or {}).default)
+           and not common.kept_for_resume(ctx, { restored_name(ctx) }) then
           common.drop_branch(ctx, restored_name(ctx))
         end
         return {}

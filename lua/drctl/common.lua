@@ -221,6 +221,23 @@ end
 -- Deletes the branch with that name when it exists (cleanup steps). The
 -- deletion is not waited on: once accepted the branch is going, and the
 -- run (the recovery) is not held up by it.
+-- After a failure the run can be resumed: the throwaway branches its
+-- later steps need stay (they expire by themselves, and drctl abort
+-- deletes them now). True, with a line saying so, when the cleanup runs
+-- after a failure.
+function M.kept_for_resume(ctx, names)
+  if ctx.ending ~= "failed" then return false end
+  local kept = {}
+  for _, name in ipairs(names) do
+    if neon.find_branch(ctx.params.project, name) then kept[#kept + 1] = name end
+  end
+  if #kept > 0 then
+    dr.log("kept for a resume: " .. table.concat(kept, ", ") .. " (throwaway branches expire by themselves; "
+           .. "drctl abort " .. ctx.run_id .. " deletes them now)")
+  end
+  return true
+end
+
 function M.drop_branch(ctx, name)
   local b = neon.find_branch(ctx.params.project, name)
   if b then

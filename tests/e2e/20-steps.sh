@@ -45,6 +45,15 @@ t_always_steps_run_after_a_failure_and_again_after_resume() {
     expect_eq "$(run_status "$id")" done
     expect_eq "$(cat cleanup-runs)" 2 "cleanup runs again at its place"
     expect_eq "$(count_events "$id" step-reset cleanup)" 1
+    # ctx.ending tells the cleanup why it runs: after the failure, then at
+    # its place; and for an abort.
+    expect_eq "$(tr '\n' , < cleanup-endings)" "failed,nil," "ctx.ending"
+    rm -f fixed cleanup-endings
+    dr run flaky -p dir="$PWD" -p mode=fail --run-id to-abort
+    expect_rc 1
+    dr abort to-abort
+    expect_rc 0
+    expect_eq "$(tr '\n' , < cleanup-endings)" "failed,aborted," "ctx.ending of an abort"
 }
 
 t_resume_of_a_finished_run_is_refused() {

@@ -30,6 +30,9 @@ return runbook {
         return { attempts = n }
       end },
     { name = "cleanup", always = true, idempotent = true,
-      run = function(ctx) bump(ctx.params.dir, "cleanup-runs") end },
+      run = function(ctx)
+        bump(ctx.params.dir, "cleanup-runs")
+        dr.exec({ "sh", "-c", 'echo "$1" >> "$2/cleanup-endings"', "sh", tostring(ctx.ending), ctx.params.dir })
+      end },
   },
 }

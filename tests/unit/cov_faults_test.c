@@ -283,6 +283,29 @@ static void cov_faults_a_run_file_that_is_a_folder_cannot_be_stored_and_nothing_
     run_commit_blocked_by_a_folder("file-folder", "runs/r1/report.md", "cannot store a file in the audit repository");
 }
 
+/* A run's file that is a symbolic link (to a file another user wants in the
+ * trail, say) is never followed into the commit. */
+static void cov_faults_a_run_file_that_is_a_symlink_is_not_followed_and_nothing_is_committed(void)
+{
+    char *dir = NULL;
+    audit *a = new_trail("file-symlink", &dir);
+    CHECK(a);
+    CHECK(write_run(dir, "r1", "{}\n") == 0);
+    char *link = xasprintf("%s/runs/r1/report.md", dir);
+    CHECK(symlink("/etc/passwd", link) == 0);
+    int rc = audit_commit_run(a, "r1", "r1: run started", OPERATOR);
+    char message[512];
+    snprintf(message, sizeof message, "%s", err_last());
+    char head[GIT_OID_HEXSZ + 1];
+    head_id(head, dir);
+    audit_free(a);
+    free(link);
+    free(dir);
+    CHECK(rc == DR_EFAIL);
+    CHECK_CONTAINS(message, "cannot store a file in the audit repository");
+    CHECK_STR(head, "");
+}
+
 static void cov_faults_a_notification_outside_its_folder_is_refused(void)
 {
     char *dir = NULL;
@@ -2119,6 +2142,7 @@ TEST_SUITE(cov_faults)
     REGISTER(cov_faults_an_operator_without_an_email_commits_as_login_at_host);
     REGISTER(cov_faults_a_commit_over_a_head_that_names_no_commit_fails_cleanly);
     REGISTER(cov_faults_a_run_file_that_is_a_folder_cannot_be_stored_and_nothing_is_committed);
+    REGISTER(cov_faults_a_run_file_that_is_a_symlink_is_not_followed_and_nothing_is_committed);
     REGISTER(cov_faults_a_notification_outside_its_folder_is_refused);
     REGISTER(cov_faults_an_unreadable_index_fails_a_config_commit_and_a_settle_naming_the_index);
     REGISTER(cov_faults_an_index_that_cannot_be_written_fails_a_config_commit_and_a_settle);
