@@ -273,7 +273,7 @@ return runbook {
       end,
       run = function(ctx)
         local promoted = (ctx.outputs.apply or {}).default ~= nil
-        if promoted or common.kept_for_resume(ctx, { point_name(ctx) }) then return { removed = false } end
+        if promoted or common.kept_for_resume(ctx, { point_name(ctx) }, "apply") then return { removed = false } end
         common.drop_branch(ctx, point_name(ctx))
         return { removed = true }
       end },

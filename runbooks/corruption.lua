@@ -358,7 +358,7 @@ return runbook {
           end
         end
         if not (strategy(ctx).keeps_promoted and (ctx.outputs.apply or {}).default)
-           and not common.kept_for_resume(ctx, { restored_name(ctx) }) then
+           and not common.kept_for_resume(ctx, { restored_name(ctx) }, "apply") then
           common.drop_branch(ctx, restored_name(ctx))
         end
         return {}

@@ -204,7 +204,6 @@ return runbook {
     { name = "cleanup", always = true, idempotent = true,
       plan = function(ctx) return "delete " .. test_name(ctx) .. " and " .. source_name(ctx) end,
       run = function(ctx)
-        if common.kept_for_resume(ctx, { test_name(ctx), source_name(ctx) }) then return {} end
         common.drop_branch(ctx, test_name(ctx))
         common.drop_branch(ctx, source_name(ctx))
         return {}

@@ -221,12 +221,14 @@ end
 -- Deletes the branch with that name when it exists (cleanup steps). The
 -- deletion is not waited on: once accepted the branch is going, and the
 -- run (the recovery) is not held up by it.
--- After a failure the run can be resumed: the throwaway branches its
--- later steps need stay (they expire by themselves, and drctl abort
--- deletes them now). True, with a line saying so, when the cleanup runs
--- after a failure.
-function M.kept_for_resume(ctx, names)
-  if ctx.ending ~= "failed" then return false end
+-- A run that failed once its destructive step had begun must be resumed
+-- to end its change: the throwaway branches that step needs stay (they
+-- expire by themselves; drctl abort deletes them now). Before that step,
+-- nothing was changed: a new run does it all again, and they go. True,
+-- with a line saying so, when the cleanup keeps them.
+function M.kept_for_resume(ctx, names, destructive_step)
+  local t = (ctx.timeline or {})[destructive_step]
+  if ctx.ending ~= "failed" or not t or t.state == "pending" then return false end
   local kept = {}
   for _, name in ipairs(names) do
     if neon.find_branch(ctx.params.project, name) then kept[#kept + 1] = name end
