@@ -15,6 +15,7 @@
 #include "cmd_approve.h"
 #include "err.h"
 #include "jsontext.h"
+#include "runpath.h"
 #include "runs.h"
 #include "term.h"
 
@@ -352,6 +353,14 @@ static int set_run_id(cli *c, const char *value)
     if (!runs_valid_id(value))
         return err_set(DR_EUSAGE, "--run-id '%s' must be 1 to 128 letters, digits, '.', '_' or '-', "
                        "not starting with '.'", value);
+    /* A run is filed under the day its id begins with (runpath.h), and
+     * status --since and the most recent runs go by that day: an id that
+     * begins with another day than today's would hide the run from them. */
+    char day[11];
+    if (runpath_day_of_id(day, value) == 0 && !runpath_day_is_about_today(day))
+        return err_set(DR_EUSAGE, "--run-id '%s' begins with the date %.10s, not today's (UTC): a run is filed "
+                       "under the day its id begins with. Choose an id without a date, or with today's", value,
+                       day);
     c->run_id = value;
     return 0;
 }

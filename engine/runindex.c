@@ -1,5 +1,6 @@
 #include "runindex.h"
 
+#include "err.h"
 #include "fsio.h"
 #include "jsonfield.h"
 #include "runpath.h"
@@ -76,8 +77,13 @@ static void write_cache(const char *path, const git_oid *head, const str_list *o
     for (size_t i = 0; i < open->count; i++)
         buf_printf(&b, "%s\n", open->items[i]);
     char *dir = fsio_dirname(path);
-    if (fsio_is_dir(dir))
+    char *git_dir = fsio_dirname(dir);
+    /* .git/drctl exists once drctl has written to the trail; a clone
+     * read first by status gets it here */
+    if (fsio_is_dir(git_dir) && (fsio_is_dir(dir) || fsio_mkdirs(dir, 0755) == 0))
         (void)fsio_write_durable(path, buf_cstr(&b), b.len);
+    err_clear();
+    free(git_dir);
     free(dir);
     buf_dispose(&b);
 }

@@ -59,12 +59,28 @@ int runpath_day_of_id(char day[11], const char *run_id)
     return 0;
 }
 
+static void day_at(char day[11], time_t t)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(day, 11, "%Y/%m/%d", &tm);
+}
+
 static void today(char day[11])
 {
+    day_at(day, time(NULL));
+}
+
+int runpath_day_is_about_today(const char day[11])
+{
     time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(day, 11, "%Y/%m/%d", &tm);
+    char around[11];
+    for (int d = -1; d <= 1; d++) {
+        day_at(around, now + d * 86400);
+        if (strcmp(around, day) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 int runpath_split(const char *path, const char **id, size_t *id_len, const char **rest)
@@ -221,14 +237,26 @@ char *runpath_abs(const char *audit_dir, const char *run_id)
 
 typedef struct listing {
     runpath_entry *entries;
-    size_t count;
+    size_t count, capacity;
     const char *audit_dir;
 } listing;
 
+static void day_of_folder(char day[11], const char *folder, const char *run_id)
+{
+    const char *p = folder + strlen(RUNPATH_TOP) + 1;
+    if (strchr(p, '/'))
+        snprintf(day, 11, "%.10s", p);
+    else if (runpath_day_of_id(day, run_id) != 0)
+        day[0] = '\0';
+}
+
 static void add_entry(listing *l, const char *run_id, char *folder)
 {
-    l->entries = xrealloc(l->entries, (l->count + 1) * sizeof *l->entries);
-    l->entries[l->count++] = (runpath_entry){ xstrdup(run_id), folder };
+    if (l->count == l->capacity)
+        l->entries = xrealloc(l->entries, (l->capacity = l->capacity ? l->capacity * 2 : 256) * sizeof *l->entries);
+    runpath_entry *e = &l->entries[l->count++];
+    *e = (runpath_entry){ xstrdup(run_id), folder, "" };
+    day_of_folder(e->day, folder, run_id);
 }
 
 static int list_day(const char *day, void *arg)
@@ -249,26 +277,19 @@ static int list_day(const char *day, void *arg)
 
 void runpath_filed_day(char day[11], const runpath_entry *e)
 {
-    const char *p = e->folder + strlen(RUNPATH_TOP) + 1;
-    if (strchr(p, '/'))
-        snprintf(day, 11, "%.10s", p);
-    else if (runpath_day_of_id(day, e->run_id) != 0)
-        day[0] = '\0';
+    memcpy(day, e->day, 11);
 }
 
 static int compare_entries(const void *a, const void *b)
 {
     const runpath_entry *x = a, *y = b;
-    char dx[11], dy[11];
-    runpath_filed_day(dx, x);
-    runpath_filed_day(dy, y);
-    int c = strcmp(dx, dy);
+    int c = strcmp(x->day, y->day);
     return c ? c : strcmp(x->run_id, y->run_id);
 }
 
 void runpath_list(runpath_entry **out, size_t *count, const char *audit_dir)
 {
-    listing l = { NULL, 0, audit_dir };
+    listing l = { NULL, 0, 0, audit_dir };
     char *top = xasprintf("%s/%s", audit_dir, RUNPATH_TOP);
     DIR *d = opendir(top);
     free(top);

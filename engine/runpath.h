@@ -2,7 +2,10 @@
  *
  * A run lives in runs/YYYY/MM/DD/<run-id>/, the UTC day its id begins with
  * (ids are made as 20260111T143000Z-...), or for an id chosen with
- * --run-id that does not, the day the run was started. Each commit then
+ * --run-id that does not, the day the run was started. A chosen id that
+ * begins with another day than today's is refused (cli.c), so a run's
+ * folder is always the day it started, give or take one: status --since
+ * and the most recent runs go by it. Each commit then
  * rewrites a handful of small trees (the runs of one day, the days of one
  * month...) instead of one tree listing every run ever made, so it costs
  * the same in a trail of a hundred runs and of a hundred thousand.
@@ -28,6 +31,10 @@ int runpath_is_run_file(const char *name);
  * when the id does not begin with a valid date and 'T'. */
 int runpath_day_of_id(char day[11], const char *run_id);
 
+/* 1 when day ("YYYY/MM/DD") is today's UTC date, or the day before or
+ * after it (a run started at midnight, a clock a little off). */
+int runpath_day_is_about_today(const char day[11]);
+
 /* The folder, relative to the trail's root, of a run already in the
  * working tree of audit_dir, or NULL when there is none. */
 char *runpath_find(const char *audit_dir, const char *run_id);
@@ -43,6 +50,7 @@ char *runpath_abs(const char *audit_dir, const char *run_id);
 typedef struct runpath_entry {
     char *run_id;
     char *folder; /* relative to the trail's root */
+    char day[11]; /* runpath_filed_day's */
 } runpath_entry;
 
 /* Every run folder of the working tree, in both layouts, oldest first: by

@@ -312,12 +312,29 @@ static cJSON *picked_row(const runpath_entry *e, const char *audit_dir, const ru
     return row;
 }
 
+/* "YYYY/MM/DD" of the day before since's: the earliest a run started
+ * since then can be filed under. */
+static void since_day_of(char day[11], double since)
+{
+    time_t t = (time_t)since - 86400;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(day, 11, "%Y/%m/%d", &tm);
+}
+
 /* Every run the filters may pick (they are checked on each row). */
 static size_t select_filtered(cJSON **rows, const runpath_entry *runs, size_t count, const char *audit_dir,
                               const runs_filter *filter)
 {
     size_t n = 0;
+    char since_day[11] = "";
+    if (filter->since >= 0)
+        since_day_of(since_day, filter->since);
     for (size_t i = count; i-- > 0;) {
+        /* Runs are filed under the day they started (their id's, a day
+         * apart at most: runpath.h); older days are passed over. */
+        if (*since_day && *runs[i].day && strcmp(runs[i].day, since_day) < 0)
+            continue;
         cJSON *row = picked_row(&runs[i], audit_dir, filter);
         if (row)
             rows[n++] = row;

@@ -4,9 +4,9 @@
 # A trail of 14 runs: one paused and one failed first (the oldest), then
 # twelve done.
 make_runs() {
-    dr_notty run hold -p dir="$PWD" --run-id 20200101T000000Z-paused
+    dr_notty run hold -p dir="$PWD" --run-id a-paused
     expect_rc 3
-    dr_notty run flaky -p dir="$PWD" -p mode=fail --run-id 20200101T000001Z-failed
+    dr_notty run flaky -p dir="$PWD" -p mode=fail --run-id a-failed
     expect_rc 1
     for i in $(seq -w 1 12); do
         dr_notty run hold -p dir="$PWD" --approve promote
@@ -22,7 +22,7 @@ t_status_shows_the_runs_not_ended_and_the_ten_most_recent() {
     expect_rc 0
     expect_eq "$(jq length out)" 12 "rows"
     expect_eq "$(jq -r '[.[] | select(.status != "done")] | map(.run_id) | sort | join(",")' out)" \
-        "20200101T000000Z-paused,20200101T000001Z-failed" "the runs not ended"
+        "a-failed,a-paused" "the runs not ended"
     # newest first, by start time
     expect_eq "$(jq -r '[.[].started_at] == ([.[].started_at] | sort | reverse)' out)" true "the order"
     newest=$(newest_run)
@@ -42,11 +42,11 @@ t_the_filters_pick_runs_however_old() {
     dr_notty status --all --json
     expect_eq "$(jq length out)" 14 "--all"
     dr_notty status --status paused --json
-    expect_eq "$(ids_in)" 20200101T000000Z-paused "--status paused"
+    expect_eq "$(ids_in)" a-paused "--status paused"
     dr_notty status --status failed --json
-    expect_eq "$(ids_in)" 20200101T000001Z-failed "--status failed"
+    expect_eq "$(ids_in)" a-failed "--status failed"
     dr_notty status --runbook flaky --json
-    expect_eq "$(ids_in)" 20200101T000001Z-failed "--runbook flaky"
+    expect_eq "$(ids_in)" a-failed "--runbook flaky"
     dr_notty status --runbook hold --status done --json
     expect_eq "$(jq length out)" 12 "--runbook hold --status done"
     dr_notty status --runbook nothing-like-it
@@ -54,7 +54,7 @@ t_the_filters_pick_runs_however_old() {
     expect_eq "$(wc -l < out)" 0 "rows of an unknown runbook"
     expect_in err "0 of 14 runs"
     # --since: a time (the twelve done runs started after the second run)
-    second=$(jq -r .started_at "$(rundir 20200101T000001Z-failed)/run.json")
+    second=$(jq -r .started_at "$(rundir a-failed)/run.json")
     dr_notty status --since "$second" --json
     expect_eq "$(jq length out)" 13 "--since the second run's start"
     dr_notty audit log --since 1h --json
@@ -68,7 +68,7 @@ t_the_filters_pick_runs_however_old() {
 
 t_a_run_killed_mid_step_is_shown_dead_however_old() {
     touch hold-copy
-    "$DRCTL" --runbooks "$TEST_RUNBOOKS" run hold -p dir="$PWD" --run-id 20200101T000000Z-killed \
+    "$DRCTL" --runbooks "$TEST_RUNBOOKS" run hold -p dir="$PWD" --run-id a-killed \
         >/dev/null 2>&1 </dev/null &
     pid=$!
     wait_for copy.started
@@ -80,18 +80,18 @@ t_a_run_killed_mid_step_is_shown_dead_however_old() {
         expect_rc 0
     done
     dr_notty status --json
-    expect_eq "$(jq -r '.[] | select(.run_id == "20200101T000000Z-killed") | .status' out)" running "the killed run"
-    expect_eq "$(jq -r '.[] | select(.run_id == "20200101T000000Z-killed") | .live' out)" false "live"
+    expect_eq "$(jq -r '.[] | select(.run_id == "a-killed") | .status' out)" running "the killed run"
+    expect_eq "$(jq -r '.[] | select(.run_id == "a-killed") | .live' out)" false "live"
     dr_notty status
     expect_in out "dead (the process stopped mid-run; resume it)"
     dr_notty status --status dead --json
-    expect_eq "$(ids_in)" 20200101T000000Z-killed "--status dead"
+    expect_eq "$(ids_in)" a-killed "--status dead"
     # Resumed to its end, it is one of the old runs the default leaves out.
-    dr_notty resume 20200101T000000Z-killed --approve promote --approve copy
+    dr_notty resume a-killed --approve promote --approve copy
     expect_rc 0
     dr_notty status --json
     expect_eq "$(jq length out)" 10 "rows once every run ended"
-    expect_eq "$(jq -r '[.[].run_id] | index("20200101T000000Z-killed")' out)" null "the old run, ended"
+    expect_eq "$(jq -r '[.[].run_id] | index("a-killed")' out)" null "the old run, ended"
 }
 
 t_the_cache_of_runs_not_ended_is_rebuilt_when_it_cannot_be_trusted() {
@@ -100,12 +100,12 @@ t_the_cache_of_runs_not_ended_is_rebuilt_when_it_cannot_be_trusted() {
     cp out expected
     cache=drctl-audit/.git/drctl/open-runs
     [ -s "$cache" ] || fail "no cache was kept"
-    expect_eq "$(tail -n +2 "$cache" | sort | tr '\n' ,)" "20200101T000000Z-paused,20200101T000001Z-failed," "the cache"
+    expect_eq "$(tail -n +2 "$cache" | sort | tr '\n' ,)" "a-failed,a-paused," "the cache"
     for broken in missing garbage torn foreign; do
         case $broken in
             missing) rm -f "$cache" ;;
             garbage) echo "not a cache" > "$cache" ;;
-            torn) printf 'head %s\n20200101T000000Z-paused' "$(git -C drctl-audit rev-parse HEAD)" > "$cache" ;;
+            torn) printf 'head %s\na-paused' "$(git -C drctl-audit rev-parse HEAD)" > "$cache" ;;
             foreign) printf 'head %s\n' "$(git -C drctl-audit hash-object -w /dev/null | sed 's/./0/g')" > "$cache" ;;
         esac
         dr_notty status --json
@@ -119,10 +119,10 @@ t_the_cache_of_runs_not_ended_is_rebuilt_when_it_cannot_be_trusted() {
     expect_eq "$(jq length out)" 10 "rows with a cache that lists no run"
     expect_eq "$(jq -r 'all(.[]; .status == "done")' out)" true "the statuses, replayed"
     # The commits made after the cache's are read: a run paused since shows.
-    dr_notty run hold -p dir="$PWD" --run-id 20200102T000000Z-later
+    dr_notty run hold -p dir="$PWD" --run-id a-later
     expect_rc 3
     dr_notty status --json
-    expect_eq "$(jq -r '.[] | select(.run_id == "20200102T000000Z-later") | .status' out)" paused "a run paused since"
+    expect_eq "$(jq -r '.[] | select(.run_id == "a-later") | .status' out)" paused "a run paused since"
 }
 
 t_filters_are_refused_where_they_do_not_apply_or_are_not_understood() {

@@ -20,22 +20,28 @@ t_runs_are_filed_under_the_day_their_id_begins_with() {
     id=$(run_id)
     day=$(echo "$id" | sed -E 's#^([0-9]{4})([0-9]{2})([0-9]{2})T.*#\1/\2/\3#')
     [ -s "drctl-audit/runs/$day/$id/journal.jsonl" ] || fail "run $id is not in runs/$day/: $(find drctl-audit/runs)"
-    dr_notty run hold -p dir="$PWD" --approve promote --run-id 19991231T235959Z-old
+    # An id chosen with today's date is filed under it; one with another
+    # day would be filed out of its time, and is refused.
+    dated="$(date -u +%Y%m%d)T235959Z-chosen"
+    dr_notty run hold -p dir="$PWD" --approve promote --run-id "$dated"
     expect_rc 0
-    [ -s drctl-audit/runs/1999/12/31/19991231T235959Z-old/state.json ] || fail "not filed under its id's day"
+    [ -s "drctl-audit/runs/$(date -u +%Y/%m/%d)/$dated/state.json" ] || fail "not filed under its id's day"
+    dr_notty run hold -p dir="$PWD" --approve promote --run-id 19991231T235959Z-old
+    expect_rc 2
+    expect_in err "--run-id '19991231T235959Z-old' begins with the date 1999/12/31, not today's (UTC)"
+    [ ! -e drctl-audit/runs/1999 ] || fail "a refused run made a folder"
     dr_notty run hold -p dir="$PWD" --approve promote --run-id mine
     expect_rc 0
     [ -s "drctl-audit/runs/$(date -u +%Y/%m/%d)/mine/report.md" ] || fail "an undated id is not filed under today"
     # The top of runs/ holds years only, in git as on disk.
-    expect_eq "$(gitc ls-tree --name-only HEAD runs/ | sort | tr '\n' ,)" \
-              "$(printf '%s\n' runs/1999 "runs/$(date -u +%Y)" | sort -u | tr '\n' ,)" "the top of runs/"
+    expect_eq "$(gitc ls-tree --name-only HEAD runs/ | tr '\n' ,)" "runs/$(date -u +%Y)," "the top of runs/"
     # An id already used is refused, wherever it was filed.
     dr_notty run hold -p dir="$PWD" --approve promote --run-id mine
     expect_rc 2
     expect_in err "run mine already exists"
     dr_notty status --json
     expect_rc 0
-    expect_eq "$(jq -r '[.[].run_id] | sort | join(",")' out)" "$(printf '%s\n' 19991231T235959Z-old "$id" mine |
+    expect_eq "$(jq -r '[.[].run_id] | sort | join(",")' out)" "$(printf '%s\n' "$dated" "$id" mine |
               sort | paste -sd, -)" "the runs status lists"
     dr_notty audit show mine
     expect_rc 0
@@ -99,16 +105,18 @@ t_a_trail_of_the_old_layout_is_read_resumed_and_grows_in_dated_folders() {
 }
 
 t_verify_names_a_run_filed_under_another_day_than_its_id() {
-    dr_notty run hold -p dir="$PWD" --approve promote --run-id 20200101T000000Z-moved
+    dr_notty run hold -p dir="$PWD" --approve promote
     expect_rc 0
-    gitc fast-export --all | sed -E 's#(M [0-9]+ [^ ]+ )runs/2020/01/01/#\1runs/2020/01/02/#' > export
+    id=$(run_id)
+    day=$(echo "$id" | sed -E 's#^([0-9]{4})([0-9]{2})([0-9]{2})T.*#\1/\2/\3#')
+    gitc fast-export --all | sed -E "s#(M [0-9]+ [^ ]+ )runs/$day/#\1runs/2020/01/02/#" > export
     git init -q -b main moved
     git -C moved fast-import --quiet < export
     git -C moved checkout -q -f main
     sc --audit moved audit verify
     expect_rc 1
-    expect_in out "runs/2020/01/02/20200101T000000Z-moved"
-    expect_in out "filed under another day than its id's (runs/2020/01/01/20200101T000000Z-moved)"
+    expect_in out "runs/2020/01/02/$id"
+    expect_in out "filed under another day than its id's (runs/$day/$id)"
 }
 
 t_a_stray_folder_in_runs_is_named_by_verify_and_refused_by_a_run() {
