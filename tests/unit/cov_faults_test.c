@@ -173,14 +173,16 @@ static int write_run(const char *dir, const char *run_id, const char *jtext)
 /* A folder at RELPATH (inside the trail) where drctl writes a file: the
  * commit of run r1 fails with a message holding EXPECTED, and nothing is
  * committed. */
-static void run_commit_blocked_by_a_folder(const char *name, const char *relpath, const char *expected)
+/* A run's first commit with something in the way at relpath: a folder,
+ * or a symbolic link to link_to when it is given. */
+static void run_commit_blocked_by(const char *name, const char *relpath, const char *link_to, const char *expected)
 {
     char *dir = NULL;
     audit *a = new_trail(name, &dir);
     CHECK(a);
     CHECK(write_run(dir, "r1", "{}\n") == 0);
     char *blocker = xasprintf("%s/%s", dir, relpath);
-    CHECK(fsio_mkdirs(blocker, 0755) == 0);
+    CHECK(link_to ? symlink(link_to, blocker) == 0 : fsio_mkdirs(blocker, 0755) == 0);
     int rc = audit_commit_run(a, "r1", "r1: run started", OPERATOR);
     char message[512];
     snprintf(message, sizeof message, "%s", err_last());
@@ -192,6 +194,11 @@ static void run_commit_blocked_by_a_folder(const char *name, const char *relpath
     CHECK(rc == DR_EFAIL);
     CHECK_CONTAINS(message, expected);
     CHECK_STR(head, "");
+}
+
+static void run_commit_blocked_by_a_folder(const char *name, const char *relpath, const char *expected)
+{
+    run_commit_blocked_by(name, relpath, NULL, expected);
 }
 
 static void cov_faults_a_commit_whose_lock_cannot_be_opened_names_the_lock_and_commits_nothing(void)
@@ -287,23 +294,8 @@ static void cov_faults_a_run_file_that_is_a_folder_cannot_be_stored_and_nothing_
  * trail, say) is never followed into the commit. */
 static void cov_faults_a_run_file_that_is_a_symlink_is_not_followed_and_nothing_is_committed(void)
 {
-    char *dir = NULL;
-    audit *a = new_trail("file-symlink", &dir);
-    CHECK(a);
-    CHECK(write_run(dir, "r1", "{}\n") == 0);
-    char *link = xasprintf("%s/runs/r1/report.md", dir);
-    CHECK(symlink("/etc/passwd", link) == 0);
-    int rc = audit_commit_run(a, "r1", "r1: run started", OPERATOR);
-    char message[512];
-    snprintf(message, sizeof message, "%s", err_last());
-    char head[GIT_OID_HEXSZ + 1];
-    head_id(head, dir);
-    audit_free(a);
-    free(link);
-    free(dir);
-    CHECK(rc == DR_EFAIL);
-    CHECK_CONTAINS(message, "cannot store a file in the audit repository");
-    CHECK_STR(head, "");
+    run_commit_blocked_by("file-symlink", "runs/r1/report.md", "/etc/passwd",
+                          "cannot store a file in the audit repository");
 }
 
 static void cov_faults_a_notification_outside_its_folder_is_refused(void)
