@@ -28,7 +28,7 @@ D=("$BIN/drctl" --local --runbooks "$ROOT/runbooks" --runbooks "$ROOT/demo/runbo
 
 echo "== a project on neon-local with the guide's schema (scale $SCALE)"
 "${D[@]}" run salons-setup -p scale="$SCALE" -p sql="$ROOT/demo" --run-id setup
-PROJECT=$(jq -r '.steps[0].outputs.id' "$WORK/audit/runs/setup/state.json")
+PROJECT=$("${D[@]}" status setup --json | jq -r '.state.steps[0].outputs.id')
 export NEON_PROJECT_ID=$PROJECT
 URL=$(cat .drctl/neon-local.url)
 KEY=$(cat .drctl/neon-local/api-key)
@@ -51,7 +51,8 @@ echo "   ... $(git -C "$WORK/audit" rev-list --count HEAD) commits in all"
 echo; echo "== drctl audit verify"
 "${D[@]}" audit verify
 
-echo; echo "== the report an auditor reads (runs/drill/report.md)"
-cat "$WORK/audit/runs/drill/report.md"
-[ "$(jq -r .status "$WORK/audit/runs/drill/state.json")" = done ]
+DRILL_DIR=$(find "$WORK/audit/runs" -mindepth 4 -maxdepth 4 -type d -name drill)
+echo; echo "== the report an auditor reads (${DRILL_DIR#"$WORK/audit/"}/report.md)"
+cat "$DRILL_DIR/report.md"
+[ "$("${D[@]}" status drill --json | jq -r .state.status)" = done ]
 [ "$(psql "$URI" -XAtc 'select count(*) from booking')" = "$BEFORE" ]
