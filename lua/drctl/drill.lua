@@ -350,11 +350,27 @@ end
 -- The copy's history must reach the restore point. On Neon it starts when
 -- the branch is made; a stand-in may start it a little later. One branch at
 -- "now" that the target accepts proves it reaches; it goes at once.
+-- Each try makes a new probe: one left by a killed run or by a failed try
+-- (still pending, or in error) says nothing about now, and waiting on it
+-- could last as long as it stays so. Such a probe is deleted if it can be;
+-- the cleanup deletes the rest, as their names carry the run's.
+local function new_probe_name(p, ctx, try)
+  while true do
+    local name = common.name("history" .. try, ctx)
+    local old = neon.find_branch(p, name)
+    if not old then return name, try end
+    pcall(neon.request, "DELETE", "/projects/" .. neon.escape(p) .. "/branches/" .. neon.escape(old.id), nil,
+          { wait = false })
+    try = try + 1
+  end
+end
+
 local function wait_for_history(ctx)
   local p, copy = ctx.params.project, ctx.outputs.copy
-  local name = common.name("history", ctx)
-  local last, give_up = nil, drill.clock() + 600
+  local last, give_up, try = nil, drill.clock() + 600, 0
   while drill.clock() < give_up do
+    local name
+    name, try = new_probe_name(p, ctx, try + 1)
     local at = dr.format_time(drill.clock() - 0.1)
     local ok, e = pcall(neon.create_branch, p, { name = name, parent_id = copy.copy_id, parent_timestamp = at })
     if ok then

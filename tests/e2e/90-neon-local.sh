@@ -9,12 +9,14 @@ start_neon_local() { # extra args...
     rm -f nl.out nl.err
     "$NEON_LOCAL" --data "$PWD/nl" --listen 127.0.0.1:0 "$@" > nl.out 2> nl.err &
     PID=$!
-    for _ in $(seq 1 100); do
+    # A restart starts every branch's server again first: seconds, under load.
+    for _ in $(seq 1 600); do
+        kill -0 $PID 2>/dev/null || break
         grep -q "^neon-local: http://" nl.out 2>/dev/null && break
         sleep 0.05
     done
     URL=$(sed -n 's/^neon-local: //p' nl.out)
-    [ -n "$URL" ] || fail "neon-local did not print its ready line"
+    [ -n "$URL" ] || { tail -5 nl.err >&2; fail "neon-local did not print its ready line"; }
 }
 
 # Stops it and checks it exited cleanly; its stderr is shown when not.

@@ -168,6 +168,32 @@ t_drill_killed_during_the_recovery_resumes_or_aborts_cleanly() {
     stop_neon_local
 }
 
+# A probe of the copy's history left in error (by a failed try, or a killed
+# run) says nothing about now: the resumed drill makes another instead of
+# waiting on it, and its cleanup deletes the one in error.
+t_drill_makes_a_new_probe_instead_of_waiting_on_one_in_error() {
+    salons_project
+    before=$(production)
+    drill_killed_in copy accidental-deletion --run-id probe-left
+    ready_branch '{"branch":{"name":"history1-probe-left"}}'
+    local address=${URL#http://}
+    address=${address%%/*}
+    stop_neon_local
+    jq '(.projects[]._branches[]? | select(.name == "history1-probe-left") | .current_state) |= "error"' \
+        nl/state.json > state.edited
+    cp state.edited nl/state.json
+    # On the same address: the run stays bound to the API it started on.
+    start_neon_local --listen "$address"
+    api GET "/projects/$project/branches/$branch_id" "$key"
+    expect_eq "$(jq -r .branch.current_state body.json)" error "the probe left behind"
+    sc resume probe-left --json
+    expect_rc 0
+    expect_eq "$(jq -r .result out)" passed "the resumed drill"
+    expect_eq "$(jq -r .left_behind out)" 0 "left behind"
+    expect_eq "$(production)" "$before" "production after the drill"
+    stop_neon_local
+}
+
 t_drill_corruption_and_total_loss() {
     salons_project
     before=$(production)
@@ -208,6 +234,7 @@ for t in t_drill_recovers_a_copy_under_writes_and_leaves_nothing_behind \
          t_drill_promote_moves_only_the_drills_own_default \
          t_drill_refuses_every_change_to_what_it_did_not_make \
          t_drill_killed_during_the_recovery_resumes_or_aborts_cleanly \
+         t_drill_makes_a_new_probe_instead_of_waiting_on_one_in_error \
          t_drill_corruption_and_total_loss \
          t_drill_bad_input_changes_nothing; do
     run_test "$t"
