@@ -709,12 +709,24 @@ cleanup:
     return NULL;
 }
 
-/* Every commit, oldest first, then checked in as many shares as there are
- * processors: each check needs only its commit and the one before. */
-static void check_history(verify_result *r, git_repository *repo)
+/* The history being checked: every commit, oldest first, in as many
+ * shares as there are processors, each on its own thread (each check
+ * needs only its commit and the one before). */
+typedef struct history_check {
+    git_oid *commits;
+    size_t shares;
+    history_chunk chunks[8];
+    pthread_t threads[8];
+    int started[8];
+} history_check;
+
+/* Lists the commits and starts their check; history_finish waits for it.
+ * The checks of the working tree and of HEAD run meanwhile, on the
+ * caller's thread: they share no libgit2 object with the shares. */
+static void history_start(history_check *h, git_repository *repo)
 {
+    memset(h, 0, sizeof *h);
     git_revwalk *walk = NULL;
-    git_oid *commits = NULL;
     size_t count = 0, cap = 0;
     int listed = git_revwalk_new(&walk, repo) == 0 &&
                  git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) == 0 &&
@@ -722,42 +734,40 @@ static void check_history(verify_result *r, git_repository *repo)
     git_oid oid;
     while (listed && git_revwalk_next(&oid, walk) == 0) {
         if (count == cap)
-            commits = xrealloc(commits, (cap = cap ? cap * 2 : 1024) * sizeof *commits);
-        git_oid_cpy(&commits[count++], &oid);
+            h->commits = xrealloc(h->commits, (cap = cap ? cap * 2 : 1024) * sizeof *h->commits);
+        git_oid_cpy(&h->commits[count++], &oid);
     }
     git_revwalk_free(walk);
     if (!listed)
         return;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    size_t shares = count < 256 ? 1 : (size_t)(cpus < 1 ? 1 : cpus > 8 ? 8 : cpus);
-    history_chunk chunks[8];
-    pthread_t threads[8];
-    /* Each version of the runs tree is read once and kept by the walk
-     * itself; libgit2's cache would only churn on them. */
-    git_libgit2_opts(GIT_OPT_ENABLE_CACHING, 0);
-    for (size_t i = 0; i < shares; i++) {
-        size_t first = count * i / shares, last = count * (i + 1) / shares;
-        chunks[i] = (history_chunk){ git_repository_path(repo), commits, first, last - first, { 0 } };
-        if (shares == 1 || pthread_create(&threads[i], NULL, check_chunk, &chunks[i]) != 0) {
-            check_chunk(&chunks[i]);
-            threads[i] = 0;
-        }
+    h->shares = count < 256 ? 1 : (size_t)(cpus < 1 ? 1 : cpus > 8 ? 8 : cpus);
+    for (size_t i = 0; i < h->shares; i++) {
+        size_t first = count * i / h->shares, last = count * (i + 1) / h->shares;
+        h->chunks[i] = (history_chunk){ git_repository_path(repo), h->commits, first, last - first, { 0 } };
+        h->started[i] = h->shares > 1 && pthread_create(&h->threads[i], NULL, check_chunk, &h->chunks[i]) == 0;
     }
-    for (size_t i = 0; i < shares; i++) {
-        if (threads[i])
-            pthread_join(threads[i], NULL);
-        r->commits += chunks[i].result.commits;
-        r->incomplete |= chunks[i].result.incomplete || !chunks[i].result.problems;
+}
+
+/* The shares' problems, in history order, after the caller's. */
+static void history_finish(verify_result *r, history_check *h)
+{
+    for (size_t i = 0; i < h->shares; i++) {
+        if (h->started[i])
+            pthread_join(h->threads[i], NULL);
+        else
+            check_chunk(&h->chunks[i]);
+        r->commits += h->chunks[i].result.commits;
+        r->incomplete |= h->chunks[i].result.incomplete || !h->chunks[i].result.problems;
         cJSON *p;
-        while ((p = cJSON_DetachItemFromArray(chunks[i].result.problems, 0)))
+        while ((p = cJSON_DetachItemFromArray(h->chunks[i].result.problems, 0)))
             if (!r->problems || !cJSON_AddItemToArray(r->problems, p)) {
                 cJSON_Delete(p);
                 r->incomplete = 1;
             }
-        cJSON_Delete(chunks[i].result.problems);
+        cJSON_Delete(h->chunks[i].result.problems);
     }
-    git_libgit2_opts(GIT_OPT_ENABLE_CACHING, 1);
-    free(commits);
+    free(h->commits);
 }
 
 /* A recorded notification is never changed or removed in the working
@@ -898,7 +908,12 @@ int verify_audit(verify_result *result, const char *dir, const char *allowed_sig
         rc = err_set(DR_EUSAGE, "cannot open the audit repository %s", dir);
         goto cleanup;
     }
-    double t0 = timefmt_monotonic();
+    double t0 = timefmt_monotonic(), started = t0;
+    /* Each version of the runs tree is read once and kept by the walk
+     * itself; libgit2's cache would only churn on them. */
+    git_libgit2_opts(GIT_OPT_ENABLE_CACHING, 0);
+    history_check history;
+    history_start(&history, repo);
     str_list dirty = { 0 };
     if (audit_check_clean_listing(a, &dirty) != 0) {
         verify_problem(result, NULL, NULL, NULL, "%s", err_last());
@@ -911,20 +926,22 @@ int verify_audit(verify_result *result, const char *dir, const char *allowed_sig
     str_list_dispose(&dirty);
     term_debug("working tree checked in %.2fs", timefmt_monotonic() - t0);
     t0 = timefmt_monotonic();
-    if (git_revparse_single(&head, repo, "HEAD^{tree}") != 0)
-        goto cleanup; /* no commit yet: nothing to check */
-    tree = (git_tree *)head;
-    head = NULL;
-    check_records_unchanged(result, repo, tree);
-    if (git_tree_entry_bypath(&runs_entry, tree, RUNPATH_TOP) == 0 &&
-        git_tree_lookup(&runs, repo, git_tree_entry_id(runs_entry)) == 0) {
-        check_runs_under(result, repo, runs, RUNPATH_TOP, 0);
+    /* no commit yet: nothing to check */
+    if (git_revparse_single(&head, repo, "HEAD^{tree}") == 0) {
+        tree = (git_tree *)head;
+        head = NULL;
+        check_records_unchanged(result, repo, tree);
+        if (git_tree_entry_bypath(&runs_entry, tree, RUNPATH_TOP) == 0 &&
+            git_tree_lookup(&runs, repo, git_tree_entry_id(runs_entry)) == 0) {
+            check_runs_under(result, repo, runs, RUNPATH_TOP, 0);
+        }
+        term_debug("%ld runs checked at HEAD in %.2fs", result->runs, timefmt_monotonic() - t0);
     }
-    term_debug("%ld runs checked at HEAD in %.2fs", result->runs, timefmt_monotonic() - t0);
-    t0 = timefmt_monotonic();
-    check_history(result, repo);
-    term_debug("%ld commits checked in %.2fs", result->commits, timefmt_monotonic() - t0);
-    if (signers) {
+    history_finish(result, &history);
+    git_libgit2_opts(GIT_OPT_ENABLE_CACHING, 1);
+    term_debug("%ld commits checked in %.2fs (from the start, alongside the rest)", result->commits,
+               timefmt_monotonic() - started);
+    if (signers && tree) {
         t0 = timefmt_monotonic();
         verify_signatures(result, repo, signers);
         term_debug("%ld signatures checked in %.2fs", result->signed_commits, timefmt_monotonic() - t0);
