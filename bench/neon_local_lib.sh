@@ -14,6 +14,8 @@ bench_workdir() { # NAME
 bench_cleanup() {
     set +e # every part of the cleanup runs, whatever the one before said
     [ -n "${NL_PID:-}" ] && kill "$NL_PID" 2>/dev/null && wait "$NL_PID" 2>/dev/null
+    # BENCH_LOGS=DIR keeps neon-local's log (where its jobs' time goes).
+    [ -n "${BENCH_LOGS:-}" ] && mkdir -p "$BENCH_LOGS" && cp "$work/nl.err" "$BENCH_LOGS/neon-local-$(basename "$work").log"
     for d in "$work"/bare-*; do [ -d "$d" ] && as_pg "$PGBIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1; done
     rm -rf "$work"
 }

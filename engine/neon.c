@@ -506,7 +506,11 @@ static int failed(const char *status)
     return status && (!strcmp(status, "failed") || !strcmp(status, "error") || !strcmp(status, "cancelled"));
 }
 
-/* Polls one operation until it ends. */
+/* Polls one operation until it ends. The pause grows by a quarter up to
+ * a second: an operation is seen ended at most a quarter of its time (or
+ * a second) late, where growing by half up to 2 s added up to half of it,
+ * and a recovery is a chain of such waits; a second between polls stays
+ * far below the API's rate limits. */
 static int wait_one(neon_reply *reply, int *polls, neon_client *c, const cJSON *op)
 {
     const char *id = json_text(op, "id", NULL), *project = json_text(op, "project_id", NULL);
@@ -522,7 +526,7 @@ static int wait_one(neon_reply *reply, int *polls, neon_client *c, const cJSON *
             rc = fail_with(reply, DR_EINTR, "interrupted while waiting for operation %s (%s)", id, action);
             break;
         }
-        delay = delay * 1.5 < 2 ? delay * 1.5 : 2;
+        delay = delay * 1.25 < 1 ? delay * 1.25 : 1;
         cJSON *answer = NULL;
         neon_reply poll = { 0 };
         rc = neon_call(&answer, &poll, c, "GET", path, NULL);

@@ -182,7 +182,7 @@ local function settled(project, branch)
       error({ code = "BRANCH_ERROR", status = 0, message = "branch " .. branch.name .. " is in error" }, 0)
     end
     require("dr").sleep(delay)
-    delay = math.min(delay * 1.5, 2)
+    delay = math.min(delay * 1.25, 1) -- as the operations' wait
     branch = neon.get_branch(project, branch.id)
   end
   return branch
