@@ -1,9 +1,10 @@
 /* timefmt: the time forms a runbook and an operator use.
  *
  * Timestamps: RFC 3339 (2026-01-11T14:30:00Z, 2026-01-11T14:30:00.250+01:00)
- * and the form operators type at 3 a.m., 2026-01-11 14:30:00[Z|+hh:mm]; a
- * time without an offset is UTC, and every time is shown back normalised to
- * UTC so there is no doubt which instant was meant.
+ * and the form operators type at 3 a.m., 2026-01-11 14:30:00[Z|+hh:mm]. Here
+ * a time without an offset is UTC (the API's texts and the trail's own);
+ * drctl reads what an operator types on the operator's clock
+ * (engine/localtime.h), then records it in UTC.
  * Durations: one or more number+unit pairs, units ms s m h d w (90s, 15m,
  * 1h30m, 7d). */
 #ifndef DRCTL_TIMEFMT_H

@@ -4,6 +4,7 @@
 #include "drill.h"
 #include "err.h"
 #include "jsonlua.h"
+#include "localtime.h"
 #include "proc.h"
 #include "runs.h"
 #include "signals.h"
@@ -122,6 +123,24 @@ static int dr_format_time(lua_State *L)
         return luaL_error(L, "dr.format_time: %f is not a time RFC 3339 can write (seconds since 1970 from %f, "
                           "year 0000, to %f, year 9999)", epoch, TIMEFMT_EPOCH_MIN, TIMEFMT_EPOCH_MAX);
     timefmt_format_utc(text, sizeof text, epoch);
+    lua_pushstring(L, text);
+    return 1;
+}
+
+/* dr.show_time(t): t (seconds, or an RFC 3339 text) as a person judges
+ * it, on the operator's clock and in UTC. A text that is no time is shown
+ * as it is: a placeholder of the runbook's documentation, say. */
+static int dr_show_time(lua_State *L)
+{
+    double epoch;
+    if (lua_type(L, 1) == LUA_TNUMBER) {
+        epoch = lua_tonumber(L, 1);
+    } else if (lua_type(L, 1) != LUA_TSTRING || timefmt_parse_timestamp(&epoch, lua_tostring(L, 1)) != 0) {
+        luaL_tolstring(L, 1, NULL);
+        return 1;
+    }
+    char text[128];
+    localtime_show(text, sizeof text, epoch);
     lua_pushstring(L, text);
     return 1;
 }
@@ -382,6 +401,7 @@ static int open_dr(lua_State *L)
         { "log", dr_log },         { "exec", dr_exec },
         { "sleep", dr_sleep },     { "now", dr_now },
         { "time", dr_time },       { "format_time", dr_format_time },
+        { "show_time", dr_show_time },
         { "duration", dr_duration }, { "confirm", dr_confirm },
         { "fail", dr_fail },       { "figure", dr_figure },
         { "run", dr_run },

@@ -2,6 +2,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "localtime.h"
 #include "redact.h"
 #include "timefmt.h"
 
@@ -132,7 +133,7 @@ int params_parse_value(cJSON **out, const param_spec *spec, const char *text)
         return bad_value(spec, text, NULL);
     case PARAM_TIMESTAMP: {
         double epoch;
-        if (timefmt_parse_timestamp(&epoch, text) != 0)
+        if (localtime_parse(&epoch, text) != 0)
             return prefix_param_error(spec);
         char normal[48];
         timefmt_format_utc(normal, sizeof normal, epoch);

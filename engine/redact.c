@@ -460,7 +460,7 @@ static const struct {
     { "approval-*", "data.approved_by.#" }, { "approval-*", "data.from.#" },
     /* run.json (runner.c), read back by resume, status and the drill */
     { "*", "run_id" }, { "*", "runbook" }, { "*", "runbook.*" }, { "*", "version" }, { "*", "blob_id" },
-    { "*", "drctl_version" }, { "*", "operator" }, { "*", "host" }, { "*", "started_at" },
+    { "*", "drctl_version" }, { "*", "operator" }, { "*", "host" }, { "*", "started_at" }, { "*", "time_zone" },
     { "*", "steps.#" }, { "*", "target.*" }, { "*", "drill.*" },
     /* a plan (runner.c) */
     { "*", "steps.#.name" },
@@ -469,7 +469,7 @@ static const struct {
     { "*", "updated_at" }, { "*", "expires_at" }, { "*", "steps.#.state" },
     /* run-started, run-resumed, runbook-changed, abort-requested (runner.c) */
     { "*", "data.runbook" }, { "*", "data.version" }, { "*", "data.blob_id" }, { "*", "data.steps.#" },
-    { "*", "data.operator" }, { "*", "data.host" }, { "*", "data.allowed_by" }, { "*", "data.approvals.#" },
+    { "*", "data.operator" }, { "*", "data.host" }, { "*", "data.time_zone" }, { "*", "data.allowed_by" }, { "*", "data.approvals.#" },
     { "*", "data.run_id" }, { "*", "data.state" }, { "*", "data.status" },
     /* lock-takeover: which lock and who held it (runner.c, lock.c) */
     { "lock-takeover", "data.lock" }, { "lock-takeover", "data.previous_holder.*" },

@@ -6,6 +6,7 @@
 #include "fsio.h"
 #include "journal.h"
 #include "jsontext.h"
+#include "localtime.h"
 #include "redact.h"
 #include "timefmt.h"
 #include "jsonfield.h"
@@ -41,6 +42,22 @@ static double event_epoch(const cJSON *event)
     double t = 0;
     timefmt_parse_timestamp(&t, json_text(event, "time", ""));
     return t;
+}
+
+/* A timestamp param (recorded in UTC) on the operator's clock too. */
+static void put_instant_as_read(buf *b, const cJSON *value)
+{
+    double t;
+    const char *text = cJSON_IsString(value) ? value->valuestring : NULL;
+    size_t n = text ? strlen(text) : 0;
+    if (n < 20 || text[n - 1] != 'Z' || text[10] != 'T' || timefmt_parse_timestamp(&t, text) != 0)
+        return;
+    char shown[128];
+    localtime_show(shown, sizeof shown, t);
+    if (strcmp(shown, text) != 0) {
+        buf_puts(b, ": ");
+        put_cell(b, shown);
+    }
 }
 
 static void header(buf *b, const cJSON *info, const cJSON *events, const checkpoint *cp, const char *chain_head)
@@ -89,6 +106,7 @@ static void header(buf *b, const cJSON *info, const cJSON *events, const checkpo
         cJSON_ArrayForEach(p, params) {
             buf_printf(b, "| %s | ", p->string);
             put_value(b, p);
+            put_instant_as_read(b, p);
             buf_puts(b, " |\n");
         }
         buf_puts(b, "\n");

@@ -15,6 +15,7 @@
 #include "jsonfield.h"
 #include "jsonlua.h"
 #include "jsontext.h"
+#include "localtime.h"
 #include "lock.h"
 #include "lockrenew.h"
 #include "approvals.h"
@@ -789,6 +790,8 @@ static cJSON *run_info_json(run *r)
     cJSON_AddStringToObject(info, "operator", r->operator);
     cJSON_AddStringToObject(info, "host", r->host_name);
     cJSON_AddStringToObject(info, "drctl_version", DRCTL_VERSION);
+    /* The zone the operator's times were read in: a resume shows them so. */
+    cJSON_AddStringToObject(info, "time_zone", localtime_zone());
     if (r->opts->target)
         cJSON_AddItemToObject(info, "target", cJSON_Duplicate(r->opts->target, 1));
     else
@@ -1386,6 +1389,7 @@ int runner_start(char **run_id_out, runbook *rb, const cJSON *params, const runn
     cJSON_AddStringToObject(started, "blob_id", rb->blob_id);
     cJSON_AddStringToObject(started, "operator", r->operator);
     cJSON_AddStringToObject(started, "host", r->host_name);
+    cJSON_AddStringToObject(started, "time_zone", localtime_zone());
     cJSON_AddItemToObject(started, "params", params_redacted_copy(rb->params, rb->param_count, params));
     cJSON_AddItemToObject(started, "steps", step_names(rb));
     if ((rc = record(r, "run-started", NULL, started)) != 0) {
@@ -1493,6 +1497,7 @@ static int open_existing(run *r, char *const *assignments, size_t assignment_cou
                      cJSON_IsString(blob) ? blob->valuestring : "?", r->rb->blob_id);
         goto cleanup;
     }
+    localtime_use_zone(json_text(info, "time_zone", NULL));
     rc = params_resolve(&r->params, r->rb->params, r->rb->param_count, assignments, assignment_count,
                         cJSON_GetObjectItemCaseSensitive(info, "params"));
     if (rc == 0)

@@ -53,14 +53,14 @@ STRATEGIES = {
     counts_now = common.counts_and_written,
     missing_now = log_written,
     apply_plan = function(ctx, b)
-      return "restore " .. b .. " in place to " .. restore_point(ctx) .. ". Lost from it: every row written "
-             .. "after that instant (counted by the verify step), kept on " .. kept_name(ctx, "<branch>")
+      return "restore " .. b .. " in place to " .. dr.show_time(restore_point(ctx)) .. ". Lost from it: every row "
+             .. "written after that instant (counted by the verify step), kept on " .. kept_name(ctx, "<branch>")
     end,
     confirm = function(ctx, rp, v)
       return { challenge = rp.branch_name,
                summary = string.format("the branch %s goes back to %s: rows written since then (%s) will no "
                                        .. "longer be on %s; they stay on %s. Its connection string does not "
-                                       .. "change.", rp.branch_name, rp.restore_point,
+                                       .. "change.", rp.branch_name, dr.show_time(rp.restore_point),
                                        common.format_counts(v.written_since), rp.branch_name,
                                        kept_name(ctx, rp.branch_name)) }
     end,
@@ -114,14 +114,14 @@ STRATEGIES = {
     missing_now = log_written,
     apply_plan = function(ctx, b)
       return "make " .. point_name(ctx) .. " the default branch: the application's connection string changes, "
-             .. "and rows written on " .. b .. " after " .. restore_point(ctx) .. " are not on it"
+             .. "and rows written on " .. b .. " after " .. dr.show_time(restore_point(ctx)) .. " are not on it"
     end,
     confirm = function(_, rp, v)
       return { challenge = rp.branch_name,
                summary = string.format("%s (the data of %s at %s) becomes the project's default branch in "
                                        .. "place of %s. The application's connection string CHANGES to %s's "
                                        .. "endpoint; rows written on %s since then (%s) are not on it.",
-                                       rp.point_name, rp.branch_name, rp.restore_point, rp.branch_name,
+                                       rp.point_name, rp.branch_name, dr.show_time(rp.restore_point), rp.branch_name,
                                        rp.point_name, rp.branch_name, common.format_counts(v.written_since)) }
     end,
     apply = function(ctx, rp)
@@ -162,7 +162,7 @@ STRATEGIES = {
       return { challenge = rp.branch_name,
                summary = string.format("rows missing from %s since %s go back in: %s. Nothing is deleted or "
                                        .. "overwritten; writes since the incident stay.", rp.branch_name,
-                                       rp.restore_point, common.format_counts(v.missing)) }
+                                       dr.show_time(rp.restore_point), common.format_counts(v.missing)) }
     end,
     apply = function(ctx, rp, v)
       local live, at = common.connect(ctx, rp.branch_id), common.connect(ctx, point(ctx).id)
@@ -209,8 +209,8 @@ return runbook {
   steps = {
     { name = "restore-point", idempotent = true, timeout = "30m",
       plan = function(ctx)
-        return "create branch " .. point_name(ctx) .. " at " .. restore_point(ctx) .. " (incident "
-               .. ctx.params.incident_time .. " minus " .. ctx.params.margin .. " s) from "
+        return "create branch " .. point_name(ctx) .. " at " .. dr.show_time(restore_point(ctx)) .. " (incident "
+               .. dr.show_time(ctx.params.incident_time) .. " minus " .. ctx.params.margin .. " s) from "
                .. (ctx.params.branch or "the default branch") .. ", to see the data as it was (it expires after "
                .. common.throwaway_ttl_text(ctx) .. " unless promoted)"
       end,
@@ -219,7 +219,7 @@ return runbook {
         local at = restore_point(ctx)
         local point = common.make_branch(ctx, point_name(ctx), { parent_id = branch.id, parent_timestamp = at })
         dr.log("branch " .. point.name .. " shows " .. branch.name .. " at " .. at)
-        dr.figure("restore point", at)
+        dr.figure("restore point", dr.show_time(at))
         return { branch_id = branch.id, branch_name = branch.name, point_id = point.id, point_name = point.name,
                  restore_point = at }
       end },

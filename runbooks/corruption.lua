@@ -207,7 +207,7 @@ local STRATEGIES = {
       return { challenge = g.branch_name,
                summary = string.format("the branch %s gets the data of %s (as at %s, plus salvaged rows: %s). "
                                        .. "Lost from %s: %s; they stay on %s. Its connection string does not "
-                                       .. "change.", g.branch_name, restored_name(ctx), g.at,
+                                       .. "change.", g.branch_name, restored_name(ctx), dr.show_time(g.at),
                                        common.format_counts(r.copied), g.branch_name, lost,
                                        kept_name(ctx, g.branch_name)) }
     end,
@@ -264,7 +264,7 @@ return runbook {
   steps = {
     { name = "last-good", idempotent = true, timeout = "2h",
       plan = function(ctx)
-        if ctx.params.last_good then return "use the last good instant given: " .. ctx.params.last_good end
+        if ctx.params.last_good then return "use the last good instant given: " .. dr.show_time(ctx.params.last_good) end
         return "bisect the history window with throwaway branches (each expiring after "
                .. common.throwaway_ttl_text(ctx) .. ") until check_sql flips, to within " .. ctx.params.precision .. " s"
       end,
@@ -279,7 +279,7 @@ return runbook {
           dr.fail("check_sql says " .. branch.name .. " is sound now: there is no corruption to go back from")
         end
         local lo, hi, probes, window_start, why, trail = bisect(ctx, branch)
-        dr.figure("last good instant", dr.format_time(lo))
+        dr.figure("last good instant", dr.show_time(lo))
         dr.figure("probes", probes)
         return { at = dr.format_time(lo), first_bad = dr.format_time(hi), branch_id = branch.id,
                  branch_name = branch.name, probes = probes, search_from = window_start, search_from_why = why,
@@ -327,7 +327,7 @@ return runbook {
       end,
       confirm = function(ctx)
         local g, r = ctx.outputs["last-good"], ctx.outputs.rebuild
-        local lost = "rows written after " .. g.at .. " outside the salvaged tables, and the "
+        local lost = "rows written after " .. dr.show_time(g.at) .. " outside the salvaged tables, and the "
                      .. common.format_counts(r.conflicts) .. " conflicting rows"
         return strategy(ctx).confirm(ctx, g, r, lost)
       end,

@@ -8,6 +8,9 @@ DRCTL=$BIN_DIR/drctl
 PTYDRIVE=$BIN_DIR/ptydrive
 TEST_RUNBOOKS=$ROOT/tests/runbooks
 export DRCTL_OPERATOR="Test Operator <test@example.org>"
+# Times typed without an offset are read on the operator's clock: the
+# tests' is UTC, whatever the machine's, unless a test sets another.
+export TZ=UTC
 
 # drctl with the test runbooks; stdout to out, stderr to err, exit code in rc.
 dr() {
