@@ -119,7 +119,8 @@ static const struct {
       "With RUN_ID: the run's params and each step's state, attempts, outputs and errors.\n"
       "  --all            every run of the trail\n"
       "  --since WHEN     the runs started since WHEN: a duration ago (30m, 12h, 7d) or a\n"
-      "                   time (2026-01-11T14:30:00Z; a day alone, 2026-01-11, from 00:00 UTC)\n"
+      "                   time (2026-01-11T14:30:00Z; without an offset on your clock, TZ; a day\n"
+      "                   alone, 2026-01-11, from its 00:00 on your clock)\n"
       "  --runbook NAME   the runs of that runbook\n"
       "  --status STATUS  the runs in that status: " RUNS_STATUSES "\n"
       "Filters together: runs that match them all, however old.\n" },

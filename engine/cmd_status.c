@@ -4,6 +4,7 @@
 #include "buf.h"
 #include "jsonfield.h"
 #include "jsontext.h"
+#include "localtime.h"
 #include "runs.h"
 #include "term.h"
 #include "timefmt.h"
@@ -29,6 +30,14 @@ static void print_run_line(const cJSON *row, int with_duration)
 /* The default: runs not ended, and this many of the most recent. */
 #define RECENT_RUNS 10
 
+static int prefix_since_error(const char *text)
+{
+    char *why = xstrdup(err_last());
+    int rc = err_set(DR_EUSAGE, "--since '%s': %s", text, why);
+    free(why);
+    return rc;
+}
+
 /* --since: a duration ago, or a time. */
 static int parse_since(double *since, const char *text)
 {
@@ -37,18 +46,22 @@ static int parse_since(double *since, const char *text)
         *since = timefmt_now() - seconds;
         return 0;
     }
+    /* a time, on the operator's clock when it has no offset (a DST gap or
+     * overlap says so itself) */
     if (timefmt_parse_timestamp(since, text) == 0)
-        return 0;
-    /* a day alone: from its start, in UTC as every time drctl records */
+        return localtime_parse(since, text) == 0 ? 0 : prefix_since_error(text);
+    /* a day alone: from its start on the operator's clock */
     if (strlen(text) == 10) {
-        char *midnight = xasprintf("%sT00:00:00Z", text);
-        int rc = timefmt_parse_timestamp(since, midnight);
+        char *midnight = xasprintf("%sT00:00:00", text);
+        int rc = timefmt_parse_timestamp(since, midnight) == 0 ? localtime_parse(since, midnight) : -1;
         free(midnight);
         if (rc == 0)
             return 0;
+        if (rc > 0)
+            return prefix_since_error(text);
     }
     return err_set(DR_EUSAGE, "--since '%s' is neither a duration ago (30m, 12h, 7d) nor a time "
-                   "(2026-01-11, 2026-01-11T14:30:00Z)", text);
+                   "(2026-01-11, 2026-01-11 14:30:00 on your clock, 2026-01-11T14:30:00Z)", text);
 }
 
 static int filter_of(runs_filter *f, const cli *c)

@@ -88,7 +88,24 @@ t_a_time_the_clocks_skip_or_show_twice_is_refused_and_nothing_is_made() {
     expect_in out "go back to 2026-10-25 02:30:00 Europe/Paris (01:30:00Z)"
 }
 
+t_status_since_reads_the_operators_clock_too() {
+    tz_runbook
+    tz UTC run tz -p at="2026-06-01T14:30:00Z" --approve apply
+    expect_rc 0
+    # Half an hour ahead on a clock 5:30 ahead of UTC: read as UTC, it
+    # would be five hours ago, and the run would be listed.
+    tz Asia/Kolkata status --since "$(TZ=Asia/Kolkata date -d '+30 min' '+%Y-%m-%d %H:%M:%S')" --json
+    expect_rc 0
+    expect_eq "$(jq -r 'length' out)" 0 "runs since half an hour from now"
+    tz Asia/Kolkata status --since "$(TZ=Asia/Kolkata date -d '-30 min' '+%Y-%m-%d %H:%M:%S')" --json
+    expect_eq "$(jq -r 'length' out)" 1 "runs since half an hour ago"
+    tz Europe/Paris status --since "2026-03-29 02:30:00"
+    expect_rc 2
+    expect_in err "--since '2026-03-29 02:30:00': '2026-03-29 02:30:00' does not exist in Europe/Paris"
+}
+
 for t in t_a_time_without_offset_is_on_the_operators_clock_and_shown_both_ways \
+         t_status_since_reads_the_operators_clock_too \
          t_a_resume_elsewhere_means_and_shows_the_same_instant \
          t_a_time_the_clocks_skip_or_show_twice_is_refused_and_nothing_is_made; do
     run_test "$t"
