@@ -168,7 +168,7 @@ local function bisect(ctx, branch)
   end
   local window_start = dr.format_time(lo)
   dr.log("the search starts at " .. window_start .. ": " .. why)
-  dr.figure("search window", window_start .. " (" .. why .. ") to " .. dr.format_time(hi))
+  dr.figure("search window", dr.show_time(window_start) .. " (" .. why .. ") to " .. dr.show_time(hi))
   local lo_outcome, lo_detail = outcome, detail
   while hi - lo > precision do
     local mid = lo + (hi - lo) / 2
@@ -264,7 +264,9 @@ return runbook {
   steps = {
     { name = "last-good", idempotent = true, timeout = "2h",
       plan = function(ctx)
-        if ctx.params.last_good then return "use the last good instant given: " .. dr.show_time(ctx.params.last_good) end
+        if ctx.params.last_good then
+          return "use the last good instant given: " .. dr.show_time(ctx.params.last_good)
+        end
         return "bisect the history window with throwaway branches (each expiring after "
                .. common.throwaway_ttl_text(ctx) .. ") until check_sql flips, to within " .. ctx.params.precision .. " s"
       end,

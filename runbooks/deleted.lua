@@ -112,17 +112,17 @@ return runbook {
         if #found == 0 then fail_not_found(ctx) end
         if #found > 1 then
           local ids = {}
-          for _, item in ipairs(found) do ids[#ids + 1] = item.id .. " (deleted " .. tostring(item.deleted_at) .. ")" end
+          for _, item in ipairs(found) do ids[#ids + 1] = item.id .. " (deleted " .. dr.show_time(item.deleted_at) .. ")" end
           dr.fail("several deleted " .. (is_project(ctx) and "projects" or "branches") .. " are named " .. ctx.params.name .. ": "
                   .. table.concat(ids, ", ") .. "; give the id with -p name=<id>")
         end
         local item = found[1]
-        dr.log(label(ctx, item) .. " was deleted at " .. tostring(item.deleted_at)
+        dr.log(label(ctx, item) .. " was deleted at " .. dr.show_time(item.deleted_at)
                .. (item.deletion_method == "ttl" and " (its TTL expired)" or "")
-               .. "; it can be recovered until " .. tostring(item.recoverable_until))
+               .. "; it can be recovered until " .. dr.show_time(item.recoverable_until))
         dr.figure("deleted", label(ctx, item))
-        dr.figure("deleted at", item.deleted_at)
-        dr.figure("recoverable until", item.recoverable_until)
+        dr.figure("deleted at", dr.show_time(item.deleted_at))
+        dr.figure("recoverable until", dr.show_time(item.recoverable_until))
         return item
       end },
 

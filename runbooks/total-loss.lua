@@ -86,10 +86,10 @@ return runbook {
                  .. "is restored")
           return { recoverable = false, looked_for = lost }
         end
-        dr.log("project " .. p.name .. " (" .. p.id .. ") was deleted at " .. tostring(p.deleted_at) .. " and can "
-               .. "be recovered until " .. tostring(p.recoverable_until) .. ": recovering it is faster than "
+        dr.log("project " .. p.name .. " (" .. p.id .. ") was deleted at " .. dr.show_time(p.deleted_at) .. " and can "
+               .. "be recovered until " .. dr.show_time(p.recoverable_until) .. ": recovering it is faster than "
                .. "restoring the export, and loses nothing")
-        dr.figure("recoverable", p.name .. " (" .. p.id .. "), until " .. tostring(p.recoverable_until))
+        dr.figure("recoverable", p.name .. " (" .. p.id .. "), until " .. dr.show_time(p.recoverable_until))
         return { recoverable = true, id = p.id, name = p.name, deleted_at = p.deleted_at,
                  recoverable_until = p.recoverable_until }
       end },
