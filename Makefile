@@ -4,6 +4,8 @@
 
 PREFIX    ?= /usr/local
 SHAREDIR  ?= $(PREFIX)/share/drctl
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/vendor-completions
 VERSION   := 0.1.0
 CC        ?= cc
 BUILD     ?= build
@@ -52,7 +54,7 @@ UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 TOOLS      := $(BIN)/ptydrive $(BIN)/fsync-floor $(BIN)/webhook-receiver
 
-.PHONY: all hooks test test-suite contract-sdk unit asan valgrind bench demo demo-run demo-data deps install clean routine
+.PHONY: all hooks test test-suite contract-sdk unit asan valgrind bench demo demo-run demo-data deps install uninstall clean routine
 all: $(BIN)/drctl $(BIN)/neon-local
 
 $(BIN)/drctl: $(BUILD)/engine/main.o $(ENGINE_OBJ) $(COMMON_OBJ)
@@ -180,6 +182,20 @@ install: $(BIN)/drctl $(BIN)/neon-local
 	install -m 0755 $(BIN)/neon-local $(DESTDIR)$(PREFIX)/bin/neon-local
 	cp -R runbooks/. $(DESTDIR)$(SHAREDIR)/runbooks/
 	cp -R lua/. $(DESTDIR)$(SHAREDIR)/lua/
+	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+	install -m 0644 completion/drctl.bash $(DESTDIR)$(BASHCOMPDIR)/drctl
+	install -m 0644 completion/_drctl $(DESTDIR)$(ZSHCOMPDIR)/_drctl
+
+# What install put there goes, and the folders it made if nothing else is
+# in them (PREFIX itself stays).
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/drctl $(DESTDIR)$(PREFIX)/bin/neon-local
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/drctl $(DESTDIR)$(ZSHCOMPDIR)/_drctl
+	rm -rf $(DESTDIR)$(SHAREDIR)
+	for d in $(BASHCOMPDIR) $(ZSHCOMPDIR) $(PREFIX)/share/bash-completion $(PREFIX)/share/zsh \
+	         $(PREFIX)/share $(PREFIX)/bin; do \
+	    [ ! -d "$(DESTDIR)$$d" ] || rmdir --ignore-fail-on-non-empty "$(DESTDIR)$$d"; \
+	done
 
 clean:
 	rm -rf build build-asan bin bin-asan build-fuzz bin-fuzz build-cov bin-cov build-tsan bin-tsan build-hooks bin-hooks

@@ -3,6 +3,7 @@
 #include "buf.h"
 #include "cmd_audit.h"
 #include "cmd_check.h"
+#include "cmd_complete.h"
 #include "cmd_config.h"
 #include "cmd_docs.h"
 #include "cmd_drill.h"
@@ -294,6 +295,16 @@ static const char *help_for(const char *command)
     return NULL;
 }
 
+const char *cli_help_for(const char *command)
+{
+    return command ? help_for(command) : usage_text;
+}
+
+const char *cli_command_name(size_t i)
+{
+    return i < sizeof command_help / sizeof *command_help ? command_help[i].command : NULL;
+}
+
 /* ---- argument parsing -------------------------------------------------------- */
 
 void cli_push_arg(char ***list, size_t *count, char *value)
@@ -414,6 +425,20 @@ static int parse_option(cli *c, int *i, int argc, char **argv)
     } else {
         return err_set(DR_EUSAGE, "unknown option '%s' (drctl --help lists them)", arg);
     }
+    return 0;
+}
+
+/* The options that take a value: as separate words (--approve STEP) or
+ * joined (--approve=STEP, -pkey=value). */
+static const char *const valued_options[] = { "--runbooks", "--audit", "-p", "--param", "--approve", "--out",
+                                              "--allowed-signers", "--since", "--runbook", "--status",
+                                              "--prometheus", "--run-id", NULL };
+
+int cli_takes_value(const char *option)
+{
+    for (const char *const *o = valued_options; *o; o++)
+        if (strcmp(option, *o) == 0)
+            return 1;
     return 0;
 }
 
@@ -558,8 +583,15 @@ static int dispatch(cli *c)
     return err_set(DR_EUSAGE, "unknown command '%s' (drctl --help lists them)", c->command);
 }
 
+int cli_parse(cli *c, int argc, char **argv)
+{
+    return parse_args(c, argc, argv);
+}
+
 int cli_main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "__complete") == 0)
+        return cmd_complete(argc, argv);
     cli c = { 0 };
     int rc = parse_args(&c, argc, argv);
     if (rc == 0)

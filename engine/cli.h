@@ -60,6 +60,18 @@ void cli_push_arg(char ***list, size_t *count, char *value);
 /* Frees each entry of list, then list. */
 void cli_free_list(char **list, size_t count);
 
+/* Parses argv[1..argc-1] into c (the lists it allocates are the caller's
+ * to free); DR_EUSAGE on a bad option. */
+int cli_parse(cli *c, int argc, char **argv);
+
+/* 1 when option takes a value (--approve STEP, -p key=value). */
+int cli_takes_value(const char *option);
+
+/* The help text of command (NULL: drctl's own usage), NULL when there is
+ * no such command; the commands, by index until NULL. */
+const char *cli_help_for(const char *command);
+const char *cli_command_name(size_t i);
+
 /* value as indented JSON on stdout, its numbers exactly as read. */
 void cli_print_json(const cJSON *value);
 
