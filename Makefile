@@ -6,6 +6,7 @@ PREFIX    ?= /usr/local
 SHAREDIR  ?= $(PREFIX)/share/drctl
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/vendor-completions
+MANDIR      ?= $(PREFIX)/share/man
 VERSION   := 0.1.0
 CC        ?= cc
 BUILD     ?= build
@@ -54,8 +55,43 @@ UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 TOOLS      := $(BIN)/ptydrive $(BIN)/fsync-floor $(BIN)/webhook-receiver
 
-.PHONY: all hooks test test-suite contract-sdk unit asan valgrind bench demo demo-run demo-data deps install uninstall clean routine
-all: $(BIN)/drctl $(BIN)/neon-local
+.PHONY: all man hooks test test-suite contract-sdk unit asan valgrind bench demo demo-run demo-data deps install uninstall clean routine
+all: $(BIN)/drctl $(BIN)/neon-local man
+
+# The man pages, in scdoc, made from what they must agree with: drctl(1)
+# holds each command's --help, neon-local(1) its --help, drctl-runbook(5)
+# is docs/runbooks.md (tools/man.py). A page that scdoc or groff finds
+# fault with fails the build.
+MAN_SRC     ?= man
+RUNBOOK_DOC ?= docs/runbooks.md
+MAN_PAGES := $(BUILD)/man/drctl.1 $(BUILD)/man/neon-local.1 $(BUILD)/man/drctl-runbook.5
+man: $(MAN_PAGES)
+
+define render_man
+	@command -v scdoc >/dev/null || { echo "scdoc is missing: apt-get install scdoc (or make deps)"; exit 1; }
+	$(Q)scdoc < $@.scd > $@.tmp || { rm -f $@.tmp; exit 1; }
+	$(Q)groff -k -man -Tutf8 -ww -z $@.tmp 2> $@.warnings; \
+	    if [ -s $@.warnings ]; then cat $@.warnings; rm -f $@.tmp; exit 1; fi
+	$(Q)rm -f $@.scd $@.warnings && mv $@.tmp $@
+endef
+
+$(BUILD)/man/drctl.1: $(MAN_SRC)/drctl.1.scd.in tools/man.py $(BIN)/drctl
+	@mkdir -p $(@D)
+	@echo "  MAN     $@"
+	$(Q)python3 tools/man.py drctl $(BIN)/drctl $(SHAREDIR) $< $@.scd
+	$(render_man)
+
+$(BUILD)/man/neon-local.1: $(MAN_SRC)/neon-local.1.scd.in tools/man.py $(BIN)/neon-local
+	@mkdir -p $(@D)
+	@echo "  MAN     $@"
+	$(Q)python3 tools/man.py neon-local $(BIN)/neon-local $< $@.scd
+	$(render_man)
+
+$(BUILD)/man/drctl-runbook.5: $(RUNBOOK_DOC) tools/man.py
+	@mkdir -p $(@D)
+	@echo "  MAN     $@"
+	$(Q)python3 tools/man.py runbook $< $@.scd
+	$(render_man)
 
 $(BIN)/drctl: $(BUILD)/engine/main.o $(ENGINE_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
@@ -176,7 +212,7 @@ demo-data:
 deps:
 	@bash .ci/deps.sh
 
-install: $(BIN)/drctl $(BIN)/neon-local
+install: $(BIN)/drctl $(BIN)/neon-local man
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SHAREDIR)/runbooks $(DESTDIR)$(SHAREDIR)/lua
 	install -m 0755 $(BIN)/drctl $(DESTDIR)$(PREFIX)/bin/drctl
 	install -m 0755 $(BIN)/neon-local $(DESTDIR)$(PREFIX)/bin/neon-local
@@ -185,14 +221,19 @@ install: $(BIN)/drctl $(BIN)/neon-local
 	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 0644 completion/drctl.bash $(DESTDIR)$(BASHCOMPDIR)/drctl
 	install -m 0644 completion/_drctl $(DESTDIR)$(ZSHCOMPDIR)/_drctl
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 0644 $(BUILD)/man/drctl.1 $(BUILD)/man/neon-local.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(BUILD)/man/drctl-runbook.5 $(DESTDIR)$(MANDIR)/man5/
 
 # What install put there goes, and the folders it made if nothing else is
 # in them (PREFIX itself stays).
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/drctl $(DESTDIR)$(PREFIX)/bin/neon-local
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/drctl $(DESTDIR)$(ZSHCOMPDIR)/_drctl
+	rm -f $(DESTDIR)$(MANDIR)/man1/drctl.1 $(DESTDIR)$(MANDIR)/man1/neon-local.1 $(DESTDIR)$(MANDIR)/man5/drctl-runbook.5
 	rm -rf $(DESTDIR)$(SHAREDIR)
 	for d in $(BASHCOMPDIR) $(ZSHCOMPDIR) $(PREFIX)/share/bash-completion $(PREFIX)/share/zsh \
+	         $(MANDIR)/man1 $(MANDIR)/man5 $(MANDIR) \
 	         $(PREFIX)/share $(PREFIX)/bin; do \
 	    [ ! -d "$(DESTDIR)$$d" ] || rmdir --ignore-fail-on-non-empty "$(DESTDIR)$$d"; \
 	done
