@@ -55,7 +55,7 @@ UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 TOOLS      := $(BIN)/ptydrive $(BIN)/fsync-floor $(BIN)/webhook-receiver
 
-.PHONY: all man hooks test test-suite contract-sdk unit asan valgrind bench demo demo-run demo-data deps install uninstall clean routine
+.PHONY: all man deb hooks test test-suite contract-sdk unit asan valgrind bench demo demo-run demo-data deps install uninstall clean routine
 all: $(BIN)/drctl $(BIN)/neon-local man
 
 # The man pages, in scdoc, made from what they must agree with: drctl(1)
@@ -224,6 +224,12 @@ install: $(BIN)/drctl $(BIN)/neon-local man
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 0644 $(BUILD)/man/drctl.1 $(BUILD)/man/neon-local.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(BUILD)/man/drctl-runbook.5 $(DESTDIR)$(MANDIR)/man5/
+
+# drctl_<version>_<arch>.deb (tools/deb.sh): built for /usr, Depends
+# computed by dpkg-shlibdeps, lintian-clean. DEB_DIR: where it goes.
+DEB_DIR ?= $(CURDIR)
+deb:
+	@bash tools/deb.sh $(VERSION) $(DEB_DIR)
 
 # What install put there goes, and the folders it made if nothing else is
 # in them (PREFIX itself stays).

@@ -8,7 +8,7 @@ packages=(
     liblua5.4-dev libcjson-dev libcurl4-openssl-dev libssl-dev libpq-dev libgit2-dev libmicrohttpd-dev libexpat1-dev
     postgresql-15 postgresql-client-15
     valgrind gcovr clang libclang-rt-14-dev
-    scdoc man-db groff-base bsdextrautils dpkg-dev lintian
+    scdoc man-db groff-base bsdextrautils dpkg-dev lintian fakeroot
 )
 
 # The contract tests run the official Neon CLI, from the npm registry.

@@ -15,6 +15,7 @@
 #include "cmd_undo.h"
 #include "cmd_approve.h"
 #include "err.h"
+#include "fsio.h"
 #include "jsontext.h"
 #include "runpath.h"
 #include "runs.h"
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- help ------------------------------------------------------------------ */
 
@@ -507,6 +509,28 @@ int cli_expect_args(const cli *c, size_t min, size_t max, const char *what)
 
 /* ---- what the commands share ---------------------------------------------------- */
 
+const char *cli_share_dir(void)
+{
+    static char *dir;
+    if (!dir) {
+        char exe[4096];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n > 0) {
+            exe[n] = '\0';
+            char *bin = fsio_dirname(exe);
+            char *beside = xasprintf("%s/../share/drctl", bin);
+            free(bin);
+            if (fsio_is_dir(beside))
+                dir = beside;
+            else
+                free(beside);
+        }
+        if (!dir)
+            dir = xstrdup(DRCTL_SHAREDIR);
+    }
+    return dir;
+}
+
 void cli_search_dirs(char ***dirs, size_t *count, const cli *c)
 {
     *dirs = NULL;
@@ -515,7 +539,7 @@ void cli_search_dirs(char ***dirs, size_t *count, const cli *c)
         cli_push_arg(dirs, count, xstrdup(c->runbook_dirs[i]));
     if (c->runbook_dir_count == 0) {
         cli_push_arg(dirs, count, xstrdup("runbooks"));
-        cli_push_arg(dirs, count, xstrdup(DRCTL_SHAREDIR "/runbooks"));
+        cli_push_arg(dirs, count, xasprintf("%s/runbooks", cli_share_dir()));
     }
 }
 

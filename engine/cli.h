@@ -49,6 +49,11 @@ int cli_expect_args(const cli *c, size_t min, size_t max, const char *what);
 /* --audit DIR, else $DRCTL_AUDIT_DIR, else ./drctl-audit. */
 const char *cli_audit_dir(const cli *c);
 
+/* The installed share folder: share/drctl beside the bin/ drctl runs
+ * from when there is one (a package unpacked elsewhere works as it is),
+ * else the one drctl was built for. */
+const char *cli_share_dir(void);
+
 /* The folders runbooks are looked for in, in order: each --runbooks DIR,
  * else ./runbooks then the installed share folder. Free with
  * cli_free_list. */

@@ -77,7 +77,9 @@ static void undo_params(char ***params, size_t *count, const char *run_id, const
 static int start_undo(cli *c, const char *run_id, const cJSON *info, audit *trail)
 {
     session s;
-    int rc = session_load(&s, c, RUNS_UNDO_RUNBOOK, DRCTL_SHAREDIR "/runbooks/" RUNS_UNDO_RUNBOOK ".lua", 0);
+    char *fallback = xasprintf("%s/runbooks/%s.lua", cli_share_dir(), RUNS_UNDO_RUNBOOK);
+    int rc = session_load(&s, c, RUNS_UNDO_RUNBOOK, fallback, 0);
+    free(fallback);
     if (rc)
         return rc;
     char **params;

@@ -44,7 +44,9 @@ static void add_lib_dirs(sandbox *sb, const char *runbook_path)
     char *beside = xasprintf("%s/../lua", dir);
     sandbox_add_lib_dir(sb, beside);
     sandbox_add_lib_dir(sb, "lua");
-    sandbox_add_lib_dir(sb, DRCTL_SHAREDIR "/lua");
+    char *shared = xasprintf("%s/lua", cli_share_dir());
+    sandbox_add_lib_dir(sb, shared);
+    free(shared);
     add_own_lib_dir(sb);
     free(beside);
     free(dir);
