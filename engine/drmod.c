@@ -145,6 +145,17 @@ static int dr_show_time(lua_State *L)
     return 1;
 }
 
+/* dr.progress(text): what a long wait is on and how far it is, on the
+ * progress line (term.h); dr.progress() takes it away. */
+static int dr_progress(lua_State *L)
+{
+    if (lua_isnoneornil(L, 1))
+        term_progress_end();
+    else
+        term_progress("%s", luaL_checkstring(L, 1));
+    return 0;
+}
+
 static int dr_duration(lua_State *L)
 {
     double seconds = check_duration(L, 1, "dr.duration");
@@ -402,6 +413,7 @@ static int open_dr(lua_State *L)
         { "sleep", dr_sleep },     { "now", dr_now },
         { "time", dr_time },       { "format_time", dr_format_time },
         { "show_time", dr_show_time },
+        { "progress", dr_progress },
         { "duration", dr_duration }, { "confirm", dr_confirm },
         { "fail", dr_fail },       { "figure", dr_figure },
         { "run", dr_run },

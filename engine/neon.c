@@ -3,6 +3,7 @@
 #include "buf.h"
 #include "err.h"
 #include "jsontext.h"
+#include "term.h"
 #include "timefmt.h"
 #include "jsonfield.h"
 
@@ -506,6 +507,17 @@ static int failed(const char *status)
     return status && (!strcmp(status, "failed") || !strcmp(status, "error") || !strcmp(status, "cancelled"));
 }
 
+/* What a wait is on, for the progress line: the operation's action, on
+ * which branch or endpoint, its status, for how long. */
+static void show_wait(const cJSON *op, const char *action, const char *status, double seconds)
+{
+    const char *branch = json_text(op, "branch_id", NULL), *endpoint = json_text(op, "endpoint_id", NULL);
+    char waited[32];
+    timefmt_format_duration(waited, sizeof waited, seconds);
+    term_progress("waiting on Neon: %s%s%s (%s), %s", action, endpoint ? " of endpoint " : branch ? " of branch " : "",
+                  endpoint ? endpoint : branch ? branch : "", status ? status : "?", waited);
+}
+
 /* Polls one operation until it ends. The pause grows by a quarter up to
  * a second: an operation is seen ended at most a quarter of its time (or
  * a second) late, where growing by half up to 2 s added up to half of it,
@@ -519,7 +531,7 @@ static int wait_one(neon_reply *reply, int *polls, neon_client *c, const cJSON *
     char *path = xasprintf("/projects/%s/operations/%s", project, id);
     char *status = json_text(op, "status", NULL) ? xstrdup(json_text(op, "status", NULL)) : NULL;
     char *error = NULL, *action = json_text(op, "action", NULL) ? xstrdup(json_text(op, "action", NULL)) : xstrdup("?");
-    double delay = 0.1;
+    double delay = 0.1, started = timefmt_monotonic();
     int rc = 0;
     while (rc == 0 && !finished(status) && !failed(status)) {
         if ((rc = pause_for(c, delay)) != 0) {
@@ -527,6 +539,7 @@ static int wait_one(neon_reply *reply, int *polls, neon_client *c, const cJSON *
             break;
         }
         delay = delay * 1.25 < 1 ? delay * 1.25 : 1;
+        show_wait(op, action, status, timefmt_monotonic() - started);
         cJSON *answer = NULL;
         neon_reply poll = { 0 };
         rc = neon_call(&answer, &poll, c, "GET", path, NULL);
@@ -550,6 +563,7 @@ static int wait_one(neon_reply *reply, int *polls, neon_client *c, const cJSON *
         neon_reply_dispose(&poll);
         cJSON_Delete(answer);
     }
+    term_progress_end();
     if (rc == 0 && failed(status)) {
         set_text(&reply->code, "OPERATION_FAILED");
         rc = fail_with(reply, DR_EFAIL, "operation %s (%s) ended %s: %s", id, action, status,

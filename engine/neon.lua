@@ -176,15 +176,20 @@ end
 
 -- Waits until a branch found by name (not made by this call) is ready.
 local function settled(project, branch)
-  local delay = 0.1
+  local dr = require("dr")
+  local delay, started = 0.1, dr.time()
   while branch.current_state ~= "ready" do
     if branch.current_state == "error" then
+      dr.progress()
       error({ code = "BRANCH_ERROR", status = 0, message = "branch " .. branch.name .. " is in error" }, 0)
     end
-    require("dr").sleep(delay)
+    dr.progress(string.format("waiting on Neon: branch %s is %s, %.0f s", branch.name,
+                              tostring(branch.current_state), dr.time() - started))
+    dr.sleep(delay)
     delay = math.min(delay * 1.25, 1) -- as the operations' wait
     branch = neon.get_branch(project, branch.id)
   end
+  dr.progress()
   return branch
 end
 

@@ -1071,32 +1071,49 @@ static const char *connection_error(const pg_conn *c)
 
 /* Moves the rows: each chunk libpq gives from the source goes to the
  * target as it comes, so memory stays flat whatever the table's size. */
+/* The progress line of a copy: rows and bytes so far, and their rates. */
+static void show_copy(const pg_conn *src, const pg_conn *dst, const copy_totals *t, double seconds)
+{
+    double s = seconds > 0 ? seconds : 1e-9;
+    term_progress("pg.copy %s -> %s: %lld rows, %.1f MB, %.0f rows/s, %.1f MB/s", src->label, dst->label,
+                  t->chunks, t->bytes / 1e6, t->chunks / s, t->bytes / 1e6 / s);
+}
+
+static const char *stream_one_chunk(pg_conn *src, pg_conn *dst, copy_totals *t, int *done)
+{
+    char *chunk = NULL;
+    int len = PQgetCopyData(src->conn, &chunk, 0);
+    *done = len == -1;
+    if (len == -1)
+        return NULL;
+    if (len < 0)
+        return connection_error(src);
+    int put = PQputCopyData(dst->conn, chunk, len);
+    PQfreemem(chunk);
+    if (put != 1)
+        return connection_error(dst);
+    t->chunks++; /* a row each, plus binary format's header and trailer */
+    t->bytes += len;
+    return NULL;
+}
+
 static const char *stream_rows(pg_module *m, pg_conn *src, pg_conn *dst, copy_totals *t)
 {
-    double next_report = timefmt_monotonic() + 2;
-    for (;;) {
-        char *chunk = NULL;
-        int len = PQgetCopyData(src->conn, &chunk, 0);
-        if (len == -1)
-            return NULL; /* done */
-        if (len < 0)
-            return connection_error(src);
-        int put = PQputCopyData(dst->conn, chunk, len);
-        PQfreemem(chunk);
-        if (put != 1)
-            return connection_error(dst);
-        t->chunks++; /* a row each, plus binary format's header and trailer */
-        t->bytes += len;
-        if ((t->chunks & 4095) == 0) {
-            const char *why = stop_reason(m, 0);
-            if (why)
-                return why;
-            if (timefmt_monotonic() > next_report) {
-                term_info("    copied %lld rows (%.1f MB) so far", t->chunks, t->bytes / 1e6);
-                next_report = timefmt_monotonic() + 2;
+    double started = timefmt_monotonic(), next_report = started + 1;
+    const char *why = NULL;
+    for (int done = 0; !why && !done;) {
+        why = stream_one_chunk(src, dst, t, &done);
+        if (!why && !done && (t->chunks & 4095) == 0) {
+            why = stop_reason(m, 0);
+            double now = timefmt_monotonic();
+            if (!why && now > next_report) {
+                show_copy(src, dst, t, now - started);
+                next_report = now + 1;
             }
         }
     }
+    term_progress_end();
+    return why;
 }
 
 static long peak_rss_kb(void)

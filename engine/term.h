@@ -16,6 +16,13 @@ void term_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Warnings and errors, always shown, prefixed "drctl: ". */
 void term_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void term_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* What a long wait is on, and how far it is (hidden by -q): on a terminal
+ * one line rewritten in place, taken away by the next message or by
+ * term_progress_end; without one (or with TERM=dumb) a line in the log
+ * every few seconds. drctl uses no colour, so NO_COLOR has nothing to
+ * turn off. */
+void term_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void term_progress_end(void);
 /* Results on stdout. */
 void term_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -172,11 +172,14 @@ local function bisect(ctx, branch)
   local lo_outcome, lo_detail = outcome, detail
   while hi - lo > precision do
     local mid = lo + (hi - lo) / 2
+    dr.progress(string.format("bisecting: probe %d of about %d, the last good instant between %s and %s", i + 1,
+                              i + math.ceil(math.log((hi - lo) / precision, 2)), dr.show_time(lo), dr.show_time(hi)))
     local o, d = at(mid)
     if o == "sound" or o == "before-data" then lo, lo_outcome, lo_detail = mid, o, d
     elseif o == "corrupt" then hi = mid
     else dr.fail("probe at " .. dr.format_time(mid) .. " " .. (o == "refused" and "refused" or "failed") .. ": " .. d) end
   end
+  dr.progress()
   if lo_outcome ~= "sound" then
     dr.fail(string.format("check_sql never found the data sound: at %s it could not run yet (%s) and at %s it says "
                           .. "corrupt; the data was corrupt as soon as it existed", dr.format_time(lo),
