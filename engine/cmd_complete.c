@@ -64,27 +64,22 @@ static void add_options(str_list *out, const char *command)
         add_options_of(out, cli_help_for(command));
 }
 
+static void add_runbook_name(const char *file, void *context)
+{
+    str_list *out = context;
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    char *name = xstrndup(base, strlen(base) - strlen(".lua"));
+    if (runbook_valid_name(name) && !str_list_has(out, name))
+        str_list_push(out, name);
+    free(name);
+}
+
 /* The runbook names on the search path (a name shadowed by an earlier
  * folder is listed once). */
 static void add_runbook_names(str_list *out, const cli *c)
 {
-    char **dirs;
-    size_t dir_count;
-    cli_search_dirs(&dirs, &dir_count, c);
-    for (size_t d = 0; d < dir_count; d++) {
-        char **files;
-        size_t count;
-        cmd_list_runbook_files(&files, &count, dirs[d]);
-        for (size_t i = 0; i < count; i++) {
-            const char *base = strrchr(files[i], '/');
-            char *name = xstrndup(base ? base + 1 : files[i], strlen(base ? base + 1 : files[i]) - 4);
-            if (runbook_valid_name(name) && !str_list_has(out, name))
-                str_list_push(out, name);
-            free(name);
-        }
-        cli_free_list(files, count);
-    }
-    cli_free_list(dirs, dir_count);
+    cmd_list_each_runbook_file(c, add_runbook_name, out);
 }
 
 /* The runs status lists by default: those not ended and the most recent. */

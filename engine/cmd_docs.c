@@ -69,33 +69,38 @@ static int page_named(const page *pages, size_t count, const char *name)
     return 0;
 }
 
+typedef struct rendering {
+    const cli *c;
+    page *pages;
+    size_t count;
+    int bad;
+} rendering;
+
+static void render_one(const char *file, void *context)
+{
+    rendering *r = context;
+    page p;
+    if (render_page(&p, r->c, file) != 0) {
+        term_error("%s", err_last());
+        r->bad = 1;
+    } else if (page_named(r->pages, r->count, p.name)) {
+        page_dispose(&p);
+    } else {
+        r->pages = xrealloc(r->pages, (r->count + 1) * sizeof *r->pages);
+        r->pages[r->count++] = p;
+    }
+}
+
 /* Every runbook drctl list shows, in its order; one found earlier on the
  * search path shadows one of the same name further on. A runbook that does
  * not load is named, and *bad set. */
 static void render_all(page **pages, size_t *count, int *bad, const cli *c)
 {
-    char **dirs;
-    size_t dir_count;
-    cli_search_dirs(&dirs, &dir_count, c);
-    for (size_t d = 0; d < dir_count; d++) {
-        char **files;
-        size_t file_count;
-        cmd_list_runbook_files(&files, &file_count, dirs[d]);
-        for (size_t i = 0; i < file_count; i++) {
-            page p;
-            if (render_page(&p, c, files[i]) != 0) {
-                term_error("%s", err_last());
-                *bad = 1;
-            } else if (page_named(*pages, *count, p.name)) {
-                page_dispose(&p);
-            } else {
-                *pages = xrealloc(*pages, (*count + 1) * sizeof **pages);
-                (*pages)[(*count)++] = p;
-            }
-        }
-        cli_free_list(files, file_count);
-    }
-    cli_free_list(dirs, dir_count);
+    rendering r = { c, *pages, *count, *bad };
+    cmd_list_each_runbook_file(c, render_one, &r);
+    *pages = r.pages;
+    *count = r.count;
+    *bad = r.bad;
 }
 
 /* ---- writing ---------------------------------------------------------------------------- */

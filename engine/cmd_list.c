@@ -170,6 +170,22 @@ void cmd_list_runbook_files(char ***files, size_t *count, const char *dir)
     cmd_list_files_ending(files, count, dir, ".lua");
 }
 
+void cmd_list_each_runbook_file(const cli *c, void (*fn)(const char *file, void *context), void *context)
+{
+    char **dirs;
+    size_t dir_count;
+    cli_search_dirs(&dirs, &dir_count, c);
+    for (size_t d = 0; d < dir_count; d++) {
+        char **files;
+        size_t count;
+        cmd_list_runbook_files(&files, &count, dirs[d]);
+        for (size_t i = 0; i < count; i++)
+            fn(files[i], context);
+        cli_free_list(files, count);
+    }
+    cli_free_list(dirs, dir_count);
+}
+
 /* Adds dir's runbooks to out; *bad is set when one does not load. */
 static void list_dir(cJSON *out, int *bad, const char *dir)
 {
