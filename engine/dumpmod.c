@@ -181,6 +181,8 @@ typedef struct progress_state {
     const char *what;
     const char *watch_path; /* whose size is reported */
     int tables;
+    int total;              /* the tables to do, when known (a restore: its archive's), or 0 */
+    double started;
 } progress_state;
 
 static int count_lines_with(const char *text, size_t len, const char *needle)
@@ -201,10 +203,18 @@ static void report_progress(void *ud, const char *err, size_t err_len)
     progress_state *s = ud;
     s->tables = count_lines_with(err, err_len, "dumping contents of table") +
                 count_lines_with(err, err_len, "processing data for table");
-    if (s->watch_path)
-        term_info("    %s: %.1f MB written, %d tables done", s->what, files_size_of(s->watch_path) / 1e6, s->tables);
-    else
-        term_info("    %s: %d tables done", s->what, s->tables);
+    char took[32];
+    double seconds = timefmt_monotonic() - s->started;
+    timefmt_format_duration(took, sizeof took, seconds);
+    if (s->watch_path) {
+        double mb = files_size_of(s->watch_path) / 1e6;
+        term_progress("%s: %d tables done, %.1f MB written (%.1f MB/s), %s", s->what, s->tables, mb,
+                      seconds > 0 ? mb / seconds : 0, took);
+    } else if (s->total > 0) {
+        term_progress("%s: %d of %d tables, %s", s->what, s->tables, s->total, took);
+    } else {
+        term_progress("%s: %d tables done, %s", s->what, s->tables, took);
+    }
 }
 
 static int stop_requested(void)
@@ -222,7 +232,10 @@ static int run_tool(lua_State *L, char **argv, const conn_env *c, progress_state
     proc_request req = { .argv = argv, .env = c ? c->env : NULL, .timeout = timeout > 0 ? timeout : 0,
                          .output_limit = 4u << 20, .should_stop = stop_requested,
                          .progress = report_progress, .progress_ud = progress };
-    if (proc_run(r, &req) != 0)
+    progress->started = timefmt_monotonic();
+    int ran = proc_run(r, &req);
+    term_progress_end();
+    if (ran != 0)
         return err_set(DR_EFAIL, "cannot run %s: %s", argv[0], err_last());
     if (r->exit_code != 0 || r->timed_out || r->stopped) {
         const char *tail = r->err_len > 800 ? r->err + r->err_len - 800 : r->err;
@@ -522,6 +535,9 @@ static int l_pg_restore(lua_State *L)
     argv[n++] = (char *)source;
     argv[n] = NULL;
     progress_state progress = { .what = "pg_restore" };
+    int entries;
+    if (list_dump(L, source, &entries, &progress.total) != 0)
+        progress.total = 0; /* the restore says what is wrong with the archive */
     proc_result r = { 0 };
     double t0 = timefmt_monotonic();
     int rc = run_tool(L, argv, &c, &progress, &r);

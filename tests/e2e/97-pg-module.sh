@@ -146,7 +146,7 @@ t_dump_round_trip_with_checksum() {
     [ ! -e exports/salons.dump.partial ] || fail "a partial dump was left"
     expect_eq "$(ls tmp | grep -c pgpass || true)" 0 "passfiles left behind"
     expect_eq "$(jq -r '.steps[1].outputs.tables' "$state")" 2 "tables restored"
-    grep -q "pg_dump: .* MB written" err || grep -q "tables done" err || fail "no progress shown"
+    # (its progress line: a wait this short says nothing in a log; 26-progress.sh)
     # A pg_dump older than the server is refused before anything is written.
     mkdir old-tools
     printf '#!/bin/sh\necho "pg_dump (PostgreSQL) 14.11"\n' > old-tools/pg_dump
