@@ -24,7 +24,8 @@ if [ ${#files[@]} -gt 0 ]; then
     lanes=${TEST_LANES:-1}
 else
     # The slowest files first, so that the lanes end together.
-    slow=(tests/e2e/98-scenarios.sh tests/e2e/41-crash-transitions.sh tests/e2e/99-drill.sh tests/e2e/98-undo.sh tests/e2e/90-neon-local.sh
+    slow=(tests/e2e/98-scenarios.sh tests/e2e/41-crash-transitions.sh tests/e2e/99-drill.sh tests/e2e/98-scenario-faults.sh
+          tests/e2e/98-undo.sh tests/e2e/90-neon-local.sh
           tests/e2e/98-deleted.sh tests/e2e/93-runbook-fixes.sh tests/e2e/96-neon-module.sh tests/e2e/91-branch-ttl.sh
           tests/e2e/86-neon-local-schema.sh tests/e2e/85-sdk-contract.sh)
     files=("${slow[@]}")
